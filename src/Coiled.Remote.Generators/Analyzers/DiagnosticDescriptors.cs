@@ -1,0 +1,64 @@
+using Microsoft.CodeAnalysis;
+
+namespace Coiled.Remote.Generators.Analyzers;
+
+/// <summary>Every diagnostic Coiled.Remote reports. All are errors: the generator emits no stub for such a method.</summary>
+internal static class DiagnosticDescriptors
+{
+    public const string Category = "Coiled.Remote";
+
+    public static readonly DiagnosticDescriptor NotStatic = Create(
+        "CR0001",
+        "[Remote] method is not static",
+        "[Remote] method '{0}' is not static; make it static, because a worker calls it without an instance");
+
+    public static readonly DiagnosticDescriptor Generic = Create(
+        "CR0002",
+        "[Remote] method is generic",
+        "[Remote] method '{0}' is generic or declared in a generic type; remove the type parameters, because a worker must know the exact types to read the arguments");
+
+    public static readonly DiagnosticDescriptor ParameterByReference = Create(
+        "CR0003",
+        "[Remote] method parameter is passed by reference or is a ref struct",
+        "Parameter '{1}' of [Remote] method '{0}' is {2}; a worker receives a copy of every argument, so take it by value as a serializable type (an array instead of a span)");
+
+    public static readonly DiagnosticDescriptor ParameterNotSerializable = Create(
+        "CR0004",
+        "[Remote] method parameter cannot be serialized",
+        "Parameter '{1}' of [Remote] method '{0}' cannot be sent to a worker: {2}");
+
+    public static readonly DiagnosticDescriptor ReturnNotSerializable = Create(
+        "CR0005",
+        "[Remote] method return type cannot be serialized",
+        "The return type of [Remote] method '{0}' cannot be sent back from a worker: {1}");
+
+    public static readonly DiagnosticDescriptor TooManyParameters = Create(
+        "CR0006",
+        "[Remote] method has too many parameters",
+        "[Remote] method '{0}' takes {1} parameters but at most 4 are supported (a trailing CancellationToken does not count); group them into a record and take that");
+
+    public static readonly DiagnosticDescriptor LambdaPassed = Create(
+        "CR0007",
+        "Lambda passed to a Cluster method",
+        "A lambda or anonymous method passed to Cluster.{0} cannot run on a worker; move its body into a static [Remote] method and pass that method, as in cluster.{0}(Jobs.Square, ...)");
+
+    public static readonly DiagnosticDescriptor MethodNotRemote = Create(
+        "CR0008",
+        "Method without [Remote] passed to a Cluster method",
+        "Method '{0}' passed to Cluster.{1} is not marked [Remote]; add [Remote] to it so that a stub is generated for the workers");
+
+    public static readonly DiagnosticDescriptor NotAccessible = Create(
+        "CR0009",
+        "[Remote] method is not accessible to the generated stub",
+        "[Remote] method '{0}' cannot be called by the generated stub because {1}; make it internal or public");
+
+    private static DiagnosticDescriptor Create(string id, string title, string messageFormat)
+        => new(
+            id,
+            title,
+            messageFormat,
+            Category,
+            DiagnosticSeverity.Error,
+            isEnabledByDefault: true,
+            helpLinkUri: $"https://github.com/coiled-remote/coiled-remote/blob/main/docs/diagnostics/{id}.md");
+}

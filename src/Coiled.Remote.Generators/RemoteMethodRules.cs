@@ -1,0 +1,181 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using Coiled.Remote.Generators.Analyzers;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace Coiled.Remote.Generators;
+
+/// <summary>
+/// What makes a [Remote] method callable from a generated stub. The analyzers report these problems and the
+/// generator skips any method that has one, so the two can never disagree.
+/// </summary>
+internal static class RemoteMethodRules
+{
+    public const string RemoteAttributeMetadataName = "Coiled.Remote.RemoteAttribute";
+
+    /// <summary>Most arguments a stub passes, not counting a trailing <c>CancellationToken</c>.</summary>
+    public const int MaxArguments = 4;
+
+    public static List<RemoteMethodProblem> FindProblems(IMethodSymbol method, CancellationToken cancellationToken)
+    {
+        var problems = new List<RemoteMethodProblem>();
+        var name = DisplayName(method);
+        var location = method.Locations.FirstOrDefault();
+
+        if (!method.IsStatic)
+        {
+            problems.Add(new(DiagnosticDescriptors.NotStatic, location, name));
+        }
+
+        if (method.IsGenericMethod || IsInGenericType(method))
+        {
+            problems.Add(new(DiagnosticDescriptors.Generic, location, name));
+        }
+
+        if (FindInaccessibility(method) is { } inaccessibility)
+        {
+            problems.Add(new(DiagnosticDescriptors.NotAccessible, location, name, inaccessibility));
+        }
+
+        var parameters = method.Parameters;
+        for (var i = 0; i < parameters.Length; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var parameter = parameters[i];
+            var parameterLocation = parameter.Locations.FirstOrDefault() ?? location;
+            if (DescribeByReference(parameter) is { } byReference)
+            {
+                problems.Add(new(DiagnosticDescriptors.ParameterByReference, parameterLocation, name, parameter.Name, byReference));
+            }
+            else if (SerializableTypes.IsCancellationToken(parameter.Type))
+            {
+                if (i != parameters.Length - 1)
+                {
+                    problems.Add(new(
+                        DiagnosticDescriptors.ParameterNotSerializable,
+                        parameterLocation,
+                        name,
+                        parameter.Name,
+                        "a CancellationToken is supplied by the cluster, and only as the method's last parameter; move it to the end"));
+                }
+            }
+            else if (SerializableTypes.FindProblem(parameter.Type) is { } problem)
+            {
+                problems.Add(new(DiagnosticDescriptors.ParameterNotSerializable, parameterLocation, name, parameter.Name, problem));
+            }
+        }
+
+        var argumentCount = parameters.Length - (AcceptsCancellation(method) ? 1 : 0);
+        if (argumentCount > MaxArguments)
+        {
+            problems.Add(new(DiagnosticDescriptors.TooManyParameters, location, name, argumentCount));
+        }
+
+        if (DescribeUnserializableReturn(method) is { } returnProblem)
+        {
+            problems.Add(new(DiagnosticDescriptors.ReturnNotSerializable, ReturnTypeLocation(method, cancellationToken) ?? location, name, returnProblem));
+        }
+
+        return problems;
+    }
+
+    /// <summary>Whether the method's last parameter is a by-value <c>CancellationToken</c> that the stub supplies.</summary>
+    public static bool AcceptsCancellation(IMethodSymbol method)
+        => method.Parameters.Length > 0
+            && method.Parameters[method.Parameters.Length - 1] is { RefKind: RefKind.None } last
+            && SerializableTypes.IsCancellationToken(last.Type);
+
+    /// <summary>How messages name a method: <c>Jobs.Square</c>, <c>Outer.Inner.Square</c>.</summary>
+    public static string DisplayName(IMethodSymbol method)
+        => $"{method.ContainingType.ToDisplayString(SymbolDisplayFormat.CSharpShortErrorMessageFormat)}.{method.Name}";
+
+    private static bool IsInGenericType(IMethodSymbol method)
+    {
+        for (var type = method.ContainingType; type is not null; type = type.ContainingType)
+        {
+            if (type.TypeParameters.Length > 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static string? FindInaccessibility(IMethodSymbol method)
+    {
+        if (DescribeHiddenAccessibility(method.DeclaredAccessibility) is { } access)
+        {
+            return $"it is {access}";
+        }
+
+        for (var type = method.ContainingType; type is not null; type = type.ContainingType)
+        {
+            if (type.IsFileLocal)
+            {
+                return $"its containing type '{type.Name}' is file-local";
+            }
+
+            if (DescribeHiddenAccessibility(type.DeclaredAccessibility) is { } typeAccess)
+            {
+                return $"its containing type '{type.Name}' is {typeAccess}";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Accessibilities that hide a member from other code in the same assembly, where the stub lives.</summary>
+    private static string? DescribeHiddenAccessibility(Accessibility accessibility) => accessibility switch
+    {
+        Accessibility.Private => "private",
+        Accessibility.Protected => "protected",
+        Accessibility.ProtectedAndInternal => "private protected",
+        _ => null,
+    };
+
+    private static string? DescribeByReference(IParameterSymbol parameter)
+    {
+        var type = parameter.Type.ToDisplayString(SymbolDisplayFormat.CSharpShortErrorMessageFormat);
+        return parameter.RefKind switch
+        {
+            RefKind.Ref => "passed by 'ref'",
+            RefKind.Out => "an 'out' parameter",
+            RefKind.In => "passed by 'in'",
+            RefKind.RefReadOnlyParameter => "passed by 'ref readonly'",
+            _ when parameter.Type is IPointerTypeSymbol or IFunctionPointerTypeSymbol => $"a pointer ('{type}')",
+            _ when parameter.Type.IsRefLikeType => $"a ref struct ('{type}')",
+            _ => null,
+        };
+    }
+
+    private static string? DescribeUnserializableReturn(IMethodSymbol method)
+    {
+        if (method.ReturnsByRef || method.ReturnsByRefReadonly)
+        {
+            return "it returns by reference; return the value itself";
+        }
+
+        if (method.ReturnsVoid || SerializableTypes.IsNonGenericTask(method.ReturnType))
+        {
+            return null;
+        }
+
+        return SerializableTypes.FindProblem(SerializableTypes.UnwrapGenericTask(method.ReturnType) ?? method.ReturnType);
+    }
+
+    private static Location? ReturnTypeLocation(IMethodSymbol method, CancellationToken cancellationToken)
+    {
+        foreach (var reference in method.DeclaringSyntaxReferences)
+        {
+            if (reference.GetSyntax(cancellationToken) is MethodDeclarationSyntax declaration)
+            {
+                return declaration.ReturnType.GetLocation();
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,123 @@
+using System.Linq;
+using System.Text;
+using System.Threading;
+using Coiled.Remote.Generators.Helpers;
+using Coiled.Remote.Generators.Model;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+
+namespace Coiled.Remote.Generators;
+
+public sealed partial class RemoteStubGenerator
+{
+    /// <summary>Turns a [Remote] method symbol into a <see cref="RemoteMethodSpec"/>, the last place symbols are seen.</summary>
+    private static class Parser
+    {
+        /// <summary>Types in generated code: <c>global::</c>-qualified, keeping <c>?</c> so nullable signatures match.</summary>
+        private static readonly SymbolDisplayFormat CodeFormat = SymbolDisplayFormat.FullyQualifiedFormat
+            .AddMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
+
+        /// <summary>Types in ids: <c>System.Double</c>, <c>MyApp.Outer.Inner</c>; no <c>global::</c>, no nullable annotations.</summary>
+        private static readonly SymbolDisplayFormat IdFormat = new(
+            globalNamespaceStyle: SymbolDisplayGlobalNamespaceStyle.Omitted,
+            typeQualificationStyle: SymbolDisplayTypeQualificationStyle.NameAndContainingTypesAndNamespaces,
+            genericsOptions: SymbolDisplayGenericsOptions.IncludeTypeParameters,
+            miscellaneousOptions: SymbolDisplayMiscellaneousOptions.ExpandNullable | SymbolDisplayMiscellaneousOptions.ExpandValueTuple);
+
+        public static RemoteMethodSpec? Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        {
+            if (context.TargetSymbol is not IMethodSymbol { MethodKind: MethodKind.Ordinary } method
+                || RemoteMethodRules.FindProblems(method, cancellationToken).Count > 0
+                || method.Parameters.Any(static p => ContainsError(p.Type))
+                || ContainsError(method.ReturnType))
+            {
+                return null;
+            }
+
+            var acceptsCancellation = RemoteMethodRules.AcceptsCancellation(method);
+            var arguments = acceptsCancellation
+                ? method.Parameters.Take(method.Parameters.Length - 1).ToArray()
+                : method.Parameters.ToArray();
+
+            var id = $"{method.ContainingType.ToDisplayString(IdFormat)}.{method.Name}"
+                + $"({string.Join(",", arguments.Select(static p => p.Type.ToDisplayString(IdFormat)))})";
+
+            var (retries, timeoutSeconds) = ReadAttribute(context.Attributes.FirstOrDefault());
+
+            return new RemoteMethodSpec(
+                id,
+                method.ContainingType.ToDisplayString(CodeFormat),
+                EscapeIdentifier(method.Name),
+                arguments.Select(static p => p.Type.ToDisplayString(CodeFormat)).ToEquatableArray(),
+                acceptsCancellation,
+                method.ReturnsVoid ? "void" : method.ReturnType.ToDisplayString(CodeFormat),
+                ReturnKindOf(method),
+                retries,
+                timeoutSeconds);
+        }
+
+        /// <summary>The registry class name: the assembly name made into an identifier, plus <c>_RemoteStubs</c>.</summary>
+        public static string RegistryClassName(string? assemblyName)
+        {
+            var builder = new StringBuilder();
+            foreach (var c in assemblyName ?? string.Empty)
+            {
+                builder.Append(SyntaxFacts.IsIdentifierPartCharacter(c) ? c : '_');
+            }
+
+            if (builder.Length == 0 || !SyntaxFacts.IsIdentifierStartCharacter(builder[0]))
+            {
+                builder.Insert(0, '_');
+            }
+
+            return builder.Append("_RemoteStubs").ToString();
+        }
+
+        private static RemoteReturnKind ReturnKindOf(IMethodSymbol method)
+        {
+            if (method.ReturnsVoid)
+            {
+                return RemoteReturnKind.Nothing;
+            }
+
+            return SerializableTypes.IsNonGenericTask(method.ReturnType) || SerializableTypes.UnwrapGenericTask(method.ReturnType) is not null
+                ? RemoteReturnKind.Awaited
+                : RemoteReturnKind.Value;
+        }
+
+        private static (int Retries, int TimeoutSeconds) ReadAttribute(AttributeData? attribute)
+        {
+            int retries = 0, timeoutSeconds = 0;
+            foreach (var argument in attribute?.NamedArguments ?? [])
+            {
+                if (argument.Value.Value is not int value)
+                {
+                    continue;
+                }
+
+                switch (argument.Key)
+                {
+                    case "Retries":
+                        retries = value;
+                        break;
+                    case "TimeoutSeconds":
+                        timeoutSeconds = value;
+                        break;
+                }
+            }
+
+            return (retries, timeoutSeconds);
+        }
+
+        private static string EscapeIdentifier(string name)
+            => SyntaxFacts.GetKeywordKind(name) != SyntaxKind.None ? "@" + name : name;
+
+        private static bool ContainsError(ITypeSymbol type) => type switch
+        {
+            { TypeKind: TypeKind.Error } => true,
+            IArrayTypeSymbol array => ContainsError(array.ElementType),
+            INamedTypeSymbol named => named.TypeArguments.Any(ContainsError),
+            _ => false,
+        };
+    }
+}

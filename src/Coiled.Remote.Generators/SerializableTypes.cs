@@ -1,0 +1,140 @@
+using Microsoft.CodeAnalysis;
+
+namespace Coiled.Remote.Generators;
+
+/// <summary>
+/// The types that cannot travel between processes as MessagePack, looked for in a type and, recursively,
+/// in its array element types and generic type arguments (<c>List&lt;Stream&gt;</c> fails like <c>Stream</c>).
+/// Everything else, <see cref="object"/> included, is left to the contractless serializer.
+/// </summary>
+internal static class SerializableTypes
+{
+    private static readonly SymbolDisplayFormat MessageFormat = SymbolDisplayFormat.CSharpShortErrorMessageFormat;
+
+    /// <summary>Why <paramref name="type"/> cannot be serialized, as a sentence for a diagnostic, or null when it can.</summary>
+    public static string? FindProblem(ITypeSymbol type)
+    {
+        if (FindCulprit(type) is not { } culprit)
+        {
+            return null;
+        }
+
+        var whole = type.ToDisplayString(MessageFormat);
+        var part = culprit.Type.ToDisplayString(MessageFormat);
+        return SymbolEqualityComparer.Default.Equals(culprit.Type, type)
+            ? $"'{whole}' {culprit.Explanation}"
+            : $"'{whole}' contains '{part}', which {culprit.Explanation}";
+    }
+
+    public static bool IsCancellationToken(ITypeSymbol type)
+        => type is INamedTypeSymbol named && Is(named, "System.Threading", "CancellationToken");
+
+    /// <summary>Whether <paramref name="type"/> is <c>Task</c> or <c>ValueTask</c>: awaited, with no result.</summary>
+    public static bool IsNonGenericTask(ITypeSymbol type)
+        => type is INamedTypeSymbol named
+            && (Is(named, "System.Threading.Tasks", "Task") || Is(named, "System.Threading.Tasks", "ValueTask"));
+
+    /// <summary>The <c>T</c> of <c>Task&lt;T&gt;</c> or <c>ValueTask&lt;T&gt;</c>; null for any other type.</summary>
+    public static ITypeSymbol? UnwrapGenericTask(ITypeSymbol type)
+        => type is INamedTypeSymbol named
+            && (Is(named, "System.Threading.Tasks", "Task`1") || Is(named, "System.Threading.Tasks", "ValueTask`1"))
+            ? named.TypeArguments[0]
+            : null;
+
+    private static (ITypeSymbol Type, string Explanation)? FindCulprit(ITypeSymbol type)
+    {
+        switch (type)
+        {
+            case IPointerTypeSymbol or IFunctionPointerTypeSymbol:
+                return (type, "is a pointer, which means nothing in another process; pass the data it points to instead");
+            case IArrayTypeSymbol array:
+                return FindCulprit(array.ElementType);
+            case INamedTypeSymbol named when named.TypeKind != TypeKind.Error:
+                if (Explain(named) is { } explanation)
+                {
+                    return (type, explanation);
+                }
+
+                foreach (var argument in named.TypeArguments)
+                {
+                    if (FindCulprit(argument) is { } inner)
+                    {
+                        return inner;
+                    }
+                }
+
+                return null;
+            default:
+                // Type parameters (already reported as generic), dynamic and error types.
+                return null;
+        }
+    }
+
+    private static string? Explain(INamedTypeSymbol type)
+    {
+        if (type.IsRefLikeType)
+        {
+            return "is a ref struct, which cannot be stored or serialized; use an array instead";
+        }
+
+        if (type.TypeKind == TypeKind.Delegate)
+        {
+            return "is a delegate, which cannot be sent to another process; pass data instead and call other methods from inside the [Remote] method";
+        }
+
+        if (type.SpecialType is SpecialType.System_IntPtr or SpecialType.System_UIntPtr)
+        {
+            return "is a native handle or address, which means nothing in another process; pass the data it refers to instead";
+        }
+
+        if (IsOrDerivesFrom(type, "System.IO", "Stream"))
+        {
+            return "is a stream, which cannot be sent to another process; pass a byte[] or a path the worker can read instead";
+        }
+
+        if (IsOrDerivesFrom(type, "System", "Type"))
+        {
+            return "cannot be serialized safely; pass the type's name and resolve it on the worker instead";
+        }
+
+        if (IsOrDerivesFrom(type, "System.Threading.Tasks", "Task")
+            || Is(type, "System.Threading.Tasks", "ValueTask")
+            || Is(type, "System.Threading.Tasks", "ValueTask`1"))
+        {
+            return "is a task, which cannot be serialized; await it and pass or return its result instead";
+        }
+
+        if (IsCancellationToken(type))
+        {
+            return "cannot be serialized; take a CancellationToken as the method's last parameter and the cluster supplies it";
+        }
+
+        if (Is(type, "System.Collections.Generic", "IAsyncEnumerable`1")
+            || Is(type, "System.Collections.Generic", "IAsyncEnumerator`1")
+            || Is(type, "System.Collections.Generic", "IEnumerator`1")
+            || Is(type, "System.Collections", "IEnumerator"))
+        {
+            return "is a lazy sequence, which cannot be serialized; use an array or a list instead";
+        }
+
+        return null;
+    }
+
+    private static bool IsOrDerivesFrom(INamedTypeSymbol type, string ns, string metadataName)
+    {
+        for (INamedTypeSymbol? current = type; current is not null; current = current.BaseType)
+        {
+            if (Is(current, ns, metadataName))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool Is(INamedTypeSymbol type, string ns, string metadataName)
+        => type.MetadataName == metadataName
+            && type.ContainingType is null
+            && type.ContainingNamespace?.ToDisplayString() == ns;
+}
