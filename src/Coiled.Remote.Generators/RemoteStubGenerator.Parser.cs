@@ -26,7 +26,8 @@ public sealed partial class RemoteStubGenerator
 
         public static RemoteMethodSpec? Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
         {
-            if (context.TargetSymbol is not IMethodSymbol { MethodKind: MethodKind.Ordinary } method
+            // Static abstract interface members have no body to call; the compiler reports them at their call sites.
+            if (context.TargetSymbol is not IMethodSymbol { MethodKind: MethodKind.Ordinary, IsAbstract: false } method
                 || RemoteMethodRules.FindProblems(method, cancellationToken).Count > 0
                 || method.Parameters.Any(static p => ContainsError(p.Type))
                 || ContainsError(method.ReturnType))

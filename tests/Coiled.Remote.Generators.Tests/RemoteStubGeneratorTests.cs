@@ -267,6 +267,11 @@ public sealed class RemoteStubGeneratorTests
             {
                 [Remote] public static int InGenericType(int x) => x;
             }
+
+            public interface IJob
+            {
+                [Remote] static abstract int Abstract(int x);
+            }
             """));
 
         TestCompilation.Problems(output.GetDiagnostics()).Should().BeEmpty();
