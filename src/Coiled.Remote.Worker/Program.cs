@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using System.Security.Cryptography.X509Certificates;
+using Coiled.Remote.Worker;
+using Microsoft.Extensions.Logging;
+
+WorkerCommandLine options;
+try
+{
+    options = WorkerCommandLine.Parse(args);
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine($"coiled-remote-worker: {ex.Message}");
+    Console.Error.WriteLine(WorkerCommandLine.Usage);
+    return 2;
+}
+
+string token;
+try
+{
+    token = (options.TokenFromStdin ? Console.In.ReadLine() : File.ReadAllText(options.TokenFile!))?.Trim() ?? string.Empty;
+}
+catch (IOException ex)
+{
+    Console.Error.WriteLine($"coiled-remote-worker: cannot read the token: {ex.Message}");
+    return 2;
+}
+
+if (token.Length < 16)
+{
+    Console.Error.WriteLine("coiled-remote-worker: the token must be at least 16 characters; use a long random string.");
+    return 2;
+}
+
+using var loggerFactory = LoggerFactory.Create(logging => logging
+    .AddSimpleConsole(console => console.SingleLine = true)
+    .SetMinimumLevel(LogLevel.Warning));
+var cache = options.CacheDirectory ?? Path.Combine(
+    Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"),
+    "coiled-remote");
+
+WorkerHost host;
+try
+{
+    host = await WorkerHost.StartAsync(new WorkerHostOptions
+    {
+        Listen = options.Listen,
+        Token = token,
+        CacheDirectory = cache,
+        Slots = options.Slots,
+        IdleTimeout = options.IdleTimeout,
+        NoClientTimeout = options.NoClientTimeout,
+        Certificate = options.CertificateFile is null ? null : X509CertificateLoader.LoadPkcs12FromFile(options.CertificateFile, password: null),
+        LoggerFactory = loggerFactory,
+    }, CancellationToken.None);
+}
+catch (Exception ex)
+{
+    Console.Error.WriteLine($"coiled-remote-worker: cannot start: {ex.Message}");
+    return 1;
+}
+
+Console.Out.WriteLine($"coiled-remote-worker listening on {host.Address}");
+Console.Out.Flush();
+
+var stop = host.StopRequested;
+if (options.ExitWithStdin)
+{
+    // The parent holds our standard input open; end of file means it is gone, however it died.
+    var stdinClosed = Task.Run(async () =>
+    {
+        var buffer = new char[256];
+        while (await Console.In.ReadAsync(buffer.AsMemory()) > 0)
+        {
+        }
+
+        return "standard input closed (the parent process is gone)";
+    });
+    stop = await Task.WhenAny(stop, stdinClosed);
+}
+
+var reason = await stop;
+await host.DisposeAsync();
+Console.Error.WriteLine($"coiled-remote-worker {host.WorkerId}: stopped: {reason}");
+
+if (options.PowerOffOnExit)
+{
+    using var poweroff = Process.Start(new ProcessStartInfo("systemctl", "poweroff") { UseShellExecute = false });
+}
+
+return 0;

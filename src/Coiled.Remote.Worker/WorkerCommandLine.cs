@@ -1,0 +1,109 @@
+using System.Globalization;
+using System.Net;
+
+namespace Coiled.Remote.Worker;
+
+/// <summary>The worker daemon's command line.</summary>
+internal sealed record WorkerCommandLine
+{
+    public const string Usage = """
+        usage: coiled-remote-worker --listen ADDR:PORT (--token-file FILE | --token-stdin) [options]
+
+          --listen ADDR:PORT        where to listen, e.g. 127.0.0.1:0 (0 picks a free port) or 0.0.0.0:7400
+          --token-file FILE         read the cluster token from FILE (keep it mode 0600)
+          --token-stdin             read the cluster token from the first line of standard input
+          --exit-with-stdin         exit when standard input closes (the parent process is gone)
+          --cache-dir DIR           where synchronized files are kept (default ~/.cache/coiled-remote)
+          --slots N                 tasks run at once (default: processor count)
+          --idle-timeout SECONDS    exit after this long without work (0 = never; default 1200)
+          --no-client-timeout SECONDS  exit after this long without a client (0 = never; default 120)
+          --cert FILE               serve TLS with this PFX certificate
+          --poweroff-on-exit        power the machine off when the worker exits (cloud machines)
+        """;
+
+    public required IPEndPoint Listen { get; init; }
+
+    public string? TokenFile { get; init; }
+
+    public bool TokenFromStdin { get; init; }
+
+    public bool ExitWithStdin { get; init; }
+
+    public string? CacheDirectory { get; init; }
+
+    public int Slots { get; init; } = Environment.ProcessorCount;
+
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(20);
+
+    public TimeSpan NoClientTimeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    public string? CertificateFile { get; init; }
+
+    public bool PowerOffOnExit { get; init; }
+
+    /// <exception cref="ArgumentException">The command line is not valid; the message says why.</exception>
+    public static WorkerCommandLine Parse(IReadOnlyList<string> args)
+    {
+        IPEndPoint? listen = null;
+        string? tokenFile = null, cacheDirectory = null, certificate = null;
+        bool tokenStdin = false, exitWithStdin = false, powerOff = false;
+        var slots = Environment.ProcessorCount;
+        var idle = TimeSpan.FromMinutes(20);
+        var noClient = TimeSpan.FromMinutes(2);
+        for (var i = 0; i < args.Count; i++)
+        {
+            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
+            switch (args[i])
+            {
+                case "--listen":
+                    var text = Value();
+                    listen = IPEndPoint.TryParse(text, out var endpoint) ? endpoint : throw new ArgumentException($"--listen takes ADDR:PORT, e.g. 127.0.0.1:0; '{text}' is not one.");
+                    break;
+                case "--token-file": tokenFile = Value(); break;
+                case "--token-stdin": tokenStdin = true; break;
+                case "--exit-with-stdin": exitWithStdin = true; break;
+                case "--cache-dir": cacheDirectory = Value(); break;
+                case "--slots": slots = PositiveInt("--slots", Value()); break;
+                case "--idle-timeout": idle = Seconds("--idle-timeout", Value()); break;
+                case "--no-client-timeout": noClient = Seconds("--no-client-timeout", Value()); break;
+                case "--cert": certificate = Value(); break;
+                case "--poweroff-on-exit": powerOff = true; break;
+                default: throw new ArgumentException($"Unknown option '{args[i]}'.");
+            }
+        }
+
+        if (listen is null)
+        {
+            throw new ArgumentException("--listen is required.");
+        }
+
+        if (tokenFile is null == !tokenStdin)
+        {
+            throw new ArgumentException("Give exactly one of --token-file and --token-stdin.");
+        }
+
+        return new WorkerCommandLine
+        {
+            Listen = listen,
+            TokenFile = tokenFile,
+            TokenFromStdin = tokenStdin,
+            ExitWithStdin = exitWithStdin,
+            CacheDirectory = cacheDirectory,
+            Slots = slots,
+            IdleTimeout = idle,
+            NoClientTimeout = noClient,
+            CertificateFile = certificate,
+            PowerOffOnExit = powerOff,
+        };
+    }
+
+    private static int PositiveInt(string option, string text)
+        => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0
+            ? value
+            : throw new ArgumentException($"{option} takes a positive whole number, not '{text}'.");
+
+    private static TimeSpan Seconds(string option, string text)
+        => long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value)
+            ? value == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(value)
+            : throw new ArgumentException($"{option} takes a number of seconds, not '{text}'.");
+}

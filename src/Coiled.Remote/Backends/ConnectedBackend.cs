@@ -1,0 +1,16 @@
+namespace Coiled.Remote;
+
+/// <summary>Workers someone else started: the cluster connects to them and leaves them running when it closes.</summary>
+internal sealed class ConnectedBackend(IReadOnlyList<Uri> endpoints) : IClusterBackend
+{
+    public string Name => "workers started by hand";
+
+    public int DefaultWorkerCount => endpoints.Count;
+
+    public decimal? Cost => null;
+
+    public Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken)
+        => Task.FromResult<IReadOnlyList<WorkerEndpoint>>([.. endpoints.Select(e => new WorkerEndpoint(e))]);
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}

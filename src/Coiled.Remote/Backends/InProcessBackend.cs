@@ -1,0 +1,66 @@
+using System.Net;
+using Coiled.Remote.Worker;
+
+namespace Coiled.Remote;
+
+/// <summary>
+/// Workers inside the caller's own process, reached over real gRPC on loopback: [Remote] methods run on the
+/// caller's loaded code, so breakpoints in them hit under a debugger. Nothing is synchronized.
+/// </summary>
+public sealed class InProcessBackend : IClusterBackend
+{
+    private readonly List<WorkerHost> _hosts = [];
+    private string? _cacheDirectory;
+
+    /// <inheritdoc/>
+    public string Name => "in-process workers";
+
+    /// <inheritdoc/>
+    public int DefaultWorkerCount => 2;
+
+    /// <inheritdoc/>
+    public decimal? Cost => 0m;
+
+    /// <summary>Execution slots per worker. Default: the processors of this machine shared among the workers.</summary>
+    public int? SlotsPerWorker { get; init; }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(launch);
+        _cacheDirectory = Directory.CreateTempSubdirectory("coiled-remote-inproc-").FullName;
+        var slots = SlotsPerWorker ?? Math.Max(1, Environment.ProcessorCount / launch.Count);
+        var endpoints = new List<WorkerEndpoint>();
+        for (var i = 0; i < launch.Count; i++)
+        {
+            var host = await WorkerHost.StartAsync(new WorkerHostOptions
+            {
+                Listen = new IPEndPoint(IPAddress.Loopback, 0),
+                Token = launch.Token,
+                CacheDirectory = _cacheDirectory,
+                HostEnvironment = true,
+                Slots = slots,
+                LoggerFactory = launch.LoggerFactory,
+            }, cancellationToken).ConfigureAwait(false);
+            _hosts.Add(host);
+            endpoints.Add(new WorkerEndpoint(host.Address) { UsesCallerProcess = true });
+        }
+
+        return endpoints;
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var host in _hosts)
+        {
+            await host.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _hosts.Clear();
+        if (_cacheDirectory is not null && Directory.Exists(_cacheDirectory))
+        {
+            Directory.Delete(_cacheDirectory, recursive: true);
+        }
+    }
+}

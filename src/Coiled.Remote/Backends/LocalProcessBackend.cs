@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote;
+
+/// <summary>
+/// Workers as <c>coiled-remote-worker</c> processes on this machine, reached over gRPC on loopback. The default
+/// backend. Each worker watches its standard input, which this process holds open: when this process ends, even
+/// by SIGKILL, the pipe closes and the workers exit.
+/// </summary>
+public sealed class LocalProcessBackend : IClusterBackend
+{
+    /// <summary>File name of the worker daemon's entry assembly.</summary>
+    internal const string WorkerAssemblyName = "coiled-remote-worker.dll";
+
+    /// <summary>Line prefix the worker prints on standard output once it listens.</summary>
+    internal const string ListeningPrefix = "coiled-remote-worker listening on ";
+
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(3);
+
+    private readonly List<WorkerProcess> _workers = [];
+
+    /// <inheritdoc/>
+    public string Name => "local processes";
+
+    /// <inheritdoc/>
+    public int DefaultWorkerCount => Environment.ProcessorCount;
+
+    /// <inheritdoc/>
+    public decimal? Cost => 0m;
+
+    /// <summary>
+    /// Path of <c>coiled-remote-worker.dll</c>. Default: the <c>COILED_REMOTE_WORKER</c> environment variable, else the
+    /// copy the Coiled.Remote package puts in the application's output folder.
+    /// </summary>
+    public string? WorkerPath { get; init; }
+
+    /// <summary>Where workers keep synchronized files. Default: <c>$XDG_CACHE_HOME/coiled-remote</c> or <c>~/.cache/coiled-remote</c>.</summary>
+    public string? CacheDirectory { get; init; }
+
+    /// <summary>Execution slots per worker. Default: the processors of this machine shared among the workers.</summary>
+    public int? SlotsPerWorker { get; init; }
+
+    /// <summary>Process ids of the workers started so far (for diagnostics and tests).</summary>
+    public IReadOnlyList<int> ProcessIds => [.. _workers.Select(w => w.Process.Id)];
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(launch);
+        var worker = FindWorker();
+        var cache = CacheDirectory ?? DefaultCacheDirectory();
+        Directory.CreateDirectory(cache);
+        var slots = SlotsPerWorker ?? Math.Max(1, Environment.ProcessorCount / launch.Count);
+        var logger = launch.LoggerFactory.CreateLogger<LocalProcessBackend>();
+        var starting = Enumerable.Range(0, launch.Count).Select(_ => StartOneAsync(worker, cache, slots, launch, logger, cancellationToken)).ToList();
+        try
+        {
+            return await Task.WhenAll(starting).ConfigureAwait(false);
+        }
+        catch
+        {
+            await DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        WorkerProcess[] workers;
+        lock (_workers)
+        {
+            workers = [.. _workers];
+            _workers.Clear();
+        }
+
+        await Task.WhenAll(workers.Select(w => w.StopAsync(StopGrace))).ConfigureAwait(false);
+    }
+
+    private async Task<WorkerEndpoint> StartOneAsync(string worker, string cache, int slots, WorkerLaunch launch, ILogger logger, CancellationToken cancellationToken)
+    {
+        var start = new ProcessStartInfo(DotnetHost())
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(worker);
+        foreach (var argument in new[]
+        {
+            "--listen", "127.0.0.1:0",
+            "--token-stdin",
+            "--exit-with-stdin",
+            "--cache-dir", cache,
+            "--slots", slots.ToString(CultureInfo.InvariantCulture),
+            "--idle-timeout", Seconds(launch.IdleTimeout),
+            "--no-client-timeout", Seconds(launch.NoClientTimeout),
+        })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["DOTNET_TieredPGO"] = "0";
+        start.Environment["DOTNET_gcServer"] = "0";
+
+        var process = Process.Start(start) ?? throw new ClusterStartException($"Could not start {start.FileName} {worker}.");
+        var workerProcess = new WorkerProcess(process, logger);
+        lock (_workers)
+        {
+            _workers.Add(workerProcess);
+        }
+
+        await process.StandardInput.WriteLineAsync(launch.Token.AsMemory(), cancellationToken).ConfigureAwait(false);
+        await process.StandardInput.FlushAsync(cancellationToken).ConfigureAwait(false);
+        var address = await workerProcess.WaitForAddressAsync(StartTimeout, cancellationToken).ConfigureAwait(false);
+        return new WorkerEndpoint(address) { Exited = workerProcess.Exited };
+    }
+
+    private string FindWorker()
+    {
+        string?[] candidates =
+        [
+            WorkerPath,
+            Environment.GetEnvironmentVariable("COILED_REMOTE_WORKER"),
+            Path.Combine(AppContext.BaseDirectory, "coiled-remote-worker", WorkerAssemblyName),
+            Path.Combine(AppContext.BaseDirectory, WorkerAssemblyName),
+        ];
+        foreach (var candidate in candidates)
+        {
+            if (!string.IsNullOrEmpty(candidate) && File.Exists(candidate))
+            {
+                return Path.GetFullPath(candidate);
+            }
+        }
+
+        throw new ClusterStartException(
+            $"The worker daemon ({WorkerAssemblyName}) was not found next to the application in {AppContext.BaseDirectory} " +
+            "nor at LocalProcessBackend.WorkerPath or $COILED_REMOTE_WORKER. It is copied there by the Coiled.Remote package; " +
+            "rebuild the application, or set LocalProcessBackend.WorkerPath.");
+    }
+
+    private static string DotnetHost()
+    {
+        var current = Environment.ProcessPath;
+        if (current is not null && Path.GetFileNameWithoutExtension(current) == "dotnet")
+        {
+            return current;
+        }
+
+        var root = Environment.GetEnvironmentVariable("DOTNET_ROOT")
+            ?? Path.GetFullPath(Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", ".."));
+        var host = Path.Combine(root, OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet");
+        return File.Exists(host) ? host : "dotnet";
+    }
+
+    private static string DefaultCacheDirectory()
+    {
+        var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        var root = string.IsNullOrEmpty(xdg)
+            ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache")
+            : xdg;
+        return Path.Combine(root, "coiled-remote");
+    }
+
+    private static string Seconds(TimeSpan value)
+        => value == Timeout.InfiniteTimeSpan ? "0" : Math.Max(1, (long)value.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+}

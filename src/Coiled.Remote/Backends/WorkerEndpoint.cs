@@ -1,0 +1,18 @@
+namespace Coiled.Remote;
+
+/// <summary>Where a cluster reaches one worker, as reported by its backend.</summary>
+/// <param name="Address">The worker's gRPC address, e.g. <c>http://127.0.0.1:43117</c>.</param>
+public sealed record WorkerEndpoint(Uri Address)
+{
+    /// <summary>
+    /// The worker runs tasks with the caller's own loaded code instead of a synchronized copy (in-process workers);
+    /// the cluster then skips environment synchronization.
+    /// </summary>
+    public bool UsesCallerProcess { get; init; }
+
+    /// <summary>SHA-256 thumbprint of the worker's TLS certificate, pinned by the client; null for plaintext loopback.</summary>
+    public string? CertificateThumbprint { get; init; }
+
+    /// <summary>Completes with how the worker's process ended ("exit code 1", "killed by SIGKILL"), where the backend can observe it.</summary>
+    public Task<string>? Exited { get; init; }
+}

@@ -1,0 +1,151 @@
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote;
+
+/// <summary>One worker daemon child process: its announced address, its output, and how it ended.</summary>
+internal sealed class WorkerProcess
+{
+    private const int KeptErrorLines = 40;
+
+    private readonly TaskCompletionSource<Uri> _address = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Queue<string> _errors = new();
+    private readonly ILogger _logger;
+
+    public WorkerProcess(Process process, ILogger logger)
+    {
+        Process = process;
+        _logger = logger;
+        process.OutputDataReceived += (_, e) => OnOutput(e.Data);
+        process.ErrorDataReceived += (_, e) => OnError(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        Exited = WatchExitAsync();
+    }
+
+    public Process Process { get; }
+
+    /// <summary>Completes with how the process ended, e.g. "exit code 137 (killed by SIGKILL)".</summary>
+    public Task<string> Exited { get; }
+
+    public async Task<Uri> WaitForAddressAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timer.CancelAfter(timeout);
+        var first = await Task.WhenAny(_address.Task, Exited, Task.Delay(Timeout.Infinite, timer.Token)).ConfigureAwait(false);
+        if (first == _address.Task)
+        {
+            return await _address.Task.ConfigureAwait(false);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var why = first == Exited ? $"it exited ({await Exited.ConfigureAwait(false)})" : $"it did not report its address within {timeout.TotalSeconds:0} s";
+        throw new ClusterStartException($"Worker process {Process.Id} failed to start: {why}. Its error output:{Environment.NewLine}{ErrorOutput()}");
+    }
+
+    public async Task StopAsync(TimeSpan grace)
+    {
+        try
+        {
+            if (!Process.HasExited)
+            {
+                // Closing standard input asks the worker to exit; it also drains running tasks' results first.
+                Process.StandardInput.Close();
+                using var timeout = new CancellationTokenSource(grace);
+                try
+                {
+                    await Process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    Process.Kill(entireProcessTree: true);
+                    await Process.WaitForExitAsync().ConfigureAwait(false);
+                }
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // The process is already gone.
+        }
+        finally
+        {
+            Process.Dispose();
+        }
+    }
+
+    private async Task<string> WatchExitAsync()
+    {
+        await Process.WaitForExitAsync().ConfigureAwait(false);
+        return Describe(Process.ExitCode);
+    }
+
+    internal static string Describe(int exitCode)
+    {
+        if (exitCode > 128 && exitCode < 160 && !OperatingSystem.IsWindows())
+        {
+            var signal = exitCode - 128;
+            var name = signal switch
+            {
+                6 => "SIGABRT",
+                9 => "SIGKILL (for example the out-of-memory killer or a kill -9)",
+                11 => "SIGSEGV",
+                15 => "SIGTERM",
+                _ => "signal " + signal,
+            };
+            return $"exit code {exitCode} (killed by {name})";
+        }
+
+        return $"exit code {exitCode}";
+    }
+
+    private void OnOutput(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        if (line.StartsWith(LocalProcessBackend.ListeningPrefix, StringComparison.Ordinal)
+            && Uri.TryCreate(line[LocalProcessBackend.ListeningPrefix.Length..].Trim(), UriKind.Absolute, out var address))
+        {
+            _address.TrySetResult(address);
+            return;
+        }
+
+        _logger.LogDebug("worker {Pid}: {Line}", Process.Id, line);
+    }
+
+    private void OnError(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_errors)
+        {
+            _errors.Enqueue(line);
+            if (_errors.Count > KeptErrorLines)
+            {
+                _errors.Dequeue();
+            }
+        }
+
+        _logger.LogWarning("worker {Pid}: {Line}", Process.Id, line);
+    }
+
+    private string ErrorOutput()
+    {
+        lock (_errors)
+        {
+            var text = new StringBuilder();
+            foreach (var line in _errors)
+            {
+                text.AppendLine(line);
+            }
+
+            return text.Length == 0 ? "(none)" : text.ToString();
+        }
+    }
+}

@@ -1,0 +1,205 @@
+using System.Runtime.CompilerServices;
+using Coiled.Remote.Scheduling;
+
+namespace Coiled.Remote;
+
+public sealed partial class Cluster
+{
+    private async Task<TResult> SubmitCoreAsync<TArgs, TResult>(
+        Delegate method, int arity, TArgs arguments, ArgumentsWriter<TArgs> writer, CancellationToken cancellationToken)
+    {
+        var stub = Resolve(method, arity);
+        cancellationToken.ThrowIfCancellationRequested();
+        var builder = new ArgumentChunkBuilder<TArgs>(writer, stub.DisplayName);
+        builder.Add(arguments, 0);
+        var job = new MapJob<TResult>(stub, 1, cancellationToken);
+        using var registration = Watch(job, cancellationToken);
+        _scheduler.Submit(job, [builder.Seal()!]);
+        var results = await job.Completion.ConfigureAwait(false);
+        return results[0];
+    }
+
+    private Task<TResult[]> MapCoreAsync<TArgs, TResult>(
+        Delegate method, int arity, IEnumerable<TArgs> items, ArgumentsWriter<TArgs> writer, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        var stub = Resolve(method, arity);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<TResult[]>(cancellationToken);
+        }
+
+        if (!items.TryGetNonEnumeratedCount(out var count))
+        {
+            var list = items.ToList();
+            items = list;
+            count = list.Count;
+        }
+
+        var job = new MapJob<TResult>(stub, count, cancellationToken);
+        if (count == 0)
+        {
+            return Task.FromResult(Array.Empty<TResult>());
+        }
+
+        // The first chunk starts running while the rest is still being serialized.
+        var builder = new ArgumentChunkBuilder<TArgs>(writer, stub.DisplayName);
+        var submitted = false;
+        var index = 0;
+        try
+        {
+            foreach (var item in items)
+            {
+                if (index == count)
+                {
+                    throw new InvalidOperationException($"The items passed to MapAsync({stub.DisplayName}) changed while they were read: more than the {count} announced.");
+                }
+
+                builder.Add(item, index++);
+                if (builder.IsFull)
+                {
+                    Send(builder.Seal()!);
+                }
+            }
+
+            if (index != count)
+            {
+                throw new InvalidOperationException($"The items passed to MapAsync({stub.DisplayName}) changed while they were read: {index} instead of {count}.");
+            }
+
+            if (builder.Seal() is { } last)
+            {
+                Send(last);
+            }
+        }
+        catch (Exception ex)
+        {
+            job.Fail(ex);
+            throw;
+        }
+
+        return WatchAsync(job, cancellationToken);
+
+        void Send(ArgumentChunk chunk)
+        {
+            if (submitted)
+            {
+                _scheduler.Enqueue(job, chunk);
+            }
+            else
+            {
+                _scheduler.Submit(job, [chunk]);
+                submitted = true;
+            }
+        }
+    }
+
+    private async IAsyncEnumerable<TResult> MapStreamCoreAsync<TArgs, TResult>(
+        Delegate method, int arity, ItemSource<TArgs> items, ArgumentsWriter<TArgs> writer, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var stub = Resolve(method, arity);
+        var job = new StreamJob<TResult>(stub, StreamWindow, cancellationToken);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var registration = Watch(job, cancellationToken);
+        _scheduler.Submit(job, []);
+        var producer = ProduceAsync(job, items, writer, stop.Token);
+        try
+        {
+            while (true)
+            {
+                var (hasValue, value) = await job.NextAsync(cancellationToken).ConfigureAwait(false);
+                if (!hasValue)
+                {
+                    break;
+                }
+
+                yield return value;
+            }
+        }
+        finally
+        {
+            // However the consumer stopped (end, error, break), nothing of this stream keeps running.
+            job.Fail(new OperationCanceledException("The stream's consumer stopped reading."));
+            stop.Cancel();
+            await producer.ConfigureAwait(false);
+        }
+    }
+
+    private async Task ProduceAsync<TArgs, TResult>(StreamJob<TResult> job, ItemSource<TArgs> items, ArgumentsWriter<TArgs> writer, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        var builder = new ArgumentChunkBuilder<TArgs>(writer, job.Stub.DisplayName);
+        long count = 0;
+        try
+        {
+            var enumerator = items.ReadAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
+            await using (enumerator.ConfigureAwait(false))
+            {
+                while (true)
+                {
+                    var moved = enumerator.MoveNextAsync();
+                    if (!moved.IsCompleted)
+                    {
+                        Flush();
+                    }
+
+                    if (!await moved.ConfigureAwait(false))
+                    {
+                        break;
+                    }
+
+                    if (!job.TryReserveSpace())
+                    {
+                        Flush();
+                        await job.WaitForSpaceAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    if (count == int.MaxValue)
+                    {
+                        throw new InvalidOperationException($"MapStreamAsync({job.Stub.DisplayName}) takes at most {int.MaxValue} items per call.");
+                    }
+
+                    builder.Add(enumerator.Current, count++);
+                    if (builder.IsFull)
+                    {
+                        Flush();
+                    }
+                }
+            }
+
+            Flush();
+            job.InputCompleted(count);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The consumer stopped or cancelled; the job already ended.
+        }
+        catch (Exception ex)
+        {
+            job.Fail(ex);
+        }
+
+        void Flush()
+        {
+            if (builder.Seal() is { } chunk)
+            {
+                _scheduler.Enqueue(job, chunk);
+            }
+        }
+    }
+
+    private async Task<TResult[]> WatchAsync<TResult>(MapJob<TResult> job, CancellationToken cancellationToken)
+    {
+        using var registration = Watch(job, cancellationToken);
+        return await job.Completion.ConfigureAwait(false);
+    }
+
+    private static CancellationTokenRegistration Watch(Job job, CancellationToken cancellationToken)
+        => cancellationToken.CanBeCanceled
+            ? cancellationToken.Register(static state =>
+            {
+                var (job, token) = ((Job, CancellationToken))state!;
+                job.Fail(new OperationCanceledException(token));
+            }, (job, cancellationToken))
+            : default;
+}

@@ -1,0 +1,266 @@
+using System.Reflection;
+using System.Security.Cryptography;
+using Coiled.Remote.Scheduling;
+using Coiled.Remote.Stubs;
+using Coiled.Remote.Synchronization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Coiled.Remote;
+
+/// <summary>
+/// A set of workers that run [Remote] methods: <c>await cluster.MapAsync(Jobs.Square, items)</c>.
+/// Start one with <see cref="StartAsync"/> (workers it provisions) or <see cref="ConnectAsync"/> (workers started by
+/// hand), and dispose it to stop everything it started.
+/// </summary>
+public sealed partial class Cluster : IAsyncDisposable
+{
+    /// <summary>Most items of one <c>MapStreamAsync</c> call held between its source and its consumer.</summary>
+    internal const int StreamWindow = 65536;
+
+    private readonly IClusterBackend _backend;
+    private readonly Scheduler _scheduler;
+    private readonly IReadOnlyList<WorkerConnection> _connections;
+    private readonly ClusterOptions _options;
+    private readonly ILogger _logger;
+    private int _disposed;
+
+    private Cluster(IClusterBackend backend, Scheduler scheduler, IReadOnlyList<WorkerConnection> connections, ClusterOptions options, ILogger logger, SyncReport sync)
+    {
+        _backend = backend;
+        _scheduler = scheduler;
+        _connections = connections;
+        _options = options;
+        _logger = logger;
+        LastSync = sync;
+    }
+
+    /// <summary>The cluster's workers, with their state now.</summary>
+    public IReadOnlyList<WorkerInfo> Workers => [.. _connections.Select(c => c.Info)];
+
+    /// <summary>What the cluster's machines have cost so far in US dollars; null when the backend does not know prices.</summary>
+    public decimal? Cost => _backend.Cost;
+
+    /// <summary>What environment synchronization sent when the cluster started.</summary>
+    internal SyncReport LastSync { get; }
+
+    /// <summary>
+    /// Starts a cluster and returns once every requested worker is connected and has the caller's code.
+    /// </summary>
+    /// <param name="options">Workers, backend and timeouts; default: one local worker process per processor.</param>
+    /// <param name="cancellationToken">Cancels the start; whatever was started is stopped.</param>
+    /// <exception cref="ClusterStartException">Workers could not be provisioned or reached.</exception>
+    /// <exception cref="EnvironmentSyncException">The caller's code could not be synchronized to a worker.</exception>
+    public static Task<Cluster> StartAsync(ClusterOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new ClusterOptions();
+        return StartCoreAsync(options, options.Backend ?? new LocalProcessBackend(), token: null, cancellationToken);
+    }
+
+    /// <summary>
+    /// Uses workers that were started by hand with <c>coiled-remote worker</c> (own machines, other clouds).
+    /// Disposing the cluster disconnects from them but leaves them running.
+    /// </summary>
+    /// <param name="endpoints">The workers' addresses, e.g. <c>http://10.0.0.5:7400</c>.</param>
+    /// <param name="token">The token the workers were started with.</param>
+    /// <param name="options">Timeouts, logging and forwarded variables; <see cref="ClusterOptions.Backend"/> and <see cref="ClusterOptions.Workers"/> are ignored.</param>
+    /// <param name="cancellationToken">Cancels connecting.</param>
+    public static Task<Cluster> ConnectAsync(IEnumerable<Uri> endpoints, string token, ClusterOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        ArgumentException.ThrowIfNullOrEmpty(token);
+        var list = endpoints.ToList();
+        if (list.Count == 0)
+        {
+            throw new ArgumentException("Pass at least one worker address.", nameof(endpoints));
+        }
+
+        options ??= new ClusterOptions();
+        return StartCoreAsync(options with { Workers = list.Count }, new ConnectedBackend(list), token, cancellationToken);
+    }
+
+    /// <summary>Stops every worker and releases every machine the cluster started; calls still running fail.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _scheduler.Close(new ObjectDisposedException(nameof(Cluster), "The cluster was disposed while this call was running."));
+        await Task.WhenAll(_connections.Select(c => c.ShutdownAsync("the cluster was disposed"))).ConfigureAwait(false);
+        foreach (var connection in _connections)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _backend.DisposeAsync().ConfigureAwait(false);
+        _logger.LogInformation("Cluster closed: {Done} task(s) done, {Failed} failed", _scheduler.TasksDone, _scheduler.TasksFailed);
+    }
+
+    private static async Task<Cluster> StartCoreAsync(ClusterOptions options, IClusterBackend backend, string? token, CancellationToken cancellationToken)
+    {
+        var loggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
+        var logger = loggerFactory.CreateLogger<Cluster>();
+        var count = options.Workers ?? backend.DefaultWorkerCount;
+        if (count < 1)
+        {
+            await backend.DisposeAsync().ConfigureAwait(false);
+            throw new ArgumentOutOfRangeException(nameof(options), count, "ClusterOptions.Workers must be at least 1.");
+        }
+
+        token ??= Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var connections = new List<WorkerConnection>();
+        try
+        {
+            Report(options, "starting workers", 0, count);
+            var snapshot = Task.Run(CaptureSnapshot, cancellationToken);
+            var launch = new WorkerLaunch(count, token, options.IdleTimeout, options.NoClientTimeout, loggerFactory);
+            IReadOnlyList<WorkerEndpoint> endpoints;
+            try
+            {
+                endpoints = await backend.StartWorkersAsync(launch, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not (OperationCanceledException or ClusterStartException))
+            {
+                throw new ClusterStartException($"The {backend.Name} backend could not start {count} worker(s): {ex.Message}", ex);
+            }
+
+            var connecting = endpoints.Select(e => WorkerConnection.ConnectAsync(e, token, cancellationToken)).ToList();
+            try
+            {
+                await Task.WhenAll(connecting).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                throw new ClusterStartException(
+                    $"Could not reach {connecting.Count(t => !t.IsCompletedSuccessfully)} of {endpoints.Count} worker(s) " +
+                    $"({string.Join(", ", endpoints.Select(e => e.Address))}): {ex.Message}", ex);
+            }
+            finally
+            {
+                connections.AddRange(connecting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
+            }
+
+            Report(options, "synchronizing", 0, count);
+            var sync = await SynchronizeAsync(connections, snapshot, ForwardedVariables(options, logger), cancellationToken).ConfigureAwait(false);
+            logger.LogInformation(
+                "Cluster started on {Backend}: {Count} worker(s); synchronized {Blobs} file(s), {Bytes} byte(s)",
+                backend.Name, connections.Count, sync.BlobsSent, sync.BytesSent);
+
+            var scheduler = new Scheduler(options.MaxWorkerDeaths, loggerFactory.CreateLogger<Scheduler>());
+            foreach (var connection in connections)
+            {
+                scheduler.AddWorker(connection);
+            }
+
+            Report(options, "running", connections.Count, count);
+            return new Cluster(backend, scheduler, connections, options, logger, sync);
+        }
+        catch
+        {
+            foreach (var connection in connections)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+
+            await backend.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static EnvironmentSnapshot CaptureSnapshot()
+        => EnvironmentSnapshot.Capture(AppContext.BaseDirectory, Assembly.GetEntryAssembly()?.GetName().Name ?? "unknown");
+
+    private static async Task<SyncReport> SynchronizeAsync(
+        IReadOnlyList<WorkerConnection> connections, Task<EnvironmentSnapshot> snapshotTask, IReadOnlyDictionary<string, string> variables, CancellationToken cancellationToken)
+    {
+        var synchronized = connections.Where(c => !c.Endpoint.UsesCallerProcess).ToList();
+        var report = new SyncReport(0, 0, 0);
+        string environmentId = string.Empty;
+        if (synchronized.Count > 0)
+        {
+            EnvironmentSnapshot snapshot;
+            try
+            {
+                snapshot = await snapshotTask.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not (EnvironmentSyncException or OperationCanceledException))
+            {
+                throw new EnvironmentSyncException($"The application in {AppContext.BaseDirectory} could not be captured for synchronization: {ex.Message}", ex);
+            }
+
+            // The first worker goes alone: workers sharing a machine share a blob cache, so the rest then find
+            // everything present and upload nothing.
+            var first = await SyncOneAsync(synchronized[0], snapshot, cancellationToken).ConfigureAwait(false);
+            var rest = await Task.WhenAll(synchronized.Skip(1).Select(c => SyncOneAsync(c, snapshot, cancellationToken))).ConfigureAwait(false);
+            environmentId = first.EnvironmentId;
+            report = new SyncReport(
+                first.BlobsSent + rest.Sum(r => r.BlobsSent),
+                first.BytesSent + rest.Sum(r => r.BytesSent),
+                snapshot.Manifest.Files.Count);
+        }
+
+        await Task.WhenAll(connections.Select(c => OpenOneAsync(c, c.Endpoint.UsesCallerProcess ? string.Empty : environmentId, variables, cancellationToken))).ConfigureAwait(false);
+        return report;
+    }
+
+    private static async Task<EnvironmentUploader.Outcome> SyncOneAsync(WorkerConnection connection, EnvironmentSnapshot snapshot, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await connection.SyncAsync(snapshot, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not (EnvironmentSyncException or OperationCanceledException))
+        {
+            throw new EnvironmentSyncException(
+                $"Synchronizing the application ({snapshot.Manifest.Files.Count} files, {snapshot.TotalBytes:N0} bytes) to worker {connection.Id} at {connection.Endpoint.Address} failed: {ex.Message}", ex);
+        }
+    }
+
+    private static async Task OpenOneAsync(WorkerConnection connection, string environmentId, IReadOnlyDictionary<string, string> variables, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await connection.OpenAsync(environmentId, variables, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not (EnvironmentSyncException or OperationCanceledException))
+        {
+            throw new EnvironmentSyncException($"Worker {connection.Id} at {connection.Endpoint.Address} could not open the application's environment: {ex.Message}", ex);
+        }
+    }
+
+    private static Dictionary<string, string> ForwardedVariables(ClusterOptions options, ILogger logger)
+    {
+        var variables = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var name in options.ForwardEnvironmentVariables)
+        {
+            if (Environment.GetEnvironmentVariable(name) is { } value)
+            {
+                variables[name] = value;
+            }
+            else
+            {
+                logger.LogWarning("Environment variable {Name} is not set in this process; it is not forwarded to the workers", name);
+            }
+        }
+
+        return variables;
+    }
+
+    private static void Report(ClusterOptions options, string phase, int ready, int requested)
+        => options.Progress?.Report(new ClusterProgress(phase, ready, requested, 0, 0, 0, 0));
+
+    private RemoteStub Resolve(Delegate method, int arity)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var stub = StubCatalog.Resolve(method);
+        if (stub.ArgumentCount != arity)
+        {
+            throw new ArgumentException(
+                $"{stub.DisplayName} takes {stub.ArgumentCount} argument(s) but this call passes {arity}.", nameof(method));
+        }
+
+        return stub;
+    }
+}

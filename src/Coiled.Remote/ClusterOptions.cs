@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote;
+
+/// <summary>How a <see cref="Cluster"/> is started and how its workers behave.</summary>
+public sealed record ClusterOptions
+{
+    internal static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromMinutes(20);
+    internal static readonly TimeSpan DefaultNoClientTimeout = TimeSpan.FromMinutes(2);
+    internal const int DefaultMaxWorkerDeaths = 3;
+
+    /// <summary>Number of workers to start. Default: one per processor of this machine for local backends.</summary>
+    public int? Workers { get; init; }
+
+    /// <summary>How workers are provisioned. Default: a new <see cref="LocalProcessBackend"/>.</summary>
+    /// <remarks>A backend instance belongs to the cluster started with it and is disposed with that cluster.</remarks>
+    public IClusterBackend? Backend { get; init; }
+
+    /// <summary>Workers stop themselves after this long without work. Default 20 minutes.</summary>
+    public TimeSpan IdleTimeout { get; init; } = DefaultIdleTimeout;
+
+    /// <summary>Workers stop themselves after this long without a connected client. Default 2 minutes.</summary>
+    public TimeSpan NoClientTimeout { get; init; } = DefaultNoClientTimeout;
+
+    /// <summary>A task whose attempts killed this many workers fails with <see cref="WorkerLostException"/>. Default 3.</summary>
+    public int MaxWorkerDeaths { get; init; } = DefaultMaxWorkerDeaths;
+
+    /// <summary>Names of this process's environment variables to make visible to [Remote] methods on the workers.</summary>
+    public IReadOnlyList<string> ForwardEnvironmentVariables { get; init; } = [];
+
+    /// <summary>Where the cluster logs. Default: nowhere.</summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
+
+    /// <summary>Receives the cluster's progress: start-up phases and task counts.</summary>
+    public IProgress<ClusterProgress>? Progress { get; init; }
+}

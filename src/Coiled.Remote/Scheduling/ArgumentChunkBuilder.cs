@@ -1,0 +1,53 @@
+using System.Buffers;
+using MessagePack;
+
+namespace Coiled.Remote.Scheduling;
+
+/// <summary>Serializes items into <see cref="ArgumentChunk"/>s of bounded size.</summary>
+internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, string methodName)
+{
+    private const int ChunkTargetBytes = 1024 * 1024;
+    private const int MaxItemsPerChunk = 16384;
+
+    private readonly ArrayBufferWriter<byte> _buffer = new(4096);
+    private readonly List<int> _ends = [];
+    private int _firstIndex;
+
+    public int Count => _ends.Count;
+
+    public bool IsFull => _ends.Count >= MaxItemsPerChunk || _buffer.WrittenCount >= ChunkTargetBytes;
+
+    /// <summary>Serializes one item; a type that cannot be serialized is reported as the caller's mistake.</summary>
+    public void Add(TArgs item, long index)
+    {
+        try
+        {
+            var writer = new MessagePackWriter(_buffer);
+            write(ref writer, item);
+            writer.Flush();
+        }
+        catch (Exception ex)
+        {
+            throw new ArgumentException(
+                $"The arguments of item {index} for {methodName} cannot be serialized with MessagePack: {ex.GetBaseException().Message} " +
+                "Pass records, classes with public properties, collections, enums or primitives.", ex);
+        }
+
+        _ends.Add(_buffer.WrittenCount);
+    }
+
+    /// <summary>Seals the items added so far into a chunk and starts a new one; null when there are none.</summary>
+    public ArgumentChunk? Seal()
+    {
+        if (_ends.Count == 0)
+        {
+            return null;
+        }
+
+        var chunk = new ArgumentChunk(_firstIndex, _buffer.WrittenSpan.ToArray(), [.. _ends], _ends.Count);
+        _firstIndex += _ends.Count;
+        _ends.Clear();
+        _buffer.ResetWrittenCount();
+        return chunk;
+    }
+}

@@ -1,0 +1,55 @@
+using MessagePack;
+
+namespace Coiled.Remote.Scheduling;
+
+/// <summary>Writes the empty argument array of a method without arguments.</summary>
+internal static class ArgumentWriter
+{
+    public static readonly ArgumentsWriter<ValueTuple> None = static (ref MessagePackWriter writer, ValueTuple _) => writer.WriteArrayHeader(0);
+}
+
+/// <summary>Writes the argument array of a one-argument method.</summary>
+internal static class ArgumentWriter<T1>
+{
+    public static readonly ArgumentsWriter<T1> Instance = static (ref MessagePackWriter writer, T1 a) =>
+    {
+        writer.WriteArrayHeader(1);
+        FormatterOf<T1>.Write(ref writer, a);
+    };
+}
+
+/// <summary>Writes the argument array of a two-argument method.</summary>
+internal static class ArgumentWriter<T1, T2>
+{
+    public static readonly ArgumentsWriter<(T1, T2)> Instance = static (ref MessagePackWriter writer, (T1, T2) a) =>
+    {
+        writer.WriteArrayHeader(2);
+        FormatterOf<T1>.Write(ref writer, a.Item1);
+        FormatterOf<T2>.Write(ref writer, a.Item2);
+    };
+}
+
+/// <summary>Writes the argument array of a three-argument method.</summary>
+internal static class ArgumentWriter<T1, T2, T3>
+{
+    public static readonly ArgumentsWriter<(T1, T2, T3)> Instance = static (ref MessagePackWriter writer, (T1, T2, T3) a) =>
+    {
+        writer.WriteArrayHeader(3);
+        FormatterOf<T1>.Write(ref writer, a.Item1);
+        FormatterOf<T2>.Write(ref writer, a.Item2);
+        FormatterOf<T3>.Write(ref writer, a.Item3);
+    };
+}
+
+/// <summary>Writes the argument array of a four-argument method.</summary>
+internal static class ArgumentWriter<T1, T2, T3, T4>
+{
+    public static readonly ArgumentsWriter<(T1, T2, T3, T4)> Instance = static (ref MessagePackWriter writer, (T1, T2, T3, T4) a) =>
+    {
+        writer.WriteArrayHeader(4);
+        FormatterOf<T1>.Write(ref writer, a.Item1);
+        FormatterOf<T2>.Write(ref writer, a.Item2);
+        FormatterOf<T3>.Write(ref writer, a.Item3);
+        FormatterOf<T4>.Write(ref writer, a.Item4);
+    };
+}

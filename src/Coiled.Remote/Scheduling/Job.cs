@@ -1,0 +1,87 @@
+using Coiled.Remote.Stubs;
+using MessagePack;
+
+namespace Coiled.Remote.Scheduling;
+
+/// <summary>
+/// One call into the cluster (a map, a stream or a single submit): its stub, its queued argument chunks, and what
+/// happens to each item's outcome. Queue members are touched only under the scheduler's lock; outcome methods are
+/// called outside it, from the workers' receive loops.
+/// </summary>
+internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken)
+{
+    private readonly Queue<ArgumentChunk> _chunks = new();
+    private int _finished;
+
+    public RemoteStub Stub { get; } = stub;
+
+    public CancellationToken CancellationToken { get; } = cancellationToken;
+
+    /// <summary>Scheduler-assigned id; task ids are <c>(Id &lt;&lt; 32) | itemIndex</c>.</summary>
+    public uint Id { get; set; }
+
+    public bool IsFinished => Volatile.Read(ref _finished) != 0;
+
+    /// <summary>Whether the job waits in the scheduler's queue (scheduler lock).</summary>
+    public bool IsQueued { get; set; }
+
+    public bool HasQueuedItems => _chunks.Count > 0;
+
+    /// <summary>Items queued and not yet sent (scheduler lock).</summary>
+    public int QueuedItemCount => _chunks.Sum(c => c.Remaining);
+
+    /// <summary>Set by the scheduler: told once when the job ends, however it ended.</summary>
+    public Action<Job>? Finished { get; set; }
+
+    public void AddChunk(ArgumentChunk chunk) => _chunks.Enqueue(chunk);
+
+    /// <summary>Takes up to <paramref name="maxCount"/> consecutive items, stopping early at <paramref name="maxBytes"/>.</summary>
+    public bool TryTake(int maxCount, int maxBytes, out ArgumentChunk chunk, out int start, out int count)
+    {
+        while (_chunks.TryPeek(out chunk!))
+        {
+            if (chunk.Remaining == 0)
+            {
+                _chunks.Dequeue();
+                continue;
+            }
+
+            start = chunk.Taken;
+            count = Math.Min(maxCount, chunk.Remaining);
+            while (count > 1 && chunk.SizeOf(start, count) > maxBytes)
+            {
+                count /= 2;
+            }
+
+            chunk.Taken += count;
+            if (chunk.Remaining == 0)
+            {
+                _chunks.Dequeue();
+            }
+
+            return true;
+        }
+
+        chunk = null!;
+        start = count = 0;
+        return false;
+    }
+
+    /// <summary>Drops every queued item (scheduler lock).</summary>
+    public void ClearQueue() => _chunks.Clear();
+
+    /// <summary>Marks the job finished; true for the caller that finished it.</summary>
+    protected bool TryFinish() => Interlocked.Exchange(ref _finished, 1) == 0;
+
+    /// <summary>Tells the scheduler that the job ended (after <see cref="TryFinish"/> returned true).</summary>
+    protected void NotifyFinished() => Finished?.Invoke(this);
+
+    /// <summary>Item <paramref name="index"/> returned; <paramref name="reader"/> holds exactly its result.</summary>
+    public abstract void OnResult(int index, ref MessagePackReader reader);
+
+    /// <summary>Item <paramref name="index"/> ended with an error that retries cannot fix.</summary>
+    public abstract void OnFailure(int index, Exception error);
+
+    /// <summary>The whole job ends with <paramref name="error"/> (cancellation, no workers left, cluster disposed).</summary>
+    public abstract void Fail(Exception error);
+}

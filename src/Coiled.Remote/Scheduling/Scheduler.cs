@@ -1,0 +1,453 @@
+using System.Buffers;
+using Coiled.Remote.Transport;
+using Coiled.Remote.Transport.Protocol;
+using Google.Protobuf;
+using MessagePack;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote.Scheduling;
+
+/// <summary>
+/// Decides which worker runs which item. Every item is in exactly one place: queued in its job, waiting for a
+/// retry, in flight on one worker, or done. Workers pull batches as their credit window allows; a lost worker's
+/// items go back to the front of the queue; an item that killed <see cref="ClusterOptions.MaxWorkerDeaths"/>
+/// workers fails alone.
+/// </summary>
+internal sealed class Scheduler
+{
+    private readonly object _gate = new();
+    private readonly List<WorkerConnection> _workers = [];
+    private readonly LinkedList<Job> _queue = new();
+    private readonly Dictionary<uint, Job> _jobs = [];
+    private readonly LinkedList<PendingTask> _retries = new();
+    private readonly int _maxWorkerDeaths;
+    private readonly ILogger _logger;
+    private uint _nextJobId;
+    private long _done;
+    private long _failed;
+    private bool _closed;
+
+    public Scheduler(int maxWorkerDeaths, ILogger logger)
+    {
+        _maxWorkerDeaths = Math.Max(1, maxWorkerDeaths);
+        _logger = logger;
+    }
+
+    public long TasksDone => Interlocked.Read(ref _done);
+
+    public long TasksFailed => Interlocked.Read(ref _failed);
+
+    public (long Queued, long Running) Counts()
+    {
+        lock (_gate)
+        {
+            long running = _workers.Sum(w => w.InFlight.Count);
+            long queued = _retries.Count + _queue.Sum(j => (long)j.QueuedItemCount);
+            return (queued, running);
+        }
+    }
+
+    public void AddWorker(WorkerConnection worker)
+    {
+        lock (_gate)
+        {
+            _workers.Add(worker);
+        }
+
+        worker.Start(this);
+        worker.Signal.Set();
+    }
+
+    /// <summary>Accepts a job with its first chunks of items.</summary>
+    public void Submit(Job job, IEnumerable<ArgumentChunk> chunks)
+    {
+        lock (_gate)
+        {
+            if (_closed)
+            {
+                throw new ObjectDisposedException(nameof(Cluster), "The cluster was disposed; start a new one.");
+            }
+
+            if (_workers.Count == 0)
+            {
+                throw new WorkerLostException(
+                    $"The cluster has no workers left to run {job.Stub.DisplayName}; every worker was lost. Start a new cluster.",
+                    job.Stub.DisplayName, 0, []);
+            }
+
+            if (job.IsFinished)
+            {
+                return;
+            }
+
+            job.Id = ++_nextJobId;
+            job.Finished = OnJobFinished;
+            _jobs.Add(job.Id, job);
+            foreach (var chunk in chunks)
+            {
+                job.AddChunk(chunk);
+            }
+
+            EnsureQueued(job);
+        }
+
+        SignalAll();
+    }
+
+    /// <summary>Adds items to a running job (streams).</summary>
+    public void Enqueue(Job job, ArgumentChunk chunk)
+    {
+        lock (_gate)
+        {
+            if (job.IsFinished)
+            {
+                return;
+            }
+
+            job.AddChunk(chunk);
+            EnsureQueued(job);
+        }
+
+        SignalAll();
+    }
+
+    /// <summary>The next message for a worker's stream: cancels first, then a batch its credit allows; null when there is nothing.</summary>
+    public RunRequest? TakeRequest(WorkerConnection worker)
+    {
+        lock (_gate)
+        {
+            if (worker.PendingCancels.Count > 0)
+            {
+                var cancel = new CancelTasks();
+                cancel.TaskIds.AddRange(worker.PendingCancels);
+                worker.PendingCancels.Clear();
+                return new RunRequest { Cancel = cancel };
+            }
+
+            if (worker.State != WorkerState.Ready)
+            {
+                return null;
+            }
+
+            var credit = Math.Min(worker.Credit, WireLimits.MaxTasksPerBatch);
+            if (credit <= 0)
+            {
+                return null;
+            }
+
+            var batch = TakeRetries(worker, credit) ?? TakeQueued(worker, credit);
+            return batch is null ? null : new RunRequest { Tasks = batch };
+        }
+    }
+
+    /// <summary>A worker's results arrived: hand each to its job, retry failures the method's Retries allow.</summary>
+    public void OnResults(WorkerConnection worker, ResultBatch batch)
+    {
+        var count = batch.TaskIds.Count;
+        var owners = ArrayPool<PendingTask?>.Shared.Rent(count);
+        List<(PendingTask Task, TaskFailure Failure)>? failures = null;
+        var retried = false;
+        lock (_gate)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                owners[i] = worker.InFlight.Remove(batch.TaskIds[i], out var task) && !task.Job.IsFinished ? task : null;
+            }
+
+            foreach (var failure in batch.Failures)
+            {
+                if (!worker.InFlight.Remove(failure.TaskId, out var task) || task.Job.IsFinished)
+                {
+                    continue;
+                }
+
+                if (failure.Kind == FailureKind.Exception && task.Attempt < task.Job.Stub.Retries)
+                {
+                    _logger.LogInformation(
+                        "{Method} item {Index} threw {Type} on worker {WorkerId}; retry {Attempt} of {Retries}",
+                        task.Job.Stub.DisplayName, task.Index, failure.ExceptionType, worker.Id, task.Attempt + 1, task.Job.Stub.Retries);
+                    _retries.AddLast(task with { Attempt = task.Attempt + 1 });
+                    retried = true;
+                }
+                else
+                {
+                    (failures ??= []).Add((task, failure));
+                }
+            }
+
+            worker.RecordExecution(batch.ExecutionNanoseconds, count + batch.Failures.Count);
+        }
+
+        Interlocked.Add(ref _done, count);
+        worker.Signal.Set();
+        if (retried)
+        {
+            SignalAll();
+        }
+
+        try
+        {
+            var reader = new MessagePackReader(batch.Results.Memory);
+            for (var i = 0; i < count; i++)
+            {
+                var value = reader.CreatePeekReader();
+                reader.Skip();
+                if (owners[i] is { } task)
+                {
+                    task.Job.OnResult(task.Index, ref value);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is MessagePackSerializationException or EndOfStreamException)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                if (owners[i] is { } task)
+                {
+                    task.Job.OnFailure(task.Index, new RemoteException(
+                        task.Job.Stub.DisplayName, ex.GetType().FullName!, $"Worker {worker.Id} sent results that are not valid MessagePack: {ex.Message}",
+                        string.Empty, worker.Id, task.Index));
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<PendingTask?>.Shared.Return(owners, clearArray: true);
+        }
+
+        if (failures is not null)
+        {
+            Interlocked.Add(ref _failed, failures.Count);
+            foreach (var (task, failure) in failures)
+            {
+                task.Job.OnFailure(task.Index, ToException(failure, task, worker));
+            }
+        }
+    }
+
+    /// <summary>A worker is gone: its in-flight items go back to the queue, or fail if they killed too many workers.</summary>
+    public async Task OnWorkerLostAsync(WorkerConnection worker, Exception? error)
+    {
+        lock (_gate)
+        {
+            if (worker.State is WorkerState.Lost or WorkerState.Stopped || _closed)
+            {
+                return;
+            }
+
+            worker.State = WorkerState.Lost;
+        }
+
+        var how = await worker.DescribeLossAsync(error).ConfigureAwait(false);
+        var poisoned = new List<(PendingTask Task, WorkerLostException Error)>();
+        List<Job>? orphans = null;
+        lock (_gate)
+        {
+            _workers.Remove(worker);
+            _logger.LogWarning("Worker {WorkerId} at {Address} was lost: {How}; {Count} task(s) go back to the queue", worker.Id, worker.Endpoint.Address, how, worker.InFlight.Count);
+            foreach (var task in worker.InFlight.Values)
+            {
+                if (task.Job.IsFinished)
+                {
+                    continue;
+                }
+
+                var deaths = (task.Deaths ?? []).Append($"{worker.Id}: {how}").ToArray();
+                if (deaths.Length >= _maxWorkerDeaths)
+                {
+                    poisoned.Add((task, new WorkerLostException(
+                        $"{task.Job.Stub.DisplayName} item {task.Index} was running on {deaths.Length} workers that died " +
+                        $"(MaxWorkerDeaths = {_maxWorkerDeaths}): {string.Join("; ", deaths)}. " +
+                        "The item likely crashes its worker (stack overflow, out of memory, Environment.Exit or native code); fix the method or the item.",
+                        task.Job.Stub.DisplayName, task.Index, deaths)));
+                }
+                else
+                {
+                    _retries.AddFirst(task with { Deaths = deaths });
+                }
+            }
+
+            worker.InFlight.Clear();
+            if (_workers.Count == 0)
+            {
+                orphans = [.. _jobs.Values];
+            }
+        }
+
+        foreach (var (task, exception) in poisoned)
+        {
+            Interlocked.Increment(ref _failed);
+            task.Job.OnFailure(task.Index, exception);
+        }
+
+        foreach (var job in orphans ?? [])
+        {
+            job.Fail(new WorkerLostException(
+                $"Every worker of the cluster is gone (the last, {worker.Id}, ended: {how}); {job.Stub.DisplayName} cannot finish. Start a new cluster.",
+                job.Stub.DisplayName, 0, [$"{worker.Id}: {how}"]));
+        }
+
+        SignalAll();
+    }
+
+    /// <summary>Ends every job and stops taking new ones.</summary>
+    public void Close(Exception reason)
+    {
+        List<Job> jobs;
+        lock (_gate)
+        {
+            _closed = true;
+            jobs = [.. _jobs.Values];
+            foreach (var worker in _workers)
+            {
+                worker.State = WorkerState.Stopped;
+            }
+        }
+
+        foreach (var job in jobs)
+        {
+            job.Fail(reason);
+        }
+    }
+
+    private void OnJobFinished(Job job)
+    {
+        List<WorkerConnection>? toSignal = null;
+        lock (_gate)
+        {
+            _jobs.Remove(job.Id);
+            job.ClearQueue();
+            if (job.IsQueued)
+            {
+                _queue.Remove(job);
+                job.IsQueued = false;
+            }
+
+            for (var node = _retries.First; node is not null;)
+            {
+                var next = node.Next;
+                if (node.Value.Job == job)
+                {
+                    _retries.Remove(node);
+                }
+
+                node = next;
+            }
+
+            // Items of the job still running are told to stop; their results, if any, are dropped on arrival.
+            foreach (var worker in _workers)
+            {
+                var before = worker.PendingCancels.Count;
+                foreach (var (id, task) in worker.InFlight)
+                {
+                    if (task.Job == job)
+                    {
+                        worker.PendingCancels.Add(id);
+                    }
+                }
+
+                if (worker.PendingCancels.Count > before)
+                {
+                    (toSignal ??= []).Add(worker);
+                }
+            }
+        }
+
+        foreach (var worker in toSignal ?? [])
+        {
+            worker.Signal.Set();
+        }
+    }
+
+    private void EnsureQueued(Job job)
+    {
+        if (!job.IsQueued && job.HasQueuedItems)
+        {
+            _queue.AddLast(job);
+            job.IsQueued = true;
+        }
+    }
+
+    private TaskBatch? TakeRetries(WorkerConnection worker, int credit)
+    {
+        if (_retries.First is not { } first)
+        {
+            return null;
+        }
+
+        var job = first.Value.Job;
+        var batch = NewBatch(job);
+        var buffer = new ArrayBufferWriter<byte>();
+        while (_retries.First is { } node && node.Value.Job == job && batch.TaskIds.Count < credit)
+        {
+            var task = node.Value;
+            _retries.RemoveFirst();
+            batch.TaskIds.Add(task.TaskId);
+            buffer.Write(task.Arguments.Span);
+            worker.InFlight[task.TaskId] = task;
+        }
+
+        batch.Arguments = UnsafeByteOperations.UnsafeWrap(buffer.WrittenMemory);
+        return batch;
+    }
+
+    private TaskBatch? TakeQueued(WorkerConnection worker, int credit)
+    {
+        while (_queue.First is { } node)
+        {
+            var job = node.Value;
+            if (job.IsFinished || !job.TryTake(credit, WireLimits.BatchTargetBytes, out var chunk, out var start, out var count))
+            {
+                _queue.RemoveFirst();
+                job.IsQueued = false;
+                continue;
+            }
+
+            if (!job.HasQueuedItems)
+            {
+                _queue.RemoveFirst();
+                job.IsQueued = false;
+            }
+
+            var batch = NewBatch(job);
+            for (var i = 0; i < count; i++)
+            {
+                var index = chunk.FirstIndex + start + i;
+                var task = new PendingTask(job, index, chunk.Slice(start + i, 1), 0, null);
+                var id = task.TaskId;
+                batch.TaskIds.Add(id);
+                worker.InFlight[id] = task;
+            }
+
+            batch.Arguments = UnsafeByteOperations.UnsafeWrap(chunk.Slice(start, count));
+            return batch;
+        }
+
+        return null;
+    }
+
+    private static TaskBatch NewBatch(Job job) => new() { Assembly = job.Stub.AssemblyName, StubId = job.Stub.Id };
+
+    private void SignalAll()
+    {
+        lock (_gate)
+        {
+            foreach (var worker in _workers)
+            {
+                worker.Signal.Set();
+            }
+        }
+    }
+
+    private static Exception ToException(TaskFailure failure, PendingTask task, WorkerConnection worker)
+    {
+        var method = task.Job.Stub.DisplayName;
+        return failure.Kind switch
+        {
+            FailureKind.UnknownMethod => new EnvironmentSyncException(
+                $"Worker {worker.Id} cannot run {method} (item {task.Index}): {failure.Message}"),
+            FailureKind.Canceled when task.Job.CancellationToken.IsCancellationRequested => new OperationCanceledException(task.Job.CancellationToken),
+            _ => new RemoteException(method, failure.ExceptionType, failure.Message, failure.StackTrace, worker.Id, task.Index),
+        };
+    }
+}

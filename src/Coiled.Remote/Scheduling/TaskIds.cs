@@ -1,0 +1,11 @@
+namespace Coiled.Remote.Scheduling;
+
+/// <summary>A task id names its job and item: <c>(jobId &lt;&lt; 32) | itemIndex</c>.</summary>
+internal static class TaskIds
+{
+    public static ulong Of(uint jobId, int index) => ((ulong)jobId << 32) | (uint)index;
+
+    public static uint JobOf(ulong taskId) => (uint)(taskId >> 32);
+
+    public static int IndexOf(ulong taskId) => (int)(uint)taskId;
+}

@@ -1,0 +1,249 @@
+using System.Net.Http;
+using Coiled.Remote.Synchronization;
+using Coiled.Remote.Transport;
+using Coiled.Remote.Transport.Protocol;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace Coiled.Remote.Scheduling;
+
+/// <summary>
+/// The cluster's side of one worker: the gRPC channel, the long-lived task stream, and the worker's share of the
+/// scheduler's state (tasks in flight, credit window, pending cancels), which is guarded by the scheduler's lock.
+/// </summary>
+internal sealed class WorkerConnection : IAsyncDisposable
+{
+    private const int MaxWindowPerWorker = 16384;
+    private static readonly TimeSpan TargetQueueTime = TimeSpan.FromMilliseconds(2);
+
+    private readonly GrpcChannel _channel;
+    private readonly Transport.Protocol.Worker.WorkerClient _client;
+    private readonly CallOptions _call;
+    private readonly CancellationTokenSource _stop = new();
+    private AsyncDuplexStreamingCall<RunRequest, RunReply>? _run;
+    private Task _loops = Task.CompletedTask;
+    private double _averageTaskNanoseconds;
+
+    private WorkerConnection(WorkerEndpoint endpoint, GrpcChannel channel, CallOptions call, HelloReply hello)
+    {
+        Endpoint = endpoint;
+        _channel = channel;
+        _call = call;
+        _client = new Transport.Protocol.Worker.WorkerClient(channel);
+        Hello = hello;
+        Slots = Math.Max(1, hello.Cores);
+        Window = Slots * 2;
+    }
+
+    public WorkerEndpoint Endpoint { get; }
+
+    public HelloReply Hello { get; }
+
+    public string Id => Hello.WorkerId;
+
+    public int Slots { get; private set; }
+
+    public WorkerState State { get; set; } = WorkerState.Starting;
+
+    public WorkerInfo Info => new(Id, Endpoint.Address, Hello.Cores, Hello.MemoryBytes, Hello.ProcessId, State);
+
+    // The members below are guarded by the scheduler's lock.
+    public Dictionary<ulong, PendingTask> InFlight { get; } = [];
+
+    public List<ulong> PendingCancels { get; } = [];
+
+    /// <summary>Most tasks this worker may hold at once: its slots plus enough prefetch to cover the round trip.</summary>
+    public int Window { get; private set; }
+
+    public int Credit => Window - InFlight.Count;
+
+    public AsyncSignal Signal { get; } = new();
+
+    public static async Task<WorkerConnection> ConnectAsync(WorkerEndpoint endpoint, string token, CancellationToken cancellationToken)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            EnableMultipleHttp2Connections = true,
+            InitialHttp2StreamWindowSize = 16 * 1024 * 1024,
+            KeepAlivePingDelay = TimeSpan.FromSeconds(1),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(2),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+        };
+        var channel = GrpcChannel.ForAddress(endpoint.Address, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            DisposeHttpClient = true,
+            MaxReceiveMessageSize = WireLimits.MaxMessageBytes,
+            MaxSendMessageSize = WireLimits.MaxMessageBytes,
+        });
+        var call = new CallOptions(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + token } });
+        try
+        {
+            var client = new Transport.Protocol.Worker.WorkerClient(channel);
+            var hello = await client.HelloAsync(
+                new HelloRequest { ProtocolVersion = ProtocolVersion.Current, ClientName = Environment.MachineName },
+                call.WithCancellationToken(cancellationToken)).ConfigureAwait(false);
+            return new WorkerConnection(endpoint, channel, call, hello);
+        }
+        catch
+        {
+            channel.Dispose();
+            throw;
+        }
+    }
+
+    public Task<EnvironmentUploader.Outcome> SyncAsync(EnvironmentSnapshot snapshot, CancellationToken cancellationToken)
+        => EnvironmentUploader.SyncAsync(_client, snapshot, _call, cancellationToken);
+
+    /// <summary>Opens the task stream in an environment and waits until the worker says it is ready.</summary>
+    public async Task OpenAsync(string environmentId, IReadOnlyDictionary<string, string> environmentVariables, CancellationToken cancellationToken)
+    {
+        _run = _client.Run(_call.WithCancellationToken(_stop.Token));
+        var open = new OpenEnvironment { EnvironmentId = environmentId };
+        foreach (var (name, value) in environmentVariables)
+        {
+            open.EnvironmentVariables[name] = value;
+        }
+
+        await _run.RequestStream.WriteAsync(new RunRequest { Open = open }, cancellationToken).ConfigureAwait(false);
+        if (!await _run.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
+        {
+            throw new EnvironmentSyncException($"Worker {Id} at {Endpoint.Address} closed the task stream instead of opening environment {environmentId}.");
+        }
+
+        var reply = _run.ResponseStream.Current;
+        if (reply.KindCase != RunReply.KindOneofCase.Ready)
+        {
+            throw new EnvironmentSyncException($"Worker {Id} answered the environment opening with '{reply.KindCase}' instead of 'ready'.");
+        }
+
+        Slots = Math.Max(1, reply.Ready.Slots);
+        Window = Slots * 2;
+    }
+
+    /// <summary>Starts sending batches and receiving results for <paramref name="scheduler"/>.</summary>
+    public void Start(Scheduler scheduler)
+    {
+        State = WorkerState.Ready;
+        _loops = Task.WhenAll(
+            Task.Run(() => SendLoopAsync(scheduler)),
+            Task.Run(() => ReceiveLoopAsync(scheduler)));
+    }
+
+    /// <summary>Adapts the window to how long tasks take on this worker (scheduler lock).</summary>
+    public void RecordExecution(ulong nanoseconds, int tasks)
+    {
+        if (tasks == 0)
+        {
+            return;
+        }
+
+        var perTask = Math.Max(1_000.0, (double)nanoseconds / tasks);
+        _averageTaskNanoseconds = _averageTaskNanoseconds == 0 ? perTask : (_averageTaskNanoseconds * 0.7) + (perTask * 0.3);
+        var prefetch = Math.Ceiling(Slots * TargetQueueTime.TotalNanoseconds / _averageTaskNanoseconds);
+        Window = (int)Math.Clamp(Slots + prefetch, Slots + 1, MaxWindowPerWorker);
+    }
+
+    /// <summary>Describes how the worker ended, waiting briefly for its backend to report the process exit.</summary>
+    public async Task<string> DescribeLossAsync(Exception? error)
+    {
+        if (Endpoint.Exited is { } exited)
+        {
+            await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
+            if (exited.IsCompletedSuccessfully)
+            {
+                return exited.Result;
+            }
+        }
+
+        return error switch
+        {
+            null => "it closed its task stream",
+            RpcException rpc => $"its connection failed ({rpc.StatusCode}: {rpc.Status.Detail})",
+            _ => $"its connection failed ({error.GetBaseException().Message})",
+        };
+    }
+
+    public async Task ShutdownAsync(string reason)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _client.ShutdownAsync(new ShutdownRequest { Reason = reason }, _call.WithCancellationToken(timeout.Token)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RpcException or OperationCanceledException)
+        {
+            // The worker is already gone, or its backend stops it anyway.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        try
+        {
+            await _loops.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Loop failures were reported to the scheduler as the worker's loss.
+        }
+
+        _run?.Dispose();
+        _channel.Dispose();
+        _stop.Dispose();
+    }
+
+    private async Task SendLoopAsync(Scheduler scheduler)
+    {
+        var stream = _run!.RequestStream;
+        try
+        {
+            while (await Signal.WaitAsync(_stop.Token).ConfigureAwait(false))
+            {
+                while (scheduler.TakeRequest(this) is { } request)
+                {
+                    await stream.WriteAsync(request, _stop.Token).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception) when (_stop.IsCancellationRequested)
+        {
+            // Disposed.
+        }
+        catch (Exception ex)
+        {
+            await scheduler.OnWorkerLostAsync(this, ex).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ReceiveLoopAsync(Scheduler scheduler)
+    {
+        var responses = _run!.ResponseStream;
+        try
+        {
+            while (await responses.MoveNext(_stop.Token).ConfigureAwait(false))
+            {
+                if (responses.Current.KindCase == RunReply.KindOneofCase.Results)
+                {
+                    scheduler.OnResults(this, responses.Current.Results);
+                }
+            }
+
+            if (!_stop.IsCancellationRequested)
+            {
+                await scheduler.OnWorkerLostAsync(this, null).ConfigureAwait(false);
+            }
+        }
+        catch (Exception) when (_stop.IsCancellationRequested)
+        {
+            // Disposed.
+        }
+        catch (Exception ex)
+        {
+            await scheduler.OnWorkerLostAsync(this, ex).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,23 @@
+namespace Coiled.Remote.Transport;
+
+/// <summary>Sizes that bound what crosses the wire, shared by client and worker.</summary>
+internal static class WireLimits
+{
+    /// <summary>Largest gRPC message either side accepts: one task batch or result batch.</summary>
+    public const int MaxMessageBytes = 512 * 1024 * 1024;
+
+    /// <summary>Size of the chunks blobs are uploaded in.</summary>
+    public const int UploadChunkBytes = 1024 * 1024;
+
+    /// <summary>A batch stops taking tasks once its arguments reach this size (a single larger task still goes alone).</summary>
+    public const int BatchTargetBytes = 1024 * 1024;
+
+    /// <summary>Most tasks in one batch.</summary>
+    public const int MaxTasksPerBatch = 8192;
+
+    /// <summary>Header that carries the cluster token on every call.</summary>
+    public const string AuthorizationHeader = "authorization";
+
+    /// <summary>Scheme of the authorization header.</summary>
+    public const string BearerPrefix = "Bearer ";
+}

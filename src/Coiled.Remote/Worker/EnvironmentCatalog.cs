@@ -1,0 +1,188 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using Coiled.Remote.Transport;
+using Coiled.Remote.Transport.Protocol;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace Coiled.Remote.Worker;
+
+/// <summary>
+/// The environments a worker knows: manifests announced by clients, and the folders and load contexts made from
+/// them once every blob is present. Folders live under <c>envs/&lt;id&gt;</c> next to the blob store and are reused.
+/// </summary>
+internal sealed class EnvironmentCatalog
+{
+    private const int HashBytes = 32;
+    private const int MaxFiles = 100_000;
+
+    private readonly BlobStore _blobs;
+    private readonly string _directory;
+    private readonly bool _hostEnvironment;
+    private readonly ConcurrentDictionary<string, Manifest> _manifests = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<RemoteEnvironment>> _open = new(StringComparer.Ordinal);
+    private readonly Lazy<RemoteEnvironment> _host = new(RemoteEnvironment.ForHost);
+
+    public EnvironmentCatalog(string cacheDirectory, BlobStore blobs, bool hostEnvironment)
+    {
+        _blobs = blobs;
+        _hostEnvironment = hostEnvironment;
+        _directory = Path.Combine(cacheDirectory, "envs");
+        Directory.CreateDirectory(_directory);
+    }
+
+    /// <summary>Validates a manifest, remembers it, and returns its id with the blobs this worker lacks.</summary>
+    public SyncPlanReply Plan(Manifest manifest)
+    {
+        if (manifest is null)
+        {
+            throw Invalid("PlanSync needs a manifest.");
+        }
+
+        if (manifest.ProtocolVersion != ProtocolVersion.Current)
+        {
+            throw new RpcException(new Status(
+                StatusCode.FailedPrecondition,
+                $"The manifest was made for Coiled.Remote protocol {manifest.ProtocolVersion}; this worker speaks protocol {ProtocolVersion.Current}. " +
+                "Use the same Coiled.Remote version on the caller and the workers."));
+        }
+
+        if (manifest.Files.Count > MaxFiles)
+        {
+            throw Invalid($"The manifest lists {manifest.Files.Count} files; at most {MaxFiles} are accepted.");
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var reply = new SyncPlanReply();
+        var missing = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var file in manifest.Files)
+        {
+            ValidatePath(file.Path);
+            if (!seen.Add(file.Path))
+            {
+                throw Invalid($"The manifest lists '{file.Path}' twice.");
+            }
+
+            if (file.Sha256.Length != HashBytes)
+            {
+                throw Invalid($"The manifest entry '{file.Path}' has a {file.Sha256.Length}-byte hash; SHA-256 hashes are {HashBytes} bytes.");
+            }
+
+            if (file.Size < 0)
+            {
+                throw Invalid($"The manifest entry '{file.Path}' has a negative size.");
+            }
+
+            if (!_blobs.Contains(file.Sha256.Span) && missing.Add(Convert.ToHexStringLower(file.Sha256.Span)))
+            {
+                reply.Missing.Add(file.Sha256);
+            }
+        }
+
+        reply.EnvironmentId = ComputeId(manifest);
+        _manifests[reply.EnvironmentId] = manifest;
+        return reply;
+    }
+
+    /// <summary>Opens an environment announced with <see cref="Plan"/> whose blobs have all arrived.</summary>
+    public RemoteEnvironment Open(string environmentId)
+    {
+        if (environmentId.Length == 0)
+        {
+            if (!_hostEnvironment)
+            {
+                throw new RpcException(new Status(
+                    StatusCode.FailedPrecondition,
+                    "This worker runs tasks only in synchronized environments: call PlanSync and Upload, then open the environment id PlanSync returned."));
+            }
+
+            return _host.Value;
+        }
+
+        if (!_manifests.TryGetValue(environmentId, out var manifest))
+        {
+            throw new RpcException(new Status(
+                StatusCode.FailedPrecondition,
+                $"Environment {environmentId} is unknown to this worker: call PlanSync with its manifest first."));
+        }
+
+        var missing = manifest.Files.Where(f => !_blobs.Contains(f.Sha256.Span)).Select(f => f.Path).ToList();
+        if (missing.Count > 0)
+        {
+            throw new RpcException(new Status(
+                StatusCode.FailedPrecondition,
+                $"Environment {environmentId} cannot open: {missing.Count} file(s) were never uploaded, e.g. {string.Join(", ", missing.Take(5))}. " +
+                "Upload every blob PlanSync reported missing."));
+        }
+
+        var lazy = _open.GetOrAdd(environmentId, id => new Lazy<RemoteEnvironment>(() => Materialize(id, manifest)));
+        try
+        {
+            return lazy.Value;
+        }
+        catch
+        {
+            _open.TryRemove(new KeyValuePair<string, Lazy<RemoteEnvironment>>(environmentId, lazy));
+            throw;
+        }
+    }
+
+    private RemoteEnvironment Materialize(string id, Manifest manifest)
+    {
+        var target = Path.Combine(_directory, id);
+        if (!Directory.Exists(target))
+        {
+            // Build beside the target and move it into place, so that a folder under envs/ is always complete,
+            // even when several workers sharing this cache materialize the same environment at once.
+            var staging = Path.Combine(_directory, $".staging-{Guid.NewGuid():N}");
+            try
+            {
+                foreach (var file in manifest.Files)
+                {
+                    var path = Path.Combine(staging, file.Path);
+                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                    File.CreateSymbolicLink(path, _blobs.PathOf(file.Sha256.Span));
+                }
+
+                Directory.CreateDirectory(staging);
+                Directory.Move(staging, target);
+            }
+            catch (IOException) when (Directory.Exists(target))
+            {
+                Directory.Delete(staging, recursive: true);
+            }
+            catch (Exception ex)
+            {
+                throw new RpcException(new Status(StatusCode.Internal, $"Environment {id} could not be laid out on the worker: {ex.Message}"));
+            }
+        }
+
+        return RemoteEnvironment.ForFolder(id, target);
+    }
+
+    /// <summary>Hex SHA-256 over the sorted (path, hash) pairs: the same application gives the same id on every worker.</summary>
+    public static string ComputeId(Manifest manifest)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var file in manifest.Files.OrderBy(f => f.Path, StringComparer.Ordinal))
+        {
+            hash.AppendData(Encoding.UTF8.GetBytes(file.Path));
+            hash.AppendData([0]);
+            hash.AppendData(file.Sha256.Span);
+        }
+
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    private static void ValidatePath(string path)
+    {
+        if (path.Length == 0 || path.Length > 1024 || path.Contains('\0') || path.Contains('\\') || path.StartsWith('/')
+            || path.Split('/').Any(part => part is "" or "." or ".."))
+        {
+            throw Invalid($"The manifest path '{path}' is not a plain relative path ('a/b.dll', no '..', no leading '/').");
+        }
+    }
+
+    private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+}

@@ -1,0 +1,71 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Runtime.Loader;
+using Coiled.Remote.Stubs;
+
+namespace Coiled.Remote.Worker;
+
+/// <summary>
+/// The code a worker runs tasks with: a synchronized copy of the caller's application in its own load context,
+/// or, for in-process workers, the worker's own process.
+/// </summary>
+internal sealed class RemoteEnvironment
+{
+    private readonly ConcurrentDictionary<string, IReadOnlyDictionary<string, RemoteStub>> _registries = new(StringComparer.Ordinal);
+
+    private RemoteEnvironment(string id, AssemblyLoadContext context, string? directory)
+    {
+        Id = id;
+        Context = context;
+        Directory = directory;
+    }
+
+    public string Id { get; }
+
+    public AssemblyLoadContext Context { get; }
+
+    /// <summary>The environment's folder; null for the host process's own environment.</summary>
+    public string? Directory { get; }
+
+    public static RemoteEnvironment ForHost() => new(string.Empty, AssemblyLoadContext.Default, null);
+
+    public static RemoteEnvironment ForFolder(string id, string directory)
+        => new(id, new EnvironmentLoadContext($"coiled-remote:{id[..12]}", directory), directory);
+
+    /// <summary>Finds a [Remote] stub, loading its assembly on first use.</summary>
+    /// <exception cref="RemoteMethodNotFoundException">The environment has no such assembly or method.</exception>
+    public RemoteStub FindStub(string assemblyName, string stubId)
+    {
+        var stubs = _registries.GetOrAdd(assemblyName, LoadRegistry);
+        if (stubs.TryGetValue(stubId, out var stub))
+        {
+            return stub;
+        }
+
+        throw new RemoteMethodNotFoundException(
+            $"Assembly {assemblyName} on this worker has no [Remote] method {stubId}. " +
+            "The worker's copy of the application differs from the caller's: restart the cluster after rebuilding.");
+    }
+
+    private IReadOnlyDictionary<string, RemoteStub> LoadRegistry(string assemblyName)
+    {
+        Assembly assembly;
+        try
+        {
+            assembly = Context.LoadFromAssemblyName(new AssemblyName(assemblyName));
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or FileLoadException or BadImageFormatException or ArgumentException)
+        {
+            throw new RemoteMethodNotFoundException(
+                $"Assembly {assemblyName} could not be loaded in environment {DescribeId()}: {ex.Message}", ex);
+        }
+
+        var attribute = assembly.GetCustomAttribute<RemoteStubRegistryAttribute>()
+            ?? throw new RemoteMethodNotFoundException(
+                $"Assembly {assemblyName} has no generated [Remote] stubs: the Coiled.Remote source generator did not run for it.");
+        var registry = (RemoteStubRegistry)Activator.CreateInstance(attribute.RegistryType)!;
+        return registry.CreateStubs().ToDictionary(s => s.Id, StringComparer.Ordinal);
+    }
+
+    private string DescribeId() => Id.Length == 0 ? "(host process)" : Id[..12];
+}

@@ -1,0 +1,215 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading.Channels;
+using Coiled.Remote.Stubs;
+using Coiled.Remote.Transport.Protocol;
+using MessagePack;
+
+namespace Coiled.Remote.Worker;
+
+/// <summary>
+/// Runs the tasks of one client stream on a fixed number of slots and reports every task's outcome exactly once,
+/// whether it returned, threw, was cancelled or could not even start.
+/// </summary>
+internal sealed class TaskExecutor : IAsyncDisposable
+{
+    private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleWriter = true });
+    private readonly Channel<TaskOutcome> _outcomes = Channel.CreateUnbounded<TaskOutcome>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly ConcurrentDictionary<ulong, CancellationTokenSource> _cancellable = new();
+    private readonly ConcurrentDictionary<ulong, byte> _cancelRequested = new();
+    private readonly CancellationTokenSource _abort = new();
+    private readonly WorkerActivity _activity;
+    private readonly Task _slots;
+
+    public TaskExecutor(int slots, WorkerActivity activity)
+    {
+        _activity = activity;
+        _slots = Task.WhenAll(Enumerable.Range(0, slots).Select(_ => Task.Run(RunSlotAsync)))
+            .ContinueWith(_ => _outcomes.Writer.TryComplete(), TaskScheduler.Default);
+    }
+
+    public ChannelReader<TaskOutcome> Outcomes => _outcomes.Reader;
+
+    /// <summary>Splits a batch into tasks and queues them; tasks that cannot start are reported at once.</summary>
+    public void Enqueue(RemoteEnvironment environment, TaskBatch batch)
+    {
+        RemoteStub stub;
+        try
+        {
+            stub = environment.FindStub(batch.Assembly, batch.StubId);
+        }
+        catch (RemoteMethodNotFoundException ex)
+        {
+            foreach (var id in batch.TaskIds)
+            {
+                Report(new TaskOutcome(id, null, Failure(id, FailureKind.UnknownMethod, ex), 0));
+            }
+
+            return;
+        }
+
+        var arguments = batch.Arguments.Memory;
+        var reader = new MessagePackReader(arguments);
+        for (var i = 0; i < batch.TaskIds.Count; i++)
+        {
+            var id = batch.TaskIds[i];
+            var start = (int)reader.Consumed;
+            try
+            {
+                if (reader.End)
+                {
+                    throw new RemoteArgumentException($"The batch carried {batch.TaskIds.Count} task ids but arguments for only {i}.");
+                }
+
+                reader.Skip();
+            }
+            catch (Exception ex) when (ex is MessagePackSerializationException or EndOfStreamException or RemoteArgumentException)
+            {
+                var failure = new RemoteArgumentException($"The arguments of task {i} of the batch for {batch.StubId} are not valid MessagePack: {ex.Message}", ex);
+                for (var j = i; j < batch.TaskIds.Count; j++)
+                {
+                    Report(new TaskOutcome(batch.TaskIds[j], null, Failure(batch.TaskIds[j], FailureKind.BadArguments, failure), 0));
+                }
+
+                return;
+            }
+
+            _activity.TaskQueued();
+            _queue.Writer.TryWrite(new WorkItem(id, stub, arguments[start..(int)reader.Consumed]));
+        }
+    }
+
+    /// <summary>Cancels tasks: running ones through their token, queued ones before they start.</summary>
+    public void Cancel(IEnumerable<ulong> taskIds)
+    {
+        foreach (var id in taskIds)
+        {
+            _cancelRequested.TryAdd(id, 0);
+            if (_cancellable.TryGetValue(id, out var source))
+            {
+                source.Cancel();
+            }
+        }
+    }
+
+    /// <summary>No more tasks will come; queued and running tasks still finish and report.</summary>
+    public void Complete() => _queue.Writer.TryComplete();
+
+    /// <summary>The client is gone: cancels every running task and drops the queue.</summary>
+    public void Abort()
+    {
+        _queue.Writer.TryComplete();
+        _abort.Cancel();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Abort();
+        await _slots.ConfigureAwait(false);
+        _abort.Dispose();
+    }
+
+    private async Task RunSlotAsync()
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (_queue.Reader.TryRead(out var item))
+            {
+                if (_abort.IsCancellationRequested)
+                {
+                    Report(new TaskOutcome(item.TaskId, null, Failure(item.TaskId, FailureKind.Canceled, new OperationCanceledException("The client disconnected.")), 0));
+                    continue;
+                }
+
+                Report(await RunAsync(item, buffer).ConfigureAwait(false));
+            }
+        }
+    }
+
+    private async ValueTask<TaskOutcome> RunAsync(WorkItem item, ArrayBufferWriter<byte> buffer)
+    {
+        var id = item.TaskId;
+        if (!_cancelRequested.IsEmpty && _cancelRequested.TryRemove(id, out _))
+        {
+            return new TaskOutcome(id, null, Failure(id, FailureKind.Canceled, new OperationCanceledException("Cancelled before it started.")), 0);
+        }
+
+        CancellationTokenSource? source = null;
+        var token = CancellationToken.None;
+        if (item.Stub.AcceptsCancellation || item.Stub.TimeoutSeconds > 0)
+        {
+            source = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token);
+            if (item.Stub.TimeoutSeconds > 0)
+            {
+                source.CancelAfter(TimeSpan.FromSeconds(item.Stub.TimeoutSeconds));
+            }
+
+            _cancellable[id] = source;
+            token = source.Token;
+
+            // A cancel that arrived between the check above and the registration must still be seen.
+            if (_cancelRequested.ContainsKey(id))
+            {
+                source.Cancel();
+            }
+        }
+
+        _activity.TaskStarted();
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await item.Stub.InvokeAsync(item.Arguments, buffer, token).ConfigureAwait(false);
+            return new TaskOutcome(id, buffer.WrittenSpan.ToArray(), null, Elapsed(started));
+        }
+        catch (RemoteArgumentException ex)
+        {
+            return new TaskOutcome(id, null, Failure(id, FailureKind.BadArguments, ex), Elapsed(started));
+        }
+        catch (RemoteResultException ex)
+        {
+            return new TaskOutcome(id, null, Failure(id, FailureKind.BadResult, ex), Elapsed(started));
+        }
+        catch (OperationCanceledException ex) when (token.IsCancellationRequested)
+        {
+            Exception cancelled = _cancelRequested.ContainsKey(id) || _abort.IsCancellationRequested
+                ? ex
+                : new TimeoutException($"{item.Stub.DisplayName} did not finish within its timeout of {item.Stub.TimeoutSeconds} s.", ex);
+            var kind = cancelled is TimeoutException ? FailureKind.Exception : FailureKind.Canceled;
+            return new TaskOutcome(id, null, Failure(id, kind, cancelled), Elapsed(started));
+        }
+        catch (Exception ex)
+        {
+            return new TaskOutcome(id, null, Failure(id, FailureKind.Exception, ex), Elapsed(started));
+        }
+        finally
+        {
+            buffer.ResetWrittenCount();
+            _activity.TaskFinished();
+            if (source is not null)
+            {
+                _cancellable.TryRemove(id, out _);
+                source.Dispose();
+            }
+
+            if (!_cancelRequested.IsEmpty)
+            {
+                _cancelRequested.TryRemove(id, out _);
+            }
+        }
+    }
+
+    private void Report(TaskOutcome outcome) => _outcomes.Writer.TryWrite(outcome);
+
+    private static long Elapsed(long started) => (long)Stopwatch.GetElapsedTime(started).TotalNanoseconds;
+
+    private static TaskFailure Failure(ulong taskId, FailureKind kind, Exception exception) => new()
+    {
+        TaskId = taskId,
+        Kind = kind,
+        ExceptionType = exception.GetType().FullName ?? exception.GetType().Name,
+        Message = exception.Message,
+        StackTrace = exception.StackTrace ?? string.Empty,
+    };
+}

@@ -1,0 +1,144 @@
+using System.Net;
+using Coiled.Remote.Transport;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Coiled.Remote.Worker;
+
+/// <summary>
+/// A worker: Kestrel serving the worker protocol over HTTP/2, plus the watchdog that stops it when it has had no
+/// client or no work for too long. The worker daemon runs one per process; in-process workers run several.
+/// </summary>
+internal sealed class WorkerHost : IAsyncDisposable
+{
+    private static readonly TimeSpan WatchdogPeriod = TimeSpan.FromMilliseconds(250);
+
+    private readonly WebApplication _app;
+    private readonly WorkerRuntime _runtime;
+    private readonly CancellationTokenSource _watchdogStop = new();
+    private readonly Task _watchdog;
+    private int _disposed;
+
+    private WorkerHost(WebApplication app, WorkerRuntime runtime, Uri address)
+    {
+        _app = app;
+        _runtime = runtime;
+        Address = address;
+        _watchdog = WatchAsync(_watchdogStop.Token);
+    }
+
+    public Uri Address { get; }
+
+    public string WorkerId => _runtime.WorkerId;
+
+    /// <summary>Completes with the reason when the worker decided to stop (shutdown call or a timeout).</summary>
+    public Task<string> StopRequested => _runtime.StopRequested;
+
+    public static async Task<WorkerHost> StartAsync(WorkerHostOptions options, CancellationToken cancellationToken)
+    {
+        EnsureThreadPool(options.Slots);
+        var runtime = new WorkerRuntime(options);
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "coiled-remote-worker" });
+        builder.Services.AddSingleton(options.LoggerFactory ?? NullLoggerFactory.Instance);
+        builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(runtime);
+        builder.Services.AddRoutingCore();
+        builder.Services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = WireLimits.MaxMessageBytes;
+            grpc.MaxSendMessageSize = WireLimits.MaxMessageBytes;
+            grpc.Interceptors.Add<TokenAuthInterceptor>();
+        });
+        builder.WebHost.UseKestrelCore();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = null;
+            kestrel.Limits.Http2.MaxFrameSize = 1024 * 1024;
+            kestrel.Limits.Http2.InitialConnectionWindowSize = 64 * 1024 * 1024;
+            kestrel.Limits.Http2.InitialStreamWindowSize = 64 * 1024 * 1024;
+            kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(10);
+            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(20);
+            kestrel.Listen(options.Listen, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                if (options.Certificate is not null)
+                {
+                    listen.UseHttps(options.Certificate);
+                }
+            });
+        });
+
+        var app = builder.Build();
+        app.MapGrpcService<WorkerService>();
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+
+        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var address = new Uri(bound.Replace("[::]", "127.0.0.1", StringComparison.Ordinal), UriKind.Absolute);
+        return new WorkerHost(app, runtime, address);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _runtime.RequestStop("disposed");
+        _watchdogStop.Cancel();
+        await _watchdog.ConfigureAwait(false);
+        using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
+        {
+            await _app.StopAsync(grace.Token).ConfigureAwait(false);
+        }
+
+        await _app.DisposeAsync().ConfigureAwait(false);
+        _watchdogStop.Dispose();
+    }
+
+    private async Task WatchAsync(CancellationToken cancellationToken)
+    {
+        var options = _runtime.Options;
+        using var timer = new PeriodicTimer(WatchdogPeriod, options.TimeProvider);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var withoutClient = _runtime.Activity.WithoutClient();
+                if (options.NoClientTimeout != Timeout.InfiniteTimeSpan && withoutClient >= options.NoClientTimeout)
+                {
+                    _runtime.RequestStop($"no client connected for {withoutClient.TotalSeconds:0} s (no-client timeout {options.NoClientTimeout.TotalSeconds:0} s)");
+                }
+
+                var withoutWork = _runtime.Activity.WithoutWork();
+                if (options.IdleTimeout != Timeout.InfiniteTimeSpan && withoutWork >= options.IdleTimeout)
+                {
+                    _runtime.RequestStop($"no work for {withoutWork.TotalSeconds:0} s (idle timeout {options.IdleTimeout.TotalSeconds:0} s)");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Disposed.
+        }
+    }
+
+    private static void EnsureThreadPool(int slots)
+    {
+        // Slots may block their threads in synchronous [Remote] methods; keep threads free for Kestrel and gRPC.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        var wanted = slots + Environment.ProcessorCount + 4;
+        if (workers < wanted)
+        {
+            ThreadPool.SetMinThreads(wanted, io);
+        }
+    }
+}

@@ -1,0 +1,37 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote.Worker;
+
+/// <summary>How a worker host listens, authenticates and stops.</summary>
+internal sealed record WorkerHostOptions
+{
+    /// <summary>Where Kestrel listens; port 0 picks a free port.</summary>
+    public required IPEndPoint Listen { get; init; }
+
+    /// <summary>The bearer token every call must carry.</summary>
+    public required string Token { get; init; }
+
+    /// <summary>Folder for blobs and environments; shared by workers on one machine.</summary>
+    public required string CacheDirectory { get; init; }
+
+    /// <summary>Run tasks in this process's own code instead of synchronized environments (in-process workers).</summary>
+    public bool HostEnvironment { get; init; }
+
+    /// <summary>Execution slots; default one per processor.</summary>
+    public int Slots { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Stop after this long without a running or queued task.</summary>
+    public TimeSpan IdleTimeout { get; init; } = Timeout.InfiniteTimeSpan;
+
+    /// <summary>Stop after this long without a connected client.</summary>
+    public TimeSpan NoClientTimeout { get; init; } = Timeout.InfiniteTimeSpan;
+
+    /// <summary>When set, serve TLS with this certificate.</summary>
+    public X509Certificate2? Certificate { get; init; }
+
+    public ILoggerFactory? LoggerFactory { get; init; }
+
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+}

@@ -1,0 +1,167 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using Coiled.Remote.Transport;
+using Coiled.Remote.Transport.Protocol;
+using Google.Protobuf;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote.Worker;
+
+/// <summary>The worker's gRPC surface: handshake, environment synchronization, the task stream, shutdown.</summary>
+internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> logger) : Transport.Protocol.Worker.WorkerBase
+{
+    private const int MaxResultsPerBatch = 8192;
+    private const int ResultBatchTargetBytes = 1024 * 1024;
+
+    public override Task<HelloReply> Hello(HelloRequest request, ServerCallContext context)
+    {
+        if (request.ProtocolVersion != ProtocolVersion.Current)
+        {
+            throw new RpcException(new Status(
+                StatusCode.FailedPrecondition,
+                $"The client speaks Coiled.Remote protocol {request.ProtocolVersion}; this worker speaks {ProtocolVersion.Current}. " +
+                "Use the same Coiled.Remote version on the caller and the workers."));
+        }
+
+        return Task.FromResult(new HelloReply
+        {
+            ProtocolVersion = ProtocolVersion.Current,
+            WorkerId = state.WorkerId,
+            Cores = state.Options.Slots,
+            MemoryBytes = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
+            ProcessId = Environment.ProcessId,
+            LibraryVersion = typeof(WorkerService).Assembly.GetName().Version?.ToString() ?? "0.0.0",
+            OsDescription = RuntimeInformation.OSDescription,
+            Architecture = RuntimeInformation.ProcessArchitecture.ToString(),
+        });
+    }
+
+    public override Task<SyncPlanReply> PlanSync(SyncPlanRequest request, ServerCallContext context)
+        => Task.FromResult(state.Environments.Plan(request.Manifest));
+
+    public override Task<UploadReply> Upload(IAsyncStreamReader<BlobChunk> requestStream, ServerCallContext context)
+        => state.Blobs.ReceiveAsync(requestStream, context.CancellationToken);
+
+    public override Task<ShutdownReply> Shutdown(ShutdownRequest request, ServerCallContext context)
+    {
+        logger.LogInformation("Worker {WorkerId} asked to shut down: {Reason}", state.WorkerId, request.Reason);
+        state.RequestStop("asked by the client: " + request.Reason);
+        return Task.FromResult(new ShutdownReply());
+    }
+
+    public override async Task Run(IAsyncStreamReader<RunRequest> requestStream, IServerStreamWriter<RunReply> responseStream, ServerCallContext context)
+    {
+        var aborted = context.CancellationToken;
+        if (!await requestStream.MoveNext(aborted).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        if (requestStream.Current.KindCase != RunRequest.KindOneofCase.Open)
+        {
+            throw new RpcException(new Status(
+                StatusCode.FailedPrecondition,
+                $"The first message of Run must be 'open' (which environment to run in), not '{requestStream.Current.KindCase}'."));
+        }
+
+        var open = requestStream.Current.Open;
+        var environment = state.Environments.Open(open.EnvironmentId);
+        foreach (var (name, value) in open.EnvironmentVariables)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
+
+        if (environment.Directory is not null)
+        {
+            // Relative paths in [Remote] methods resolve against the application's own files, as they do on the caller.
+            Environment.CurrentDirectory = environment.Directory;
+        }
+
+        using var connection = state.Activity.ClientConnected();
+        await responseStream.WriteAsync(new RunReply { Ready = new Ready { EnvironmentId = environment.Id, Slots = state.Options.Slots } }, aborted).ConfigureAwait(false);
+        logger.LogInformation("Worker {WorkerId} opened environment {EnvironmentId}", state.WorkerId, environment.Id);
+
+        var executor = new TaskExecutor(state.Options.Slots, state.Activity);
+        await using (executor.ConfigureAwait(false))
+        {
+            var pump = PumpResultsAsync(executor, responseStream, aborted);
+            try
+            {
+                while (await requestStream.MoveNext(aborted).ConfigureAwait(false))
+                {
+                    var request = requestStream.Current;
+                    switch (request.KindCase)
+                    {
+                        case RunRequest.KindOneofCase.Tasks:
+                            executor.Enqueue(environment, request.Tasks);
+                            break;
+                        case RunRequest.KindOneofCase.Cancel:
+                            executor.Cancel(request.Cancel.TaskIds);
+                            break;
+                        case RunRequest.KindOneofCase.Open:
+                            throw new RpcException(new Status(StatusCode.FailedPrecondition, "This Run stream already has an open environment; open another stream for another environment."));
+                        default:
+                            throw new RpcException(new Status(StatusCode.InvalidArgument, "A Run message must carry 'tasks' or 'cancel'."));
+                    }
+                }
+
+                executor.Complete();
+            }
+            catch
+            {
+                executor.Abort();
+                throw;
+            }
+            finally
+            {
+                await pump.ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task PumpResultsAsync(TaskExecutor executor, IServerStreamWriter<RunReply> responseStream, CancellationToken aborted)
+    {
+        var outcomes = executor.Outcomes;
+        var results = new ArrayBufferWriter<byte>(64 * 1024);
+        try
+        {
+            while (await outcomes.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                var batch = new ResultBatch();
+                ulong elapsed = 0;
+                var count = 0;
+                while (count < MaxResultsPerBatch && results.WrittenCount < ResultBatchTargetBytes && outcomes.TryRead(out var outcome))
+                {
+                    count++;
+                    elapsed += (ulong)outcome.ElapsedNanoseconds;
+                    if (outcome.Failure is { } failure)
+                    {
+                        batch.Failures.Add(failure);
+                    }
+                    else
+                    {
+                        batch.TaskIds.Add(outcome.TaskId);
+                        results.Write(outcome.Result);
+                    }
+                }
+
+                batch.Results = ByteString.CopyFrom(results.WrittenSpan);
+                batch.ExecutionNanoseconds = elapsed;
+                results.ResetWrittenCount();
+                if (!aborted.IsCancellationRequested)
+                {
+                    await responseStream.WriteAsync(new RunReply { Results = batch }, aborted).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            // The client is gone; its tasks are requeued by its scheduler, not reported here.
+        }
+        catch (InvalidOperationException) when (aborted.IsCancellationRequested)
+        {
+            // Writing after the call ended; same as above.
+        }
+    }
+}
