@@ -123,6 +123,11 @@ public sealed class LocalProcessBackend : IClusterBackend
 
     private string FindWorker()
     {
+        if (WorkerPath is not null && !File.Exists(WorkerPath))
+        {
+            throw new ClusterStartException($"LocalProcessBackend.WorkerPath is {WorkerPath}, but no file is there. Point it at coiled-remote-worker.dll.");
+        }
+
         string?[] candidates =
         [
             WorkerPath,

@@ -1,0 +1,17 @@
+namespace Coiled.Remote.Tests.Support;
+
+/// <summary>A folder under /tmp that is deleted, with everything in it, when disposed.</summary>
+public sealed class TempDirectory : IDisposable
+{
+    public TempDirectory(string prefix = "coiled-remote-test-") => Path = Directory.CreateTempSubdirectory(prefix).FullName;
+
+    public string Path { get; }
+
+    public void Dispose()
+    {
+        if (Directory.Exists(Path))
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+    }
+}

@@ -1,0 +1,118 @@
+using Humanizer;
+
+namespace Coiled.Remote.Tests.Support;
+
+/// <summary>[Remote] methods the end-to-end tests run on real workers.</summary>
+public static class TestJobs
+{
+    [Remote]
+    public static double Square(double x) => x * x;
+
+    [Remote]
+    public static double Add(double x, double y) => x + y;
+
+    [Remote]
+    public static string Join(string a, int b, bool c, double d) => $"{a}|{b}|{c}|{d}";
+
+    [Remote]
+    public static int Answer() => 42;
+
+    [Remote]
+    public static Point Move(Point p, double dx) => p with { X = p.X + dx };
+
+    [Remote]
+    public static Shape Describe(Shape shape) => shape with
+    {
+        Name = shape.Name.ToUpperInvariant(),
+        Tags = [.. shape.Tags, "seen"],
+        Counts = shape.Counts.ToDictionary(kv => kv.Key, kv => kv.Value * 2),
+        Color = Color.Blue,
+        Data = [.. shape.Data.Reverse()],
+    };
+
+    [Remote]
+    public static async Task<int> LengthAsync(string text, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        cancellationToken.ThrowIfCancellationRequested();
+        return text.Length;
+    }
+
+    [Remote]
+    public static ValueTask<int> DoubleAsync(int x) => new(x * 2);
+
+    [Remote]
+    public static void Touch(string path) => File.WriteAllText(path, "touched");
+
+    [Remote]
+    public static async Task TouchAsync(string path) => await File.WriteAllTextAsync(path, "touched async");
+
+    [Remote]
+    public static int ProcessId(int item) => Environment.ProcessId;
+
+    [Remote]
+    public static double FailOnSeven(double x) => x == 7 ? throw new InvalidOperationException($"seven is not allowed ({x})") : x;
+
+    [Remote]
+    public static string? ReadVariable(string name) => Environment.GetEnvironmentVariable(name);
+
+    /// <summary>Uses Humanizer, a NuGet package the worker daemon itself does not have.</summary>
+    [Remote]
+    public static string Humanize(string pascalCase) => pascalCase.Humanize();
+
+    /// <summary>Spins until cancelled, then leaves a marker file proving the token was seen on the worker.</summary>
+    [Remote]
+    public static async Task<int> WaitForCancellationAsync(string markerPath, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            return 0;
+        }
+        catch (OperationCanceledException)
+        {
+            await File.WriteAllTextAsync(markerPath, "cancelled", CancellationToken.None);
+            throw;
+        }
+    }
+
+    /// <summary>Throws until it has been called <paramref name="failures"/> times for this counter file.</summary>
+    [Remote(Retries = 2)]
+    public static int FlakyThenSucceeds(string counterPath, int failures)
+    {
+        var attempts = File.Exists(counterPath) ? int.Parse(File.ReadAllText(counterPath)) + 1 : 1;
+        File.WriteAllText(counterPath, attempts.ToString());
+        if (attempts <= failures)
+        {
+            throw new IOException($"attempt {attempts} fails");
+        }
+
+        return attempts;
+    }
+
+    [Remote]
+    public static int Identity(int x) => x;
+
+    [Remote]
+    public static int SlowIdentity(int x)
+    {
+        Thread.Sleep(20);
+        return x;
+    }
+
+    [Remote]
+    public static long Length(byte[] data) => data.LongLength;
+
+    /// <summary>Not marked [Remote]: passing it to the cluster must fail with a clear error.</summary>
+    public static double NotRemote(double x) => x;
+}
+
+public sealed record Point(double X, double Y);
+
+public enum Color
+{
+    Red,
+    Blue,
+}
+
+public sealed record Shape(string Name, List<string> Tags, Dictionary<string, int> Counts, Color Color, byte[] Data, (int A, string B) Pair, int[] Numbers);
