@@ -137,6 +137,13 @@ public sealed partial class Cluster
             {
                 while (true)
                 {
+                    // Room is reserved before the source is asked for the item, so at most Window items are ever read ahead.
+                    if (!job.TryReserveSpace())
+                    {
+                        Flush();
+                        await job.WaitForSpaceAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
                     var moved = enumerator.MoveNextAsync();
                     if (!moved.IsCompleted)
                     {
@@ -146,12 +153,6 @@ public sealed partial class Cluster
                     if (!await moved.ConfigureAwait(false))
                     {
                         break;
-                    }
-
-                    if (!job.TryReserveSpace())
-                    {
-                        Flush();
-                        await job.WaitForSpaceAsync(cancellationToken).ConfigureAwait(false);
                     }
 
                     if (count == int.MaxValue)

@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using Coiled.Remote.Tests.Support;
+
+namespace Coiled.Remote.Tests.EndToEnd;
+
+/// <summary>Starting, synchronizing, losing and stopping real worker processes.</summary>
+public sealed class ClusterLifecycleTests
+{
+    private static readonly TimeSpan Safety = TimeSpan.FromMinutes(2);
+
+    [Fact]
+    public async Task DisposeAsync_LocalCluster_StopsEveryWorkerProcess()
+    {
+        using var cache = new TempDirectory();
+        var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
+        var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = backend });
+        var pids = backend.ProcessIds;
+        pids.Should().HaveCount(2).And.OnlyContain(pid => ProcessAssert.IsRunning(pid));
+
+        await cluster.DisposeAsync();
+
+        await ProcessAssert.AllExitAsync(pids, TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task StartAsync_UnchangedApplicationSecondTime_UploadsZeroBytes()
+    {
+        using var cache = new TempDirectory();
+
+        SyncSummary first, second;
+        await using (var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new LocalProcessBackend { CacheDirectory = cache.Path } }))
+        {
+            first = new SyncSummary(cluster.LastSync.BlobsSent, cluster.LastSync.BytesSent, cluster.LastSync.ManifestFiles);
+            (await cluster.SubmitAsync(TestJobs.Square, 2.0).WaitAsync(Safety)).Should().Be(4.0);
+        }
+
+        await using (var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new LocalProcessBackend { CacheDirectory = cache.Path } }))
+        {
+            second = new SyncSummary(cluster.LastSync.BlobsSent, cluster.LastSync.BytesSent, cluster.LastSync.ManifestFiles);
+            (await cluster.SubmitAsync(TestJobs.Square, 3.0).WaitAsync(Safety)).Should().Be(9.0);
+        }
+
+        first.BlobsSent.Should().BeGreaterThan(0);
+        first.BytesSent.Should().BeGreaterThan(0);
+        second.Should().Be(new SyncSummary(0, 0, first.ManifestFiles));
+    }
+
+    [Fact]
+    public async Task StartAsync_WorkerPathDoesNotExist_ThrowsClusterStartExceptionNamingIt()
+    {
+        var act = () => Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new LocalProcessBackend { WorkerPath = "/nonexistent/coiled-remote-worker.dll" } });
+
+        (await act.Should().ThrowAsync<ClusterStartException>()).Which.Message.Should()
+            .Be("LocalProcessBackend.WorkerPath is /nonexistent/coiled-remote-worker.dll, but no file is there. Point it at coiled-remote-worker.dll.");
+    }
+
+    [Fact]
+    public async Task StartAsync_ZeroWorkers_ThrowsArgumentOutOfRange()
+    {
+        var act = () => Cluster.StartAsync(new ClusterOptions { Workers = 0, Backend = new InProcessBackend() });
+
+        await act.Should().ThrowAsync<ArgumentOutOfRangeException>();
+    }
+
+    [Fact]
+    public async Task MapAsync_WorkerKilledMidMap_EveryResultArrivesExactlyOnce()
+    {
+        using var cache = new TempDirectory();
+        var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = backend });
+        var victim = backend.ProcessIds[0];
+
+        var map = cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 200));
+        await Task.Delay(500);
+        Process.GetProcessById(victim).Kill();
+        var results = await map.WaitAsync(Safety);
+
+        results.Should().Equal(Enumerable.Range(0, 200));
+        cluster.Workers.Single(w => w.ProcessId == victim).State.Should().Be(WorkerState.Lost);
+        (await cluster.SubmitAsync(TestJobs.Square, 5.0).WaitAsync(Safety)).Should().Be(25.0);
+    }
+
+    [Fact]
+    public async Task MapAsync_EveryWorkerKilled_FailsWithWorkerLostException()
+    {
+        using var cache = new TempDirectory();
+        var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = backend });
+
+        var map = cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 500));
+        await Task.Delay(300);
+        Process.GetProcessById(backend.ProcessIds[0]).Kill();
+
+        var thrown = (await FluentActions.Awaiting(() => map.WaitAsync(Safety)).Should().ThrowAsync<WorkerLostException>()).Which;
+        thrown.Message.Should().StartWith("Every worker of the cluster is gone");
+        thrown.Message.Should().Contain("exit code 137 (killed by SIGKILL");
+        thrown.Method.Should().Be("TestJobs.SlowIdentity");
+    }
+
+    [Fact]
+    public async Task InProcessBackend_Map_RunsInTheCallerProcess()
+    {
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend() });
+
+        var pids = await cluster.MapAsync(TestJobs.ProcessId, Enumerable.Range(0, 10)).WaitAsync(Safety);
+        var squares = await cluster.MapAsync(TestJobs.Square, [1.0, 2.0]).WaitAsync(Safety);
+
+        pids.Should().OnlyContain(pid => pid == Environment.ProcessId);
+        squares.Should().Equal(1.0, 4.0);
+        cluster.Workers.Should().HaveCount(2).And.OnlyContain(w => w.ProcessId == Environment.ProcessId);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_AfterDispose_ThrowsObjectDisposed()
+    {
+        var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend() });
+        await cluster.DisposeAsync();
+
+        var act = () => cluster.SubmitAsync(TestJobs.Square, 1.0);
+
+        await act.Should().ThrowAsync<ObjectDisposedException>();
+    }
+
+    [Fact]
+    public async Task DisposeAsync_WhileMapRuns_FailsTheMapWithObjectDisposed()
+    {
+        var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend() });
+        var map = cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 1000));
+        await Task.Delay(100);
+
+        await cluster.DisposeAsync();
+
+        await FluentActions.Awaiting(() => map.WaitAsync(Safety)).Should().ThrowAsync<ObjectDisposedException>();
+    }
+
+    private sealed record SyncSummary(int BlobsSent, long BytesSent, int ManifestFiles);
+}
