@@ -1,0 +1,148 @@
+using System.Net;
+using System.Security.Cryptography;
+using Coiled.Remote.Tests.Support;
+using Coiled.Remote.Transport;
+using Coiled.Remote.Transport.Protocol;
+using Coiled.Remote.Worker;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace Coiled.Remote.Tests.Worker;
+
+/// <summary>The worker's gRPC surface driven by a raw client over loopback: authentication and bad requests.</summary>
+public sealed class WorkerProtocolTests : IAsyncLifetime
+{
+    private const string Token = "test-token-0123456789abcdef";
+    private readonly TempDirectory _cache = new();
+    private WorkerHost _host = null!;
+    private GrpcChannel _channel = null!;
+
+    private Transport.Protocol.Worker.WorkerClient Client => new(_channel);
+
+    public async Task InitializeAsync()
+    {
+        _host = await WorkerHost.StartAsync(new WorkerHostOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            Token = Token,
+            CacheDirectory = _cache.Path,
+        }, CancellationToken.None);
+        _channel = GrpcChannel.ForAddress(_host.Address);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _channel.Dispose();
+        await _host.DisposeAsync();
+        _cache.Dispose();
+    }
+
+    [Fact]
+    public async Task Hello_WithoutToken_IsUnauthenticated()
+    {
+        var act = () => Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }).ResponseAsync;
+
+        var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
+        thrown.StatusCode.Should().Be(StatusCode.Unauthenticated);
+        thrown.Status.Detail.Should().Be("This worker requires the cluster token: send 'authorization: Bearer <token>' with every call.");
+    }
+
+    [Fact]
+    public async Task EveryCall_WithWrongToken_IsUnauthenticatedAndNothingRuns()
+    {
+        var wrong = Auth("not-the-token-at-all-000000");
+
+        var hello = () => Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, wrong).ResponseAsync;
+        var plan = () => Client.PlanSyncAsync(new SyncPlanRequest { Manifest = new Manifest { ProtocolVersion = ProtocolVersion.Current } }, wrong).ResponseAsync;
+        var shutdown = () => Client.ShutdownAsync(new ShutdownRequest { Reason = "attacker" }, wrong).ResponseAsync;
+
+        (await hello.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.Unauthenticated);
+        (await plan.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.Unauthenticated);
+        (await shutdown.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.Unauthenticated);
+        using var run = Client.Run(wrong);
+        var read = () => run.ResponseStream.MoveNext();
+        (await read.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.Unauthenticated);
+        _host.StopRequested.IsCompleted.Should().BeFalse("an unauthenticated shutdown must not stop the worker");
+    }
+
+    [Fact]
+    public async Task Hello_WithToken_DescribesTheWorker()
+    {
+        var reply = await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token));
+
+        reply.WorkerId.Should().Be(_host.WorkerId);
+        reply.ProcessId.Should().Be(Environment.ProcessId);
+        reply.ProtocolVersion.Should().Be(ProtocolVersion.Current);
+    }
+
+    [Fact]
+    public async Task Hello_OtherProtocolVersion_FailedPreconditionSaysWhatToDo()
+    {
+        var act = () => Client.HelloAsync(new HelloRequest { ProtocolVersion = 99 }, Auth(Token)).ResponseAsync;
+
+        var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
+        thrown.StatusCode.Should().Be(StatusCode.FailedPrecondition);
+        thrown.Status.Detail.Should().Contain("protocol 99").And.Contain("Use the same Coiled.Remote version");
+    }
+
+    [Fact]
+    public async Task PlanSync_PathEscapingTheEnvironment_IsInvalidArgument()
+    {
+        var manifest = new Manifest { ProtocolVersion = ProtocolVersion.Current };
+        manifest.Files.Add(new ManifestEntry { Path = "../../etc/passwd", Sha256 = ByteString.CopyFrom(new byte[32]), Size = 1 });
+
+        var act = () => Client.PlanSyncAsync(new SyncPlanRequest { Manifest = manifest }, Auth(Token)).ResponseAsync;
+
+        var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
+        thrown.StatusCode.Should().Be(StatusCode.InvalidArgument);
+        thrown.Status.Detail.Should().Be("The manifest path '../../etc/passwd' is not a plain relative path ('a/b.dll', no '..', no leading '/').");
+    }
+
+    [Fact]
+    public async Task Upload_ContentNotMatchingItsHash_IsDataLossAndNotStored()
+    {
+        var claimed = SHA256.HashData("the real content"u8);
+        using var upload = Client.Upload(Auth(Token));
+        await upload.RequestStream.WriteAsync(new BlobChunk { Sha256 = ByteString.CopyFrom(claimed), Size = 5, Offset = 0, Data = ByteString.CopyFromUtf8("forgd") });
+        await upload.RequestStream.CompleteAsync();
+
+        var thrown = (await FluentActions.Awaiting(() => upload.ResponseAsync).Should().ThrowAsync<RpcException>()).Which;
+
+        thrown.StatusCode.Should().Be(StatusCode.DataLoss);
+        File.Exists(Path.Combine(_cache.Path, "blobs", Convert.ToHexStringLower(claimed))).Should().BeFalse();
+        (await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token))).WorkerId.Should().Be(_host.WorkerId);
+    }
+
+    [Fact]
+    public async Task Run_EnvironmentWithBlobsNeverUploaded_FailedPreconditionNamesTheFiles()
+    {
+        var manifest = new Manifest { ProtocolVersion = ProtocolVersion.Current };
+        manifest.Files.Add(new ManifestEntry { Path = "App.dll", Sha256 = ByteString.CopyFrom(SHA256.HashData("never uploaded"u8)), Size = 14 });
+        var plan = await Client.PlanSyncAsync(new SyncPlanRequest { Manifest = manifest }, Auth(Token));
+        plan.Missing.Should().HaveCount(1);
+
+        using var run = Client.Run(Auth(Token));
+        await run.RequestStream.WriteAsync(new RunRequest { Open = new OpenEnvironment { EnvironmentId = plan.EnvironmentId } });
+        var act = () => run.ResponseStream.MoveNext();
+
+        var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
+        thrown.StatusCode.Should().Be(StatusCode.FailedPrecondition);
+        thrown.Status.Detail.Should().Be($"Environment {plan.EnvironmentId} cannot open: 1 file(s) were never uploaded, e.g. App.dll. Upload every blob PlanSync reported missing.");
+    }
+
+    [Fact]
+    public async Task Run_FirstMessageNotOpen_FailedPrecondition()
+    {
+        using var run = Client.Run(Auth(Token));
+        await run.RequestStream.WriteAsync(new RunRequest { Cancel = new CancelTasks() });
+
+        var thrown = (await FluentActions.Awaiting(() => run.ResponseStream.MoveNext()).Should().ThrowAsync<RpcException>()).Which;
+
+        thrown.StatusCode.Should().Be(StatusCode.FailedPrecondition);
+        thrown.Status.Detail.Should().Be("The first message of Run must be 'open' (which environment to run in), not 'Cancel'.");
+    }
+
+    private static CallOptions Auth(string token)
+        => new(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + token } });
+}
