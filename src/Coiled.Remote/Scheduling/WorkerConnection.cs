@@ -1,4 +1,5 @@
 using System.Net.Http;
+using Coiled.Remote.Security;
 using Coiled.Remote.Synchronization;
 using Coiled.Remote.Transport;
 using Coiled.Remote.Transport.Protocol;
@@ -71,6 +72,16 @@ internal sealed class WorkerConnection : IAsyncDisposable
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             ConnectTimeout = TimeSpan.FromSeconds(10),
         };
+        if (endpoint.CertificateThumbprint is { } pinned)
+        {
+            // Trust exactly the cluster's own certificate: no certificate authority, no host name check.
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) => ClusterCertificate.Matches(certificate, pinned);
+        }
+        else if (endpoint.Address.Scheme == Uri.UriSchemeHttps)
+        {
+            throw new ClusterStartException($"Worker {endpoint.Address} uses TLS but its endpoint has no CertificateThumbprint to pin.");
+        }
+
         var channel = GrpcChannel.ForAddress(endpoint.Address, new GrpcChannelOptions
         {
             HttpHandler = handler,

@@ -1,0 +1,62 @@
+using System.Net;
+using Coiled.Remote.Scheduling;
+using Coiled.Remote.Security;
+using Coiled.Remote.Tests.Support;
+using Coiled.Remote.Worker;
+
+namespace Coiled.Remote.Tests.Worker;
+
+/// <summary>TLS with a per-cluster self-signed certificate that the client pins by thumbprint.</summary>
+public sealed class WorkerTlsTests : IAsyncLifetime
+{
+    private const string Token = "tls-test-token-0123456789";
+    private readonly TempDirectory _cache = new();
+    private readonly ClusterCertificate _certificate = ClusterCertificate.Create("tls-test", TimeSpan.FromHours(1));
+    private WorkerHost _host = null!;
+
+    public async Task InitializeAsync()
+        => _host = await WorkerHost.StartAsync(new WorkerHostOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            Token = Token,
+            CacheDirectory = _cache.Path,
+            Certificate = _certificate.Certificate,
+        }, CancellationToken.None);
+
+    public async Task DisposeAsync()
+    {
+        await _host.DisposeAsync();
+        _certificate.Dispose();
+        _cache.Dispose();
+    }
+
+    [Fact]
+    public async Task Connect_PinnedThumbprintMatches_HandshakeSucceedsOverTls()
+    {
+        _host.Address.Scheme.Should().Be("https");
+
+        await using var connection = await WorkerConnection.ConnectAsync(
+            new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, CancellationToken.None);
+
+        connection.Id.Should().Be(_host.WorkerId);
+    }
+
+    [Fact]
+    public async Task Connect_PinnedThumbprintDiffers_FailsBeforeAnyCall()
+    {
+        using var other = ClusterCertificate.Create("someone-else", TimeSpan.FromHours(1));
+
+        var act = () => WorkerConnection.ConnectAsync(
+            new WorkerEndpoint(_host.Address) { CertificateThumbprint = other.Thumbprint }, Token, CancellationToken.None);
+
+        (await act.Should().ThrowAsync<Exception>()).Which.ToString().Should().Contain("SSL");
+    }
+
+    [Fact]
+    public async Task Connect_HttpsWithoutThumbprint_ThrowsClusterStartException()
+    {
+        var act = () => WorkerConnection.ConnectAsync(new WorkerEndpoint(_host.Address), Token, CancellationToken.None);
+
+        (await act.Should().ThrowAsync<ClusterStartException>()).Which.Message.Should().Contain("has no CertificateThumbprint to pin");
+    }
+}
