@@ -1,0 +1,43 @@
+// Coiled.Remote.Benchmarks: the figures of the performance table, measured on local worker processes.
+// dotnet run -c Release --project tests/Coiled.Remote.Benchmarks -- [--quick] [--json PATH]
+using System.Globalization;
+using Coiled.Remote.Benchmarks;
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+
+var quick = args.Contains("--quick");
+string? jsonPath = null;
+for (var i = 0; i < args.Length; i++)
+{
+    if (args[i] == "--json")
+    {
+        if (i + 1 >= args.Length)
+        {
+            Console.Error.WriteLine("--json needs a path: --json results.json");
+            return 2;
+        }
+
+        jsonPath = args[++i];
+    }
+    else if (args[i] is not "--quick")
+    {
+        Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: [--quick] [--json PATH]");
+        return 2;
+    }
+}
+
+#if DEBUG
+Console.WriteLine("WARNING: a Debug build; figures are only meaningful with -c Release.");
+#endif
+
+var suite = new Suite(quick);
+var ok = await suite.RunAsync();
+suite.PrintTable();
+if (jsonPath is not null)
+{
+    suite.WriteJson(jsonPath);
+    Console.WriteLine($"Wrote {Path.GetFullPath(jsonPath)}");
+}
+
+return ok ? 0 : 1;

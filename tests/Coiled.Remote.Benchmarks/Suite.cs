@@ -1,0 +1,457 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Coiled.Remote.Benchmarks;
+
+/// <summary>Runs every benchmark against 2-worker local clusters (and 1 to 16 workers for scaling) and keeps the figures.</summary>
+internal sealed class Suite(bool quick)
+{
+    private const int Workers = 2;
+    private const double MB = 1_000_000;
+
+    private readonly string _cache = Path.Combine(Path.GetTempPath(), $"coiled-remote-bench-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
+    private readonly List<(string Section, string What, string Value)> _rows = [];
+    private readonly List<string> _failures = [];
+
+    private double? _startMs;
+    private double? _coldStartMs;
+    private double? _warmSyncMs;
+    private long? _warmSyncBytes;
+    private double? _p50;
+    private double? _p99;
+    private readonly SortedDictionary<long, double> _throughput = [];
+    private readonly SortedDictionary<int, double> _payload = [];
+    private double? _idleRssMb;
+    private double? _speedup;
+    private readonly JsonObject _extra = [];
+
+    public async Task<bool> RunAsync()
+    {
+        Console.WriteLine($"Coiled.Remote benchmarks ({(quick ? "quick" : "full")}): {Environment.ProcessorCount} processors, .NET {Environment.Version}, cache {_cache}");
+        var total = Stopwatch.StartNew();
+        try
+        {
+            await Phase("cluster start", StartsAsync);
+            await Phase("2-worker cluster", MainClusterAsync);
+            await Phase("scaling", ScalingAsync);
+        }
+        finally
+        {
+            try
+            {
+                if (Directory.Exists(_cache))
+                {
+                    Directory.Delete(_cache, recursive: true);
+                }
+            }
+            catch (IOException ex)
+            {
+                Console.Error.WriteLine($"Could not delete {_cache}: {ex.Message}");
+            }
+        }
+
+        Console.WriteLine($"Done in {total.Elapsed.TotalSeconds:F1} s.");
+        _extra["total_s"] = Math.Round(total.Elapsed.TotalSeconds, 1);
+        return _failures.Count == 0;
+    }
+
+    private async Task Phase(string name, Func<Task> body)
+    {
+        Console.WriteLine($"-- {name}");
+        try
+        {
+            await body();
+        }
+        catch (Exception ex)
+        {
+            _failures.Add($"{name}: {ex.GetType().Name}: {ex.Message}");
+            Console.Error.WriteLine($"FAILED {name}: {ex}");
+        }
+    }
+
+    private (ClusterOptions Options, LocalProcessBackend Backend) Options(int workers)
+    {
+        var backend = new LocalProcessBackend { CacheDirectory = _cache };
+        return (new ClusterOptions { Workers = workers, Backend = backend }, backend);
+    }
+
+    // ---- cluster start and warm re-sync -------------------------------------------------------------------
+
+    private async Task StartsAsync()
+    {
+        var count = quick ? 3 : 5;
+        var times = new List<double>();
+        var warm = new List<double>();
+        for (var i = 0; i < count; i++)
+        {
+            var (options, _) = Options(Workers);
+            var phases = new List<string>();
+            var clock = Stopwatch.StartNew();
+            options = options with { Progress = new Inline<ClusterProgress>(p => phases.Add($"{p.Phase} at {clock.Elapsed.TotalMilliseconds:F0}")) };
+            var cluster = await Cluster.StartAsync(options);
+            var ms = clock.Elapsed.TotalMilliseconds;
+            var sync = cluster.LastSync;
+            clock.Restart();
+            await cluster.DisposeAsync();
+            var disposeMs = clock.Elapsed.TotalMilliseconds;
+            times.Add(ms);
+            Console.WriteLine($"   start {i + 1}: {ms,7:F0} ms ({string.Join(", ", phases)} ms), synchronized {sync.BlobsSent} of {sync.ManifestFiles} file(s), {sync.BytesSent:N0} bytes; dispose {disposeMs:F0} ms");
+            if (i == 0)
+            {
+                _coldStartMs = ms;
+            }
+            else
+            {
+                _warmSyncBytes = Math.Max(_warmSyncBytes ?? 0, sync.BytesSent);
+                if (sync.BytesSent == 0)
+                {
+                    warm.Add(ms);
+                }
+            }
+        }
+
+        _startMs = Stats.Median(times);
+        Row("start", $"cluster start, {Workers} workers (median of {count}; first cold)", $"{_startMs:F0} ms");
+        Row("start", "  first start (empty cache)", $"{_coldStartMs:F0} ms");
+        if (warm.Count > 0)
+        {
+            _warmSyncMs = Stats.Median(warm);
+            Row("start", $"warm re-sync: start with 0 bytes sent (median of {warm.Count})", $"{_warmSyncMs:F0} ms, {_warmSyncBytes} bytes");
+        }
+        else
+        {
+            Row("start", "warm re-sync", $"NO warm start sent 0 bytes (max {_warmSyncBytes:N0} bytes)");
+            _failures.Add($"warm starts sent {_warmSyncBytes} bytes; expected 0");
+        }
+    }
+
+    // ---- everything on one 2-worker cluster ----------------------------------------------------------------
+
+    private async Task MainClusterAsync()
+    {
+        var (options, backend) = Options(Workers);
+        await using var cluster = await Cluster.StartAsync(options);
+        await IdleRssAsync(cluster, backend);
+        await LatencyAsync(cluster);
+        await ThroughputAsync(cluster);
+        ManagedHeap("after the throughput runs");
+        await PayloadAsync(cluster);
+        ManagedHeap("after the payloads");
+        await MonteCarloAsync(cluster);
+        await StreamAsync(cluster);
+    }
+
+    private async Task IdleRssAsync(Cluster cluster, LocalProcessBackend backend)
+    {
+        await cluster.MapAsync(Jobs.Noop, Enumerable.Range(0, 1000));
+        await Task.Delay(quick ? 500 : 2000);
+        GC.Collect();
+        var pids = backend.ProcessIds;
+        var fromWorkers = cluster.Workers.Select(w => w.ProcessId).Order().ToList();
+        if (!pids.Order().SequenceEqual(fromWorkers))
+        {
+            Console.WriteLine($"   note: LocalProcessBackend.ProcessIds [{string.Join(", ", pids)}] differ from Cluster.Workers[].ProcessId [{string.Join(", ", fromWorkers)}]");
+        }
+
+        var caller = Rss.MiB(Environment.ProcessId);
+        var workers = pids.Select(Rss.MiB).ToList();
+        _idleRssMb = caller + workers.Sum();
+        Row("memory", "idle RSS, caller + 2 workers", $"{_idleRssMb:F0} MiB (caller {caller:F0}, workers {string.Join(" + ", workers.Select(w => w.ToString("F0")))})");
+        _extra["idle_rss_caller_mb"] = Math.Round(caller, 1);
+        _extra["idle_rss_workers_mb"] = new JsonArray([.. workers.Select(w => (JsonNode)Math.Round(w, 1))]);
+    }
+
+    private async Task LatencyAsync(Cluster cluster)
+    {
+        var warmUp = TimeSpan.FromSeconds(quick ? 1 : 4);
+        var clock = Stopwatch.StartNew();
+        var warmCalls = 0;
+        while (clock.Elapsed < warmUp)
+        {
+            await cluster.SubmitAsync(Jobs.Noop, warmCalls++);
+        }
+
+        var n = quick ? 2000 : 10000;
+        var samples = new double[n];
+        for (var i = 0; i < n; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await cluster.SubmitAsync(Jobs.Noop, i);
+            samples[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+        }
+
+        _p50 = Stats.Percentile(samples, 50);
+        _p99 = Stats.Percentile(samples, 99);
+        Row("latency", $"SubmitAsync round trip, no-op ({n:N0} sequential calls after {warmCalls:N0} warm-up)", $"p50 {_p50:F0} µs, p99 {_p99:F0} µs");
+    }
+
+    private async Task ThroughputAsync(Cluster cluster)
+    {
+        // Warm-up: JIT and the workers' adaptive windows.
+        var warm = Stopwatch.StartNew();
+        while (warm.Elapsed < TimeSpan.FromSeconds(quick ? 1 : 4))
+        {
+            await cluster.MapAsync(Jobs.Noop, Enumerable.Range(0, 100_000));
+        }
+
+        long[] sizes = quick ? [1_000, 10_000, 100_000, 1_000_000] : [1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+        var perTask = new JsonObject();
+        foreach (var n in sizes)
+        {
+            var reps = n switch { <= 10_000 => 7, <= 100_000 => quick ? 3 : 5, <= 1_000_000 => quick ? 1 : 3, _ => 1 };
+            var times = new List<double>();
+            for (var r = 0; r < reps; r++)
+            {
+                var clock = Stopwatch.StartNew();
+                var results = await cluster.MapAsync(Jobs.Noop, Enumerable.Range(0, (int)n));
+                times.Add(clock.Elapsed.TotalSeconds);
+                if (results.Length != n || results[^1] != n - 1)
+                {
+                    throw new InvalidOperationException($"MapAsync of {n} items returned {results.Length} results, last {results[^1]}.");
+                }
+            }
+
+            var seconds = Stats.Median(times);
+            var rate = n / seconds;
+            _throughput[n] = rate;
+            perTask[n.ToString()] = Math.Round(seconds * 1e6 / n, 3);
+            Row("throughput", $"MapAsync no-op, {n,10:N0} items (median of {reps})", $"{rate,12:N0} tasks/s, {seconds * 1e6 / n,8:F2} µs/task, {seconds * 1000,8:F0} ms");
+        }
+
+        _extra["time_per_task_us"] = perTask;
+    }
+
+    private async Task PayloadAsync(Cluster cluster)
+    {
+        foreach (var mb in new[] { 1, 10, 100 })
+        {
+            var data = new byte[(int)(mb * MB)];
+            Random.Shared.NextBytes(data);
+            var reps = mb switch { 1 => quick ? 10 : 30, 10 => quick ? 5 : 10, _ => quick ? 2 : 5 };
+            var length = await cluster.SubmitAsync(Jobs.Length, data); // warm-up
+            if (length != data.Length)
+            {
+                throw new InvalidOperationException($"Length({data.Length:N0} bytes) answered {length:N0}.");
+            }
+
+            var times = new List<double>();
+            for (var r = 0; r < reps; r++)
+            {
+                var clock = Stopwatch.StartNew();
+                await cluster.SubmitAsync(Jobs.Length, data);
+                times.Add(clock.Elapsed.TotalSeconds);
+            }
+
+            var seconds = Stats.Median(times);
+            _payload[mb] = mb / seconds;
+            Row("payload", $"byte[] argument, {mb,3} MB (median of {reps})", $"{mb / seconds,8:F0} MB/s, {seconds * 1000,7:F1} ms per call");
+        }
+    }
+
+    private async Task MonteCarloAsync(Cluster cluster)
+    {
+        // About 1.2 s per task serially in the full run, 0.6 s in the quick one (on a 2-core development machine).
+        var darts = quick ? 45_000_000L : 100_000_000L;
+        Jobs.CountInside(0, 1_000_000); // JIT before timing
+
+        var clock = Stopwatch.StartNew();
+        var serial = Jobs.CountInside(1, darts) + Jobs.CountInside(2, darts);
+        var serialSeconds = clock.Elapsed.TotalSeconds;
+
+        clock.Restart();
+        var inside = await cluster.MapAsync(Jobs.CountInside, new[] { (1, darts), (2, darts) });
+        var parallelSeconds = clock.Elapsed.TotalSeconds;
+        if (inside.Sum() != serial)
+        {
+            throw new InvalidOperationException($"The workers counted {inside.Sum()} darts inside, this process {serial}.");
+        }
+
+        _speedup = serialSeconds / parallelSeconds;
+        var pi = 4.0 * serial / (2 * darts);
+        Row("cpu", $"MonteCarloPi, 2 tasks x {darts:N0} darts, 2 workers vs serial", $"{_speedup:F2}x (serial {serialSeconds:F2} s, cluster {parallelSeconds:F2} s, pi ~ {pi:F5})");
+        _extra["montecarlo_serial_s"] = Math.Round(serialSeconds, 3);
+        _extra["montecarlo_cluster_s"] = Math.Round(parallelSeconds, 3);
+    }
+
+    private async Task StreamAsync(Cluster cluster)
+    {
+        var n = quick ? 1_000_000 : 10_000_000;
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        var baseManaged = GC.GetTotalMemory(false);
+        var baseRss = Rss.MiB(Environment.ProcessId);
+        long peakManaged = baseManaged;
+        double peakRss = baseRss;
+        using var stop = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                peakManaged = Math.Max(peakManaged, GC.GetTotalMemory(false));
+                peakRss = Math.Max(peakRss, Rss.MiB(Environment.ProcessId));
+                try
+                {
+                    await Task.Delay(10, stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+        });
+
+        var clock = Stopwatch.StartNew();
+        long count = 0;
+        await foreach (var result in cluster.MapStreamAsync(Jobs.Noop, Enumerable.Range(0, n)))
+        {
+            if (result != count)
+            {
+                throw new InvalidOperationException($"MapStreamAsync result {count} was {result}: results must come in input order.");
+            }
+
+            count++;
+        }
+
+        var seconds = clock.Elapsed.TotalSeconds;
+        await stop.CancelAsync();
+        await sampler;
+        if (count != n)
+        {
+            throw new InvalidOperationException($"MapStreamAsync of {n} items yielded {count}.");
+        }
+
+        var managedMb = peakManaged / 1048576.0;
+        Row("stream", $"MapStreamAsync no-op, {n:N0} items", $"{n / seconds:N0} tasks/s, {seconds:F1} s");
+        Row("stream", "  caller peak managed heap / peak RSS", $"{managedMb:F0} MiB / {peakRss:F0} MiB (before: {baseManaged / 1048576.0:F0} / {baseRss:F0} MiB)");
+        _extra["stream"] = new JsonObject
+        {
+            ["items"] = n,
+            ["tasks_per_s"] = Math.Round(n / seconds),
+            ["peak_managed_mb"] = Math.Round(managedMb, 1),
+            ["peak_rss_mb"] = Math.Round(peakRss, 1),
+            ["baseline_managed_mb"] = Math.Round(baseManaged / 1048576.0, 1),
+            ["baseline_rss_mb"] = Math.Round(baseRss, 1),
+        };
+    }
+
+    // ---- scaling with the number of workers ----------------------------------------------------------------
+
+    private async Task ScalingAsync()
+    {
+        int[] counts = quick ? [1, 2, 4, 8] : [1, 2, 4, 8, 16];
+        var n = quick ? 200_000 : 1_000_000;
+        var scaling = new JsonObject();
+        foreach (var workers in counts)
+        {
+            var (options, _) = Options(workers);
+            var clock = Stopwatch.StartNew();
+            await using var cluster = await Cluster.StartAsync(options);
+            var startMs = clock.Elapsed.TotalMilliseconds;
+            await cluster.MapAsync(Jobs.Noop, Enumerable.Range(0, n / 4)); // warm-up
+            var times = new List<double>();
+            for (var r = 0; r < (quick ? 1 : 3); r++)
+            {
+                clock.Restart();
+                await cluster.MapAsync(Jobs.Noop, Enumerable.Range(0, n));
+                times.Add(clock.Elapsed.TotalSeconds);
+            }
+
+            var rate = n / Stats.Median(times);
+            scaling[workers.ToString()] = Math.Round(rate);
+            Row("scaling", $"{workers,2} worker(s): MapAsync no-op, {n:N0} items", $"{rate,12:N0} tasks/s (start {startMs:F0} ms)");
+        }
+
+        _extra["scaling_tasks_per_s"] = scaling;
+    }
+
+    private void ManagedHeap(string when)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        var mb = GC.GetTotalMemory(true) / 1048576.0;
+        Console.WriteLine($"   caller managed heap {when} (after a full GC): {mb:F0} MiB, RSS {Rss.MiB(Environment.ProcessId):F0} MiB");
+        _extra[$"managed_heap_mb_{when.Replace(' ', '_')}"] = Math.Round(mb, 1);
+    }
+
+    /// <summary>Reports synchronously, on the reporting thread (Progress&lt;T&gt; would post to the thread pool).</summary>
+    private sealed class Inline<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+
+    // ---- output ---------------------------------------------------------------------------------------------
+
+    private void Row(string section, string what, string value)
+    {
+        _rows.Add((section, what, value));
+        Console.WriteLine($"   {what}: {value}");
+    }
+
+    public void PrintTable()
+    {
+        var width = _rows.Count == 0 ? 10 : _rows.Max(r => r.What.Length);
+        Console.WriteLine();
+        Console.WriteLine($"| {"what".PadRight(width)} | value");
+        Console.WriteLine($"|-{new string('-', width)}-|------");
+        foreach (var (_, what, value) in _rows)
+        {
+            Console.WriteLine($"| {what.PadRight(width)} | {value}");
+        }
+
+        foreach (var failure in _failures)
+        {
+            Console.WriteLine($"FAILED: {failure}");
+        }
+    }
+
+    public void WriteJson(string path)
+    {
+        var json = new JsonObject
+        {
+            ["start_ms"] = Round(_startMs),
+            ["latency_p50_us"] = Round(_p50),
+            ["latency_p99_us"] = Round(_p99),
+            ["throughput_tasks_per_s"] = Keyed(_throughput.Where(t => t.Key <= 1_000_000).Select(t => (t.Key.ToString(), t.Value))),
+            ["payload_mb_per_s"] = Keyed(_payload.Select(p => (p.Key.ToString(), p.Value))),
+            ["warm_sync_ms"] = Round(_warmSyncMs),
+            ["idle_rss_mb"] = Round(_idleRssMb),
+            ["montecarlo_speedup"] = _speedup is { } s ? Math.Round(s, 2) : null,
+            ["extra"] = _extra,
+        };
+        _extra["mode"] = quick ? "quick" : "full";
+        _extra["cold_start_ms"] = Round(_coldStartMs);
+        _extra["warm_sync_bytes"] = _warmSyncBytes;
+        if (_throughput.TryGetValue(10_000_000, out var tenMillion))
+        {
+            _extra["throughput_tasks_per_s_10000000"] = Math.Round(tenMillion);
+        }
+
+        if (_failures.Count > 0)
+        {
+            _extra["failures"] = new JsonArray([.. _failures.Select(f => (JsonNode)f)]);
+        }
+
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        File.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+
+        static JsonNode? Round(double? value) => value is { } v ? Math.Round(v, 1) : null;
+
+        static JsonObject Keyed(IEnumerable<(string Key, double Value)> values)
+        {
+            var obj = new JsonObject();
+            foreach (var (key, value) in values)
+            {
+                obj[key] = Math.Round(value, 1);
+            }
+
+            return obj;
+        }
+    }
+}
