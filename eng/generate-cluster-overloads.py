@@ -131,6 +131,29 @@ def map_stream():
     return "\n".join(out) + "\n"
 
 
+def map_outcomes():
+    out = [HEADER, "#nullable enable", "using Coiled.Remote.Scheduling;", "", "namespace Coiled.Remote;", "", "public sealed partial class Cluster", "{"]
+    for arity in range(1, 5):
+        for token in (False, True):
+            for ret, has_result, desc in SHAPES:
+                if not has_result:
+                    continue
+                tp = type_params(arity, True)
+                params = [f"{delegate(arity, ret, token)} method", f"IEnumerable<{args_type(arity)}> items",
+                          "CancellationToken cancellationToken = default"]
+                out.append(f"    /// <summary>Runs the {desc} [Remote] <paramref name=\"method\"/> once per item and returns every item's outcome in input order:")
+                out.append("    /// its result or its exception. One failing item does not stop the others.</summary>")
+                out.append("    /// <param name=\"method\">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>")
+                out.append(f"    /// <param name=\"items\">{item_doc(arity)}</param>")
+                out.append(f"    /// <param name=\"cancellationToken\">{token_doc(token)}</param>")
+                out.append(f"    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync{tp}({', '.join(params)})")
+                out.append(f"        => MapOutcomesCoreAsync<{args_type(arity)}, TResult>(method, {arity}, items, {writer(arity)}, cancellationToken);")
+                out.append("")
+    out[-1] = "}"
+    return "\n".join(out) + "\n"
+
+
 (OUT / "Cluster.Submit.g.cs").write_text(submit())
+(OUT / "Cluster.MapOutcomes.g.cs").write_text(map_outcomes())
 (OUT / "Cluster.Map.g.cs").write_text(map_())
 (OUT / "Cluster.MapStream.g.cs").write_text(map_stream())

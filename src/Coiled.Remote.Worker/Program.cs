@@ -88,4 +88,4 @@ if (options.PowerOffOnExit)
     using var poweroff = Process.Start(new ProcessStartInfo("systemctl", "poweroff") { UseShellExecute = false });
 }
 
-return 0;
+return host.Recycling ? WorkerRuntime.RecycleExitCode : 0;

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Coiled.Remote.Scheduling;
+using Coiled.Remote.Stubs;
 
 namespace Coiled.Remote;
 
@@ -21,12 +22,29 @@ public sealed partial class Cluster
 
     private Task<TResult[]> MapCoreAsync<TArgs, TResult>(
         Delegate method, int arity, IEnumerable<TArgs> items, ArgumentsWriter<TArgs> writer, CancellationToken cancellationToken)
+        => RunAllAsync(method, arity, items, writer, static (stub, count, token) => new MapJob<TResult>(stub, count, token), job => job.Completion, [], cancellationToken);
+
+    private Task<ItemOutcome<TResult>[]> MapOutcomesCoreAsync<TArgs, TResult>(
+        Delegate method, int arity, IEnumerable<TArgs> items, ArgumentsWriter<TArgs> writer, CancellationToken cancellationToken)
+        => RunAllAsync(method, arity, items, writer, static (stub, count, token) => new OutcomeJob<TResult>(stub, count, token), job => job.Completion, [], cancellationToken);
+
+    /// <summary>Serializes every item into chunks and submits them as one job; the first chunk runs while the rest is still being serialized.</summary>
+    private Task<TOutput[]> RunAllAsync<TArgs, TJob, TOutput>(
+        Delegate method,
+        int arity,
+        IEnumerable<TArgs> items,
+        ArgumentsWriter<TArgs> writer,
+        Func<RemoteStub, int, CancellationToken, TJob> createJob,
+        Func<TJob, Task<TOutput[]>> completion,
+        TOutput[] empty,
+        CancellationToken cancellationToken)
+        where TJob : Job
     {
         ArgumentNullException.ThrowIfNull(items);
         var stub = Resolve(method, arity);
         if (cancellationToken.IsCancellationRequested)
         {
-            return Task.FromCanceled<TResult[]>(cancellationToken);
+            return Task.FromCanceled<TOutput[]>(cancellationToken);
         }
 
         if (!items.TryGetNonEnumeratedCount(out var count))
@@ -36,13 +54,12 @@ public sealed partial class Cluster
             count = list.Count;
         }
 
-        var job = new MapJob<TResult>(stub, count, cancellationToken);
         if (count == 0)
         {
-            return Task.FromResult(Array.Empty<TResult>());
+            return Task.FromResult(empty);
         }
 
-        // The first chunk starts running while the rest is still being serialized.
+        var job = createJob(stub, count, cancellationToken);
         var builder = new ArgumentChunkBuilder<TArgs>(writer, stub.DisplayName);
         var submitted = false;
         var index = 0;
@@ -52,7 +69,7 @@ public sealed partial class Cluster
             {
                 if (index == count)
                 {
-                    throw new InvalidOperationException($"The items passed to MapAsync({stub.DisplayName}) changed while they were read: more than the {count} announced.");
+                    throw new InvalidOperationException($"The items passed for {stub.DisplayName} changed while they were read: more than the {count} announced.");
                 }
 
                 builder.Add(item, index++);
@@ -64,7 +81,7 @@ public sealed partial class Cluster
 
             if (index != count)
             {
-                throw new InvalidOperationException($"The items passed to MapAsync({stub.DisplayName}) changed while they were read: {index} instead of {count}.");
+                throw new InvalidOperationException($"The items passed for {stub.DisplayName} changed while they were read: {index} instead of {count}.");
             }
 
             if (builder.Seal() is { } last)
@@ -78,7 +95,7 @@ public sealed partial class Cluster
             throw;
         }
 
-        return WatchAsync(job, cancellationToken);
+        return WatchAsync(job, completion(job), cancellationToken);
 
         void Send(ArgumentChunk chunk)
         {
@@ -189,10 +206,10 @@ public sealed partial class Cluster
         }
     }
 
-    private async Task<TResult[]> WatchAsync<TResult>(MapJob<TResult> job, CancellationToken cancellationToken)
+    private static async Task<TOutput> WatchAsync<TOutput>(Job job, Task<TOutput> completion, CancellationToken cancellationToken)
     {
         using var registration = Watch(job, cancellationToken);
-        return await job.Completion.ConfigureAwait(false);
+        return await completion.ConfigureAwait(false);
     }
 
     private static CancellationTokenRegistration Watch(Job job, CancellationToken cancellationToken)

@@ -18,31 +18,50 @@ public sealed partial class Cluster : IAsyncDisposable
     /// <summary>Most items of one <c>MapStreamAsync</c> call held between its source and its consumer.</summary>
     internal const int StreamWindow = 65536;
 
+    /// <summary>Most replacement workers one cluster starts, so that a crash at start-up cannot loop forever.</summary>
+    private const int MaxReplacementsPerWorker = 10;
+
     private readonly IClusterBackend _backend;
     private readonly Scheduler _scheduler;
-    private readonly IReadOnlyList<WorkerConnection> _connections;
+    private readonly List<WorkerConnection> _connections;
     private readonly ClusterOptions _options;
     private readonly ILogger _logger;
+    private readonly ClusterSession _session;
+    private readonly CancellationTokenSource _lifetime = new();
+    private int _replacements;
     private int _disposed;
 
-    private Cluster(IClusterBackend backend, Scheduler scheduler, IReadOnlyList<WorkerConnection> connections, ClusterOptions options, ILogger logger, SyncReport sync)
+    private Cluster(IClusterBackend backend, Scheduler scheduler, List<WorkerConnection> connections, ClusterOptions options, ILogger logger, ClusterSession session)
     {
         _backend = backend;
         _scheduler = scheduler;
         _connections = connections;
         _options = options;
         _logger = logger;
-        LastSync = sync;
+        _session = session;
+        if (options.ReplaceLostWorkers)
+        {
+            scheduler.WorkerLost = ReplaceAsync;
+        }
     }
 
-    /// <summary>The cluster's workers, with their state now.</summary>
-    public IReadOnlyList<WorkerInfo> Workers => [.. _connections.Select(c => c.Info)];
+    /// <summary>The cluster's workers, with their state now; lost workers stay listed with <see cref="WorkerState.Lost"/>.</summary>
+    public IReadOnlyList<WorkerInfo> Workers
+    {
+        get
+        {
+            lock (_connections)
+            {
+                return [.. _connections.Select(c => c.Info)];
+            }
+        }
+    }
 
     /// <summary>What the cluster's machines have cost so far in US dollars; null when the backend does not know prices.</summary>
     public decimal? Cost => _backend.Cost;
 
     /// <summary>What environment synchronization sent when the cluster started.</summary>
-    internal SyncReport LastSync { get; }
+    internal SyncReport LastSync => _session.Sync;
 
     /// <summary>
     /// Starts a cluster and returns once every requested worker is connected and has the caller's code.
@@ -87,9 +106,16 @@ public sealed partial class Cluster : IAsyncDisposable
             return;
         }
 
+        _lifetime.Cancel();
         _scheduler.Close(new ObjectDisposedException(nameof(Cluster), "The cluster was disposed while this call was running."));
-        await Task.WhenAll(_connections.Select(c => c.ShutdownAsync("the cluster was disposed"))).ConfigureAwait(false);
-        foreach (var connection in _connections)
+        List<WorkerConnection> connections;
+        lock (_connections)
+        {
+            connections = [.. _connections];
+        }
+
+        await Task.WhenAll(connections.Select(c => c.ShutdownAsync("the cluster was disposed"))).ConfigureAwait(false);
+        foreach (var connection in connections)
         {
             await connection.DisposeAsync().ConfigureAwait(false);
         }
@@ -143,10 +169,12 @@ public sealed partial class Cluster : IAsyncDisposable
             }
 
             Report(options, "synchronizing", 0, count);
-            var sync = await SynchronizeAsync(connections, snapshot, ForwardedVariables(options, logger), cancellationToken).ConfigureAwait(false);
+            var variables = ForwardedVariables(options, logger);
+            var session = await SynchronizeAsync(connections, snapshot, variables, cancellationToken).ConfigureAwait(false);
+            session = session with { Token = token, Launch = launch, Variables = variables };
             logger.LogInformation(
                 "Cluster started on {Backend}: {Count} worker(s); synchronized {Blobs} file(s), {Bytes} byte(s)",
-                backend.Name, connections.Count, sync.BlobsSent, sync.BytesSent);
+                backend.Name, connections.Count, session.Sync.BlobsSent, session.Sync.BytesSent);
 
             var scheduler = new Scheduler(options.MaxWorkerDeaths, loggerFactory.CreateLogger<Scheduler>());
             foreach (var connection in connections)
@@ -155,7 +183,7 @@ public sealed partial class Cluster : IAsyncDisposable
             }
 
             Report(options, "running", connections.Count, count);
-            return new Cluster(backend, scheduler, connections, options, logger, sync);
+            return new Cluster(backend, scheduler, connections, options, logger, session);
         }
         catch
         {
@@ -172,15 +200,15 @@ public sealed partial class Cluster : IAsyncDisposable
     private static EnvironmentSnapshot CaptureSnapshot()
         => EnvironmentSnapshot.Capture(AppContext.BaseDirectory, Assembly.GetEntryAssembly()?.GetName().Name ?? "unknown");
 
-    private static async Task<SyncReport> SynchronizeAsync(
+    private static async Task<ClusterSession> SynchronizeAsync(
         IReadOnlyList<WorkerConnection> connections, Task<EnvironmentSnapshot> snapshotTask, IReadOnlyDictionary<string, string> variables, CancellationToken cancellationToken)
     {
         var synchronized = connections.Where(c => !c.Endpoint.UsesCallerProcess).ToList();
         var report = new SyncReport(0, 0, 0);
         string environmentId = string.Empty;
+        EnvironmentSnapshot? snapshot = null;
         if (synchronized.Count > 0)
         {
-            EnvironmentSnapshot snapshot;
             try
             {
                 snapshot = await snapshotTask.ConfigureAwait(false);
@@ -202,7 +230,53 @@ public sealed partial class Cluster : IAsyncDisposable
         }
 
         await Task.WhenAll(connections.Select(c => OpenOneAsync(c, c.Endpoint.UsesCallerProcess ? string.Empty : environmentId, variables, cancellationToken))).ConfigureAwait(false);
-        return report;
+        return new ClusterSession(string.Empty, null!, snapshot, environmentId, variables, report);
+    }
+
+    /// <summary>A worker was lost: start, synchronize and add a replacement, or give up when that is off or fails.</summary>
+    private async Task ReplaceAsync(WorkerConnection lost, string how)
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+
+        if (Interlocked.Increment(ref _replacements) > MaxReplacementsPerWorker * _session.Launch.Count)
+        {
+            _scheduler.GiveUpIfNoWorkers($"worker {lost.Id} ended ({how}) and the cluster already replaced {_replacements - 1} lost workers.");
+            return;
+        }
+
+        WorkerConnection? connection = null;
+        try
+        {
+            var token = _lifetime.Token;
+            var endpoints = await _backend.StartWorkersAsync(_session.Launch with { Count = 1 }, token).ConfigureAwait(false);
+            connection = await WorkerConnection.ConnectAsync(endpoints[0], _session.Token, token).ConfigureAwait(false);
+            lock (_connections)
+            {
+                _connections.Add(connection);
+            }
+
+            var environmentId = string.Empty;
+            if (!connection.Endpoint.UsesCallerProcess)
+            {
+                environmentId = (await SyncOneAsync(connection, _session.Snapshot!, token).ConfigureAwait(false)).EnvironmentId;
+            }
+
+            await OpenOneAsync(connection, environmentId, _session.Variables, token).ConfigureAwait(false);
+            _scheduler.AddWorker(connection);
+            _logger.LogWarning("Worker {Lost} was lost ({How}); replaced by worker {WorkerId} at {Address}", lost.Id, how, connection.Id, connection.Endpoint.Address);
+        }
+        catch (Exception ex) when (Volatile.Read(ref _disposed) == 0)
+        {
+            _logger.LogError(ex, "Worker {Lost} was lost ({How}) and could not be replaced", lost.Id, how);
+            _scheduler.GiveUpIfNoWorkers($"worker {lost.Id} ended ({how}) and starting a replacement failed: {ex.GetBaseException().Message}");
+        }
+        catch (Exception)
+        {
+            // The cluster is being disposed; it stops whatever was started.
+        }
     }
 
     private static async Task<EnvironmentUploader.Outcome> SyncOneAsync(WorkerConnection connection, EnvironmentSnapshot snapshot, CancellationToken cancellationToken)

@@ -25,6 +25,11 @@ public sealed record ClusterOptions
     /// <summary>A task whose attempts killed this many workers fails with <see cref="WorkerLostException"/>. Default 3.</summary>
     public int MaxWorkerDeaths { get; init; } = DefaultMaxWorkerDeaths;
 
+    /// <summary>
+    /// When a worker is lost, start a replacement through the backend (default true). Its tasks are requeued either way.
+    /// </summary>
+    public bool ReplaceLostWorkers { get; init; } = true;
+
     /// <summary>Names of this process's environment variables to make visible to [Remote] methods on the workers.</summary>
     public IReadOnlyList<string> ForwardEnvironmentVariables { get; init; } = [];
 

@@ -24,6 +24,9 @@ public sealed class InProcessBackend : IClusterBackend
     /// <summary>Execution slots per worker. Default: the processors of this machine shared among the workers.</summary>
     public int? SlotsPerWorker { get; init; }
 
+    /// <summary>Largest result a task may return (tests lower it to exercise the limit).</summary>
+    internal int? MaxResultBytes { get; init; }
+
     /// <inheritdoc/>
     public async Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken)
     {
@@ -41,6 +44,7 @@ public sealed class InProcessBackend : IClusterBackend
                 HostEnvironment = true,
                 Slots = slots,
                 LoggerFactory = launch.LoggerFactory,
+                MaxResultBytes = MaxResultBytes ?? Transport.WireLimits.MaxResultBytes,
             }, cancellationToken).ConfigureAwait(false);
             _hosts.Add(host);
             endpoints.Add(new WorkerEndpoint(host.Address) { UsesCallerProcess = true });

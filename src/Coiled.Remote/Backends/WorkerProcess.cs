@@ -96,7 +96,12 @@ internal sealed class WorkerProcess
             return $"exit code {exitCode} (killed by {name})";
         }
 
-        return $"exit code {exitCode}";
+        return exitCode switch
+        {
+            0 => "exit code 0 (the worker stopped normally)",
+            Worker.WorkerRuntime.RecycleExitCode => $"exit code {exitCode} (the worker recycled itself after a task overran its timeout)",
+            _ => $"exit code {exitCode} (the worker process exited by itself: Environment.Exit, an unhandled exception or a crash in native code)",
+        };
     }
 
     private void OnOutput(string? line)

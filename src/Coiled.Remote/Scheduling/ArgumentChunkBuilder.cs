@@ -1,4 +1,5 @@
 using System.Buffers;
+using Coiled.Remote.Transport;
 using MessagePack;
 
 namespace Coiled.Remote.Scheduling;
@@ -20,6 +21,7 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, 
     /// <summary>Serializes one item; a type that cannot be serialized is reported as the caller's mistake.</summary>
     public void Add(TArgs item, long index)
     {
+        var before = _buffer.WrittenCount;
         try
         {
             var writer = new MessagePackWriter(_buffer);
@@ -31,6 +33,14 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, 
             throw new ArgumentException(
                 $"The arguments of item {index} for {methodName} cannot be serialized with MessagePack: {ex.GetBaseException().Message} " +
                 "Pass records, classes with public properties, collections, enums or primitives.", ex);
+        }
+
+        var size = _buffer.WrittenCount - before;
+        if (size > WireLimits.MaxTaskArgumentBytes)
+        {
+            throw new ArgumentException(
+                $"The arguments of item {index} for {methodName} are {size:N0} bytes; one task's arguments are limited to {WireLimits.MaxTaskArgumentBytes:N0} bytes. " +
+                "Split the data into several items, or put it in storage the workers can read and pass its location.");
         }
 
         _ends.Add(_buffer.WrittenCount);

@@ -11,6 +11,7 @@ namespace Coiled.Remote.Scheduling;
 internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken)
 {
     private readonly Queue<ArgumentChunk> _chunks = new();
+    private long _queuedItems;
     private int _finished;
 
     public RemoteStub Stub { get; } = stub;
@@ -28,12 +29,16 @@ internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken
     public bool HasQueuedItems => _chunks.Count > 0;
 
     /// <summary>Items queued and not yet sent (scheduler lock).</summary>
-    public int QueuedItemCount => _chunks.Sum(c => c.Remaining);
+    public long QueuedItemCount => _queuedItems;
 
     /// <summary>Set by the scheduler: told once when the job ends, however it ended.</summary>
     public Action<Job>? Finished { get; set; }
 
-    public void AddChunk(ArgumentChunk chunk) => _chunks.Enqueue(chunk);
+    public void AddChunk(ArgumentChunk chunk)
+    {
+        _chunks.Enqueue(chunk);
+        _queuedItems += chunk.Remaining;
+    }
 
     /// <summary>Takes up to <paramref name="maxCount"/> consecutive items, stopping early at <paramref name="maxBytes"/>.</summary>
     public bool TryTake(int maxCount, int maxBytes, out ArgumentChunk chunk, out int start, out int count)
@@ -54,6 +59,7 @@ internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken
             }
 
             chunk.Taken += count;
+            _queuedItems -= count;
             if (chunk.Remaining == 0)
             {
                 _chunks.Dequeue();
@@ -68,7 +74,11 @@ internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken
     }
 
     /// <summary>Drops every queued item (scheduler lock).</summary>
-    public void ClearQueue() => _chunks.Clear();
+    public void ClearQueue()
+    {
+        _chunks.Clear();
+        _queuedItems = 0;
+    }
 
     /// <summary>Marks the job finished; true for the caller that finished it.</summary>
     protected bool TryFinish() => Interlocked.Exchange(ref _finished, 1) == 0;

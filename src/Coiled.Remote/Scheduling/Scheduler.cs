@@ -20,12 +20,20 @@ internal sealed class Scheduler
     private readonly LinkedList<Job> _queue = new();
     private readonly Dictionary<uint, Job> _jobs = [];
     private readonly LinkedList<PendingTask> _retries = new();
+
+    /// <summary>
+    /// Tasks that were in flight on a worker that died. Each runs alone on an otherwise idle worker, so that a task
+    /// that kills its worker is identified and innocent neighbours do not accumulate deaths.
+    /// </summary>
+    private readonly LinkedList<PendingTask> _suspects = new();
     private readonly int _maxWorkerDeaths;
     private readonly ILogger _logger;
     private uint _nextJobId;
     private long _done;
     private long _failed;
+    private long _retried;
     private bool _closed;
+    private string? _withoutWorkers;
 
     public Scheduler(int maxWorkerDeaths, ILogger logger)
     {
@@ -33,7 +41,33 @@ internal sealed class Scheduler
         _logger = logger;
     }
 
+    /// <summary>
+    /// Told after a worker was lost and its tasks requeued, with how it ended. The cluster uses it to start a
+    /// replacement; without a handler, losing the last worker fails every job.
+    /// </summary>
+    public Func<WorkerConnection, string, Task>? WorkerLost { get; set; }
+
+    /// <summary>Retries wait this long times 2^(attempt-1), at most <see cref="MaxRetryDelay"/>.</summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
     public long TasksDone => Interlocked.Read(ref _done);
+
+    public long TasksRetried => Interlocked.Read(ref _retried);
+
+    public int WorkerCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _workers.Count;
+            }
+        }
+    }
 
     public long TasksFailed => Interlocked.Read(ref _failed);
 
@@ -42,7 +76,7 @@ internal sealed class Scheduler
         lock (_gate)
         {
             long running = _workers.Sum(w => w.InFlight.Count);
-            long queued = _retries.Count + _queue.Sum(j => (long)j.QueuedItemCount);
+            long queued = _retries.Count + _suspects.Count + _queue.Sum(j => j.QueuedItemCount);
             return (queued, running);
         }
     }
@@ -68,10 +102,10 @@ internal sealed class Scheduler
                 throw new ObjectDisposedException(nameof(Cluster), "The cluster was disposed; start a new one.");
             }
 
-            if (_workers.Count == 0)
+            if (_workers.Count == 0 && _withoutWorkers is not null)
             {
                 throw new WorkerLostException(
-                    $"The cluster has no workers left to run {job.Stub.DisplayName}; every worker was lost. Start a new cluster.",
+                    $"The cluster has no workers left to run {job.Stub.DisplayName}: {_withoutWorkers} Start a new cluster.",
                     job.Stub.DisplayName, 0, []);
             }
 
@@ -124,9 +158,14 @@ internal sealed class Scheduler
                 return new RunRequest { Cancel = cancel };
             }
 
-            if (worker.State != WorkerState.Ready)
+            if (worker.State != WorkerState.Ready || worker.Isolating is not null)
             {
                 return null;
+            }
+
+            if (worker.InFlight.Count == 0 && TakeSuspect(worker) is { } isolated)
+            {
+                return new RunRequest { Tasks = isolated };
             }
 
             var credit = Math.Min(worker.Credit, WireLimits.MaxTasksPerBatch);
@@ -146,17 +185,17 @@ internal sealed class Scheduler
         var count = batch.TaskIds.Count;
         var owners = ArrayPool<PendingTask?>.Shared.Rent(count);
         List<(PendingTask Task, TaskFailure Failure)>? failures = null;
-        var retried = false;
+        var retried = 0;
         lock (_gate)
         {
             for (var i = 0; i < count; i++)
             {
-                owners[i] = worker.InFlight.Remove(batch.TaskIds[i], out var task) && !task.Job.IsFinished ? task : null;
+                owners[i] = Complete(worker, batch.TaskIds[i], out var task) && !task.Job.IsFinished ? task : null;
             }
 
             foreach (var failure in batch.Failures)
             {
-                if (!worker.InFlight.Remove(failure.TaskId, out var task) || task.Job.IsFinished)
+                if (!Complete(worker, failure.TaskId, out var task) || task.Job.IsFinished)
                 {
                     continue;
                 }
@@ -166,8 +205,8 @@ internal sealed class Scheduler
                     _logger.LogInformation(
                         "{Method} item {Index} threw {Type} on worker {WorkerId}; retry {Attempt} of {Retries}",
                         task.Job.Stub.DisplayName, task.Index, failure.ExceptionType, worker.Id, task.Attempt + 1, task.Job.Stub.Retries);
-                    _retries.AddLast(task with { Attempt = task.Attempt + 1 });
-                    retried = true;
+                    ScheduleRetry(task with { Attempt = task.Attempt + 1 });
+                    retried++;
                 }
                 else
                 {
@@ -180,9 +219,9 @@ internal sealed class Scheduler
 
         Interlocked.Add(ref _done, count);
         worker.Signal.Set();
-        if (retried)
+        if (retried > 0)
         {
-            SignalAll();
+            Interlocked.Add(ref _retried, retried);
         }
 
         try
@@ -252,7 +291,8 @@ internal sealed class Scheduler
                     continue;
                 }
 
-                var deaths = (task.Deaths ?? []).Append($"{worker.Id}: {how}").ToArray();
+                var alone = worker.Isolating == task.TaskId ? " while running alone" : string.Empty;
+                var deaths = (task.Deaths ?? []).Append($"{worker.Id} {how}{alone}").ToArray();
                 if (deaths.Length >= _maxWorkerDeaths)
                 {
                     poisoned.Add((task, new WorkerLostException(
@@ -263,13 +303,15 @@ internal sealed class Scheduler
                 }
                 else
                 {
-                    _retries.AddFirst(task with { Deaths = deaths });
+                    _suspects.AddLast(task with { Deaths = deaths });
                 }
             }
 
             worker.InFlight.Clear();
-            if (_workers.Count == 0)
+            worker.Isolating = null;
+            if (_workers.Count == 0 && WorkerLost is null)
             {
+                _withoutWorkers = $"every worker is gone (the last, {worker.Id}, ended: {how}).";
                 orphans = [.. _jobs.Values];
             }
         }
@@ -288,6 +330,36 @@ internal sealed class Scheduler
         }
 
         SignalAll();
+        if (WorkerLost is { } handler)
+        {
+            await handler(worker, how).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The cluster cannot get workers back (replacement failed or is off): if none is left, every job fails
+    /// with <paramref name="why"/>.
+    /// </summary>
+    public void GiveUpIfNoWorkers(string why)
+    {
+        List<Job> jobs;
+        lock (_gate)
+        {
+            if (_workers.Count > 0 || _closed)
+            {
+                return;
+            }
+
+            _withoutWorkers = why;
+            jobs = [.. _jobs.Values];
+        }
+
+        foreach (var job in jobs)
+        {
+            job.Fail(new WorkerLostException(
+                $"The cluster has no workers left, so {job.Stub.DisplayName} cannot finish: {why} Start a new cluster.",
+                job.Stub.DisplayName, 0, []));
+        }
     }
 
     /// <summary>Ends every job and stops taking new ones.</summary>
@@ -323,16 +395,8 @@ internal sealed class Scheduler
                 job.IsQueued = false;
             }
 
-            for (var node = _retries.First; node is not null;)
-            {
-                var next = node.Next;
-                if (node.Value.Job == job)
-                {
-                    _retries.Remove(node);
-                }
-
-                node = next;
-            }
+            RemoveJob(_retries, job);
+            RemoveJob(_suspects, job);
 
             // Items of the job still running are told to stop; their results, if any, are dropped on arrival.
             foreach (var worker in _workers)
@@ -359,6 +423,32 @@ internal sealed class Scheduler
         }
     }
 
+    /// <summary>Puts a task that threw back in the queue after a backoff that doubles with each attempt (scheduler lock).</summary>
+    private void ScheduleRetry(PendingTask task)
+    {
+        var delay = TimeSpan.FromTicks(Math.Min(MaxRetryDelay.Ticks, RetryDelay.Ticks << Math.Min(task.Attempt - 1, 20)));
+        ITimer? timer = null;
+        timer = TimeProvider.CreateTimer(
+            _ =>
+            {
+                lock (_gate)
+                {
+                    timer?.Dispose();
+                    if (task.Job.IsFinished || _closed)
+                    {
+                        return;
+                    }
+
+                    _retries.AddLast(task);
+                }
+
+                SignalAll();
+            },
+            null,
+            delay,
+            Timeout.InfiniteTimeSpan);
+    }
+
     private void EnsureQueued(Job job)
     {
         if (!job.IsQueued && job.HasQueuedItems)
@@ -366,6 +456,54 @@ internal sealed class Scheduler
             _queue.AddLast(job);
             job.IsQueued = true;
         }
+    }
+
+    private static void RemoveJob(LinkedList<PendingTask> tasks, Job job)
+    {
+        for (var node = tasks.First; node is not null;)
+        {
+            var next = node.Next;
+            if (node.Value.Job == job)
+            {
+                tasks.Remove(node);
+            }
+
+            node = next;
+        }
+    }
+
+    /// <summary>Removes a finished task from a worker's in-flight set (scheduler lock).</summary>
+    private static bool Complete(WorkerConnection worker, ulong taskId, out PendingTask task)
+    {
+        if (worker.Isolating == taskId)
+        {
+            worker.Isolating = null;
+        }
+
+        return worker.InFlight.Remove(taskId, out task);
+    }
+
+    /// <summary>Sends one suspect task to an idle worker, alone (scheduler lock).</summary>
+    private TaskBatch? TakeSuspect(WorkerConnection worker)
+    {
+        while (_suspects.First is { } node)
+        {
+            var task = node.Value;
+            _suspects.RemoveFirst();
+            if (task.Job.IsFinished)
+            {
+                continue;
+            }
+
+            var batch = NewBatch(task.Job);
+            batch.TaskIds.Add(task.TaskId);
+            batch.Arguments = UnsafeByteOperations.UnsafeWrap(task.Arguments);
+            worker.InFlight[task.TaskId] = task;
+            worker.Isolating = task.TaskId;
+            return batch;
+        }
+
+        return null;
     }
 
     private TaskBatch? TakeRetries(WorkerConnection worker, int credit)
@@ -396,7 +534,11 @@ internal sealed class Scheduler
         while (_queue.First is { } node)
         {
             var job = node.Value;
-            if (job.IsFinished || !job.TryTake(credit, WireLimits.BatchTargetBytes, out var chunk, out var start, out var count))
+
+            // A worker takes no more than its share of what is queued, so that a short map spreads over every worker
+            // instead of filling the prefetch window of whichever worker asks first.
+            var share = (int)Math.Min(credit, Math.Max(1, (job.QueuedItemCount + _workers.Count - 1) / _workers.Count));
+            if (job.IsFinished || !job.TryTake(share, WireLimits.BatchTargetBytes, out var chunk, out var start, out var count))
             {
                 _queue.RemoveFirst();
                 job.IsQueued = false;

@@ -53,6 +53,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
 
     public List<ulong> PendingCancels { get; } = [];
 
+    /// <summary>The suspect task this worker runs alone, if any; it gets nothing else until that task ends.</summary>
+    public ulong? Isolating { get; set; }
+
     /// <summary>Most tasks this worker may hold at once: its slots plus enough prefetch to cover the round trip.</summary>
     public int Window { get; private set; }
 

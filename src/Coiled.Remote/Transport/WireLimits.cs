@@ -6,6 +6,12 @@ internal static class WireLimits
     /// <summary>Largest gRPC message either side accepts: one task batch or result batch.</summary>
     public const int MaxMessageBytes = 512 * 1024 * 1024;
 
+    /// <summary>Largest serialized arguments of one task, leaving room for the batch envelope.</summary>
+    public const int MaxTaskArgumentBytes = MaxMessageBytes - (1024 * 1024);
+
+    /// <summary>Largest serialized result of one task, leaving room for the batch envelope.</summary>
+    public const int MaxResultBytes = MaxMessageBytes - (1024 * 1024);
+
     /// <summary>Size of the chunks blobs are uploaded in.</summary>
     public const int UploadChunkBytes = 1024 * 1024;
 

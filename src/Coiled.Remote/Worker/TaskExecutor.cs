@@ -16,15 +16,23 @@ internal sealed class TaskExecutor : IAsyncDisposable
 {
     private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleWriter = true });
     private readonly Channel<TaskOutcome> _outcomes = Channel.CreateUnbounded<TaskOutcome>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly ConcurrentDictionary<ulong, CancellationTokenSource> _cancellable = new();
+    private readonly ConcurrentDictionary<ulong, RunningTask> _cancellable = new();
     private readonly ConcurrentDictionary<ulong, byte> _cancelRequested = new();
     private readonly CancellationTokenSource _abort = new();
     private readonly WorkerActivity _activity;
+    private readonly WorkerHostOptions _options;
+    private readonly Action<string> _recycle;
     private readonly Task _slots;
 
-    public TaskExecutor(int slots, WorkerActivity activity)
+    /// <param name="slots">Tasks run at once.</param>
+    /// <param name="activity">Told when tasks start and finish.</param>
+    /// <param name="options">Timeout grace and result size limit.</param>
+    /// <param name="recycle">Called when a task overran its timeout and grace and the worker process must be replaced.</param>
+    public TaskExecutor(int slots, WorkerActivity activity, WorkerHostOptions options, Action<string> recycle)
     {
         _activity = activity;
+        _options = options;
+        _recycle = recycle;
         _slots = Task.WhenAll(Enumerable.Range(0, slots).Select(_ => Task.Run(RunSlotAsync)))
             .ContinueWith(_ => _outcomes.Writer.TryComplete(), TaskScheduler.Default);
     }
@@ -86,9 +94,9 @@ internal sealed class TaskExecutor : IAsyncDisposable
         foreach (var id in taskIds)
         {
             _cancelRequested.TryAdd(id, 0);
-            if (_cancellable.TryGetValue(id, out var source))
+            if (_cancellable.TryGetValue(id, out var running))
             {
-                source.Cancel();
+                running.Source.Cancel();
             }
         }
     }
@@ -123,12 +131,16 @@ internal sealed class TaskExecutor : IAsyncDisposable
                     continue;
                 }
 
-                Report(await RunAsync(item, buffer).ConfigureAwait(false));
+                if (await RunAsync(item, buffer).ConfigureAwait(false) is { } outcome)
+                {
+                    Report(outcome);
+                }
             }
         }
     }
 
-    private async ValueTask<TaskOutcome> RunAsync(WorkItem item, ArrayBufferWriter<byte> buffer)
+    /// <summary>Runs one task; null when its outcome was already reported because it overran its timeout.</summary>
+    private async ValueTask<TaskOutcome?> RunAsync(WorkItem item, ArrayBufferWriter<byte> buffer)
     {
         var id = item.TaskId;
         if (!_cancelRequested.IsEmpty && _cancelRequested.TryRemove(id, out _))
@@ -136,23 +148,25 @@ internal sealed class TaskExecutor : IAsyncDisposable
             return new TaskOutcome(id, null, Failure(id, FailureKind.Canceled, new OperationCanceledException("Cancelled before it started.")), 0);
         }
 
-        CancellationTokenSource? source = null;
+        RunningTask? running = null;
         var token = CancellationToken.None;
         if (item.Stub.AcceptsCancellation || item.Stub.TimeoutSeconds > 0)
         {
-            source = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token);
+            running = new RunningTask(CancellationTokenSource.CreateLinkedTokenSource(_abort.Token));
             if (item.Stub.TimeoutSeconds > 0)
             {
-                source.CancelAfter(TimeSpan.FromSeconds(item.Stub.TimeoutSeconds));
+                var timeout = TimeSpan.FromSeconds(item.Stub.TimeoutSeconds);
+                running.Source.CancelAfter(timeout);
+                running.Overrun = new Timer(_ => Overran(item, running), null, timeout + _options.TimeoutGrace, Timeout.InfiniteTimeSpan);
             }
 
-            _cancellable[id] = source;
-            token = source.Token;
+            _cancellable[id] = running;
+            token = running.Source.Token;
 
             // A cancel that arrived between the check above and the registration must still be seen.
             if (_cancelRequested.ContainsKey(id))
             {
-                source.Cancel();
+                running.Source.Cancel();
             }
         }
 
@@ -161,7 +175,24 @@ internal sealed class TaskExecutor : IAsyncDisposable
         try
         {
             await item.Stub.InvokeAsync(item.Arguments, buffer, token).ConfigureAwait(false);
+            if (running is not null && !running.TryClaimReport())
+            {
+                return null;
+            }
+
+            if (buffer.WrittenCount > _options.MaxResultBytes)
+            {
+                return new TaskOutcome(id, null, Failure(id, FailureKind.BadResult, new RemoteResultException(
+                    $"{item.Stub.DisplayName} returned a result of {buffer.WrittenCount:N0} bytes; results are limited to {_options.MaxResultBytes:N0} bytes. " +
+                    "Return less data per item, or write it to storage the caller can read and return its location.")), Elapsed(started));
+            }
+
             return new TaskOutcome(id, buffer.WrittenSpan.ToArray(), null, Elapsed(started));
+        }
+        catch (Exception) when (running is not null && !running.TryClaimReport())
+        {
+            // Already reported as a timeout when it overran its grace period.
+            return null;
         }
         catch (RemoteArgumentException ex)
         {
@@ -187,10 +218,10 @@ internal sealed class TaskExecutor : IAsyncDisposable
         {
             buffer.ResetWrittenCount();
             _activity.TaskFinished();
-            if (source is not null)
+            if (running is not null)
             {
                 _cancellable.TryRemove(id, out _);
-                source.Dispose();
+                running.Dispose();
             }
 
             if (!_cancelRequested.IsEmpty)
@@ -201,6 +232,45 @@ internal sealed class TaskExecutor : IAsyncDisposable
     }
 
     private void Report(TaskOutcome outcome) => _outcomes.Writer.TryWrite(outcome);
+
+    /// <summary>A task with a timeout is still running after its token was cancelled and the grace period passed.</summary>
+    private void Overran(WorkItem item, RunningTask running)
+    {
+        if (!running.TryClaimReport())
+        {
+            return;
+        }
+
+        var limit = item.Stub.TimeoutSeconds;
+        var grace = _options.TimeoutGrace.TotalSeconds;
+        var message = _options.CanRecycle
+            ? $"{item.Stub.DisplayName} did not return within its timeout of {limit} s nor {grace:0.#} s after its CancellationToken was cancelled; the worker process was recycled to free its slot. Observe the token in long-running code."
+            : $"{item.Stub.DisplayName} did not return within its timeout of {limit} s nor {grace:0.#} s after its CancellationToken was cancelled; it keeps one slot of this in-process worker busy. Observe the token in long-running code.";
+        Report(new TaskOutcome(item.TaskId, null, Failure(item.TaskId, FailureKind.Exception, new TimeoutException(message)), 0));
+        if (_options.CanRecycle)
+        {
+            _recycle($"{item.Stub.DisplayName} overran its timeout of {limit} s");
+        }
+    }
+
+    /// <summary>A task that can be cancelled: its token source, and who reports its outcome.</summary>
+    private sealed class RunningTask(CancellationTokenSource source) : IDisposable
+    {
+        private int _reported;
+
+        public CancellationTokenSource Source { get; } = source;
+
+        public Timer? Overrun { get; set; }
+
+        /// <summary>True for the one caller (the task's completion or its overrun timer) that reports the outcome.</summary>
+        public bool TryClaimReport() => Interlocked.Exchange(ref _reported, 1) == 0;
+
+        public void Dispose()
+        {
+            Overrun?.Dispose();
+            Source.Dispose();
+        }
+    }
 
     private static long Elapsed(long started) => (long)Stopwatch.GetElapsedTime(started).TotalNanoseconds;
 

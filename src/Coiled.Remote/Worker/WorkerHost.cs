@@ -40,6 +40,9 @@ internal sealed class WorkerHost : IAsyncDisposable
     /// <summary>Completes with the reason when the worker decided to stop (shutdown call or a timeout).</summary>
     public Task<string> StopRequested => _runtime.StopRequested;
 
+    /// <summary>Whether the worker stopped to have its process replaced (a task overran its timeout).</summary>
+    public bool Recycling => _runtime.Recycling;
+
     public static async Task<WorkerHost> StartAsync(WorkerHostOptions options, CancellationToken cancellationToken)
     {
         EnsureThreadPool(options.Slots);

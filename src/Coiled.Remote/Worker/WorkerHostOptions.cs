@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using Coiled.Remote.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Coiled.Remote.Worker;
@@ -27,6 +28,18 @@ internal sealed record WorkerHostOptions
 
     /// <summary>Stop after this long without a connected client.</summary>
     public TimeSpan NoClientTimeout { get; init; } = Timeout.InfiniteTimeSpan;
+
+    /// <summary>
+    /// How long a task with a timeout may keep running after its token was cancelled before the worker fails it and
+    /// recycles its own process (a method that ignores its token would otherwise hold a slot forever).
+    /// </summary>
+    public TimeSpan TimeoutGrace { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Whether the worker may recycle its process (false for in-process workers, which share the caller's process).</summary>
+    public bool CanRecycle => !HostEnvironment;
+
+    /// <summary>Largest result a task may return; larger ones fail the task instead of breaking the stream.</summary>
+    public int MaxResultBytes { get; init; } = WireLimits.MaxResultBytes;
 
     /// <summary>When set, serve TLS with this certificate.</summary>
     public X509Certificate2? Certificate { get; init; }

@@ -28,4 +28,17 @@ internal sealed class WorkerRuntime
     public Task<string> StopRequested => _stopped.Task;
 
     public void RequestStop(string reason) => _stopped.TrySetResult(reason);
+
+    /// <summary>Set when the worker stops to recycle its process; the daemon then exits with <see cref="RecycleExitCode"/>.</summary>
+    public bool Recycling { get; private set; }
+
+    /// <summary>Exit code of a worker that recycled itself after a task overran its timeout.</summary>
+    public const int RecycleExitCode = 86;
+
+    /// <summary>Stops the worker so that its process, with a task stuck in it, is replaced.</summary>
+    public void RequestRecycle(string reason)
+    {
+        Recycling = true;
+        RequestStop(reason);
+    }
 }

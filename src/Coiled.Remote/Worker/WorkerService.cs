@@ -82,7 +82,13 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         await responseStream.WriteAsync(new RunReply { Ready = new Ready { EnvironmentId = environment.Id, Slots = state.Options.Slots } }, aborted).ConfigureAwait(false);
         logger.LogInformation("Worker {WorkerId} opened environment {EnvironmentId}", state.WorkerId, environment.Id);
 
-        var executor = new TaskExecutor(state.Options.Slots, state.Activity);
+        var executor = new TaskExecutor(state.Options.Slots, state.Activity, state.Options, reason =>
+        {
+            logger.LogWarning("Worker {WorkerId} recycles its process: {Reason}", state.WorkerId, reason);
+
+            // Give the result stream a moment to carry the timeout to the client before the process goes.
+            _ = Task.Delay(TimeSpan.FromMilliseconds(500)).ContinueWith(_ => state.RequestRecycle(reason), TaskScheduler.Default);
+        });
         await using (executor.ConfigureAwait(false))
         {
             var pump = PumpResultsAsync(executor, responseStream, aborted);

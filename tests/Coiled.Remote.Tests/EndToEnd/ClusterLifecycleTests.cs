@@ -77,6 +77,7 @@ public sealed class ClusterLifecycleTests
 
         results.Should().Equal(Enumerable.Range(0, 200));
         cluster.Workers.Single(w => w.ProcessId == victim).State.Should().Be(WorkerState.Lost);
+        cluster.Workers.Count(w => w.State == WorkerState.Ready).Should().Be(2, "a replacement worker takes the lost one's place");
         (await cluster.SubmitAsync(TestJobs.Square, 5.0).WaitAsync(Safety)).Should().Be(25.0);
     }
 
@@ -85,7 +86,7 @@ public sealed class ClusterLifecycleTests
     {
         using var cache = new TempDirectory();
         var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
-        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = backend });
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = backend, ReplaceLostWorkers = false });
 
         var map = cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 500));
         await Task.Delay(300);

@@ -103,6 +103,46 @@ public static class TestJobs
     [Remote]
     public static long Length(byte[] data) => data.LongLength;
 
+    /// <summary>Kills its own worker process (as the out-of-memory killer would) for the poison item.</summary>
+    [Remote]
+    public static int KillWorkerOn(int x, int poison)
+    {
+        if (x == poison)
+        {
+            System.Diagnostics.Process.GetCurrentProcess().Kill();
+            Thread.Sleep(Timeout.Infinite);
+        }
+
+        return x * 10;
+    }
+
+    /// <summary>Calls Environment.Exit, as careless library code might.</summary>
+    [Remote]
+    public static int ExitProcess(int code)
+    {
+        Environment.Exit(code);
+        return code;
+    }
+
+    /// <summary>Ignores its token and blocks far past its one-second timeout.</summary>
+    [Remote(TimeoutSeconds = 1)]
+    public static int IgnoresItsTimeout(int x)
+    {
+        Thread.Sleep(TimeSpan.FromMinutes(5));
+        return x;
+    }
+
+    /// <summary>Observes its token, so its one-second timeout ends it cleanly.</summary>
+    [Remote(TimeoutSeconds = 1)]
+    public static async Task<int> ObservesItsTimeout(int x, CancellationToken cancellationToken)
+    {
+        await Task.Delay(TimeSpan.FromMinutes(5), cancellationToken);
+        return x;
+    }
+
+    [Remote]
+    public static byte[] Allocate(int bytes) => new byte[bytes];
+
     /// <summary>Not marked [Remote]: passing it to the cluster must fail with a clear error.</summary>
     public static double NotRemote(double x) => x;
 }

@@ -1,0 +1,70 @@
+using Amazon.Runtime;
+
+namespace Coiled.Remote.Ec2;
+
+/// <summary>Where and how <see cref="Ec2Backend"/> starts EC2 instances for a cluster.</summary>
+public sealed record Ec2Options
+{
+    internal const string DefaultInstanceType = "c7i.large";
+    internal const int DefaultWorkerPort = 7400;
+    internal static readonly TimeSpan DefaultMaxLifetime = TimeSpan.FromHours(12);
+
+    /// <summary>The AWS region, e.g. <c>us-east-1</c>. Default: the SDK's usual chain (<c>AWS_REGION</c>, then the profile).</summary>
+    public string? Region { get; init; }
+
+    /// <summary>
+    /// The instance type of every worker. Default <c>c7i.large</c>. Graviton types such as <c>c7g.large</c> get the
+    /// arm64 image, and the workers then load the <c>linux-arm64</c> native assets of the application.
+    /// </summary>
+    public string InstanceType { get; init; } = DefaultInstanceType;
+
+    /// <summary>The machine image. Default: the newest Amazon Linux 2023 image for the instance type's architecture.</summary>
+    public string? ImageId { get; init; }
+
+    /// <summary>The subnet of every worker. Default: one default subnet of the default VPC, so that all workers share an availability zone.</summary>
+    public string? SubnetId { get; init; }
+
+    /// <summary>Use spot instances, falling back to on-demand when spot capacity or price is not available.</summary>
+    public bool Spot { get; init; }
+
+    /// <summary>An EC2 key pair for SSH; port 22 is then opened to <see cref="AllowIngressFrom"/> as well. Default: none.</summary>
+    public string? KeyName { get; init; }
+
+    /// <summary>
+    /// The addresses (CIDR) allowed to reach the workers, e.g. <c>203.0.113.7/32</c>. Default: this machine's public
+    /// address as a /32. Nothing is ever opened to <c>0.0.0.0/0</c> unless it is given here.
+    /// </summary>
+    public string? AllowIngressFrom { get; init; }
+
+    /// <summary>
+    /// Instances power themselves off after this long whatever happens, and <c>coiled-remote ec2 cleanup</c> removes
+    /// clusters older than this. Default 12 hours.
+    /// </summary>
+    public TimeSpan MaxLifetime { get; init; } = DefaultMaxLifetime;
+
+    /// <summary>Extra tags for the instances, their volumes and the security group.</summary>
+    public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>A custom EC2 endpoint (a VPC endpoint, a proxy, or a local test endpoint). Default: the region's endpoint.</summary>
+    public Uri? ServiceUrl { get; init; }
+
+    /// <summary>The AWS credentials to use. Default: the SDK's usual chain (environment, profile, SSO, instance role).</summary>
+    public AWSCredentials? Credentials { get; init; }
+
+    /// <summary>
+    /// Hand the caller's current AWS credentials (with the session token where there is one) to [Remote] methods as
+    /// the <c>AWS_ACCESS_KEY_ID</c>, <c>AWS_SECRET_ACCESS_KEY</c>, <c>AWS_SESSION_TOKEN</c> and <c>AWS_REGION</c>
+    /// environment variables. They travel over the cluster's TLS connection, never in the instances' user data.
+    /// Default false.
+    /// </summary>
+    public bool ForwardAwsCredentials { get; init; }
+
+    /// <summary>The TCP port the workers listen on. Default 7400.</summary>
+    public int WorkerPort { get; init; } = DefaultWorkerPort;
+
+    /// <summary>
+    /// Where instances download the worker daemon when the image does not have it: a NuGet v3 flat-container base
+    /// address that serves the Coiled.Remote package of the caller's version. Default: nuget.org.
+    /// </summary>
+    public Uri WorkerPackageSource { get; init; } = new("https://api.nuget.org/v3-flatcontainer/");
+}

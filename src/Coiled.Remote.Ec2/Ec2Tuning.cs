@@ -1,0 +1,45 @@
+using System.Net;
+
+namespace Coiled.Remote.Ec2;
+
+/// <summary>
+/// How long <see cref="Ec2Backend"/> waits and polls, and the few facts it reads from the machine it runs on. The
+/// defaults suit real AWS; tests shorten the waits and supply the facts.
+/// </summary>
+internal sealed record Ec2Tuning
+{
+    public static readonly Ec2Tuning Default = new();
+
+    /// <summary>Between two DescribeInstances calls while instances boot or terminate.</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>From RunInstances until every worker accepts connections. First boots install .NET and the worker.</summary>
+    public TimeSpan BootTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>One TCP connection attempt to a booting worker.</summary>
+    public TimeSpan ProbeTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Teardown gives up after this long and says how to finish it.</summary>
+    public TimeSpan TeardownTimeout { get; init; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// The first wait after a DependencyViolation from DeleteSecurityGroup; it doubles up to
+    /// <see cref="MaxRetryDelay"/>. An ENI can hold the group for minutes after its instance terminated.
+    /// </summary>
+    public TimeSpan FirstRetryDelay { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The longest wait between two retries.</summary>
+    public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Register Ctrl+C and SIGTERM handlers that tear the cluster down before the process ends.</summary>
+    public bool HandleInterrupts { get; init; } = true;
+
+    /// <summary>Finds this machine's public address for the ingress rule. Default: AWS's checkip service.</summary>
+    public Func<CancellationToken, Task<IPAddress>>? ResolveCallerAddress { get; init; }
+
+    /// <summary>The owner written to the <c>coiled-remote:owner</c> tag. Default: this user, machine and process.</summary>
+    public OwnerIdentity? Owner { get; init; }
+
+    /// <summary>Whether a process of this machine is alive, for cleanup. Default: asks the operating system.</summary>
+    public Func<int, bool>? IsProcessAlive { get; init; }
+}

@@ -1,0 +1,63 @@
+using Coiled.Remote.Stubs;
+using MessagePack;
+
+namespace Coiled.Remote.Scheduling;
+
+/// <summary>A map that records every item's outcome, value or error, and ends only when every item has ended.</summary>
+internal sealed class OutcomeJob<TResult>(RemoteStub stub, int count, CancellationToken cancellationToken) : Job(stub, cancellationToken)
+{
+    private readonly ItemOutcome<TResult>[] _outcomes = new ItemOutcome<TResult>[count];
+    private readonly TaskCompletionSource<ItemOutcome<TResult>[]> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _remaining = count;
+
+    public Task<ItemOutcome<TResult>[]> Completion => _completion.Task;
+
+    public override void OnResult(int index, ref MessagePackReader reader)
+    {
+        try
+        {
+            Settle(index, new ItemOutcome<TResult>(FormatterOf<TResult>.Read(ref reader)));
+        }
+        catch (Exception ex)
+        {
+            Settle(index, new ItemOutcome<TResult>(new RemoteException(
+                Stub.DisplayName, ex.GetType().FullName ?? ex.GetType().Name,
+                $"The result of item {index} could not be read as {typeof(TResult)}: {ex.GetBaseException().Message}",
+                ex.StackTrace ?? string.Empty, "(caller)", index)));
+        }
+    }
+
+    public override void OnFailure(int index, Exception error) => Settle(index, new ItemOutcome<TResult>(error));
+
+    public override void Fail(Exception error)
+    {
+        if (TryFinish())
+        {
+            if (error is OperationCanceledException cancelled)
+            {
+                _completion.TrySetCanceled(cancelled.CancellationToken);
+            }
+            else
+            {
+                _completion.TrySetException(error);
+            }
+
+            NotifyFinished();
+        }
+    }
+
+    private void Settle(int index, ItemOutcome<TResult> outcome)
+    {
+        if (IsFinished)
+        {
+            return;
+        }
+
+        _outcomes[index] = outcome;
+        if (Interlocked.Decrement(ref _remaining) == 0 && TryFinish())
+        {
+            _completion.TrySetResult(_outcomes);
+            NotifyFinished();
+        }
+    }
+}

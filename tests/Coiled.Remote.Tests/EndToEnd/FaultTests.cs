@@ -1,0 +1,110 @@
+using Coiled.Remote.Tests.Support;
+
+namespace Coiled.Remote.Tests.EndToEnd;
+
+/// <summary>Poison tasks, timeouts, resource faults and per-item outcomes, with real worker processes.</summary>
+public sealed class FaultTests
+{
+    private static readonly TimeSpan Safety = TimeSpan.FromMinutes(3);
+
+    [Fact]
+    public async Task MapOutcomesAsync_PoisonItemKillsThreeWorkers_FailsAloneWithWorkerLostException()
+    {
+        using var cache = new TempDirectory();
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new LocalProcessBackend { CacheDirectory = cache.Path } });
+
+        var outcomes = await cluster.MapOutcomesAsync(TestJobs.KillWorkerOn, Enumerable.Range(0, 20).Select(i => (i, 5))).WaitAsync(Safety);
+
+        outcomes.Should().HaveCount(20);
+        for (var i = 0; i < 20; i++)
+        {
+            if (i == 5)
+            {
+                continue;
+            }
+
+            outcomes[i].Succeeded.Should().BeTrue($"item {i} is innocent");
+            outcomes[i].Value.Should().Be(i * 10);
+        }
+
+        var lost = outcomes[5].Error.Should().BeOfType<WorkerLostException>().Subject;
+        lost.Method.Should().Be("TestJobs.KillWorkerOn");
+        lost.ItemIndex.Should().Be(5);
+        lost.WorkerDeaths.Should().HaveCount(3).And.OnlyContain(d => d.Contains("exit code 137 (killed by SIGKILL"));
+        lost.Message.Should().StartWith("TestJobs.KillWorkerOn item 5 was running on 3 workers that died (MaxWorkerDeaths = 3)");
+        (await cluster.MapAsync(TestJobs.Square, [1.0, 2.0]).WaitAsync(Safety)).Should().Equal(1.0, 4.0);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_MethodCallsEnvironmentExit_ReportedAsTheProcessExitingByItself()
+    {
+        using var cache = new TempDirectory();
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, MaxWorkerDeaths = 1, Backend = new LocalProcessBackend { CacheDirectory = cache.Path } });
+
+        var act = () => cluster.SubmitAsync(TestJobs.ExitProcess, 3).WaitAsync(Safety);
+
+        var lost = (await act.Should().ThrowAsync<WorkerLostException>()).Which;
+        lost.WorkerDeaths.Should().ContainSingle().Which.Should().Contain("exit code 3 (the worker process exited by itself: Environment.Exit");
+        (await cluster.SubmitAsync(TestJobs.Square, 3.0).WaitAsync(Safety)).Should().Be(9.0, "a replacement worker serves the next call");
+    }
+
+    [Fact]
+    public async Task SubmitAsync_MethodIgnoresItsTimeout_FailsWithTimeoutAndWorkerIsRecycled()
+    {
+        using var cache = new TempDirectory();
+        var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = backend });
+        var first = backend.ProcessIds[0];
+
+        var act = () => cluster.SubmitAsync(TestJobs.IgnoresItsTimeout, 1).WaitAsync(Safety);
+
+        var thrown = (await act.Should().ThrowAsync<RemoteException>()).Which;
+        thrown.RemoteType.Should().Be("System.TimeoutException");
+        thrown.RemoteMessage.Should().StartWith("TestJobs.IgnoresItsTimeout did not return within its timeout of 1 s nor 3 s after its CancellationToken was cancelled; the worker process was recycled");
+        await ProcessAssert.AllExitAsync([first], TimeSpan.FromSeconds(30));
+        (await cluster.SubmitAsync(TestJobs.Square, 4.0).WaitAsync(Safety)).Should().Be(16.0);
+        cluster.Workers.Should().Contain(w => w.ProcessId == first && w.State == WorkerState.Lost);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_MethodObservesItsTimeout_FailsWithTimeoutAndWorkerStays()
+    {
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend() });
+
+        var act = () => cluster.SubmitAsync(TestJobs.ObservesItsTimeout, 1).WaitAsync(Safety);
+
+        var thrown = (await act.Should().ThrowAsync<RemoteException>()).Which;
+        thrown.RemoteType.Should().Be("System.TimeoutException");
+        thrown.RemoteMessage.Should().Be("TestJobs.ObservesItsTimeout did not finish within its timeout of 1 s.");
+        cluster.Workers.Should().ContainSingle().Which.State.Should().Be(WorkerState.Ready);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_ResultLargerThanTheLimit_FailsTheTaskAndTheWorkerServesOn()
+    {
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend { MaxResultBytes = 1000 } });
+
+        var act = () => cluster.SubmitAsync(TestJobs.Allocate, 5000).WaitAsync(Safety);
+
+        var thrown = (await act.Should().ThrowAsync<RemoteException>()).Which;
+        thrown.RemoteMessage.Should().StartWith("TestJobs.Allocate returned a result of 5,00");
+        thrown.RemoteMessage.Should().Contain("results are limited to 1,000 bytes");
+        (await cluster.SubmitAsync(TestJobs.Allocate, 10).WaitAsync(Safety)).Should().HaveCount(10);
+    }
+
+    [Fact]
+    public async Task MapAsync_CancelledMidMap_DropsQueuedItemsAndTheClusterServesTheNextCall()
+    {
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend() });
+        using var cancel = new CancellationTokenSource();
+
+        var map = cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 10_000), cancel.Token);
+        await Task.Delay(200);
+        cancel.Cancel();
+        var stopped = DateTime.UtcNow;
+
+        await FluentActions.Awaiting(() => map.WaitAsync(Safety)).Should().ThrowAsync<OperationCanceledException>();
+        (DateTime.UtcNow - stopped).Should().BeLessThan(TimeSpan.FromSeconds(30), "a generous safety net: cancellation does not wait for 10,000 queued items");
+        (await cluster.MapAsync(TestJobs.Identity, Enumerable.Range(0, 10)).WaitAsync(Safety)).Should().Equal(Enumerable.Range(0, 10));
+    }
+}
