@@ -57,7 +57,7 @@ internal sealed class WorkerHost : IAsyncDisposable
         {
             grpc.MaxReceiveMessageSize = WireLimits.MaxMessageBytes;
             grpc.MaxSendMessageSize = WireLimits.MaxMessageBytes;
-            grpc.Interceptors.Add<TokenAuthInterceptor>();
+            grpc.EnableDetailedErrors = true;
         });
         builder.WebHost.UseKestrelCore();
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -80,6 +80,8 @@ internal sealed class WorkerHost : IAsyncDisposable
         });
 
         var app = builder.Build();
+        var authentication = new TokenAuthentication(options.Token);
+        app.Use(authentication.InvokeAsync);
         app.MapGrpcService<WorkerService>();
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
 

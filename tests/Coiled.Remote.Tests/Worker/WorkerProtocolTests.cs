@@ -143,6 +143,33 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         thrown.Status.Detail.Should().Be("The first message of Run must be 'open' (which environment to run in), not 'Cancel'.");
     }
 
+    [Fact]
+    public async Task PlanSync_MalformedProtobuf_StatusNamesTheParseErrorAndWorkerServesOn()
+    {
+        var raw = Marshallers.Create<byte[]>(b => b, b => b);
+        var method = new Method<byte[], byte[]>(MethodType.Unary, "coiled.remote.v1.Worker", "PlanSync", raw, raw);
+
+        var act = () => _channel.CreateCallInvoker().AsyncUnaryCall(method, null, Auth(Token), [0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]).ResponseAsync;
+
+        var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
+        thrown.StatusCode.Should().NotBe(StatusCode.OK);
+        thrown.Status.Detail.Should().Contain("InvalidProtocolBufferException");
+        (await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token))).WorkerId.Should().Be(_host.WorkerId);
+    }
+
+    [Fact]
+    public async Task Run_OpenHostEnvironmentOnADaemonWorker_FailedPreconditionSaysWhatToDo()
+    {
+        using var run = Client.Run(Auth(Token));
+        await run.RequestStream.WriteAsync(new RunRequest { Open = new OpenEnvironment() });
+        var act = () => run.ResponseStream.MoveNext();
+
+        // A daemon worker (not in-process) has no host environment to open: it says what to do instead.
+        var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
+        thrown.StatusCode.Should().Be(StatusCode.FailedPrecondition);
+        thrown.Status.Detail.Should().StartWith("This worker runs tasks only in synchronized environments");
+    }
+
     private static CallOptions Auth(string token)
         => new(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + token } });
 }

@@ -1,0 +1,201 @@
+using System.Net;
+using Coiled.Remote.Tests.Support;
+using Coiled.Remote.Transport;
+using Coiled.Remote.Transport.Protocol;
+using Coiled.Remote.Worker;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using MessagePack;
+
+namespace Coiled.Remote.Tests.Worker;
+
+/// <summary>
+/// Random and mutated bytes on every RPC of a real worker (seeded, so a failure reproduces): each gets a gRPC status,
+/// never a crash, and the worker still serves a real cluster afterwards.
+/// </summary>
+public sealed class WorkerFuzzTests : IAsyncLifetime
+{
+    private const string Token = "fuzz-token-0123456789abcdef";
+    private const int Seed = 20261127;
+    private static readonly Marshaller<byte[]> Raw = Marshallers.Create(bytes => bytes, bytes => bytes);
+    private readonly TempDirectory _cache = new();
+    private WorkerHost _host = null!;
+    private GrpcChannel _channel = null!;
+
+    public async Task InitializeAsync()
+    {
+        _host = await WorkerHost.StartAsync(new WorkerHostOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            Token = Token,
+            CacheDirectory = _cache.Path,
+            Slots = 2,
+        }, CancellationToken.None);
+        _channel = GrpcChannel.ForAddress(_host.Address);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _channel.Dispose();
+        await _host.DisposeAsync();
+        _cache.Dispose();
+    }
+
+    [Fact]
+    public async Task EveryRpc_ThousandRandomAndMutatedMessages_AnsweredWithStatusAndWorkerKeepsServing()
+    {
+        var random = new Random(Seed);
+        var samples = ValidMessages();
+        var auth = new CallOptions(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + Token } });
+        var invoker = _channel.CreateCallInvoker();
+        var sent = 0;
+        var statuses = new Dictionary<StatusCode, int>();
+
+        for (var i = 0; i < 1200; i++)
+        {
+            var rpc = i % 6;
+            var payload = random.Next(3) == 0 ? RandomBytes(random) : Mutate(random, samples[random.Next(samples.Count)]);
+            StatusCode status;
+            switch (rpc)
+            {
+                case 0:
+                    status = await UnaryAsync(invoker, "Hello", payload, auth);
+                    break;
+                case 1:
+                    status = await UnaryAsync(invoker, "PlanSync", payload, auth);
+                    break;
+                case 2:
+                    // Shutdown without the token must never stop the worker, whatever the body.
+                    status = await UnaryAsync(invoker, "Shutdown", payload, default);
+                    status.Should().Be(StatusCode.Unauthenticated);
+                    break;
+                case 3:
+                    status = await ClientStreamAsync(invoker, payload, Mutate(random, samples[random.Next(samples.Count)]), auth);
+                    break;
+                default:
+                    status = await DuplexAsync(invoker, payload, Mutate(random, samples[random.Next(samples.Count)]), auth);
+                    break;
+            }
+
+            statuses[status] = statuses.GetValueOrDefault(status) + 1;
+            sent++;
+        }
+
+        sent.Should().BeGreaterThanOrEqualTo(1000);
+        statuses.Keys.Should().NotContain(StatusCode.Unavailable, "the worker never went away");
+        _host.StopRequested.IsCompleted.Should().BeFalse();
+
+        // The same worker still runs real tasks for a real cluster.
+        await using var cluster = await Cluster.ConnectAsync([_host.Address], Token);
+        (await cluster.MapAsync(TestJobs.Square, [1.0, 2.0, 3.0]).WaitAsync(TimeSpan.FromMinutes(2))).Should().Equal(1.0, 4.0, 9.0);
+    }
+
+    private static async Task<StatusCode> UnaryAsync(CallInvoker invoker, string name, byte[] payload, CallOptions options)
+    {
+        var method = new Method<byte[], byte[]>(MethodType.Unary, "coiled.remote.v1.Worker", name, Raw, Raw);
+        try
+        {
+            await invoker.AsyncUnaryCall(method, null, options.WithDeadline(DateTime.UtcNow.AddSeconds(30)), payload);
+            return StatusCode.OK;
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode;
+        }
+    }
+
+    private static async Task<StatusCode> ClientStreamAsync(CallInvoker invoker, byte[] first, byte[] second, CallOptions options)
+    {
+        var method = new Method<byte[], byte[]>(MethodType.ClientStreaming, "coiled.remote.v1.Worker", "Upload", Raw, Raw);
+        try
+        {
+            using var call = invoker.AsyncClientStreamingCall(method, null, options.WithDeadline(DateTime.UtcNow.AddSeconds(30)));
+            await call.RequestStream.WriteAsync(first);
+            await call.RequestStream.WriteAsync(second);
+            await call.RequestStream.CompleteAsync();
+            await call.ResponseAsync;
+            return StatusCode.OK;
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode;
+        }
+    }
+
+    private static async Task<StatusCode> DuplexAsync(CallInvoker invoker, byte[] first, byte[] second, CallOptions options)
+    {
+        var method = new Method<byte[], byte[]>(MethodType.DuplexStreaming, "coiled.remote.v1.Worker", "Run", Raw, Raw);
+        try
+        {
+            using var call = invoker.AsyncDuplexStreamingCall(method, null, options.WithDeadline(DateTime.UtcNow.AddSeconds(30)));
+            await call.RequestStream.WriteAsync(first);
+            await call.RequestStream.WriteAsync(second);
+            await call.RequestStream.CompleteAsync();
+            while (await call.ResponseStream.MoveNext())
+            {
+            }
+
+            return StatusCode.OK;
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode;
+        }
+    }
+
+    /// <summary>Well-formed messages of every kind, including task batches with hostile MessagePack arguments.</summary>
+    private static List<byte[]> ValidMessages()
+    {
+        var manifest = new Manifest { ProtocolVersion = ProtocolVersion.Current, EntryAssembly = "App" };
+        manifest.Files.Add(new ManifestEntry { Path = "App.dll", Sha256 = ByteString.CopyFrom(new byte[32]), Size = 10 });
+        var tasks = new TaskBatch { Assembly = typeof(TestJobs).Assembly.GetName().Name, StubId = "Coiled.Remote.Tests.Support.TestJobs.Square(System.Double)", Arguments = ByteString.CopyFrom(MessagePackSerializer.Serialize(new object[] { 2.0 })) };
+        tasks.TaskIds.Add(1);
+        var hostile = new TaskBatch { Assembly = "Missing", StubId = "Nope()", Arguments = ByteString.CopyFrom(0xdd, 0xff, 0xff, 0xff, 0xff) };
+        hostile.TaskIds.Add(2);
+        hostile.TaskIds.Add(3);
+        return
+        [
+            new HelloRequest { ProtocolVersion = ProtocolVersion.Current, ClientName = "fuzz" }.ToByteArray(),
+            new SyncPlanRequest { Manifest = manifest }.ToByteArray(),
+            new BlobChunk { Sha256 = ByteString.CopyFrom(new byte[32]), Size = 4, Offset = 0, Data = ByteString.CopyFromUtf8("data") }.ToByteArray(),
+            new RunRequest { Open = new OpenEnvironment { EnvironmentId = string.Empty } }.ToByteArray(),
+            new RunRequest { Open = new OpenEnvironment { EnvironmentId = new string('a', 64) } }.ToByteArray(),
+            new RunRequest { Tasks = tasks }.ToByteArray(),
+            new RunRequest { Tasks = hostile }.ToByteArray(),
+            new RunRequest { Cancel = new CancelTasks { TaskIds = { 1, 2, 3 } } }.ToByteArray(),
+            new ShutdownRequest { Reason = "fuzz" }.ToByteArray(),
+        ];
+    }
+
+    private static byte[] RandomBytes(Random random)
+    {
+        var bytes = new byte[random.Next(0, 200)];
+        random.NextBytes(bytes);
+        return bytes;
+    }
+
+    private static byte[] Mutate(Random random, byte[] original)
+    {
+        var bytes = original.ToArray();
+        switch (random.Next(4))
+        {
+            case 0 when bytes.Length > 0:
+                bytes[random.Next(bytes.Length)] ^= (byte)(1 << random.Next(8));
+                return bytes;
+            case 1 when bytes.Length > 1:
+                return bytes[..random.Next(1, bytes.Length)];
+            case 2:
+                var extra = new byte[random.Next(1, 20)];
+                random.NextBytes(extra);
+                return [.. bytes, .. extra];
+            default:
+                for (var i = 0; i < 3 && bytes.Length > 0; i++)
+                {
+                    bytes[random.Next(bytes.Length)] = (byte)random.Next(256);
+                }
+
+                return bytes;
+        }
+    }
+}

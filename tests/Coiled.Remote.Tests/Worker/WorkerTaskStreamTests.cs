@@ -1,0 +1,111 @@
+using System.Net;
+using Coiled.Remote.Tests.Support;
+using Coiled.Remote.Transport;
+using Coiled.Remote.Transport.Protocol;
+using Coiled.Remote.Worker;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using MessagePack;
+
+namespace Coiled.Remote.Tests.Worker;
+
+/// <summary>The Run stream driven by hand: every task gets exactly one outcome, of the right kind.</summary>
+public sealed class WorkerTaskStreamTests : IAsyncLifetime
+{
+    private const string Token = "stream-test-token-0123456789";
+    private const string SquareId = "Coiled.Remote.Tests.Support.TestJobs.Square(System.Double)";
+    private static readonly string TestAssembly = typeof(TestJobs).Assembly.GetName().Name!;
+    private readonly TempDirectory _cache = new();
+    private WorkerHost _host = null!;
+    private GrpcChannel _channel = null!;
+
+    public async Task InitializeAsync()
+    {
+        _host = await WorkerHost.StartAsync(new WorkerHostOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            Token = Token,
+            CacheDirectory = _cache.Path,
+            HostEnvironment = true,
+            Slots = 2,
+        }, CancellationToken.None);
+        _channel = GrpcChannel.ForAddress(_host.Address);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _channel.Dispose();
+        await _host.DisposeAsync();
+        _cache.Dispose();
+    }
+
+    [Fact]
+    public async Task Run_GoodUnknownAndHostileTasks_EachGetsExactlyOneOutcomeOfItsKind()
+    {
+        var replies = await RunAsync(
+            Batch(TestAssembly, SquareId, [1, 2], MessagePackSerializer.Serialize(new object[] { 3.0 }), MessagePackSerializer.Serialize(new object[] { 4.0 })),
+            Batch(TestAssembly, "Coiled.Remote.Tests.Support.TestJobs.Missing(System.Int32)", [3], MessagePackSerializer.Serialize(new object[] { 1 })),
+            Batch("No.Such.Assembly", SquareId, [4], MessagePackSerializer.Serialize(new object[] { 1.0 })),
+            Batch(TestAssembly, SquareId, [5], MessagePackSerializer.Serialize(new object[] { "not a number" })),
+            Batch(TestAssembly, SquareId, [6], MessagePackSerializer.Serialize(new object[] { 1.0, 2.0 })),
+            Batch(TestAssembly, SquareId, [7, 8], [0xdd, 0xff, 0xff, 0xff, 0x7f]));
+
+        var results = replies.SelectMany(r => r.TaskIds.Zip(Values(r))).ToDictionary(p => p.First, p => p.Second);
+        var failures = replies.SelectMany(r => r.Failures).ToDictionary(f => f.TaskId);
+
+        results.Should().BeEquivalentTo(new Dictionary<ulong, double> { [1] = 9.0, [2] = 16.0 });
+        failures.Keys.Should().BeEquivalentTo(new ulong[] { 3, 4, 5, 6, 7, 8 });
+        failures[3].Kind.Should().Be(FailureKind.UnknownMethod);
+        failures[3].Message.Should().StartWith($"Assembly {TestAssembly} on this worker has no [Remote] method Coiled.Remote.Tests.Support.TestJobs.Missing(System.Int32).");
+        failures[4].Kind.Should().Be(FailureKind.UnknownMethod);
+        failures[4].Message.Should().StartWith("Assembly No.Such.Assembly could not be loaded");
+        failures[5].Kind.Should().Be(FailureKind.BadArguments);
+        failures[5].Message.Should().StartWith($"Argument 0 of {SquareId} could not be read as System.Double");
+        failures[6].Kind.Should().Be(FailureKind.BadArguments);
+        failures[6].Message.Should().Be($"{SquareId} takes 1 argument(s) but the task carried 2.");
+        failures[7].Kind.Should().Be(FailureKind.BadArguments);
+        failures[8].Kind.Should().Be(FailureKind.BadArguments);
+    }
+
+    private async Task<List<ResultBatch>> RunAsync(params TaskBatch[] batches)
+    {
+        var auth = new CallOptions(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + Token } });
+        using var run = new Transport.Protocol.Worker.WorkerClient(_channel).Run(auth);
+        await run.RequestStream.WriteAsync(new RunRequest { Open = new OpenEnvironment() });
+        (await run.ResponseStream.MoveNext()).Should().BeTrue();
+        run.ResponseStream.Current.KindCase.Should().Be(RunReply.KindOneofCase.Ready);
+        foreach (var batch in batches)
+        {
+            await run.RequestStream.WriteAsync(new RunRequest { Tasks = batch });
+        }
+
+        await run.RequestStream.CompleteAsync();
+        var replies = new List<ResultBatch>();
+        while (await run.ResponseStream.MoveNext())
+        {
+            replies.Add(run.ResponseStream.Current.Results);
+        }
+
+        return replies;
+    }
+
+    private static TaskBatch Batch(string assembly, string stub, ulong[] ids, params byte[][] arguments)
+    {
+        var batch = new TaskBatch { Assembly = assembly, StubId = stub, Arguments = ByteString.CopyFrom([.. arguments.SelectMany(a => a)]) };
+        batch.TaskIds.AddRange(ids);
+        return batch;
+    }
+
+    private static List<double> Values(ResultBatch batch)
+    {
+        var reader = new MessagePackReader(batch.Results.Memory);
+        var values = new List<double>();
+        for (var i = 0; i < batch.TaskIds.Count; i++)
+        {
+            values.Add(reader.ReadDouble());
+        }
+
+        return values;
+    }
+}
