@@ -69,8 +69,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
         {
             EnableMultipleHttp2Connections = true,
             InitialHttp2StreamWindowSize = 16 * 1024 * 1024,
+            // A worker that stops answering pings is declared lost within about two seconds.
             KeepAlivePingDelay = TimeSpan.FromSeconds(1),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(2),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(1),
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             ConnectTimeout = TimeSpan.FromSeconds(10),
