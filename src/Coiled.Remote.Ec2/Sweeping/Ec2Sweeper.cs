@@ -1,0 +1,120 @@
+using Amazon.EC2;
+using Amazon.EC2.Model;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote.Ec2;
+
+/// <summary>Finds Coiled.Remote clusters by their tags, lists them, and removes those left behind.</summary>
+internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvider time, ILogger logger)
+{
+    public async Task<IReadOnlyList<Ec2ClusterSummary>> ListAsync(CancellationToken cancellationToken)
+    {
+        var (client, _, _) = await Ec2ClientFactory.CreateAsync(options, cancellationToken).ConfigureAwait(false);
+        using (client)
+        {
+            return await FindAsync(client, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<Ec2CleanupReport> CleanupAsync(bool includeLiveClusters, CancellationToken cancellationToken)
+    {
+        var (client, _, region) = await Ec2ClientFactory.CreateAsync(options, cancellationToken).ConfigureAwait(false);
+        using (client)
+        {
+            var clusters = await FindAsync(client, cancellationToken).ConfigureAwait(false);
+            var removed = clusters.Where(c => includeLiveClusters || c.StaleReason is not null).ToList();
+            var kept = clusters.Except(removed).ToList();
+            foreach (var cluster in removed)
+            {
+                logger.LogInformation(
+                    "Removing cluster {Cluster} ({Reason}): instances {Instances}; security groups {Groups}",
+                    cluster.Name, cluster.StaleReason ?? "asked to remove every cluster", string.Join(", ", cluster.InstanceIds.DefaultIfEmpty("none")),
+                    string.Join(", ", cluster.SecurityGroupIds.DefaultIfEmpty("none")));
+            }
+
+            var instances = removed.SelectMany(c => c.InstanceIds).Distinct(StringComparer.Ordinal).ToList();
+            await Ec2Teardown.TerminateAndWaitAsync(client, instances, tuning, time, id => logger.LogInformation("Terminated {Instance}", id), cancellationToken).ConfigureAwait(false);
+            await Task.WhenAll(removed.SelectMany(c => c.SecurityGroupIds).Distinct(StringComparer.Ordinal)
+                .Select(g => Ec2Teardown.DeleteSecurityGroupAsync(client, g, tuning, time, logger, cancellationToken))).ConfigureAwait(false);
+            foreach (var cluster in kept)
+            {
+                logger.LogInformation("Kept cluster {Cluster} of {Owner} in {Region}: it is not expired and its owner is not known to be gone", cluster.Name, cluster.Owner, region);
+            }
+
+            return new Ec2CleanupReport(removed, kept);
+        }
+    }
+
+    private async Task<List<Ec2ClusterSummary>> FindAsync(IAmazonEC2 client, CancellationToken cancellationToken)
+    {
+        var hasClusterTag = new Filter("tag-key", [ClusterTags.Cluster]);
+        var instances = await Ec2Teardown.FindLiveAsync(client, [hasClusterTag], cancellationToken).ConfigureAwait(false);
+        var groups = new List<SecurityGroup>();
+        string? next = null;
+        do
+        {
+            var response = await client.DescribeSecurityGroupsAsync(new DescribeSecurityGroupsRequest { Filters = [hasClusterTag], NextToken = next }, cancellationToken).ConfigureAwait(false);
+            groups.AddRange(response.SecurityGroups ?? []);
+            next = response.NextToken;
+        }
+        while (!string.IsNullOrEmpty(next));
+
+        var now = time.GetUtcNow();
+        var isAlive = tuning.IsProcessAlive ?? OwnerIdentity.IsAlive;
+        var names = instances.Select(i => ClusterTags.Get(i.Tags, ClusterTags.Cluster))
+            .Concat(groups.Select(g => ClusterTags.Get(g.Tags, ClusterTags.Cluster)))
+            .OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+        var clusters = new List<Ec2ClusterSummary>();
+        foreach (var name in names)
+        {
+            var mine = instances.Where(i => ClusterTags.Get(i.Tags, ClusterTags.Cluster) == name).ToList();
+            var myGroups = groups.Where(g => ClusterTags.Get(g.Tags, ClusterTags.Cluster) == name).ToList();
+            var tags = mine.SelectMany(i => i.Tags ?? []).Concat(myGroups.SelectMany(g => g.Tags ?? [])).ToList();
+            var owner = ClusterTags.Get(tags, ClusterTags.Owner);
+            var expires = ClusterTags.ParseExpiry(ClusterTags.Get(tags, ClusterTags.Expires));
+            var launched = mine.Where(i => i.LaunchTime is not null).Select(i => new DateTimeOffset(DateTime.SpecifyKind(i.LaunchTime!.Value, DateTimeKind.Utc))).ToList();
+            var first = launched.Count == 0 ? (DateTimeOffset?)null : launched.Min();
+            decimal? cost = 0m;
+            foreach (var instance in mine.Where(i => i.LaunchTime is not null))
+            {
+                var price = InstancePrices.OnDemandHourly(instance.InstanceType?.Value ?? string.Empty);
+                var running = now - new DateTimeOffset(DateTime.SpecifyKind(instance.LaunchTime!.Value, DateTimeKind.Utc));
+                cost = price is null || cost is null ? null : cost + InstancePrices.For(price.Value, running);
+            }
+
+            clusters.Add(new Ec2ClusterSummary(
+                name,
+                owner,
+                expires,
+                [.. mine.Select(i => i.InstanceId)],
+                [.. mine.Select(i => i.InstanceType?.Value ?? "?").Distinct(StringComparer.Ordinal)],
+                [.. myGroups.Select(g => g.GroupId)],
+                first,
+                first is null ? TimeSpan.Zero : now - first.Value,
+                cost,
+                StaleReason(OwnerIdentity.Parse(owner), expires, now, isAlive)));
+        }
+
+        return clusters;
+    }
+
+    private static string? StaleReason(OwnerIdentity? owner, DateTimeOffset? expires, DateTimeOffset now, Func<int, bool> isAlive)
+    {
+        if (expires is null)
+        {
+            return "no valid coiled-remote:expires tag";
+        }
+
+        if (expires <= now)
+        {
+            return $"expired at {ClusterTags.FormatExpiry(expires.Value)}";
+        }
+
+        if (owner is null)
+        {
+            return "no valid coiled-remote:owner tag";
+        }
+
+        return owner.IsGone(isAlive) ? $"its owner, process {owner.ProcessId} on {owner.Host}, is gone" : null;
+    }
+}
