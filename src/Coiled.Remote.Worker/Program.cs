@@ -81,7 +81,7 @@ if (options.ExitWithStdin)
 
 var reason = await stop;
 await host.DisposeAsync();
-Console.Error.WriteLine($"coiled-remote-worker {host.WorkerId}: stopped: {reason}");
+Console.Out.WriteLine($"coiled-remote-worker {host.WorkerId}: stopped: {reason}");
 
 if (options.PowerOffOnExit)
 {

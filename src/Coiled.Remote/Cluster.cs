@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Reflection;
 using System.Security.Cryptography;
 using Coiled.Remote.Scheduling;
@@ -139,6 +140,7 @@ public sealed partial class Cluster : IAsyncDisposable
         var connections = new List<WorkerConnection>();
         try
         {
+            var started = Stopwatch.GetTimestamp();
             Report(options, "starting workers", 0, count);
             var snapshot = Task.Run(CaptureSnapshot, cancellationToken);
             var launch = new WorkerLaunch(count, token, options.IdleTimeout, options.NoClientTimeout, loggerFactory);
@@ -152,6 +154,7 @@ public sealed partial class Cluster : IAsyncDisposable
                 throw new ClusterStartException($"The {backend.Name} backend could not start {count} worker(s): {ex.Message}", ex);
             }
 
+            var provisioned = Stopwatch.GetElapsedTime(started);
             var connecting = endpoints.Select(e => WorkerConnection.ConnectAsync(e, token, cancellationToken)).ToList();
             try
             {
@@ -168,13 +171,16 @@ public sealed partial class Cluster : IAsyncDisposable
                 connections.AddRange(connecting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
             }
 
+            var connected = Stopwatch.GetElapsedTime(started);
             Report(options, "synchronizing", 0, count);
             var variables = ForwardedVariables(options, logger);
             var session = await SynchronizeAsync(connections, snapshot, variables, cancellationToken).ConfigureAwait(false);
             session = session with { Token = token, Launch = launch, Variables = variables };
+            var total = Stopwatch.GetElapsedTime(started);
             logger.LogInformation(
-                "Cluster started on {Backend}: {Count} worker(s); synchronized {Blobs} file(s), {Bytes} byte(s)",
-                backend.Name, connections.Count, session.Sync.BlobsSent, session.Sync.BytesSent);
+                "Cluster started on {Backend} in {TotalMs:0} ms (workers {ProvisionMs:0} ms, connect {ConnectMs:0} ms, sync {SyncMs:0} ms): {Count} worker(s); sent {Blobs} file(s), {Bytes} byte(s)",
+                backend.Name, total.TotalMilliseconds, provisioned.TotalMilliseconds, (connected - provisioned).TotalMilliseconds, (total - connected).TotalMilliseconds,
+                connections.Count, session.Sync.BlobsSent, session.Sync.BytesSent);
 
             var scheduler = new Scheduler(options.MaxWorkerDeaths, loggerFactory.CreateLogger<Scheduler>());
             foreach (var connection in connections)

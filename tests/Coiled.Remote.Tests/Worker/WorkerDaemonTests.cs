@@ -8,31 +8,31 @@ public sealed class WorkerDaemonTests
     [Fact]
     public async Task Daemon_NoClientEverConnects_ExitsAfterItsNoClientTimeout()
     {
-        var (exitCode, error) = await RunDaemonAsync("--no-client-timeout", "1", "--idle-timeout", "0");
+        var (exitCode, output, _) = await RunDaemonAsync("--no-client-timeout", "1", "--idle-timeout", "0");
 
         exitCode.Should().Be(0);
-        error.Should().MatchRegex("stopped: no client connected for [12] s \\(no-client timeout 1 s\\)");
+        output.Should().MatchRegex("stopped: no client connected for [12] s \\(no-client timeout 1 s\\)");
     }
 
     [Fact]
     public async Task Daemon_NoWork_ExitsAfterItsIdleTimeout()
     {
-        var (exitCode, error) = await RunDaemonAsync("--idle-timeout", "1", "--no-client-timeout", "0");
+        var (exitCode, output, _) = await RunDaemonAsync("--idle-timeout", "1", "--no-client-timeout", "0");
 
         exitCode.Should().Be(0);
-        error.Should().MatchRegex("stopped: no work for [12] s \\(idle timeout 1 s\\)");
+        output.Should().MatchRegex("stopped: no work for [12] s \\(idle timeout 1 s\\)");
     }
 
     [Fact]
     public async Task Daemon_UnknownOption_ExitsWithUsage()
     {
-        var (exitCode, error) = await RunDaemonAsync("--frobnicate");
+        var (exitCode, _, error) = await RunDaemonAsync("--frobnicate");
 
         exitCode.Should().Be(2);
         error.Should().Contain("coiled-remote-worker: Unknown option '--frobnicate'.").And.Contain("usage: coiled-remote-worker");
     }
 
-    private static async Task<(int ExitCode, string Error)> RunDaemonAsync(params string[] extra)
+    private static async Task<(int ExitCode, string Output, string Error)> RunDaemonAsync(params string[] extra)
     {
         using var cache = new Support.TempDirectory();
         var start = new ProcessStartInfo(Environment.ProcessPath!)
@@ -56,8 +56,7 @@ public sealed class WorkerDaemonTests
             var output = process.StandardOutput.ReadToEndAsync();
             using var safety = new CancellationTokenSource(TimeSpan.FromSeconds(60));
             await process.WaitForExitAsync(safety.Token);
-            await output;
-            return (process.ExitCode, await error);
+            return (process.ExitCode, await output, await error);
         }
         finally
         {
