@@ -56,6 +56,20 @@ def item_doc(arity):
     return f"The items as tuples of the method's {arity} arguments; each becomes one task."
 
 
+PROGRESS_DOC = ("    /// <param name=\"progress\">Receives <see cref=\"MapProgress\"/> (done, failed, total, rate, time left) at most "
+                "about ten times a second, and once more when the call ends.</param>")
+
+# Each Map/MapOutcomes/MapStream shape comes twice: as before, and with an IProgress<MapProgress> before the token.
+PROGRESS_VARIANTS = (False, True)
+
+
+SHAPES_WITH_PROGRESS = [(*shape, progress) for shape in SHAPES for progress in PROGRESS_VARIANTS]
+
+
+def progress_params(progress):
+    return ["IProgress<MapProgress> progress"] if progress else []
+
+
 def token_doc(token):
     return ("Cancels the call. The [Remote] method's own <see cref=\"CancellationToken\"/> is cancelled on the worker."
             if token else
@@ -89,18 +103,20 @@ def map_():
     out = [HEADER, "#nullable enable", "using Coiled.Remote.Scheduling;", "", "namespace Coiled.Remote;", "", "public sealed partial class Cluster", "{"]
     for arity in range(1, 5):
         for token in (False, True):
-            for ret, has_result, desc in SHAPES:
+            for ret, has_result, desc, progress in SHAPES_WITH_PROGRESS:
                 tp = type_params(arity, has_result)
                 result = "Task<TResult[]>" if has_result else "Task"
                 core_result = "TResult" if has_result else "object?"
-                params = [f"{delegate(arity, ret, token)} method", f"IEnumerable<{args_type(arity)}> items",
+                params = [f"{delegate(arity, ret, token)} method", f"IEnumerable<{args_type(arity)}> items"] + progress_params(progress) + [
                           "CancellationToken cancellationToken = default"]
                 out.append(f"    /// <summary>Runs the {desc} [Remote] <paramref name=\"method\"/> once per item across the workers" +
                            ("; results come back in input order.</summary>" if has_result else " and completes when every item has run.</summary>"))
                 out.append("    /// <param name=\"method\">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>")
                 out.append(f"    /// <param name=\"items\">{item_doc(arity)}</param>")
+                if progress:
+                    out.append(PROGRESS_DOC)
                 out.append(f"    /// <param name=\"cancellationToken\">{token_doc(token)}</param>")
-                body = f"MapCoreAsync<{args_type(arity)}, {core_result}>(method, {arity}, items, {writer(arity)}, cancellationToken)"
+                body = f"MapCoreAsync<{args_type(arity)}, {core_result}>(method, {arity}, items, {writer(arity)}, {'progress' if progress else 'null'}, cancellationToken)"
                 out.append(f"    public {result} MapAsync{tp}({', '.join(params)})")
                 out.append(f"        => {body};")
                 out.append("")
@@ -115,17 +131,19 @@ def map_stream():
             for ret, has_result, desc in SHAPES:
                 if not has_result:
                     continue
-                for source in ("IEnumerable", "IAsyncEnumerable"):
+                for source, progress in ((s, p) for s in ("IEnumerable", "IAsyncEnumerable") for p in PROGRESS_VARIANTS):
                     tp = type_params(arity, True)
-                    params = [f"{delegate(arity, ret, token)} method", f"{source}<{args_type(arity)}> items",
+                    params = [f"{delegate(arity, ret, token)} method", f"{source}<{args_type(arity)}> items"] + progress_params(progress) + [
                               "CancellationToken cancellationToken = default"]
                     out.append(f"    /// <summary>Runs the {desc} [Remote] <paramref name=\"method\"/> once per item and streams the results in input order,")
                     out.append("    /// holding only a bounded window of items and results in memory however many items come in.</summary>")
                     out.append("    /// <param name=\"method\">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>")
                     out.append(f"    /// <param name=\"items\">{item_doc(arity)} Read lazily, as the window allows.</param>")
+                    if progress:
+                        out.append(PROGRESS_DOC.replace("total,", "total (-1 until the source ends),"))
                     out.append(f"    /// <param name=\"cancellationToken\">{token_doc(token)}</param>")
                     out.append(f"    public IAsyncEnumerable<TResult> MapStreamAsync{tp}({', '.join(params)})")
-                    out.append(f"        => MapStreamCoreAsync<{args_type(arity)}, TResult>(method, {arity}, ItemSource.From(items), {writer(arity)}, cancellationToken);")
+                    out.append(f"        => MapStreamCoreAsync<{args_type(arity)}, TResult>(method, {arity}, ItemSource.From(items), {writer(arity)}, {'progress' if progress else 'null'}, cancellationToken);")
                     out.append("")
     out[-1] = "}"
     return "\n".join(out) + "\n"
@@ -135,19 +153,21 @@ def map_outcomes():
     out = [HEADER, "#nullable enable", "using Coiled.Remote.Scheduling;", "", "namespace Coiled.Remote;", "", "public sealed partial class Cluster", "{"]
     for arity in range(1, 5):
         for token in (False, True):
-            for ret, has_result, desc in SHAPES:
+            for ret, has_result, desc, progress in SHAPES_WITH_PROGRESS:
                 if not has_result:
                     continue
                 tp = type_params(arity, True)
-                params = [f"{delegate(arity, ret, token)} method", f"IEnumerable<{args_type(arity)}> items",
+                params = [f"{delegate(arity, ret, token)} method", f"IEnumerable<{args_type(arity)}> items"] + progress_params(progress) + [
                           "CancellationToken cancellationToken = default"]
                 out.append(f"    /// <summary>Runs the {desc} [Remote] <paramref name=\"method\"/> once per item and returns every item's outcome in input order:")
                 out.append("    /// its result or its exception. One failing item does not stop the others.</summary>")
                 out.append("    /// <param name=\"method\">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>")
                 out.append(f"    /// <param name=\"items\">{item_doc(arity)}</param>")
+                if progress:
+                    out.append(PROGRESS_DOC)
                 out.append(f"    /// <param name=\"cancellationToken\">{token_doc(token)}</param>")
                 out.append(f"    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync{tp}({', '.join(params)})")
-                out.append(f"        => MapOutcomesCoreAsync<{args_type(arity)}, TResult>(method, {arity}, items, {writer(arity)}, cancellationToken);")
+                out.append(f"        => MapOutcomesCoreAsync<{args_type(arity)}, TResult>(method, {arity}, items, {writer(arity)}, {'progress' if progress else 'null'}, cancellationToken);")
                 out.append("")
     out[-1] = "}"
     return "\n".join(out) + "\n"

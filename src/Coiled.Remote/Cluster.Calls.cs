@@ -1,6 +1,9 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Coiled.Remote.Scheduling;
 using Coiled.Remote.Stubs;
+using Coiled.Remote.Telemetry;
+using Microsoft.Extensions.Logging;
 
 namespace Coiled.Remote;
 
@@ -13,23 +16,33 @@ public sealed partial class Cluster
         cancellationToken.ThrowIfCancellationRequested();
         var builder = new ArgumentChunkBuilder<TArgs>(writer, stub.DisplayName);
         builder.Add(arguments, 0);
-        var job = new MapJob<TResult>(stub, 1, cancellationToken);
-        using var registration = Watch(job, cancellationToken);
-        _scheduler.Submit(job, [builder.Seal()!]);
-        var results = await job.Completion.ConfigureAwait(false);
-        return results[0];
+        var job = new MapJob<TResult>(stub, 1, cancellationToken) { Activity = RemoteTelemetry.StartCall("submit", stub.DisplayName, Id, 1) };
+        try
+        {
+            using var registration = Watch(job, cancellationToken);
+            _scheduler.Submit(job, [builder.Seal()!]);
+            var results = await job.Completion.ConfigureAwait(false);
+            RemoteTelemetry.EndCall(job.Activity, null);
+            return results[0];
+        }
+        catch (Exception ex)
+        {
+            RemoteTelemetry.EndCall(job.Activity, ex);
+            throw;
+        }
     }
 
     private Task<TResult[]> MapCoreAsync<TArgs, TResult>(
-        Delegate method, int arity, IEnumerable<TArgs> items, ArgumentsWriter<TArgs> writer, CancellationToken cancellationToken)
-        => RunAllAsync(method, arity, items, writer, static (stub, count, token) => new MapJob<TResult>(stub, count, token), job => job.Completion, [], cancellationToken);
+        Delegate method, int arity, IEnumerable<TArgs> items, ArgumentsWriter<TArgs> writer, IProgress<MapProgress>? progress, CancellationToken cancellationToken)
+        => RunAllAsync("map", method, arity, items, writer, static (stub, count, token) => new MapJob<TResult>(stub, count, token), job => job.Completion, [], progress, cancellationToken);
 
     private Task<ItemOutcome<TResult>[]> MapOutcomesCoreAsync<TArgs, TResult>(
-        Delegate method, int arity, IEnumerable<TArgs> items, ArgumentsWriter<TArgs> writer, CancellationToken cancellationToken)
-        => RunAllAsync(method, arity, items, writer, static (stub, count, token) => new OutcomeJob<TResult>(stub, count, token), job => job.Completion, [], cancellationToken);
+        Delegate method, int arity, IEnumerable<TArgs> items, ArgumentsWriter<TArgs> writer, IProgress<MapProgress>? progress, CancellationToken cancellationToken)
+        => RunAllAsync("map_outcomes", method, arity, items, writer, static (stub, count, token) => new OutcomeJob<TResult>(stub, count, token), job => job.Completion, [], progress, cancellationToken);
 
     /// <summary>Serializes every item into chunks and submits them as one job; the first chunk runs while the rest is still being serialized.</summary>
     private Task<TOutput[]> RunAllAsync<TArgs, TJob, TOutput>(
+        string operation,
         Delegate method,
         int arity,
         IEnumerable<TArgs> items,
@@ -37,6 +50,7 @@ public sealed partial class Cluster
         Func<RemoteStub, int, CancellationToken, TJob> createJob,
         Func<TJob, Task<TOutput[]>> completion,
         TOutput[] empty,
+        IProgress<MapProgress>? progress,
         CancellationToken cancellationToken)
         where TJob : Job
     {
@@ -56,10 +70,13 @@ public sealed partial class Cluster
 
         if (count == 0)
         {
+            progress?.Report(new MapProgress(0, 0, 0, 0, TimeSpan.Zero));
             return Task.FromResult(empty);
         }
 
         var job = createJob(stub, count, cancellationToken);
+        job.Activity = RemoteTelemetry.StartCall(operation, stub.DisplayName, Id, count);
+        job.Progress = progress is null ? null : new MapProgressTracker(progress, count, TimeProvider.System);
         var builder = new ArgumentChunkBuilder<TArgs>(writer, stub.DisplayName);
         var submitted = false;
         var index = 0;
@@ -92,10 +109,11 @@ public sealed partial class Cluster
         catch (Exception ex)
         {
             job.Fail(ex);
+            RemoteTelemetry.EndCall(job.Activity, ex);
             throw;
         }
 
-        return WatchAsync(job, completion(job), cancellationToken);
+        return WatchAsync(operation, job, count, completion(job), cancellationToken);
 
         void Send(ArgumentChunk chunk)
         {
@@ -112,10 +130,16 @@ public sealed partial class Cluster
     }
 
     private async IAsyncEnumerable<TResult> MapStreamCoreAsync<TArgs, TResult>(
-        Delegate method, int arity, ItemSource<TArgs> items, ArgumentsWriter<TArgs> writer, [EnumeratorCancellation] CancellationToken cancellationToken)
+        Delegate method, int arity, ItemSource<TArgs> items, ArgumentsWriter<TArgs> writer, IProgress<MapProgress>? progress, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var stub = Resolve(method, arity);
-        var job = new StreamJob<TResult>(stub, StreamWindow, cancellationToken);
+        var job = new StreamJob<TResult>(stub, StreamWindow, cancellationToken)
+        {
+            Activity = RemoteTelemetry.StartCall("map_stream", stub.DisplayName, Id, -1),
+            Progress = progress is null ? null : new MapProgressTracker(progress, -1, TimeProvider.System),
+        };
+        Exception? error = null;
+        long yielded = 0;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var registration = Watch(job, cancellationToken);
         _scheduler.Submit(job, []);
@@ -124,17 +148,33 @@ public sealed partial class Cluster
         {
             while (true)
             {
-                var (hasValue, value) = await job.NextAsync(cancellationToken).ConfigureAwait(false);
+                bool hasValue;
+                TResult value;
+                try
+                {
+                    (hasValue, value) = await job.NextAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    error = ex;
+                    throw;
+                }
+
                 if (!hasValue)
                 {
                     break;
                 }
 
+                yielded++;
                 yield return value;
             }
         }
         finally
         {
+            job.Activity?.SetTag(RemoteTelemetry.ItemCountTag, yielded);
+            RemoteTelemetry.EndCall(job.Activity, error);
+            _logger.LogDebug("map_stream {Method}: {Count} result(s) read, {Outcome}", stub.DisplayName, yielded, error is null ? "ended" : $"failed ({error.GetType().Name})");
+
             // However the consumer stopped (end, error, break), nothing of this stream keeps running.
             job.Fail(new OperationCanceledException("The stream's consumer stopped reading."));
             stop.Cancel();
@@ -206,10 +246,23 @@ public sealed partial class Cluster
         }
     }
 
-    private static async Task<TOutput> WatchAsync<TOutput>(Job job, Task<TOutput> completion, CancellationToken cancellationToken)
+    private async Task<TOutput> WatchAsync<TOutput>(string operation, Job job, int count, Task<TOutput> completion, CancellationToken cancellationToken)
     {
+        var started = Stopwatch.GetTimestamp();
         using var registration = Watch(job, cancellationToken);
-        return await completion.ConfigureAwait(false);
+        try
+        {
+            var output = await completion.ConfigureAwait(false);
+            RemoteTelemetry.EndCall(job.Activity, null);
+            _logger.LogDebug("{Operation} {Method}: {Count} item(s) in {ElapsedMs:0} ms", operation, job.Stub.DisplayName, count, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            return output;
+        }
+        catch (Exception ex)
+        {
+            RemoteTelemetry.EndCall(job.Activity, ex);
+            _logger.LogDebug("{Operation} {Method} of {Count} item(s) failed after {ElapsedMs:0} ms: {Error}", operation, job.Stub.DisplayName, count, Stopwatch.GetElapsedTime(started).TotalMilliseconds, ex.GetType().Name);
+            throw;
+        }
     }
 
     private static CancellationTokenRegistration Watch(Job job, CancellationToken cancellationToken)

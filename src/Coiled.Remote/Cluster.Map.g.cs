@@ -12,334 +12,718 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1>(Action<T1> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task MapAsync<T1>(Action<T1> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1>(Func<T1, Task> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task MapAsync<T1>(Func<T1, Task> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1>(Func<T1, ValueTask> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task MapAsync<T1>(Func<T1, ValueTask> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1>(Action<T1, CancellationToken> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task MapAsync<T1>(Action<T1, CancellationToken> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1>(Func<T1, CancellationToken, Task> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task MapAsync<T1>(Func<T1, CancellationToken, Task> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1>(Func<T1, CancellationToken, ValueTask> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task MapAsync<T1>(Func<T1, CancellationToken, ValueTask> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2>(Action<T1, T2> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task MapAsync<T1, T2>(Action<T1, T2> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2>(Func<T1, T2, Task> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task MapAsync<T1, T2>(Func<T1, T2, Task> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2>(Func<T1, T2, ValueTask> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task MapAsync<T1, T2>(Func<T1, T2, ValueTask> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2>(Action<T1, T2, CancellationToken> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task MapAsync<T1, T2>(Action<T1, T2, CancellationToken> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2>(Func<T1, T2, CancellationToken, Task> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task MapAsync<T1, T2>(Func<T1, T2, CancellationToken, Task> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2>(Func<T1, T2, CancellationToken, ValueTask> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task MapAsync<T1, T2>(Func<T1, T2, CancellationToken, ValueTask> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3>(Action<T1, T2, T3> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task MapAsync<T1, T2, T3>(Action<T1, T2, T3> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, Task> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, Task> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, ValueTask> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, ValueTask> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3>(Action<T1, T2, T3, CancellationToken> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task MapAsync<T1, T2, T3>(Action<T1, T2, T3, CancellationToken> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, Task> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, Task> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task MapAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, Task> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, Task> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4, CancellationToken> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task MapAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4, CancellationToken> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, Task> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, Task> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 }

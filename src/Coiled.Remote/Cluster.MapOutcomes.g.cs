@@ -13,7 +13,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -21,7 +30,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -29,7 +47,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -37,7 +64,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -45,7 +81,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -53,7 +98,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -61,7 +115,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -69,7 +132,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -77,7 +149,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -85,7 +166,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -93,7 +183,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -101,7 +200,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -109,7 +217,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -117,7 +234,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -125,7 +251,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -133,7 +268,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -141,7 +285,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -149,7 +302,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -157,7 +319,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -165,7 +336,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -173,7 +353,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -181,7 +370,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -189,7 +387,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -197,5 +404,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
+    /// its result or its exception. One failing item does not stop the others.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 }

@@ -13,7 +13,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -21,7 +30,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, TResult> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, TResult> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -29,7 +47,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -37,7 +64,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, Task<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, Task<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -45,7 +81,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -53,7 +98,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -61,7 +115,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -69,7 +132,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -77,7 +149,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -85,7 +166,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -93,7 +183,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -101,7 +200,16 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -109,7 +217,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -117,7 +234,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -125,7 +251,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -133,7 +268,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -141,7 +285,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -149,7 +302,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -157,7 +319,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -165,7 +336,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -173,7 +353,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -181,7 +370,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -189,7 +387,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -197,7 +404,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -205,7 +421,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -213,7 +438,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -221,7 +455,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -229,7 +472,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -237,7 +489,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -245,7 +506,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -253,7 +523,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -261,7 +540,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -269,7 +557,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -277,7 +574,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -285,7 +591,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -293,7 +608,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -301,7 +625,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -309,7 +642,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -317,7 +659,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -325,7 +676,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -333,7 +693,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -341,7 +710,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -349,7 +727,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -357,7 +744,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -365,7 +761,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -373,7 +778,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -381,7 +795,16 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding only a bounded window of items and results in memory however many items come in.</summary>
@@ -389,5 +812,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 }

@@ -44,6 +44,8 @@ public sealed partial class Cluster : IAsyncDisposable
         {
             scheduler.WorkerLost = ReplaceAsync;
         }
+
+        OnStarted();
     }
 
     /// <summary>The cluster's workers, with their state now; lost workers stay listed with <see cref="WorkerState.Lost"/>.</summary>
@@ -122,7 +124,7 @@ public sealed partial class Cluster : IAsyncDisposable
         }
 
         await _backend.DisposeAsync().ConfigureAwait(false);
-        _logger.LogInformation("Cluster closed: {Done} task(s) done, {Failed} failed", _scheduler.TasksDone, _scheduler.TasksFailed);
+        OnClosed();
     }
 
     private static async Task<Cluster> StartCoreAsync(ClusterOptions options, IClusterBackend backend, string? token, CancellationToken cancellationToken)
@@ -182,7 +184,7 @@ public sealed partial class Cluster : IAsyncDisposable
                 backend.Name, total.TotalMilliseconds, provisioned.TotalMilliseconds, (connected - provisioned).TotalMilliseconds, (total - connected).TotalMilliseconds,
                 connections.Count, session.Sync.BlobsSent, session.Sync.BytesSent);
 
-            var scheduler = new Scheduler(options.MaxWorkerDeaths, loggerFactory.CreateLogger<Scheduler>());
+            var scheduler = new Scheduler(options.MaxWorkerDeaths, loggerFactory.CreateLogger<Scheduler>()) { ClusterId = NewClusterId() };
             foreach (var connection in connections)
             {
                 scheduler.AddWorker(connection);
@@ -267,12 +269,15 @@ public sealed partial class Cluster : IAsyncDisposable
             var environmentId = string.Empty;
             if (!connection.Endpoint.UsesCallerProcess)
             {
-                environmentId = (await SyncOneAsync(connection, _session.Snapshot!, token).ConfigureAwait(false)).EnvironmentId;
+                var synchronized = await SyncOneAsync(connection, _session.Snapshot!, token).ConfigureAwait(false);
+                environmentId = synchronized.EnvironmentId;
+                OnSynchronized(synchronized.BytesSent);
             }
 
             await OpenOneAsync(connection, environmentId, _session.Variables, token).ConfigureAwait(false);
             _scheduler.AddWorker(connection);
             _logger.LogWarning("Worker {Lost} was lost ({How}); replaced by worker {WorkerId} at {Address}", lost.Id, how, connection.Id, connection.Endpoint.Address);
+            LogWorker(connection);
         }
         catch (Exception ex) when (Volatile.Read(ref _disposed) == 0)
         {

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using Coiled.Remote.Stubs;
+using Coiled.Remote.Telemetry;
 using MessagePack;
 
 namespace Coiled.Remote.Scheduling;
@@ -33,6 +35,15 @@ internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken
 
     /// <summary>Set by the scheduler: told once when the job ends, however it ended.</summary>
     public Action<Job>? Finished { get; set; }
+
+    /// <summary>The call's activity when a listener samples it; its tasks' activities are its children.</summary>
+    public Activity? Activity { get; set; }
+
+    /// <summary>Where the call reports <see cref="MapProgress"/>, if it asked to.</summary>
+    public MapProgressTracker? Progress { get; set; }
+
+    /// <summary>A timestamp now if the job is traced (for its tasks' activities), else 0 at no cost.</summary>
+    public long TraceTimestamp() => Activity is null ? 0 : Stopwatch.GetTimestamp();
 
     public void AddChunk(ArgumentChunk chunk)
     {
@@ -84,7 +95,11 @@ internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken
     protected bool TryFinish() => Interlocked.Exchange(ref _finished, 1) == 0;
 
     /// <summary>Tells the scheduler that the job ended (after <see cref="TryFinish"/> returned true).</summary>
-    protected void NotifyFinished() => Finished?.Invoke(this);
+    protected void NotifyFinished()
+    {
+        Progress?.Complete();
+        Finished?.Invoke(this);
+    }
 
     /// <summary>Item <paramref name="index"/> returned; <paramref name="reader"/> holds exactly its result.</summary>
     public abstract void OnResult(int index, ref MessagePackReader reader);

@@ -32,6 +32,7 @@ internal sealed class MapJob<TResult>(RemoteStub stub, int count, CancellationTo
             return;
         }
 
+        Progress?.OnDone();
         if (Interlocked.Decrement(ref _remaining) == 0 && TryFinish())
         {
             _completion.TrySetResult(_results);
@@ -39,7 +40,15 @@ internal sealed class MapJob<TResult>(RemoteStub stub, int count, CancellationTo
         }
     }
 
-    public override void OnFailure(int index, Exception error) => Fail(error);
+    public override void OnFailure(int index, Exception error)
+    {
+        if (!IsFinished)
+        {
+            Progress?.OnFailed();
+        }
+
+        Fail(error);
+    }
 
     public override void Fail(Exception error)
     {

@@ -54,6 +54,15 @@ internal sealed class OutcomeJob<TResult>(RemoteStub stub, int count, Cancellati
         }
 
         _outcomes[index] = outcome;
+        if (outcome.Succeeded)
+        {
+            Progress?.OnDone();
+        }
+        else
+        {
+            Progress?.OnFailed();
+        }
+
         if (Interlocked.Decrement(ref _remaining) == 0 && TryFinish())
         {
             _completion.TrySetResult(_outcomes);

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Coiled.Remote.Telemetry;
 using Coiled.Remote.Transport;
 using Coiled.Remote.Transport.Protocol;
 using Google.Protobuf;
@@ -32,6 +33,9 @@ internal sealed class Scheduler
     private long _done;
     private long _failed;
     private long _retried;
+    private long _argumentBytes;
+    private long _resultBytes;
+    private KeyValuePair<string, object?> _clusterTag = new(RemoteTelemetry.ClusterTag, string.Empty);
     private bool _closed;
     private string? _withoutWorkers;
 
@@ -53,6 +57,25 @@ internal sealed class Scheduler
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(10);
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>The cluster's id, tagged on the scheduler's measurements.</summary>
+    public string ClusterId
+    {
+        get => (string)_clusterTag.Value!;
+        init => _clusterTag = new(RemoteTelemetry.ClusterTag, value);
+    }
+
+    /// <summary>
+    /// Told after results arrived or a job was submitted or ended, with whether no job is left (cluster-wide
+    /// progress). Null unless someone asked for progress, so that it costs nothing otherwise.
+    /// </summary>
+    public Action<bool>? Changed { get; set; }
+
+    /// <summary>Bytes of task arguments sent to workers.</summary>
+    public long ArgumentBytes => Interlocked.Read(ref _argumentBytes);
+
+    /// <summary>Bytes of task results received from workers.</summary>
+    public long ResultBytes => Interlocked.Read(ref _resultBytes);
 
     public long TasksDone => Interlocked.Read(ref _done);
 
@@ -126,6 +149,7 @@ internal sealed class Scheduler
         }
 
         SignalAll();
+        Changed?.Invoke(false);
     }
 
     /// <summary>Adds items to a running job (streams).</summary>
@@ -175,7 +199,14 @@ internal sealed class Scheduler
             }
 
             var batch = TakeRetries(worker, credit) ?? TakeQueued(worker, credit);
-            return batch is null ? null : new RunRequest { Tasks = batch };
+            if (batch is null)
+            {
+                return null;
+            }
+
+            _argumentBytes += batch.Arguments.Length;
+            RemoteTelemetry.ArgumentBytes.Add(batch.Arguments.Length, _clusterTag);
+            return new RunRequest { Tasks = batch };
         }
     }
 
@@ -185,6 +216,7 @@ internal sealed class Scheduler
         var count = batch.TaskIds.Count;
         var owners = ArrayPool<PendingTask?>.Shared.Rent(count);
         List<(PendingTask Task, TaskFailure Failure)>? failures = null;
+        List<(PendingTask Task, TaskFailure Failure)>? traced = null;
         var retried = 0;
         lock (_gate)
         {
@@ -198,6 +230,11 @@ internal sealed class Scheduler
                 if (!Complete(worker, failure.TaskId, out var task) || task.Job.IsFinished)
                 {
                     continue;
+                }
+
+                if (task.Job.Activity is not null)
+                {
+                    (traced ??= []).Add((task, failure));
                 }
 
                 if (failure.Kind == FailureKind.Exception && task.Attempt < task.Job.Stub.Retries)
@@ -222,17 +259,28 @@ internal sealed class Scheduler
         if (retried > 0)
         {
             Interlocked.Add(ref _retried, retried);
+            RemoteTelemetry.TasksRetried.Add(retried, _clusterTag, worker.Tag);
         }
 
+        Interlocked.Add(ref _resultBytes, batch.Results.Length);
+        RemoteTelemetry.TasksDone.Add(count, _clusterTag, worker.Tag);
+        RemoteTelemetry.ResultBytes.Add(batch.Results.Length, _clusterTag);
+        RecordDurations(worker, batch.ExecutionNanoseconds, count + batch.Failures.Count);
         try
         {
             var reader = new MessagePackReader(batch.Results.Memory);
             for (var i = 0; i < count; i++)
             {
                 var value = reader.CreatePeekReader();
+                var before = reader.Consumed;
                 reader.Skip();
                 if (owners[i] is { } task)
                 {
+                    if (task.Job.Activity is { } parent)
+                    {
+                        RemoteTelemetry.TraceTask(parent, task.Job.Stub.DisplayName, worker.Id, task.Index, task.Attempt, task.SentAt, task.Arguments.Length, reader.Consumed - before, null);
+                    }
+
                     task.Job.OnResult(task.Index, ref value);
                 }
             }
@@ -254,14 +302,22 @@ internal sealed class Scheduler
             ArrayPool<PendingTask?>.Shared.Return(owners, clearArray: true);
         }
 
+        foreach (var (task, failure) in traced ?? [])
+        {
+            RemoteTelemetry.TraceTask(task.Job.Activity!, task.Job.Stub.DisplayName, worker.Id, task.Index, task.Attempt, task.SentAt, task.Arguments.Length, 0, failure);
+        }
+
         if (failures is not null)
         {
             Interlocked.Add(ref _failed, failures.Count);
+            RemoteTelemetry.TasksFailed.Add(failures.Count, _clusterTag, worker.Tag);
             foreach (var (task, failure) in failures)
             {
                 task.Job.OnFailure(task.Index, ToException(failure, task, worker));
             }
         }
+
+        Changed?.Invoke(false);
     }
 
     /// <summary>A worker is gone: its in-flight items go back to the queue, or fail if they killed too many workers.</summary>
@@ -277,6 +333,7 @@ internal sealed class Scheduler
             worker.State = WorkerState.Lost;
         }
 
+        worker.MarkEnded();
         var how = await worker.DescribeLossAsync(error).ConfigureAwait(false);
         var poisoned = new List<(PendingTask Task, WorkerLostException Error)>();
         List<Job>? orphans = null;
@@ -318,7 +375,9 @@ internal sealed class Scheduler
 
         foreach (var (task, exception) in poisoned)
         {
+            _logger.LogError("{Method} item {Index} fails: it was running on {Deaths} workers that died", task.Job.Stub.DisplayName, task.Index, exception.WorkerDeaths.Count);
             Interlocked.Increment(ref _failed);
+            RemoteTelemetry.TasksFailed.Add(1, _clusterTag, worker.Tag);
             task.Job.OnFailure(task.Index, exception);
         }
 
@@ -354,6 +413,7 @@ internal sealed class Scheduler
             jobs = [.. _jobs.Values];
         }
 
+        _logger.LogError("The cluster has no workers left and gets none back: {Why} {Jobs} call(s) fail", why, jobs.Count);
         foreach (var job in jobs)
         {
             job.Fail(new WorkerLostException(
@@ -385,9 +445,11 @@ internal sealed class Scheduler
     private void OnJobFinished(Job job)
     {
         List<WorkerConnection>? toSignal = null;
+        bool idle;
         lock (_gate)
         {
             _jobs.Remove(job.Id);
+            idle = _jobs.Count == 0;
             job.ClearQueue();
             if (job.IsQueued)
             {
@@ -420,6 +482,23 @@ internal sealed class Scheduler
         foreach (var worker in toSignal ?? [])
         {
             worker.Signal.Set();
+        }
+
+        Changed?.Invoke(idle);
+    }
+
+    /// <summary>The worker reports one execution time per batch, so each of its tasks records the batch's average.</summary>
+    private void RecordDurations(WorkerConnection worker, ulong nanoseconds, int tasks)
+    {
+        if (!RemoteTelemetry.TaskDuration.Enabled || tasks == 0)
+        {
+            return;
+        }
+
+        var seconds = nanoseconds / 1e9 / tasks;
+        for (var i = 0; i < tasks; i++)
+        {
+            RemoteTelemetry.TaskDuration.Record(seconds, _clusterTag, worker.Tag);
         }
     }
 
@@ -498,7 +577,7 @@ internal sealed class Scheduler
             var batch = NewBatch(task.Job);
             batch.TaskIds.Add(task.TaskId);
             batch.Arguments = UnsafeByteOperations.UnsafeWrap(task.Arguments);
-            worker.InFlight[task.TaskId] = task;
+            worker.InFlight[task.TaskId] = task with { SentAt = task.Job.TraceTimestamp() };
             worker.Isolating = task.TaskId;
             return batch;
         }
@@ -516,13 +595,14 @@ internal sealed class Scheduler
         var job = first.Value.Job;
         var batch = NewBatch(job);
         var buffer = new ArrayBufferWriter<byte>();
+        var sentAt = job.TraceTimestamp();
         while (_retries.First is { } node && node.Value.Job == job && batch.TaskIds.Count < credit)
         {
             var task = node.Value;
             _retries.RemoveFirst();
             batch.TaskIds.Add(task.TaskId);
             buffer.Write(task.Arguments.Span);
-            worker.InFlight[task.TaskId] = task;
+            worker.InFlight[task.TaskId] = task with { SentAt = sentAt };
         }
 
         batch.Arguments = UnsafeByteOperations.UnsafeWrap(buffer.WrittenMemory);
@@ -552,10 +632,11 @@ internal sealed class Scheduler
             }
 
             var batch = NewBatch(job);
+            var sentAt = job.TraceTimestamp();
             for (var i = 0; i < count; i++)
             {
                 var index = chunk.FirstIndex + start + i;
-                var task = new PendingTask(job, index, chunk.Slice(start + i, 1), 0, null);
+                var task = new PendingTask(job, index, chunk.Slice(start + i, 1), 0, null, sentAt);
                 var id = task.TaskId;
                 batch.TaskIds.Add(id);
                 worker.InFlight[id] = task;

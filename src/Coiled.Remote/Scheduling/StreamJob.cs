@@ -47,6 +47,7 @@ internal sealed class StreamJob<TResult> : Job
             _total = total;
         }
 
+        Progress?.SetTotal(total);
         _resultReady.Set();
     }
 
@@ -134,6 +135,15 @@ internal sealed class StreamJob<TResult> : Job
 
     private void Store(int index, TResult value, Exception? error)
     {
+        if (error is null)
+        {
+            Progress?.OnDone();
+        }
+        else
+        {
+            Progress?.OnFailed();
+        }
+
         lock (_lock)
         {
             var slot = index % Window;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.Http;
 using Coiled.Remote.Security;
 using Coiled.Remote.Synchronization;
@@ -17,6 +18,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
     private const int MaxWindowPerWorker = 16384;
     private static readonly TimeSpan TargetQueueTime = TimeSpan.FromMilliseconds(2);
 
+    /// <summary>How often the worker reports its CPU and memory on the task stream.</summary>
+    private const uint StatsIntervalMilliseconds = 1000;
+
     private readonly GrpcChannel _channel;
     private readonly Transport.Protocol.Worker.WorkerClient _client;
     private readonly CallOptions _call;
@@ -24,6 +28,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
     private AsyncDuplexStreamingCall<RunRequest, RunReply>? _run;
     private Task _loops = Task.CompletedTask;
     private double _averageTaskNanoseconds;
+    private readonly long _connectedAt = Stopwatch.GetTimestamp();
+    private long _endedAt;
+    private WorkerStats? _stats;
 
     private WorkerConnection(WorkerEndpoint endpoint, GrpcChannel channel, CallOptions call, HelloReply hello)
     {
@@ -41,6 +48,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
     public HelloReply Hello { get; }
 
     public string Id => Hello.WorkerId;
+
+    /// <summary>The worker's id as a metric tag.</summary>
+    public KeyValuePair<string, object?> Tag => new(Telemetry.RemoteTelemetry.WorkerTag, Hello.WorkerId);
 
     public int Slots { get; private set; }
 
@@ -62,6 +72,22 @@ internal sealed class WorkerConnection : IAsyncDisposable
     public int Credit => Window - InFlight.Count;
 
     public AsyncSignal Signal { get; } = new();
+
+    /// <summary>The worker's latest CPU and memory report; null until the first arrives.</summary>
+    public WorkerStats? Stats => Volatile.Read(ref _stats);
+
+    /// <summary>How long the worker has been connected: until it was lost or disconnected, or until now.</summary>
+    public TimeSpan ConnectedTime
+    {
+        get
+        {
+            var ended = Interlocked.Read(ref _endedAt);
+            return Stopwatch.GetElapsedTime(_connectedAt, ended == 0 ? Stopwatch.GetTimestamp() : ended);
+        }
+    }
+
+    /// <summary>Stops the <see cref="ConnectedTime"/> clock; later calls change nothing.</summary>
+    public void MarkEnded() => Interlocked.CompareExchange(ref _endedAt, Stopwatch.GetTimestamp(), 0);
 
     public static async Task<WorkerConnection> ConnectAsync(WorkerEndpoint endpoint, string token, CancellationToken cancellationToken)
     {
@@ -116,7 +142,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
     public async Task OpenAsync(string environmentId, IReadOnlyDictionary<string, string> environmentVariables, CancellationToken cancellationToken)
     {
         _run = _client.Run(_call.WithCancellationToken(_stop.Token));
-        var open = new OpenEnvironment { EnvironmentId = environmentId };
+        var open = new OpenEnvironment { EnvironmentId = environmentId, StatsIntervalMs = StatsIntervalMilliseconds };
         foreach (var (name, value) in environmentVariables)
         {
             open.EnvironmentVariables[name] = value;
@@ -196,6 +222,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        MarkEnded();
         _stop.Cancel();
         try
         {
@@ -241,9 +268,14 @@ internal sealed class WorkerConnection : IAsyncDisposable
         {
             while (await responses.MoveNext(_stop.Token).ConfigureAwait(false))
             {
-                if (responses.Current.KindCase == RunReply.KindOneofCase.Results)
+                switch (responses.Current.KindCase)
                 {
-                    scheduler.OnResults(this, responses.Current.Results);
+                    case RunReply.KindOneofCase.Results:
+                        scheduler.OnResults(this, responses.Current.Results);
+                        break;
+                    case RunReply.KindOneofCase.Stats:
+                        Volatile.Write(ref _stats, responses.Current.Stats);
+                        break;
                 }
             }
 

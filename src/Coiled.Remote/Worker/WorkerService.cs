@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
+using Coiled.Remote.Telemetry;
 using Coiled.Remote.Transport;
 using Coiled.Remote.Transport.Protocol;
 using Google.Protobuf;
@@ -89,9 +90,12 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             // Give the result stream a moment to carry the timeout to the client before the process goes.
             _ = Task.Delay(TimeSpan.FromMilliseconds(500)).ContinueWith(_ => state.RequestRecycle(reason), TaskScheduler.Default);
         });
+        using var statsStop = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        using var writeGate = new SemaphoreSlim(1, 1);
+        var stats = WorkerStatsReader.SendAsync(responseStream, writeGate, open.StatsIntervalMs, statsStop.Token);
         await using (executor.ConfigureAwait(false))
         {
-            var pump = PumpResultsAsync(executor, responseStream, aborted);
+            var pump = PumpResultsAsync(executor, responseStream, writeGate, aborted);
             try
             {
                 while (await requestStream.MoveNext(aborted).ConfigureAwait(false))
@@ -122,11 +126,13 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             finally
             {
                 await pump.ConfigureAwait(false);
+                await statsStop.CancelAsync().ConfigureAwait(false);
+                await stats.ConfigureAwait(false);
             }
         }
     }
 
-    private static async Task PumpResultsAsync(TaskExecutor executor, IServerStreamWriter<RunReply> responseStream, CancellationToken aborted)
+    private static async Task PumpResultsAsync(TaskExecutor executor, IServerStreamWriter<RunReply> responseStream, SemaphoreSlim writeGate, CancellationToken aborted)
     {
         var outcomes = executor.Outcomes;
         var results = new ArrayBufferWriter<byte>(64 * 1024);
@@ -157,7 +163,15 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                 results.ResetWrittenCount();
                 if (!aborted.IsCancellationRequested)
                 {
-                    await responseStream.WriteAsync(new RunReply { Results = batch }, aborted).ConfigureAwait(false);
+                    await writeGate.WaitAsync(aborted).ConfigureAwait(false);
+                    try
+                    {
+                        await responseStream.WriteAsync(new RunReply { Results = batch }, aborted).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        writeGate.Release();
+                    }
                 }
             }
         }

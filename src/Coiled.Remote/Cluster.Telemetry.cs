@@ -1,0 +1,96 @@
+using System.Security.Cryptography;
+using Coiled.Remote.Scheduling;
+using Coiled.Remote.Telemetry;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote;
+
+public sealed partial class Cluster
+{
+    private long _syncBytes;
+    private ClusterSummary? _closedSummary;
+
+    /// <summary>
+    /// What the cluster has done so far: tasks run, failed and retried, worker-seconds, bytes moved and cost where the
+    /// backend knows it. Final once the cluster is disposed; <see cref="DisposeAsync"/> also logs it.
+    /// </summary>
+    public ClusterSummary Summary => Volatile.Read(ref _closedSummary) ?? CurrentSummary();
+
+    /// <summary>A random id per cluster, tagged on its activities and measurements.</summary>
+    internal string Id => _scheduler.ClusterId;
+
+    internal KeyValuePair<string, object?> Tag => new(RemoteTelemetry.ClusterTag, _scheduler.ClusterId);
+
+    internal Scheduler Scheduler => _scheduler;
+
+    /// <summary>Every connection the cluster made, lost ones included.</summary>
+    internal IReadOnlyList<WorkerConnection> Connections
+    {
+        get
+        {
+            lock (_connections)
+            {
+                return [.. _connections];
+            }
+        }
+    }
+
+    private static string NewClusterId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+
+    /// <summary>The cluster is started: count what synchronization sent, report progress while calls run, show up in metrics.</summary>
+    private void OnStarted()
+    {
+        OnSynchronized(_session.Sync.BytesSent);
+        foreach (var connection in Connections)
+        {
+            LogWorker(connection);
+        }
+
+        if (_options.Progress is { } progress)
+        {
+            _scheduler.Changed = new ClusterProgressReporter(progress, _scheduler, _session.Launch.Count, TimeProvider.System).OnChanged;
+        }
+
+        RemoteTelemetry.Register(this);
+    }
+
+    private void OnSynchronized(long bytes)
+    {
+        Interlocked.Add(ref _syncBytes, bytes);
+        RemoteTelemetry.SyncBytes.Add(bytes, Tag);
+    }
+
+    private void LogWorker(WorkerConnection connection)
+        => _logger.LogDebug(
+            "Worker {WorkerId} at {Address}: {Slots} slot(s), {MemoryBytes} byte(s) of memory, {Os} {Architecture}, process {ProcessId}, Coiled.Remote {Version}",
+            connection.Id, connection.Endpoint.Address, connection.Slots, connection.Hello.MemoryBytes, connection.Hello.OsDescription,
+            connection.Hello.Architecture, connection.Hello.ProcessId, connection.Hello.LibraryVersion);
+
+    /// <summary>Every worker and machine is stopped: freeze the summary and log it.</summary>
+    private void OnClosed()
+    {
+        RemoteTelemetry.Unregister(this);
+        var summary = CurrentSummary();
+        Volatile.Write(ref _closedSummary, summary);
+        _logger.LogInformation(
+            "Cluster closed: {TasksRun} task(s) run, {TasksFailed} failed, {TasksRetried} retried; {WorkerSeconds:0.0} worker-seconds; " +
+            "{BytesMoved} byte(s) moved (arguments {ArgumentBytes}, results {ResultBytes}, synchronization {SyncBytes}); cost {Cost}",
+            summary.TasksRun, summary.TasksFailed, summary.TasksRetried, summary.WorkerSeconds,
+            summary.BytesMoved, summary.ArgumentBytes, summary.ResultBytes, summary.SyncBytes,
+            summary.Cost is { } cost ? $"${cost:0.0000}" : "unknown");
+    }
+
+    private ClusterSummary CurrentSummary()
+    {
+        var failed = _scheduler.TasksFailed;
+        return new ClusterSummary(
+            _scheduler.TasksDone + failed,
+            failed,
+            _scheduler.TasksRetried,
+            Connections.Sum(c => c.ConnectedTime.TotalSeconds),
+            _scheduler.ArgumentBytes,
+            _scheduler.ResultBytes,
+            Interlocked.Read(ref _syncBytes),
+            _backend.Cost);
+    }
+}

@@ -1,0 +1,27 @@
+namespace Coiled.Remote;
+
+/// <summary>
+/// What a cluster did, from <see cref="Cluster.Summary"/>: counted while it runs, final once it is disposed, and
+/// logged at Information level when it closes.
+/// </summary>
+/// <param name="TasksRun">Tasks that ended, with a result or an error (retried attempts count once, with their task).</param>
+/// <param name="TasksFailed">Tasks that ended with an error that retries could not fix.</param>
+/// <param name="TasksRetried">Attempts that threw and were run again because of <see cref="RemoteAttribute.Retries"/>.</param>
+/// <param name="WorkerSeconds">Seconds each worker was connected, added up over every worker, replacements included.</param>
+/// <param name="ArgumentBytes">Bytes of serialized arguments sent to workers.</param>
+/// <param name="ResultBytes">Bytes of serialized results received from workers.</param>
+/// <param name="SyncBytes">Bytes of the application uploaded by environment synchronization.</param>
+/// <param name="Cost">What the cluster's machines cost in US dollars, where the backend knows prices; else null.</param>
+public sealed record ClusterSummary(
+    long TasksRun,
+    long TasksFailed,
+    long TasksRetried,
+    double WorkerSeconds,
+    long ArgumentBytes,
+    long ResultBytes,
+    long SyncBytes,
+    decimal? Cost)
+{
+    /// <summary>Every byte the cluster moved: arguments, results and synchronization.</summary>
+    public long BytesMoved => ArgumentBytes + ResultBytes + SyncBytes;
+}
