@@ -98,7 +98,8 @@ public sealed partial class Cluster : IAsyncDisposable
         }
 
         options ??= new ClusterOptions();
-        return StartCoreAsync(options with { Workers = list.Count }, new ConnectedBackend(list), token, cancellationToken);
+        // Workers started by hand cannot be started again by the cluster: a lost one's tasks go to the others.
+        return StartCoreAsync(options with { Workers = list.Count, ReplaceLostWorkers = false }, new ConnectedBackend(list), token, cancellationToken);
     }
 
     /// <summary>Stops every worker and releases every machine the cluster started; calls still running fail.</summary>

@@ -1,16 +1,82 @@
-// Starts a local cluster, prints "workers <pid> <pid> ..." and waits to be killed.
-// Usage: coiled-remote-test-caller <workers> <cache-dir> [no-client-timeout-seconds]
+// A caller process for tests that kill the caller or cut its network.
+// Usage:
+//   coiled-remote-test-caller start <workers> <cache-dir> [no-client-timeout-seconds]
+//     starts a local cluster, prints "workers <pid> <pid> ..." and waits to be killed.
+//   coiled-remote-test-caller connect <token-file> <items> <url> [<url> ...]
+//     connects to workers started by hand, maps SlowEcho over 0..items-1, prints "started" when the map is
+//     under way, "lost <worker-id> <unix-ms>" when a worker is declared lost, and finally "done <count> <distinct> <in-order>".
 using System.Globalization;
 using Coiled.Remote;
+using Microsoft.Extensions.Logging;
 
-var workers = int.Parse(args[0], CultureInfo.InvariantCulture);
-var backend = new LocalProcessBackend { CacheDirectory = args[1] };
-var options = new ClusterOptions { Workers = workers, Backend = backend };
-if (args.Length > 2)
+switch (args[0])
 {
-    options = options with { NoClientTimeout = TimeSpan.FromSeconds(int.Parse(args[2], CultureInfo.InvariantCulture)) };
+    case "start":
+    {
+        var workers = int.Parse(args[1], CultureInfo.InvariantCulture);
+        var options = new ClusterOptions { Workers = workers, Backend = new LocalProcessBackend { CacheDirectory = args[2] } };
+        if (args.Length > 3)
+        {
+            options = options with { NoClientTimeout = TimeSpan.FromSeconds(int.Parse(args[3], CultureInfo.InvariantCulture)) };
+        }
+
+        var cluster = await Cluster.StartAsync(options);
+        Console.WriteLine("workers " + string.Join(' ', cluster.Workers.Select(w => w.ProcessId)));
+        await Task.Delay(Timeout.Infinite);
+        return 0;
+    }
+
+    case "connect":
+    {
+        var token = File.ReadAllText(args[1]).Trim();
+        var items = int.Parse(args[2], CultureInfo.InvariantCulture);
+        var endpoints = args.Skip(3).Select(a => new Uri(a)).ToList();
+        using var logging = LoggerFactory.Create(builder => builder.AddProvider(new LossReporter()));
+        await using var cluster = await Cluster.ConnectAsync(endpoints, token, new ClusterOptions { LoggerFactory = logging });
+        var map = cluster.MapAsync(Jobs.SlowEcho, Enumerable.Range(0, items));
+        await Task.Delay(500);
+        Console.WriteLine("started");
+        var results = await map;
+        Console.WriteLine($"done {results.Length} {results.Distinct().Count()} {results.SequenceEqual(Enumerable.Range(0, items))}");
+        return 0;
+    }
+
+    default:
+        Console.Error.WriteLine($"unknown mode {args[0]}");
+        return 2;
 }
 
-var cluster = await Cluster.StartAsync(options);
-Console.WriteLine("workers " + string.Join(' ', cluster.Workers.Select(w => w.ProcessId)));
-await Task.Delay(Timeout.Infinite);
+/// <summary>The caller's own [Remote] method: slow enough that a map is still running when the network is cut.</summary>
+public static class Jobs
+{
+    [Remote]
+    public static int SlowEcho(int x)
+    {
+        Thread.Sleep(40);
+        return x;
+    }
+}
+
+/// <summary>Prints "lost &lt;worker&gt; &lt;unix-ms&gt;" the moment the scheduler logs a lost worker.</summary>
+internal sealed class LossReporter : ILoggerProvider, ILogger
+{
+    public ILogger CreateLogger(string categoryName) => this;
+
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (state is IReadOnlyList<KeyValuePair<string, object?>> fields && fields.FirstOrDefault(f => f.Key == "WorkerId").Value is { } worker
+            && formatter(state, exception).Contains("was lost", StringComparison.Ordinal))
+        {
+            Console.WriteLine($"lost {worker} {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}");
+        }
+    }
+
+    public void Dispose()
+    {
+    }
+}

@@ -25,6 +25,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
     private readonly Transport.Protocol.Worker.WorkerClient _client;
     private readonly CallOptions _call;
     private readonly CancellationTokenSource _stop = new();
+    private readonly BulkChannel? _bulk;
     private AsyncDuplexStreamingCall<RunRequest, RunReply>? _run;
     private Task _loops = Task.CompletedTask;
     private double _averageTaskNanoseconds;
@@ -32,8 +33,13 @@ internal sealed class WorkerConnection : IAsyncDisposable
     private long _endedAt;
     private WorkerStats? _stats;
 
-    private WorkerConnection(WorkerEndpoint endpoint, GrpcChannel channel, CallOptions call, HelloReply hello)
+    private WorkerConnection(WorkerEndpoint endpoint, GrpcChannel channel, CallOptions call, HelloReply hello, string token)
     {
+        if (hello.BulkPort > 0)
+        {
+            _bulk = new BulkChannel(endpoint.Address.Host, hello.BulkPort, token, endpoint.CertificateThumbprint);
+        }
+
         Endpoint = endpoint;
         _channel = channel;
         _call = call;
@@ -95,8 +101,8 @@ internal sealed class WorkerConnection : IAsyncDisposable
         {
             EnableMultipleHttp2Connections = true,
             InitialHttp2StreamWindowSize = 16 * 1024 * 1024,
-            // A worker that stops answering pings is declared lost within about two seconds.
-            KeepAlivePingDelay = TimeSpan.FromSeconds(1),
+            // A worker that stops answering pings is declared lost within about two seconds of its last frame.
+            KeepAlivePingDelay = TimeSpan.FromMilliseconds(500),
             KeepAlivePingTimeout = TimeSpan.FromSeconds(1),
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
@@ -126,7 +132,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
             var hello = await client.HelloAsync(
                 new HelloRequest { ProtocolVersion = ProtocolVersion.Current, ClientName = Environment.MachineName },
                 call.WithCancellationToken(cancellationToken)).ConfigureAwait(false);
-            return new WorkerConnection(endpoint, channel, call, hello);
+            return new WorkerConnection(endpoint, channel, call, hello, token);
         }
         catch
         {
@@ -234,6 +240,11 @@ internal sealed class WorkerConnection : IAsyncDisposable
         }
 
         _run?.Dispose();
+        if (_bulk is not null)
+        {
+            await _bulk.DisposeAsync().ConfigureAwait(false);
+        }
+
         _channel.Dispose();
         _stop.Dispose();
     }
@@ -247,6 +258,13 @@ internal sealed class WorkerConnection : IAsyncDisposable
             {
                 while (scheduler.TakeRequest(this) is { } request)
                 {
+                    if (_bulk is not null && request.Tasks is { } tasks && tasks.Arguments.Length >= BulkFrame.ThresholdBytes)
+                    {
+                        // Large arguments go beside the control stream, as raw bytes; the batch only names them.
+                        tasks.BulkId = await _bulk.SendAsync(tasks.Arguments.Memory, _stop.Token).ConfigureAwait(false);
+                        tasks.Arguments = Google.Protobuf.ByteString.Empty;
+                    }
+
                     await stream.WriteAsync(request, _stop.Token).ConfigureAwait(false);
                 }
             }

@@ -40,7 +40,10 @@ internal sealed class TaskExecutor : IAsyncDisposable
     public ChannelReader<TaskOutcome> Outcomes => _outcomes.Reader;
 
     /// <summary>Splits a batch into tasks and queues them; tasks that cannot start are reported at once.</summary>
-    public void Enqueue(RemoteEnvironment environment, TaskBatch batch)
+    /// <param name="environment">Where the batch's method lives.</param>
+    /// <param name="batch">The tasks.</param>
+    /// <param name="arguments">The batch's arguments, from the batch itself or from the bulk-data connection.</param>
+    public void Enqueue(RemoteEnvironment environment, TaskBatch batch, ReadOnlyMemory<byte> arguments)
     {
         RemoteStub stub;
         try
@@ -57,7 +60,6 @@ internal sealed class TaskExecutor : IAsyncDisposable
             return;
         }
 
-        var arguments = batch.Arguments.Memory;
         var reader = new MessagePackReader(arguments);
         for (var i = 0; i < batch.TaskIds.Count; i++)
         {

@@ -1,9 +1,8 @@
 using System.Net;
 using Coiled.Remote.Transport;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -60,6 +59,8 @@ internal sealed class WorkerHost : IAsyncDisposable
             grpc.EnableDetailedErrors = true;
         });
         builder.WebHost.UseKestrelCore();
+        ListenOptions? grpcListener = null;
+        ListenOptions? bulkListener = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -71,11 +72,25 @@ internal sealed class WorkerHost : IAsyncDisposable
             kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(20);
             kestrel.Listen(options.Listen, listen =>
             {
+                grpcListener = listen;
                 listen.Protocols = HttpProtocols.Http2;
                 if (options.Certificate is not null)
                 {
                     listen.UseHttps(options.Certificate);
                 }
+            });
+
+            // The bulk-data listener: the next port when the worker port is fixed (so firewalls can allow both), any free one otherwise.
+            var bulkPort = options.Listen.Port == 0 ? 0 : options.Listen.Port + 1;
+            kestrel.Listen(new IPEndPoint(options.Listen.Address, bulkPort), listen =>
+            {
+                bulkListener = listen;
+                if (options.Certificate is not null)
+                {
+                    listen.UseHttps(options.Certificate);
+                }
+
+                listen.UseConnectionHandler<BulkConnectionHandler>();
             });
         });
 
@@ -85,8 +100,12 @@ internal sealed class WorkerHost : IAsyncDisposable
         app.MapGrpcService<WorkerService>();
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
 
-        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var address = new Uri(bound.Replace("[::]", "127.0.0.1", StringComparison.Ordinal), UriKind.Absolute);
+        runtime.BulkPort = bulkListener!.IPEndPoint!.Port;
+        var host = options.Listen.Address.Equals(IPAddress.Any) || options.Listen.Address.Equals(IPAddress.IPv6Any)
+            ? "127.0.0.1"
+            : options.Listen.Address.ToString();
+        var scheme = options.Certificate is null ? "http" : "https";
+        var address = new UriBuilder(scheme, host.Contains(':') ? $"[{host}]" : host, grpcListener!.IPEndPoint!.Port).Uri;
         return new WorkerHost(app, runtime, address);
     }
 

@@ -14,6 +14,12 @@ internal sealed class WorkerRuntime
         Activity = new WorkerActivity(options.TimeProvider);
     }
 
+    /// <summary>Arguments that arrived on the bulk-data connection.</summary>
+    public BulkStore Bulk { get; } = new();
+
+    /// <summary>Port of the bulk-data listener, once bound.</summary>
+    public int BulkPort { get; set; }
+
     public WorkerHostOptions Options { get; }
 
     public string WorkerId { get; }

@@ -14,6 +14,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
 {
     private const int MaxResultsPerBatch = 8192;
     private const int ResultBatchTargetBytes = 1024 * 1024;
+    private static readonly TimeSpan BulkArrivalTimeout = TimeSpan.FromMinutes(2);
 
     public override Task<HelloReply> Hello(HelloRequest request, ServerCallContext context)
     {
@@ -35,6 +36,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             LibraryVersion = typeof(WorkerService).Assembly.GetName().Version?.ToString() ?? "0.0.0",
             OsDescription = RuntimeInformation.OSDescription,
             Architecture = RuntimeInformation.ProcessArchitecture.ToString(),
+            BulkPort = state.BulkPort,
         });
     }
 
@@ -103,8 +105,12 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                     var request = requestStream.Current;
                     switch (request.KindCase)
                     {
+                        case RunRequest.KindOneofCase.Tasks when request.Tasks.BulkId != 0:
+                            var arguments = await state.Bulk.TakeAsync(request.Tasks.BulkId, BulkArrivalTimeout, aborted).ConfigureAwait(false);
+                            executor.Enqueue(environment, request.Tasks, arguments);
+                            break;
                         case RunRequest.KindOneofCase.Tasks:
-                            executor.Enqueue(environment, request.Tasks);
+                            executor.Enqueue(environment, request.Tasks, request.Tasks.Arguments.Memory);
                             break;
                         case RunRequest.KindOneofCase.Cancel:
                             executor.Cancel(request.Cancel.TaskIds);

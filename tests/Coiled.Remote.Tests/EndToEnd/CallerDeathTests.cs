@@ -41,6 +41,7 @@ public sealed class CallerDeathTests
             UseShellExecute = false,
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "coiled-remote-test-caller.dll"));
+        start.ArgumentList.Add("start");
         start.ArgumentList.Add(workers.ToString(System.Globalization.CultureInfo.InvariantCulture));
         start.ArgumentList.Add(cacheDirectory);
         return Process.Start(start)!;

@@ -253,6 +253,35 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task SubmitAsync_HundredMegabyteArgument_ArrivesByteForByteOverTheBulkPath()
+    {
+        var data = new byte[100 * 1024 * 1024];
+        new Random(7).NextBytes(data);
+
+        var remote = await Cluster.SubmitAsync(TestJobs.Sha256, data).WaitAsync(Safety);
+
+        remote.Should().Be(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data)));
+    }
+
+    [Fact]
+    public async Task MapAsync_ManyArgumentsAroundTheBulkThreshold_EachArrivesWhole()
+    {
+        var random = new Random(11);
+        var payloads = new[] { 1024 * 1024 - 64, 1024 * 1024, 1024 * 1024 + 1, 2 * 1024 * 1024, 17, 5 * 1024 * 1024 }
+            .Select(size =>
+            {
+                var bytes = new byte[size];
+                random.NextBytes(bytes);
+                return bytes;
+            })
+            .ToList();
+
+        var hashes = await Cluster.MapAsync(TestJobs.Sha256, payloads).WaitAsync(Safety);
+
+        hashes.Should().Equal(payloads.Select(p => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(p))));
+    }
+
+    [Fact]
     public async Task MapAsync_HundredThousandItems_EachResultOnceInOrder()
     {
         var results = await Cluster.MapAsync(TestJobs.Identity, Enumerable.Range(0, 100_000)).WaitAsync(Safety);

@@ -103,6 +103,10 @@ public static class TestJobs
     [Remote]
     public static long Length(byte[] data) => data.LongLength;
 
+    /// <summary>SHA-256 of the data as hex, to prove large arguments arrive byte for byte.</summary>
+    [Remote]
+    public static string Sha256(byte[] data) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data));
+
     /// <summary>Kills its own worker process (as the out-of-memory killer would) for the poison item.</summary>
     [Remote]
     public static int KillWorkerOn(int x, int poison)

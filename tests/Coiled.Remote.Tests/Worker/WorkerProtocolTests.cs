@@ -170,6 +170,28 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         thrown.Status.Detail.Should().StartWith("This worker runs tasks only in synchronized environments");
     }
 
+    [Fact]
+    public async Task BulkConnection_WrongToken_IsClosedByTheWorker()
+    {
+        var hello = await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token));
+        hello.BulkPort.Should().BeGreaterThan(0);
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, hello.BulkPort);
+        var stream = tcp.GetStream();
+        var wrong = System.Text.Encoding.UTF8.GetBytes("definitely-not-the-token");
+        await stream.WriteAsync(new byte[] { (byte)wrong.Length, 0 });
+        await stream.WriteAsync(wrong);
+        var header = new byte[BulkFrame.BlobHeaderBytes];
+        BulkFrame.WriteBlobHeader(header, 42, 4);
+        await stream.WriteAsync(header);
+        await stream.WriteAsync(new byte[] { 1, 2, 3, 4 });
+
+        using var safety = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var read = await stream.ReadAsync(new byte[1], safety.Token);
+
+        read.Should().Be(0, "the worker closes a bulk connection that does not present the token");
+    }
+
     private static CallOptions Auth(string token)
         => new(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + token } });
 }
