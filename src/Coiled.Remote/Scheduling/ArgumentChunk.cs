@@ -4,7 +4,7 @@ namespace Coiled.Remote.Scheduling;
 /// The serialized arguments of consecutive items of one job, back to back in one buffer, so that a run of them
 /// travels to a worker as a single slice without copying.
 /// </summary>
-internal sealed class ArgumentChunk(int firstIndex, byte[] buffer, int[] ends, int count)
+internal sealed class ArgumentChunk(int firstIndex, ReadOnlyMemory<byte> buffer, int[] ends, int count)
 {
     /// <summary>Index of the chunk's first item in the job's input.</summary>
     public int FirstIndex { get; } = firstIndex;
@@ -20,7 +20,7 @@ internal sealed class ArgumentChunk(int firstIndex, byte[] buffer, int[] ends, i
     public ReadOnlyMemory<byte> Slice(int start, int length)
     {
         var from = start == 0 ? 0 : ends[start - 1];
-        return buffer.AsMemory(from, ends[start + length - 1] - from);
+        return buffer.Slice(from, ends[start + length - 1] - from);
     }
 
     public int SizeOf(int start, int length) => Slice(start, length).Length;

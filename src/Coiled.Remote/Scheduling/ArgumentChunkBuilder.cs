@@ -10,7 +10,10 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, 
     private const int ChunkTargetBytes = 1024 * 1024;
     private const int MaxItemsPerChunk = 16384;
 
-    private readonly ArrayBufferWriter<byte> _buffer = new(4096);
+    /// <summary>Chunks at least this large keep the builder's buffer instead of a copy of it.</summary>
+    private const int HandOverBytes = 256 * 1024;
+
+    private ArrayBufferWriter<byte> _buffer = new(4096);
     private readonly List<int> _ends = [];
     private int _firstIndex;
 
@@ -54,10 +57,22 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, 
             return null;
         }
 
-        var chunk = new ArgumentChunk(_firstIndex, _buffer.WrittenSpan.ToArray(), [.. _ends], _ends.Count);
+        ReadOnlyMemory<byte> data;
+        if (_buffer.WrittenCount >= HandOverBytes)
+        {
+            // Large arguments are not copied again: the chunk keeps the buffer and the builder starts a new one.
+            data = _buffer.WrittenMemory;
+            _buffer = new ArrayBufferWriter<byte>(4096);
+        }
+        else
+        {
+            data = _buffer.WrittenSpan.ToArray();
+            _buffer.ResetWrittenCount();
+        }
+
+        var chunk = new ArgumentChunk(_firstIndex, data, [.. _ends], _ends.Count);
         _firstIndex += _ends.Count;
         _ends.Clear();
-        _buffer.ResetWrittenCount();
         return chunk;
     }
 }
