@@ -59,24 +59,27 @@ public sealed partial class Ec2Backend
 
     private async Task TerminateAllAsync(IAmazonEC2 client, string reason, CancellationToken cancellationToken)
     {
-        // Known ids, plus anything tagged with the cluster's name or launched with its client token: a launch whose
-        // answer was lost (Ctrl+C, a dropped connection) still started instances.
+        if (_pendingLaunch is { } lost)
+        {
+            // A launch whose answer was lost (Ctrl+C, a dropped connection) may have started instances that nothing
+            // lists yet. Repeating it with its client token returns exactly those instances.
+            try
+            {
+                RecordLaunched(await client.RunInstancesAsync(lost, cancellationToken).ConfigureAwait(false));
+            }
+            catch (AmazonEC2Exception ex)
+            {
+                _logger.LogInformation("Repeating the interrupted launch of {Cluster} found nothing to terminate ({Code})", ClusterName, ex.ErrorCode);
+            }
+
+            _pendingLaunch = null;
+        }
+
+        // Known ids, plus anything tagged with the cluster's name.
         var ids = new SortedSet<string>(Snapshot().Where(i => i.TerminatedAt is null).Select(i => i.Id), StringComparer.Ordinal);
         var tagged = await Ec2Teardown.FindLiveAsync(client, [new Filter("tag:" + ClusterTags.Cluster, [ClusterName])], cancellationToken).ConfigureAwait(false);
         ids.UnionWith(tagged.Select(i => i.InstanceId));
-        if (_pendingClientToken is { } token)
-        {
-            var launched = await Ec2Teardown.FindLiveAsync(client, [new Filter("client-token", [token])], cancellationToken).ConfigureAwait(false);
-            ids.UnionWith(launched.Select(i => i.InstanceId));
-        }
-
-        lock (_instances)
-        {
-            foreach (var id in ids.Where(id => _instances.All(i => i.Id != id)))
-            {
-                _instances.Add(new LaunchedInstance(id, _time.GetUtcNow()));
-            }
-        }
+        RecordIds(ids);
 
         if (ids.Count == 0)
         {
@@ -98,6 +101,17 @@ public sealed partial class Ec2Backend
         await Ec2Teardown.DeleteSecurityGroupAsync(client, groupId, _tuning, _time, _logger, cancellationToken).ConfigureAwait(false);
         _securityGroupDeleted = true;
         _logger.LogInformation("Deleted security group {Group} of {Cluster}", groupId, ClusterName);
+    }
+
+    private void RecordIds(IEnumerable<string> ids)
+    {
+        lock (_instances)
+        {
+            foreach (var id in ids.Where(id => _instances.All(i => i.Id != id)))
+            {
+                _instances.Add(new LaunchedInstance(id, _time.GetUtcNow()));
+            }
+        }
     }
 
     private void MarkTerminated(string id)

@@ -41,7 +41,7 @@ public sealed partial class Ec2Backend : IClusterBackend
     private AWSCredentials? _credentials;
     private string? _region;
     private ILogger _logger = NullLogger.Instance;
-    private string? _pendingClientToken;
+    private RunInstancesRequest? _pendingLaunch;
     private bool _securityGroupDeleted;
     private bool _tornDown;
 
@@ -343,7 +343,9 @@ public sealed partial class Ec2Backend : IClusterBackend
                 : null,
         };
 
-        _pendingClientToken = clientToken;
+        // Until EC2 answers, instances may exist that no id names yet: teardown repeats this call, which the client
+        // token makes return those instances instead of launching more.
+        _pendingLaunch = request;
         RunInstancesResponse response;
         try
         {
@@ -352,20 +354,12 @@ public sealed partial class Ec2Backend : IClusterBackend
         catch (AmazonEC2Exception)
         {
             // EC2 answered with an error: nothing was launched.
-            _pendingClientToken = null;
+            _pendingLaunch = null;
             throw;
         }
 
-        var launchedAt = _time.GetUtcNow();
-        lock (_instances)
-        {
-            foreach (var instance in response.Reservation?.Instances ?? [])
-            {
-                _instances.Add(new LaunchedInstance(instance.InstanceId, launchedAt));
-            }
-        }
-
-        _pendingClientToken = null;
+        RecordLaunched(response);
+        _pendingLaunch = null;
         _logger.LogInformation(
             "Launched {Count} x {Type} ({Market}) in {Zone} from {Image}: {Ids}; waiting for them to boot",
             count, _options.InstanceType, spot ? "spot" : "on-demand", zone, imageId, string.Join(", ", InstanceIds));
@@ -502,6 +496,21 @@ public sealed partial class Ec2Backend : IClusterBackend
 
         var lines = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(response.Output)).ReplaceLineEndings("\n").TrimEnd('\n').Split('\n');
         return string.Join(Environment.NewLine, lines.TakeLast(KeptLines));
+    }
+
+    private void RecordLaunched(RunInstancesResponse response)
+    {
+        var launchedAt = _time.GetUtcNow();
+        lock (_instances)
+        {
+            foreach (var instance in response.Reservation?.Instances ?? [])
+            {
+                if (_instances.All(i => i.Id != instance.InstanceId))
+                {
+                    _instances.Add(new LaunchedInstance(instance.InstanceId, launchedAt));
+                }
+            }
+        }
     }
 
     private List<Tag> Tags(DateTimeOffset expires, string name) => ClusterTags.For(ClusterName, _owner, expires, _options.Tags, name);

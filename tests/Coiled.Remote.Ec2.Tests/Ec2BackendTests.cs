@@ -1,0 +1,287 @@
+using Coiled.Remote.Ec2.Tests.LocalEc2;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Coiled.Remote.Ec2.Tests;
+
+/// <summary>The EC2 backend with the real AWSSDK.EC2 client against <see cref="LocalEc2Endpoint"/>, whose instances really boot workers.</summary>
+public sealed class Ec2BackendTests
+{
+    private static readonly WorkerLaunch OneWorker = Launch(1);
+
+    [Fact]
+    public async Task StartAsync_AgainstLocalEc2Endpoint_RunsMapAndLeavesNothingBehind()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        var logs = new ListLoggerProvider();
+        using var loggerFactory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
+        var options = ec2.Options() with { Tags = new Dictionary<string, string> { ["team"] = "research" } };
+        var backend = new Ec2Backend(options, TestTuning.Fast(), TimeProvider.System);
+
+        await using (var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = backend, LoggerFactory = loggerFactory }))
+        {
+            var squares = await cluster.MapAsync(Ec2Jobs.Square, Enumerable.Range(0, 20).Select(i => (double)i));
+            squares.Should().Equal(Enumerable.Range(0, 20).Select(i => (double)(i * i)));
+            cluster.Workers.Should().HaveCount(2);
+            cluster.Cost.Should().BeGreaterThan(0);
+
+            // The boot script used the runtime and worker the image had, and kept the secrets to root.
+            foreach (var instance in ec2.LiveInstances)
+            {
+                instance.Console.Should().Contain("coiled-remote: starting worker").And.NotContain("installing");
+                var root = Path.Combine(instance.Sandbox!, "opt", "coiled-remote");
+                File.GetUnixFileMode(Path.Combine(root, "token")).Should().Be(UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                File.GetUnixFileMode(Path.Combine(root, "worker.pfx")).Should().Be(UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                File.ReadAllText(Path.Combine(instance.Sandbox!, "power.log")).Should().Contain("shutdown -P +720 coiled-remote: maximum lifetime reached");
+            }
+        }
+
+        ec2.LiveInstances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+
+        // Image and subnet are looked up together; then the group, its rule, the launch; boot; teardown.
+        var actions = ec2.Calls.Select(c => c.Action).ToList();
+        actions.Take(2).Should().BeEquivalentTo(["DescribeImages", "DescribeSubnets"]);
+        string.Join(" ", actions.Skip(2)).Should().MatchRegex(
+            "^CreateSecurityGroup AuthorizeSecurityGroupIngress RunInstances( DescribeInstances)+ TerminateInstances( DescribeInstances)+ DeleteSecurityGroup DeleteSecurityGroup DeleteSecurityGroup$");
+
+        var group = ec2.Calls.Single(c => c.Action == "CreateSecurityGroup");
+        group["VpcId"].Should().Be(LocalEc2Endpoint.DefaultVpc);
+        var ingress = ec2.Calls.Single(c => c.Action == "AuthorizeSecurityGroupIngress");
+        ingress.Parameters.Where(p => p.Key.StartsWith("IpPermissions.", StringComparison.Ordinal) && !p.Key.EndsWith("Description", StringComparison.Ordinal))
+            .Should().BeEquivalentTo(new Dictionary<string, string>
+            {
+                ["IpPermissions.1.IpProtocol"] = "tcp",
+                ["IpPermissions.1.FromPort"] = options.WorkerPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["IpPermissions.1.ToPort"] = options.WorkerPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["IpPermissions.1.IpRanges.1.CidrIp"] = "203.0.113.7/32",
+            });
+
+        var run = ec2.Calls.Single(c => c.Action == "RunInstances");
+        run["ImageId"].Should().Be("ami-0x86new", "the newest standard AL2023 x86_64 image, not minimal nor AL2");
+        run["InstanceType"].Should().Be("c7i.large");
+        run["MinCount"].Should().Be("2");
+        run["MaxCount"].Should().Be("2");
+        run["InstanceInitiatedShutdownBehavior"].Should().Be("terminate");
+        run["MetadataOptions.HttpTokens"].Should().Be("required");
+        run["NetworkInterface.1.SubnetId"].Should().Be("subnet-0a", "one default subnet, the first zone");
+        run["NetworkInterface.1.SecurityGroupId.1"].Should().Be(backend.SecurityGroupId);
+        run["NetworkInterface.1.DeleteOnTermination"].Should().Be("true");
+        run["InstanceMarketOptions.MarketType"].Should().BeNull();
+        run["ClientToken"].Should().StartWith(backend.ClusterName);
+        foreach (var resource in new[] { "instance", "volume", "network-interface" })
+        {
+            var tags = run.TagsFor(resource);
+            tags.Should().Contain(ClusterTags.Cluster, backend.ClusterName).And.Contain("team", "research");
+            tags[ClusterTags.Owner].Should().Be(OwnerIdentity.Current.ToString());
+            ClusterTags.ParseExpiry(tags[ClusterTags.Expires]).Should().BeCloseTo(DateTimeOffset.UtcNow.AddHours(12), TimeSpan.FromMinutes(1));
+        }
+
+        group.TagsFor("security-group").Should().Contain(ClusterTags.Cluster, backend.ClusterName).And.ContainKeys(ClusterTags.Owner, ClusterTags.Expires);
+        run["UserData"].Should().NotContain(Environment.GetEnvironmentVariable("AWS_SECRET_ACCESS_KEY") ?? "local-ec2-secret-key");
+
+        logs.Lines.Should().Contain(l => l.StartsWith("2 x c7i.large for ", StringComparison.Ordinal) && l.Contains("≈", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task StartAsync_AgainstLocalEc2Endpoint_GravitonSpot_PicksArm64ImageAndSpotPrice()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        await using var backend = new Ec2Backend(ec2.Options("c7g.large", spot: true), TestTuning.Fast(), TimeProvider.System);
+
+        var endpoints = await backend.StartWorkersAsync(OneWorker, CancellationToken.None);
+
+        endpoints.Should().ContainSingle().Which.Address.Scheme.Should().Be("https");
+        var run = ec2.Calls.Single(c => c.Action == "RunInstances");
+        run["ImageId"].Should().Be("ami-0armnew");
+        run["InstanceMarketOptions.MarketType"].Should().Be("spot");
+        run["InstanceMarketOptions.SpotOptions.SpotInstanceType"].Should().Be("one-time");
+        run["InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior"].Should().Be("terminate");
+        run["InstanceMarketOptions.SpotOptions.MaxPrice"].Should().BeNull();
+        run.TagsFor("spot-instances-request").Should().ContainKey(ClusterTags.Cluster);
+        ec2.Calls.Single(c => c.Action == "DescribeSpotPriceHistory")["AvailabilityZone"].Should().Be("us-east-1a");
+        backend.Cost.Should().Be(InstancePrices.For(0.0312m, TimeSpan.FromMinutes(1)), "a spot instance running under a minute bills one minute at the spot price");
+    }
+
+    [Fact]
+    public async Task StartAsync_AgainstLocalEc2Endpoint_SpotCapacityError_FallsBackToOnDemand()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        ec2.SpotError = "InsufficientInstanceCapacity";
+        await using (var cluster = await Cluster.StartAsync(new ClusterOptions
+        {
+            Workers = 1,
+            Backend = new Ec2Backend(ec2.Options(spot: true), TestTuning.Fast(), TimeProvider.System),
+        }))
+        {
+            (await cluster.SubmitAsync(Ec2Jobs.Square, 3.0)).Should().Be(9.0);
+        }
+
+        var runs = ec2.Calls.Where(c => c.Action == "RunInstances").ToList();
+        runs.Should().HaveCount(2);
+        runs[0]["InstanceMarketOptions.MarketType"].Should().Be("spot");
+        runs[1]["InstanceMarketOptions.MarketType"].Should().BeNull();
+        runs[1]["ClientToken"].Should().NotBe(runs[0]["ClientToken"]);
+        ec2.Instances.Should().ContainSingle().Which.Spot.Should().BeFalse();
+        ec2.LiveInstances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task StartAsync_AgainstLocalEc2Endpoint_WorkerCannotBeInstalled_FailsWithConsoleOutputAndLeavesNothing()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        ec2.PreinstallWorker = false;
+        var start = () => Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System) });
+
+        var failure = await start.Should().ThrowAsync<ClusterStartException>();
+
+        var instance = ec2.Instances.Should().ContainSingle().Subject;
+        failure.Which.Message.Should().Contain(instance.Id).And.Contain("while booting")
+            .And.Contain("installing worker").And.Contain("curl -fsSL");
+        instance.StateReason.Should().Contain("InstanceInitiatedShutdown", "the failed boot script powered the machine off, which terminated it");
+        ec2.LiveInstances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task StartAsync_AgainstLocalEc2Endpoint_WorkerNeverAnswers_TimesOutNamingInstancesAndCleansUp()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        ec2.BootInstances = false;
+        var tuning = TestTuning.Fast() with { BootTimeout = TimeSpan.FromSeconds(1.5) };
+        var backend = new Ec2Backend(ec2.Options(), tuning, TimeProvider.System);
+
+        var start = () => backend.StartWorkersAsync(Launch(2), CancellationToken.None);
+
+        var failure = await start.Should().ThrowAsync<ClusterStartException>();
+        failure.Which.Message.Should().Contain("did not start a worker").And.Contain("console output");
+        foreach (var instance in ec2.Instances)
+        {
+            failure.Which.Message.Should().Contain(instance.Id);
+        }
+
+        ec2.Calls.Should().Contain(c => c.Action == "GetConsoleOutput");
+        ec2.LiveInstances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task StartAsync_AgainstLocalEc2Endpoint_CancelledBeforeRunInstancesAnswered_TerminatesWhatWasLaunched()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        using var cancel = new CancellationTokenSource();
+        var lost = 0;
+        ec2.AfterAnswer = call =>
+        {
+            if (call.Action == "RunInstances" && Interlocked.Exchange(ref lost, 1) == 0)
+            {
+                // Cancelled after EC2 launched: the answer with the instance ids never reaches the caller.
+                cancel.Cancel();
+                Thread.Sleep(300);
+            }
+        };
+        var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System);
+
+        var start = () => Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = backend }, cancel.Token);
+
+        await start.Should().ThrowAsync<OperationCanceledException>();
+        ec2.Instances.Should().HaveCount(2);
+        ec2.LiveInstances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+        var runs = ec2.Calls.Where(c => c.Action == "RunInstances").ToList();
+        runs.Should().HaveCount(2, "teardown repeats the interrupted launch to learn its instance ids");
+        runs[1]["ClientToken"].Should().Be(runs[0]["ClientToken"]);
+    }
+
+    [Fact]
+    public async Task Interrupt_AgainstLocalEc2Endpoint_WhileBooting_CancelsStartAndCleansUp()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        ec2.BootInstances = false;
+        var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System);
+        var interrupted = 0;
+        ec2.OnCall = call =>
+        {
+            if (call.Action == "DescribeInstances" && Interlocked.Exchange(ref interrupted, 1) == 0)
+            {
+                // What Ctrl+C does while instances boot.
+                _ = backend.InterruptAsync(exitProcess: false);
+            }
+        };
+
+        var start = () => backend.StartWorkersAsync(Launch(2), CancellationToken.None);
+
+        (await start.Should().ThrowAsync<OperationCanceledException>()).Which.Message.Should().Contain("interrupted");
+        ec2.LiveInstances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task Interrupt_AgainstLocalEc2Endpoint_WhileRunning_TearsDown()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        await using var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System);
+        await backend.StartWorkersAsync(OneWorker, CancellationToken.None);
+
+        await backend.InterruptAsync(exitProcess: false);
+
+        ec2.LiveInstances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task Worker_AgainstLocalEc2Endpoint_NoClientConnects_PowersOffAndInstanceTerminatesItself()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        await using var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System);
+        await backend.StartWorkersAsync(Launch(1, noClient: TimeSpan.FromSeconds(1)), CancellationToken.None);
+        var instance = ec2.Instances.Single();
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (instance.State != "terminated")
+        {
+            await Task.Delay(100, timeout.Token);
+        }
+
+        instance.StateReason.Should().Contain("InstanceInitiatedShutdown");
+        instance.Console.Should().Contain("no client connected").And.Contain("coiled-remote: powering off");
+        File.ReadAllText(Path.Combine(instance.Sandbox!, "power.log")).Should().Contain("systemctl poweroff");
+    }
+
+    [Fact]
+    public async Task StartAsync_AgainstLocalEc2Endpoint_NoDefaultVpc_FailsWithAdviceAndCreatesNothing()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        ec2.Subnets.RemoveAll(s => s.DefaultForAz);
+        var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System);
+
+        var start = () => Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = backend });
+
+        (await start.Should().ThrowAsync<ClusterStartException>()).Which.Message
+            .Should().Contain("no default VPC").And.Contain("aws ec2 create-default-vpc").And.Contain("Ec2Options.SubnetId");
+        ec2.Calls.Should().NotContain(c => c.Action == "CreateSecurityGroup" || c.Action == "RunInstances");
+    }
+
+    [Fact]
+    public async Task StartAsync_AgainstLocalEc2Endpoint_GivenSubnetImageAndIngress_UsesThem()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        var options = ec2.Options() with { SubnetId = "subnet-0b", ImageId = "ami-0x86old", AllowIngressFrom = "198.51.100.0/24", KeyName = "my-key" };
+        await using var backend = new Ec2Backend(options, TestTuning.Fast(), TimeProvider.System);
+
+        await backend.StartWorkersAsync(OneWorker, CancellationToken.None);
+
+        ec2.Calls.Should().NotContain(c => c.Action == "DescribeImages");
+        var run = ec2.Calls.Single(c => c.Action == "RunInstances");
+        run["ImageId"].Should().Be("ami-0x86old");
+        run["NetworkInterface.1.SubnetId"].Should().Be("subnet-0b");
+        run["KeyName"].Should().Be("my-key");
+        var rules = ec2.Groups.Single().Ingress;
+        rules.Select(r => r.FromPort).Should().BeEquivalentTo([options.WorkerPort, 22]);
+        rules.Should().OnlyContain(r => r.Ranges.SequenceEqual(new[] { "198.51.100.0/24" }));
+    }
+
+    internal static WorkerLaunch Launch(int count, TimeSpan? noClient = null)
+        => new(count, "local-ec2-test-token-0123456789", TimeSpan.FromMinutes(10), noClient ?? TimeSpan.FromMinutes(10), NullLoggerFactory.Instance);
+}

@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Coiled.Remote.Ec2.Tests.LocalEc2;
+
+/// <summary>An "instance" of the local EC2 endpoint: its launch parameters, its state, and the user data process that boots it.</summary>
+public sealed class FakeInstance
+{
+    private readonly StringBuilder _console = new();
+
+    public required string Id { get; init; }
+    public required string ImageId { get; init; }
+    public required string InstanceType { get; init; }
+    public required string SubnetId { get; init; }
+    public required string VpcId { get; init; }
+    public required string Zone { get; init; }
+    public required IReadOnlyList<string> GroupIds { get; init; }
+    public required IReadOnlyDictionary<string, string> Tags { get; init; }
+    public required string? ClientToken { get; init; }
+    public required bool Spot { get; init; }
+    public required string ShutdownBehavior { get; init; }
+    public required string? HttpTokens { get; init; }
+    public required string UserData { get; init; }
+    public required string? KeyName { get; init; }
+    public required DateTime LaunchTime { get; init; }
+    public required string PrivateIp { get; init; }
+    public required string SandboxAddress { get; init; }
+
+    public string State { get; set; } = "pending";
+    public string? PublicIp { get; set; }
+    public string? StateReason { get; set; }
+    public bool Described { get; set; }
+    public Process? Process { get; set; }
+    public string? Sandbox { get; set; }
+
+    public static int StateCode(string state) => state switch
+    {
+        "pending" => 0,
+        "running" => 16,
+        "shutting-down" => 32,
+        "terminated" => 48,
+        "stopping" => 64,
+        "stopped" => 80,
+        _ => throw new ArgumentOutOfRangeException(nameof(state), state, null),
+    };
+
+    public string Console
+    {
+        get
+        {
+            lock (_console)
+            {
+                return _console.ToString();
+            }
+        }
+    }
+
+    public void AppendConsole(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_console)
+        {
+            _console.Append(line).Append('\n');
+        }
+    }
+}

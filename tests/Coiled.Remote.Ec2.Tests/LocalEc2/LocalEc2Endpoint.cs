@@ -1,0 +1,659 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.RegularExpressions;
+using System.Xml.Linq;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote.Ec2.Tests.LocalEc2;
+
+/// <summary>
+/// A local endpoint on 127.0.0.1 that speaks the EC2 Query API (form-encoded POST, XML answers in the documented
+/// shapes) to the real AWSSDK.EC2 client. RunInstances "boots" each instance by running its user data with bash in
+/// a sandbox folder: the worker daemon is preinstalled there (the tests' output folder), `systemctl`, `shutdown`,
+/// `dnf` and `curl` are stubs, and the instance listens on its own loopback address 127.0.0.N. When the script ends
+/// after a power-off, the instance terminates or stops as its shutdown behaviour says.
+/// </summary>
+public sealed partial class LocalEc2Endpoint : IAsyncDisposable
+{
+    public const string Region = "us-east-1";
+    public const string DefaultVpc = "vpc-0defa017";
+    private static readonly XNamespace Ns = "http://ec2.amazonaws.com/doc/2016-11-15/";
+    private static int s_nextAddress = (Environment.ProcessId % 20) * 10;
+
+    private readonly WebApplication _app;
+    private readonly Lock _lock = new();
+    private readonly List<Ec2Call> _calls = [];
+    private readonly Dictionary<string, FakeInstance> _instances = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, FakeGroup> _groups = new(StringComparer.Ordinal);
+    private readonly List<Task> _background = [];
+    private int _ids = 0x1000;
+
+    private LocalEc2Endpoint(WebApplication app)
+    {
+        _app = app;
+        SandboxRoot = Directory.CreateTempSubdirectory("coiled-remote-ec2-sandbox-").FullName;
+    }
+
+    public Uri Url { get; private set; } = null!;
+
+    /// <summary>Where instances' sandboxes are; deleted on dispose.</summary>
+    public string SandboxRoot { get; }
+
+    public List<FakeImage> Images { get; } =
+    [
+        new("ami-0x86old", "al2023-ami-2023.10.20260105.0-kernel-6.12-x86_64", "x86_64", "2026-01-05T20:11:00.000Z"),
+        new("ami-0x86new", "al2023-ami-2023.11.20260526.0-kernel-6.18-x86_64", "x86_64", "2026-05-26T19:02:00.000Z"),
+        new("ami-0x86mini", "al2023-ami-minimal-2023.11.20260601.0-kernel-6.18-x86_64", "x86_64", "2026-06-01T10:00:00.000Z"),
+        new("ami-0al2", "amzn2-ami-kernel-5.10-hvm-2.0.20260601.0-x86_64-gp2", "x86_64", "2026-06-02T10:00:00.000Z"),
+        new("ami-0armnew", "al2023-ami-2023.11.20260526.0-kernel-6.18-arm64", "arm64", "2026-05-26T19:05:00.000Z"),
+        new("ami-0armold", "al2023-ami-2023.9.20251101.0-kernel-6.1-arm64", "arm64", "2025-11-01T08:00:00.000Z"),
+    ];
+
+    public List<FakeSubnet> Subnets { get; } =
+    [
+        new("subnet-0b", DefaultVpc, "us-east-1b", DefaultForAz: true),
+        new("subnet-0a", DefaultVpc, "us-east-1a", DefaultForAz: true),
+        new("subnet-0private", "vpc-0other", "us-east-1a", DefaultForAz: false),
+    ];
+
+    /// <summary>RunInstances with spot market options fails with this error code (e.g. InsufficientInstanceCapacity).</summary>
+    public string? SpotError { get; set; }
+
+    /// <summary>DeleteSecurityGroup answers DependencyViolation this many more times after the group's instances are gone.</summary>
+    public int ExtraDependencyViolations { get; set; } = 2;
+
+    /// <summary>Like EC2, the first DescribeInstances naming a just-launched instance answers InvalidInstanceID.NotFound.</summary>
+    public bool NotFoundRightAfterLaunch { get; set; } = true;
+
+    /// <summary>Run the user data of launched instances; when false they run but never start anything.</summary>
+    public bool BootInstances { get; set; } = true;
+
+    /// <summary>Put the worker daemon in the sandbox where the boot script looks for it.</summary>
+    public bool PreinstallWorker { get; set; } = true;
+
+    /// <summary>How long shutting-down lasts.</summary>
+    public TimeSpan TerminationDelay { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Most items per page of Describe answers, so that clients must follow NextToken.</summary>
+    public int PageSize { get; set; } = 2;
+
+    /// <summary>Called with every call before it is answered.</summary>
+    public Action<Ec2Call>? OnCall { get; set; }
+
+    /// <summary>Called with every call after EC2 acted on it and before the answer is sent.</summary>
+    public Action<Ec2Call>? AfterAnswer { get; set; }
+
+    public string SpotPrice { get; set; } = "0.0312";
+
+    public IReadOnlyList<Ec2Call> Calls
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _calls];
+            }
+        }
+    }
+
+    public IReadOnlyList<FakeInstance> Instances
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _instances.Values];
+            }
+        }
+    }
+
+    public IReadOnlyList<FakeGroup> Groups
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _groups.Values];
+            }
+        }
+    }
+
+    public static async Task<LocalEc2Endpoint> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        var app = builder.Build();
+        var endpoint = new LocalEc2Endpoint(app);
+        app.MapPost("/", endpoint.HandleAsync);
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        endpoint.Url = new Uri(address + "/");
+        return endpoint;
+    }
+
+    /// <summary>The options that point the EC2 backend at this endpoint with test credentials.</summary>
+    public Ec2Options Options(string instanceType = "c7i.large", bool spot = false) => new()
+    {
+        Region = Region,
+        ServiceUrl = Url,
+        Credentials = new Amazon.Runtime.BasicAWSCredentials("AKIDLOCALEC2TEST", "local-ec2-secret-key"),
+        InstanceType = instanceType,
+        Spot = spot,
+        WorkerPort = FreePort(),
+    };
+
+    /// <summary>Instances not terminated.</summary>
+    public IReadOnlyList<FakeInstance> LiveInstances => [.. Instances.Where(i => i.State != "terminated")];
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        foreach (var instance in Instances)
+        {
+            StopProcess(instance);
+        }
+
+        Task[] background;
+        lock (_lock)
+        {
+            background = [.. _background];
+        }
+
+        await Task.WhenAll(background).WaitAsync(TimeSpan.FromSeconds(10));
+        foreach (var link in Directory.EnumerateDirectories(SandboxRoot, "worker-*", SearchOption.AllDirectories).ToList())
+        {
+            if (new DirectoryInfo(link).LinkTarget is not null)
+            {
+                Directory.Delete(link);
+            }
+        }
+
+        Directory.Delete(SandboxRoot, recursive: true);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        var form = await context.Request.ReadFormAsync();
+        var call = new Ec2Call(form["Action"].ToString(), form.ToDictionary(f => f.Key, f => f.Value.ToString(), StringComparer.Ordinal));
+        lock (_lock)
+        {
+            _calls.Add(call);
+        }
+
+        OnCall?.Invoke(call);
+        XElement body;
+        try
+        {
+            lock (_lock)
+            {
+                body = Answer(call);
+            }
+        }
+        catch (Ec2Error error)
+        {
+            context.Response.StatusCode = 400;
+            context.Response.ContentType = "text/xml;charset=UTF-8";
+            var xml = new XElement("Response",
+                new XElement("Errors", new XElement("Error", new XElement("Code", error.Code), new XElement("Message", error.Message))),
+                new XElement("RequestID", Guid.NewGuid()));
+            await context.Response.WriteAsync(xml.ToString(SaveOptions.DisableFormatting));
+            return;
+        }
+
+        AfterAnswer?.Invoke(call);
+        body.AddFirst(new XElement(Ns + "requestId", Guid.NewGuid()));
+        context.Response.ContentType = "text/xml;charset=UTF-8";
+        await context.Response.WriteAsync(new XDocument(new XDeclaration("1.0", "UTF-8", null), body).Declaration + body.ToString(SaveOptions.DisableFormatting));
+    }
+
+    private XElement Answer(Ec2Call call) => call.Action switch
+    {
+        "DescribeImages" => DescribeImages(call),
+        "DescribeSubnets" => DescribeSubnets(call),
+        "CreateSecurityGroup" => CreateSecurityGroup(call),
+        "AuthorizeSecurityGroupIngress" => AuthorizeIngress(call),
+        "DescribeSecurityGroups" => DescribeSecurityGroups(call),
+        "DeleteSecurityGroup" => DeleteSecurityGroup(call),
+        "RunInstances" => RunInstances(call),
+        "DescribeInstances" => DescribeInstances(call),
+        "TerminateInstances" => TerminateInstances(call),
+        "GetConsoleOutput" => GetConsoleOutput(call),
+        "DescribeSpotPriceHistory" => DescribeSpotPriceHistory(call),
+        _ => throw new Ec2Error("InvalidAction", $"The action {call.Action} is not valid for this web service."),
+    };
+
+    private static XElement Response(string action, params object?[] content) => new(Ns + (action + "Response"), content);
+
+    private static XElement E(string name, object? content) => new(Ns + name, content);
+
+    private static XElement Set(string name, IEnumerable<XElement> items) => new(Ns + name, items.Select(i => new XElement(Ns + "item", i.Elements())));
+
+    private static XElement TagSet(IReadOnlyDictionary<string, string> tags)
+        => Set("tagSet", tags.Select(t => new XElement("x", E("key", t.Key), E("value", t.Value))));
+
+    /// <summary>EC2 filter matching: every filter must match one of its values; values may hold * wildcards.</summary>
+    private static bool Matches(Ec2Call call, Func<string, IEnumerable<string>?> attribute)
+    {
+        foreach (var (name, values) in call.Filters())
+        {
+            var actual = attribute(name) ?? throw new Ec2Error("InvalidParameterValue", $"The filter '{name}' is invalid");
+            if (!actual.Any(a => values.Any(v => Glob(v).IsMatch(a))))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static Regex Glob(string pattern) => new("^" + Regex.Escape(pattern).Replace("\\*", ".*", StringComparison.Ordinal).Replace("\\?", ".", StringComparison.Ordinal) + "$");
+
+    private static IEnumerable<string>? TagAttribute(string filter, IReadOnlyDictionary<string, string> tags)
+        => filter == "tag-key" ? tags.Keys
+            : filter.StartsWith("tag:", StringComparison.Ordinal) ? (tags.TryGetValue(filter[4..], out var v) ? [v] : [])
+            : null;
+
+    /// <summary>Pages <paramref name="items"/> like EC2: at most MaxResults (and this endpoint's page size) per answer.</summary>
+    private (List<T> Page, string? Next) Paginate<T>(Ec2Call call, List<T> items)
+    {
+        var size = Math.Min(PageSize, int.TryParse(call["MaxResults"], out var max) ? max : int.MaxValue);
+        var start = int.TryParse(call["NextToken"], out var token) ? token : 0;
+        var page = items.Skip(start).Take(size).ToList();
+        return (page, start + size < items.Count ? (start + size).ToString(CultureInfo.InvariantCulture) : null);
+    }
+
+    private XElement DescribeImages(Ec2Call call)
+    {
+        var owners = call.List("Owner");
+        var matching = Images.Where(i => (owners.Count == 0 || owners.Contains("amazon")) && Matches(call, f => f switch
+        {
+            "name" => [i.Name],
+            "architecture" => [i.Architecture],
+            "state" => ["available"],
+            "virtualization-type" => ["hvm"],
+            "owner-alias" => ["amazon"],
+            _ => null,
+        })).ToList();
+        var (page, next) = Paginate(call, matching);
+        return Response("DescribeImages",
+            Set("imagesSet", page.Select(i => new XElement("x",
+                E("imageId", i.ImageId), E("imageLocation", "amazon/" + i.Name), E("imageState", "available"), E("imageOwnerId", "137112412989"),
+                E("creationDate", i.CreationDate), E("isPublic", "true"), E("architecture", i.Architecture), E("imageType", "machine"),
+                E("name", i.Name), E("rootDeviceType", "ebs"), E("virtualizationType", "hvm"), E("imdsSupport", "v2.0")))),
+            next is null ? null : E("nextToken", next));
+    }
+
+    private XElement DescribeSubnets(Ec2Call call)
+    {
+        var ids = call.List("SubnetId");
+        var matching = Subnets.Where(s => (ids.Count == 0 || ids.Contains(s.SubnetId)) && Matches(call, f => f switch
+        {
+            "default-for-az" => [s.DefaultForAz ? "true" : "false"],
+            "state" => ["available"],
+            "vpc-id" => [s.VpcId],
+            _ => null,
+        })).ToList();
+        return Response("DescribeSubnets", Set("subnetSet", matching.Select(s => new XElement("x",
+            E("subnetId", s.SubnetId), E("state", "available"), E("vpcId", s.VpcId), E("cidrBlock", "172.31.0.0/20"),
+            E("availableIpAddressCount", 4090), E("availabilityZone", s.Zone), E("defaultForAz", s.DefaultForAz ? "true" : "false"),
+            E("mapPublicIpOnLaunch", s.DefaultForAz ? "true" : "false")))));
+    }
+
+    private XElement CreateSecurityGroup(Ec2Call call)
+    {
+        var name = call["GroupName"] ?? throw new Ec2Error("MissingParameter", "The request must contain the parameter GroupName");
+        var vpc = call["VpcId"] ?? throw new Ec2Error("VPCIdNotSpecified", "No default VPC for this user");
+        if (_groups.Values.Any(g => g.Name == name && g.VpcId == vpc))
+        {
+            throw new Ec2Error("InvalidGroup.Duplicate", $"The security group '{name}' already exists for VPC '{vpc}'");
+        }
+
+        var group = new FakeGroup($"sg-{NextId()}", name, call["GroupDescription"] ?? string.Empty, vpc, call.TagsFor("security-group"));
+        _groups[group.GroupId] = group;
+        return Response("CreateSecurityGroup", E("return", "true"), E("groupId", group.GroupId), TagSet(group.Tags));
+    }
+
+    private XElement AuthorizeIngress(Ec2Call call)
+    {
+        var group = Group(call["GroupId"]);
+        for (var i = 1; call[$"IpPermissions.{i}.IpProtocol"] is { } protocol; i++)
+        {
+            var ranges = call.List($"IpPermissions.{i}.IpRanges", "CidrIp").Concat(call.List($"IpPermissions.{i}.Ipv6Ranges", "CidrIpv6")).ToList();
+            group.Ingress.Add(new FakeRule(protocol, int.Parse(call[$"IpPermissions.{i}.FromPort"]!, CultureInfo.InvariantCulture), int.Parse(call[$"IpPermissions.{i}.ToPort"]!, CultureInfo.InvariantCulture), ranges));
+        }
+
+        return Response("AuthorizeSecurityGroupIngress", E("return", "true"));
+    }
+
+    private XElement DescribeSecurityGroups(Ec2Call call)
+    {
+        var ids = call.List("GroupId");
+        var matching = _groups.Values.Where(g => (ids.Count == 0 || ids.Contains(g.GroupId)) && Matches(call, f => f switch
+        {
+            "group-name" => [g.Name],
+            "group-id" => [g.GroupId],
+            "vpc-id" => [g.VpcId],
+            _ => TagAttribute(f, g.Tags),
+        })).ToList();
+        var (page, next) = Paginate(call, matching);
+        return Response("DescribeSecurityGroups",
+            Set("securityGroupInfo", page.Select(g => new XElement("x",
+                E("ownerId", "123456789012"), E("groupId", g.GroupId), E("groupName", g.Name), E("groupDescription", g.Description), E("vpcId", g.VpcId),
+                Set("ipPermissions", g.Ingress.Select(r => new XElement("x", E("ipProtocol", r.Protocol), E("fromPort", r.FromPort), E("toPort", r.ToPort),
+                    Set("ipRanges", r.Ranges.Select(c => new XElement("x", E("cidrIp", c))))))),
+                TagSet(g.Tags)))),
+            next is null ? null : E("nextToken", next));
+    }
+
+    private XElement DeleteSecurityGroup(Ec2Call call)
+    {
+        var group = Group(call["GroupId"]);
+        if (_instances.Values.Any(i => i.State != "terminated" && i.GroupIds.Contains(group.GroupId)) || ExtraDependencyViolations-- > 0)
+        {
+            throw new Ec2Error("DependencyViolation", $"resource {group.GroupId} has a dependent object");
+        }
+
+        _groups.Remove(group.GroupId);
+        return Response("DeleteSecurityGroup", E("return", "true"), E("groupId", group.GroupId));
+    }
+
+    private FakeGroup Group(string? id)
+        => id is not null && _groups.TryGetValue(id, out var group) ? group : throw new Ec2Error("InvalidGroup.NotFound", $"The security group '{id}' does not exist");
+
+    private XElement RunInstances(Ec2Call call)
+    {
+        var spot = call["InstanceMarketOptions.MarketType"] == "spot";
+        if (spot && SpotError is { } error)
+        {
+            throw new Ec2Error(error, $"There is no Spot capacity available that matches your request. ({error})");
+        }
+
+        var token = call["ClientToken"];
+        var existing = token is null ? [] : _instances.Values.Where(i => i.ClientToken == token).ToList();
+        if (existing.Count == 0)
+        {
+            var count = int.Parse(call["MaxCount"]!, CultureInfo.InvariantCulture);
+            var subnetId = call["NetworkInterface.1.SubnetId"] ?? call["SubnetId"] ?? Subnets.First(s => s.DefaultForAz).SubnetId;
+            var subnet = Subnets.FirstOrDefault(s => s.SubnetId == subnetId) ?? throw new Ec2Error("InvalidSubnetID.NotFound", $"The subnet ID '{subnetId}' does not exist");
+            var groups = call.List("NetworkInterface.1.SecurityGroupId").Concat(call.List("SecurityGroupId")).ToList();
+            foreach (var group in groups)
+            {
+                Group(group);
+            }
+
+            var image = Images.FirstOrDefault(i => i.ImageId == call["ImageId"]) ?? throw new Ec2Error("InvalidAMIID.NotFound", $"The image id '[{call["ImageId"]}]' does not exist");
+            for (var n = 0; n < count; n++)
+            {
+                var address = Interlocked.Increment(ref s_nextAddress) % 240 + 10;
+                var instance = new FakeInstance
+                {
+                    Id = $"i-{NextId()}",
+                    ImageId = image.ImageId,
+                    InstanceType = call["InstanceType"] ?? "m1.small",
+                    SubnetId = subnet.SubnetId,
+                    VpcId = subnet.VpcId,
+                    Zone = subnet.Zone,
+                    GroupIds = groups,
+                    Tags = call.TagsFor("instance"),
+                    ClientToken = token,
+                    Spot = spot,
+                    ShutdownBehavior = call["InstanceInitiatedShutdownBehavior"] ?? "stop",
+                    HttpTokens = call["MetadataOptions.HttpTokens"],
+                    UserData = call["UserData"] is { } data ? Encoding.UTF8.GetString(Convert.FromBase64String(data)) : string.Empty,
+                    KeyName = call["KeyName"],
+                    LaunchTime = DateTime.UtcNow,
+                    PrivateIp = $"172.31.0.{address}",
+                    SandboxAddress = $"127.0.0.{address}",
+                };
+                _instances[instance.Id] = instance;
+                existing.Add(instance);
+                _background.Add(Task.Run(() => BootAsync(instance)));
+            }
+        }
+
+        return Response("RunInstances", E("reservationId", $"r-{NextId()}"), E("ownerId", "123456789012"), Set("instancesSet", existing.Select(InstanceXml)));
+    }
+
+    private XElement DescribeInstances(Ec2Call call)
+    {
+        var ids = call.List("InstanceId");
+        var unknown = ids.Where(id => !_instances.TryGetValue(id, out var instance) || (NotFoundRightAfterLaunch && !instance.Described)).ToList();
+        foreach (var id in ids.Where(_instances.ContainsKey))
+        {
+            _instances[id].Described = true;
+        }
+
+        if (unknown.Count > 0)
+        {
+            throw new Ec2Error("InvalidInstanceID.NotFound", unknown.Count == 1 ? $"The instance ID '{unknown[0]}' does not exist" : $"The instance IDs '{string.Join(", ", unknown)}' do not exist");
+        }
+
+        var matching = _instances.Values.Where(i => (ids.Count == 0 || ids.Contains(i.Id)) && Matches(call, f => f switch
+        {
+            "instance-state-name" => [i.State],
+            "instance-id" => [i.Id],
+            "client-token" => i.ClientToken is null ? [] : [i.ClientToken],
+            _ => TagAttribute(f, i.Tags),
+        })).ToList();
+        var (page, next) = Paginate(call, matching);
+        return Response("DescribeInstances",
+            Set("reservationSet", page.Select(i => new XElement("x", E("reservationId", "r-" + i.Id[2..]), E("ownerId", "123456789012"), Set("instancesSet", [InstanceXml(i)])))),
+            next is null ? null : E("nextToken", next));
+    }
+
+    private XElement TerminateInstances(Ec2Call call)
+    {
+        var ids = call.List("InstanceId");
+        var unknown = ids.Where(id => !_instances.ContainsKey(id)).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new Ec2Error("InvalidInstanceID.NotFound", $"The instance IDs '{string.Join(", ", unknown)}' do not exist");
+        }
+
+        var items = new List<XElement>();
+        foreach (var instance in ids.Select(id => _instances[id]))
+        {
+            var previous = instance.State;
+            if (previous is not ("terminated" or "shutting-down"))
+            {
+                instance.State = "shutting-down";
+                instance.StateReason = "Client.UserInitiatedShutdown: User initiated shutdown";
+                StopProcess(instance);
+                _background.Add(FinishAsync(instance, "terminated"));
+            }
+
+            items.Add(new XElement("x", E("instanceId", instance.Id),
+                E("currentState", new object[] { E("code", FakeInstance.StateCode(instance.State)), E("name", instance.State) }),
+                E("previousState", new object[] { E("code", FakeInstance.StateCode(previous)), E("name", previous) })));
+        }
+
+        return Response("TerminateInstances", Set("instancesSet", items));
+    }
+
+    private XElement GetConsoleOutput(Ec2Call call)
+    {
+        var instance = _instances.TryGetValue(call["InstanceId"] ?? string.Empty, out var found) ? found : throw new Ec2Error("InvalidInstanceID.NotFound", $"The instance ID '{call["InstanceId"]}' does not exist");
+        return Response("GetConsoleOutput", E("instanceId", instance.Id), E("timestamp", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture)),
+            E("output", Convert.ToBase64String(Encoding.UTF8.GetBytes(instance.Console))));
+    }
+
+    private XElement DescribeSpotPriceHistory(Ec2Call call)
+        => Response("DescribeSpotPriceHistory", Set("spotPriceHistorySet", call.List("InstanceType").Select(type => new XElement("x",
+            E("instanceType", type), E("productDescription", "Linux/UNIX"), E("spotPrice", SpotPrice),
+            E("timestamp", DateTime.UtcNow.AddMinutes(-7).ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)),
+            E("availabilityZone", call["AvailabilityZone"] ?? "us-east-1a")))), E("nextToken", string.Empty));
+
+    private XElement InstanceXml(FakeInstance i) => new("x",
+        E("instanceId", i.Id), E("imageId", i.ImageId),
+        E("instanceState", new object[] { E("code", FakeInstance.StateCode(i.State)), E("name", i.State) }),
+        E("privateDnsName", $"ip-{i.PrivateIp.Replace('.', '-')}.ec2.internal"), E("dnsName", i.PublicIp is null ? string.Empty : "ec2-fake.compute-1.amazonaws.com"),
+        E("reason", i.StateReason ?? string.Empty), i.KeyName is null ? null : E("keyName", i.KeyName), E("amiLaunchIndex", 0),
+        E("instanceType", i.InstanceType), E("launchTime", i.LaunchTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)),
+        E("placement", new object[] { E("availabilityZone", i.Zone), E("tenancy", "default") }),
+        E("subnetId", i.SubnetId), E("vpcId", i.VpcId), E("privateIpAddress", i.PrivateIp), i.PublicIp is null ? null : E("ipAddress", i.PublicIp),
+        Set("groupSet", i.GroupIds.Select(g => new XElement("x", E("groupId", g), E("groupName", _groups.TryGetValue(g, out var group) ? group.Name : g)))),
+        i.StateReason is null ? null : E("stateReason", new object[] { E("code", i.StateReason.Split(':')[0]), E("message", i.StateReason) }),
+        E("architecture", Images.First(m => m.ImageId == i.ImageId).Architecture), E("rootDeviceType", "ebs"), E("virtualizationType", "hvm"),
+        i.ClientToken is null ? null : E("clientToken", i.ClientToken), TagSet(i.Tags), i.Spot ? E("instanceLifecycle", "spot") : null,
+        E("metadataOptions", new object[] { E("state", "applied"), E("httpTokens", i.HttpTokens ?? "optional"), E("httpEndpoint", "enabled") }));
+
+    private async Task BootAsync(FakeInstance instance)
+    {
+        await Task.Delay(100);
+        lock (_lock)
+        {
+            if (instance.State != "pending")
+            {
+                return;
+            }
+
+            instance.State = "running";
+            instance.PublicIp = instance.SandboxAddress;
+            if (BootInstances)
+            {
+                StartUserData(instance);
+            }
+        }
+    }
+
+    private void StartUserData(FakeInstance instance)
+    {
+        var sandbox = Path.Combine(SandboxRoot, instance.Id);
+        var bin = Directory.CreateDirectory(Path.Combine(sandbox, "bin")).FullName;
+        var root = Directory.CreateDirectory(Path.Combine(sandbox, "opt", "coiled-remote")).FullName;
+        var home = Directory.CreateDirectory(Path.Combine(sandbox, "home")).FullName;
+        instance.Sandbox = sandbox;
+
+        // Power-off and the package tools are stubs: the sandbox records power-off, and anything the script tries to
+        // download fails, so a test proves the preinstalled runtime and worker were used.
+        foreach (var command in new[] { "systemctl", "shutdown", "poweroff" })
+        {
+            WriteExecutable(Path.Combine(bin, command), $"#!/bin/bash\necho \"{command} $*\" >> \"$COILED_REMOTE_SANDBOX/power.log\"\n");
+        }
+
+        foreach (var command in new[] { "dnf", "curl" })
+        {
+            WriteExecutable(Path.Combine(bin, command), $"#!/bin/bash\necho \"{command} $*: not available in the local EC2 sandbox\" >&2\nexit 1\n");
+        }
+
+        if (PreinstallWorker && VersionPattern().Match(instance.UserData) is { Success: true } version)
+        {
+            Directory.CreateSymbolicLink(Path.Combine(root, "worker-" + version.Groups[1].Value), AppContext.BaseDirectory.TrimEnd('/'));
+        }
+
+        var script = Path.Combine(sandbox, "user-data.sh");
+        File.WriteAllText(script, instance.UserData);
+        var start = new ProcessStartInfo("bash")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = sandbox,
+        };
+        start.ArgumentList.Add(script);
+        var dotnet = Path.GetDirectoryName(Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "/usr/bin/dotnet");
+        start.Environment["PATH"] = $"{bin}:{dotnet}:{Environment.GetEnvironmentVariable("PATH")}";
+        start.Environment["HOME"] = home;
+        start.Environment["COILED_REMOTE_ROOT"] = root;
+        start.Environment["COILED_REMOTE_LISTEN_ADDRESS"] = instance.SandboxAddress;
+        start.Environment["COILED_REMOTE_SANDBOX"] = sandbox;
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) => instance.AppendConsole(e.Data);
+        process.ErrorDataReceived += (_, e) => instance.AppendConsole(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        instance.Process = process;
+        _background.Add(WatchUserDataAsync(instance, process));
+    }
+
+    private async Task WatchUserDataAsync(FakeInstance instance, Process process)
+    {
+        await process.WaitForExitAsync();
+        var log = Path.Combine(instance.Sandbox!, "power.log");
+        var poweredOff = File.Exists(log) && File.ReadAllLines(log).Any(l => l is "systemctl poweroff" or "poweroff" || l.StartsWith("shutdown -P now", StringComparison.Ordinal));
+        lock (_lock)
+        {
+            if (!poweredOff || instance.State != "running")
+            {
+                return;
+            }
+
+            // An OS-initiated power-off: the shutdown behaviour decides between terminated and stopped.
+            var terminate = instance.ShutdownBehavior == "terminate";
+            instance.State = terminate ? "shutting-down" : "stopping";
+            instance.StateReason = "Client.InstanceInitiatedShutdown: Instance initiated shutdown";
+            _background.Add(FinishAsync(instance, terminate ? "terminated" : "stopped"));
+        }
+    }
+
+    private async Task FinishAsync(FakeInstance instance, string state)
+    {
+        await Task.Delay(TerminationDelay);
+        lock (_lock)
+        {
+            instance.State = state;
+            instance.PublicIp = null;
+        }
+    }
+
+    private static void StopProcess(FakeInstance instance)
+    {
+        try
+        {
+            if (instance.Process is { HasExited: false } process)
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit(5000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+    }
+
+    private static void WriteExecutable(string path, string content)
+    {
+        File.WriteAllText(path, content);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    private string NextId() => (Interlocked.Increment(ref _ids) * 2654435761L % 0xFFFFFFFFF).ToString("x9", CultureInfo.InvariantCulture) + "abcdef01";
+
+    [GeneratedRegex("^version='([^']+)'$", RegexOptions.Multiline)]
+    private static partial Regex VersionPattern();
+
+    private sealed class Ec2Error(string code, string message) : Exception(message)
+    {
+        public string Code { get; } = code;
+    }
+}
+
+public sealed record FakeImage(string ImageId, string Name, string Architecture, string CreationDate);
+
+public sealed record FakeSubnet(string SubnetId, string VpcId, string Zone, bool DefaultForAz);
+
+public sealed record FakeGroup(string GroupId, string Name, string Description, string VpcId, IReadOnlyDictionary<string, string> Tags)
+{
+    public List<FakeRule> Ingress { get; } = [];
+}
+
+public sealed record FakeRule(string Protocol, int FromPort, int ToPort, IReadOnlyList<string> Ranges);

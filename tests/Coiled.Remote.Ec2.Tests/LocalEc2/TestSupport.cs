@@ -1,0 +1,75 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+// The local EC2 endpoint boots instances with bash.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
+namespace Coiled.Remote.Ec2.Tests.LocalEc2;
+
+/// <summary>What the tests run remotely.</summary>
+public static class Ec2Jobs
+{
+    [Remote]
+    public static double Square(double x) => x * x;
+
+    [Remote]
+    public static string? Variable(string name) => Environment.GetEnvironmentVariable(name);
+}
+
+/// <summary>Short waits for the local endpoint, and the facts the backend would read from the machine.</summary>
+internal static class TestTuning
+{
+    public static readonly IPAddress CallerAddress = IPAddress.Parse("203.0.113.7");
+
+    public static Ec2Tuning Fast(OwnerIdentity? owner = null) => new()
+    {
+        PollInterval = TimeSpan.FromMilliseconds(100),
+        BootTimeout = TimeSpan.FromSeconds(60),
+        ProbeTimeout = TimeSpan.FromMilliseconds(500),
+        TeardownTimeout = TimeSpan.FromSeconds(30),
+        FirstRetryDelay = TimeSpan.FromMilliseconds(50),
+        MaxRetryDelay = TimeSpan.FromMilliseconds(200),
+        HandleInterrupts = false,
+        ResolveCallerAddress = _ => Task.FromResult(CallerAddress),
+        Owner = owner,
+    };
+}
+
+/// <summary>Keeps every log line, for assertions.</summary>
+internal sealed class ListLoggerProvider : ILoggerProvider
+{
+    private readonly List<string> _lines = [];
+
+    public IReadOnlyList<string> Lines
+    {
+        get
+        {
+            lock (_lines)
+            {
+                return [.. _lines];
+            }
+        }
+    }
+
+    public ILogger CreateLogger(string categoryName) => new ListLogger(this);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class ListLogger(ListLoggerProvider provider) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (provider._lines)
+            {
+                provider._lines.Add(formatter(state, exception));
+            }
+        }
+    }
+}
