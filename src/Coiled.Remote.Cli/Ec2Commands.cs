@@ -1,0 +1,98 @@
+using System.CommandLine;
+using System.Globalization;
+using Coiled.Remote.Ec2;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote.Cli;
+
+/// <summary><c>coiled-remote ec2 ls</c> and <c>coiled-remote ec2 cleanup</c>.</summary>
+internal static class Ec2Commands
+{
+    public static Command Create()
+    {
+        var region = new Option<string?>("--region") { Description = "AWS region, e.g. us-east-1. Default: AWS_REGION or the profile's region." };
+        var endpoint = new Option<string?>("--endpoint-url") { Description = "A custom EC2 endpoint, e.g. https://ec2.us-east-1.amazonaws.com." };
+
+        var list = new Command("ls", "List Coiled.Remote clusters of a region with their instances, uptime and cost so far.") { region, endpoint };
+        list.SetAction((result, cancellationToken) => ListAsync(Options(result, region, endpoint), cancellationToken));
+
+        var all = new Option<bool>("--all") { Description = "Also remove clusters that look in use (owner alive or on another machine, not expired)." };
+        var cleanup = new Command("cleanup", "Terminate the instances and delete the security groups of clusters whose lifetime ended or whose caller on this machine is gone.")
+        {
+            region, endpoint, all,
+        };
+        cleanup.SetAction((result, cancellationToken) => CleanupAsync(Options(result, region, endpoint), result.GetValue(all), cancellationToken));
+
+        return new Command("ec2", "Coiled.Remote clusters on EC2.") { list, cleanup };
+    }
+
+    private static Ec2Options Options(ParseResult result, Option<string?> region, Option<string?> endpoint)
+        => new() { Region = result.GetValue(region), ServiceUrl = result.GetValue(endpoint) is { } url ? new Uri(url, UriKind.Absolute) : null };
+
+    private static async Task<int> ListAsync(Ec2Options options, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<Ec2ClusterSummary> clusters;
+        try
+        {
+            clusters = await Ec2Backend.ListClustersAsync(options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is ClusterStartException or Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException)
+        {
+            Console.Error.WriteLine($"coiled-remote ec2 ls: {ex.Message}");
+            return 1;
+        }
+
+        if (clusters.Count == 0)
+        {
+            Console.WriteLine("No Coiled.Remote clusters.");
+            return 0;
+        }
+
+        Console.WriteLine(Format(clusters));
+        return 0;
+    }
+
+    private static async Task<int> CleanupAsync(Ec2Options options, bool all, CancellationToken cancellationToken)
+    {
+        using var loggerFactory = LoggerFactory.Create(logging => logging.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Information));
+        Ec2CleanupReport report;
+        try
+        {
+            report = await Ec2Backend.CleanupAsync(options, all, loggerFactory.CreateLogger("coiled-remote"), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is ClusterStartException or Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException)
+        {
+            Console.Error.WriteLine($"coiled-remote ec2 cleanup: {ex.Message}");
+            return 1;
+        }
+
+        Console.WriteLine(
+            $"Removed {report.Removed.Count} cluster(s): {report.Removed.Sum(c => c.InstanceIds.Count)} instance(s) terminated, " +
+            $"{report.Removed.Sum(c => c.SecurityGroupIds.Count)} security group(s) deleted.");
+        if (report.Kept.Count > 0)
+        {
+            Console.WriteLine($"Kept {report.Kept.Count} cluster(s) that look in use (use --all to remove them too):");
+            Console.WriteLine(Format(report.Kept));
+        }
+
+        return 0;
+    }
+
+    internal static string Format(IReadOnlyList<Ec2ClusterSummary> clusters)
+    {
+        var rows = new List<string[]> { new[] { "CLUSTER", "OWNER", "INSTANCES", "TYPE", "UPTIME", "COST", "EXPIRES", "STATUS" } };
+        rows.AddRange(clusters.Select(c => new[]
+        {
+            c.Name,
+            c.Owner ?? "?",
+            c.InstanceIds.Count.ToString(CultureInfo.InvariantCulture),
+            c.InstanceTypes.Count == 0 ? "-" : string.Join(",", c.InstanceTypes),
+            c.LaunchedAt is null ? "-" : Ec2Backend.FormatDuration(c.Uptime),
+            c.Cost is { } cost ? "≈ $" + cost.ToString("0.00", CultureInfo.InvariantCulture) : "?",
+            c.Expires?.UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture) + "Z",
+            c.StaleReason is null ? "in use" : "stale: " + c.StaleReason,
+        }));
+        var widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
+        return string.Join(Environment.NewLine, rows.Select(r => string.Join("  ", r.Select((cell, i) => cell.PadRight(widths[i]))).TrimEnd()));
+    }
+}

@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using Coiled.Remote.Ec2.Tests.LocalEc2;
+
+namespace Coiled.Remote.Ec2.Tests;
+
+/// <summary>The <c>coiled-remote</c> command as a child process, with AWS credentials from its environment.</summary>
+public sealed class CliTests
+{
+    [Fact]
+    public async Task Ec2LsAndCleanup_AgainstLocalEc2Endpoint_ListAndRemoveClusterOfKilledCaller()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        using var caller = Process.Start(new ProcessStartInfo("sleep", "60") { UseShellExecute = false })!;
+        var abandoned = new Ec2Backend(ec2.Options(), TestTuning.Fast(OwnerIdentity.Current with { ProcessId = caller.Id }), TimeProvider.System);
+        await abandoned.StartWorkersAsync(Ec2BackendTests.Launch(1), CancellationToken.None);
+        caller.Kill();
+        await caller.WaitForExitAsync();
+
+        var (listCode, listed) = await RunAsync(ec2, "ec2", "ls", "--region", LocalEc2Endpoint.Region, "--endpoint-url", ec2.Url.ToString());
+        var (cleanupCode, cleaned) = await RunAsync(ec2, "ec2", "cleanup", "--region", LocalEc2Endpoint.Region, "--endpoint-url", ec2.Url.ToString());
+
+        listCode.Should().Be(0, listed);
+        listed.Should().Contain(abandoned.ClusterName).And.Contain("c7i.large").And.Contain("stale: its owner, process");
+        cleanupCode.Should().Be(0, cleaned);
+        cleaned.Should().Contain("Removed 1 cluster(s): 1 instance(s) terminated, 1 security group(s) deleted.");
+        ec2.LiveInstances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task Ec2Ls_WithoutCredentials_SaysWhatToConfigure()
+    {
+        var (code, output) = await RunAsync(null, "ec2", "ls", "--region", "us-east-1");
+
+        code.Should().Be(1);
+        output.Should().Contain("AWS_ACCESS_KEY_ID").And.Contain("AWS_PROFILE");
+    }
+
+    private static async Task<(int Code, string Output)> RunAsync(LocalEc2Endpoint? ec2, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "coiled-remote.dll"));
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var name in new[] { "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION" })
+        {
+            start.Environment.Remove(name);
+        }
+
+        start.Environment["AWS_EC2_METADATA_DISABLED"] = "true";
+        start.Environment["AWS_CONFIG_FILE"] = "/nonexistent/coiled-remote-test-config";
+        start.Environment["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent/coiled-remote-test-credentials";
+        if (ec2 is not null)
+        {
+            start.Environment["AWS_ACCESS_KEY_ID"] = "AKIDLOCALEC2TEST";
+            start.Environment["AWS_SECRET_ACCESS_KEY"] = "local-ec2-secret-key";
+        }
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+}
