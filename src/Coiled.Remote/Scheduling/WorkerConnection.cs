@@ -102,7 +102,8 @@ internal sealed class WorkerConnection : IAsyncDisposable
             EnableMultipleHttp2Connections = true,
             InitialHttp2StreamWindowSize = 16 * 1024 * 1024,
             // A worker that stops answering pings is declared lost within about two seconds of its last frame.
-            KeepAlivePingDelay = TimeSpan.FromMilliseconds(500),
+            // SocketsHttpHandler refuses a ping delay under one second (ArgumentOutOfRangeException on every connect).
+            KeepAlivePingDelay = TimeSpan.FromSeconds(1),
             KeepAlivePingTimeout = TimeSpan.FromSeconds(1),
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
