@@ -138,6 +138,15 @@ public sealed partial class Ec2Backend : IClusterBackend
         }
 
         _logger = launch.LoggerFactory.CreateLogger<Ec2Backend>();
+        if (_options.ForwardAwsCredentials)
+        {
+            // The variables are ready (AwsCredentialVariablesAsync); the cluster has no way yet to take them from a backend.
+            throw new ClusterStartException(
+                "Ec2Options.ForwardAwsCredentials is not available in this version of Coiled.Remote. To give [Remote] methods AWS credentials, " +
+                "set ClusterOptions.ForwardEnvironmentVariables = [\"AWS_ACCESS_KEY_ID\", \"AWS_SECRET_ACCESS_KEY\", \"AWS_SESSION_TOKEN\", \"AWS_REGION\"] " +
+                "with those variables set in this process; they travel over the cluster's TLS connection, never in user data.");
+        }
+
         (_client, _credentials, _region) = await Ec2ClientFactory.CreateAsync(_options, cancellationToken).ConfigureAwait(false);
         using var starting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         WatchInterrupts(starting);
@@ -496,6 +505,28 @@ public sealed partial class Ec2Backend : IClusterBackend
 
         var lines = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(response.Output)).ReplaceLineEndings("\n").TrimEnd('\n').Split('\n');
         return string.Join(Environment.NewLine, lines.TakeLast(KeptLines));
+    }
+
+    /// <summary>
+    /// The caller's current AWS credentials as the environment variables the AWS SDKs read, for
+    /// <see cref="Ec2Options.ForwardAwsCredentials"/>: sent to tasks over TLS, never written to user data.
+    /// </summary>
+    internal async Task<IReadOnlyDictionary<string, string>> AwsCredentialVariablesAsync()
+    {
+        var credentials = await (_credentials ?? throw new InvalidOperationException("The backend has not resolved credentials yet."))
+            .GetCredentialsAsync().ConfigureAwait(false);
+        var variables = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["AWS_ACCESS_KEY_ID"] = credentials.AccessKey,
+            ["AWS_SECRET_ACCESS_KEY"] = credentials.SecretKey,
+            ["AWS_REGION"] = _region!,
+        };
+        if (credentials.UseToken)
+        {
+            variables["AWS_SESSION_TOKEN"] = credentials.Token;
+        }
+
+        return variables;
     }
 
     private void RecordLaunched(RunInstancesResponse response)

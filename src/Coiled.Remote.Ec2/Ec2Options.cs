@@ -57,6 +57,10 @@ public sealed record Ec2Options
     /// environment variables. They travel over the cluster's TLS connection, never in the instances' user data.
     /// Default false.
     /// </summary>
+    /// <remarks>
+    /// Not available yet: starting a cluster with it set fails and says how to forward the variables with
+    /// <see cref="ClusterOptions.ForwardEnvironmentVariables"/> instead.
+    /// </remarks>
     public bool ForwardAwsCredentials { get; init; }
 
     /// <summary>The TCP port the workers listen on. Default 7400.</summary>

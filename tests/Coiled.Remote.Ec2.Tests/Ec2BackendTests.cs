@@ -282,6 +282,18 @@ public sealed class Ec2BackendTests
         rules.Should().OnlyContain(r => r.Ranges.SequenceEqual(new[] { "198.51.100.0/24" }));
     }
 
+    [Fact]
+    public async Task StartAsync_AgainstLocalEc2Endpoint_ForwardAwsCredentials_FailsBeforeCreatingAnything()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        await using var backend = new Ec2Backend(ec2.Options() with { ForwardAwsCredentials = true }, TestTuning.Fast(), TimeProvider.System);
+
+        var start = () => backend.StartWorkersAsync(OneWorker, CancellationToken.None);
+
+        (await start.Should().ThrowAsync<ClusterStartException>()).Which.Message.Should().Contain("ForwardEnvironmentVariables");
+        ec2.Calls.Should().BeEmpty();
+    }
+
     internal static WorkerLaunch Launch(int count, TimeSpan? noClient = null)
         => new(count, "local-ec2-test-token-0123456789", TimeSpan.FromMinutes(10), noClient ?? TimeSpan.FromMinutes(10), NullLoggerFactory.Instance);
 }
