@@ -18,8 +18,11 @@ internal sealed class WorkerConnection : IAsyncDisposable
     private const int MaxWindowPerWorker = 16384;
     private static readonly TimeSpan TargetQueueTime = TimeSpan.FromMilliseconds(2);
 
-    /// <summary>How often the worker reports its CPU and memory on the task stream.</summary>
-    private const uint StatsIntervalMilliseconds = 1000;
+    /// <summary>How often the worker reports its CPU and memory on the task stream; the reports double as heartbeats.</summary>
+    private const uint StatsIntervalMilliseconds = 500;
+
+    /// <summary>A worker whose stream stays silent this long (three missed heartbeats) is declared lost.</summary>
+    private static readonly TimeSpan SilenceLimit = TimeSpan.FromMilliseconds(3 * StatsIntervalMilliseconds);
 
     private readonly GrpcChannel _channel;
     private readonly Transport.Protocol.Worker.WorkerClient _client;
@@ -32,6 +35,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
     private readonly long _connectedAt = Stopwatch.GetTimestamp();
     private long _endedAt;
     private WorkerStats? _stats;
+    private long _lastHeard = Stopwatch.GetTimestamp();
 
     private WorkerConnection(WorkerEndpoint endpoint, GrpcChannel channel, CallOptions call, HelloReply hello, string token)
     {
@@ -149,7 +153,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
     public async Task OpenAsync(string environmentId, IReadOnlyDictionary<string, string> environmentVariables, CancellationToken cancellationToken)
     {
         _run = _client.Run(_call.WithCancellationToken(_stop.Token));
-        var open = new OpenEnvironment { EnvironmentId = environmentId, StatsIntervalMs = StatsIntervalMilliseconds };
+        var open = new OpenEnvironment { EnvironmentId = environmentId };
         foreach (var (name, value) in environmentVariables)
         {
             open.EnvironmentVariables[name] = value;
@@ -175,9 +179,11 @@ internal sealed class WorkerConnection : IAsyncDisposable
     public void Start(Scheduler scheduler)
     {
         State = WorkerState.Ready;
+        Volatile.Write(ref _lastHeard, Stopwatch.GetTimestamp());
         _loops = Task.WhenAll(
             Task.Run(() => SendLoopAsync(scheduler)),
-            Task.Run(() => ReceiveLoopAsync(scheduler)));
+            Task.Run(() => ReceiveLoopAsync(scheduler)),
+            Task.Run(() => WatchHeartbeatsAsync(scheduler)));
     }
 
     /// <summary>Adapts the window to how long tasks take on this worker (scheduler lock).</summary>
@@ -209,6 +215,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
         return error switch
         {
             null => "it closed its task stream",
+            TimeoutException silence => $"it went silent ({silence.Message})",
             RpcException rpc => $"its connection failed ({rpc.StatusCode}: {rpc.Status.Detail})",
             _ => $"its connection failed ({error.GetBaseException().Message})",
         };
@@ -280,6 +287,57 @@ internal sealed class WorkerConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Reads the worker's heartbeats (its CPU and memory reports, on a call of their own) and declares the worker lost
+    /// when they stop: a cut network shows no error to the sender, and HTTP/2 keepalive pings take longer to notice
+    /// (their delay cannot go below one second).
+    /// </summary>
+    private async Task WatchHeartbeatsAsync(Scheduler scheduler)
+    {
+        using var watch = _client.Watch(new WatchRequest { IntervalMs = StatsIntervalMilliseconds }, _call.WithCancellationToken(_stop.Token));
+        var reading = ReadHeartbeatsAsync(watch.ResponseStream);
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(StatsIntervalMilliseconds / 2));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            {
+                var silent = Stopwatch.GetElapsedTime(Volatile.Read(ref _lastHeard));
+                if (silent > SilenceLimit && State == WorkerState.Ready)
+                {
+                    await scheduler.OnWorkerLostAsync(this, new TimeoutException(
+                        $"no heartbeat for {silent.TotalSeconds:0.0} s (one is due every {StatsIntervalMilliseconds} ms)")).ConfigureAwait(false);
+                    _run?.Dispose();
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Disposed.
+        }
+        finally
+        {
+            watch.Dispose();
+            await reading.ConfigureAwait(false);
+        }
+    }
+
+    private async Task ReadHeartbeatsAsync(IAsyncStreamReader<WorkerStats> heartbeats)
+    {
+        try
+        {
+            while (await heartbeats.MoveNext(_stop.Token).ConfigureAwait(false))
+            {
+                Volatile.Write(ref _lastHeard, Stopwatch.GetTimestamp());
+                Volatile.Write(ref _stats, heartbeats.Current);
+            }
+        }
+        catch (Exception)
+        {
+            // A broken heartbeat call shows as silence, and the task stream reports its own error.
+        }
+    }
+
     private async Task ReceiveLoopAsync(Scheduler scheduler)
     {
         var responses = _run!.ResponseStream;
@@ -287,14 +345,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
         {
             while (await responses.MoveNext(_stop.Token).ConfigureAwait(false))
             {
-                switch (responses.Current.KindCase)
+                if (responses.Current.KindCase == RunReply.KindOneofCase.Results)
                 {
-                    case RunReply.KindOneofCase.Results:
-                        scheduler.OnResults(this, responses.Current.Results);
-                        break;
-                    case RunReply.KindOneofCase.Stats:
-                        Volatile.Write(ref _stats, responses.Current.Stats);
-                        break;
+                    scheduler.OnResults(this, responses.Current.Results);
                 }
             }
 

@@ -22,32 +22,16 @@ internal static class WorkerStatsReader
         };
     }
 
-    /// <summary>
-    /// Sends <see cref="WorkerStats"/> every <paramref name="intervalMilliseconds"/> until <paramref name="stop"/> is cancelled.
-    /// Writes go through <paramref name="writeGate"/>, which the result pump holds too: a gRPC stream takes one write at a time.
-    /// </summary>
-    public static async Task SendAsync(IServerStreamWriter<RunReply> stream, SemaphoreSlim writeGate, uint intervalMilliseconds, CancellationToken stop)
+    /// <summary>Sends <see cref="WorkerStats"/> every <paramref name="intervalMilliseconds"/> until <paramref name="stop"/> is cancelled.</summary>
+    public static async Task SendAsync(IServerStreamWriter<WorkerStats> stream, uint intervalMilliseconds, CancellationToken stop)
     {
-        if (intervalMilliseconds == 0)
-        {
-            return;
-        }
-
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(MinIntervalMilliseconds, intervalMilliseconds)));
         try
         {
+            await stream.WriteAsync(Read(), stop).ConfigureAwait(false);
             while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
             {
-                var reply = new RunReply { Stats = Read() };
-                await writeGate.WaitAsync(stop).ConfigureAwait(false);
-                try
-                {
-                    await stream.WriteAsync(reply, stop).ConfigureAwait(false);
-                }
-                finally
-                {
-                    writeGate.Release();
-                }
+                await stream.WriteAsync(Read(), stop).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)

@@ -92,12 +92,9 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             // Give the result stream a moment to carry the timeout to the client before the process goes.
             _ = Task.Delay(TimeSpan.FromMilliseconds(500)).ContinueWith(_ => state.RequestRecycle(reason), TaskScheduler.Default);
         });
-        using var statsStop = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        using var writeGate = new SemaphoreSlim(1, 1);
-        var stats = WorkerStatsReader.SendAsync(responseStream, writeGate, open.StatsIntervalMs, statsStop.Token);
         await using (executor.ConfigureAwait(false))
         {
-            var pump = PumpResultsAsync(executor, responseStream, writeGate, aborted);
+            var pump = PumpResultsAsync(executor, responseStream, aborted);
             try
             {
                 while (await requestStream.MoveNext(aborted).ConfigureAwait(false))
@@ -132,13 +129,14 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             finally
             {
                 await pump.ConfigureAwait(false);
-                await statsStop.CancelAsync().ConfigureAwait(false);
-                await stats.ConfigureAwait(false);
             }
         }
     }
 
-    private static async Task PumpResultsAsync(TaskExecutor executor, IServerStreamWriter<RunReply> responseStream, SemaphoreSlim writeGate, CancellationToken aborted)
+    public override Task Watch(WatchRequest request, IServerStreamWriter<WorkerStats> responseStream, ServerCallContext context)
+        => WorkerStatsReader.SendAsync(responseStream, request.IntervalMs, context.CancellationToken);
+
+    private static async Task PumpResultsAsync(TaskExecutor executor, IServerStreamWriter<RunReply> responseStream, CancellationToken aborted)
     {
         var outcomes = executor.Outcomes;
         var results = new ArrayBufferWriter<byte>(64 * 1024);
@@ -169,15 +167,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                 results.ResetWrittenCount();
                 if (!aborted.IsCancellationRequested)
                 {
-                    await writeGate.WaitAsync(aborted).ConfigureAwait(false);
-                    try
-                    {
-                        await responseStream.WriteAsync(new RunReply { Results = batch }, aborted).ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        writeGate.Release();
-                    }
+                    await responseStream.WriteAsync(new RunReply { Results = batch }, aborted).ConfigureAwait(false);
                 }
             }
         }

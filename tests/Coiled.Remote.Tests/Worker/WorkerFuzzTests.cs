@@ -54,7 +54,7 @@ public sealed class WorkerFuzzTests : IAsyncLifetime
 
         for (var i = 0; i < 1200; i++)
         {
-            var rpc = i % 6;
+            var rpc = i % 7;
             var payload = random.Next(3) == 0 ? RandomBytes(random) : Mutate(random, samples[random.Next(samples.Count)]);
             StatusCode status;
             switch (rpc)
@@ -72,6 +72,9 @@ public sealed class WorkerFuzzTests : IAsyncLifetime
                     break;
                 case 3:
                     status = await ClientStreamAsync(invoker, payload, Mutate(random, samples[random.Next(samples.Count)]), auth);
+                    break;
+                case 4:
+                    status = await ServerStreamAsync(invoker, payload, auth);
                     break;
                 default:
                     status = await DuplexAsync(invoker, payload, Mutate(random, samples[random.Next(samples.Count)]), auth);
@@ -97,6 +100,22 @@ public sealed class WorkerFuzzTests : IAsyncLifetime
         try
         {
             await invoker.AsyncUnaryCall(method, null, options.WithDeadline(DateTime.UtcNow.AddSeconds(30)), payload);
+            return StatusCode.OK;
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode;
+        }
+    }
+
+    /// <summary>Watch streams heartbeats until cancelled: the first answer (a heartbeat or an error) is enough.</summary>
+    private static async Task<StatusCode> ServerStreamAsync(CallInvoker invoker, byte[] payload, CallOptions options)
+    {
+        var method = new Method<byte[], byte[]>(MethodType.ServerStreaming, "coiled.remote.v1.Worker", "Watch", Raw, Raw);
+        try
+        {
+            using var call = invoker.AsyncServerStreamingCall(method, null, options.WithDeadline(DateTime.UtcNow.AddSeconds(30)), payload);
+            await call.ResponseStream.MoveNext();
             return StatusCode.OK;
         }
         catch (RpcException ex)
@@ -165,6 +184,7 @@ public sealed class WorkerFuzzTests : IAsyncLifetime
             new RunRequest { Tasks = hostile }.ToByteArray(),
             new RunRequest { Cancel = new CancelTasks { TaskIds = { 1, 2, 3 } } }.ToByteArray(),
             new ShutdownRequest { Reason = "fuzz" }.ToByteArray(),
+            new WatchRequest { IntervalMs = 500 }.ToByteArray(),
         ];
     }
 
