@@ -138,15 +138,6 @@ public sealed partial class Ec2Backend : IClusterBackend
         }
 
         _logger = launch.LoggerFactory.CreateLogger<Ec2Backend>();
-        if (_options.ForwardAwsCredentials)
-        {
-            // The variables are ready (AwsCredentialVariablesAsync); the cluster has no way yet to take them from a backend.
-            throw new ClusterStartException(
-                "Ec2Options.ForwardAwsCredentials is not available in this version of Coiled.Remote. To give [Remote] methods AWS credentials, " +
-                "set ClusterOptions.ForwardEnvironmentVariables = [\"AWS_ACCESS_KEY_ID\", \"AWS_SECRET_ACCESS_KEY\", \"AWS_SESSION_TOKEN\", \"AWS_REGION\"] " +
-                "with those variables set in this process; they travel over the cluster's TLS connection, never in user data.");
-        }
-
         (_client, _credentials, _region) = await Ec2ClientFactory.CreateAsync(_options, cancellationToken).ConfigureAwait(false);
         using var starting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         WatchInterrupts(starting);
@@ -215,7 +206,8 @@ public sealed partial class Ec2Backend : IClusterBackend
         }
 
         var addresses = await WaitForWorkersAsync(client, cancellationToken).ConfigureAwait(false);
-        return [.. addresses.Select(a => new WorkerEndpoint(a) { CertificateThumbprint = certificate.Thumbprint })];
+        var variables = _options.ForwardAwsCredentials ? await AwsCredentialVariablesAsync().ConfigureAwait(false) : null;
+        return [.. addresses.Select(a => new WorkerEndpoint(a) { CertificateThumbprint = certificate.Thumbprint, EnvironmentVariables = variables })];
     }
 
     private async Task<(string SubnetId, string VpcId, string Zone)> FindSubnetAsync(IAmazonEC2 client, CancellationToken cancellationToken)
@@ -250,7 +242,7 @@ public sealed partial class Ec2Backend : IClusterBackend
         var created = await client.CreateSecurityGroupAsync(new CreateSecurityGroupRequest
         {
             GroupName = ClusterName,
-            Description = $"Coiled.Remote cluster {ClusterName}: worker port {_options.WorkerPort} from {cidr}",
+            Description = $"Coiled.Remote cluster {ClusterName}: worker ports {_options.WorkerPort}-{_options.WorkerPort + 1} from {cidr}",
             VpcId = vpcId,
             TagSpecifications = [new TagSpecification { ResourceType = ResourceType.SecurityGroup, Tags = Tags(expires, $"{ClusterName} workers") }],
         }, cancellationToken).ConfigureAwait(false);
@@ -258,12 +250,15 @@ public sealed partial class Ec2Backend : IClusterBackend
         SecurityGroupId = groupId;
         _logger.LogInformation("Created security group {Group} ({Name}) in {Vpc}, admitting {Cidr} on port {Port}", groupId, ClusterName, vpcId, cidr, _options.WorkerPort);
 
-        var ports = _options.KeyName is null ? new[] { _options.WorkerPort } : [_options.WorkerPort, 22];
+        // The worker port and the next one, where the worker takes large task arguments (its bulk-data listener).
+        var ports = _options.KeyName is null
+            ? new[] { (From: _options.WorkerPort, To: _options.WorkerPort + 1) }
+            : [(_options.WorkerPort, _options.WorkerPort + 1), (22, 22)];
         var permissions = ports.Select(port => new IpPermission
         {
             IpProtocol = "tcp",
-            FromPort = port,
-            ToPort = port,
+            FromPort = port.From,
+            ToPort = port.To,
             Ipv4Ranges = CallerAddress.IsIPv6(cidr) ? null : [new IpRange { CidrIp = cidr, Description = $"{ClusterName} caller" }],
             Ipv6Ranges = CallerAddress.IsIPv6(cidr) ? [new Ipv6Range { CidrIpv6 = cidr, Description = $"{ClusterName} caller" }] : null,
         }).ToList();

@@ -56,14 +56,15 @@ public sealed record Ec2Options
     /// the <c>AWS_ACCESS_KEY_ID</c>, <c>AWS_SECRET_ACCESS_KEY</c>, <c>AWS_SESSION_TOKEN</c> and <c>AWS_REGION</c>
     /// environment variables. They travel over the cluster's TLS connection, never in the instances' user data.
     /// Default false.
+    /// The credentials are read once, when the workers start; temporary credentials that expire during a long job are
+    /// not refreshed on the workers.
     /// </summary>
-    /// <remarks>
-    /// Not available yet: starting a cluster with it set fails and says how to forward the variables with
-    /// <see cref="ClusterOptions.ForwardEnvironmentVariables"/> instead.
-    /// </remarks>
     public bool ForwardAwsCredentials { get; init; }
 
-    /// <summary>The TCP port the workers listen on. Default 7400.</summary>
+    /// <summary>
+    /// The TCP port the workers listen on; the next port is their bulk-data port for large arguments, and the
+    /// security group admits both. Default 7400.
+    /// </summary>
     public int WorkerPort { get; init; } = DefaultWorkerPort;
 
     /// <summary>

@@ -47,6 +47,7 @@ try
         Listen = options.Listen,
         Token = token,
         CacheDirectory = cache,
+        SetCurrentDirectory = true,
         Slots = options.Slots,
         IdleTimeout = options.IdleTimeout,
         NoClientTimeout = options.NoClientTimeout,

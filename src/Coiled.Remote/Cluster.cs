@@ -306,6 +306,11 @@ public sealed partial class Cluster : IAsyncDisposable
 
     private static async Task OpenOneAsync(WorkerConnection connection, string environmentId, IReadOnlyDictionary<string, string> variables, CancellationToken cancellationToken)
     {
+        if (connection.Endpoint.EnvironmentVariables is { Count: > 0 } own)
+        {
+            variables = new Dictionary<string, string>(variables.Concat(own).GroupBy(v => v.Key).Select(g => g.Last()), StringComparer.Ordinal);
+        }
+
         try
         {
             await connection.OpenAsync(environmentId, variables, cancellationToken).ConfigureAwait(false);

@@ -53,7 +53,7 @@ public sealed class Ec2BackendTests
             {
                 ["IpPermissions.1.IpProtocol"] = "tcp",
                 ["IpPermissions.1.FromPort"] = options.WorkerPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["IpPermissions.1.ToPort"] = options.WorkerPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["IpPermissions.1.ToPort"] = (options.WorkerPort + 1).ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["IpPermissions.1.IpRanges.1.CidrIp"] = "203.0.113.7/32",
             });
 
@@ -279,19 +279,27 @@ public sealed class Ec2BackendTests
         run["KeyName"].Should().Be("my-key");
         var rules = ec2.Groups.Single().Ingress;
         rules.Select(r => r.FromPort).Should().BeEquivalentTo([options.WorkerPort, 22]);
+        rules.Select(r => r.ToPort).Should().BeEquivalentTo([options.WorkerPort + 1, 22], "the worker's bulk-data port is the one after its gRPC port");
         rules.Should().OnlyContain(r => r.Ranges.SequenceEqual(new[] { "198.51.100.0/24" }));
     }
 
     [Fact]
-    public async Task StartAsync_AgainstLocalEc2Endpoint_ForwardAwsCredentials_FailsBeforeCreatingAnything()
+    public async Task StartAsync_AgainstLocalEc2Endpoint_ForwardAwsCredentials_GivesTasksTheCallersCredentialsOutsideUserData()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
-        await using var backend = new Ec2Backend(ec2.Options() with { ForwardAwsCredentials = true }, TestTuning.Fast(), TimeProvider.System);
+        var options = ec2.Options() with { ForwardAwsCredentials = true };
+        await using var backend = new Ec2Backend(options, TestTuning.Fast(), TimeProvider.System);
 
-        var start = () => backend.StartWorkersAsync(OneWorker, CancellationToken.None);
+        var endpoints = await backend.StartWorkersAsync(OneWorker, CancellationToken.None);
 
-        (await start.Should().ThrowAsync<ClusterStartException>()).Which.Message.Should().Contain("ForwardEnvironmentVariables");
-        ec2.Calls.Should().BeEmpty();
+        var variables = endpoints.Should().ContainSingle().Which.EnvironmentVariables;
+        variables.Should().NotBeNull();
+        variables!["AWS_ACCESS_KEY_ID"].Should().NotBeNullOrEmpty();
+        variables["AWS_SECRET_ACCESS_KEY"].Should().NotBeNullOrEmpty();
+        variables["AWS_REGION"].Should().Be(options.Region);
+        var userData = ec2.Calls.Single(c => c.Action == "RunInstances")["UserData"]!;
+        var script = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(userData));
+        script.Should().NotContain(variables["AWS_SECRET_ACCESS_KEY"], "credentials never travel in user data");
     }
 
     internal static WorkerLaunch Launch(int count, TimeSpan? noClient = null)

@@ -13,6 +13,13 @@ public sealed record WorkerEndpoint(Uri Address)
     /// <summary>SHA-256 thumbprint of the worker's TLS certificate, pinned by the client; null for plaintext loopback.</summary>
     public string? CertificateThumbprint { get; init; }
 
+    /// <summary>
+    /// Environment variables the backend gives this worker's tasks (for example cloud credentials), merged over
+    /// <see cref="ClusterOptions.ForwardEnvironmentVariables"/>. They travel on the cluster's own connection, which is
+    /// TLS for every non-loopback backend.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? EnvironmentVariables { get; init; }
+
     /// <summary>Completes with how the worker's process ended ("exit code 1", "killed by SIGKILL"), where the backend can observe it.</summary>
     public Task<string>? Exited { get; init; }
 }

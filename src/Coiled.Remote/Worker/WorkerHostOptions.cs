@@ -20,6 +20,13 @@ internal sealed record WorkerHostOptions
     /// <summary>Run tasks in this process's own code instead of synchronized environments (in-process workers).</summary>
     public bool HostEnvironment { get; init; }
 
+    /// <summary>
+    /// Make each opened environment's folder the process's current directory, so relative paths in [Remote] methods
+    /// resolve as on the caller. Only for a worker that owns its process (the daemon); never for workers hosted
+    /// inside another program.
+    /// </summary>
+    public bool SetCurrentDirectory { get; init; }
+
     /// <summary>Execution slots; default one per processor.</summary>
     public int Slots { get; init; } = Environment.ProcessorCount;
 

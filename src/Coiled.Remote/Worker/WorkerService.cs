@@ -75,7 +75,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             Environment.SetEnvironmentVariable(name, value);
         }
 
-        if (environment.Directory is not null)
+        if (environment.Directory is not null && state.Options.SetCurrentDirectory)
         {
             // Relative paths in [Remote] methods resolve against the application's own files, as they do on the caller.
             Environment.CurrentDirectory = environment.Directory;

@@ -134,5 +134,39 @@ public sealed class ClusterLifecycleTests
         await FluentActions.Awaiting(() => map.WaitAsync(Safety)).Should().ThrowAsync<ObjectDisposedException>();
     }
 
+    [Fact]
+    public async Task StartAsync_BackendGivesWorkersVariables_TasksSeeThemOverForwardedOnes()
+    {
+        Environment.SetEnvironmentVariable("COILED_REMOTE_TEST_BACKEND_VAR", "from the caller");
+        var backend = new VariablesBackend(new Dictionary<string, string> { ["COILED_REMOTE_TEST_BACKEND_VAR"] = "from the backend" });
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions
+        {
+            Workers = 1,
+            Backend = backend,
+            ForwardEnvironmentVariables = ["COILED_REMOTE_TEST_BACKEND_VAR"],
+        });
+
+        var value = await cluster.SubmitAsync(TestJobs.ReadVariable, "COILED_REMOTE_TEST_BACKEND_VAR").WaitAsync(Safety);
+
+        value.Should().Be("from the backend");
+    }
+
     private sealed record SyncSummary(int BlobsSent, long BytesSent, int ManifestFiles);
+
+    /// <summary>In-process workers whose endpoints carry variables, as a cloud backend's carry credentials.</summary>
+    private sealed class VariablesBackend(IReadOnlyDictionary<string, string> variables) : IClusterBackend
+    {
+        private readonly InProcessBackend _inner = new();
+
+        public string Name => "in-process workers with variables";
+
+        public int DefaultWorkerCount => 1;
+
+        public decimal? Cost => null;
+
+        public async Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken)
+            => [.. (await _inner.StartWorkersAsync(launch, cancellationToken)).Select(e => e with { EnvironmentVariables = variables })];
+
+        public ValueTask DisposeAsync() => _inner.DisposeAsync();
+    }
 }
