@@ -178,7 +178,7 @@ public sealed partial class Cluster : IAsyncDisposable
             Report(options, "synchronizing", 0, count);
             var variables = ForwardedVariables(options, logger);
             var session = await SynchronizeAsync(connections, snapshot, variables, cancellationToken).ConfigureAwait(false);
-            session = session with { Token = token, Launch = launch, Variables = variables };
+            session = session with { Token = token, Launch = launch, Variables = variables, Sync = session.Sync with { Elapsed = Stopwatch.GetElapsedTime(started) - connected } };
             var total = Stopwatch.GetElapsedTime(started);
             logger.LogInformation(
                 "Cluster started on {Backend} in {TotalMs:0} ms (workers {ProvisionMs:0} ms, connect {ConnectMs:0} ms, sync {SyncMs:0} ms): {Count} worker(s); sent {Blobs} file(s), {Bytes} byte(s)",

@@ -1,4 +1,7 @@
 namespace Coiled.Remote.Synchronization;
 
-/// <summary>What synchronizing the cluster's workers sent: files and bytes uploaded, out of the files in the manifest.</summary>
-internal readonly record struct SyncReport(int BlobsSent, long BytesSent, int ManifestFiles);
+/// <summary>
+/// What synchronizing the cluster's workers sent (files and bytes uploaded, out of the files in the manifest) and how
+/// long it took, from the workers being connected to every worker having the environment open.
+/// </summary>
+internal readonly record struct SyncReport(int BlobsSent, long BytesSent, int ManifestFiles, TimeSpan Elapsed = default);
