@@ -101,6 +101,32 @@ internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken
         Finished?.Invoke(this);
     }
 
+    /// <summary>The error for a result that arrived but cannot be read as the method's result type.</summary>
+    protected RemoteException UnreadableResult<TResult>(int index, Exception error) => new(
+        Stub.DisplayName, error.GetType().FullName ?? error.GetType().Name,
+        $"The result of item {index} could not be read as {typeof(TResult)}: {error.GetBaseException().Message}",
+        error.StackTrace ?? string.Empty, "(caller)", index);
+
+    /// <summary>Ends the job through <paramref name="completion"/>: a cancellation stays a cancellation, anything else faults it.</summary>
+    protected void FailWith<T>(TaskCompletionSource<T> completion, Exception error)
+    {
+        if (!TryFinish())
+        {
+            return;
+        }
+
+        if (error is OperationCanceledException cancelled)
+        {
+            completion.TrySetCanceled(cancelled.CancellationToken);
+        }
+        else
+        {
+            completion.TrySetException(error);
+        }
+
+        NotifyFinished();
+    }
+
     /// <summary>Item <paramref name="index"/> returned; <paramref name="reader"/> holds exactly its result.</summary>
     public abstract void OnResult(int index, ref MessagePackReader reader);
 

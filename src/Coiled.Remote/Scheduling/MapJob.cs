@@ -25,10 +25,7 @@ internal sealed class MapJob<TResult>(RemoteStub stub, int count, CancellationTo
         }
         catch (Exception ex)
         {
-            OnFailure(index, new RemoteException(
-                Stub.DisplayName, ex.GetType().FullName ?? ex.GetType().Name,
-                $"The result of item {index} could not be read as {typeof(TResult)}: {ex.GetBaseException().Message}",
-                ex.StackTrace ?? string.Empty, "(caller)", index));
+            OnFailure(index, UnreadableResult<TResult>(index, ex));
             return;
         }
 
@@ -50,20 +47,5 @@ internal sealed class MapJob<TResult>(RemoteStub stub, int count, CancellationTo
         Fail(error);
     }
 
-    public override void Fail(Exception error)
-    {
-        if (TryFinish())
-        {
-            if (error is OperationCanceledException cancelled)
-            {
-                _completion.TrySetCanceled(cancelled.CancellationToken);
-            }
-            else
-            {
-                _completion.TrySetException(error);
-            }
-
-            NotifyFinished();
-        }
-    }
+    public override void Fail(Exception error) => FailWith(_completion, error);
 }

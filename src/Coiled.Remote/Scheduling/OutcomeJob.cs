@@ -20,31 +20,13 @@ internal sealed class OutcomeJob<TResult>(RemoteStub stub, int count, Cancellati
         }
         catch (Exception ex)
         {
-            Settle(index, new ItemOutcome<TResult>(new RemoteException(
-                Stub.DisplayName, ex.GetType().FullName ?? ex.GetType().Name,
-                $"The result of item {index} could not be read as {typeof(TResult)}: {ex.GetBaseException().Message}",
-                ex.StackTrace ?? string.Empty, "(caller)", index)));
+            Settle(index, new ItemOutcome<TResult>(UnreadableResult<TResult>(index, ex)));
         }
     }
 
     public override void OnFailure(int index, Exception error) => Settle(index, new ItemOutcome<TResult>(error));
 
-    public override void Fail(Exception error)
-    {
-        if (TryFinish())
-        {
-            if (error is OperationCanceledException cancelled)
-            {
-                _completion.TrySetCanceled(cancelled.CancellationToken);
-            }
-            else
-            {
-                _completion.TrySetException(error);
-            }
-
-            NotifyFinished();
-        }
-    }
+    public override void Fail(Exception error) => FailWith(_completion, error);
 
     private void Settle(int index, ItemOutcome<TResult> outcome)
     {

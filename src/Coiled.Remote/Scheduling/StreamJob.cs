@@ -107,10 +107,7 @@ internal sealed class StreamJob<TResult> : Job
         catch (Exception ex)
         {
             value = default!;
-            error = new RemoteException(
-                Stub.DisplayName, ex.GetType().FullName ?? ex.GetType().Name,
-                $"The result of item {index} could not be read as {typeof(TResult)}: {ex.GetBaseException().Message}",
-                ex.StackTrace ?? string.Empty, "(caller)", index);
+            error = UnreadableResult<TResult>(index, ex);
         }
 
         Store(index, value, error);

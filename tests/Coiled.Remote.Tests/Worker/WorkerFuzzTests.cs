@@ -19,28 +19,11 @@ public sealed class WorkerFuzzTests : IAsyncLifetime
     private const string Token = "fuzz-token-0123456789abcdef";
     private const int Seed = 20261127;
     private static readonly Marshaller<byte[]> Raw = Marshallers.Create(bytes => bytes, bytes => bytes);
-    private readonly TempDirectory _cache = new();
-    private WorkerHost _host = null!;
-    private GrpcChannel _channel = null!;
+    private TestWorker _worker = null!;
 
-    public async Task InitializeAsync()
-    {
-        _host = await WorkerHost.StartAsync(new WorkerHostOptions
-        {
-            Listen = new IPEndPoint(IPAddress.Loopback, 0),
-            Token = Token,
-            CacheDirectory = _cache.Path,
-            Slots = 2,
-        }, CancellationToken.None);
-        _channel = GrpcChannel.ForAddress(_host.Address);
-    }
+    public async Task InitializeAsync() => _worker = await TestWorker.StartAsync(Token);
 
-    public async Task DisposeAsync()
-    {
-        _channel.Dispose();
-        await _host.DisposeAsync();
-        _cache.Dispose();
-    }
+    public async Task DisposeAsync() => await _worker.DisposeAsync();
 
     [Fact]
     public async Task EveryRpc_ThousandRandomAndMutatedMessages_AnsweredWithStatusAndWorkerKeepsServing()
@@ -48,7 +31,7 @@ public sealed class WorkerFuzzTests : IAsyncLifetime
         var random = new Random(Seed);
         var samples = ValidMessages();
         var auth = new CallOptions(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + Token } });
-        var invoker = _channel.CreateCallInvoker();
+        var invoker = _worker.Channel.CreateCallInvoker();
         var sent = 0;
         var statuses = new Dictionary<StatusCode, int>();
 
@@ -87,10 +70,10 @@ public sealed class WorkerFuzzTests : IAsyncLifetime
 
         sent.Should().BeGreaterThanOrEqualTo(1000);
         statuses.Keys.Should().NotContain(StatusCode.Unavailable, "the worker never went away");
-        _host.StopRequested.IsCompleted.Should().BeFalse();
+        _worker.Host.StopRequested.IsCompleted.Should().BeFalse();
 
         // The same worker still runs real tasks for a real cluster.
-        await using var cluster = await Cluster.ConnectAsync([_host.Address], Token);
+        await using var cluster = await Cluster.ConnectAsync([_worker.Host.Address], Token);
         (await cluster.MapAsync(TestJobs.Square, [1.0, 2.0, 3.0]).WaitAsync(TimeSpan.FromMinutes(2))).Should().Equal(1.0, 4.0, 9.0);
     }
 

@@ -14,29 +14,13 @@ namespace Coiled.Remote.Tests.Worker;
 public sealed class WorkerProtocolTests : IAsyncLifetime
 {
     private const string Token = "test-token-0123456789abcdef";
-    private readonly TempDirectory _cache = new();
-    private WorkerHost _host = null!;
-    private GrpcChannel _channel = null!;
+    private TestWorker _worker = null!;
 
-    private Transport.Protocol.Worker.WorkerClient Client => new(_channel);
+    private Transport.Protocol.Worker.WorkerClient Client => _worker.Client;
 
-    public async Task InitializeAsync()
-    {
-        _host = await WorkerHost.StartAsync(new WorkerHostOptions
-        {
-            Listen = new IPEndPoint(IPAddress.Loopback, 0),
-            Token = Token,
-            CacheDirectory = _cache.Path,
-        }, CancellationToken.None);
-        _channel = GrpcChannel.ForAddress(_host.Address);
-    }
+    public async Task InitializeAsync() => _worker = await TestWorker.StartAsync(Token);
 
-    public async Task DisposeAsync()
-    {
-        _channel.Dispose();
-        await _host.DisposeAsync();
-        _cache.Dispose();
-    }
+    public async Task DisposeAsync() => await _worker.DisposeAsync();
 
     [Fact]
     public async Task Hello_WithoutToken_IsUnauthenticated()
@@ -63,7 +47,7 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         using var run = Client.Run(wrong);
         var read = () => run.ResponseStream.MoveNext();
         (await read.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.Unauthenticated);
-        _host.StopRequested.IsCompleted.Should().BeFalse("an unauthenticated shutdown must not stop the worker");
+        _worker.Host.StopRequested.IsCompleted.Should().BeFalse("an unauthenticated shutdown must not stop the worker");
     }
 
     [Fact]
@@ -71,7 +55,7 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
     {
         var reply = await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token));
 
-        reply.WorkerId.Should().Be(_host.WorkerId);
+        reply.WorkerId.Should().Be(_worker.Host.WorkerId);
         reply.ProcessId.Should().Be(Environment.ProcessId);
         reply.ProtocolVersion.Should().Be(ProtocolVersion.Current);
     }
@@ -110,8 +94,8 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         var thrown = (await FluentActions.Awaiting(() => upload.ResponseAsync).Should().ThrowAsync<RpcException>()).Which;
 
         thrown.StatusCode.Should().Be(StatusCode.DataLoss);
-        File.Exists(Path.Combine(_cache.Path, "blobs", Convert.ToHexStringLower(claimed))).Should().BeFalse();
-        (await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token))).WorkerId.Should().Be(_host.WorkerId);
+        File.Exists(Path.Combine(_worker.CachePath, "blobs", Convert.ToHexStringLower(claimed))).Should().BeFalse();
+        (await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token))).WorkerId.Should().Be(_worker.Host.WorkerId);
     }
 
     [Fact]
@@ -149,12 +133,12 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         var raw = Marshallers.Create<byte[]>(b => b, b => b);
         var method = new Method<byte[], byte[]>(MethodType.Unary, "coiled.remote.v1.Worker", "PlanSync", raw, raw);
 
-        var act = () => _channel.CreateCallInvoker().AsyncUnaryCall(method, null, Auth(Token), [0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]).ResponseAsync;
+        var act = () => _worker.Channel.CreateCallInvoker().AsyncUnaryCall(method, null, Auth(Token), [0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]).ResponseAsync;
 
         var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
         thrown.StatusCode.Should().NotBe(StatusCode.OK);
         thrown.Status.Detail.Should().Contain("InvalidProtocolBufferException");
-        (await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token))).WorkerId.Should().Be(_host.WorkerId);
+        (await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token))).WorkerId.Should().Be(_worker.Host.WorkerId);
     }
 
     [Fact]

@@ -16,29 +16,11 @@ public sealed class WorkerTaskStreamTests : IAsyncLifetime
     private const string Token = "stream-test-token-0123456789";
     private const string SquareId = "Coiled.Remote.Tests.Support.TestJobs.Square(System.Double)";
     private static readonly string TestAssembly = typeof(TestJobs).Assembly.GetName().Name!;
-    private readonly TempDirectory _cache = new();
-    private WorkerHost _host = null!;
-    private GrpcChannel _channel = null!;
+    private TestWorker _worker = null!;
 
-    public async Task InitializeAsync()
-    {
-        _host = await WorkerHost.StartAsync(new WorkerHostOptions
-        {
-            Listen = new IPEndPoint(IPAddress.Loopback, 0),
-            Token = Token,
-            CacheDirectory = _cache.Path,
-            HostEnvironment = true,
-            Slots = 2,
-        }, CancellationToken.None);
-        _channel = GrpcChannel.ForAddress(_host.Address);
-    }
+    public async Task InitializeAsync() => _worker = await TestWorker.StartAsync(Token, hostEnvironment: true);
 
-    public async Task DisposeAsync()
-    {
-        _channel.Dispose();
-        await _host.DisposeAsync();
-        _cache.Dispose();
-    }
+    public async Task DisposeAsync() => await _worker.DisposeAsync();
 
     [Fact]
     public async Task Run_GoodUnknownAndHostileTasks_EachGetsExactlyOneOutcomeOfItsKind()
@@ -71,7 +53,7 @@ public sealed class WorkerTaskStreamTests : IAsyncLifetime
     private async Task<List<ResultBatch>> RunAsync(params TaskBatch[] batches)
     {
         var auth = new CallOptions(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + Token } });
-        using var run = new Transport.Protocol.Worker.WorkerClient(_channel).Run(auth);
+        using var run = new Transport.Protocol.Worker.WorkerClient(_worker.Channel).Run(auth);
         await run.RequestStream.WriteAsync(new RunRequest { Open = new OpenEnvironment() });
         (await run.ResponseStream.MoveNext()).Should().BeTrue();
         run.ResponseStream.Current.KindCase.Should().Be(RunReply.KindOneofCase.Ready);
