@@ -118,7 +118,12 @@ public sealed partial class Cluster : IAsyncDisposable
             connections = [.. _connections];
         }
 
-        await Task.WhenAll(connections.Select(c => c.ShutdownAsync("the cluster was disposed"))).ConfigureAwait(false);
+        if (_backend is not ConnectedBackend)
+        {
+            // Workers started by hand (ConnectAsync) keep running for the next client; the ones this cluster started stop.
+            await Task.WhenAll(connections.Select(c => c.ShutdownAsync("the cluster was disposed"))).ConfigureAwait(false);
+        }
+
         foreach (var connection in connections)
         {
             await connection.DisposeAsync().ConfigureAwait(false);

@@ -73,8 +73,12 @@ public sealed class WorkerFuzzTests : IAsyncLifetime
         _worker.Host.StopRequested.IsCompleted.Should().BeFalse();
 
         // The same worker still runs real tasks for a real cluster.
-        await using var cluster = await Cluster.ConnectAsync([_worker.Host.Address], Token);
-        (await cluster.MapAsync(TestJobs.Square, [1.0, 2.0, 3.0]).WaitAsync(TimeSpan.FromMinutes(2))).Should().Equal(1.0, 4.0, 9.0);
+        await using (var cluster = await Cluster.ConnectAsync([_worker.Host.Address], Token))
+        {
+            (await cluster.MapAsync(TestJobs.Square, [1.0, 2.0, 3.0]).WaitAsync(TimeSpan.FromMinutes(2))).Should().Equal(1.0, 4.0, 9.0);
+        }
+
+        _worker.Host.StopRequested.IsCompleted.Should().BeFalse("a cluster that connected to a worker started by hand leaves it running");
     }
 
     private static async Task<StatusCode> UnaryAsync(CallInvoker invoker, string name, byte[] payload, CallOptions options)
