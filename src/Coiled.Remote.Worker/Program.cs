@@ -39,6 +39,17 @@ var cache = options.CacheDirectory ?? Path.Combine(
     Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"),
     "coiled-remote");
 
+X509Certificate2? certificate;
+try
+{
+    certificate = options.CertificateFile is null ? null : X509CertificateLoader.LoadPkcs12FromFile(options.CertificateFile, password: null);
+}
+catch (Exception ex) when (ex is IOException or System.Security.Cryptography.CryptographicException)
+{
+    Console.Error.WriteLine($"coiled-remote-worker: cannot load the certificate {options.CertificateFile}: {ex.Message}. Pass a PKCS#12 (.pfx) file without password.");
+    return 2;
+}
+
 WorkerHost host;
 try
 {
@@ -51,7 +62,7 @@ try
         Slots = options.Slots,
         IdleTimeout = options.IdleTimeout,
         NoClientTimeout = options.NoClientTimeout,
-        Certificate = options.CertificateFile is null ? null : X509CertificateLoader.LoadPkcs12FromFile(options.CertificateFile, password: null),
+        Certificate = certificate,
         LoggerFactory = loggerFactory,
     }, CancellationToken.None);
 }
@@ -62,6 +73,12 @@ catch (Exception ex)
 }
 
 Console.Out.WriteLine($"coiled-remote-worker listening on {host.Address}");
+if (certificate is not null)
+{
+    // Clients pin this: Cluster.ConnectAsync with a WorkerEndpoint whose CertificateThumbprint is this value.
+    Console.Out.WriteLine($"coiled-remote-worker certificate sha256 {Convert.ToHexStringLower(certificate.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256))}");
+}
+
 Console.Out.Flush();
 
 var stop = host.StopRequested;

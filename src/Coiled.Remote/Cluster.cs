@@ -11,7 +11,7 @@ namespace Coiled.Remote;
 
 /// <summary>
 /// A set of workers that run [Remote] methods: <c>await cluster.MapAsync(Jobs.Square, items)</c>.
-/// Start one with <see cref="StartAsync"/> (workers it provisions) or <see cref="ConnectAsync"/> (workers started by
+/// Start one with <see cref="StartAsync"/> (workers it provisions) or <see cref="ConnectAsync(IEnumerable{Uri}, string, ClusterOptions?, CancellationToken)"/> (workers started by
 /// hand), and dispose it to stop everything it started.
 /// </summary>
 public sealed partial class Cluster : IAsyncDisposable
@@ -90,6 +90,21 @@ public sealed partial class Cluster : IAsyncDisposable
     public static Task<Cluster> ConnectAsync(IEnumerable<Uri> endpoints, string token, ClusterOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
+        return ConnectAsync(endpoints.Select(e => new WorkerEndpoint(e)), token, options, cancellationToken);
+    }
+
+    /// <summary>
+    /// Uses workers that were started by hand, with what the client must know of each: its address and, for a worker
+    /// started with <c>--cert</c>, the SHA-256 thumbprint of its certificate (printed by the worker at start), which
+    /// the client pins. Disposing the cluster disconnects from them but leaves them running.
+    /// </summary>
+    /// <param name="endpoints">The workers, e.g. <c>new WorkerEndpoint(new Uri("https://10.0.0.5:7400")) { CertificateThumbprint = "..." }</c>.</param>
+    /// <param name="token">The token the workers were started with.</param>
+    /// <param name="options">Timeouts, logging and forwarded variables; <see cref="ClusterOptions.Backend"/> and <see cref="ClusterOptions.Workers"/> are ignored.</param>
+    /// <param name="cancellationToken">Cancels connecting.</param>
+    public static Task<Cluster> ConnectAsync(IEnumerable<WorkerEndpoint> endpoints, string token, ClusterOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
         ArgumentException.ThrowIfNullOrEmpty(token);
         var list = endpoints.ToList();
         if (list.Count == 0)
@@ -98,6 +113,7 @@ public sealed partial class Cluster : IAsyncDisposable
         }
 
         options ??= new ClusterOptions();
+
         // Workers started by hand cannot be started again by the cluster: a lost one's tasks go to the others.
         return StartCoreAsync(options with { Workers = list.Count, ReplaceLostWorkers = false }, new ConnectedBackend(list), token, cancellationToken);
     }

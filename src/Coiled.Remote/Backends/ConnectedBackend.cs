@@ -1,7 +1,7 @@
 namespace Coiled.Remote;
 
 /// <summary>Workers someone else started: the cluster connects to them and leaves them running when it closes.</summary>
-internal sealed class ConnectedBackend(IReadOnlyList<Uri> endpoints) : IClusterBackend
+internal sealed class ConnectedBackend(IReadOnlyList<WorkerEndpoint> endpoints) : IClusterBackend
 {
     public string Name => "workers started by hand";
 
@@ -10,7 +10,7 @@ internal sealed class ConnectedBackend(IReadOnlyList<Uri> endpoints) : IClusterB
     public decimal? Cost => null;
 
     public Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken)
-        => Task.FromResult<IReadOnlyList<WorkerEndpoint>>([.. endpoints.Select(e => new WorkerEndpoint(e))]);
+        => Task.FromResult(endpoints);
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

@@ -32,6 +32,45 @@ public sealed class WorkerDaemonTests
         error.Should().Contain("coiled-remote-worker: Unknown option '--frobnicate'.").And.Contain("usage: coiled-remote-worker");
     }
 
+    [Fact]
+    public async Task Daemon_WithCertificate_ConnectAsyncPinsItsThumbprintRunsAMapAndLeavesItRunning()
+    {
+        using var folder = new Support.TempDirectory();
+        using var certificate = Coiled.Remote.Security.ClusterCertificate.Create("daemon-test", TimeSpan.FromHours(1));
+        var pfx = Path.Combine(folder.Path, "worker.pfx");
+        var token = Path.Combine(folder.Path, "token");
+        await File.WriteAllBytesAsync(pfx, certificate.ExportPfx());
+        await File.WriteAllTextAsync(token, "tls-daemon-token-0123456789");
+        var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "coiled-remote-worker.dll"), "--listen", "127.0.0.1:0", "--token-file", token, "--cert", pfx, "--exit-with-stdin", "--cache-dir", folder.Path })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var daemon = Process.Start(start)!;
+        try
+        {
+            using var safety = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            var listening = await daemon.StandardOutput.ReadLineAsync(safety.Token);
+            var pinned = await daemon.StandardOutput.ReadLineAsync(safety.Token);
+            listening.Should().StartWith("coiled-remote-worker listening on https://127.0.0.1:");
+            pinned.Should().Be($"coiled-remote-worker certificate sha256 {certificate.Thumbprint}");
+            var endpoint = new WorkerEndpoint(new Uri(listening!["coiled-remote-worker listening on ".Length..])) { CertificateThumbprint = certificate.Thumbprint };
+
+            await using (var cluster = await Cluster.ConnectAsync([endpoint], "tls-daemon-token-0123456789"))
+            {
+                (await cluster.MapAsync(Support.TestJobs.Square, [2.0, 3.0]).WaitAsync(TimeSpan.FromMinutes(2))).Should().Equal(4.0, 9.0);
+            }
+
+            daemon.HasExited.Should().BeFalse("disposing a cluster from ConnectAsync leaves hand-started workers running");
+        }
+        finally
+        {
+            daemon.Kill(entireProcessTree: true);
+            await daemon.WaitForExitAsync();
+        }
+    }
+
     private static async Task<(int ExitCode, string Output, string Error)> RunDaemonAsync(params string[] extra)
     {
         using var cache = new Support.TempDirectory();
