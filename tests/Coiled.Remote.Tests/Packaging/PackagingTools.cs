@@ -132,6 +132,9 @@ internal static class PackagingTools
     /// How every child process of these tests starts: output redirected, and none of the test host's MSBuild settings
     /// or worker override (the test host runs inside <c>dotnet test</c>), no build servers left behind.
     /// </summary>
+    /// <summary>Where child processes put their temp files (TMPDIR); set by the fixture to a folder it deletes.</summary>
+    public static string? ChildTempDirectory { get; set; }
+
     public static ProcessStartInfo StartInfo(string program, string workingDirectory, IEnumerable<string> arguments)
     {
         var start = new ProcessStartInfo(program)
@@ -153,6 +156,11 @@ internal static class PackagingTools
         }
 
         start.Environment.Remove("COILED_REMOTE_WORKER");
+        if (ChildTempDirectory is not null)
+        {
+            start.Environment["TMPDIR"] = ChildTempDirectory;
+        }
+
         start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
         start.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
         start.Environment["UseSharedCompilation"] = "false";

@@ -31,6 +31,8 @@ public sealed class PackedPackagesFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        // The dotnet commands these tests run make temp folders of their own; they go here and leave with Root.
+        PackagingTools.ChildTempDirectory = Directory.CreateDirectory(Path.Combine(Root, "tmp")).FullName;
         var repository = PackagingTools.RepositoryRoot();
         // One build of the three projects and what they share: a solution filter over the repository's solution.
         var filter = Path.Combine(Root, "packages.slnf");
