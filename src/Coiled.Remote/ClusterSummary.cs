@@ -4,7 +4,7 @@ namespace Coiled.Remote;
 /// What a cluster did, from <see cref="Cluster.Summary"/>: counted while it runs, final once it is disposed, and
 /// logged at Information level when it closes.
 /// </summary>
-/// <param name="TasksRun">Tasks that ended, with a result or an error (retried attempts count once, with their task).</param>
+/// <param name="TasksRun">Tasks whose result or error reached their call (retried attempts count once, with their task; a result that arrives after its call ended is not counted).</param>
 /// <param name="TasksFailed">Tasks that ended with an error that retries could not fix.</param>
 /// <param name="TasksRetried">Attempts that threw and were run again because of <see cref="RemoteAttribute.Retries"/>.</param>
 /// <param name="WorkerSeconds">Seconds each worker was connected, added up over every worker, replacements included.</param>

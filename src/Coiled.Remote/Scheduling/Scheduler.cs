@@ -218,11 +218,16 @@ internal sealed class Scheduler
         List<(PendingTask Task, TaskFailure Failure)>? failures = null;
         List<(PendingTask Task, TaskFailure Failure)>? traced = null;
         var retried = 0;
+        var delivered = 0;
         lock (_gate)
         {
             for (var i = 0; i < count; i++)
             {
                 owners[i] = Complete(worker, batch.TaskIds[i], out var task) && !task.Job.IsFinished ? task : null;
+                if (owners[i] is not null)
+                {
+                    delivered++;
+                }
             }
 
             foreach (var failure in batch.Failures)
@@ -254,7 +259,9 @@ internal sealed class Scheduler
             worker.RecordExecution(batch.ExecutionNanoseconds, count + batch.Failures.Count);
         }
 
-        Interlocked.Add(ref _done, count);
+        // Only results that reach a live call count as done, like failures: a result that arrives after its call ended
+        // (cancelled, or failed by another item) is dropped and counted nowhere, so the counts do not depend on timing.
+        Interlocked.Add(ref _done, delivered);
         worker.Signal.Set();
         if (retried > 0)
         {
@@ -263,7 +270,7 @@ internal sealed class Scheduler
         }
 
         Interlocked.Add(ref _resultBytes, batch.Results.Length);
-        RemoteTelemetry.TasksDone.Add(count, _clusterTag, worker.Tag);
+        RemoteTelemetry.TasksDone.Add(delivered, _clusterTag, worker.Tag);
         RemoteTelemetry.ResultBytes.Add(batch.Results.Length, _clusterTag);
         RecordDurations(worker, batch.ExecutionNanoseconds, count + batch.Failures.Count);
         try
