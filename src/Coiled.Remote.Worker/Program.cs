@@ -35,9 +35,7 @@ if (token.Length < 16)
 using var loggerFactory = LoggerFactory.Create(logging => logging
     .AddSimpleConsole(console => console.SingleLine = true)
     .SetMinimumLevel(LogLevel.Warning));
-var cache = options.CacheDirectory ?? Path.Combine(
-    Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"),
-    "coiled-remote");
+var cache = options.CacheDirectory ?? Coiled.Remote.LocalProcessBackend.DefaultCacheDirectory();
 
 X509Certificate2? certificate;
 try

@@ -163,7 +163,8 @@ public sealed class LocalProcessBackend : IClusterBackend
         return File.Exists(host) ? host : "dotnet";
     }
 
-    private static string DefaultCacheDirectory()
+    /// <summary>The cache folder workers on this machine share unless told otherwise (also the worker daemon's default).</summary>
+    internal static string DefaultCacheDirectory()
     {
         var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
         var root = string.IsNullOrEmpty(xdg)
