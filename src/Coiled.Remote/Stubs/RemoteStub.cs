@@ -29,6 +29,10 @@ public abstract class RemoteStub
         var parameters = Method.GetParameters();
         AcceptsCancellation = parameters.Length > 0 && parameters[^1].ParameterType == typeof(CancellationToken);
         ArgumentCount = parameters.Length - (AcceptsCancellation ? 1 : 0);
+
+        // Both are read for every batch and call; computed once, since Assembly.GetName() allocates each time.
+        AssemblyName = Method.Module.Assembly.GetName().Name!;
+        DisplayName = $"{Method.DeclaringType?.Name}.{Method.Name}";
     }
 
     /// <summary>Stable id of the method: <c>Namespace.Type.Method(ParameterTypes)</c>.</summary>
@@ -50,10 +54,10 @@ public abstract class RemoteStub
     public int ArgumentCount { get; }
 
     /// <summary>Name of the assembly that declares the method.</summary>
-    public string AssemblyName => Method.Module.Assembly.GetName().Name!;
+    public string AssemblyName { get; }
 
     /// <summary>Describes the method for messages: <c>Jobs.Square</c>.</summary>
-    public string DisplayName => $"{Method.DeclaringType?.Name}.{Method.Name}";
+    public string DisplayName { get; }
 
     /// <summary>
     /// Reads the arguments, calls the method and writes its result (MessagePack nil for methods without one).
