@@ -94,6 +94,16 @@ internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken
     /// <summary>Marks the job finished; true for the caller that finished it.</summary>
     protected bool TryFinish() => Interlocked.Exchange(ref _finished, 1) == 0;
 
+    /// <summary>Whether the job ended because every item ended: nothing of it is then left queued, retrying or in flight.</summary>
+    public bool EndedWithEveryItem { get; private set; }
+
+    /// <summary>Tells the scheduler that the job ended because every item ended (after <see cref="TryFinish"/> returned true).</summary>
+    protected void NotifyCompleted()
+    {
+        EndedWithEveryItem = true;
+        NotifyFinished();
+    }
+
     /// <summary>Tells the scheduler that the job ended (after <see cref="TryFinish"/> returned true).</summary>
     protected void NotifyFinished()
     {

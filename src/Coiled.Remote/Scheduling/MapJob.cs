@@ -33,7 +33,7 @@ internal sealed class MapJob<TResult>(RemoteStub stub, int count, CancellationTo
         if (Interlocked.Decrement(ref _remaining) == 0 && TryFinish())
         {
             _completion.TrySetResult(_results);
-            NotifyFinished();
+            NotifyCompleted();
         }
     }
 

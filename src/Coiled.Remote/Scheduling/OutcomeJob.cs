@@ -48,7 +48,7 @@ internal sealed class OutcomeJob<TResult>(RemoteStub stub, int count, Cancellati
         if (Interlocked.Decrement(ref _remaining) == 0 && TryFinish())
         {
             _completion.TrySetResult(_outcomes);
-            NotifyFinished();
+            NotifyCompleted();
         }
     }
 }

@@ -464,25 +464,13 @@ internal sealed class Scheduler
                 job.IsQueued = false;
             }
 
-            RemoveJob(_retries, job);
-            RemoveJob(_suspects, job);
-
-            // Items of the job still running are told to stop; their results, if any, are dropped on arrival.
-            foreach (var worker in _workers)
+            // A job that ended because every item ended has nothing left anywhere; only one that ended early
+            // (failure, cancellation) needs its leftovers found, which scans every worker's tasks in flight.
+            if (!job.EndedWithEveryItem)
             {
-                var before = worker.PendingCancels.Count;
-                foreach (var (id, task) in worker.InFlight)
-                {
-                    if (task.Job == job)
-                    {
-                        worker.PendingCancels.Add(id);
-                    }
-                }
-
-                if (worker.PendingCancels.Count > before)
-                {
-                    (toSignal ??= []).Add(worker);
-                }
+                RemoveJob(_retries, job);
+                RemoveJob(_suspects, job);
+                CancelInFlight(job, ref toSignal);
             }
         }
 
@@ -492,6 +480,27 @@ internal sealed class Scheduler
         }
 
         Changed?.Invoke(idle);
+    }
+
+    /// <summary>Tells workers to stop the job's items they still run; their results, if any, are dropped on arrival (scheduler lock).</summary>
+    private void CancelInFlight(Job job, ref List<WorkerConnection>? toSignal)
+    {
+        foreach (var worker in _workers)
+        {
+            var before = worker.PendingCancels.Count;
+            foreach (var (id, task) in worker.InFlight)
+            {
+                if (task.Job == job)
+                {
+                    worker.PendingCancels.Add(id);
+                }
+            }
+
+            if (worker.PendingCancels.Count > before)
+            {
+                (toSignal ??= []).Add(worker);
+            }
+        }
     }
 
     /// <summary>The worker reports one execution time per batch, so each of its tasks records the batch's average.</summary>

@@ -85,7 +85,7 @@ internal sealed class StreamJob<TResult> : Job
                 {
                     if (TryFinish())
                     {
-                        NotifyFinished();
+                        NotifyCompleted();
                     }
 
                     return (false, default!);
