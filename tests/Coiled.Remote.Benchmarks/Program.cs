@@ -1,5 +1,5 @@
 // Coiled.Remote.Benchmarks: the figures of the performance table, measured on local worker processes.
-// dotnet run -c Release --project tests/Coiled.Remote.Benchmarks -- [--quick] [--json PATH]
+// dotnet run -c Release --project tests/Coiled.Remote.Benchmarks -- [--quick] [--json PATH] [--only SECTION,...]
 using System.Globalization;
 using Coiled.Remote.Benchmarks;
 
@@ -8,6 +8,8 @@ CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
 var quick = args.Contains("--quick");
 string? jsonPath = null;
+var only = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+const string Usage = "Usage: [--quick] [--json PATH] [--only SECTION,...]";
 for (var i = 0; i < args.Length; i++)
 {
     if (args[i] == "--json")
@@ -20,9 +22,21 @@ for (var i = 0; i < args.Length; i++)
 
         jsonPath = args[++i];
     }
+    else if (args[i] == "--only")
+    {
+        var names = i + 1 < args.Length ? args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [];
+        var unknown = names.Where(n => !Suite.Sections.Contains(n, StringComparer.OrdinalIgnoreCase)).ToList();
+        if (names.Length == 0 || unknown.Count > 0)
+        {
+            Console.Error.WriteLine($"--only takes a comma-separated list of {string.Join(", ", Suite.Sections)}; got '{string.Join(",", unknown)}'.");
+            return 2;
+        }
+
+        only.UnionWith(names);
+    }
     else if (args[i] is not "--quick")
     {
-        Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: [--quick] [--json PATH]");
+        Console.Error.WriteLine($"Unknown argument '{args[i]}'. {Usage}");
         return 2;
     }
 }
@@ -31,7 +45,7 @@ for (var i = 0; i < args.Length; i++)
 Console.WriteLine("WARNING: a Debug build; figures are only meaningful with -c Release.");
 #endif
 
-var suite = new Suite(quick);
+var suite = new Suite(quick, only);
 var ok = await suite.RunAsync();
 suite.PrintTable();
 if (jsonPath is not null)

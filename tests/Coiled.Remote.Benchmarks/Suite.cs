@@ -5,8 +5,11 @@ using System.Text.Json.Nodes;
 namespace Coiled.Remote.Benchmarks;
 
 /// <summary>Runs every benchmark against 2-worker local clusters (and 1 to 16 workers for scaling) and keeps the figures.</summary>
-internal sealed class Suite(bool quick)
+internal sealed class Suite(bool quick, IReadOnlySet<string> only)
 {
+    /// <summary>The figures <c>--only</c> can select, in the order they run.</summary>
+    public static readonly string[] Sections = ["start", "resync", "memory", "latency", "throughput", "payload", "montecarlo", "stream", "scaling"];
+
     private const int Workers = 2;
     private const double MB = 1_000_000;
 
@@ -32,10 +35,14 @@ internal sealed class Suite(bool quick)
         var total = Stopwatch.StartNew();
         try
         {
-            await Phase("cluster start", StartsAsync);
-            await Phase("warm re-sync", WarmResyncAsync);
-            await Phase("2-worker cluster", MainClusterAsync);
-            await Phase("scaling", ScalingAsync);
+            await Phase("start", "cluster start", StartsAsync);
+            await Phase("resync", "warm re-sync", WarmResyncAsync);
+            if (Sections[2..8].Any(Selected))
+            {
+                await Phase(null, "2-worker cluster", MainClusterAsync);
+            }
+
+            await Phase("scaling", "scaling", ScalingAsync);
         }
         finally
         {
@@ -57,8 +64,15 @@ internal sealed class Suite(bool quick)
         return _failures.Count == 0;
     }
 
-    private async Task Phase(string name, Func<Task> body)
+    private bool Selected(string section) => only.Count == 0 || only.Contains(section);
+
+    private async Task Phase(string? section, string name, Func<Task> body)
     {
+        if (section is not null && !Selected(section))
+        {
+            return;
+        }
+
         Console.WriteLine($"-- {name}");
         try
         {
@@ -169,14 +183,37 @@ internal sealed class Suite(bool quick)
     {
         var (options, backend) = Options(Workers);
         await using var cluster = await Cluster.StartAsync(options);
-        await IdleRssAsync(cluster, backend);
-        await LatencyAsync(cluster);
-        await ThroughputAsync(cluster);
-        ManagedHeap("after the throughput runs");
-        await PayloadAsync(cluster);
-        ManagedHeap("after the payloads");
-        await MonteCarloAsync(cluster);
-        await StreamAsync(cluster);
+        if (Selected("memory"))
+        {
+            await IdleRssAsync(cluster, backend);
+        }
+
+        if (Selected("latency"))
+        {
+            await LatencyAsync(cluster);
+        }
+
+        if (Selected("throughput"))
+        {
+            await ThroughputAsync(cluster);
+            ManagedHeap("after the throughput runs");
+        }
+
+        if (Selected("payload"))
+        {
+            await PayloadAsync(cluster);
+            ManagedHeap("after the payloads");
+        }
+
+        if (Selected("montecarlo"))
+        {
+            await MonteCarloAsync(cluster);
+        }
+
+        if (Selected("stream"))
+        {
+            await StreamAsync(cluster);
+        }
     }
 
     private async Task IdleRssAsync(Cluster cluster, LocalProcessBackend backend)
