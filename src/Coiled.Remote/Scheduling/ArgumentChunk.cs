@@ -1,11 +1,19 @@
+using Coiled.Remote.Transport;
+
 namespace Coiled.Remote.Scheduling;
 
 /// <summary>
 /// The serialized arguments of consecutive items of one job, back to back in one buffer, so that a run of them
 /// travels to a worker as a single slice without copying.
 /// </summary>
-internal sealed class ArgumentChunk(int firstIndex, ReadOnlyMemory<byte> buffer, int[] ends, int count)
+internal sealed class ArgumentChunk(int firstIndex, ReadOnlyMemory<byte> buffer, int[] ends, int count, RentedBuffer? lease = null)
 {
+    /// <summary>
+    /// The pooled array under <c>buffer</c>, if it is one: held by the chunk's job until the job ended, and by each
+    /// send of a slice of it until that send is done (see <see cref="Job.AddChunk"/>).
+    /// </summary>
+    public RentedBuffer? Lease { get; } = lease;
+
     /// <summary>Index of the chunk's first item in the job's input.</summary>
     public int FirstIndex { get; } = firstIndex;
 

@@ -1,11 +1,16 @@
-using System.Buffers;
 using Coiled.Remote.Transport;
 using MessagePack;
 
 namespace Coiled.Remote.Scheduling;
 
 /// <summary>Serializes items into <see cref="ArgumentChunk"/>s of bounded size.</summary>
-internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, string methodName)
+/// <param name="write">Writes one item's arguments.</param>
+/// <param name="methodName">The method, for errors.</param>
+/// <param name="pooled">
+/// Whether large chunks may keep a pooled array (<see cref="ArgumentChunk.Lease"/>), which their job returns when it
+/// ends. Streams pass false: they run for as long as their source lasts, so their chunks are left to the garbage collector.
+/// </param>
+internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, string methodName, bool pooled)
 {
     private const int ChunkTargetBytes = 1024 * 1024;
     private const int MaxItemsPerChunk = 16384;
@@ -13,7 +18,7 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, 
     /// <summary>Chunks at least this large keep the builder's buffer instead of a copy of it.</summary>
     private const int HandOverBytes = 256 * 1024;
 
-    private ArrayBufferWriter<byte> _buffer = new(4096);
+    private GrowableBuffer _buffer = new(4096);
     private readonly List<int> _ends = [];
     private int _firstIndex;
 
@@ -58,11 +63,21 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, 
         }
 
         ReadOnlyMemory<byte> data;
+        RentedBuffer? lease = null;
         if (_buffer.WrittenCount >= HandOverBytes)
         {
             // Large arguments are not copied again: the chunk keeps the buffer and the builder starts a new one.
-            data = _buffer.WrittenMemory;
-            _buffer = new ArrayBufferWriter<byte>(4096);
+            var written = _buffer.WrittenCount;
+            if (pooled)
+            {
+                lease = _buffer.Detach();
+                data = lease.Array.AsMemory(0, written);
+            }
+            else
+            {
+                data = _buffer.WrittenMemory;
+                _buffer = new GrowableBuffer(4096);
+            }
         }
         else
         {
@@ -70,7 +85,7 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, 
             _buffer.ResetWrittenCount();
         }
 
-        var chunk = new ArgumentChunk(_firstIndex, data, [.. _ends], _ends.Count);
+        var chunk = new ArgumentChunk(_firstIndex, data, [.. _ends], _ends.Count, lease);
         _firstIndex += _ends.Count;
         _ends.Clear();
         return chunk;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Coiled.Remote.Stubs;
 using Coiled.Remote.Telemetry;
+using Coiled.Remote.Transport;
 using MessagePack;
 
 namespace Coiled.Remote.Scheduling;
@@ -13,6 +14,8 @@ namespace Coiled.Remote.Scheduling;
 internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken)
 {
     private readonly Queue<ArgumentChunk> _chunks = new();
+    private readonly List<RentedBuffer> _buffers = [];
+    private bool _buffersReleased;
     private long _queuedItems;
     private int _finished;
 
@@ -45,8 +48,14 @@ internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken
     /// <summary>A timestamp now if the job is traced (for its tasks' activities), else 0 at no cost.</summary>
     public long TraceTimestamp() => Activity is null ? 0 : Stopwatch.GetTimestamp();
 
+    /// <summary>Queues a chunk of items (scheduler lock); the job holds the chunk's pooled array until it ends.</summary>
     public void AddChunk(ArgumentChunk chunk)
     {
+        if (chunk.Lease is { } lease && !_buffersReleased)
+        {
+            _buffers.Add(lease);
+        }
+
         _chunks.Enqueue(chunk);
         _queuedItems += chunk.Remaining;
     }
@@ -82,6 +91,26 @@ internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken
         chunk = null!;
         start = count = 0;
         return false;
+    }
+
+    /// <summary>
+    /// Lets go of the chunks' pooled arrays (scheduler lock), once the job ended and nothing of it can be sent again:
+    /// its queue, retries and suspects are gone. Sends already under way hold the arrays until they are done.
+    /// </summary>
+    public void ReleaseBuffers()
+    {
+        if (_buffersReleased)
+        {
+            return;
+        }
+
+        _buffersReleased = true;
+        foreach (var buffer in _buffers)
+        {
+            buffer.Release();
+        }
+
+        _buffers.Clear();
     }
 
     /// <summary>Drops every queued item (scheduler lock).</summary>

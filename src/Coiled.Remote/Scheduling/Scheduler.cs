@@ -170,7 +170,7 @@ internal sealed class Scheduler
     }
 
     /// <summary>The next message for a worker's stream: cancels first, then a batch its credit allows; null when there is nothing.</summary>
-    public RunRequest? TakeRequest(WorkerConnection worker)
+    public OutgoingRequest? TakeRequest(WorkerConnection worker)
     {
         lock (_gate)
         {
@@ -179,7 +179,7 @@ internal sealed class Scheduler
                 var cancel = new CancelTasks();
                 cancel.TaskIds.AddRange(worker.PendingCancels);
                 worker.PendingCancels.Clear();
-                return new RunRequest { Cancel = cancel };
+                return new OutgoingRequest(new RunRequest { Cancel = cancel });
             }
 
             if (worker.State != WorkerState.Ready || worker.Isolating is not null)
@@ -189,7 +189,7 @@ internal sealed class Scheduler
 
             if (worker.InFlight.Count == 0 && TakeSuspect(worker) is { } isolated)
             {
-                return new RunRequest { Tasks = isolated };
+                return new OutgoingRequest(new RunRequest { Tasks = isolated });
             }
 
             var credit = Math.Min(worker.Credit, WireLimits.MaxTasksPerBatch);
@@ -198,7 +198,8 @@ internal sealed class Scheduler
                 return null;
             }
 
-            var batch = TakeRetries(worker, credit) ?? TakeQueued(worker, credit);
+            RentedBuffer? lease = null;
+            var batch = TakeRetries(worker, credit) ?? TakeQueued(worker, credit, out lease);
             if (batch is null)
             {
                 return null;
@@ -206,7 +207,7 @@ internal sealed class Scheduler
 
             _argumentBytes += batch.Arguments.Length;
             RemoteTelemetry.ArgumentBytes.Add(batch.Arguments.Length, _clusterTag);
-            return new RunRequest { Tasks = batch };
+            return new OutgoingRequest(new RunRequest { Tasks = batch }, lease);
         }
     }
 
@@ -472,6 +473,9 @@ internal sealed class Scheduler
                 RemoveJob(_suspects, job);
                 CancelInFlight(job, ref toSignal);
             }
+
+            // Nothing of the job can be sent again (retries and suspects copy their arguments under this lock).
+            job.ReleaseBuffers();
         }
 
         foreach (var worker in toSignal ?? [])
@@ -592,7 +596,8 @@ internal sealed class Scheduler
 
             var batch = NewBatch(task.Job);
             batch.TaskIds.Add(task.TaskId);
-            batch.Arguments = UnsafeByteOperations.UnsafeWrap(task.Arguments);
+            // A copy: the job may end, and return its pooled arrays, while the batch is still being sent.
+            batch.Arguments = ByteString.CopyFrom(task.Arguments.Span);
             worker.InFlight[task.TaskId] = task with { SentAt = task.Job.TraceTimestamp() };
             worker.Isolating = task.TaskId;
             return batch;
@@ -625,8 +630,10 @@ internal sealed class Scheduler
         return batch;
     }
 
-    private TaskBatch? TakeQueued(WorkerConnection worker, int credit)
+    /// <summary>The next batch of queued items; <paramref name="lease"/> is a hold on the pooled array its arguments point into.</summary>
+    private TaskBatch? TakeQueued(WorkerConnection worker, int credit, out RentedBuffer? lease)
     {
+        lease = null;
         while (_queue.First is { } node)
         {
             var job = node.Value;
@@ -659,6 +666,8 @@ internal sealed class Scheduler
             }
 
             batch.Arguments = UnsafeByteOperations.UnsafeWrap(chunk.Slice(start, count));
+            lease = chunk.Lease;
+            lease?.Retain();
             return batch;
         }
 

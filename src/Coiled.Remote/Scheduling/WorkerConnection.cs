@@ -41,7 +41,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
     {
         if (hello.BulkPort > 0)
         {
-            _bulk = new BulkChannel(endpoint.Address.Host, hello.BulkPort, token, endpoint.CertificateThumbprint);
+            _bulk = new BulkChannel(endpoint.Address.Host, hello.BulkPort, hello.BulkLocalName, token, endpoint.CertificateThumbprint);
         }
 
         Endpoint = endpoint;
@@ -264,16 +264,25 @@ internal sealed class WorkerConnection : IAsyncDisposable
         {
             while (await Signal.WaitAsync(_stop.Token).ConfigureAwait(false))
             {
-                while (scheduler.TakeRequest(this) is { } request)
+                while (scheduler.TakeRequest(this) is { } outgoing)
                 {
-                    if (_bulk is not null && request.Tasks is { } tasks && tasks.Arguments.Length >= BulkFrame.ThresholdBytes)
+                    try
                     {
-                        // Large arguments go beside the control stream, as raw bytes; the batch only names them.
-                        tasks.BulkId = await _bulk.SendAsync(tasks.Arguments.Memory, _stop.Token).ConfigureAwait(false);
-                        tasks.Arguments = Google.Protobuf.ByteString.Empty;
-                    }
+                        var request = outgoing.Request;
+                        if (_bulk is not null && request.Tasks is { } tasks && tasks.Arguments.Length >= BulkFrame.ThresholdBytes)
+                        {
+                            // Large arguments go beside the control stream, as raw bytes; the batch only names them.
+                            tasks.BulkId = await _bulk.SendAsync(tasks.Arguments.Memory, _stop.Token).ConfigureAwait(false);
+                            tasks.Arguments = Google.Protobuf.ByteString.Empty;
+                        }
 
-                    await stream.WriteAsync(request, _stop.Token).ConfigureAwait(false);
+                        await stream.WriteAsync(request, _stop.Token).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        // The arguments were copied to the socket or into gRPC's own buffer.
+                        outgoing.Lease?.Release();
+                    }
                 }
             }
         }

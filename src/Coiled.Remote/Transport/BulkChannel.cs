@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -9,12 +10,18 @@ namespace Coiled.Remote.Transport;
 
 /// <summary>
 /// The client's side of a worker's bulk-data connection: a plain TCP stream (TLS with the pinned certificate when the
-/// worker uses TLS) that carries large task arguments as raw bytes. Opened on first use; one writer at a time.
+/// worker uses TLS) that carries large task arguments as raw bytes. A worker on this machine is reached through its
+/// abstract Unix socket instead, when it offers one. Opened on first use; one writer at a time.
 /// </summary>
-internal sealed class BulkChannel(string host, int port, string token, string? certificateThumbprint) : IAsyncDisposable
+/// <param name="host">The worker's host.</param>
+/// <param name="port">The worker's bulk-data TCP port.</param>
+/// <param name="localName">The worker's abstract Unix socket name, or null.</param>
+/// <param name="token">The cluster token.</param>
+/// <param name="certificateThumbprint">The worker's pinned certificate, when it uses TLS.</param>
+internal sealed class BulkChannel(string host, int port, string? localName, string token, string? certificateThumbprint) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _writer = new(1, 1);
-    private TcpClient? _client;
+    private Socket? _socket;
     private Stream? _stream;
 
     /// <summary>Sends one blob of arguments under a new id and returns that id.</summary>
@@ -50,13 +57,30 @@ internal sealed class BulkChannel(string host, int port, string token, string? c
         _writer.Dispose();
     }
 
+    /// <summary>Whether the last connection went through the worker's abstract Unix socket.</summary>
+    public bool IsLocal { get; private set; }
+
     private async Task<Stream> ConnectAsync(CancellationToken cancellationToken)
     {
-        var client = new TcpClient { NoDelay = true, SendBufferSize = 4 * 1024 * 1024 };
+        var socket = await ConnectLocalAsync(cancellationToken).ConfigureAwait(false);
+        IsLocal = socket is not null;
+        if (socket is null)
+        {
+            socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, SendBufferSize = 4 * 1024 * 1024 };
+            try
+            {
+                await socket.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
         try
         {
-            await client.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
-            Stream stream = client.GetStream();
+            Stream stream = new NetworkStream(socket, ownsSocket: true);
             if (certificateThumbprint is not null)
             {
                 var tls = new SslStream(stream, leaveInnerStreamOpen: false, (_, certificate, _, _) => ClusterCertificate.Matches(certificate, certificateThumbprint));
@@ -69,16 +93,44 @@ internal sealed class BulkChannel(string host, int port, string token, string? c
             BinaryPrimitives.WriteUInt16LittleEndian(hello, (ushort)tokenBytes.Length);
             tokenBytes.CopyTo(hello, 2);
             await stream.WriteAsync(hello, cancellationToken).ConfigureAwait(false);
-            _client = client;
+            _socket = socket;
             _stream = stream;
             return stream;
         }
         catch
         {
-            client.Dispose();
+            socket.Dispose();
             throw;
         }
     }
+
+    /// <summary>
+    /// The worker's abstract Unix socket, when it offers one, its address is a loopback one (so it runs on this machine)
+    /// and it does not use TLS; null otherwise, or when the socket is not reachable (another network namespace).
+    /// </summary>
+    private async Task<Socket?> ConnectLocalAsync(CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(localName) || certificateThumbprint is not null || !OperatingSystem.IsLinux() || !IsLoopback(host))
+        {
+            return null;
+        }
+
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { SendBufferSize = 4 * 1024 * 1024 };
+        try
+        {
+            await socket.ConnectAsync(BulkFrame.LocalEndPoint(localName), cancellationToken).ConfigureAwait(false);
+            return socket;
+        }
+        catch (SocketException)
+        {
+            socket.Dispose();
+            return null;
+        }
+    }
+
+    private static bool IsLoopback(string host)
+        => string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
+            || (IPAddress.TryParse(host.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address));
 
     private async Task CloseAsync()
     {
@@ -87,8 +139,8 @@ internal sealed class BulkChannel(string host, int port, string token, string? c
             await _stream.DisposeAsync().ConfigureAwait(false);
         }
 
-        _client?.Dispose();
+        _socket?.Dispose();
         _stream = null;
-        _client = null;
+        _socket = null;
     }
 }

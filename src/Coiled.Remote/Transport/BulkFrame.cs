@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Net.Sockets;
 
 namespace Coiled.Remote.Transport;
 
@@ -16,7 +17,10 @@ internal static class BulkFrame
     public const int BlobHeaderBytes = 12;
 
     /// <summary>Arguments at least this large go over the bulk connection when the worker offers one.</summary>
-    public const int ThresholdBytes = 1024 * 1024;
+    public const int ThresholdBytes = 64 * 1024;
+
+    /// <summary>The endpoint of an abstract Unix socket (Linux): its name after a NUL byte, which keeps it out of the file system.</summary>
+    public static UnixDomainSocketEndPoint LocalEndPoint(string name) => new("\0" + name);
 
     public static void WriteBlobHeader(Span<byte> destination, ulong id, int length)
     {

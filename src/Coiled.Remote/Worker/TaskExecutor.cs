@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Coiled.Remote.Stubs;
+using Coiled.Remote.Transport;
 using Coiled.Remote.Transport.Protocol;
 using MessagePack;
 
@@ -14,6 +15,9 @@ namespace Coiled.Remote.Worker;
 /// </summary>
 internal sealed class TaskExecutor : IAsyncDisposable
 {
+    /// <summary>Arguments at least this large are followed by an offer to collect garbage (see <see cref="RunSlotAsync"/>).</summary>
+    private const int LargeArgumentBytes = 32 * 1024 * 1024;
+
     private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleWriter = true });
     private readonly Channel<TaskOutcome> _outcomes = Channel.CreateUnbounded<TaskOutcome>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ConcurrentDictionary<ulong, RunningTask> _cancellable = new();
@@ -43,7 +47,23 @@ internal sealed class TaskExecutor : IAsyncDisposable
     /// <param name="environment">Where the batch's method lives.</param>
     /// <param name="batch">The tasks.</param>
     /// <param name="arguments">The batch's arguments, from the batch itself or from the bulk-data connection.</param>
-    public void Enqueue(RemoteEnvironment environment, TaskBatch batch, ReadOnlyMemory<byte> arguments)
+    /// <param name="lease">
+    /// The caller's hold on the pooled array <paramref name="arguments"/> point into, if any: each queued task holds it
+    /// until it ran, and this method lets go of the caller's own hold.
+    /// </param>
+    public void Enqueue(RemoteEnvironment environment, TaskBatch batch, ReadOnlyMemory<byte> arguments, RentedBuffer? lease = null)
+    {
+        try
+        {
+            EnqueueTasks(environment, batch, arguments, lease);
+        }
+        finally
+        {
+            lease?.Release();
+        }
+    }
+
+    private void EnqueueTasks(RemoteEnvironment environment, TaskBatch batch, ReadOnlyMemory<byte> arguments, RentedBuffer? lease)
     {
         RemoteStub stub;
         try
@@ -86,7 +106,11 @@ internal sealed class TaskExecutor : IAsyncDisposable
             }
 
             _activity.TaskQueued();
-            _queue.Writer.TryWrite(new WorkItem(id, stub, arguments[start..(int)reader.Consumed]));
+            lease?.Retain();
+            if (!_queue.Writer.TryWrite(new WorkItem(id, stub, arguments[start..(int)reader.Consumed], lease)))
+            {
+                lease?.Release();
+            }
         }
     }
 
@@ -122,27 +146,42 @@ internal sealed class TaskExecutor : IAsyncDisposable
 
     private async Task RunSlotAsync()
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
+        var buffer = new GrowableBuffer(256);
         while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
             while (_queue.Reader.TryRead(out var item))
             {
-                if (_abort.IsCancellationRequested)
+                try
                 {
-                    Report(new TaskOutcome(item.TaskId, null, Failure(item.TaskId, FailureKind.Canceled, new OperationCanceledException("The client disconnected.")), 0));
-                    continue;
-                }
+                    if (_abort.IsCancellationRequested)
+                    {
+                        Report(new TaskOutcome(item.TaskId, null, Failure(item.TaskId, FailureKind.Canceled, new OperationCanceledException("The client disconnected.")), 0));
+                        continue;
+                    }
 
-                if (await RunAsync(item, buffer).ConfigureAwait(false) is { } outcome)
+                    if (await RunAsync(item, buffer).ConfigureAwait(false) is { } outcome)
+                    {
+                        Report(outcome);
+                    }
+                }
+                finally
                 {
-                    Report(outcome);
+                    // The task read its arguments (a method that keeps running past its timeout holds the array on).
+                    item.Lease?.Release();
+                    if (item.Arguments.Length >= LargeArgumentBytes)
+                    {
+                        // The task's copy of its large argument is garbage now. Unless the collector reclaims it before
+                        // the next one arrives, that one lands in fresh memory and pays a page fault every 4 KiB, which
+                        // costs more than the copy itself. Optimized lets the collector decline when it is not worth it.
+                        GC.Collect(2, GCCollectionMode.Optimized, blocking: true, compacting: false);
+                    }
                 }
             }
         }
     }
 
     /// <summary>Runs one task; null when its outcome was already reported because it overran its timeout.</summary>
-    private async ValueTask<TaskOutcome?> RunAsync(WorkItem item, ArrayBufferWriter<byte> buffer)
+    private async ValueTask<TaskOutcome?> RunAsync(WorkItem item, GrowableBuffer buffer)
     {
         var id = item.TaskId;
         if (!_cancelRequested.IsEmpty && _cancelRequested.TryRemove(id, out _))

@@ -1,7 +1,6 @@
 using System.Net;
 using Coiled.Remote.Transport;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
@@ -11,7 +10,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Coiled.Remote.Worker;
 
 /// <summary>
-/// A worker: Kestrel serving the worker protocol over HTTP/2, plus the watchdog that stops it when it has had no
+/// A worker: Kestrel serving the worker protocol over HTTP/2, the bulk-data listener beside it, and the watchdog that stops it when it has had no
 /// client or no work for too long. The worker daemon runs one per process; in-process workers run several.
 /// </summary>
 internal sealed class WorkerHost : IAsyncDisposable
@@ -20,14 +19,16 @@ internal sealed class WorkerHost : IAsyncDisposable
 
     private readonly WebApplication _app;
     private readonly WorkerRuntime _runtime;
+    private readonly BulkListener _bulk;
     private readonly CancellationTokenSource _watchdogStop = new();
     private readonly Task _watchdog;
     private int _disposed;
 
-    private WorkerHost(WebApplication app, WorkerRuntime runtime, Uri address)
+    private WorkerHost(WebApplication app, WorkerRuntime runtime, BulkListener bulk, Uri address)
     {
         _app = app;
         _runtime = runtime;
+        _bulk = bulk;
         Address = address;
         _watchdog = WatchAsync(_watchdogStop.Token);
     }
@@ -60,7 +61,6 @@ internal sealed class WorkerHost : IAsyncDisposable
         });
         builder.WebHost.UseKestrelCore();
         ListenOptions? grpcListener = null;
-        ListenOptions? bulkListener = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -79,34 +79,35 @@ internal sealed class WorkerHost : IAsyncDisposable
                     listen.UseHttps(options.Certificate);
                 }
             });
-
-            // The bulk-data listener: the next port when the worker port is fixed (so firewalls can allow both), any free one otherwise.
-            var bulkPort = options.Listen.Port == 0 ? 0 : options.Listen.Port + 1;
-            kestrel.Listen(new IPEndPoint(options.Listen.Address, bulkPort), listen =>
-            {
-                bulkListener = listen;
-                if (options.Certificate is not null)
-                {
-                    listen.UseHttps(options.Certificate);
-                }
-
-                listen.UseConnectionHandler<BulkConnectionHandler>();
-            });
         });
 
         var app = builder.Build();
         var authentication = new TokenAuthentication(options.Token);
         app.Use(authentication.InvokeAsync);
         app.MapGrpcService<WorkerService>();
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
 
-        runtime.BulkPort = bulkListener!.IPEndPoint!.Port;
+        // The bulk-data listener: the next port when the worker port is fixed (so firewalls can allow both), any free one otherwise.
+        var bulkPort = options.Listen.Port == 0 ? 0 : options.Listen.Port + 1;
+        var bulk = BulkListener.Start(new IPEndPoint(options.Listen.Address, bulkPort), runtime, (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<BulkListener>());
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await bulk.DisposeAsync().ConfigureAwait(false);
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        runtime.BulkPort = bulk.Port;
+        runtime.BulkLocalName = bulk.LocalName;
         var host = options.Listen.Address.Equals(IPAddress.Any) || options.Listen.Address.Equals(IPAddress.IPv6Any)
             ? "127.0.0.1"
             : options.Listen.Address.ToString();
         var scheme = options.Certificate is null ? "http" : "https";
         var address = new UriBuilder(scheme, host.Contains(':') ? $"[{host}]" : host, grpcListener!.IPEndPoint!.Port).Uri;
-        return new WorkerHost(app, runtime, address);
+        return new WorkerHost(app, runtime, bulk, address);
     }
 
     public async ValueTask DisposeAsync()
@@ -119,6 +120,7 @@ internal sealed class WorkerHost : IAsyncDisposable
         _runtime.RequestStop("disposed");
         _watchdogStop.Cancel();
         await _watchdog.ConfigureAwait(false);
+        await _bulk.DisposeAsync().ConfigureAwait(false);
         using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
         {
             await _app.StopAsync(grace.Token).ConfigureAwait(false);

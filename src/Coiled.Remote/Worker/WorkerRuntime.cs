@@ -20,6 +20,9 @@ internal sealed class WorkerRuntime
     /// <summary>Port of the bulk-data listener, once bound.</summary>
     public int BulkPort { get; set; }
 
+    /// <summary>Name of the bulk-data listener's abstract Unix socket, if it has one.</summary>
+    public string? BulkLocalName { get; set; }
+
     public WorkerHostOptions Options { get; }
 
     public string WorkerId { get; }

@@ -14,7 +14,6 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
 {
     private const int MaxResultsPerBatch = 8192;
     private const int ResultBatchTargetBytes = 1024 * 1024;
-    private static readonly TimeSpan BulkArrivalTimeout = TimeSpan.FromMinutes(2);
 
     public override Task<HelloReply> Hello(HelloRequest request, ServerCallContext context)
     {
@@ -37,6 +36,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             OsDescription = RuntimeInformation.OSDescription,
             Architecture = RuntimeInformation.ProcessArchitecture.ToString(),
             BulkPort = state.BulkPort,
+            BulkLocalName = state.BulkLocalName ?? string.Empty,
         });
     }
 
@@ -103,8 +103,8 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                     switch (request.KindCase)
                     {
                         case RunRequest.KindOneofCase.Tasks when request.Tasks.BulkId != 0:
-                            var arguments = await state.Bulk.TakeAsync(request.Tasks.BulkId, BulkArrivalTimeout, aborted).ConfigureAwait(false);
-                            executor.Enqueue(environment, request.Tasks, arguments);
+                            var blob = await state.Bulk.TakeAsync(request.Tasks.BulkId, aborted).ConfigureAwait(false);
+                            executor.Enqueue(environment, request.Tasks, blob.Data, blob.Buffer);
                             break;
                         case RunRequest.KindOneofCase.Tasks:
                             executor.Enqueue(environment, request.Tasks, request.Tasks.Arguments.Memory);

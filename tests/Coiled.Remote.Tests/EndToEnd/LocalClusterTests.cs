@@ -267,7 +267,8 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
     public async Task MapAsync_ManyArgumentsAroundTheBulkThreshold_EachArrivesWhole()
     {
         var random = new Random(11);
-        var payloads = new[] { 1024 * 1024 - 64, 1024 * 1024, 1024 * 1024 + 1, 2 * 1024 * 1024, 17, 5 * 1024 * 1024 }
+        var threshold = Coiled.Remote.Transport.BulkFrame.ThresholdBytes;
+        var payloads = new[] { threshold - 64, threshold - 1, threshold, threshold + 1, 2 * 1024 * 1024, 17, 5 * 1024 * 1024 }
             .Select(size =>
             {
                 var bytes = new byte[size];
