@@ -37,6 +37,9 @@ internal sealed class WorkerHost : IAsyncDisposable
 
     public string WorkerId => _runtime.WorkerId;
 
+    /// <summary>What the worker's calls share: its stores, activity and bulk-data listener's addresses.</summary>
+    public WorkerRuntime Runtime => _runtime;
+
     /// <summary>Completes with the reason when the worker decided to stop (shutdown call or a timeout).</summary>
     public Task<string> StopRequested => _runtime.StopRequested;
 

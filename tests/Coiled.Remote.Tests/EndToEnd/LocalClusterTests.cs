@@ -283,6 +283,51 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task MapAsync_AfterACallFailedWithLargeArgumentsStillInFlight_SeesExactlyItsOwnBytes()
+    {
+        // A call's pooled argument buffers go back to the pool when it ends, but sends and tasks still under way keep
+        // theirs until they are done: the calls after it, which reuse those arrays, must each see their own bytes.
+        var random = new Random(21);
+        List<byte[]> Payloads(int count, int failing) => [.. Enumerable.Range(0, count).Select(i =>
+        {
+            var bytes = new byte[300 * 1024 + i];
+            random.NextBytes(bytes);
+            bytes[0] = i == failing ? (byte)0 : (byte)1;
+            return bytes;
+        })];
+
+        for (var round = 0; round < 4; round++)
+        {
+            var failing = Payloads(24, failing: 1);
+            var good = Payloads(24, failing: -1);
+
+            var failed = () => Cluster.MapAsync(TestJobs.Sha256UnlessFirstByteIsZero, failing).WaitAsync(Safety);
+            var next = Cluster.MapAsync(TestJobs.Sha256UnlessFirstByteIsZero, good).WaitAsync(Safety);
+
+            (await failed.Should().ThrowAsync<RemoteException>()).Which.Message.Should().Contain("the first byte is zero");
+            (await next).Should().Equal(good.Select(p => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(p))));
+        }
+    }
+
+    [Fact]
+    public async Task MapAsync_LargeArgumentsQueuedOnBusyWorkers_EachTaskSeesItsOwnBytes()
+    {
+        // Slow tasks keep several bulk-data batches queued on each worker while more arrive: a batch's pooled receive
+        // buffer must stay with its tasks until the last of them has read its arguments.
+        var random = new Random(23);
+        var payloads = Enumerable.Range(0, 32).Select(i =>
+        {
+            var bytes = new byte[200 * 1024 + i];
+            random.NextBytes(bytes);
+            return (bytes, 20);
+        }).ToList();
+
+        var hashes = await Cluster.MapAsync(TestJobs.Sha256AfterPause, payloads).WaitAsync(Safety);
+
+        hashes.Should().Equal(payloads.Select(p => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(p.bytes))));
+    }
+
+    [Fact]
     public async Task MapAsync_HundredThousandItems_EachResultOnceInOrder()
     {
         var results = await Cluster.MapAsync(TestJobs.Identity, Enumerable.Range(0, 100_000)).WaitAsync(Safety);

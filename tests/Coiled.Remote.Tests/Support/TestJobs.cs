@@ -107,6 +107,19 @@ public static class TestJobs
     [Remote]
     public static string Sha256(byte[] data) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data));
 
+    /// <summary>Like <see cref="Sha256"/>, after a pause, so that a worker's queue fills while more data arrives.</summary>
+    [Remote]
+    public static string Sha256AfterPause(byte[] data, int milliseconds)
+    {
+        Thread.Sleep(milliseconds);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data));
+    }
+
+    /// <summary>Like <see cref="Sha256"/>, but data starting with a zero byte fails.</summary>
+    [Remote]
+    public static string Sha256UnlessFirstByteIsZero(byte[] data)
+        => data[0] == 0 ? throw new InvalidDataException("the first byte is zero") : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data));
+
     /// <summary>Kills its own worker process (as the out-of-memory killer would) for the poison item.</summary>
     [Remote]
     public static int KillWorkerOn(int x, int poison)

@@ -176,6 +176,96 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         read.Should().Be(0, "the worker closes a bulk connection that does not present the token");
     }
 
+    [Fact]
+    public async Task Hello_OnLinuxWithoutTls_OffersTheBulkListenerAsAnAbstractUnixSocket()
+    {
+        var hello = await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token));
+
+        if (OperatingSystem.IsLinux())
+        {
+            hello.BulkLocalName.Should().StartWith($"coiled-remote-bulk-{_worker.Host.WorkerId}-");
+            File.Exists(hello.BulkLocalName).Should().BeFalse("an abstract socket has no file to clean up");
+        }
+        else
+        {
+            hello.BulkLocalName.Should().BeEmpty();
+        }
+    }
+
+    [Fact]
+    public async Task BulkChannel_ToALoopbackWorker_SendsThroughTheUnixSocketAndTheBlobArrivesWhole()
+    {
+        var hello = await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token));
+        var data = new byte[3 * 1024 * 1024 + 5];
+        new Random(3).NextBytes(data);
+        await using var channel = new BulkChannel("127.0.0.1", hello.BulkPort, hello.BulkLocalName, Token, certificateThumbprint: null);
+
+        var id = await channel.SendAsync(data, CancellationToken.None);
+        var blob = await _worker.Host.Runtime.Bulk.TakeAsync(id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+
+        channel.IsLocal.Should().Be(OperatingSystem.IsLinux());
+        blob.Data.ToArray().Should().Equal(data);
+        blob.Buffer.Release();
+    }
+
+    [Fact]
+    public async Task BulkChannel_WhenTheUnixSocketIsUnreachable_FallsBackToTcp()
+    {
+        var hello = await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token));
+        await using var channel = new BulkChannel("127.0.0.1", hello.BulkPort, "coiled-remote-bulk-nobody-listens-here", Token, certificateThumbprint: null);
+
+        var id = await channel.SendAsync(new byte[] { 1, 2, 3 }, CancellationToken.None);
+        var blob = await _worker.Host.Runtime.Bulk.TakeAsync(id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+
+        channel.IsLocal.Should().BeFalse();
+        blob.Data.ToArray().Should().Equal(1, 2, 3);
+        blob.Buffer.Release();
+    }
+
+    [Fact]
+    public async Task BulkUnixSocket_WrongToken_IsClosedByTheWorker()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var hello = await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token));
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        await socket.ConnectAsync(BulkFrame.LocalEndPoint(hello.BulkLocalName));
+        await using var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: false);
+        var wrong = System.Text.Encoding.UTF8.GetBytes("definitely-not-the-token");
+        await stream.WriteAsync(new byte[] { (byte)wrong.Length, 0 });
+        await stream.WriteAsync(wrong);
+
+        using var safety = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var read = await ReadOrResetAsync(stream, safety.Token);
+
+        read.Should().Be(0, "the worker closes a bulk connection that does not present the token");
+    }
+
+    [Fact]
+    public async Task BulkConnection_BlobLargerThanTheLimit_IsRefusedAndTheWorkerStaysUp()
+    {
+        var hello = await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token));
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, hello.BulkPort);
+        var stream = tcp.GetStream();
+        var token = System.Text.Encoding.UTF8.GetBytes(Token);
+        await stream.WriteAsync(new byte[] { (byte)token.Length, 0 });
+        await stream.WriteAsync(token);
+        var header = new byte[BulkFrame.BlobHeaderBytes];
+        BulkFrame.WriteBlobHeader(header, 43, int.MaxValue);
+        await stream.WriteAsync(header);
+
+        using var safety = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var read = await ReadOrResetAsync(stream, safety.Token);
+
+        read.Should().Be(0, "a blob over the size limit closes its connection before anything is allocated");
+        var again = await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token));
+        again.WorkerId.Should().Be(hello.WorkerId);
+    }
+
     /// <summary>Reads one byte; 0 at the end of the stream, and also when the peer reset it (closing with unread data does).</summary>
     private static async Task<int> ReadOrResetAsync(Stream stream, CancellationToken cancellationToken)
     {

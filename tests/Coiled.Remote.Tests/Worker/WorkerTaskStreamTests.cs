@@ -50,6 +50,57 @@ public sealed class WorkerTaskStreamTests : IAsyncLifetime
         failures[8].Kind.Should().Be(FailureKind.BadArguments);
     }
 
+    [Fact]
+    public async Task Run_BulkBatch_KeepsItsPooledBufferUntilTheLastTaskReadItThenReturnsIt()
+    {
+        const string PauseId = "Coiled.Remote.Tests.Support.TestJobs.Sha256AfterPause(System.Byte[],System.Int32)";
+        var payloads = Enumerable.Range(0, 6).Select(i => Enumerable.Range(0, 1000 + i).Select(b => (byte)(b * i)).ToArray()).ToList();
+        var arguments = payloads.SelectMany(p => MessagePackSerializer.Serialize(new object[] { p, 150 })).ToArray();
+        var buffer = RentedBuffer.Rent(arguments.Length);
+        arguments.CopyTo(buffer.Array, 0);
+        _worker.Host.Runtime.Bulk.Deliver(77, new BulkBlob(buffer, arguments.Length));
+        var batch = Batch(TestAssembly, PauseId, [.. Enumerable.Range(1, 6).Select(i => (ulong)i)]);
+        batch.BulkId = 77;
+
+        var auth = new CallOptions(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + Token } });
+        using var run = new Transport.Protocol.Worker.WorkerClient(_worker.Channel).Run(auth);
+        await run.RequestStream.WriteAsync(new RunRequest { Open = new OpenEnvironment() });
+        (await run.ResponseStream.MoveNext()).Should().BeTrue();
+        await run.RequestStream.WriteAsync(new RunRequest { Tasks = batch });
+
+        // Two slots, six tasks of 150 ms: the last ones wait in the queue, holding the buffer.
+        (await run.ResponseStream.MoveNext()).Should().BeTrue();
+        var first = run.ResponseStream.Current.Results;
+        first.TaskIds.Count.Should().BeLessThan(6);
+        buffer.Array.Should().NotBeNull("tasks still queued hold the batch's buffer");
+
+        var hashes = first.TaskIds.Zip(Strings(first)).ToDictionary();
+        await run.RequestStream.CompleteAsync();
+        while (await run.ResponseStream.MoveNext())
+        {
+            foreach (var (id, hash) in run.ResponseStream.Current.Results.TaskIds.Zip(Strings(run.ResponseStream.Current.Results)))
+            {
+                hashes[id] = hash;
+            }
+        }
+
+        hashes.OrderBy(h => h.Key).Select(h => h.Value).Should().Equal(payloads.Select(p => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(p))));
+        var use = () => buffer.Array;
+        use.Should().Throw<ObjectDisposedException>("the last task let go of the buffer");
+    }
+
+    private static List<string> Strings(ResultBatch batch)
+    {
+        var reader = new MessagePackReader(batch.Results.Memory);
+        var strings = new List<string>();
+        for (var i = 0; i < batch.TaskIds.Count; i++)
+        {
+            strings.Add(reader.ReadString()!);
+        }
+
+        return strings;
+    }
+
     private async Task<List<ResultBatch>> RunAsync(params TaskBatch[] batches)
     {
         var auth = new CallOptions(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + Token } });

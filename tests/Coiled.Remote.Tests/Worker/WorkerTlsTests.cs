@@ -2,6 +2,7 @@ using System.Net;
 using Coiled.Remote.Scheduling;
 using Coiled.Remote.Security;
 using Coiled.Remote.Tests.Support;
+using Coiled.Remote.Transport;
 using Coiled.Remote.Worker;
 
 namespace Coiled.Remote.Tests.Worker;
@@ -39,6 +40,32 @@ public sealed class WorkerTlsTests : IAsyncLifetime
             new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, CancellationToken.None);
 
         connection.Id.Should().Be(_host.WorkerId);
+    }
+
+    [Fact]
+    public async Task Hello_TlsWorker_OffersNoUnencryptedUnixSocketForBulkData()
+    {
+        await using var connection = await WorkerConnection.ConnectAsync(
+            new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, CancellationToken.None);
+
+        connection.Hello.BulkPort.Should().BeGreaterThan(0);
+        connection.Hello.BulkLocalName.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task BulkChannel_OverTlsWithThePinnedCertificate_DeliversTheBlob()
+    {
+        await using var connection = await WorkerConnection.ConnectAsync(
+            new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, CancellationToken.None);
+        await using var channel = new BulkChannel("127.0.0.1", connection.Hello.BulkPort, null, Token, _certificate.Thumbprint);
+        var data = new byte[200_000];
+        new Random(9).NextBytes(data);
+
+        var id = await channel.SendAsync(data, CancellationToken.None);
+        var blob = await _host.Runtime.Bulk.TakeAsync(id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+
+        blob.Data.ToArray().Should().Equal(data);
+        blob.Buffer.Release();
     }
 
     [Fact]

@@ -1,0 +1,110 @@
+using Coiled.Remote.Transport;
+using Coiled.Remote.Worker;
+using Grpc.Core;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Coiled.Remote.Tests.Worker;
+
+/// <summary>Where bulk-data arguments wait for the task batch that names them, whichever of the two arrives first.</summary>
+public sealed class BulkStoreTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
+    private readonly FakeTimeProvider _time = new();
+
+    [Fact]
+    public async Task TakeAsync_BlobDeliveredFirst_ReturnsItAndForgetsIt()
+    {
+        var store = new BulkStore(Timeout, _time);
+        var blob = Blob(1, 2, 3);
+        store.Deliver(7, blob);
+
+        var taken = await store.TakeAsync(7, CancellationToken.None);
+
+        taken.Data.ToArray().Should().Equal(1, 2, 3);
+        store.Count.Should().Be(0);
+        taken.Buffer.Release();
+    }
+
+    [Fact]
+    public async Task TakeAsync_BatchFirst_WaitsForTheBlob()
+    {
+        var store = new BulkStore(Timeout, _time);
+        var taking = store.TakeAsync(9, CancellationToken.None);
+        taking.IsCompleted.Should().BeFalse();
+
+        store.Deliver(9, Blob(4));
+        var taken = await taking.WaitAsync(TimeSpan.FromSeconds(30));
+
+        taken.Data.ToArray().Should().Equal(4);
+        taken.Buffer.Release();
+    }
+
+    [Fact]
+    public async Task TakeAsync_BlobNeverArrives_FailsWithDataLossAfterTheTimeout()
+    {
+        var store = new BulkStore(Timeout, _time);
+        var taking = store.TakeAsync(11, CancellationToken.None);
+
+        _time.Advance(Timeout + TimeSpan.FromSeconds(1));
+        var act = () => taking.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
+        thrown.StatusCode.Should().Be(StatusCode.DataLoss);
+        thrown.Status.Detail.Should().Be("The arguments announced as bulk blob 11 did not arrive on the bulk-data connection within 120 s.");
+        store.Count.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task Deliver_BlobNeverClaimed_IsReleasedAfterTheTimeout()
+    {
+        var store = new BulkStore(Timeout, _time);
+        var blob = Blob(1);
+        store.Deliver(13, blob);
+
+        _time.Advance(Timeout + TimeSpan.FromSeconds(1));
+
+        store.Count.Should().Be(0);
+        var use = () => blob.Buffer.Array;
+        use.Should().Throw<ObjectDisposedException>("the store let go of the only hold");
+        var late = store.TakeAsync(13, CancellationToken.None);
+        _time.Advance(Timeout + TimeSpan.FromSeconds(1));
+        (await late.Invoking(t => t.WaitAsync(TimeSpan.FromSeconds(30))).Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.DataLoss);
+    }
+
+    [Fact]
+    public async Task Deliver_SameIdTwice_KeepsTheFirstAndReleasesTheSecond()
+    {
+        var store = new BulkStore(Timeout, _time);
+        var first = Blob(1);
+        var second = Blob(2);
+
+        store.Deliver(15, first);
+        store.Deliver(15, second);
+        var taken = await store.TakeAsync(15, CancellationToken.None);
+
+        taken.Data.ToArray().Should().Equal(1);
+        var use = () => second.Buffer.Array;
+        use.Should().Throw<ObjectDisposedException>();
+        taken.Buffer.Release();
+    }
+
+    [Fact]
+    public async Task TakeAsync_Cancelled_ForgetsTheWait()
+    {
+        var store = new BulkStore(Timeout, _time);
+        using var cancel = new CancellationTokenSource();
+        var taking = store.TakeAsync(17, cancel.Token);
+
+        await cancel.CancelAsync();
+
+        await taking.Invoking(t => t.WaitAsync(TimeSpan.FromSeconds(30))).Should().ThrowAsync<OperationCanceledException>();
+        store.Count.Should().Be(0);
+    }
+
+    private static BulkBlob Blob(params byte[] data)
+    {
+        var buffer = RentedBuffer.Rent(data.Length);
+        data.CopyTo(buffer.Array, 0);
+        return new BulkBlob(buffer, data.Length);
+    }
+}
