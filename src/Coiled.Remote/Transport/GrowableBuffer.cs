@@ -4,13 +4,13 @@ namespace Coiled.Remote.Transport;
 
 /// <summary>
 /// An <see cref="IBufferWriter{T}"/> over one array, like <see cref="ArrayBufferWriter{T}"/>, but whose arrays come from
-/// <see cref="ArrayPool{T}.Shared"/> uninitialized: serialized data overwrites every byte it exposes, and a reused
+/// <see cref="BufferPool"/> uninitialized: serialized data overwrites every byte it exposes, and a reused
 /// array is already mapped, whereas a fresh 100 MB array pays for clearing and for a page fault every 4 KiB.
 /// </summary>
 internal sealed class GrowableBuffer(int initialCapacity = 256) : IBufferWriter<byte>
 {
     private readonly int _initialCapacity = Math.Max(16, initialCapacity);
-    private byte[] _array = ArrayPool<byte>.Shared.Rent(Math.Max(16, initialCapacity));
+    private byte[] _array = BufferPool.Shared.Rent(Math.Max(16, initialCapacity));
 
     public int WrittenCount { get; private set; }
 
@@ -28,7 +28,7 @@ internal sealed class GrowableBuffer(int initialCapacity = 256) : IBufferWriter<
     public RentedBuffer Detach()
     {
         var detached = RentedBuffer.Adopt(_array);
-        _array = ArrayPool<byte>.Shared.Rent(_initialCapacity);
+        _array = BufferPool.Shared.Rent(_initialCapacity);
         WrittenCount = 0;
         return detached;
     }
@@ -71,9 +71,9 @@ internal sealed class GrowableBuffer(int initialCapacity = 256) : IBufferWriter<
             throw new OutOfMemoryException($"A buffer of {(long)WrittenCount + needed:N0} bytes is larger than the largest array .NET allows ({System.Array.MaxLength:N0}).");
         }
 
-        var grown = ArrayPool<byte>.Shared.Rent((int)size);
+        var grown = BufferPool.Shared.Rent((int)size);
         WrittenSpan.CopyTo(grown);
-        ArrayPool<byte>.Shared.Return(_array);
+        BufferPool.Shared.Return(_array);
         _array = grown;
     }
 }

@@ -1,9 +1,7 @@
-using System.Buffers;
-
 namespace Coiled.Remote.Transport;
 
 /// <summary>
-/// An array from <see cref="ArrayPool{T}.Shared"/> shared by several holders (a job and the sends in progress on the
+/// An array from <see cref="BufferPool"/> shared by several holders (a job and the sends in progress on the
 /// caller, a blob's tasks on a worker), returned to the pool when the last holder lets go. Reusing large arrays keeps
 /// their memory mapped: a fresh 100 MB array costs more in page faults than the copy that fills it.
 /// </summary>
@@ -23,9 +21,9 @@ internal sealed class RentedBuffer
     public byte[] Array => Volatile.Read(ref _array) ?? throw new ObjectDisposedException(nameof(RentedBuffer), "The buffer went back to the pool.");
 
     /// <summary>Rents an array of at least <paramref name="minimumLength"/> bytes, held once by the caller.</summary>
-    public static RentedBuffer Rent(int minimumLength) => new(ArrayPool<byte>.Shared.Rent(minimumLength));
+    public static RentedBuffer Rent(int minimumLength) => new(BufferPool.Shared.Rent(minimumLength));
 
-    /// <summary>Takes over an array rented from <see cref="ArrayPool{T}.Shared"/>, held once by the caller.</summary>
+    /// <summary>Takes over an array rented from <see cref="BufferPool"/>, held once by the caller.</summary>
     public static RentedBuffer Adopt(byte[] rented) => new(rented);
 
     /// <summary>Adds a holder; only a current holder may call it, so the buffer cannot have gone back to the pool.</summary>
@@ -43,7 +41,7 @@ internal sealed class RentedBuffer
         var left = Interlocked.Decrement(ref _holders);
         if (left == 0)
         {
-            ArrayPool<byte>.Shared.Return(Interlocked.Exchange(ref _array, null)!);
+            BufferPool.Shared.Return(Interlocked.Exchange(ref _array, null)!);
         }
         else if (left < 0)
         {

@@ -15,8 +15,12 @@ namespace Coiled.Remote.Worker;
 /// </summary>
 internal sealed class TaskExecutor : IAsyncDisposable
 {
-    /// <summary>Arguments at least this large are followed by an offer to collect garbage (see <see cref="RunSlotAsync"/>).</summary>
+    /// <summary>Tasks with arguments at least this large may be followed by a full collection (see <see cref="ReclaimLargeArgument"/>).</summary>
     private const int LargeArgumentBytes = 32 * 1024 * 1024;
+
+    /// <summary>Whether the last full collection after a large task paused longer than it saved (one heap per process).</summary>
+    private static bool _reclaimTooSlow;
+    private static long _reclaimSkipped;
 
     private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleWriter = true });
     private readonly Channel<TaskOutcome> _outcomes = Channel.CreateUnbounded<TaskOutcome>(new UnboundedChannelOptions { SingleReader = true });
@@ -170,10 +174,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
                     item.Lease?.Release();
                     if (item.Arguments.Length >= LargeArgumentBytes)
                     {
-                        // The task's copy of its large argument is garbage now. Unless the collector reclaims it before
-                        // the next one arrives, that one lands in fresh memory and pays a page fault every 4 KiB, which
-                        // costs more than the copy itself. Optimized lets the collector decline when it is not worth it.
-                        GC.Collect(2, GCCollectionMode.Optimized, blocking: true, compacting: false);
+                        ReclaimLargeArgument(item.Arguments.Length);
                     }
                 }
             }
@@ -270,6 +271,26 @@ internal sealed class TaskExecutor : IAsyncDisposable
                 _cancelRequested.TryRemove(id, out _);
             }
         }
+    }
+
+    /// <summary>
+    /// The task's copy of a large argument is garbage now. Unless the collector reclaims it before the next one arrives,
+    /// that one lands in fresh memory and pays a page fault every 4 KiB, which costs more than the copy that fills it.
+    /// A full collection costs what marking the live objects costs, which only the collection itself tells: when one
+    /// pauses the process longer than the faults it saves would have (half a microsecond per 4 KiB), only every 16th
+    /// large task tries again, in case the heap has shrunk since.
+    /// </summary>
+    private static void ReclaimLargeArgument(int argumentBytes)
+    {
+        if (Volatile.Read(ref _reclaimTooSlow) && Interlocked.Increment(ref _reclaimSkipped) % 16 != 0)
+        {
+            return;
+        }
+
+        var saves = TimeSpan.FromMicroseconds(argumentBytes / 4096 * 0.5);
+        var before = GC.GetTotalPauseDuration();
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
+        Volatile.Write(ref _reclaimTooSlow, GC.GetTotalPauseDuration() - before > saves);
     }
 
     private void Report(TaskOutcome outcome) => _outcomes.Writer.TryWrite(outcome);

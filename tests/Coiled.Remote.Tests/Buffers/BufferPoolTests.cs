@@ -1,0 +1,98 @@
+using Coiled.Remote.Transport;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Coiled.Remote.Tests.Buffers;
+
+/// <summary>The pool of large argument buffers: shared by every thread, bounded, and emptied when idle.</summary>
+public sealed class BufferPoolTests
+{
+    private static readonly TimeSpan IdleLimit = TimeSpan.FromSeconds(30);
+    private readonly FakeTimeProvider _time = new();
+
+    [Fact]
+    public void Rent_Large_RoundsUpToAPowerOfTwo()
+    {
+        var pool = new BufferPool(4, IdleLimit, _time);
+
+        pool.Rent(100_000_000).Length.Should().Be(134_217_728);
+        pool.Rent(BufferPool.LargeBytes).Length.Should().Be(BufferPool.LargeBytes);
+    }
+
+    [Fact]
+    public async Task Return_OnOneThread_IsRentedAgainOnAnother()
+    {
+        var pool = new BufferPool(4, IdleLimit, _time);
+        var array = pool.Rent(3_000_000);
+        await Task.Run(() => pool.Return(array));
+
+        var again = await Task.Run(() => pool.Rent(2_500_000));
+
+        again.Should().BeSameAs(array);
+        pool.KeptCount.Should().Be(0);
+    }
+
+    [Fact]
+    public void Rent_DifferentSize_DoesNotTakeAKeptArrayOfAnotherSize()
+    {
+        var pool = new BufferPool(4, IdleLimit, _time);
+        var big = pool.Rent(8_000_000);
+        pool.Return(big);
+
+        var small = pool.Rent(2_000_000);
+
+        small.Should().NotBeSameAs(big);
+        small.Length.Should().Be(2_097_152);
+        pool.KeptCount.Should().Be(1);
+    }
+
+    [Fact]
+    public void Return_BeyondTheLimit_LetsTheOldestGo()
+    {
+        var pool = new BufferPool(2, IdleLimit, _time);
+        var arrays = Enumerable.Range(0, 3).Select(_ => pool.Rent(BufferPool.LargeBytes)).ToList();
+
+        arrays.ForEach(pool.Return);
+
+        pool.KeptCount.Should().Be(2);
+        var rented = new[] { pool.Rent(BufferPool.LargeBytes), pool.Rent(BufferPool.LargeBytes) };
+        rented[0].Should().BeSameAs(arrays[2], "the newest is rented first");
+        rented[1].Should().BeSameAs(arrays[1]);
+        pool.Rent(BufferPool.LargeBytes).Should().NotBeSameAs(arrays[0], "the oldest was let go");
+    }
+
+    [Fact]
+    public void KeptArrays_UnusedForTheIdleLimit_AreLetGo()
+    {
+        var pool = new BufferPool(4, IdleLimit, _time);
+        pool.Return(pool.Rent(BufferPool.LargeBytes));
+        pool.Return(pool.Rent(4 * BufferPool.LargeBytes));
+
+        _time.Advance(IdleLimit - TimeSpan.FromSeconds(1));
+        pool.KeptCount.Should().Be(2);
+        _time.Advance(IdleLimit);
+
+        pool.KeptCount.Should().Be(0);
+    }
+
+    [Fact]
+    public void Return_LargeArrayOfAnotherSize_IsNotKept()
+    {
+        var pool = new BufferPool(4, IdleLimit, _time);
+
+        pool.Return(new byte[BufferPool.LargeBytes + 1]);
+
+        pool.KeptCount.Should().Be(0);
+    }
+
+    [Fact]
+    public void Rent_Small_ComesFromTheSharedArrayPool()
+    {
+        var pool = new BufferPool(4, IdleLimit, _time);
+
+        var array = pool.Rent(1000);
+        pool.Return(array);
+
+        array.Length.Should().Be(1024);
+        pool.KeptCount.Should().Be(0);
+    }
+}
