@@ -162,16 +162,13 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         using var tcp = new System.Net.Sockets.TcpClient();
         await tcp.ConnectAsync(IPAddress.Loopback, hello.BulkPort);
         var stream = tcp.GetStream();
-        var wrong = System.Text.Encoding.UTF8.GetBytes("definitely-not-the-token");
-        await stream.WriteAsync(new byte[] { (byte)wrong.Length, 0 });
-        await stream.WriteAsync(wrong);
+        await WriteBulkHelloAsync(stream, "definitely-not-the-token");
         var header = new byte[BulkFrame.BlobHeaderBytes];
         BulkFrame.WriteBlobHeader(header, 42, 4);
         await stream.WriteAsync(header);
         await stream.WriteAsync(new byte[] { 1, 2, 3, 4 });
 
-        using var safety = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var read = await ReadOrResetAsync(stream, safety.Token);
+        var read = await ReadOrResetAsync(stream);
 
         read.Should().Be(0, "the worker closes a bulk connection that does not present the token");
     }
@@ -234,12 +231,9 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
         await socket.ConnectAsync(BulkFrame.LocalEndPoint(hello.BulkLocalName));
         await using var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: false);
-        var wrong = System.Text.Encoding.UTF8.GetBytes("definitely-not-the-token");
-        await stream.WriteAsync(new byte[] { (byte)wrong.Length, 0 });
-        await stream.WriteAsync(wrong);
+        await WriteBulkHelloAsync(stream, "definitely-not-the-token");
 
-        using var safety = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var read = await ReadOrResetAsync(stream, safety.Token);
+        var read = await ReadOrResetAsync(stream);
 
         read.Should().Be(0, "the worker closes a bulk connection that does not present the token");
     }
@@ -251,27 +245,33 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         using var tcp = new System.Net.Sockets.TcpClient();
         await tcp.ConnectAsync(IPAddress.Loopback, hello.BulkPort);
         var stream = tcp.GetStream();
-        var token = System.Text.Encoding.UTF8.GetBytes(Token);
-        await stream.WriteAsync(new byte[] { (byte)token.Length, 0 });
-        await stream.WriteAsync(token);
+        await WriteBulkHelloAsync(stream, Token);
         var header = new byte[BulkFrame.BlobHeaderBytes];
         BulkFrame.WriteBlobHeader(header, 43, int.MaxValue);
         await stream.WriteAsync(header);
 
-        using var safety = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var read = await ReadOrResetAsync(stream, safety.Token);
+        var read = await ReadOrResetAsync(stream);
 
         read.Should().Be(0, "a blob over the size limit closes its connection before anything is allocated");
         var again = await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token));
         again.WorkerId.Should().Be(hello.WorkerId);
     }
 
-    /// <summary>Reads one byte; 0 at the end of the stream, and also when the peer reset it (closing with unread data does).</summary>
-    private static async Task<int> ReadOrResetAsync(Stream stream, CancellationToken cancellationToken)
+    /// <summary>The bulk-data connection's opening: the token's length (u16, little-endian) and the token.</summary>
+    private static async Task WriteBulkHelloAsync(Stream stream, string token)
     {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(token);
+        await stream.WriteAsync(new byte[] { (byte)bytes.Length, (byte)(bytes.Length >> 8) });
+        await stream.WriteAsync(bytes);
+    }
+
+    /// <summary>Reads one byte (30 s at most); 0 at the end of the stream, and also when the peer reset it (closing with unread data does).</summary>
+    private static async Task<int> ReadOrResetAsync(Stream stream)
+    {
+        using var safety = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         try
         {
-            return await stream.ReadAsync(new byte[1], cancellationToken);
+            return await stream.ReadAsync(new byte[1], safety.Token);
         }
         catch (IOException ex) when (ex.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset })
         {
