@@ -57,6 +57,7 @@ try
         Token = token,
         CacheDirectory = cache,
         SetCurrentDirectory = true,
+        OwnsProcess = true,
         Slots = options.Slots,
         IdleTimeout = options.IdleTimeout,
         NoClientTimeout = options.NoClientTimeout,

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -62,6 +63,12 @@ internal sealed class WorkerHost : IAsyncDisposable
             grpc.MaxSendMessageSize = WireLimits.MaxMessageBytes;
             grpc.EnableDetailedErrors = true;
         });
+        if (!options.OwnsProcess)
+        {
+            // The default lifetime would take over SIGTERM and Ctrl+C of the application that hosts this worker.
+            builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
+        }
+
         builder.WebHost.UseKestrelCore();
         ListenOptions? grpcListener = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -103,6 +110,8 @@ internal sealed class WorkerHost : IAsyncDisposable
             throw;
         }
 
+        // In the daemon, SIGTERM and Ctrl+C (systemctl stop, docker stop, kill) reach the host's lifetime; the worker stops as asked.
+        app.Lifetime.ApplicationStopping.Register(() => runtime.RequestStop("the process was asked to stop (SIGTERM or Ctrl+C)"));
         runtime.BulkPort = bulk.Port;
         runtime.BulkLocalName = bulk.LocalName;
         var host = options.Listen.Address.Equals(IPAddress.Any) || options.Listen.Address.Equals(IPAddress.IPv6Any)

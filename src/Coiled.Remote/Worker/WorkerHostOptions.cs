@@ -48,6 +48,12 @@ internal sealed record WorkerHostOptions
     /// <summary>Largest result a task may return; larger ones fail the task instead of breaking the stream.</summary>
     public int MaxResultBytes { get; init; } = WireLimits.MaxResultBytes;
 
+    /// <summary>
+    /// Whether the worker is its process's only purpose (the worker daemon): SIGTERM and Ctrl+C then stop it. A worker
+    /// inside another application's process (in-process workers) leaves the process's signals to that application.
+    /// </summary>
+    public bool OwnsProcess { get; init; }
+
     /// <summary>When set, serve TLS with this certificate.</summary>
     public X509Certificate2? Certificate { get; init; }
 

@@ -3,7 +3,7 @@ using Coiled.Remote.Tests.Support;
 
 namespace Coiled.Remote.Tests.EndToEnd;
 
-/// <summary>Workers never outlive their caller: a real caller process is killed with SIGKILL.</summary>
+/// <summary>Workers never outlive their caller (a real caller process is killed with SIGKILL), and never keep it alive.</summary>
 public sealed class CallerDeathTests
 {
     [Fact]
@@ -32,7 +32,42 @@ public sealed class CallerDeathTests
         }
     }
 
+    [Fact]
+    public async Task CallerWithInProcessWorkers_Sigterm_EndsTheCallerAsWithoutACluster()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        // An in-process worker must not take over the application's SIGTERM and Ctrl+C handling.
+        using var caller = Start("in-process");
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            (await caller.StandardOutput.ReadLineAsync(timeout.Token)).Should().Be("ready 7");
+
+            using (var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", caller.Id.ToString()]) { UseShellExecute = false })!)
+            {
+                await kill.WaitForExitAsync();
+            }
+
+            await caller.WaitForExitAsync(timeout.Token);
+            caller.ExitCode.Should().Be(143, "the runtime ends a process on SIGTERM with 128 + 15 when the application does not handle it");
+        }
+        finally
+        {
+            if (!caller.HasExited)
+            {
+                caller.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
     private static Process StartCaller(int workers, string cacheDirectory)
+        => Start("start", workers.ToString(System.Globalization.CultureInfo.InvariantCulture), cacheDirectory);
+
+    private static Process Start(params string[] arguments)
     {
         var start = new ProcessStartInfo(Environment.ProcessPath!)
         {
@@ -41,9 +76,11 @@ public sealed class CallerDeathTests
             UseShellExecute = false,
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "coiled-remote-test-caller.dll"));
-        start.ArgumentList.Add("start");
-        start.ArgumentList.Add(workers.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        start.ArgumentList.Add(cacheDirectory);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         return Process.Start(start)!;
     }
 

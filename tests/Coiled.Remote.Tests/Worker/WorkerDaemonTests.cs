@@ -24,6 +24,26 @@ public sealed class WorkerDaemonTests
     }
 
     [Fact]
+    public async Task Daemon_Sigterm_StopsAndExitsWithZero()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        var (exitCode, output, _) = await RunDaemonAsync(
+            async process =>
+            {
+                using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", process.Id.ToString()]) { UseShellExecute = false })!;
+                await kill.WaitForExitAsync();
+            },
+            "--idle-timeout", "0", "--no-client-timeout", "0");
+
+        exitCode.Should().Be(0);
+        output.Should().Contain("stopped: the process was asked to stop (SIGTERM or Ctrl+C)");
+    }
+
+    [Fact]
     public async Task Daemon_UnknownOption_ExitsWithUsage()
     {
         var (exitCode, _, error) = await RunDaemonAsync("--frobnicate");
@@ -71,7 +91,11 @@ public sealed class WorkerDaemonTests
         }
     }
 
-    private static async Task<(int ExitCode, string Output, string Error)> RunDaemonAsync(params string[] extra)
+    private static Task<(int ExitCode, string Output, string Error)> RunDaemonAsync(params string[] extra)
+        => RunDaemonAsync(null, extra);
+
+    /// <summary>Runs the daemon until it exits; <paramref name="whenListening"/>, if given, runs once it listens.</summary>
+    private static async Task<(int ExitCode, string Output, string Error)> RunDaemonAsync(Func<Process, Task>? whenListening, params string[] extra)
     {
         using var cache = new Support.TempDirectory();
         var start = new ProcessStartInfo(Environment.ProcessPath!)
@@ -92,10 +116,18 @@ public sealed class WorkerDaemonTests
             await process.StandardInput.WriteLineAsync("daemon-test-token-0123456789");
             await process.StandardInput.FlushAsync();
             var error = process.StandardError.ReadToEndAsync();
-            var output = process.StandardOutput.ReadToEndAsync();
             using var safety = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            var first = string.Empty;
+            if (whenListening is not null)
+            {
+                first = await process.StandardOutput.ReadLineAsync(safety.Token) + Environment.NewLine;
+                first.Should().StartWith("coiled-remote-worker listening on ");
+                await whenListening(process);
+            }
+
+            var output = process.StandardOutput.ReadToEndAsync();
             await process.WaitForExitAsync(safety.Token);
-            return (process.ExitCode, await output, await error);
+            return (process.ExitCode, first + await output, await error);
         }
         finally
         {
