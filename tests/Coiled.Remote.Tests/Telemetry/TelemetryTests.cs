@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Coiled.Remote.Telemetry;
 using Coiled.Remote.Tests.Support;
+using Microsoft.Extensions.Logging;
 
 namespace Coiled.Remote.Tests.Telemetry;
 
@@ -90,14 +91,18 @@ public sealed class TelemetryTests
     public async Task SubmitAsync_MethodRetries_MeterCountsRetries()
     {
         using var temp = new TempDirectory();
-        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend() });
+        using var logs = new CapturingLoggerProvider();
+        using var loggerFactory = logs.CreateFactory();
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend(), LoggerFactory = loggerFactory });
         using var meter = new MeterRecorder(cluster.Id);
 
         (await cluster.SubmitAsync(TestJobs.FlakyThenSucceeds, Path.Combine(temp.Path, "counter"), 2).WaitAsync(Safety)).Should().Be(3);
 
-        meter.Sum("coiled.remote.tasks.retried").Should().Be(2);
-        meter.Sum("coiled.remote.tasks.done").Should().Be(1);
-        meter.Sum("coiled.remote.tasks.failed").Should().Be(0);
+        // Should this ever fail, say what the cluster went through (a worker declared lost on a loaded machine, say).
+        var story = string.Join(" | ", logs.Entries.Where(e => e.Level >= LogLevel.Information).Select(e => $"{e.Level}: {e.Message}"));
+        meter.Sum("coiled.remote.tasks.retried").Should().Be(2, story);
+        meter.Sum("coiled.remote.tasks.done").Should().Be(1, story);
+        meter.Sum("coiled.remote.tasks.failed").Should().Be(0, story);
     }
 
     [Fact]
