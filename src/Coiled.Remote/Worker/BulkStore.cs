@@ -9,7 +9,7 @@ namespace Coiled.Remote.Worker;
 /// </summary>
 internal sealed class BulkStore(TimeSpan arrivalTimeout, TimeProvider timeProvider)
 {
-    private readonly ConcurrentDictionary<ulong, TaskCompletionSource<BulkBlob>> _blobs = new();
+    private readonly ConcurrentDictionary<ulong, Slot> _slots = new();
 
     public BulkStore()
         : this(TimeSpan.FromMinutes(2), TimeProvider.System)
@@ -20,66 +20,92 @@ internal sealed class BulkStore(TimeSpan arrivalTimeout, TimeProvider timeProvid
     public TimeSpan ArrivalTimeout => arrivalTimeout;
 
     /// <summary>Blobs delivered and not yet claimed, and batches waiting for theirs.</summary>
-    public int Count => _blobs.Count;
+    public int Count => _slots.Count;
 
     /// <summary>Hands over a blob; the store holds its buffer until a batch claims it or the arrival timeout passes.</summary>
     public void Deliver(ulong id, BulkBlob blob)
     {
-        var slot = Slot(id);
-        if (!slot.TrySetResult(blob))
+        var slot = SlotOf(id);
+        lock (slot)
         {
-            // The same id twice: the first one stands.
-            blob.Buffer.Release();
-            return;
-        }
-
-        ITimer? timer = null;
-        timer = timeProvider.CreateTimer(
-            _ =>
+            if (!slot.Arrival.TrySetResult(blob))
             {
-                timer?.Dispose();
-                if (_blobs.TryRemove(KeyValuePair.Create(id, slot)))
-                {
-                    blob.Buffer.Release();
-                }
-            },
-            null,
-            arrivalTimeout,
-            Timeout.InfiniteTimeSpan);
+                // The same id twice: the first one stands.
+                blob.Buffer.Release();
+                return;
+            }
+
+            if (!slot.Claimed)
+            {
+                slot.Expiry = timeProvider.CreateTimer(static state => ((Expiring)state!).Expire(), new Expiring(this, id, slot), arrivalTimeout, Timeout.InfiniteTimeSpan);
+            }
+        }
     }
 
     /// <summary>Claims the blob named by a batch, waiting for it to arrive; the caller then holds its buffer.</summary>
     public async Task<BulkBlob> TakeAsync(ulong id, CancellationToken cancellationToken)
     {
-        var slot = Slot(id);
+        var slot = SlotOf(id);
         try
         {
-            await slot.Task.WaitAsync(arrivalTimeout, timeProvider, cancellationToken).ConfigureAwait(false);
+            await slot.Arrival.Task.WaitAsync(arrivalTimeout, timeProvider, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
-            _blobs.TryRemove(KeyValuePair.Create(id, slot));
+            _slots.TryRemove(KeyValuePair.Create(id, slot));
             throw new Grpc.Core.RpcException(new Grpc.Core.Status(
                 Grpc.Core.StatusCode.DataLoss,
                 $"The arguments announced as bulk blob {id} did not arrive on the bulk-data connection within {arrivalTimeout.TotalSeconds:0} s."));
         }
         catch (OperationCanceledException)
         {
-            _blobs.TryRemove(KeyValuePair.Create(id, slot));
+            _slots.TryRemove(KeyValuePair.Create(id, slot));
             throw;
         }
 
-        // Whoever removes the slot owns the blob: this claim, or the expiry timer that releases it.
-        if (!_blobs.TryRemove(KeyValuePair.Create(id, slot)))
+        // Whoever removes the slot owns the blob: this claim, or the expiry that releases it.
+        if (!_slots.TryRemove(KeyValuePair.Create(id, slot)))
         {
             throw new Grpc.Core.RpcException(new Grpc.Core.Status(
                 Grpc.Core.StatusCode.DataLoss,
                 $"The arguments of bulk blob {id} were dropped: no batch claimed them within {arrivalTimeout.TotalSeconds:0} s of their arrival, or a batch claimed them twice."));
         }
 
-        return slot.Task.Result;
+        lock (slot)
+        {
+            slot.Claimed = true;
+            slot.Expiry?.Dispose();
+        }
+
+        return slot.Arrival.Task.Result;
     }
 
-    private TaskCompletionSource<BulkBlob> Slot(ulong id)
-        => _blobs.GetOrAdd(id, static _ => new TaskCompletionSource<BulkBlob>(TaskCreationOptions.RunContinuationsAsynchronously));
+    private Slot SlotOf(ulong id) => _slots.GetOrAdd(id, static _ => new Slot());
+
+    /// <summary>One blob id: its arrival, and the timer that drops the blob if no batch claims it.</summary>
+    private sealed class Slot
+    {
+        public TaskCompletionSource<BulkBlob> Arrival { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public ITimer? Expiry { get; set; }
+
+        public bool Claimed { get; set; }
+    }
+
+    /// <summary>The expiry of a delivered blob that no batch claimed.</summary>
+    private sealed class Expiring(BulkStore store, ulong id, Slot slot)
+    {
+        public void Expire()
+        {
+            lock (slot)
+            {
+                slot.Expiry?.Dispose();
+            }
+
+            if (store._slots.TryRemove(KeyValuePair.Create(id, slot)))
+            {
+                slot.Arrival.Task.Result.Buffer.Release();
+            }
+        }
+    }
 }

@@ -26,6 +26,21 @@ public sealed class BulkStoreTests
     }
 
     [Fact]
+    public async Task TakeAsync_ClaimedBlob_IsLeftToItsClaimantWhenTheTimeoutPasses()
+    {
+        var store = new BulkStore(Timeout, _time);
+        store.Deliver(8, Blob(5, 6));
+        var taken = await store.TakeAsync(8, CancellationToken.None);
+
+        _time.Advance(Timeout * 2);
+
+        taken.Data.ToArray().Should().Equal(5, 6);
+        taken.Buffer.Release();
+        var use = () => taken.Buffer.Array;
+        use.Should().Throw<ObjectDisposedException>("the claimant's release was the only one");
+    }
+
+    [Fact]
     public async Task TakeAsync_BatchFirst_WaitsForTheBlob()
     {
         var store = new BulkStore(Timeout, _time);
