@@ -15,7 +15,10 @@ namespace Coiled.Remote.Worker;
 /// </summary>
 internal sealed class TaskExecutor : IAsyncDisposable
 {
-    /// <summary>Tasks with arguments at least this large may be followed by a full collection (see <see cref="ReclaimLargeArgument"/>).</summary>
+    /// <summary>
+    /// In the worker daemon, tasks with arguments at least this large may be followed by a full collection (see
+    /// <see cref="ReclaimLargeArgument"/>); an in-process worker never collects the heap of the application it is in.
+    /// </summary>
     private const int LargeArgumentBytes = 32 * 1024 * 1024;
 
     /// <summary>Whether the last full collection after a large task paused longer than it saved (one heap per process).</summary>
@@ -172,7 +175,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
                 {
                     // The task read its arguments (a method that keeps running past its timeout holds the array on).
                     item.Lease?.Release();
-                    if (item.Arguments.Length >= LargeArgumentBytes)
+                    if (item.Arguments.Length >= LargeArgumentBytes && _options.OwnsProcess)
                     {
                         ReclaimLargeArgument(item.Arguments.Length);
                     }

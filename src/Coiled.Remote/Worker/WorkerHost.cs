@@ -11,8 +11,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Coiled.Remote.Worker;
 
 /// <summary>
-/// A worker: Kestrel serving the worker protocol over HTTP/2, the bulk-data listener beside it, and the watchdog that stops it when it has had no
-/// client or no work for too long. The worker daemon runs one per process; in-process workers run several.
+/// A worker: Kestrel serving the worker protocol over HTTP/2, the bulk-data listener beside it, and the watchdog that
+/// stops it when it has had no client or no work for too long. The worker daemon runs one per process; in-process
+/// workers run several.
 /// </summary>
 internal sealed class WorkerHost : IAsyncDisposable
 {

@@ -49,8 +49,9 @@ internal sealed record WorkerHostOptions
     public int MaxResultBytes { get; init; } = WireLimits.MaxResultBytes;
 
     /// <summary>
-    /// Whether the worker is its process's only purpose (the worker daemon): SIGTERM and Ctrl+C then stop it. A worker
-    /// inside another application's process (in-process workers) leaves the process's signals to that application.
+    /// Whether the worker is its process's only purpose (the worker daemon): SIGTERM and Ctrl+C then stop it, and it
+    /// may run full garbage collections after large tasks. A worker inside another application's process (in-process
+    /// workers) leaves the process's signals and its heap to that application.
     /// </summary>
     public bool OwnsProcess { get; init; }
 
