@@ -4,6 +4,8 @@
 //     starts a local cluster, prints "workers <pid> <pid> ..." and waits to be killed.
 //   coiled-remote-test-caller in-process
 //     starts a cluster of one in-process worker, runs one task on it, prints "ready" and waits to be stopped.
+//   coiled-remote-test-caller in-process-exit
+//     the same, then returns from Main without disposing the cluster.
 //   coiled-remote-test-caller connect <token-file> <items> <url> [<url> ...]
 //     connects to workers started by hand, maps SlowEcho over 0..items-1, prints "started" when the map is
 //     under way, "lost <worker-id> <unix-ms>" when a worker is declared lost, and finally "done <count> <distinct> <in-order>".
@@ -33,6 +35,13 @@ switch (args[0])
         await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend() });
         Console.WriteLine($"ready {await cluster.SubmitAsync(Jobs.SlowEcho, 7)}");
         await Task.Delay(Timeout.Infinite);
+        return 0;
+    }
+
+    case "in-process-exit":
+    {
+        var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend() });
+        Console.WriteLine($"ready {await cluster.SubmitAsync(Jobs.SlowEcho, 7)}");
         return 0;
     }
 

@@ -5,12 +5,15 @@ namespace Coiled.Remote;
 
 /// <summary>
 /// Workers inside the caller's own process, reached over real gRPC on loopback: [Remote] methods run on the
-/// caller's loaded code, so breakpoints in them hit under a debugger. Nothing is synchronized.
+/// caller's loaded code, so breakpoints in them hit under a debugger. Nothing is synchronized. The workers' scratch
+/// folder (one, shared by replacement workers) is deleted when the backend is disposed, or when the process ends
+/// without disposing it (returning from Main, Environment.Exit); only a process killed by a signal leaves it behind.
 /// </summary>
 public sealed class InProcessBackend : IClusterBackend
 {
     private readonly List<WorkerHost> _hosts = [];
     private string? _cacheDirectory;
+    private EventHandler? _deleteAtExit;
 
     /// <inheritdoc/>
     public string Name => "in-process workers";
@@ -31,7 +34,7 @@ public sealed class InProcessBackend : IClusterBackend
     public async Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(launch);
-        _cacheDirectory = Directory.CreateTempSubdirectory("coiled-remote-inproc-").FullName;
+        var cacheDirectory = CacheDirectory();
         var slots = SlotsPerWorker ?? Math.Max(1, Environment.ProcessorCount / launch.Count);
         var endpoints = new List<WorkerEndpoint>();
         for (var i = 0; i < launch.Count; i++)
@@ -40,7 +43,7 @@ public sealed class InProcessBackend : IClusterBackend
             {
                 Listen = new IPEndPoint(IPAddress.Loopback, 0),
                 Token = launch.Token,
-                CacheDirectory = _cacheDirectory,
+                CacheDirectory = cacheDirectory,
                 HostEnvironment = true,
                 Slots = slots,
                 LoggerFactory = launch.LoggerFactory,
@@ -62,9 +65,45 @@ public sealed class InProcessBackend : IClusterBackend
         }
 
         _hosts.Clear();
-        if (_cacheDirectory is not null && Directory.Exists(_cacheDirectory))
+        if (_deleteAtExit is not null)
         {
-            Directory.Delete(_cacheDirectory, recursive: true);
+            AppDomain.CurrentDomain.ProcessExit -= _deleteAtExit;
+            _deleteAtExit = null;
+        }
+
+        if (_cacheDirectory is not null)
+        {
+            DeleteFolder(_cacheDirectory);
+            _cacheDirectory = null;
+        }
+    }
+
+    /// <summary>The workers' scratch folder, made on the first start and shared by replacement workers.</summary>
+    private string CacheDirectory()
+    {
+        if (_cacheDirectory is null)
+        {
+            var folder = Directory.CreateTempSubdirectory("coiled-remote-inproc-").FullName;
+            _deleteAtExit = (_, _) => DeleteFolder(folder);
+            AppDomain.CurrentDomain.ProcessExit += _deleteAtExit;
+            _cacheDirectory = folder;
+        }
+
+        return _cacheDirectory;
+    }
+
+    private static void DeleteFolder(string path)
+    {
+        try
+        {
+            if (Directory.Exists(path))
+            {
+                Directory.Delete(path, recursive: true);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A file still in use; the folder is in the system's temporary folder, which the system cleans.
         }
     }
 }

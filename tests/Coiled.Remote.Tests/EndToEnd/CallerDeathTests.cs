@@ -40,8 +40,10 @@ public sealed class CallerDeathTests
             return;
         }
 
-        // An in-process worker must not take over the application's SIGTERM and Ctrl+C handling.
-        using var caller = Start("in-process");
+        // An in-process worker must not take over the application's SIGTERM and Ctrl+C handling. (The runtime ends
+        // the process at once, as SIGKILL would: whatever it leaves in TMPDIR goes with the test's folder.)
+        using var temp = new TempDirectory();
+        using var caller = Start(new Dictionary<string, string> { ["TMPDIR"] = temp.Path }, "in-process");
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
@@ -64,10 +66,24 @@ public sealed class CallerDeathTests
         }
     }
 
-    private static Process StartCaller(int workers, string cacheDirectory)
-        => Start("start", workers.ToString(System.Globalization.CultureInfo.InvariantCulture), cacheDirectory);
+    [Fact]
+    public async Task CallerWithInProcessWorkers_ExitsWithoutDisposingItsCluster_LeavesNoScratchFolder()
+    {
+        using var temp = new TempDirectory();
+        using var caller = Start(new Dictionary<string, string> { ["TMPDIR"] = temp.Path, ["DOTNET_EnableDiagnostics"] = "0" }, "in-process-exit");
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
 
-    private static Process Start(params string[] arguments)
+        (await caller.StandardOutput.ReadLineAsync(timeout.Token)).Should().Be("ready 7");
+        await caller.WaitForExitAsync(timeout.Token);
+
+        caller.ExitCode.Should().Be(0, await caller.StandardError.ReadToEndAsync());
+        Directory.GetFileSystemEntries(temp.Path).Should().BeEmpty("the in-process workers' scratch folder goes when the process exits");
+    }
+
+    private static Process StartCaller(int workers, string cacheDirectory)
+        => Start(new Dictionary<string, string>(), "start", workers.ToString(System.Globalization.CultureInfo.InvariantCulture), cacheDirectory);
+
+    private static Process Start(Dictionary<string, string> environment, params string[] arguments)
     {
         var start = new ProcessStartInfo(Environment.ProcessPath!)
         {
@@ -75,6 +91,11 @@ public sealed class CallerDeathTests
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "coiled-remote-test-caller.dll"));
         foreach (var argument in arguments)
         {
