@@ -159,6 +159,20 @@ internal sealed class WorkerConnection : IAsyncDisposable
             open.EnvironmentVariables[name] = value;
         }
 
+        if (_bulk is not null)
+        {
+            try
+            {
+                // Open now, so that large results can come back on it from the first task on.
+                await _bulk.ConnectAsync(cancellationToken).ConfigureAwait(false);
+                open.ResultChannel = _bulk.Channel;
+            }
+            catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException)
+            {
+                // Results then come back in the task stream; arguments try the connection again when they need it.
+            }
+        }
+
         await _run.RequestStream.WriteAsync(new RunRequest { Open = open }, cancellationToken).ConfigureAwait(false);
         if (!await _run.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
         {
@@ -347,6 +361,34 @@ internal sealed class WorkerConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>Hands a result batch to the scheduler, with its results from the bulk-data connection when it names a blob.</summary>
+    private async Task DeliverResultsAsync(Scheduler scheduler, ResultBatch batch)
+    {
+        if (batch.BulkId == 0)
+        {
+            scheduler.OnResults(this, batch);
+            return;
+        }
+
+        if (_bulk is null)
+        {
+            throw new InvalidDataException($"Worker {Id} sent results as bulk blob {batch.BulkId}, but this client has no bulk-data connection to it.");
+        }
+
+        var blob = await _bulk.Results.TakeAsync(batch.BulkId, _stop.Token).ConfigureAwait(false);
+        try
+        {
+            batch.Results = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(blob.Data);
+            scheduler.OnResults(this, batch);
+        }
+        finally
+        {
+            // The results were read into their calls' own objects.
+            batch.Results = Google.Protobuf.ByteString.Empty;
+            blob.Buffer.Release();
+        }
+    }
+
     private async Task ReceiveLoopAsync(Scheduler scheduler)
     {
         var responses = _run!.ResponseStream;
@@ -356,7 +398,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
             {
                 if (responses.Current.KindCase == RunReply.KindOneofCase.Results)
                 {
-                    scheduler.OnResults(this, responses.Current.Results);
+                    await DeliverResultsAsync(scheduler, responses.Current.Results).ConfigureAwait(false);
                 }
             }
 

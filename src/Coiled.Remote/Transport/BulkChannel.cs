@@ -1,17 +1,15 @@
-using System.Buffers.Binary;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
-using System.Security.Cryptography;
-using System.Text;
 using Coiled.Remote.Security;
 
 namespace Coiled.Remote.Transport;
 
 /// <summary>
 /// The client's side of a worker's bulk-data connection: a plain TCP stream (TLS with the pinned certificate when the
-/// worker uses TLS) that carries large task arguments as raw bytes. A worker on this machine is reached through its
-/// abstract Unix socket instead, when it offers one. Opened on first use; one writer at a time.
+/// worker uses TLS) that carries large task arguments as raw bytes, and brings large result batches back the same way
+/// (into <see cref="Results"/>). A worker on this machine is reached through its abstract Unix socket instead, when
+/// it offers one. Opened by <see cref="ConnectAsync"/> or the first send, and again after a failure; one writer at a time.
 /// </summary>
 /// <param name="host">The worker's host.</param>
 /// <param name="port">The worker's bulk-data TCP port.</param>
@@ -23,15 +21,36 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
     private readonly SemaphoreSlim _writer = new(1, 1);
     private Socket? _socket;
     private Stream? _stream;
+    private Task _reading = Task.CompletedTask;
+
+    /// <summary>The id the worker knows this connection by: OpenEnvironment.result_channel.</summary>
+    public ulong Channel { get; } = BulkFrame.NewId();
+
+    /// <summary>Result batches that arrived on this connection, waiting for the ResultBatch that names them.</summary>
+    public BulkStore Results { get; } = new();
+
+    /// <summary>Opens the connection now, if it is not open, so that results can come back on it.</summary>
+    public async Task ConnectAsync(CancellationToken cancellationToken)
+    {
+        await _writer.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            _ = _stream ?? await OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writer.Release();
+        }
+    }
 
     /// <summary>Sends one blob of arguments under a new id and returns that id.</summary>
     public async Task<ulong> SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
-        var id = BinaryPrimitives.ReadUInt64LittleEndian(RandomNumberGenerator.GetBytes(8)) | 1;
+        var id = BulkFrame.NewId();
         await _writer.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var stream = _stream ?? await ConnectAsync(cancellationToken).ConfigureAwait(false);
+            var stream = _stream ?? await OpenAsync(cancellationToken).ConfigureAwait(false);
             var header = new byte[BulkFrame.BlobHeaderBytes];
             BulkFrame.WriteBlobHeader(header, id, data.Length);
             await stream.WriteAsync(header, cancellationToken).ConfigureAwait(false);
@@ -54,14 +73,17 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
     public async ValueTask DisposeAsync()
     {
         await CloseAsync().ConfigureAwait(false);
+        await _reading.ConfigureAwait(false);
         _writer.Dispose();
     }
 
     /// <summary>Whether the last connection went through the worker's abstract Unix socket.</summary>
     public bool IsLocal { get; private set; }
 
-    private async Task<Stream> ConnectAsync(CancellationToken cancellationToken)
+    private async Task<Stream> OpenAsync(CancellationToken cancellationToken)
     {
+        // The previous connection's reader has failed the waits for its blobs before this one opens.
+        await _reading.ConfigureAwait(false);
         var socket = await ConnectLocalAsync(cancellationToken).ConfigureAwait(false);
         IsLocal = socket is not null;
         if (socket is null)
@@ -88,13 +110,12 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
                 stream = tls;
             }
 
-            var tokenBytes = Encoding.UTF8.GetBytes(token);
-            var hello = new byte[2 + tokenBytes.Length];
-            BinaryPrimitives.WriteUInt16LittleEndian(hello, (ushort)tokenBytes.Length);
-            tokenBytes.CopyTo(hello, 2);
-            await stream.WriteAsync(hello, cancellationToken).ConfigureAwait(false);
+            await stream.WriteAsync(BulkFrame.Hello(token, Channel), cancellationToken).ConfigureAwait(false);
+            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
             _socket = socket;
             _stream = stream;
+            Results.Reopened();
+            _reading = ReadResultsAsync(stream);
             return stream;
         }
         catch
@@ -126,6 +147,46 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
             socket.Dispose();
             return null;
         }
+    }
+
+    /// <summary>Receives result blobs until the connection ends; then waits for results not yet here fail at once.</summary>
+    private async Task ReadResultsAsync(Stream stream)
+    {
+        await Task.Yield();
+        Exception ended;
+        try
+        {
+            var header = new byte[BulkFrame.BlobHeaderBytes];
+            while (await stream.ReadAtLeastAsync(header, header.Length, throwOnEndOfStream: false).ConfigureAwait(false) == header.Length)
+            {
+                var (id, length) = BulkFrame.ReadBlobHeader(header);
+                if (length > WireLimits.MaxMessageBytes)
+                {
+                    throw new InvalidDataException($"the worker announced a result blob of {length:N0} bytes, more than the {WireLimits.MaxMessageBytes:N0} allowed");
+                }
+
+                var data = RentedBuffer.Rent((int)length);
+                try
+                {
+                    await stream.ReadExactlyAsync(data.Array.AsMemory(0, (int)length)).ConfigureAwait(false);
+                }
+                catch
+                {
+                    data.Release();
+                    throw;
+                }
+
+                Results.Deliver(id, new BulkBlob(data, (int)length));
+            }
+
+            ended = new IOException("the bulk-data connection was closed");
+        }
+        catch (Exception ex)
+        {
+            ended = ex;
+        }
+
+        Results.Broke(ended);
     }
 
     private static bool IsLoopback(string host)

@@ -4,23 +4,42 @@ using System.Net.Sockets;
 namespace Coiled.Remote.Transport;
 
 /// <summary>
-/// The bulk-data connection's framing, beside the gRPC control stream: large task arguments travel as raw bytes
-/// so that neither side spends CPU on HTTP/2 framing and protobuf for them.
+/// The bulk-data connection's framing, beside the gRPC control stream: large task arguments, and large result
+/// batches on their way back, travel as raw bytes so that neither side spends CPU on HTTP/2 framing and protobuf.
 /// <code>
-/// hello:  u16 token length, token bytes (UTF-8)             client → worker, once
-/// blob:   u64 id, u32 length, length bytes                  client → worker, repeated
+/// hello:  u16 token length, token bytes (UTF-8), u64 channel   client → worker, once
+/// blob:   u64 id, u32 length, length bytes                     client → worker (arguments), repeated
+/// blob:   u64 id, u32 length, length bytes                     worker → client (results), repeated
 /// </code>
-/// All integers are little-endian. A wrong token closes the connection.
+/// All integers are little-endian. A wrong token closes the connection. The channel (0: none) is the id the client
+/// gives the same worker in OpenEnvironment.result_channel, so that the worker knows where that stream's results go.
 /// </summary>
 internal static class BulkFrame
 {
     public const int BlobHeaderBytes = 12;
+
+    /// <summary>Longest token a hello may carry.</summary>
+    public const int MaxTokenBytes = 1024;
 
     /// <summary>Arguments at least this large go over the bulk connection when the worker offers one.</summary>
     public const int ThresholdBytes = 64 * 1024;
 
     /// <summary>The endpoint of an abstract Unix socket (Linux): its name after a NUL byte, which keeps it out of the file system.</summary>
     public static UnixDomainSocketEndPoint LocalEndPoint(string name) => new("\0" + name);
+
+    /// <summary>A new random blob or channel id (never 0).</summary>
+    public static ulong NewId() => BinaryPrimitives.ReadUInt64LittleEndian(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8)) | 1;
+
+    /// <summary>The opening of a bulk-data connection.</summary>
+    public static byte[] Hello(string token, ulong channel)
+    {
+        var tokenBytes = System.Text.Encoding.UTF8.GetBytes(token);
+        var hello = new byte[2 + tokenBytes.Length + 8];
+        BinaryPrimitives.WriteUInt16LittleEndian(hello, (ushort)tokenBytes.Length);
+        tokenBytes.CopyTo(hello, 2);
+        BinaryPrimitives.WriteUInt64LittleEndian(hello.AsSpan(2 + tokenBytes.Length), channel);
+        return hello;
+    }
 
     public static void WriteBlobHeader(Span<byte> destination, ulong id, int length)
     {

@@ -20,8 +20,6 @@ namespace Coiled.Remote.Worker;
 /// </summary>
 internal sealed class BulkListener : IAsyncDisposable
 {
-    private const int MaxTokenBytes = 1024;
-
     /// <summary>A connection must present the token within this time of connecting.</summary>
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
@@ -148,6 +146,8 @@ internal sealed class BulkListener : IAsyncDisposable
     {
         var remote = connection.RemoteEndPoint;
         Stream stream = new NetworkStream(connection, ownsSocket: true);
+        ResultSink? sink = null;
+        ulong channel = 0;
         try
         {
             using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
@@ -165,6 +165,17 @@ internal sealed class BulkListener : IAsyncDisposable
                     _logger.LogWarning("Worker {WorkerId} refused a bulk-data connection from {Remote}: wrong or missing token", _runtime.WorkerId, remote);
                     return;
                 }
+
+                var channelBytes = new byte[8];
+                await stream.ReadExactlyAsync(channelBytes, handshake.Token).ConfigureAwait(false);
+                channel = BinaryPrimitives.ReadUInt64LittleEndian(channelBytes);
+            }
+
+            if (channel != 0)
+            {
+                // The client's task stream that names this channel sends its large result batches back here.
+                sink = new ResultSink(stream);
+                _runtime.ResultChannels[channel] = sink;
             }
 
             var header = new byte[BulkFrame.BlobHeaderBytes];
@@ -210,6 +221,12 @@ internal sealed class BulkListener : IAsyncDisposable
         }
         finally
         {
+            if (sink is not null)
+            {
+                _runtime.ResultChannels.TryRemove(KeyValuePair.Create(channel, sink));
+                sink.Close();
+            }
+
             await stream.DisposeAsync().ConfigureAwait(false);
         }
     }
@@ -223,7 +240,7 @@ internal sealed class BulkListener : IAsyncDisposable
         }
 
         var length = BinaryPrimitives.ReadUInt16LittleEndian(header);
-        if (length > MaxTokenBytes)
+        if (length > BulkFrame.MaxTokenBytes)
         {
             return false;
         }

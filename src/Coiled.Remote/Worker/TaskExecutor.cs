@@ -81,7 +81,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
         {
             foreach (var id in batch.TaskIds)
             {
-                Report(new TaskOutcome(id, null, Failure(id, FailureKind.UnknownMethod, ex), 0));
+                Report(new TaskOutcome(id, default, Failure(id, FailureKind.UnknownMethod, ex), 0));
             }
 
             return;
@@ -106,7 +106,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
                 var failure = new RemoteArgumentException($"The arguments of task {i} of the batch for {batch.StubId} are not valid MessagePack: {ex.Message}", ex);
                 for (var j = i; j < batch.TaskIds.Count; j++)
                 {
-                    Report(new TaskOutcome(batch.TaskIds[j], null, Failure(batch.TaskIds[j], FailureKind.BadArguments, failure), 0));
+                    Report(new TaskOutcome(batch.TaskIds[j], default, Failure(batch.TaskIds[j], FailureKind.BadArguments, failure), 0));
                 }
 
                 return;
@@ -162,7 +162,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
                 {
                     if (_abort.IsCancellationRequested)
                     {
-                        Report(new TaskOutcome(item.TaskId, null, Failure(item.TaskId, FailureKind.Canceled, new OperationCanceledException("The client disconnected.")), 0));
+                        Report(new TaskOutcome(item.TaskId, default, Failure(item.TaskId, FailureKind.Canceled, new OperationCanceledException("The client disconnected.")), 0));
                         continue;
                     }
 
@@ -190,7 +190,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
         var id = item.TaskId;
         if (!_cancelRequested.IsEmpty && _cancelRequested.TryRemove(id, out _))
         {
-            return new TaskOutcome(id, null, Failure(id, FailureKind.Canceled, new OperationCanceledException("Cancelled before it started.")), 0);
+            return new TaskOutcome(id, default, Failure(id, FailureKind.Canceled, new OperationCanceledException("Cancelled before it started.")), 0);
         }
 
         RunningTask? running = null;
@@ -227,9 +227,17 @@ internal sealed class TaskExecutor : IAsyncDisposable
 
             if (buffer.WrittenCount > _options.MaxResultBytes)
             {
-                return new TaskOutcome(id, null, Failure(id, FailureKind.BadResult, new RemoteResultException(
+                return new TaskOutcome(id, default, Failure(id, FailureKind.BadResult, new RemoteResultException(
                     $"{item.Stub.DisplayName} returned a result of {buffer.WrittenCount:N0} bytes; results are limited to {_options.MaxResultBytes:N0} bytes. " +
                     "Return less data per item, or write it to storage the caller can read and return its location.")), Elapsed(started));
+            }
+
+            if (buffer.WrittenCount >= BulkFrame.ThresholdBytes)
+            {
+                // A large result is not copied: the outcome takes the slot's buffer, which starts over with a new one.
+                var length = buffer.WrittenCount;
+                var lease = buffer.Detach();
+                return new TaskOutcome(id, lease.Array.AsMemory(0, length), null, Elapsed(started), lease);
             }
 
             return new TaskOutcome(id, buffer.WrittenSpan.ToArray(), null, Elapsed(started));
@@ -241,11 +249,11 @@ internal sealed class TaskExecutor : IAsyncDisposable
         }
         catch (RemoteArgumentException ex)
         {
-            return new TaskOutcome(id, null, Failure(id, FailureKind.BadArguments, ex), Elapsed(started));
+            return new TaskOutcome(id, default, Failure(id, FailureKind.BadArguments, ex), Elapsed(started));
         }
         catch (RemoteResultException ex)
         {
-            return new TaskOutcome(id, null, Failure(id, FailureKind.BadResult, ex), Elapsed(started));
+            return new TaskOutcome(id, default, Failure(id, FailureKind.BadResult, ex), Elapsed(started));
         }
         catch (OperationCanceledException ex) when (token.IsCancellationRequested)
         {
@@ -253,11 +261,11 @@ internal sealed class TaskExecutor : IAsyncDisposable
                 ? ex
                 : new TimeoutException($"{item.Stub.DisplayName} did not finish within its timeout of {item.Stub.TimeoutSeconds} s.", ex);
             var kind = cancelled is TimeoutException ? FailureKind.Exception : FailureKind.Canceled;
-            return new TaskOutcome(id, null, Failure(id, kind, cancelled), Elapsed(started));
+            return new TaskOutcome(id, default, Failure(id, kind, cancelled), Elapsed(started));
         }
         catch (Exception ex)
         {
-            return new TaskOutcome(id, null, Failure(id, FailureKind.Exception, ex), Elapsed(started));
+            return new TaskOutcome(id, default, Failure(id, FailureKind.Exception, ex), Elapsed(started));
         }
         finally
         {
@@ -311,7 +319,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
         var message = _options.CanRecycle
             ? $"{item.Stub.DisplayName} did not return within its timeout of {limit} s nor {grace:0.#} s after its CancellationToken was cancelled; the worker process was recycled to free its slot. Observe the token in long-running code."
             : $"{item.Stub.DisplayName} did not return within its timeout of {limit} s nor {grace:0.#} s after its CancellationToken was cancelled; it keeps one slot of this in-process worker busy. Observe the token in long-running code.";
-        Report(new TaskOutcome(item.TaskId, null, Failure(item.TaskId, FailureKind.Exception, new TimeoutException(message)), 0));
+        Report(new TaskOutcome(item.TaskId, default, Failure(item.TaskId, FailureKind.Exception, new TimeoutException(message)), 0));
         if (_options.CanRecycle)
         {
             _recycle($"{item.Stub.DisplayName} overran its timeout of {limit} s");

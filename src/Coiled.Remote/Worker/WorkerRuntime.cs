@@ -1,3 +1,5 @@
+using Coiled.Remote.Transport;
+
 namespace Coiled.Remote.Worker;
 
 /// <summary>What one worker host shares between its calls: identity, stores, activity, and how it stops.</summary>
@@ -19,6 +21,9 @@ internal sealed class WorkerRuntime
 
     /// <summary>Port of the bulk-data listener, once bound.</summary>
     public int BulkPort { get; set; }
+
+    /// <summary>Clients' bulk-data connections by the channel id they opened them with: where large results go back.</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<ulong, ResultSink> ResultChannels { get; } = new();
 
     /// <summary>Name of the bulk-data listener's abstract Unix socket, if it has one.</summary>
     public string? BulkLocalName { get; set; }

@@ -94,7 +94,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         });
         await using (executor.ConfigureAwait(false))
         {
-            var pump = PumpResultsAsync(executor, responseStream, aborted);
+            var pump = PumpResultsAsync(executor, responseStream, open.ResultChannel, aborted);
             try
             {
                 while (await requestStream.MoveNext(aborted).ConfigureAwait(false))
@@ -136,10 +136,14 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
     public override Task Watch(WatchRequest request, IServerStreamWriter<WorkerStats> responseStream, ServerCallContext context)
         => WorkerStatsReader.SendAsync(responseStream, request.IntervalMs, context.CancellationToken);
 
-    private static async Task PumpResultsAsync(TaskExecutor executor, IServerStreamWriter<RunReply> responseStream, CancellationToken aborted)
+    /// <summary>
+    /// Sends the executor's outcomes back in batches; a batch whose results reach the bulk-data threshold goes as a blob
+    /// on the client's bulk-data connection (<paramref name="resultChannel"/>), when the client has one open.
+    /// </summary>
+    private async Task PumpResultsAsync(TaskExecutor executor, IServerStreamWriter<RunReply> responseStream, ulong resultChannel, CancellationToken aborted)
     {
         var outcomes = executor.Outcomes;
-        var results = new ArrayBufferWriter<byte>(64 * 1024);
+        var results = new GrowableBuffer(64 * 1024);
         try
         {
             while (await outcomes.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
@@ -147,6 +151,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                 var batch = new ResultBatch();
                 ulong elapsed = 0;
                 var count = 0;
+                TaskOutcome? alone = null;
                 while (count < MaxResultsPerBatch && results.WrittenCount < ResultBatchTargetBytes && outcomes.TryRead(out var outcome))
                 {
                     count++;
@@ -155,19 +160,40 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                     {
                         batch.Failures.Add(failure);
                     }
+                    else if (outcome.Lease is { } lease && results.WrittenCount == 0)
+                    {
+                        // A large result goes alone, straight from the buffer it was serialized into.
+                        batch.TaskIds.Add(outcome.TaskId);
+                        alone = outcome;
+                        break;
+                    }
                     else
                     {
                         batch.TaskIds.Add(outcome.TaskId);
-                        results.Write(outcome.Result);
+                        results.Write(outcome.Result.Span);
+                        outcome.Lease?.Release();
                     }
                 }
 
-                batch.Results = ByteString.CopyFrom(results.WrittenSpan);
-                batch.ExecutionNanoseconds = elapsed;
-                results.ResetWrittenCount();
-                if (!aborted.IsCancellationRequested)
+                var bytes = alone?.Result ?? results.WrittenMemory;
+                try
                 {
-                    await responseStream.WriteAsync(new RunReply { Results = batch }, aborted).ConfigureAwait(false);
+                    if (bytes.Length < BulkFrame.ThresholdBytes || !await TrySendAsBlobAsync(batch, bytes, resultChannel, aborted).ConfigureAwait(false))
+                    {
+                        // Written synchronously into gRPC's own buffer before WriteAsync returns.
+                        batch.Results = alone is null ? ByteString.CopyFrom(bytes.Span) : UnsafeByteOperations.UnsafeWrap(bytes);
+                    }
+
+                    batch.ExecutionNanoseconds = elapsed;
+                    results.ResetWrittenCount();
+                    if (!aborted.IsCancellationRequested)
+                    {
+                        await responseStream.WriteAsync(new RunReply { Results = batch }, aborted).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    alone?.Lease?.Release();
                 }
             }
         }
@@ -179,5 +205,28 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         {
             // Writing after the call ended; same as above.
         }
+    }
+
+    /// <summary>Writes a batch's results to the client's bulk-data connection; false (send them in the batch) when it has none or it failed.</summary>
+    private async Task<bool> TrySendAsBlobAsync(ResultBatch batch, ReadOnlyMemory<byte> results, ulong resultChannel, CancellationToken aborted)
+    {
+        if (resultChannel == 0 || !state.ResultChannels.TryGetValue(resultChannel, out var sink))
+        {
+            return false;
+        }
+
+        var id = BulkFrame.NewId();
+        try
+        {
+            await sink.WriteAsync(id, results, aborted).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or System.Net.Sockets.SocketException or OperationCanceledException && !aborted.IsCancellationRequested)
+        {
+            logger.LogDebug("Worker {WorkerId} sends {Bytes} bytes of results in the task stream: the bulk-data connection failed ({Reason})", state.WorkerId, results.Length, ex.Message);
+            return false;
+        }
+
+        batch.BulkId = id;
+        return true;
     }
 }

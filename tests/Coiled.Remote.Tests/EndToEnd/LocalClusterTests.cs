@@ -328,6 +328,36 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task SubmitAsync_HundredMegabyteResult_ComesBackByteForByteOverTheBulkPath()
+    {
+        var remote = await Cluster.SubmitAsync(TestJobs.RandomBytes, 100 * 1024 * 1024, 5).WaitAsync(Safety);
+
+        var expected = new byte[100 * 1024 * 1024];
+        new Random(5).NextBytes(expected);
+        remote.AsSpan().SequenceEqual(expected).Should().BeTrue("the 100 MiB result must arrive byte for byte");
+    }
+
+    [Fact]
+    public async Task MapAsync_SmallAndLargeResultsMixed_EachComesBackWholeInOrder()
+    {
+        // Large results go alone on the bulk-data connection; one that follows small results in a batch is copied in.
+        var threshold = Coiled.Remote.Transport.BulkFrame.ThresholdBytes;
+        var sizes = new[] { 10, threshold * 3, 1, threshold - 40, threshold + 1, 2 * 1024 * 1024, 0, 5, threshold * 2, 7 }
+            .SelectMany(size => Enumerable.Repeat(size, 3))
+            .ToList();
+
+        var results = await Cluster.MapAsync(TestJobs.RandomBytes, sizes.Select((size, i) => (size, i))).WaitAsync(Safety);
+
+        results.Select(r => r.Length).Should().Equal(sizes);
+        for (var i = 0; i < sizes.Count; i++)
+        {
+            var expected = new byte[sizes[i]];
+            new Random(i).NextBytes(expected);
+            results[i].Should().Equal(expected, $"result {i} ({sizes[i]} bytes) must be its own");
+        }
+    }
+
+    [Fact]
     public async Task MapAsync_HundredThousandItems_EachResultOnceInOrder()
     {
         var results = await Cluster.MapAsync(TestJobs.Identity, Enumerable.Range(0, 100_000)).WaitAsync(Safety);

@@ -107,6 +107,15 @@ public static class TestJobs
     [Remote]
     public static string Sha256(byte[] data) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data));
 
+    /// <summary>Deterministic random bytes: the caller makes the same to compare.</summary>
+    [Remote]
+    public static byte[] RandomBytes(int length, int seed)
+    {
+        var bytes = new byte[length];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
+    }
+
     /// <summary>Like <see cref="Sha256"/>, after a pause, so that a worker's queue fills while more data arrives.</summary>
     [Remote]
     public static string Sha256AfterPause(byte[] data, int milliseconds)

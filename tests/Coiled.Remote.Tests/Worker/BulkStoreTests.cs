@@ -1,5 +1,4 @@
 using Coiled.Remote.Transport;
-using Coiled.Remote.Worker;
 using Grpc.Core;
 using Microsoft.Extensions.Time.Testing;
 
@@ -65,7 +64,7 @@ public sealed class BulkStoreTests
 
         var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
         thrown.StatusCode.Should().Be(StatusCode.DataLoss);
-        thrown.Status.Detail.Should().Be("The arguments announced as bulk blob 11 did not arrive on the bulk-data connection within 120 s.");
+        thrown.Status.Detail.Should().Be("The data announced as bulk blob 11 did not arrive on the bulk-data connection within 120 s.");
         store.Count.Should().Be(0);
     }
 
@@ -101,6 +100,28 @@ public sealed class BulkStoreTests
         var use = () => second.Buffer.Array;
         use.Should().Throw<ObjectDisposedException>();
         taken.Buffer.Release();
+    }
+
+    [Fact]
+    public async Task Broke_FailsWaitsForBlobsNotYetHereAndLaterOnesUntilReopened()
+    {
+        var store = new BulkStore(Timeout, _time);
+        store.Deliver(20, Blob(1));
+        var waiting = store.TakeAsync(21, CancellationToken.None);
+
+        store.Broke(new IOException("the bulk-data connection was closed"));
+
+        (await waiting.Invoking(t => t.WaitAsync(TimeSpan.FromSeconds(30))).Should().ThrowAsync<IOException>()).Which.Message.Should().Be("A bulk blob cannot arrive: the bulk-data connection was closed");
+        (await store.Invoking(s => s.TakeAsync(22, CancellationToken.None)).Should().ThrowAsync<IOException>()).Which.Message.Should().Be("Bulk blob 22 cannot arrive: the bulk-data connection was closed");
+        var arrived = await store.TakeAsync(20, CancellationToken.None);
+        arrived.Data.ToArray().Should().Equal(1);
+        arrived.Buffer.Release();
+
+        store.Reopened();
+        var later = store.TakeAsync(23, CancellationToken.None);
+        store.Deliver(23, Blob(9));
+        (await later.WaitAsync(TimeSpan.FromSeconds(30))).Data.ToArray().Should().Equal(9);
+        store.Count.Should().Be(0);
     }
 
     [Fact]

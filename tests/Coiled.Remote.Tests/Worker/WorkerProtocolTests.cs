@@ -257,13 +257,8 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         again.WorkerId.Should().Be(hello.WorkerId);
     }
 
-    /// <summary>The bulk-data connection's opening: the token's length (u16, little-endian) and the token.</summary>
-    private static async Task WriteBulkHelloAsync(Stream stream, string token)
-    {
-        var bytes = System.Text.Encoding.UTF8.GetBytes(token);
-        await stream.WriteAsync(new byte[] { (byte)bytes.Length, (byte)(bytes.Length >> 8) });
-        await stream.WriteAsync(bytes);
-    }
+    /// <summary>The bulk-data connection's opening, without a result channel.</summary>
+    private static async Task WriteBulkHelloAsync(Stream stream, string token) => await stream.WriteAsync(BulkFrame.Hello(token, 0));
 
     /// <summary>Reads one byte (30 s at most); 0 at the end of the stream, and also when the peer reset it (closing with unread data does).</summary>
     private static async Task<int> ReadOrResetAsync(Stream stream)

@@ -89,6 +89,47 @@ public sealed class WorkerTaskStreamTests : IAsyncLifetime
         use.Should().Throw<ObjectDisposedException>("the last task let go of the buffer");
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Run_LargeResult_ComesBackOnTheClientsBulkConnectionOrElseInTheBatch(bool clientHasTheChannel)
+    {
+        const string RandomBytesId = "Coiled.Remote.Tests.Support.TestJobs.RandomBytes(System.Int32,System.Int32)";
+        var auth = new CallOptions(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + Token } });
+        var client = new Transport.Protocol.Worker.WorkerClient(_worker.Channel);
+        var hello = await client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, auth);
+        await using var bulk = new BulkChannel("127.0.0.1", hello.BulkPort, hello.BulkLocalName, Token, certificateThumbprint: null);
+        await bulk.ConnectAsync(CancellationToken.None);
+        using var run = client.Run(auth);
+        await run.RequestStream.WriteAsync(new RunRequest { Open = new OpenEnvironment { ResultChannel = clientHasTheChannel ? bulk.Channel : 12345 } });
+        (await run.ResponseStream.MoveNext()).Should().BeTrue();
+
+        await run.RequestStream.WriteAsync(new RunRequest { Tasks = Batch(TestAssembly, RandomBytesId, [1], MessagePackSerializer.Serialize(new object[] { 300_000, 4 })) });
+        (await run.ResponseStream.MoveNext()).Should().BeTrue();
+        var batch = run.ResponseStream.Current.Results;
+        await run.RequestStream.CompleteAsync();
+
+        batch.TaskIds.Should().Equal(1UL);
+        ReadOnlyMemory<byte> results;
+        if (clientHasTheChannel)
+        {
+            batch.BulkId.Should().NotBe(0UL);
+            batch.Results.IsEmpty.Should().BeTrue();
+            var blob = await bulk.Results.TakeAsync(batch.BulkId, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+            results = blob.Data.ToArray();
+            blob.Buffer.Release();
+        }
+        else
+        {
+            batch.BulkId.Should().Be(0UL, "no bulk-data connection has channel 12345");
+            results = batch.Results.Memory;
+        }
+
+        var expected = new byte[300_000];
+        new Random(4).NextBytes(expected);
+        MessagePackSerializer.Deserialize<byte[]>(results).Should().Equal(expected);
+    }
+
     private static List<string> Strings(ResultBatch batch)
     {
         var reader = new MessagePackReader(batch.Results.Memory);

@@ -1,6 +1,5 @@
-using Coiled.Remote.Transport;
 
-namespace Coiled.Remote.Worker;
+namespace Coiled.Remote.Transport;
 
 /// <summary>A task batch's arguments as they arrived on the bulk-data connection: the first <paramref name="Length"/> bytes of a pooled array.</summary>
 internal readonly record struct BulkBlob(RentedBuffer Buffer, int Length)

@@ -1,15 +1,16 @@
 using System.Collections.Concurrent;
 
-namespace Coiled.Remote.Worker;
+namespace Coiled.Remote.Transport;
 
 /// <summary>
-/// Arguments that arrived on the bulk-data connection, waiting for the task batch that names them (or the other way
-/// round: a batch may arrive first and wait for its data). A blob that no batch claims within the arrival timeout
-/// (its client died between the two) is dropped.
+/// Blobs that arrived on a bulk-data connection, waiting for the message that names them (or the other way round: the
+/// message may arrive first and wait for its data): task arguments on the worker, result batches on the client. A
+/// blob that nothing claims within the arrival timeout (its sender died between the two) is dropped.
 /// </summary>
 internal sealed class BulkStore(TimeSpan arrivalTimeout, TimeProvider timeProvider)
 {
     private readonly ConcurrentDictionary<ulong, Slot> _slots = new();
+    private Exception? _broken;
 
     public BulkStore()
         : this(TimeSpan.FromMinutes(2), TimeProvider.System)
@@ -46,6 +47,12 @@ internal sealed class BulkStore(TimeSpan arrivalTimeout, TimeProvider timeProvid
     public async Task<BulkBlob> TakeAsync(ulong id, CancellationToken cancellationToken)
     {
         var slot = SlotOf(id);
+        if (Volatile.Read(ref _broken) is { } broken && !slot.Arrival.Task.IsCompleted)
+        {
+            _slots.TryRemove(KeyValuePair.Create(id, slot));
+            throw new IOException($"Bulk blob {id} cannot arrive: {broken.Message}", broken);
+        }
+
         try
         {
             await slot.Arrival.Task.WaitAsync(arrivalTimeout, timeProvider, cancellationToken).ConfigureAwait(false);
@@ -55,9 +62,9 @@ internal sealed class BulkStore(TimeSpan arrivalTimeout, TimeProvider timeProvid
             _slots.TryRemove(KeyValuePair.Create(id, slot));
             throw new Grpc.Core.RpcException(new Grpc.Core.Status(
                 Grpc.Core.StatusCode.DataLoss,
-                $"The arguments announced as bulk blob {id} did not arrive on the bulk-data connection within {arrivalTimeout.TotalSeconds:0} s."));
+                $"The data announced as bulk blob {id} did not arrive on the bulk-data connection within {arrivalTimeout.TotalSeconds:0} s."));
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
         {
             _slots.TryRemove(KeyValuePair.Create(id, slot));
             throw;
@@ -68,7 +75,7 @@ internal sealed class BulkStore(TimeSpan arrivalTimeout, TimeProvider timeProvid
         {
             throw new Grpc.Core.RpcException(new Grpc.Core.Status(
                 Grpc.Core.StatusCode.DataLoss,
-                $"The arguments of bulk blob {id} were dropped: no batch claimed them within {arrivalTimeout.TotalSeconds:0} s of their arrival, or a batch claimed them twice."));
+                $"The data of bulk blob {id} was dropped: nothing claimed it within {arrivalTimeout.TotalSeconds:0} s of its arrival, or it was claimed twice."));
         }
 
         lock (slot)
@@ -79,6 +86,22 @@ internal sealed class BulkStore(TimeSpan arrivalTimeout, TimeProvider timeProvid
 
         return slot.Arrival.Task.Result;
     }
+
+    /// <summary>
+    /// The connection the blobs come on failed: every wait for a blob that has not arrived fails with
+    /// <paramref name="error"/>, and so does every later one until <see cref="Reopened"/>.
+    /// </summary>
+    public void Broke(Exception error)
+    {
+        Volatile.Write(ref _broken, error);
+        foreach (var slot in _slots.Values)
+        {
+            slot.Arrival.TrySetException(new IOException($"A bulk blob cannot arrive: {error.Message}", error));
+        }
+    }
+
+    /// <summary>A new connection is open: blobs can arrive again.</summary>
+    public void Reopened() => Volatile.Write(ref _broken, null);
 
     private Slot SlotOf(ulong id) => _slots.GetOrAdd(id, static _ => new Slot());
 
