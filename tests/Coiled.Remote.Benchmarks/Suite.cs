@@ -326,6 +326,35 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
             _payload[mb] = mb / seconds;
             Row("payload", $"byte[] argument, {mb,3} MB (median of {reps})", $"{mb / seconds,8:F0} MB/s, {seconds * 1000,7:F1} ms per call");
         }
+
+        var results = new JsonObject();
+        foreach (var mb in new[] { 1, 10, 100 })
+        {
+            var length = (int)(mb * MB);
+            var reps = mb switch { 1 => quick ? 10 : 30, 10 => quick ? 5 : 10, _ => quick ? 3 : 10 };
+            for (var w = 0; w < 3; w++)
+            {
+                var back = await cluster.SubmitAsync(Jobs.Bytes, length);
+                if (back.Length != length)
+                {
+                    throw new InvalidOperationException($"Bytes({length:N0}) answered {back.Length:N0} bytes.");
+                }
+            }
+
+            var times = new List<double>();
+            for (var r = 0; r < reps; r++)
+            {
+                var clock = Stopwatch.StartNew();
+                await cluster.SubmitAsync(Jobs.Bytes, length);
+                times.Add(clock.Elapsed.TotalSeconds);
+            }
+
+            var seconds = Stats.Median(times);
+            results[mb.ToString()] = Math.Round(mb / seconds);
+            Row("payload", $"byte[] result, {mb,3} MB (median of {reps})", $"{mb / seconds,8:F0} MB/s, {seconds * 1000,7:F1} ms per call");
+        }
+
+        _extra["result_mb_per_s"] = results;
     }
 
     private async Task MonteCarloAsync(Cluster cluster)
