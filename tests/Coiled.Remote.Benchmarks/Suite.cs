@@ -298,63 +298,57 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
 
     private async Task PayloadAsync(Cluster cluster)
     {
+        var results = new JsonObject();
         foreach (var mb in new[] { 1, 10, 100 })
         {
             var data = new byte[(int)(mb * MB)];
             Random.Shared.NextBytes(data);
-            var reps = mb switch { 1 => quick ? 10 : 30, 10 => quick ? 5 : 10, _ => quick ? 3 : 10 };
-
-            // Warm-up: both workers receive the size at least once, so that pooled buffers exist on both sides.
-            for (var w = 0; w < 3; w++)
+            _payload[mb] = await TransferAsync("argument", mb, async () =>
             {
                 var length = await cluster.SubmitAsync(Jobs.Length, data);
-                if (length != data.Length)
-                {
-                    throw new InvalidOperationException($"Length({data.Length:N0} bytes) answered {length:N0}.");
-                }
-            }
-
-            var times = new List<double>();
-            for (var r = 0; r < reps; r++)
-            {
-                var clock = Stopwatch.StartNew();
-                await cluster.SubmitAsync(Jobs.Length, data);
-                times.Add(clock.Elapsed.TotalSeconds);
-            }
-
-            var seconds = Stats.Median(times);
-            _payload[mb] = mb / seconds;
-            Row("payload", $"byte[] argument, {mb,3} MB (median of {reps})", $"{mb / seconds,8:F0} MB/s, {seconds * 1000,7:F1} ms per call");
+                return length == data.Length ? null : $"Length({data.Length:N0} bytes) answered {length:N0}.";
+            });
         }
 
-        var results = new JsonObject();
         foreach (var mb in new[] { 1, 10, 100 })
         {
             var length = (int)(mb * MB);
-            var reps = mb switch { 1 => quick ? 10 : 30, 10 => quick ? 5 : 10, _ => quick ? 3 : 10 };
-            for (var w = 0; w < 3; w++)
+            results[mb.ToString()] = Math.Round(await TransferAsync("result", mb, async () =>
             {
                 var back = await cluster.SubmitAsync(Jobs.Bytes, length);
-                if (back.Length != length)
-                {
-                    throw new InvalidOperationException($"Bytes({length:N0}) answered {back.Length:N0} bytes.");
-                }
-            }
-
-            var times = new List<double>();
-            for (var r = 0; r < reps; r++)
-            {
-                var clock = Stopwatch.StartNew();
-                await cluster.SubmitAsync(Jobs.Bytes, length);
-                times.Add(clock.Elapsed.TotalSeconds);
-            }
-
-            var seconds = Stats.Median(times);
-            results[mb.ToString()] = Math.Round(mb / seconds);
-            Row("payload", $"byte[] result, {mb,3} MB (median of {reps})", $"{mb / seconds,8:F0} MB/s, {seconds * 1000,7:F1} ms per call");
+                return back.Length == length ? null : $"Bytes({length:N0}) answered {back.Length:N0} bytes.";
+            }));
         }
 
         _extra["result_mb_per_s"] = results;
+    }
+
+    /// <summary>
+    /// Times one call that moves <paramref name="mb"/> MB (the median of several, after three warm-up calls so that both
+    /// workers have their pooled buffers) and returns MB/s; <paramref name="call"/> answers an error or null.
+    /// </summary>
+    private async Task<double> TransferAsync(string what, int mb, Func<Task<string?>> call)
+    {
+        var reps = mb switch { 1 => quick ? 10 : 30, 10 => quick ? 5 : 10, _ => quick ? 3 : 10 };
+        for (var w = 0; w < 3; w++)
+        {
+            if (await call() is { } error)
+            {
+                throw new InvalidOperationException(error);
+            }
+        }
+
+        var times = new List<double>();
+        for (var r = 0; r < reps; r++)
+        {
+            var clock = Stopwatch.StartNew();
+            await call();
+            times.Add(clock.Elapsed.TotalSeconds);
+        }
+
+        var seconds = Stats.Median(times);
+        Row("payload", $"byte[] {what}, {mb,3} MB (median of {reps})", $"{mb / seconds,8:F0} MB/s, {seconds * 1000,7:F1} ms per call");
+        return mb / seconds;
     }
 
     private async Task MonteCarloAsync(Cluster cluster)
