@@ -11,18 +11,20 @@ namespace Coiled.Remote.Transport;
 /// array and a page fault every 4 KiB, more than the copy that fills it.
 /// </summary>
 /// <param name="maxKept">Large arrays kept at most; a return beyond it lets the oldest go to the garbage collector.</param>
+/// <param name="maxKeptBytes">Bytes kept at most, likewise; an array larger than this alone is never kept.</param>
 /// <param name="idleLimit">A kept array not rented again within this time is let go, so an idle process gives its memory back.</param>
 /// <param name="timeProvider">The clock of <paramref name="idleLimit"/>.</param>
-internal sealed class BufferPool(int maxKept, TimeSpan idleLimit, TimeProvider timeProvider)
+internal sealed class BufferPool(int maxKept, long maxKeptBytes, TimeSpan idleLimit, TimeProvider timeProvider)
 {
     /// <summary>Arrays at least this long are kept by the pool itself rather than by <see cref="ArrayPool{T}.Shared"/>.</summary>
     public const int LargeBytes = 1024 * 1024;
 
     private readonly List<(byte[] Array, long ReturnedAt)> _kept = [];
+    private long _keptBytes;
     private ITimer? _trimmer;
 
-    /// <summary>The pool of the process: four large arrays at most, each let go after 30 s unused.</summary>
-    public static BufferPool Shared { get; } = new(4, TimeSpan.FromSeconds(30), TimeProvider.System);
+    /// <summary>The pool of the process: four large arrays and 256 MiB at most, each let go after 30 s unused.</summary>
+    public static BufferPool Shared { get; } = new(4, 256L * 1024 * 1024, TimeSpan.FromSeconds(30), TimeProvider.System);
 
     /// <summary>Large arrays held by the pool right now.</summary>
     public int KeptCount
@@ -53,6 +55,7 @@ internal sealed class BufferPool(int maxKept, TimeSpan idleLimit, TimeProvider t
                 {
                     var array = _kept[i].Array;
                     _kept.RemoveAt(i);
+                    _keptBytes -= array.Length;
                     return array;
                 }
             }
@@ -70,17 +73,19 @@ internal sealed class BufferPool(int maxKept, TimeSpan idleLimit, TimeProvider t
             return;
         }
 
-        if (array.Length != RoundUp(array.Length))
+        if (array.Length != RoundUp(array.Length) || array.Length > maxKeptBytes)
         {
-            // Not one of the pool's sizes: nothing would rent it again.
+            // Not one of the pool's sizes (nothing would rent it again), or too large to keep.
             return;
         }
 
         lock (_kept)
         {
             _kept.Add((array, timeProvider.GetTimestamp()));
-            if (_kept.Count > maxKept)
+            _keptBytes += array.Length;
+            while (_kept.Count > maxKept || _keptBytes > maxKeptBytes)
             {
+                _keptBytes -= _kept[0].Array.Length;
                 _kept.RemoveAt(0);
             }
 
@@ -94,6 +99,7 @@ internal sealed class BufferPool(int maxKept, TimeSpan idleLimit, TimeProvider t
         lock (_kept)
         {
             _kept.RemoveAll(k => timeProvider.GetElapsedTime(k.ReturnedAt) >= idleLimit);
+            _keptBytes = _kept.Sum(k => (long)k.Array.Length);
             if (_kept.Count == 0)
             {
                 _trimmer?.Dispose();

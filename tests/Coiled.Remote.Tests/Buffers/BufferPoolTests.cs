@@ -12,7 +12,7 @@ public sealed class BufferPoolTests
     [Fact]
     public void Rent_Large_RoundsUpToAPowerOfTwo()
     {
-        var pool = new BufferPool(4, IdleLimit, _time);
+        var pool = new BufferPool(4, 1L << 30, IdleLimit, _time);
 
         pool.Rent(100_000_000).Length.Should().Be(134_217_728);
         pool.Rent(BufferPool.LargeBytes).Length.Should().Be(BufferPool.LargeBytes);
@@ -21,7 +21,7 @@ public sealed class BufferPoolTests
     [Fact]
     public async Task Return_OnOneThread_IsRentedAgainOnAnother()
     {
-        var pool = new BufferPool(4, IdleLimit, _time);
+        var pool = new BufferPool(4, 1L << 30, IdleLimit, _time);
         var array = pool.Rent(3_000_000);
         await Task.Run(() => pool.Return(array));
 
@@ -34,7 +34,7 @@ public sealed class BufferPoolTests
     [Fact]
     public void Rent_DifferentSize_DoesNotTakeAKeptArrayOfAnotherSize()
     {
-        var pool = new BufferPool(4, IdleLimit, _time);
+        var pool = new BufferPool(4, 1L << 30, IdleLimit, _time);
         var big = pool.Rent(8_000_000);
         pool.Return(big);
 
@@ -48,7 +48,7 @@ public sealed class BufferPoolTests
     [Fact]
     public void Return_BeyondTheLimit_LetsTheOldestGo()
     {
-        var pool = new BufferPool(2, IdleLimit, _time);
+        var pool = new BufferPool(2, 1L << 30, IdleLimit, _time);
         var arrays = Enumerable.Range(0, 3).Select(_ => pool.Rent(BufferPool.LargeBytes)).ToList();
 
         arrays.ForEach(pool.Return);
@@ -61,9 +61,27 @@ public sealed class BufferPoolTests
     }
 
     [Fact]
+    public void Return_BeyondTheByteLimit_LetsTheOldestGoAndNeverKeepsAnArrayLargerThanIt()
+    {
+        var pool = new BufferPool(8, 4L * BufferPool.LargeBytes, IdleLimit, _time);
+        var first = pool.Rent(2 * BufferPool.LargeBytes);
+        var second = pool.Rent(2 * BufferPool.LargeBytes);
+        var third = pool.Rent(BufferPool.LargeBytes);
+
+        pool.Return(first);
+        pool.Return(second);
+        pool.Return(third);
+        pool.Return(new byte[8 * BufferPool.LargeBytes]);
+
+        pool.KeptCount.Should().Be(2, "4 MiB hold the second and the third, not the first too");
+        pool.Rent(2 * BufferPool.LargeBytes).Should().BeSameAs(second);
+        pool.Rent(BufferPool.LargeBytes).Should().BeSameAs(third);
+    }
+
+    [Fact]
     public void KeptArrays_UnusedForTheIdleLimit_AreLetGo()
     {
-        var pool = new BufferPool(4, IdleLimit, _time);
+        var pool = new BufferPool(4, 1L << 30, IdleLimit, _time);
         pool.Return(pool.Rent(BufferPool.LargeBytes));
         pool.Return(pool.Rent(4 * BufferPool.LargeBytes));
 
@@ -77,7 +95,7 @@ public sealed class BufferPoolTests
     [Fact]
     public void Return_LargeArrayOfAnotherSize_IsNotKept()
     {
-        var pool = new BufferPool(4, IdleLimit, _time);
+        var pool = new BufferPool(4, 1L << 30, IdleLimit, _time);
 
         pool.Return(new byte[BufferPool.LargeBytes + 1]);
 
@@ -87,7 +105,7 @@ public sealed class BufferPoolTests
     [Fact]
     public void Rent_Small_ComesFromTheSharedArrayPool()
     {
-        var pool = new BufferPool(4, IdleLimit, _time);
+        var pool = new BufferPool(4, 1L << 30, IdleLimit, _time);
 
         var array = pool.Rent(1000);
         pool.Return(array);
