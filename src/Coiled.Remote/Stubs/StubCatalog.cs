@@ -10,7 +10,7 @@ namespace Coiled.Remote.Stubs;
 internal static class StubCatalog
 {
     private static readonly ConcurrentDictionary<MethodInfo, RemoteStub> Stubs = new();
-    private static readonly ConcurrentDictionary<Assembly, bool> LoadedAssemblies = new();
+    private static readonly ConcurrentDictionary<Assembly, Lazy<bool>> LoadedAssemblies = new();
 
     public static RemoteStub Resolve(Delegate method)
     {
@@ -29,11 +29,9 @@ internal static class StubCatalog
                 nameof(method));
         }
 
+        // Every caller waits until the assembly's stubs are registered, not only the first (concurrent first calls).
         var assembly = info.Module.Assembly;
-        if (LoadedAssemblies.TryAdd(assembly, true))
-        {
-            Register(assembly);
-        }
+        _ = LoadedAssemblies.GetOrAdd(assembly, static a => new Lazy<bool>(() => Register(a))).Value;
 
         if (Stubs.TryGetValue(info, out stub))
         {
@@ -53,12 +51,12 @@ internal static class StubCatalog
             nameof(method));
     }
 
-    private static void Register(Assembly assembly)
+    private static bool Register(Assembly assembly)
     {
         var attribute = assembly.GetCustomAttribute<RemoteStubRegistryAttribute>();
         if (attribute is null)
         {
-            return;
+            return false;
         }
 
         var registry = (RemoteStubRegistry)Activator.CreateInstance(attribute.RegistryType)!;
@@ -66,6 +64,8 @@ internal static class StubCatalog
         {
             Stubs.TryAdd(stub.Method, stub);
         }
+
+        return true;
     }
 
     private static bool IsCompilerGenerated(MethodInfo method)
