@@ -23,6 +23,9 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
     private Stream? _stream;
     private Task _reading = Task.CompletedTask;
 
+    /// <summary>A connection whose reader saw it end (the worker closed it); the next use opens a new one.</summary>
+    private volatile Stream? _ended;
+
     /// <summary>The id the worker knows this connection by: OpenEnvironment.result_channel.</summary>
     public ulong Channel { get; } = BulkFrame.NewId();
 
@@ -35,7 +38,7 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
         await _writer.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            _ = _stream ?? await OpenAsync(cancellationToken).ConfigureAwait(false);
+            _ = await CurrentAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -50,7 +53,7 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
         await _writer.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var stream = _stream ?? await OpenAsync(cancellationToken).ConfigureAwait(false);
+            var stream = await CurrentAsync(cancellationToken).ConfigureAwait(false);
             var header = new byte[BulkFrame.BlobHeaderBytes];
             BulkFrame.WriteBlobHeader(header, id, data.Length);
             await stream.WriteAsync(header, cancellationToken).ConfigureAwait(false);
@@ -79,6 +82,17 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
 
     /// <summary>Whether the last connection went through the worker's abstract Unix socket.</summary>
     public bool IsLocal { get; private set; }
+
+    /// <summary>The open connection, or a new one when there is none or the worker closed it (writer lock).</summary>
+    private async Task<Stream> CurrentAsync(CancellationToken cancellationToken)
+    {
+        if (_stream is not null && ReferenceEquals(_stream, _ended))
+        {
+            await CloseAsync().ConfigureAwait(false);
+        }
+
+        return _stream ?? await OpenAsync(cancellationToken).ConfigureAwait(false);
+    }
 
     private async Task<Stream> OpenAsync(CancellationToken cancellationToken)
     {
@@ -186,6 +200,7 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
             ended = ex;
         }
 
+        _ended = stream;
         Results.Broke(ended);
     }
 
