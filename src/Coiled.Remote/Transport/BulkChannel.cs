@@ -54,11 +54,7 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
         try
         {
             var stream = await CurrentAsync(cancellationToken).ConfigureAwait(false);
-            var header = new byte[BulkFrame.BlobHeaderBytes];
-            BulkFrame.WriteBlobHeader(header, id, data.Length);
-            await stream.WriteAsync(header, cancellationToken).ConfigureAwait(false);
-            await stream.WriteAsync(data, cancellationToken).ConfigureAwait(false);
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            await BulkFrame.WriteBlobAsync(stream, id, data, cancellationToken).ConfigureAwait(false);
             return id;
         }
         catch
@@ -170,27 +166,9 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
         Exception ended;
         try
         {
-            var header = new byte[BulkFrame.BlobHeaderBytes];
-            while (await stream.ReadAtLeastAsync(header, header.Length, throwOnEndOfStream: false).ConfigureAwait(false) == header.Length)
+            while (await BulkFrame.ReadBlobAsync(stream, WireLimits.MaxMessageBytes, CancellationToken.None).ConfigureAwait(false) is (var id, var blob))
             {
-                var (id, length) = BulkFrame.ReadBlobHeader(header);
-                if (length > WireLimits.MaxMessageBytes)
-                {
-                    throw new InvalidDataException($"the worker announced a result blob of {length:N0} bytes, more than the {WireLimits.MaxMessageBytes:N0} allowed");
-                }
-
-                var data = RentedBuffer.Rent((int)length);
-                try
-                {
-                    await stream.ReadExactlyAsync(data.Array.AsMemory(0, (int)length)).ConfigureAwait(false);
-                }
-                catch
-                {
-                    data.Release();
-                    throw;
-                }
-
-                Results.Deliver(id, new BulkBlob(data, (int)length));
+                Results.Deliver(id, blob);
             }
 
             ended = new IOException("the bulk-data connection was closed");

@@ -49,4 +49,52 @@ internal static class BulkFrame
 
     public static (ulong Id, uint Length) ReadBlobHeader(ReadOnlySpan<byte> source)
         => (BinaryPrimitives.ReadUInt64LittleEndian(source), BinaryPrimitives.ReadUInt32LittleEndian(source[8..]));
+
+    /// <summary>Writes one blob, header and data, and flushes it.</summary>
+    public static async Task WriteBlobAsync(Stream stream, ulong id, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        var header = new byte[BlobHeaderBytes];
+        WriteBlobHeader(header, id, data.Length);
+        await stream.WriteAsync(header, cancellationToken).ConfigureAwait(false);
+        await stream.WriteAsync(data, cancellationToken).ConfigureAwait(false);
+        await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads the next blob straight into a pooled buffer, held once by the caller; null when the stream ends before
+    /// another blob begins.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The blob declares more than <paramref name="maxLength"/> bytes, or the stream ends inside it.</exception>
+    public static async Task<(ulong Id, BulkBlob Blob)?> ReadBlobAsync(Stream stream, long maxLength, CancellationToken cancellationToken)
+    {
+        var header = new byte[BlobHeaderBytes];
+        if (await stream.ReadAtLeastAsync(header, header.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false) < header.Length)
+        {
+            return null;
+        }
+
+        var (id, length) = ReadBlobHeader(header);
+        if (length > maxLength)
+        {
+            throw new InvalidDataException($"blob {id} declares {length:N0} bytes, more than the {maxLength:N0} allowed");
+        }
+
+        var data = RentedBuffer.Rent((int)length);
+        try
+        {
+            await stream.ReadExactlyAsync(data.Array.AsMemory(0, (int)length), cancellationToken).ConfigureAwait(false);
+        }
+        catch (EndOfStreamException)
+        {
+            data.Release();
+            throw new InvalidDataException($"the connection ended inside blob {id}");
+        }
+        catch
+        {
+            data.Release();
+            throw;
+        }
+
+        return (id, new BulkBlob(data, (int)length));
+    }
 }

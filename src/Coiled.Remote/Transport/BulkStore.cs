@@ -17,9 +17,6 @@ internal sealed class BulkStore(TimeSpan arrivalTimeout, TimeProvider timeProvid
     {
     }
 
-    /// <summary>How long a batch waits for its blob, and a blob for its batch.</summary>
-    public TimeSpan ArrivalTimeout => arrivalTimeout;
-
     /// <summary>Blobs delivered and not yet claimed, and batches waiting for theirs.</summary>
     public int Count => _slots.Count;
 

@@ -178,33 +178,10 @@ internal sealed class BulkListener : IAsyncDisposable
                 _runtime.ResultChannels[channel] = sink;
             }
 
-            var header = new byte[BulkFrame.BlobHeaderBytes];
-            while (await stream.ReadAtLeastAsync(header, header.Length, throwOnEndOfStream: false, _stop.Token).ConfigureAwait(false) == header.Length)
+            // Each blob lands directly in the (pooled) array its tasks read their arguments from.
+            while (await BulkFrame.ReadBlobAsync(stream, _runtime.Options.MaxResultBytes, _stop.Token).ConfigureAwait(false) is (var id, var blob))
             {
-                var (id, length) = BulkFrame.ReadBlobHeader(header);
-                if (length > _runtime.Options.MaxResultBytes)
-                {
-                    throw new InvalidDataException($"blob {id} declares {length:N0} bytes, more than the {_runtime.Options.MaxResultBytes:N0} allowed");
-                }
-
-                // The blob lands directly in the (pooled) array its tasks read their arguments from.
-                var data = RentedBuffer.Rent((int)length);
-                try
-                {
-                    await stream.ReadExactlyAsync(data.Array.AsMemory(0, (int)length), _stop.Token).ConfigureAwait(false);
-                }
-                catch (EndOfStreamException)
-                {
-                    data.Release();
-                    throw new InvalidDataException($"the connection ended inside blob {id}");
-                }
-                catch
-                {
-                    data.Release();
-                    throw;
-                }
-
-                _runtime.Bulk.Deliver(id, new BulkBlob(data, (int)length));
+                _runtime.Bulk.Deliver(id, blob);
             }
         }
         catch (InvalidDataException ex)

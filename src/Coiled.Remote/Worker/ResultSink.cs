@@ -18,11 +18,7 @@ internal sealed class ResultSink(Stream stream)
         try
         {
             ObjectDisposedException.ThrowIf(_closed, this);
-            var header = new byte[BulkFrame.BlobHeaderBytes];
-            BulkFrame.WriteBlobHeader(header, id, data.Length);
-            await stream.WriteAsync(header, cancellationToken).ConfigureAwait(false);
-            await stream.WriteAsync(data, cancellationToken).ConfigureAwait(false);
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            await BulkFrame.WriteBlobAsync(stream, id, data, cancellationToken).ConfigureAwait(false);
         }
         catch
         {

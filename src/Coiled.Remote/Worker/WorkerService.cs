@@ -160,7 +160,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                     {
                         batch.Failures.Add(failure);
                     }
-                    else if (outcome.Lease is { } lease && results.WrittenCount == 0)
+                    else if (outcome.Lease is not null && results.WrittenCount == 0)
                     {
                         // A large result goes alone, straight from the buffer it was serialized into.
                         batch.TaskIds.Add(outcome.TaskId);
