@@ -160,6 +160,14 @@ public sealed partial class Cluster : IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(options), count, "ClusterOptions.Workers must be at least 1.");
         }
 
+        if (options.WorkerTimeout < ClusterOptions.MinimumWorkerTimeout && options.WorkerTimeout != Timeout.InfiniteTimeSpan)
+        {
+            await backend.DisposeAsync().ConfigureAwait(false);
+            throw new ArgumentOutOfRangeException(
+                nameof(options), options.WorkerTimeout,
+                $"ClusterOptions.WorkerTimeout must be at least {ClusterOptions.MinimumWorkerTimeout.TotalSeconds:0} s (default {ClusterOptions.DefaultWorkerTimeout.TotalSeconds:0} s), or Timeout.InfiniteTimeSpan.");
+        }
+
         token ??= Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         var connections = new List<WorkerConnection>();
         try
@@ -179,7 +187,7 @@ public sealed partial class Cluster : IAsyncDisposable
             }
 
             var provisioned = Stopwatch.GetElapsedTime(started);
-            var connecting = endpoints.Select(e => WorkerConnection.ConnectAsync(e, token, cancellationToken)).ToList();
+            var connecting = endpoints.Select(e => WorkerConnection.ConnectAsync(e, token, options.WorkerTimeout, cancellationToken)).ToList();
             try
             {
                 await Task.WhenAll(connecting).ConfigureAwait(false);
@@ -282,7 +290,7 @@ public sealed partial class Cluster : IAsyncDisposable
         {
             var token = _lifetime.Token;
             var endpoints = await _backend.StartWorkersAsync(_session.Launch with { Count = 1 }, token).ConfigureAwait(false);
-            connection = await WorkerConnection.ConnectAsync(endpoints[0], _session.Token, token).ConfigureAwait(false);
+            connection = await WorkerConnection.ConnectAsync(endpoints[0], _session.Token, _options.WorkerTimeout, token).ConfigureAwait(false);
             lock (_connections)
             {
                 _connections.Add(connection);

@@ -8,6 +8,8 @@ public sealed record ClusterOptions
     internal static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromMinutes(20);
     internal static readonly TimeSpan DefaultNoClientTimeout = TimeSpan.FromMinutes(2);
     internal const int DefaultMaxWorkerDeaths = 3;
+    internal static readonly TimeSpan DefaultWorkerTimeout = TimeSpan.FromSeconds(30);
+    internal static readonly TimeSpan MinimumWorkerTimeout = TimeSpan.FromSeconds(1);
 
     /// <summary>Number of workers to start. Default: one per processor of this machine for local backends.</summary>
     public int? Workers { get; init; }
@@ -21,6 +23,18 @@ public sealed record ClusterOptions
 
     /// <summary>Workers stop themselves after this long without a connected client. Default 2 minutes.</summary>
     public TimeSpan NoClientTimeout { get; init; } = DefaultNoClientTimeout;
+
+    /// <summary>
+    /// How long a worker may stay silent (no heartbeat, no answer to HTTP/2 pings) before it is declared lost and its
+    /// tasks run elsewhere. Default 30 seconds, at least 1 second; <see cref="Timeout.InfiniteTimeSpan"/> never declares
+    /// a silent worker lost.
+    /// </summary>
+    /// <remarks>
+    /// A worker whose process ends or whose connection is reset is detected at once, whatever this says. The timeout is
+    /// for workers that say nothing: a cut network, a frozen machine. It must outlast what a healthy worker can go
+    /// through: every core busy, a long blocking garbage collection of a large heap, a slow network.
+    /// </remarks>
+    public TimeSpan WorkerTimeout { get; init; } = DefaultWorkerTimeout;
 
     /// <summary>A task whose attempts killed this many workers fails with <see cref="WorkerLostException"/>. Default 3.</summary>
     public int MaxWorkerDeaths { get; init; } = DefaultMaxWorkerDeaths;

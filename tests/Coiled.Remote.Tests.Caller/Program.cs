@@ -7,7 +7,7 @@
 //   coiled-remote-test-caller in-process-exit
 //     the same, then returns from Main without disposing the cluster.
 //   coiled-remote-test-caller connect <token-file> <items> <url> [<url> ...]
-//     connects to workers started by hand, maps SlowEcho over 0..items-1, prints "started" when the map is
+//     connects to workers started by hand with a worker timeout of 3 s, maps SlowEcho over 0..items-1, prints "started" when the map is
 //     under way, "lost <worker-id> <unix-ms>" when a worker is declared lost, and finally "done <count> <distinct> <in-order>".
 using System.Globalization;
 using Coiled.Remote;
@@ -51,7 +51,7 @@ switch (args[0])
         var items = int.Parse(args[2], CultureInfo.InvariantCulture);
         var endpoints = args.Skip(3).Select(a => new Uri(a)).ToList();
         using var logging = LoggerFactory.Create(builder => builder.AddProvider(new LossReporter()));
-        await using var cluster = await Cluster.ConnectAsync(endpoints, token, new ClusterOptions { LoggerFactory = logging });
+        await using var cluster = await Cluster.ConnectAsync(endpoints, token, new ClusterOptions { LoggerFactory = logging, WorkerTimeout = TimeSpan.FromSeconds(3) });
         var map = cluster.MapAsync(Jobs.SlowEcho, Enumerable.Range(0, items));
         await Task.Delay(500);
         Console.WriteLine("started");

@@ -18,11 +18,14 @@ internal sealed class WorkerConnection : IAsyncDisposable
     private const int MaxWindowPerWorker = 16384;
     private static readonly TimeSpan TargetQueueTime = TimeSpan.FromMilliseconds(2);
 
-    /// <summary>How often the worker reports its CPU and memory on the task stream; the reports double as heartbeats.</summary>
+    /// <summary>How often the worker reports its CPU and memory on a call of its own; the reports double as heartbeats.</summary>
     private const uint StatsIntervalMilliseconds = 500;
 
-    /// <summary>A worker whose stream stays silent this long (three missed heartbeats) is declared lost.</summary>
-    private static readonly TimeSpan SilenceLimit = TimeSpan.FromMilliseconds(3 * StatsIntervalMilliseconds);
+    /// <summary>The longest wait between two HTTP/2 keepalive pings: often enough for middleboxes to keep an idle connection.</summary>
+    private static readonly TimeSpan LongestPingDelay = TimeSpan.FromSeconds(15);
+
+    /// <summary>A silence check that ran this late means this process itself was stalled (a pause, a frozen machine).</summary>
+    private static readonly TimeSpan StalledCheck = TimeSpan.FromSeconds(1);
 
     private readonly GrpcChannel _channel;
     private readonly Transport.Protocol.Worker.WorkerClient _client;
@@ -37,8 +40,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
     private WorkerStats? _stats;
     private long _lastHeard = Stopwatch.GetTimestamp();
 
-    private WorkerConnection(WorkerEndpoint endpoint, GrpcChannel channel, CallOptions call, HelloReply hello, string token)
+    private WorkerConnection(WorkerEndpoint endpoint, GrpcChannel channel, CallOptions call, HelloReply hello, string token, TimeSpan workerTimeout)
     {
+        WorkerTimeout = workerTimeout;
         if (hello.BulkPort > 0)
         {
             _bulk = new BulkChannel(endpoint.Address.Host, hello.BulkPort, hello.BulkLocalName, token, endpoint.CertificateThumbprint);
@@ -54,6 +58,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
     }
 
     public WorkerEndpoint Endpoint { get; }
+
+    /// <summary>How long the worker may stay silent before it is declared lost (<see cref="ClusterOptions.WorkerTimeout"/>).</summary>
+    public TimeSpan WorkerTimeout { get; }
 
     public HelloReply Hello { get; }
 
@@ -99,16 +106,23 @@ internal sealed class WorkerConnection : IAsyncDisposable
     /// <summary>Stops the <see cref="ConnectedTime"/> clock; later calls change nothing.</summary>
     public void MarkEnded() => Interlocked.CompareExchange(ref _endedAt, Stopwatch.GetTimestamp(), 0);
 
-    public static async Task<WorkerConnection> ConnectAsync(WorkerEndpoint endpoint, string token, CancellationToken cancellationToken)
+    /// <summary>Opens a channel to the worker and says hello.</summary>
+    /// <param name="endpoint">The worker.</param>
+    /// <param name="token">The cluster token.</param>
+    /// <param name="workerTimeout">How long the worker may stay silent, at start and later, before its connection is given up.</param>
+    /// <param name="cancellationToken">Cancels connecting.</param>
+    public static async Task<WorkerConnection> ConnectAsync(WorkerEndpoint endpoint, string token, TimeSpan workerTimeout, CancellationToken cancellationToken)
     {
         var handler = new SocketsHttpHandler
         {
             EnableMultipleHttp2Connections = true,
             InitialHttp2StreamWindowSize = 16 * 1024 * 1024,
-            // A worker that stops answering pings is declared lost within about two seconds of its last frame.
-            // SocketsHttpHandler refuses a ping delay under one second (ArgumentOutOfRangeException on every connect).
-            KeepAlivePingDelay = TimeSpan.FromSeconds(1),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(1),
+            // Pings go out only when nothing came from the worker for a while (its heartbeats normally arrive twice a
+            // second), and keep an idle connection open through middleboxes. Silence is judged by the heartbeats; an
+            // unanswered ping ends the connection only well after that, as a backstop, so a busy worker or a long
+            // garbage collection is never taken for a dead peer. SocketsHttpHandler refuses a ping delay under one second.
+            KeepAlivePingDelay = PingDelay(workerTimeout),
+            KeepAlivePingTimeout = workerTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : workerTimeout * 2,
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             ConnectTimeout = TimeSpan.FromSeconds(10),
@@ -137,7 +151,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
             var hello = await client.HelloAsync(
                 new HelloRequest { ProtocolVersion = ProtocolVersion.Current, ClientName = Environment.MachineName },
                 call.WithCancellationToken(cancellationToken)).ConfigureAwait(false);
-            return new WorkerConnection(endpoint, channel, call, hello, token);
+            return new WorkerConnection(endpoint, channel, call, hello, token, workerTimeout);
         }
         catch
         {
@@ -312,23 +326,37 @@ internal sealed class WorkerConnection : IAsyncDisposable
 
     /// <summary>
     /// Reads the worker's heartbeats (its CPU and memory reports, on a call of their own) and declares the worker lost
-    /// when they stop: a cut network shows no error to the sender, and HTTP/2 keepalive pings take longer to notice
-    /// (their delay cannot go below one second).
+    /// when they stop for <see cref="WorkerTimeout"/>: a cut network or a frozen machine shows no error to the sender.
+    /// Time this process itself spent stalled does not count as the worker's silence, since heartbeats that arrived
+    /// meanwhile may still wait unread.
     /// </summary>
     private async Task WatchHeartbeatsAsync(Scheduler scheduler)
     {
         using var watch = _client.Watch(new WatchRequest { IntervalMs = StatsIntervalMilliseconds }, _call.WithCancellationToken(_stop.Token));
         var reading = ReadHeartbeatsAsync(watch.ResponseStream);
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(StatsIntervalMilliseconds / 2));
+        var period = TimeSpan.FromMilliseconds(StatsIntervalMilliseconds / 2);
+        using var timer = new PeriodicTimer(period);
+        var lastCheck = Stopwatch.GetTimestamp();
         try
         {
             while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
             {
-                var silent = Stopwatch.GetElapsedTime(Volatile.Read(ref _lastHeard));
-                if (silent > SilenceLimit && State == WorkerState.Ready)
+                var now = Stopwatch.GetTimestamp();
+                var late = Stopwatch.GetElapsedTime(lastCheck, now) - period;
+                lastCheck = now;
+                if (late > StalledCheck)
+                {
+                    // This process was stalled: move the last heartbeat forward by the stall, and let the reader catch up.
+                    var heard = Volatile.Read(ref _lastHeard);
+                    Interlocked.CompareExchange(ref _lastHeard, Math.Min(now, heard + (long)(late.TotalSeconds * Stopwatch.Frequency)), heard);
+                    continue;
+                }
+
+                var silent = Stopwatch.GetElapsedTime(Volatile.Read(ref _lastHeard), now);
+                if (WorkerTimeout != Timeout.InfiniteTimeSpan && silent > WorkerTimeout && State == WorkerState.Ready)
                 {
                     await scheduler.OnWorkerLostAsync(this, new TimeoutException(
-                        $"no heartbeat for {silent.TotalSeconds:0.0} s (one is due every {StatsIntervalMilliseconds} ms)")).ConfigureAwait(false);
+                        $"no heartbeat for {silent.TotalSeconds:0.0} s; one is due every {StatsIntervalMilliseconds} ms, and ClusterOptions.WorkerTimeout is {WorkerTimeout.TotalSeconds:0.#} s")).ConfigureAwait(false);
                     _run?.Dispose();
                     return;
                 }
@@ -344,6 +372,12 @@ internal sealed class WorkerConnection : IAsyncDisposable
             await reading.ConfigureAwait(false);
         }
     }
+
+    /// <summary>How often to ping the worker: a few times per worker timeout, between one and fifteen seconds.</summary>
+    private static TimeSpan PingDelay(TimeSpan workerTimeout)
+        => workerTimeout == Timeout.InfiniteTimeSpan
+            ? LongestPingDelay
+            : TimeSpan.FromTicks(Math.Clamp(workerTimeout.Ticks / 3, TimeSpan.TicksPerSecond, LongestPingDelay.Ticks));
 
     private async Task ReadHeartbeatsAsync(IAsyncStreamReader<WorkerStats> heartbeats)
     {

@@ -79,8 +79,10 @@ internal sealed class WorkerHost : IAsyncDisposable
             kestrel.Limits.Http2.MaxFrameSize = 1024 * 1024;
             kestrel.Limits.Http2.InitialConnectionWindowSize = 64 * 1024 * 1024;
             kestrel.Limits.Http2.InitialStreamWindowSize = 64 * 1024 * 1024;
-            kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(10);
-            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(20);
+            // The worker pings its clients so that it notices one that vanished without a word (then its no-client
+            // timeout runs); a client stalled by a long garbage collection or a busy machine must not be cut off.
+            kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(15);
+            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(60);
             kestrel.Listen(options.Listen, listen =>
             {
                 grpcListener = listen;

@@ -7,8 +7,9 @@ namespace Coiled.Remote.Tests.EndToEnd;
 
 /// <summary>
 /// A caller and two workers, each in a network namespace of its own joined by veth links on 10.231.0.0/16 (inside the
-/// namespaces only). Cutting one worker's link silently (no reset reaches the caller) must be detected by the
-/// HTTP/2 keepalive and that worker's tasks must finish on the other one, each exactly once.
+/// namespaces only). Cutting one worker's link silently (no reset reaches the caller) must be detected when the
+/// worker's heartbeats have been missing for the caller's worker timeout (3 s here), and that worker's tasks must
+/// finish on the other one, each exactly once.
 /// </summary>
 public sealed class NetworkPartitionTests(ITestOutputHelper output) : IDisposable
 {
@@ -46,7 +47,8 @@ public sealed class NetworkPartitionTests(ITestOutputHelper output) : IDisposabl
 
         var detection = long.Parse(lost!.Split(' ')[2], CultureInfo.InvariantCulture) - cutAt;
         output.WriteLine($"silent link cut detected after {detection} ms");
-        detection.Should().BeLessThan(10_000, "a generous safety net around the ~2 s keepalive detection");
+        detection.Should().BeGreaterThanOrEqualTo(2_500, "the worker timeout is 3 s, counted from the last heartbeat (one every 500 ms) before the cut");
+        detection.Should().BeLessThan(10_000, "a generous safety net around the 3 s worker timeout");
         done.Should().Be("done 150 150 True", "every item's result arrives exactly once, in order");
     }
 

@@ -37,7 +37,7 @@ public sealed class WorkerTlsTests : IAsyncLifetime
         _host.Address.Scheme.Should().Be("https");
 
         await using var connection = await WorkerConnection.ConnectAsync(
-            new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, CancellationToken.None);
+            new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, CancellationToken.None);
 
         connection.Id.Should().Be(_host.WorkerId);
     }
@@ -46,7 +46,7 @@ public sealed class WorkerTlsTests : IAsyncLifetime
     public async Task Hello_TlsWorker_OffersNoUnencryptedUnixSocketForBulkData()
     {
         await using var connection = await WorkerConnection.ConnectAsync(
-            new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, CancellationToken.None);
+            new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, CancellationToken.None);
 
         connection.Hello.BulkPort.Should().BeGreaterThan(0);
         connection.Hello.BulkLocalName.Should().BeEmpty();
@@ -56,7 +56,7 @@ public sealed class WorkerTlsTests : IAsyncLifetime
     public async Task BulkChannel_OverTlsWithThePinnedCertificate_DeliversTheBlob()
     {
         await using var connection = await WorkerConnection.ConnectAsync(
-            new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, CancellationToken.None);
+            new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, CancellationToken.None);
         await using var channel = new BulkChannel("127.0.0.1", connection.Hello.BulkPort, null, Token, _certificate.Thumbprint);
         var data = new byte[200_000];
         new Random(9).NextBytes(data);
@@ -74,7 +74,7 @@ public sealed class WorkerTlsTests : IAsyncLifetime
         using var other = ClusterCertificate.Create("someone-else", TimeSpan.FromHours(1));
 
         var act = () => WorkerConnection.ConnectAsync(
-            new WorkerEndpoint(_host.Address) { CertificateThumbprint = other.Thumbprint }, Token, CancellationToken.None);
+            new WorkerEndpoint(_host.Address) { CertificateThumbprint = other.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, CancellationToken.None);
 
         (await act.Should().ThrowAsync<Exception>()).Which.ToString().Should().Contain("SSL");
     }
@@ -82,7 +82,7 @@ public sealed class WorkerTlsTests : IAsyncLifetime
     [Fact]
     public async Task Connect_HttpsWithoutThumbprint_ThrowsClusterStartException()
     {
-        var act = () => WorkerConnection.ConnectAsync(new WorkerEndpoint(_host.Address), Token, CancellationToken.None);
+        var act = () => WorkerConnection.ConnectAsync(new WorkerEndpoint(_host.Address), Token, ClusterOptions.DefaultWorkerTimeout, CancellationToken.None);
 
         (await act.Should().ThrowAsync<ClusterStartException>()).Which.Message.Should().Contain("has no CertificateThumbprint to pin");
     }
