@@ -242,7 +242,7 @@ public sealed partial class Ec2Backend : IClusterBackend
         var created = await client.CreateSecurityGroupAsync(new CreateSecurityGroupRequest
         {
             GroupName = ClusterName,
-            Description = $"Coiled.Remote cluster {ClusterName}: worker ports {_options.WorkerPort}-{_options.WorkerPort + 1} from {cidr}",
+            Description = $"Coiled.Remote cluster {ClusterName}: worker port {_options.WorkerPort} from {cidr}",
             VpcId = vpcId,
             TagSpecifications = [new TagSpecification { ResourceType = ResourceType.SecurityGroup, Tags = Tags(expires, $"{ClusterName} workers") }],
         }, cancellationToken).ConfigureAwait(false);
@@ -250,10 +250,10 @@ public sealed partial class Ec2Backend : IClusterBackend
         SecurityGroupId = groupId;
         _logger.LogInformation("Created security group {Group} ({Name}) in {Vpc}, admitting {Cidr} on port {Port}", groupId, ClusterName, vpcId, cidr, _options.WorkerPort);
 
-        // The worker port and the next one, where the worker takes large task arguments (its bulk-data listener).
+        // The worker's one port carries its gRPC calls and its bulk data alike.
         var ports = _options.KeyName is null
-            ? new[] { (From: _options.WorkerPort, To: _options.WorkerPort + 1) }
-            : [(_options.WorkerPort, _options.WorkerPort + 1), (22, 22)];
+            ? new[] { (From: _options.WorkerPort, To: _options.WorkerPort) }
+            : [(_options.WorkerPort, _options.WorkerPort), (22, 22)];
         var permissions = ports.Select(port => new IpPermission
         {
             IpProtocol = "tcp",

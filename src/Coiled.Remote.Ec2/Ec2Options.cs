@@ -62,8 +62,8 @@ public sealed record Ec2Options
     public bool ForwardAwsCredentials { get; init; }
 
     /// <summary>
-    /// The TCP port the workers listen on; the next port is their bulk-data port for large arguments, and the
-    /// security group admits both. Default 7400.
+    /// The one TCP port the workers listen on, for their gRPC calls and large arguments and results alike; the
+    /// security group admits the caller on it. Default 7400.
     /// </summary>
     public int WorkerPort { get; init; } = DefaultWorkerPort;
 

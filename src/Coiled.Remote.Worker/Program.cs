@@ -15,20 +15,10 @@ catch (ArgumentException ex)
     return 2;
 }
 
-string token;
-try
+var (token, tokenError) = WorkerToken.Read(options, Console.Error);
+if (token is null)
 {
-    token = (options.TokenFromStdin ? Console.In.ReadLine() : File.ReadAllText(options.TokenFile!))?.Trim() ?? string.Empty;
-}
-catch (IOException ex)
-{
-    Console.Error.WriteLine($"coiled-remote-worker: cannot read the token: {ex.Message}");
-    return 2;
-}
-
-if (token.Length < 16)
-{
-    Console.Error.WriteLine("coiled-remote-worker: the token must be at least 16 characters; use a long random string.");
+    Console.Error.WriteLine($"coiled-remote-worker: {tokenError}");
     return 2;
 }
 
@@ -64,6 +54,11 @@ try
         Certificate = certificate,
         LoggerFactory = loggerFactory,
     }, CancellationToken.None);
+}
+catch (PortInUseException ex)
+{
+    Console.Error.WriteLine($"coiled-remote-worker: cannot start: {ex.Message}");
+    return 2;
 }
 catch (Exception ex)
 {

@@ -10,7 +10,8 @@ internal sealed record WorkerCommandLine
         usage: coiled-remote-worker --listen ADDR:PORT (--token-file FILE | --token-stdin) [options]
 
           --listen ADDR:PORT        where to listen, e.g. 127.0.0.1:0 (0 picks a free port) or 0.0.0.0:7400
-          --token-file FILE         read the cluster token from FILE (keep it mode 0600)
+          --token-file FILE         read the cluster token from FILE (mode 0600: others must not read it)
+          --allow-insecure-token-file  accept a token file other users can read, with a warning
           --token-stdin             read the cluster token from the first line of standard input
           --exit-with-stdin         exit when standard input closes (the parent process is gone)
           --cache-dir DIR           where synchronized files are kept (default ~/.cache/coiled-remote)
@@ -26,6 +27,8 @@ internal sealed record WorkerCommandLine
     public string? TokenFile { get; init; }
 
     public bool TokenFromStdin { get; init; }
+
+    public bool AllowInsecureTokenFile { get; init; }
 
     public bool ExitWithStdin { get; init; }
 
@@ -46,7 +49,7 @@ internal sealed record WorkerCommandLine
     {
         IPEndPoint? listen = null;
         string? tokenFile = null, cacheDirectory = null, certificate = null;
-        bool tokenStdin = false, exitWithStdin = false, powerOff = false;
+        bool tokenStdin = false, exitWithStdin = false, powerOff = false, insecureToken = false;
         var slots = Environment.ProcessorCount;
         var idle = TimeSpan.FromMinutes(20);
         var noClient = TimeSpan.FromMinutes(2);
@@ -57,10 +60,14 @@ internal sealed record WorkerCommandLine
             {
                 case "--listen":
                     var text = Value();
-                    listen = IPEndPoint.TryParse(text, out var endpoint) ? endpoint : throw new ArgumentException($"--listen takes ADDR:PORT, e.g. 127.0.0.1:0; '{text}' is not one.");
+                    // IPEndPoint.TryParse takes an address without a port as port 0; a worker must be told its port.
+                    listen = IPEndPoint.TryParse(text, out var endpoint) && text.EndsWith(":" + endpoint.Port.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
+                        ? endpoint
+                        : throw new ArgumentException($"--listen takes ADDR:PORT with a numeric IP address, e.g. 127.0.0.1:7400, 0.0.0.0:7400 or [::1]:0 (0 picks a free port); '{text}' is not one.");
                     break;
                 case "--token-file": tokenFile = Value(); break;
                 case "--token-stdin": tokenStdin = true; break;
+                case "--allow-insecure-token-file": insecureToken = true; break;
                 case "--exit-with-stdin": exitWithStdin = true; break;
                 case "--cache-dir": cacheDirectory = Value(); break;
                 case "--slots": slots = PositiveInt("--slots", Value()); break;
@@ -87,6 +94,7 @@ internal sealed record WorkerCommandLine
             Listen = listen,
             TokenFile = tokenFile,
             TokenFromStdin = tokenStdin,
+            AllowInsecureTokenFile = insecureToken,
             ExitWithStdin = exitWithStdin,
             CacheDirectory = cacheDirectory,
             Slots = slots,

@@ -53,7 +53,7 @@ public sealed class Ec2BackendTests
             {
                 ["IpPermissions.1.IpProtocol"] = "tcp",
                 ["IpPermissions.1.FromPort"] = options.WorkerPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["IpPermissions.1.ToPort"] = (options.WorkerPort + 1).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["IpPermissions.1.ToPort"] = options.WorkerPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["IpPermissions.1.IpRanges.1.CidrIp"] = "203.0.113.7/32",
             });
 
@@ -279,7 +279,7 @@ public sealed class Ec2BackendTests
         run["KeyName"].Should().Be("my-key");
         var rules = ec2.Groups.Single().Ingress;
         rules.Select(r => r.FromPort).Should().BeEquivalentTo([options.WorkerPort, 22]);
-        rules.Select(r => r.ToPort).Should().BeEquivalentTo([options.WorkerPort + 1, 22], "the worker's bulk-data port is the one after its gRPC port");
+        rules.Select(r => r.ToPort).Should().BeEquivalentTo([options.WorkerPort, 22], "the worker's one port carries gRPC and bulk data");
         rules.Should().OnlyContain(r => r.Ranges.SequenceEqual(new[] { "198.51.100.0/24" }));
     }
 

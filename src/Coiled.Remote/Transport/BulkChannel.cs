@@ -12,7 +12,7 @@ namespace Coiled.Remote.Transport;
 /// it offers one. Opened by <see cref="ConnectAsync"/> or the first send, and again after a failure; one writer at a time.
 /// </summary>
 /// <param name="host">The worker's host.</param>
-/// <param name="port">The worker's bulk-data TCP port.</param>
+/// <param name="port">The worker's port, which gRPC and bulk data share.</param>
 /// <param name="localName">The worker's abstract Unix socket name, or null.</param>
 /// <param name="token">The cluster token.</param>
 /// <param name="certificateThumbprint">The worker's pinned certificate, when it uses TLS.</param>
@@ -113,6 +113,9 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
         try
         {
             Stream stream = new NetworkStream(socket, ownsSocket: true);
+
+            // The preamble goes in the clear: it tells the worker's port that this is bulk data, not gRPC.
+            await stream.WriteAsync(BulkFrame.Preamble.ToArray(), cancellationToken).ConfigureAwait(false);
             if (certificateThumbprint is not null)
             {
                 var tls = new SslStream(stream, leaveInnerStreamOpen: false, (_, certificate, _, _) => ClusterCertificate.Matches(certificate, certificateThumbprint));

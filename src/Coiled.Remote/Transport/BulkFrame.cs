@@ -7,16 +7,26 @@ namespace Coiled.Remote.Transport;
 /// The bulk-data connection's framing, beside the gRPC control stream: large task arguments, and large result
 /// batches on their way back, travel as raw bytes so that neither side spends CPU on HTTP/2 framing and protobuf.
 /// <code>
+/// preamble: the 8 bytes of <see cref="Preamble"/>, in the clear   client → worker, once
+/// (TLS handshake here, when the worker uses TLS; all that follows is inside it)
 /// hello:  u16 token length, token bytes (UTF-8), u64 channel   client → worker, once
 /// blob:   u64 id, u32 length, length bytes                     client → worker (arguments), repeated
 /// blob:   u64 id, u32 length, length bytes                     worker → client (results), repeated
 /// </code>
+/// The connection shares the worker's one port with gRPC: the preamble's first byte (NUL) is one that neither an
+/// HTTP/2 preface ('P') nor a TLS handshake (0x16) starts with, so the worker tells them apart on the first byte.
 /// All integers are little-endian. A wrong token closes the connection. The channel (0: none) is the id the client
 /// gives the same worker in OpenEnvironment.result_channel, so that the worker knows where that stream's results go.
 /// </summary>
 internal static class BulkFrame
 {
     public const int BlobHeaderBytes = 12;
+
+    /// <summary>The first bytes of every bulk-data connection: NUL, "CRBULK", and the framing's version.</summary>
+    public static ReadOnlySpan<byte> Preamble => [0x00, (byte)'C', (byte)'R', (byte)'B', (byte)'U', (byte)'L', (byte)'K', 0x01];
+
+    /// <summary>Whether a connection whose first byte is <paramref name="first"/> is a bulk-data connection (not HTTP/2 or TLS).</summary>
+    public static bool StartsBulk(byte first) => first == Preamble[0];
 
     /// <summary>Longest token a hello may carry.</summary>
     public const int MaxTokenBytes = 1024;
@@ -30,7 +40,7 @@ internal static class BulkFrame
     /// <summary>A new random blob or channel id (never 0).</summary>
     public static ulong NewId() => BinaryPrimitives.ReadUInt64LittleEndian(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8)) | 1;
 
-    /// <summary>The opening of a bulk-data connection.</summary>
+    /// <summary>The opening of a bulk-data connection after its preamble (and TLS handshake): the token and the channel.</summary>
     public static byte[] Hello(string token, ulong channel)
     {
         var tokenBytes = System.Text.Encoding.UTF8.GetBytes(token);

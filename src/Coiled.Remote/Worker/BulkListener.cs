@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
-using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
@@ -12,18 +11,18 @@ using Microsoft.Extensions.Logging;
 namespace Coiled.Remote.Worker;
 
 /// <summary>
-/// The worker's bulk-data listener: a plain socket (TLS with the worker's certificate when it has one) that receives
+/// The worker's bulk-data connections: plain sockets (TLS with the worker's certificate when it has one) that receive
 /// large task arguments straight into the array the task will read, with no HTTP framing and no intermediate buffer.
-/// After the client proves it holds the cluster token, each frame is a blob handed to <see cref="BulkStore"/> for the
-/// task batch that names it. On Linux, a worker without TLS also listens on an abstract Unix socket (no file to clean
-/// up), which clients on the same machine use to skip the TCP stack.
+/// They arrive on the worker's one port, handed over by <see cref="SharedPortListener"/> when their first byte says so,
+/// and, on Linux without TLS, on an abstract Unix socket (no file to clean up) that clients on the same machine use to
+/// skip the TCP stack. After the preamble and the cluster token, each frame is a blob handed to <see cref="BulkStore"/>
+/// for the task batch that names it.
 /// </summary>
 internal sealed class BulkListener : IAsyncDisposable
 {
-    /// <summary>A connection must present the token within this time of connecting.</summary>
+    /// <summary>A connection must present its preamble and the token within this time of connecting.</summary>
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
-    private readonly Socket _tcp;
     private readonly Socket? _local;
     private readonly WorkerRuntime _runtime;
     private readonly ILogger _logger;
@@ -31,45 +30,37 @@ internal sealed class BulkListener : IAsyncDisposable
     private readonly ConcurrentDictionary<Socket, Task> _connections = new();
     private readonly Task _accepting;
 
-    private BulkListener(Socket tcp, Socket? local, string? localName, WorkerRuntime runtime, ILogger logger)
+    private BulkListener(Socket? local, string? localName, WorkerRuntime runtime, ILogger logger)
     {
-        _tcp = tcp;
         _local = local;
         _runtime = runtime;
         _logger = logger;
-        Port = ((IPEndPoint)tcp.LocalEndPoint!).Port;
         LocalName = localName;
-        _accepting = Task.WhenAll(Task.Run(() => AcceptAsync(tcp)), local is null ? Task.CompletedTask : Task.Run(() => AcceptAsync(local)));
+        _accepting = local is null ? Task.CompletedTask : Task.Run(() => AcceptAsync(local));
     }
-
-    /// <summary>The TCP port the listener is bound to.</summary>
-    public int Port { get; }
 
     /// <summary>The abstract Unix socket's name (without the leading NUL), or null when there is none.</summary>
     public string? LocalName { get; }
 
-    /// <summary>Binds <paramref name="endpoint"/> (and, on Linux without TLS, an abstract Unix socket) and starts accepting connections.</summary>
-    public static BulkListener Start(IPEndPoint endpoint, WorkerRuntime runtime, ILogger logger)
+    /// <summary>Starts serving: on Linux without TLS, binds an abstract Unix socket and accepts connections on it.</summary>
+    public static BulkListener Start(WorkerRuntime runtime, ILogger logger)
     {
-        var tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            if (endpoint.AddressFamily == AddressFamily.InterNetworkV6 && endpoint.Address.Equals(IPAddress.IPv6Any))
-            {
-                tcp.DualMode = true;
-            }
-
-            tcp.Bind(endpoint);
-            tcp.Listen(64);
-        }
-        catch (SocketException ex)
-        {
-            tcp.Dispose();
-            throw new IOException($"The worker could not listen for bulk data on {endpoint}: {ex.Message}", ex);
-        }
-
         var (local, localName) = runtime.Options.Certificate is null && OperatingSystem.IsLinux() ? BindLocal(runtime, logger) : (null, null);
-        return new BulkListener(tcp, local, localName, runtime, logger);
+        return new BulkListener(local, localName, runtime, logger);
+    }
+
+    /// <summary>Serves a connection that arrived on the worker's port and starts with the bulk-data preamble; takes ownership of it.</summary>
+    public void Serve(Socket connection)
+    {
+        if (_stop.IsCancellationRequested)
+        {
+            connection.Dispose();
+            return;
+        }
+
+        var serving = Task.Run(() => ServeAsync(connection));
+        _connections[connection] = serving;
+        _ = serving.ContinueWith(_ => _connections.TryRemove(connection, out Task? _), TaskScheduler.Default);
     }
 
     /// <summary>The abstract Unix socket for clients on this machine; none if it cannot be bound (TCP still serves them).</summary>
@@ -99,7 +90,6 @@ internal sealed class BulkListener : IAsyncDisposable
         }
 
         _stop.Cancel();
-        _tcp.Dispose();
         _local?.Dispose();
         await _accepting.ConfigureAwait(false);
         foreach (var connection in _connections.Keys)
@@ -131,14 +121,7 @@ internal sealed class BulkListener : IAsyncDisposable
                 continue;
             }
 
-            if (connection.ProtocolType == ProtocolType.Tcp)
-            {
-                connection.NoDelay = true;
-            }
-
-            var serving = Task.Run(() => ServeAsync(connection));
-            _connections[connection] = serving;
-            _ = serving.ContinueWith(_ => _connections.TryRemove(connection, out Task? _), TaskScheduler.Default);
+            Serve(connection);
         }
     }
 
@@ -153,6 +136,14 @@ internal sealed class BulkListener : IAsyncDisposable
             using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
             {
                 handshake.CancelAfter(HandshakeTimeout);
+                var preamble = new byte[BulkFrame.Preamble.Length];
+                if (await stream.ReadAtLeastAsync(preamble, preamble.Length, throwOnEndOfStream: false, handshake.Token).ConfigureAwait(false) < preamble.Length
+                    || !preamble.AsSpan().SequenceEqual(BulkFrame.Preamble))
+                {
+                    _logger.LogWarning("Worker {WorkerId} closed a connection from {Remote}: it does not open with the bulk-data preamble", _runtime.WorkerId, remote);
+                    return;
+                }
+
                 if (_runtime.Options.Certificate is { } certificate)
                 {
                     var tls = new SslStream(stream, leaveInnerStreamOpen: false);

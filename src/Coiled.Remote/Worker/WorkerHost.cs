@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Coiled.Remote.Worker;
 
 /// <summary>
-/// A worker: Kestrel serving the worker protocol over HTTP/2, the bulk-data listener beside it, and the watchdog that
+/// A worker: Kestrel serving the worker protocol over HTTP/2 and bulk-data connections on the same port, and the watchdog that
 /// stops it when it has had no client or no work for too long. The worker daemon runs one per process; in-process
 /// workers run several.
 /// </summary>
@@ -52,8 +52,10 @@ internal sealed class WorkerHost : IAsyncDisposable
     {
         EnsureThreadPool(options.Slots);
         var runtime = new WorkerRuntime(options);
+        var loggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
+        var bulk = BulkListener.Start(runtime, loggerFactory.CreateLogger<BulkListener>());
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "coiled-remote-worker" });
-        builder.Services.AddSingleton(options.LoggerFactory ?? NullLoggerFactory.Instance);
+        builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(runtime);
@@ -71,6 +73,9 @@ internal sealed class WorkerHost : IAsyncDisposable
         }
 
         builder.WebHost.UseKestrelCore();
+
+        // Registered last, so Kestrel binds with it: one port, gRPC and bulk data told apart by their first byte.
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(new SharedPortTransport(bulk, loggerFactory));
         ListenOptions? grpcListener = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -98,24 +103,25 @@ internal sealed class WorkerHost : IAsyncDisposable
         var authentication = new TokenAuthentication(options.Token);
         app.Use(authentication.InvokeAsync);
         app.MapGrpcService<WorkerService>();
-
-        // The bulk-data listener: the next port when the worker port is fixed (so firewalls can allow both), any free one otherwise.
-        var bulkPort = options.Listen.Port == 0 ? 0 : options.Listen.Port + 1;
-        var bulk = BulkListener.Start(new IPEndPoint(options.Listen.Address, bulkPort), runtime, (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<BulkListener>());
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch
+        catch (Exception ex)
         {
             await bulk.DisposeAsync().ConfigureAwait(false);
             await app.DisposeAsync().ConfigureAwait(false);
+            if (FindInUse(ex) is { } inUse)
+            {
+                throw new PortInUseException(options.Listen, inUse);
+            }
+
             throw;
         }
 
         // In the daemon, SIGTERM and Ctrl+C (systemctl stop, docker stop, kill) reach the host's lifetime; the worker stops as asked.
         app.Lifetime.ApplicationStopping.Register(() => runtime.RequestStop("the process was asked to stop (SIGTERM or Ctrl+C)"));
-        runtime.BulkPort = bulk.Port;
+        runtime.BulkPort = grpcListener!.IPEndPoint!.Port;
         runtime.BulkLocalName = bulk.LocalName;
         var host = options.Listen.Address.Equals(IPAddress.Any) || options.Listen.Address.Equals(IPAddress.IPv6Any)
             ? "127.0.0.1"
@@ -170,6 +176,20 @@ internal sealed class WorkerHost : IAsyncDisposable
         {
             // Disposed.
         }
+    }
+
+    /// <summary>The port-in-use error within what Kestrel threw while binding, if that is why it failed.</summary>
+    private static Exception? FindInUse(Exception? ex)
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is Microsoft.AspNetCore.Connections.AddressInUseException)
+            {
+                return ex;
+            }
+        }
+
+        return null;
     }
 
     private static void EnsureThreadPool(int slots)

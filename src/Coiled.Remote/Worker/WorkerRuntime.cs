@@ -19,7 +19,7 @@ internal sealed class WorkerRuntime
     /// <summary>Arguments that arrived on the bulk-data connection.</summary>
     public BulkStore Bulk { get; } = new();
 
-    /// <summary>Port of the bulk-data listener, once bound.</summary>
+    /// <summary>The port bulk-data connections open on, once bound: the worker's own, which they share with gRPC.</summary>
     public int BulkPort { get; set; }
 
     /// <summary>Clients' bulk-data connections by the channel id they opened them with: where large results go back.</summary>

@@ -7,7 +7,8 @@ namespace Coiled.Remote.Tests.Packaging;
 /// <summary>What the packaging tests share: running the dotnet CLI and other processes, writing consumer apps, cleaning up.</summary>
 internal static class PackagingTools
 {
-    public static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(5);
+    /// <summary>A safety net for one dotnet command: a pack of the whole solution on a busy 2-core machine takes minutes.</summary>
+    public static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(15);
 
     public sealed record CommandResult(int ExitCode, string StandardOutput, string Output);
 

@@ -32,6 +32,11 @@ public sealed class PackedToolTests(PackedPackagesFixture packages)
         var token = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
         var tokenFile = Path.Combine(temp.Path, "token");
         await File.WriteAllTextAsync(tokenFile, token);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(tokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
         var workers = new List<Process>();
         try
         {

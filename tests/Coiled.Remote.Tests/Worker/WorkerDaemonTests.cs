@@ -61,6 +61,11 @@ public sealed class WorkerDaemonTests
         var token = Path.Combine(folder.Path, "token");
         await File.WriteAllBytesAsync(pfx, certificate.ExportPfx());
         await File.WriteAllTextAsync(token, "tls-daemon-token-0123456789");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(token, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
         var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "coiled-remote-worker.dll"), "--listen", "127.0.0.1:0", "--token-file", token, "--cert", pfx, "--exit-with-stdin", "--cache-dir", folder.Path })
         {

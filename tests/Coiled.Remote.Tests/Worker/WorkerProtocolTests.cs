@@ -166,7 +166,7 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         BulkFrame.WriteBlobHeader(header, 42, 4);
 
         // One write, so that the worker closing the connection early cannot fail the test's own writing.
-        await stream.WriteAsync((byte[])[.. BulkFrame.Hello("definitely-not-the-token", 0), .. header, 1, 2, 3, 4]);
+        await stream.WriteAsync((byte[])[.. BulkFrame.Preamble, .. BulkFrame.Hello("definitely-not-the-token", 0), .. header, 1, 2, 3, 4]);
         var read = await ReadOrResetAsync(stream);
 
         read.Should().Be(0, "the worker closes a bulk connection that does not present the token");
@@ -257,8 +257,8 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         again.WorkerId.Should().Be(hello.WorkerId);
     }
 
-    /// <summary>The bulk-data connection's opening, without a result channel.</summary>
-    private static async Task WriteBulkHelloAsync(Stream stream, string token) => await stream.WriteAsync(BulkFrame.Hello(token, 0));
+    /// <summary>The bulk-data connection's opening (preamble, token), without a result channel.</summary>
+    private static async Task WriteBulkHelloAsync(Stream stream, string token) => await stream.WriteAsync((byte[])[.. BulkFrame.Preamble, .. BulkFrame.Hello(token, 0)]);
 
     /// <summary>Reads one byte (30 s at most); 0 at the end of the stream, and also when the peer reset it (closing with unread data does).</summary>
     private static async Task<int> ReadOrResetAsync(Stream stream)

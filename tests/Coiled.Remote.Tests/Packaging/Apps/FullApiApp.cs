@@ -140,6 +140,11 @@ try
     var token = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
     var tokenFile = Path.Combine(scratch.FullName, "token");
     File.WriteAllText(tokenFile, token);
+    if (!OperatingSystem.IsWindows())
+    {
+        File.SetUnixFileMode(tokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
     var workers = new List<Process>();
     try
     {

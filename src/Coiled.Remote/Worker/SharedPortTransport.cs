@@ -1,0 +1,21 @@
+using System.Net;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote.Worker;
+
+/// <summary>
+/// Kestrel's transport for the worker's one port: it binds the TCP socket itself and hands Kestrel only the
+/// connections that are HTTP/2 (or TLS), while bulk-data connections go to the <see cref="BulkListener"/>. Firewalls
+/// and security groups then open one port per worker, and workers on adjacent ports never collide.
+/// </summary>
+/// <param name="bulk">Where bulk-data connections go.</param>
+/// <param name="loggerFactory">Where the transport logs.</param>
+internal sealed class SharedPortTransport(BulkListener bulk, ILoggerFactory loggerFactory) : IConnectionListenerFactory, IConnectionListenerFactorySelector
+{
+    public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint;
+
+    /// <exception cref="AddressInUseException">Another process holds the port.</exception>
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+        => ValueTask.FromResult<IConnectionListener>(SharedPortListener.Bind((IPEndPoint)endpoint, bulk, loggerFactory));
+}
