@@ -6,6 +6,11 @@ using Coiled.Remote.Benchmarks;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
+if (args.Length > 0 && args[0] == ResyncChild.Mode)
+{
+    return await ResyncChild.RunAsync(args);
+}
+
 var quick = args.Contains("--quick");
 string? jsonPath = null;
 var only = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
