@@ -1,5 +1,7 @@
 // Coiled.Remote.Benchmarks: the figures of the performance table, measured on local worker processes.
 // dotnet run -c Release --project tests/Coiled.Remote.Benchmarks -- [--quick] [--json PATH] [--only SECTION,...]
+// The full run ends with "load" (16 workers beside two busy-looping processes, a MapAsync of about a minute, a few GB
+// of worker heap): it adds over a minute and a half. --quick leaves it out unless --only load asks for it.
 using System.Globalization;
 using Coiled.Remote.Benchmarks;
 
