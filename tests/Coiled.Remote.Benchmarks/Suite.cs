@@ -8,7 +8,7 @@ namespace Coiled.Remote.Benchmarks;
 internal sealed class Suite(bool quick, IReadOnlySet<string> only)
 {
     /// <summary>The figures <c>--only</c> can select, in the order they run.</summary>
-    public static readonly string[] Sections = ["start", "resync", "memory", "latency", "throughput", "payload", "montecarlo", "stream", "scaling"];
+    public static readonly string[] Sections = ["start", "resync", "memory", "latency", "throughput", "payload", "montecarlo", "stream", "scaling", "load"];
 
     private const int Workers = 2;
     private const double MB = 1_000_000;
@@ -28,6 +28,7 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
     private double? _idleRssMb;
     private double? _speedup;
     private readonly JsonObject _extra = [];
+    private LoadTest? _load;
 
     public async Task<bool> RunAsync()
     {
@@ -43,6 +44,11 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
             }
 
             await Phase("scaling", "scaling", ScalingAsync);
+            if (Selected("load") && (!quick || only.Contains("load")))
+            {
+                _load = new LoadTest(_cache, Row, _failures);
+                await Phase("load", "load: 16 workers on busy cores, large heaps", _load.RunAsync);
+            }
         }
         finally
         {
@@ -539,6 +545,7 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
             ["montecarlo_speedup"] = _speedup is { } s ? Math.Round(s, 2) : null,
             ["extra"] = _extra,
         };
+        _load?.WriteJson(json);
         _extra["mode"] = quick ? "quick" : "full";
         _extra["cold_start_ms"] = Round(_coldStartMs);
         _extra["warm_sync_bytes"] = _warmSyncBytes;
