@@ -118,7 +118,7 @@ public sealed class LocalProcessBackend : IClusterBackend
         await process.StandardInput.WriteLineAsync(launch.Token.AsMemory(), cancellationToken).ConfigureAwait(false);
         await process.StandardInput.FlushAsync(cancellationToken).ConfigureAwait(false);
         var address = await workerProcess.WaitForAddressAsync(StartTimeout, cancellationToken).ConfigureAwait(false);
-        return new WorkerEndpoint(address) { Exited = workerProcess.Exited };
+        return new WorkerEndpoint(address) { Exited = workerProcess.Exited, Abandon = workerProcess.Kill };
     }
 
     private string FindWorker()

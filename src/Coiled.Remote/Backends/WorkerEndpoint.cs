@@ -22,4 +22,10 @@ public sealed record WorkerEndpoint(Uri Address)
 
     /// <summary>Completes with how the worker's process ended ("exit code 1", "killed by SIGKILL"), where the backend can observe it.</summary>
     public Task<string>? Exited { get; init; }
+
+    /// <summary>
+    /// Stops the worker at once, where the backend owns it: called when the cluster declared it lost because it went
+    /// silent, so that it cannot go on running tasks that now run elsewhere.
+    /// </summary>
+    internal Action? Abandon { get; init; }
 }

@@ -44,6 +44,22 @@ internal sealed class WorkerProcess
         throw new ClusterStartException($"Worker process {Process.Id} failed to start: {why}. Its error output:{Environment.NewLine}{ErrorOutput()}");
     }
 
+    /// <summary>Kills the process, if it still runs: a worker the cluster gave up on must not go on running tasks.</summary>
+    public void Kill()
+    {
+        try
+        {
+            if (!Process.HasExited)
+            {
+                Process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException or System.ComponentModel.Win32Exception)
+        {
+            // Already gone, or already stopped by the backend.
+        }
+    }
+
     public async Task StopAsync(TimeSpan grace)
     {
         try

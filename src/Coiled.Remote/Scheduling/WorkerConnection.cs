@@ -358,6 +358,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
                     await scheduler.OnWorkerLostAsync(this, new TimeoutException(
                         $"no heartbeat for {silent.TotalSeconds:0.0} s; one is due every {StatsIntervalMilliseconds} ms, and ClusterOptions.WorkerTimeout is {WorkerTimeout.TotalSeconds:0.#} s")).ConfigureAwait(false);
                     _run?.Dispose();
+
+                    // Its tasks now run elsewhere: a worker of this cluster's own that was only frozen must not run them too.
+                    Endpoint.Abandon?.Invoke();
                     return;
                 }
             }

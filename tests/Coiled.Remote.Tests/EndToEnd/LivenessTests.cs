@@ -46,7 +46,7 @@ public sealed partial class LivenessTests
     }
 
     [Fact]
-    public async Task MapAsync_WorkerFrozenLongerThanTheWorkerTimeout_IsLostAfterTheTimeoutAndItsTasksRunElsewhere()
+    public async Task MapAsync_WorkerFrozenLongerThanTheWorkerTimeout_IsLostAfterTheTimeoutStoppedAndItsTasksRunElsewhere()
     {
         using var cache = new TempDirectory();
         using var logs = new CapturingLoggerProvider();
@@ -75,10 +75,12 @@ public sealed partial class LivenessTests
             loss.Should().Contain($"Worker {frozenId}").And.Contain("ClusterOptions.WorkerTimeout is 2 s");
             var silence = double.Parse(SilenceSeconds().Match(loss).Groups[1].Value, CultureInfo.InvariantCulture);
             silence.Should().BeGreaterThanOrEqualTo(2.0, "a silent worker is given the whole worker timeout");
+            await ProcessAssert.AllExitAsync([frozen], TimeSpan.FromSeconds(30));
         }
         finally
         {
-            Signal(frozen, SigCont);
+            // Resumes it if the test failed before the cluster killed it; a killed process takes no signal.
+            _ = Kill(frozen, SigCont);
         }
     }
 
