@@ -8,6 +8,8 @@ public sealed record ClusterOptions
     internal static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromMinutes(20);
     internal static readonly TimeSpan DefaultNoClientTimeout = TimeSpan.FromMinutes(2);
     internal const int DefaultMaxWorkerDeaths = 3;
+    internal const long DefaultStreamWindowBytes = 64L * 1024 * 1024;
+    internal const long MinStreamWindowBytes = 1024 * 1024;
 
     /// <summary>Number of workers to start. Default: one per processor of this machine for local backends.</summary>
     public int? Workers { get; init; }
@@ -29,6 +31,17 @@ public sealed record ClusterOptions
     /// When a worker is lost, start a replacement through the backend (default true). Its tasks are requeued either way.
     /// </summary>
     public bool ReplaceLostWorkers { get; init; } = true;
+
+    /// <summary>
+    /// How many bytes one <c>MapStreamAsync</c> call may hold between its source and its consumer: the serialized
+    /// arguments of items read and not yet completed, plus the serialized results not yet taken by the consumer. The
+    /// source is read again only while less than this is held, so the stream holds at most this plus one item, however
+    /// large its items (an item larger than this still goes through); a stream also holds at most 65,536 items, however
+    /// small. Results larger than their arguments can add their difference for the items already running. Default
+    /// 64 MiB; at least 1 MiB.
+    /// </summary>
+    /// <remarks>Raise it when workers are many and items large, so that every worker has work queued.</remarks>
+    public long StreamWindowBytes { get; init; } = DefaultStreamWindowBytes;
 
     /// <summary>Names of this process's environment variables to make visible to [Remote] methods on the workers.</summary>
     public IReadOnlyList<string> ForwardEnvironmentVariables { get; init; } = [];
