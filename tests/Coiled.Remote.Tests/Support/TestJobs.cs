@@ -169,8 +169,39 @@ public static class TestJobs
     [Remote]
     public static byte[] Allocate(int bytes) => new byte[bytes];
 
+    /// <summary>
+    /// While closed, <see cref="SlowLength"/> and <see cref="IdentityWhenOpen"/> wait on in-process workers, so that a
+    /// stream's window fills to exactly what it admits. Open unless a test closes it.
+    /// </summary>
+    public static readonly ManualResetEventSlim Gate = new(initialState: true);
+
+    /// <summary>Waits for the <see cref="Gate"/>, then takes a millisecond: a worker slower than the source.</summary>
+    [Remote]
+    public static long SlowLength(byte[] data)
+    {
+        WaitForGate();
+        Thread.Sleep(1);
+        return data.LongLength;
+    }
+
+    /// <summary>Waits for the <see cref="Gate"/>, then answers its item.</summary>
+    [Remote]
+    public static int IdentityWhenOpen(int x)
+    {
+        WaitForGate();
+        return x;
+    }
+
     /// <summary>Not marked [Remote]: passing it to the cluster must fail with a clear error.</summary>
     public static double NotRemote(double x) => x;
+
+    private static void WaitForGate()
+    {
+        if (!Gate.Wait(TimeSpan.FromMinutes(2)))
+        {
+            throw new TimeoutException("TestJobs.Gate stayed closed for 2 minutes; the test that closed it must open it.");
+        }
+    }
 }
 
 public sealed record Point(double X, double Y);
