@@ -8,7 +8,7 @@ public sealed record ClusterOptions
     internal static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromMinutes(20);
     internal static readonly TimeSpan DefaultNoClientTimeout = TimeSpan.FromMinutes(2);
     internal const int DefaultMaxWorkerDeaths = 3;
-    internal const long DefaultStreamWindowBytes = 64L * 1024 * 1024;
+    internal const long DefaultStreamWindowBytes = 32L * 1024 * 1024;
     internal const long MinStreamWindowBytes = 1024 * 1024;
 
     /// <summary>Number of workers to start. Default: one per processor of this machine for local backends.</summary>
@@ -38,9 +38,13 @@ public sealed record ClusterOptions
     /// source is read again only while less than this is held, so the stream holds at most this plus one item, however
     /// large its items (an item larger than this still goes through); a stream also holds at most 65,536 items, however
     /// small. Results larger than their arguments can add their difference for the items already running. Default
-    /// 64 MiB; at least 1 MiB.
+    /// 32 MiB; at least 1 MiB.
     /// </summary>
-    /// <remarks>Raise it when workers are many and items large, so that every worker has work queued.</remarks>
+    /// <remarks>
+    /// The process grows by a few times this while a stream of large items runs, since arrays the source made and the
+    /// stream let go of wait for the garbage collector. Raise it when workers are many and items large, so that each
+    /// worker slot has about two items queued or running: with 1 MB items, 32 MiB keeps 16 slots busy.
+    /// </remarks>
     public long StreamWindowBytes { get; init; } = DefaultStreamWindowBytes;
 
     /// <summary>Names of this process's environment variables to make visible to [Remote] methods on the workers.</summary>

@@ -71,7 +71,7 @@ public sealed class ClusterLifecycleTests
         thrown.ParamName.Should().Be("options");
         thrown.ActualValue.Should().Be(1000L);
         thrown.Message.Should().StartWith(
-            "ClusterOptions.StreamWindowBytes is 1,000 bytes; a stream needs at least 1,048,576 (1 MiB). Leave it unset for the default of 67,108,864 bytes, or raise it.");
+            "ClusterOptions.StreamWindowBytes is 1,000 bytes; a stream needs at least 1,048,576 (1 MiB). Leave it unset for the default of 33,554,432 bytes, or raise it.");
     }
 
     [Fact]
