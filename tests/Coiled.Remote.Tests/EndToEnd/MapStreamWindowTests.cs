@@ -86,6 +86,34 @@ public sealed class MapStreamWindowTests
         lengths.Should().HaveCount(20).And.OnlyContain(length => length == 2 * MiB);
     }
 
+    [Fact]
+    public async Task MapStreamAsync_LargeItemsRetriedInASmallWindow_EveryResultMatchesItsOwnBytes()
+    {
+        // A 4 MiB window holds about eight of these 512 KiB items. A third of them fail once and are sent again from
+        // their arguments while later items stream past; each result must still be the hash of its own bytes, in order.
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions
+        {
+            Workers = 2,
+            Backend = new InProcessBackend(),
+            StreamWindowBytes = 4 * MiB,
+        });
+
+        var hashes = new List<string>();
+        await foreach (var hash in cluster.MapStreamAsync(TestJobs.Sha256FailingFirstForMultiplesOfThree, Enumerable.Range(0, 200).Select(Data)).WithCancellation(CancellationToken.None))
+        {
+            hashes.Add(hash);
+        }
+
+        hashes.Should().Equal(Enumerable.Range(0, 200).Select(i => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Data(i)))));
+
+        static byte[] Data(int index)
+        {
+            var data = new byte[MiB / 2];
+            new Random(index).NextBytes(data);
+            return data;
+        }
+    }
+
     /// <summary>
     /// Starts reading <paramref name="stream"/> with the gate closed, waits until <paramref name="full"/>, gives the source
     /// a moment to be read further if the window let it, runs <paramref name="whileHeld"/>, then opens the gate and

@@ -184,6 +184,20 @@ public static class TestJobs
         return data.LongLength;
     }
 
+    /// <summary>The hashes <see cref="Sha256FailingFirstForMultiplesOfThree"/> already failed once, in this process.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> FailedOnce = new();
+
+    /// <summary>
+    /// Like <see cref="Sha256"/>, but the first run on data whose first byte is a multiple of 3 throws, so that such
+    /// items are sent again from their arguments.
+    /// </summary>
+    [Remote(Retries = 1)]
+    public static string Sha256FailingFirstForMultiplesOfThree(byte[] data)
+    {
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data));
+        return data[0] % 3 == 0 && FailedOnce.TryAdd(hash, true) ? throw new IOException("the first attempt fails") : hash;
+    }
+
     /// <summary>Waits for the <see cref="Gate"/>, then answers its item.</summary>
     [Remote]
     public static int IdentityWhenOpen(int x)
