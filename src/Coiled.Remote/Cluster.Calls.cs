@@ -129,11 +129,26 @@ public sealed partial class Cluster
         }
     }
 
-    private async IAsyncEnumerable<TResult> MapStreamCoreAsync<TArgs, TResult>(
-        Delegate method, int arity, ItemSource<TArgs> items, ArgumentsWriter<TArgs> writer, IProgress<MapProgress>? progress, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private IAsyncEnumerable<TResult> MapStreamCoreAsync<TArgs, TResult>(
+        Delegate method, int arity, ItemSource<TArgs> items, ArgumentsWriter<TArgs> writer, IProgress<MapProgress>? progress, CancellationToken cancellationToken)
+        => MapStreamCoreAsync<TArgs, TResult>(method, arity, items, writer, progress, window: null, cancellationToken);
+
+    /// <summary>
+    /// Streams <paramref name="items"/> through <paramref name="method"/> within <paramref name="window"/>, or, when it is
+    /// null, within a new window of <see cref="StreamWindowItems"/> items and <see cref="ClusterOptions.StreamWindowBytes"/>
+    /// bytes for each enumeration. Tests pass a window of their own to read its peaks; it then serves one enumeration.
+    /// </summary>
+    internal async IAsyncEnumerable<TResult> MapStreamCoreAsync<TArgs, TResult>(
+        Delegate method,
+        int arity,
+        ItemSource<TArgs> items,
+        ArgumentsWriter<TArgs> writer,
+        IProgress<MapProgress>? progress,
+        StreamWindow? window,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var stub = Resolve(method, arity);
-        var job = new StreamJob<TResult>(stub, StreamWindow, cancellationToken)
+        var job = new StreamJob<TResult>(stub, window ?? new StreamWindow(StreamWindowItems, _options.StreamWindowBytes), cancellationToken)
         {
             Activity = RemoteTelemetry.StartCall("map_stream", stub.DisplayName, Id, -1),
             Progress = progress is null ? null : new MapProgressTracker(progress, -1, TimeProvider.System),
@@ -173,7 +188,9 @@ public sealed partial class Cluster
         {
             job.Activity?.SetTag(RemoteTelemetry.ItemCountTag, yielded);
             RemoteTelemetry.EndCall(job.Activity, error);
-            _logger.LogDebug("map_stream {Method}: {Count} result(s) read, {Outcome}", stub.DisplayName, yielded, error is null ? "ended" : $"failed ({error.GetType().Name})");
+            _logger.LogDebug(
+                "map_stream {Method}: {Count} result(s) read, {Outcome}; at most {PeakItems} item(s) and {PeakBytes} byte(s) in flight",
+                stub.DisplayName, yielded, error is null ? "ended" : $"failed ({error.GetType().Name})", job.Window.PeakItems, job.Window.PeakBytes);
 
             // However the consumer stopped (end, error, break), nothing of this stream keeps running.
             job.Fail(new OperationCanceledException("The stream's consumer stopped reading."));
@@ -194,11 +211,12 @@ public sealed partial class Cluster
             {
                 while (true)
                 {
-                    // Room is reserved before the source is asked for the item, so at most Window items are ever read ahead.
-                    if (!job.TryReserveSpace())
+                    // Room is reserved before the source is asked for the item, so the window's items and bytes bound what is
+                    // read ahead; what was read is sent before waiting, since only its completion can make room.
+                    if (!job.Window.TryReserve())
                     {
                         Flush();
-                        await job.WaitForSpaceAsync(cancellationToken).ConfigureAwait(false);
+                        await job.Window.ReserveAsync(cancellationToken).ConfigureAwait(false);
                     }
 
                     var moved = enumerator.MoveNextAsync();
@@ -217,7 +235,8 @@ public sealed partial class Cluster
                         throw new InvalidOperationException($"MapStreamAsync({job.Stub.DisplayName}) takes at most {int.MaxValue} items per call.");
                     }
 
-                    builder.Add(enumerator.Current, count++);
+                    job.Window.OnArguments(count, builder.Add(enumerator.Current, count));
+                    count++;
                     if (builder.IsFull)
                     {
                         Flush();

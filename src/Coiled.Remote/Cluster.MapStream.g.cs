@@ -8,7 +8,8 @@ namespace Coiled.Remote;
 public sealed partial class Cluster
 {
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -16,7 +17,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -25,7 +27,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -33,7 +36,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -42,7 +46,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -50,7 +55,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -59,7 +65,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -67,7 +74,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -76,7 +84,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -84,7 +93,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -93,7 +103,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -101,7 +112,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -110,7 +122,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -118,7 +131,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -127,7 +141,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -135,7 +150,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -144,7 +160,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -152,7 +169,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -161,7 +179,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -169,7 +188,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -178,7 +198,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -186,7 +207,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -195,7 +217,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -203,7 +226,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -212,7 +236,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -220,7 +245,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -229,7 +255,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -237,7 +264,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -246,7 +274,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -254,7 +283,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -263,7 +293,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -271,7 +302,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -280,7 +312,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -288,7 +321,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -297,7 +331,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -305,7 +340,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -314,7 +350,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -322,7 +359,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -331,7 +369,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -339,7 +378,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -348,7 +388,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -356,7 +397,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -365,7 +407,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -373,7 +416,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -382,7 +426,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -390,7 +435,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -399,7 +445,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -407,7 +454,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -416,7 +464,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -424,7 +473,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -433,7 +483,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -441,7 +492,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -450,7 +502,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -458,7 +511,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -467,7 +521,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -475,7 +530,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -484,7 +540,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -492,7 +549,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -501,7 +559,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -509,7 +568,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -518,7 +578,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -526,7 +587,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -535,7 +597,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -543,7 +606,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -552,7 +616,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -560,7 +625,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -569,7 +635,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -577,7 +644,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -586,7 +654,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -594,7 +663,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -603,7 +673,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -611,7 +682,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -620,7 +692,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -628,7 +701,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -637,7 +711,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -645,7 +720,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -654,7 +730,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -662,7 +739,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -671,7 +749,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -679,7 +758,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -688,7 +768,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -696,7 +777,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -705,7 +787,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -713,7 +796,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -722,7 +806,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -730,7 +815,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -739,7 +825,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -747,7 +834,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -756,7 +844,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -764,7 +853,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -773,7 +863,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -781,7 +872,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -790,7 +882,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -798,7 +891,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -807,7 +901,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -815,7 +910,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding only a bounded window of items and results in memory however many items come in.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in and however large they are.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>

@@ -16,8 +16,8 @@ namespace Coiled.Remote;
 /// </summary>
 public sealed partial class Cluster : IAsyncDisposable
 {
-    /// <summary>Most items of one <c>MapStreamAsync</c> call held between its source and its consumer.</summary>
-    internal const int StreamWindow = 65536;
+    /// <summary>Most items of one <c>MapStreamAsync</c> call held between its source and its consumer, however small.</summary>
+    internal const int StreamWindowItems = 65536;
 
     /// <summary>Most replacement workers one cluster starts, so that a crash at start-up cannot loop forever.</summary>
     private const int MaxReplacementsPerWorker = 10;
@@ -166,6 +166,15 @@ public sealed partial class Cluster : IAsyncDisposable
             throw new ArgumentOutOfRangeException(
                 nameof(options), options.WorkerTimeout,
                 $"ClusterOptions.WorkerTimeout must be at least {ClusterOptions.MinimumWorkerTimeout.TotalSeconds:0} s (default {ClusterOptions.DefaultWorkerTimeout.TotalSeconds:0} s), or Timeout.InfiniteTimeSpan.");
+        }
+
+        if (options.StreamWindowBytes < ClusterOptions.MinStreamWindowBytes)
+        {
+            await backend.DisposeAsync().ConfigureAwait(false);
+            throw new ArgumentOutOfRangeException(
+                nameof(options), options.StreamWindowBytes,
+                $"ClusterOptions.StreamWindowBytes is {options.StreamWindowBytes:N0} bytes; a stream needs at least {ClusterOptions.MinStreamWindowBytes:N0} (1 MiB). " +
+                $"Leave it unset for the default of {ClusterOptions.DefaultStreamWindowBytes:N0} bytes, or raise it.");
         }
 
         token ??= Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');

@@ -10,6 +10,8 @@ public sealed record ClusterOptions
     internal const int DefaultMaxWorkerDeaths = 3;
     internal static readonly TimeSpan DefaultWorkerTimeout = TimeSpan.FromSeconds(30);
     internal static readonly TimeSpan MinimumWorkerTimeout = TimeSpan.FromSeconds(1);
+    internal const long DefaultStreamWindowBytes = 32L * 1024 * 1024;
+    internal const long MinStreamWindowBytes = 1024 * 1024;
 
     /// <summary>Number of workers to start. Default: one per processor of this machine for local backends.</summary>
     public int? Workers { get; init; }
@@ -43,6 +45,21 @@ public sealed record ClusterOptions
     /// When a worker is lost, start a replacement through the backend (default true). Its tasks are requeued either way.
     /// </summary>
     public bool ReplaceLostWorkers { get; init; } = true;
+
+    /// <summary>
+    /// How many bytes one <c>MapStreamAsync</c> call may hold between its source and its consumer: the serialized
+    /// arguments of items read and not yet completed, plus the serialized results not yet taken by the consumer. The
+    /// source is read again only while less than this is held, so the stream holds at most this plus one item, however
+    /// large its items (an item larger than this still goes through); a stream also holds at most 65,536 items, however
+    /// small. Results larger than their arguments can add their difference for the items already running. Default
+    /// 32 MiB; at least 1 MiB.
+    /// </summary>
+    /// <remarks>
+    /// The process grows by a few times this while a stream of large items runs, since arrays the source made and the
+    /// stream let go of wait for the garbage collector. Raise it when workers are many and items large, so that each
+    /// worker slot has about two items queued or running: with 1 MB items, 32 MiB keeps 16 slots busy.
+    /// </remarks>
+    public long StreamWindowBytes { get; init; } = DefaultStreamWindowBytes;
 
     /// <summary>Names of this process's environment variables to make visible to [Remote] methods on the workers.</summary>
     public IReadOnlyList<string> ForwardEnvironmentVariables { get; init; } = [];

@@ -27,6 +27,7 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
     private readonly SortedDictionary<int, double> _payload = [];
     private double? _idleRssMb;
     private double? _speedup;
+    private JsonObject? _streamGrowth;
     private readonly JsonObject _extra = [];
     private LoadTest? _load;
 
@@ -401,63 +402,109 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
 
     private async Task StreamAsync(Cluster cluster)
     {
-        var n = quick ? 1_000_000 : 10_000_000;
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-        var baseManaged = GC.GetTotalMemory(false);
-        var baseRss = Rss.MiB(Environment.ProcessId);
-        long peakManaged = baseManaged;
-        double peakRss = baseRss;
-        using var stop = new CancellationTokenSource();
-        var sampler = Task.Run(async () =>
+        // The same no-op stream at two lengths: a bounded stream peaks at the same memory however long it is.
+        int[] lengths = quick ? [100_000, 1_000_000] : [1_000_000, 10_000_000];
+        await foreach (var _ in cluster.MapStreamAsync(Jobs.Noop, Enumerable.Range(0, lengths[0])))
         {
-            while (!stop.IsCancellationRequested)
+            // Warm-up, as long as the shorter run: JIT, tiered compilation and the workers' adaptive windows.
+        }
+
+        var noop = new JsonObject();
+        foreach (var n in lengths)
+        {
+            var clock = Stopwatch.StartNew();
+            long count = 0;
+            var memory = MemoryPeak.Start();
+            await using (memory)
             {
-                peakManaged = Math.Max(peakManaged, GC.GetTotalMemory(false));
-                peakRss = Math.Max(peakRss, Rss.MiB(Environment.ProcessId));
-                try
+                await foreach (var result in cluster.MapStreamAsync(Jobs.Noop, Enumerable.Range(0, n)))
                 {
-                    await Task.Delay(10, stop.Token);
-                }
-                catch (OperationCanceledException)
-                {
+                    if (result != count)
+                    {
+                        throw new InvalidOperationException($"MapStreamAsync result {count} was {result}: results must come in input order.");
+                    }
+
+                    count++;
                 }
             }
-        });
 
+            var seconds = clock.Elapsed.TotalSeconds;
+            if (count != n)
+            {
+                throw new InvalidOperationException($"MapStreamAsync of {n} items yielded {count}.");
+            }
+
+            Row("stream", $"MapStreamAsync no-op, {n:N0} items", $"{n / seconds:N0} tasks/s, {seconds:F1} s");
+            Row("stream", "  caller peak managed heap / peak RSS",
+                $"{memory.PeakManagedMiB:F0} MiB / {memory.PeakRss:F0} MiB (before: {memory.BaselineManaged / 1048576.0:F0} / {memory.BaselineRss:F0} MiB)");
+            noop[n.ToString()] = new JsonObject
+            {
+                ["tasks_per_s"] = Math.Round(n / seconds),
+                ["peak_managed_mb"] = Math.Round(memory.PeakManagedMiB, 1),
+                ["peak_rss_mb"] = Math.Round(memory.PeakRss, 1),
+                ["baseline_managed_mb"] = Math.Round(memory.BaselineManaged / 1048576.0, 1),
+                ["baseline_rss_mb"] = Math.Round(memory.BaselineRss, 1),
+            };
+        }
+
+        _extra["stream"] = noop;
+
+        // Small and large items through workers slower than the source (two workers of one slot each take in 1 KB items at
+        // about 30,000 a second, 1 MB items at about 130 MB/s): the stream's window fills and stays full.
+        var growth = new JsonObject();
+        var growthHeap = new JsonObject();
+        foreach (var (name, size, n, pause) in new[] { ("1kb", 1_000, quick ? 50_000 : 200_000, 64), ("1mb", 1_000_000, quick ? 1_000 : 3_000, 15_000) })
+        {
+            var (memory, seconds) = await StreamGrowthAsync(cluster, size, n, pause);
+            growth[$"{name}_x{n}"] = Math.Round(memory.GrowthMiB, 1);
+            growthHeap[$"{name}_x{n}"] = Math.Round(memory.PeakManagedMiB - (memory.BaselineManaged / 1048576.0), 1);
+            Row("stream", $"MapStreamAsync of {n:N0} x {size:N0}-byte items, workers slower than the source: caller RSS growth",
+                $"{memory.GrowthMiB:F0} MiB (managed heap +{memory.PeakManagedMiB - (memory.BaselineManaged / 1048576.0):F0} MiB; {n / seconds:N0} items/s, {seconds:F1} s)");
+        }
+
+        _streamGrowth = growth;
+        _extra["stream_growth_managed_heap_mib"] = growthHeap;
+    }
+
+    /// <summary>
+    /// Streams <paramref name="count"/> fresh arrays of <paramref name="size"/> bytes through <see cref="Jobs.SlowLength"/>,
+    /// <paramref name="microseconds"/> each, and answers what the caller's memory did meanwhile.
+    /// </summary>
+    private static async Task<(MemoryPeak Memory, double Seconds)> StreamGrowthAsync(Cluster cluster, int size, int count, int microseconds)
+    {
         var clock = Stopwatch.StartNew();
-        long count = 0;
-        await foreach (var result in cluster.MapStreamAsync(Jobs.Noop, Enumerable.Range(0, n)))
+        long received = 0;
+        var memory = MemoryPeak.Start();
+        await using (memory)
         {
-            if (result != count)
+            await foreach (var length in cluster.MapStreamAsync(Jobs.SlowLength, Items(size, count).Select(data => (data, microseconds))))
             {
-                throw new InvalidOperationException($"MapStreamAsync result {count} was {result}: results must come in input order.");
+                if (length != size)
+                {
+                    throw new InvalidOperationException($"SlowLength of item {received} answered {length:N0}; the items are {size:N0} bytes.");
+                }
+
+                received++;
             }
-
-            count++;
         }
 
-        var seconds = clock.Elapsed.TotalSeconds;
-        await stop.CancelAsync();
-        await sampler;
-        if (count != n)
+        if (received != count)
         {
-            throw new InvalidOperationException($"MapStreamAsync of {n} items yielded {count}.");
+            throw new InvalidOperationException($"MapStreamAsync of {count} items yielded {received}.");
         }
 
-        var managedMb = peakManaged / 1048576.0;
-        Row("stream", $"MapStreamAsync no-op, {n:N0} items", $"{n / seconds:N0} tasks/s, {seconds:F1} s");
-        Row("stream", "  caller peak managed heap / peak RSS", $"{managedMb:F0} MiB / {peakRss:F0} MiB (before: {baseManaged / 1048576.0:F0} / {baseRss:F0} MiB)");
-        _extra["stream"] = new JsonObject
+        return (memory, clock.Elapsed.TotalSeconds);
+
+        // Each item is a new array with every page written, as data read from files or the network would be.
+        static IEnumerable<byte[]> Items(int size, int count)
         {
-            ["items"] = n,
-            ["tasks_per_s"] = Math.Round(n / seconds),
-            ["peak_managed_mb"] = Math.Round(managedMb, 1),
-            ["peak_rss_mb"] = Math.Round(peakRss, 1),
-            ["baseline_managed_mb"] = Math.Round(baseManaged / 1048576.0, 1),
-            ["baseline_rss_mb"] = Math.Round(baseRss, 1),
-        };
+            for (var i = 0; i < count; i++)
+            {
+                var data = new byte[size];
+                data.AsSpan().Fill((byte)i);
+                yield return data;
+            }
+        }
     }
 
     // ---- scaling with the number of workers ----------------------------------------------------------------
@@ -543,6 +590,7 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
             ["warm_sync_ms"] = Round(_warmSyncMs),
             ["idle_rss_mb"] = Round(_idleRssMb),
             ["montecarlo_speedup"] = _speedup is { } s ? Math.Round(s, 2) : null,
+            ["stream_growth_mib"] = _streamGrowth,
             ["extra"] = _extra,
         };
         _load?.WriteJson(json);

@@ -26,8 +26,8 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, 
 
     public bool IsFull => _ends.Count >= MaxItemsPerChunk || _buffer.WrittenCount >= ChunkTargetBytes;
 
-    /// <summary>Serializes one item; a type that cannot be serialized is reported as the caller's mistake.</summary>
-    public void Add(TArgs item, long index)
+    /// <summary>Serializes one item and returns its size in bytes; a type that cannot be serialized is reported as the caller's mistake.</summary>
+    public int Add(TArgs item, long index)
     {
         var before = _buffer.WrittenCount;
         try
@@ -52,6 +52,7 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, 
         }
 
         _ends.Add(_buffer.WrittenCount);
+        return size;
     }
 
     /// <summary>Seals the items added so far into a chunk and starts a new one; null when there are none.</summary>

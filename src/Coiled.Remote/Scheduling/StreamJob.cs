@@ -4,9 +4,9 @@ using MessagePack;
 namespace Coiled.Remote.Scheduling;
 
 /// <summary>
-/// A streamed map: items are read and sent only while fewer than <see cref="Window"/> of them wait between the
-/// source and the consumer, and results are handed out strictly in input order, so memory stays bounded however
-/// long the stream is.
+/// A streamed map: items are read and sent only while its <see cref="Window"/> has room, in items and in bytes of
+/// arguments and results, and results are handed out strictly in input order, so memory stays bounded however long
+/// the stream is and however large its items are.
 /// </summary>
 internal sealed class StreamJob<TResult> : Job
 {
@@ -15,29 +15,21 @@ internal sealed class StreamJob<TResult> : Job
     private readonly Exception?[] _errors;
     private readonly bool[] _ready;
     private readonly AsyncSignal _resultReady = new();
-    private readonly SemaphoreSlim _space;
     private long _next;
     private long _total = -1;
     private Exception? _fatal;
 
-    public StreamJob(RemoteStub stub, int window, CancellationToken cancellationToken)
+    public StreamJob(RemoteStub stub, StreamWindow window, CancellationToken cancellationToken)
         : base(stub, cancellationToken)
     {
         Window = window;
-        _values = new TResult[window];
-        _errors = new Exception?[window];
-        _ready = new bool[window];
-        _space = new SemaphoreSlim(window, window);
+        _values = new TResult[window.MaxItems];
+        _errors = new Exception?[window.MaxItems];
+        _ready = new bool[window.MaxItems];
     }
 
-    /// <summary>Most items between reading from the source and handing the result to the consumer.</summary>
-    public int Window { get; }
-
-    /// <summary>Reserves room for one more item from the source, if there is room now.</summary>
-    public bool TryReserveSpace() => _space.Wait(0);
-
-    /// <summary>Waits until there is room for one more item from the source, and reserves it.</summary>
-    public Task WaitForSpaceAsync(CancellationToken cancellationToken) => _space.WaitAsync(cancellationToken);
+    /// <summary>What the stream holds between its source and its consumer, and when the source may be read again.</summary>
+    public StreamWindow Window { get; }
 
     /// <summary>The source ended after <paramref name="total"/> items.</summary>
     public void InputCompleted(long total)
@@ -63,7 +55,7 @@ internal sealed class StreamJob<TResult> : Job
                     throw _fatal;
                 }
 
-                var slot = (int)(_next % Window);
+                var slot = (int)(_next % Window.MaxItems);
                 if (_ready[slot])
                 {
                     var value = _values[slot];
@@ -71,8 +63,8 @@ internal sealed class StreamJob<TResult> : Job
                     _values[slot] = default!;
                     _errors[slot] = null;
                     _ready[slot] = false;
+                    Window.OnTaken(_next);
                     _next++;
-                    _space.Release();
                     if (error is not null)
                     {
                         throw error;
@@ -100,6 +92,7 @@ internal sealed class StreamJob<TResult> : Job
     {
         TResult value;
         Exception? error = null;
+        var start = reader.Consumed;
         try
         {
             value = FormatterOf<TResult>.Read(ref reader);
@@ -110,11 +103,12 @@ internal sealed class StreamJob<TResult> : Job
             error = UnreadableResult<TResult>(index, ex);
         }
 
-        Store(index, value, error);
+        // An unreadable result keeps only its error.
+        Store(index, value, error, error is null ? (int)(reader.Consumed - start) : 0);
     }
 
     /// <summary>The item's error is thrown when the consumer reaches it, in order.</summary>
-    public override void OnFailure(int index, Exception error) => Store(index, default!, error);
+    public override void OnFailure(int index, Exception error) => Store(index, default!, error, 0);
 
     public override void Fail(Exception error)
     {
@@ -130,7 +124,7 @@ internal sealed class StreamJob<TResult> : Job
         }
     }
 
-    private void Store(int index, TResult value, Exception? error)
+    private void Store(int index, TResult value, Exception? error, int resultBytes)
     {
         if (error is null)
         {
@@ -141,9 +135,10 @@ internal sealed class StreamJob<TResult> : Job
             Progress?.OnFailed();
         }
 
+        Window.OnCompleted(index, resultBytes);
         lock (_lock)
         {
-            var slot = index % Window;
+            var slot = index % Window.MaxItems;
             _values[slot] = value;
             _errors[slot] = error;
             _ready[slot] = true;

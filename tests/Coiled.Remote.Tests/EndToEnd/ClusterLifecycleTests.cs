@@ -63,6 +63,18 @@ public sealed class ClusterLifecycleTests
     }
 
     [Fact]
+    public async Task StartAsync_StreamWindowBytesBelowOneMiB_ThrowsArgumentOutOfRangeSayingTheMinimum()
+    {
+        var act = () => Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend(), StreamWindowBytes = 1000 });
+
+        var thrown = (await act.Should().ThrowAsync<ArgumentOutOfRangeException>()).Which;
+        thrown.ParamName.Should().Be("options");
+        thrown.ActualValue.Should().Be(1000L);
+        thrown.Message.Should().StartWith(
+            "ClusterOptions.StreamWindowBytes is 1,000 bytes; a stream needs at least 1,048,576 (1 MiB). Leave it unset for the default of 33,554,432 bytes, or raise it.");
+    }
+
+    [Fact]
     public async Task MapAsync_WorkerKilledMidMap_EveryResultArrivesExactlyOnce()
     {
         using var cache = new TempDirectory();

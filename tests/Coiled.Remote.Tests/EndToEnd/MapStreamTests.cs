@@ -23,7 +23,7 @@ public sealed class MapStreamTests
         }
 
         expected.Should().Be(1_000_000);
-        maxAhead.Should().BeLessThanOrEqualTo(Cluster.StreamWindow, "a stream never holds more than its window of items");
+        maxAhead.Should().BeLessThanOrEqualTo(Cluster.StreamWindowItems, "a stream never holds more than its window of items");
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public sealed class MapStreamTests
         var pulledAfterBreak = source.Pulled;
         await Task.Delay(200);
         source.Pulled.Should().Be(pulledAfterBreak, "the source is not read after the consumer stopped");
-        pulledAfterBreak.Should().BeLessThanOrEqualTo(Cluster.StreamWindow + 10);
+        pulledAfterBreak.Should().BeLessThanOrEqualTo(Cluster.StreamWindowItems + 10);
         (await cluster.SubmitAsync(TestJobs.Square, 4.0).WaitAsync(Safety)).Should().Be(16.0);
     }
 

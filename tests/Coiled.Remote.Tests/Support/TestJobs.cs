@@ -169,8 +169,53 @@ public static class TestJobs
     [Remote]
     public static byte[] Allocate(int bytes) => new byte[bytes];
 
+    /// <summary>
+    /// While closed, <see cref="SlowLength"/> and <see cref="IdentityWhenOpen"/> wait on in-process workers, so that a
+    /// stream's window fills to exactly what it admits. Open unless a test closes it.
+    /// </summary>
+    public static readonly ManualResetEventSlim Gate = new(initialState: true);
+
+    /// <summary>Waits for the <see cref="Gate"/>, then takes a millisecond: a worker slower than the source.</summary>
+    [Remote]
+    public static long SlowLength(byte[] data)
+    {
+        WaitForGate();
+        Thread.Sleep(1);
+        return data.LongLength;
+    }
+
+    /// <summary>The hashes <see cref="Sha256FailingFirstForMultiplesOfThree"/> already failed once, in this process.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> FailedOnce = new();
+
+    /// <summary>
+    /// Like <see cref="Sha256"/>, but the first run on data whose first byte is a multiple of 3 throws, so that such
+    /// items are sent again from their arguments.
+    /// </summary>
+    [Remote(Retries = 1)]
+    public static string Sha256FailingFirstForMultiplesOfThree(byte[] data)
+    {
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data));
+        return data[0] % 3 == 0 && FailedOnce.TryAdd(hash, true) ? throw new IOException("the first attempt fails") : hash;
+    }
+
+    /// <summary>Waits for the <see cref="Gate"/>, then answers its item.</summary>
+    [Remote]
+    public static int IdentityWhenOpen(int x)
+    {
+        WaitForGate();
+        return x;
+    }
+
     /// <summary>Not marked [Remote]: passing it to the cluster must fail with a clear error.</summary>
     public static double NotRemote(double x) => x;
+
+    private static void WaitForGate()
+    {
+        if (!Gate.Wait(TimeSpan.FromMinutes(2)))
+        {
+            throw new TimeoutException("TestJobs.Gate stayed closed for 2 minutes; the test that closed it must open it.");
+        }
+    }
 }
 
 public sealed record Point(double X, double Y);

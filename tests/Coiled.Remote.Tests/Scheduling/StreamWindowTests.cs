@@ -1,0 +1,112 @@
+using Coiled.Remote.Scheduling;
+
+namespace Coiled.Remote.Tests.Scheduling;
+
+/// <summary>A stream's window: room in items and in bytes of arguments and results, and who waits for it.</summary>
+public sealed class StreamWindowTests
+{
+    private static readonly TimeSpan Safety = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public void TryReserve_ItemWindowFull_RefusesUntilTheConsumerTakesOne()
+    {
+        var window = new StreamWindow(maxItems: 3, maxBytes: 1000);
+        for (var i = 0; i < 3; i++)
+        {
+            window.TryReserve().Should().BeTrue();
+            window.OnArguments(i, 10);
+        }
+
+        window.TryReserve().Should().BeFalse();
+        window.OnCompleted(0, 5);
+        window.TryReserve().Should().BeFalse("a completed result still holds its place until the consumer takes it");
+        window.OnTaken(0);
+
+        window.TryReserve().Should().BeTrue();
+        window.PeakItems.Should().Be(3);
+        window.BytesInFlight.Should().Be(20);
+    }
+
+    [Fact]
+    public void TryReserve_BytesReachTheBudget_RefusesUntilTheyFallBelowIt()
+    {
+        var window = new StreamWindow(maxItems: 100, maxBytes: 1000);
+        window.TryReserve().Should().BeTrue();
+        window.OnArguments(0, 600);
+        window.TryReserve().Should().BeTrue("600 bytes are below the budget, so one more item is read");
+        window.OnArguments(1, 600);
+
+        window.TryReserve().Should().BeFalse();
+        window.BytesInFlight.Should().Be(1200);
+        window.OnCompleted(0, 100);
+
+        window.BytesInFlight.Should().Be(700);
+        window.TryReserve().Should().BeTrue();
+        window.PeakBytes.Should().Be(1200, "the budget is exceeded by at most the one item read below it");
+    }
+
+    [Fact]
+    public void TryReserve_ItemLargerThanTheWholeBudget_IsAdmittedWhenTheWindowIsBelowIt()
+    {
+        var window = new StreamWindow(maxItems: 100, maxBytes: 1000);
+        window.TryReserve().Should().BeTrue();
+        window.OnArguments(0, 5000);
+
+        window.TryReserve().Should().BeFalse();
+        window.OnCompleted(0, 8);
+        window.TryReserve().Should().BeTrue("the large item completed and only its 8-byte result is held");
+        window.OnArguments(1, 5000);
+        window.TryReserve().Should().BeFalse();
+
+        window.PeakBytes.Should().Be(5008);
+    }
+
+    [Fact]
+    public void OnTaken_AfterEveryItemCompleted_LeavesNothingInFlight()
+    {
+        var window = new StreamWindow(maxItems: 4, maxBytes: 1000);
+        for (var i = 0; i < 10; i++)
+        {
+            window.TryReserve().Should().BeTrue();
+            window.OnArguments(i, 100 + i);
+            window.OnCompleted(i, 7);
+            window.BytesInFlight.Should().Be(7);
+            window.OnTaken(i);
+        }
+
+        window.BytesInFlight.Should().Be(0);
+        window.PeakBytes.Should().Be(109);
+        window.PeakItems.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task ReserveAsync_WindowFull_CompletesOnceTheConsumerMakesRoom()
+    {
+        var window = new StreamWindow(maxItems: 2, maxBytes: 1000);
+        window.TryReserve().Should().BeTrue();
+        window.OnArguments(0, 10);
+        window.TryReserve().Should().BeTrue();
+        window.OnArguments(1, 10);
+
+        var waiting = window.ReserveAsync(CancellationToken.None);
+        window.OnCompleted(0, 10);
+        waiting.IsCompleted.Should().BeFalse("both items still wait for the consumer");
+        window.OnTaken(0);
+
+        await waiting.WaitAsync(Safety);
+        window.TryReserve().Should().BeFalse("the room made by one taken item went to the waiter");
+    }
+
+    [Fact]
+    public async Task ReserveAsync_Cancelled_ThrowsOperationCanceled()
+    {
+        var window = new StreamWindow(maxItems: 1, maxBytes: 1000);
+        window.TryReserve().Should().BeTrue();
+        using var cancel = new CancellationTokenSource();
+
+        var waiting = window.ReserveAsync(cancel.Token);
+        await cancel.CancelAsync();
+
+        await waiting.Invoking(w => w.WaitAsync(Safety)).Should().ThrowAsync<OperationCanceledException>();
+    }
+}
