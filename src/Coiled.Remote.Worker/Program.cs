@@ -24,7 +24,9 @@ if (token is null)
 
 using var loggerFactory = LoggerFactory.Create(logging => logging
     .AddSimpleConsole(console => console.SingleLine = true)
-    .SetMinimumLevel(LogLevel.Warning));
+    .SetMinimumLevel(LogLevel.Warning)
+    // The host's own report of a failed start repeats, with a stack trace, the one line this program prints.
+    .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None));
 var cache = options.CacheDirectory ?? Coiled.Remote.LocalProcessBackend.DefaultCacheDirectory();
 
 X509Certificate2? certificate;
@@ -55,7 +57,7 @@ try
         LoggerFactory = loggerFactory,
     }, CancellationToken.None);
 }
-catch (PortInUseException ex)
+catch (WorkerListenException ex)
 {
     Console.Error.WriteLine($"coiled-remote-worker: cannot start: {ex.Message}");
     return 2;

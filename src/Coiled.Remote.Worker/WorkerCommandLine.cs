@@ -60,10 +60,7 @@ internal sealed record WorkerCommandLine
             {
                 case "--listen":
                     var text = Value();
-                    // IPEndPoint.TryParse takes an address without a port as port 0; a worker must be told its port.
-                    listen = IPEndPoint.TryParse(text, out var endpoint) && text.EndsWith(":" + endpoint.Port.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
-                        ? endpoint
-                        : throw new ArgumentException($"--listen takes ADDR:PORT with a numeric IP address, e.g. 127.0.0.1:7400, 0.0.0.0:7400 or [::1]:0 (0 picks a free port); '{text}' is not one.");
+                    listen = ParseListen(text);
                     break;
                 case "--token-file": tokenFile = Value(); break;
                 case "--token-stdin": tokenStdin = true; break;
@@ -103,6 +100,36 @@ internal sealed record WorkerCommandLine
             CertificateFile = certificate,
             PowerOffOnExit = powerOff,
         };
+    }
+
+    /// <summary>
+    /// ADDR:PORT with a dotted-quad IPv4 address or a bracketed IPv6 one, and a port. IPEndPoint.TryParse alone also
+    /// takes an address without a port (as port 0), IPv6 without brackets and old IPv4 forms such as 127.1.
+    /// </summary>
+    private static IPEndPoint ParseListen(string text)
+    {
+        var error = new ArgumentException($"--listen takes ADDR:PORT with a numeric IP address, e.g. 127.0.0.1:7400, 0.0.0.0:7400 or [::1]:0 (0 picks a free port); '{text}' is not one.");
+        if (!IPEndPoint.TryParse(text, out var endpoint) || !text.EndsWith(":" + endpoint.Port.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal))
+        {
+            throw error;
+        }
+
+        var address = text[..text.LastIndexOf(':')];
+        var wellFormed = endpoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+            ? address.StartsWith('[') && address.EndsWith(']')
+            : address.Count(c => c == '.') == 3;
+        if (!wellFormed)
+        {
+            throw error;
+        }
+
+        var bytes = endpoint.Address.GetAddressBytes();
+        if (endpoint.Address.IsIPv6Multicast || (bytes.Length == 4 && (bytes[0] >= 224 || endpoint.Address.Equals(IPAddress.Broadcast))))
+        {
+            throw new ArgumentException($"--listen needs an address of this machine, or 0.0.0.0 or [::] for all of them; {endpoint.Address} is a multicast or broadcast address.");
+        }
+
+        return endpoint;
     }
 
     private static int PositiveInt(string option, string text)

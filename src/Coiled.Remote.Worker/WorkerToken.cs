@@ -5,6 +5,9 @@ internal static class WorkerToken
 {
     private const int MinimumLength = 16;
 
+    /// <summary>Longest token: what the bulk-data connection's opening carries (BulkFrame.MaxTokenBytes).</summary>
+    private const int MaximumLength = Coiled.Remote.Transport.BulkFrame.MaxTokenBytes;
+
     private const UnixFileMode OthersMayAccess =
         UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
 
@@ -23,7 +26,7 @@ internal static class WorkerToken
             var path = options.TokenFile!;
             try
             {
-                text = File.ReadAllText(path);
+                // The mode first: a file others can read is refused before anything is read from it.
                 if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(path) & OthersMayAccess) != 0)
                 {
                     var mode = Convert.ToString((int)File.GetUnixFileMode(path), 8).PadLeft(4, '0');
@@ -35,6 +38,12 @@ internal static class WorkerToken
 
                     warnings.WriteLine($"coiled-remote-worker: warning: {exposed}; accepted because of --allow-insecure-token-file.");
                 }
+
+                // The first line, read no further than a token can be long (a device or a huge file must not be read whole).
+                using var reader = new StreamReader(path);
+                var buffer = new char[MaximumLength + 2];
+                var read = reader.ReadBlock(buffer, 0, buffer.Length);
+                text = new string(buffer, 0, read).Split('\n')[0];
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -43,8 +52,13 @@ internal static class WorkerToken
         }
 
         var token = text?.Trim() ?? string.Empty;
-        return token.Length < MinimumLength
-            ? (null, $"the token must be at least {MinimumLength} characters; use a long random string.")
+        if (token.Length < MinimumLength)
+        {
+            return (null, $"the token must be at least {MinimumLength} characters; use a long random string.");
+        }
+
+        return System.Text.Encoding.UTF8.GetByteCount(token) > MaximumLength
+            ? (null, $"the token is longer than {MaximumLength} bytes; use a shorter random string.")
             : (token, null);
     }
 }

@@ -24,6 +24,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
     /// <summary>The longest wait between two HTTP/2 keepalive pings: often enough for middleboxes to keep an idle connection.</summary>
     private static readonly TimeSpan LongestPingDelay = TimeSpan.FromSeconds(15);
 
+    /// <summary>The longest an unanswered ping may wait for a finite worker timeout (longer ones would overflow): a day.</summary>
+    private static readonly TimeSpan LongestPingTimeout = TimeSpan.FromDays(1);
+
     /// <summary>A silence check that ran this late means this process itself was stalled (a pause, a frozen machine).</summary>
     private static readonly TimeSpan StalledCheck = TimeSpan.FromSeconds(1);
 
@@ -45,7 +48,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
         WorkerTimeout = workerTimeout;
         if (hello.BulkPort > 0)
         {
-            _bulk = new BulkChannel(endpoint.Address.Host, hello.BulkPort, hello.BulkLocalName, token, endpoint.CertificateThumbprint);
+            // Bulk data shares the worker's one port: the port this client reached it on, which differs from the one
+            // the worker listens on behind a port mapping, a tunnel or a load balancer.
+            _bulk = new BulkChannel(endpoint.Address.Host, endpoint.Address.Port, hello.BulkLocalName, token, endpoint.CertificateThumbprint);
         }
 
         Endpoint = endpoint;
@@ -122,11 +127,18 @@ internal sealed class WorkerConnection : IAsyncDisposable
             // unanswered ping ends the connection only well after that, as a backstop, so a busy worker or a long
             // garbage collection is never taken for a dead peer. SocketsHttpHandler refuses a ping delay under one second.
             KeepAlivePingDelay = PingDelay(workerTimeout),
-            KeepAlivePingTimeout = workerTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : workerTimeout * 2,
+            KeepAlivePingTimeout = workerTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan
+                : workerTimeout > LongestPingTimeout / 2 ? LongestPingTimeout : workerTimeout * 2,
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             ConnectTimeout = TimeSpan.FromSeconds(10),
         };
+        if (endpoint.CertificateThumbprint is not null && endpoint.Address.Scheme != Uri.UriSchemeHttps)
+        {
+            throw new ClusterStartException(
+                $"Worker {endpoint.Address} has a CertificateThumbprint to pin but a plaintext address: use https://{endpoint.Address.Authority} for a worker started with --cert, or no thumbprint for one without.");
+        }
+
         if (endpoint.CertificateThumbprint is { } pinned)
         {
             // Trust exactly the cluster's own certificate: no certificate authority, no host name check.
@@ -148,9 +160,26 @@ internal sealed class WorkerConnection : IAsyncDisposable
         try
         {
             var client = new Transport.Protocol.Worker.WorkerClient(channel);
-            var hello = await client.HelloAsync(
-                new HelloRequest { ProtocolVersion = ProtocolVersion.Current, ClientName = Environment.MachineName },
-                call.WithCancellationToken(cancellationToken)).ConfigureAwait(false);
+
+            // A worker that does not answer its first call within the worker timeout is as silent as one that stops later.
+            using var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            if (workerTimeout != Timeout.InfiniteTimeSpan)
+            {
+                answer.CancelAfter(workerTimeout);
+            }
+
+            HelloReply hello;
+            try
+            {
+                hello = await client.HelloAsync(
+                    new HelloRequest { ProtocolVersion = ProtocolVersion.Current, ClientName = Environment.MachineName },
+                    call.WithCancellationToken(answer.Token)).ConfigureAwait(false);
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && !cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"the worker did not answer within ClusterOptions.WorkerTimeout ({workerTimeout.TotalSeconds:0.#} s)", ex);
+            }
+
             return new WorkerConnection(endpoint, channel, call, hello, token, workerTimeout);
         }
         catch

@@ -118,6 +118,7 @@ internal sealed class BulkListener : IAsyncDisposable
             {
                 // A connection that failed while being accepted; the listener itself is fine.
                 _logger.LogDebug("Worker {WorkerId} could not accept a bulk-data connection: {Reason}", _runtime.WorkerId, ex.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
                 continue;
             }
 
@@ -140,7 +141,7 @@ internal sealed class BulkListener : IAsyncDisposable
                 if (await stream.ReadAtLeastAsync(preamble, preamble.Length, throwOnEndOfStream: false, handshake.Token).ConfigureAwait(false) < preamble.Length
                     || !preamble.AsSpan().SequenceEqual(BulkFrame.Preamble))
                 {
-                    _logger.LogWarning("Worker {WorkerId} closed a connection from {Remote}: it does not open with the bulk-data preamble", _runtime.WorkerId, remote);
+                    _logger.LogDebug("Worker {WorkerId} closed a connection from {Remote}: it does not open with the bulk-data preamble", _runtime.WorkerId, remote);
                     return;
                 }
 
@@ -153,7 +154,7 @@ internal sealed class BulkListener : IAsyncDisposable
 
                 if (!await AuthenticateAsync(stream, handshake.Token).ConfigureAwait(false))
                 {
-                    _logger.LogWarning("Worker {WorkerId} refused a bulk-data connection from {Remote}: wrong or missing token", _runtime.WorkerId, remote);
+                    _logger.LogDebug("Worker {WorkerId} refused a bulk-data connection from {Remote}: wrong or missing token", _runtime.WorkerId, remote);
                     return;
                 }
 
@@ -177,11 +178,11 @@ internal sealed class BulkListener : IAsyncDisposable
         }
         catch (InvalidDataException ex)
         {
-            _logger.LogWarning("Worker {WorkerId} closed a bulk-data connection from {Remote}: {Reason}", _runtime.WorkerId, remote, ex.Message);
+            _logger.LogDebug("Worker {WorkerId} closed a bulk-data connection from {Remote}: {Reason}", _runtime.WorkerId, remote, ex.Message);
         }
         catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
         {
-            _logger.LogWarning("Worker {WorkerId} closed a bulk-data connection from {Remote}: no token within {Seconds:0} s", _runtime.WorkerId, remote, HandshakeTimeout.TotalSeconds);
+            _logger.LogDebug("Worker {WorkerId} closed a bulk-data connection from {Remote}: no token within {Seconds:0} s", _runtime.WorkerId, remote, HandshakeTimeout.TotalSeconds);
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException or AuthenticationException)
         {

@@ -20,6 +20,12 @@ internal sealed class SharedPortListener : IConnectionListener
     /// <summary>A connection that sends nothing within this time of connecting is closed.</summary>
     private static readonly TimeSpan FirstByteTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>Most connections waiting for their first byte; more are closed at once, so that idle sockets cannot exhaust the worker.</summary>
+    private const int MaxRouting = 256;
+
+    /// <summary>How long to wait after a failed accept (out of file descriptors, say) before accepting again.</summary>
+    private static readonly TimeSpan AcceptBackoff = TimeSpan.FromMilliseconds(100);
+
     private readonly Socket _socket;
     private readonly BulkListener _bulk;
     private readonly ILogger _logger;
@@ -43,7 +49,7 @@ internal sealed class SharedPortListener : IConnectionListener
     public EndPoint EndPoint { get; }
 
     /// <summary>Binds and listens on <paramref name="endpoint"/>.</summary>
-    /// <exception cref="AddressInUseException">Another process holds the port.</exception>
+    /// <exception cref="WorkerListenException">Another process holds the port, or the address cannot be listened on.</exception>
     public static SharedPortListener Bind(IPEndPoint endpoint, BulkListener bulk, ILoggerFactory loggerFactory)
     {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -58,15 +64,11 @@ internal sealed class SharedPortListener : IConnectionListener
             socket.Listen(512);
             return new SharedPortListener(socket, bulk, loggerFactory);
         }
-        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        catch (SocketException ex)
         {
             socket.Dispose();
-            throw new AddressInUseException($"{endpoint} is in use", ex);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
+            throw new WorkerListenException(
+                endpoint, ex.SocketErrorCode == SocketError.AddressAlreadyInUse ? $"{endpoint} is in use" : $"cannot listen on {endpoint}: {ex.Message}", ex);
         }
     }
 
@@ -135,8 +137,17 @@ internal sealed class SharedPortListener : IConnectionListener
             }
             catch (SocketException ex)
             {
-                // A connection that failed while being accepted; the listener itself is fine.
+                // A connection that failed while being accepted, or no file descriptor left: wait a moment rather
+                // than spin, so that the worker's own threads and files can still be made.
                 _logger.LogDebug("The worker could not accept a connection: {Reason}", ex.Message);
+                await Task.Delay(AcceptBackoff).ConfigureAwait(false);
+                continue;
+            }
+
+            if (_routing.Count >= MaxRouting)
+            {
+                _logger.LogDebug("The worker closed a connection from {Remote}: {Count} connections are already waiting to say what they are", connection.RemoteEndPoint, MaxRouting);
+                connection.Dispose();
                 continue;
             }
 
@@ -171,21 +182,29 @@ internal sealed class SharedPortListener : IConnectionListener
             _routing.TryRemove(connection, out _);
         }
 
-        if (BulkFrame.StartsBulk(first[0]))
+        try
         {
-            _bulk.Serve(connection);
-        }
-        else if (_stop.IsCancellationRequested)
-        {
-            connection.Dispose();
-        }
-        else
-        {
-            var context = _contexts.Create(connection);
-            if (!_http.Writer.TryWrite(context))
+            if (BulkFrame.StartsBulk(first[0]))
             {
-                await context.DisposeAsync().ConfigureAwait(false);
+                _bulk.Serve(connection);
             }
+            else if (_stop.IsCancellationRequested)
+            {
+                connection.Dispose();
+            }
+            else
+            {
+                var context = _contexts.Create(connection);
+                if (!_http.Writer.TryWrite(context))
+                {
+                    await context.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or SocketException or InvalidOperationException)
+        {
+            // The worker stopped while the connection was being handed over.
+            connection.Dispose();
         }
     }
 }

@@ -15,7 +15,7 @@ internal sealed class SharedPortTransport(BulkListener bulk, ILoggerFactory logg
 {
     public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint;
 
-    /// <exception cref="AddressInUseException">Another process holds the port.</exception>
+    /// <exception cref="WorkerListenException">Another process holds the port, or the address cannot be listened on.</exception>
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
         => ValueTask.FromResult<IConnectionListener>(SharedPortListener.Bind((IPEndPoint)endpoint, bulk, loggerFactory));
 }

@@ -85,9 +85,11 @@ internal sealed class WorkerHost : IAsyncDisposable
             kestrel.Limits.Http2.InitialConnectionWindowSize = 64 * 1024 * 1024;
             kestrel.Limits.Http2.InitialStreamWindowSize = 64 * 1024 * 1024;
             // The worker pings its clients so that it notices one that vanished without a word (then its no-client
-            // timeout runs); a client stalled by a long garbage collection or a busy machine must not be cut off.
+            // timeout runs); a client stalled by a long garbage collection, a busy machine or a debugger's breakpoint
+            // must not be cut off, so the wait for an answer is long.
             kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(15);
-            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(60);
+            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromMinutes(10);
+            kestrel.Limits.MaxConcurrentConnections = 1024;
             kestrel.Listen(options.Listen, listen =>
             {
                 grpcListener = listen;
@@ -111,9 +113,9 @@ internal sealed class WorkerHost : IAsyncDisposable
         {
             await bulk.DisposeAsync().ConfigureAwait(false);
             await app.DisposeAsync().ConfigureAwait(false);
-            if (FindInUse(ex) is { } inUse)
+            if (FindListenError(ex) is { } listen)
             {
-                throw new PortInUseException(options.Listen, inUse);
+                throw listen;
             }
 
             throw;
@@ -178,14 +180,14 @@ internal sealed class WorkerHost : IAsyncDisposable
         }
     }
 
-    /// <summary>The port-in-use error within what Kestrel threw while binding, if that is why it failed.</summary>
-    private static Exception? FindInUse(Exception? ex)
+    /// <summary>The listening error within what Kestrel threw while binding, if that is why it failed.</summary>
+    private static WorkerListenException? FindListenError(Exception? ex)
     {
         for (; ex is not null; ex = ex.InnerException)
         {
-            if (ex is Microsoft.AspNetCore.Connections.AddressInUseException)
+            if (ex is WorkerListenException listen)
             {
-                return ex;
+                return listen;
             }
         }
 
