@@ -128,7 +128,7 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task PlanSync_MalformedProtobuf_StatusNamesTheParseErrorAndWorkerServesOn()
+    public async Task PlanSync_MalformedProtobuf_InvalidArgumentNamesTheParseErrorAndWorkerServesOn()
     {
         var raw = Marshallers.Create<byte[]>(b => b, b => b);
         var method = new Method<byte[], byte[]>(MethodType.Unary, "coiled.remote.v1.Worker", "PlanSync", raw, raw);
@@ -136,8 +136,10 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         var act = () => _worker.Channel.CreateCallInvoker().AsyncUnaryCall(method, null, Auth(Token), [0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]).ResponseAsync;
 
         var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
-        thrown.StatusCode.Should().NotBe(StatusCode.OK);
-        thrown.Status.Detail.Should().Contain("InvalidProtocolBufferException");
+        thrown.StatusCode.Should().Be(StatusCode.InvalidArgument);
+        thrown.Status.Detail.Should().MatchRegex(
+            "^/coiled\\.remote\\.v1\\.Worker/PlanSync received a request that is not a valid protobuf message \\(.+\\)\\. " +
+            "The caller and the worker must speak the same protocol: use the same Coiled\\.Remote version on both\\.$");
         (await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token))).WorkerId.Should().Be(_worker.Host.WorkerId);
     }
 
