@@ -63,21 +63,28 @@ public sealed class ClusterLifecycleTests
     }
 
     [Fact]
-    public async Task MapAsync_WorkerKilledMidMap_EveryResultArrivesExactlyOnce()
+    public async Task MapAsync_WorkerKilledWhileRunningTasks_RequeuesThemAndEveryResultArrivesExactlyOnce()
     {
         using var cache = new TempDirectory();
+        using var gate = new TaskGate();
         var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
         await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = backend });
         var victim = backend.ProcessIds[0];
 
-        var map = cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 200));
-        await Task.Delay(500);
+        // No task ends before the gate opens, so the victim dies with every task it was given still on it.
+        var map = cluster.MapAsync(TestJobs.IdentityWhenReleasedAsync, Enumerable.Range(0, 40).Select(i => (i, gate.Folder)));
+        var onVictim = (await gate.WaitUntilAsync(started => started.Any(s => s.ProcessId == victim), "a task running on the victim"))
+            .Where(s => s.ProcessId == victim).Select(s => s.Item).ToList();
         Process.GetProcessById(victim).Kill();
+        gate.Release();
         var results = await map.WaitAsync(Safety);
 
-        results.Should().Equal(Enumerable.Range(0, 200));
+        results.Should().Equal(Enumerable.Range(0, 40));
+        cluster.Summary.TasksRequeued.Should().BeGreaterThanOrEqualTo(onVictim.Count, "every task that was running on the killed worker went back to the queue");
+        var reruns = gate.Started().Where(s => s.ProcessId != victim).Select(s => s.Item).ToList();
+        reruns.Should().Contain(onVictim, "each task the victim was running ran again on another worker");
         cluster.Workers.Single(w => w.ProcessId == victim).State.Should().Be(WorkerState.Lost);
-        cluster.Workers.Count(w => w.State == WorkerState.Ready).Should().Be(2, "a replacement worker takes the lost one's place");
+        (await ReadyWorkersAsync(cluster, 2)).Should().Be(2, "a replacement worker takes the lost one's place");
         (await cluster.SubmitAsync(TestJobs.Square, 5.0).WaitAsync(Safety)).Should().Be(25.0);
     }
 
@@ -149,6 +156,18 @@ public sealed class ClusterLifecycleTests
         var value = await cluster.SubmitAsync(TestJobs.ReadVariable, "COILED_REMOTE_TEST_BACKEND_VAR").WaitAsync(Safety);
 
         value.Should().Be("from the backend");
+    }
+
+    /// <summary>Waits (a generous safety net, not a measurement) until the cluster has <paramref name="count"/> ready workers; returns how many it has.</summary>
+    private static async Task<int> ReadyWorkersAsync(Cluster cluster, int count)
+    {
+        var deadline = DateTime.UtcNow + Safety;
+        while (cluster.Workers.Count(w => w.State == WorkerState.Ready) < count && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        return cluster.Workers.Count(w => w.State == WorkerState.Ready);
     }
 
     private sealed record SyncSummary(int BlobsSent, long BytesSent, int ManifestFiles);

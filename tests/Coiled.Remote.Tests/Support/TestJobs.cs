@@ -100,6 +100,22 @@ public static class TestJobs
         return x;
     }
 
+    /// <summary>Returns its item once the test releases the gate (see <see cref="TaskGate"/>).</summary>
+    [Remote]
+    public static async Task<int> IdentityWhenReleasedAsync(int x, string gate, CancellationToken cancellationToken)
+    {
+        await TaskGate.EnterAsync(gate, x, cancellationToken);
+        return x;
+    }
+
+    /// <summary>SHA-256 of the data as hex once the test releases the gate (see <see cref="TaskGate"/>).</summary>
+    [Remote]
+    public static async Task<string> Sha256WhenReleasedAsync(byte[] data, int item, string gate, CancellationToken cancellationToken)
+    {
+        await TaskGate.EnterAsync(gate, item, cancellationToken);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data));
+    }
+
     [Remote]
     public static long Length(byte[] data) => data.LongLength;
 
