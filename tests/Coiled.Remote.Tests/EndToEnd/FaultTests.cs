@@ -130,16 +130,21 @@ public sealed class FaultTests
     [Fact]
     public async Task MapAsync_CancelledMidMap_DropsQueuedItemsAndTheClusterServesTheNextCall()
     {
-        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend() });
+        using var gate = new TaskGate();
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend { SlotsPerWorker = 1 } });
         using var cancel = new CancellationTokenSource();
 
-        var map = cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 10_000), cancel.Token);
-        await Task.Delay(200);
+        // No task ends before the gate opens, which it never does: what was sent to the workers stays there until cancelled.
+        var map = cluster.MapAsync(TestJobs.IdentityWhenReleasedAsync, Enumerable.Range(0, 10_000).Select(i => (i, gate.Folder)), cancel.Token);
+        await gate.WaitUntilAsync(started => started.Count == 2, "both workers' single slot running a task");
+        var (queued, sent) = cluster.Scheduler.Counts();
         cancel.Cancel();
-        var stopped = DateTime.UtcNow;
 
         await FluentActions.Awaiting(() => map.WaitAsync(Safety)).Should().ThrowAsync<OperationCanceledException>();
-        (DateTime.UtcNow - stopped).Should().BeLessThan(TimeSpan.FromSeconds(30), "a generous safety net: cancellation does not wait for 10,000 queued items");
         (await cluster.MapAsync(TestJobs.Identity, Enumerable.Range(0, 10)).WaitAsync(Safety)).Should().Equal(Enumerable.Range(0, 10));
+        (queued + sent).Should().Be(10_000);
+        sent.Should().BeLessThan(10_000);
+        gate.Started().Should().HaveCountLessThanOrEqualTo((int)sent, "no item that was still queued when the call was cancelled ever ran");
+        cluster.Summary.TasksRun.Should().Be(10, "no item of the cancelled call returned a result to it");
     }
 }
