@@ -183,17 +183,11 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
         using var cancel = new CancellationTokenSource();
 
         var call = Cluster.SubmitAsync(TestJobs.WaitForCancellationAsync, marker, cancel.Token);
-        await Task.Delay(300);
+        (await FileAppearsAsync(marker + ".running")).Should().BeTrue("the method runs on a worker before the call is cancelled");
         cancel.Cancel();
 
         await FluentActions.Awaiting(() => call.WaitAsync(Safety)).Should().ThrowAsync<OperationCanceledException>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!File.Exists(marker) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20);
-        }
-
-        File.Exists(marker).Should().BeTrue("the worker must cancel the method's CancellationToken");
+        (await FileAppearsAsync(marker)).Should().BeTrue("the worker must cancel the method's CancellationToken");
         (await Cluster.SubmitAsync(TestJobs.Square, 3.0).WaitAsync(Safety)).Should().Be(9.0);
     }
 
@@ -376,5 +370,17 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
         {
             results[c].Should().Equal(Enumerable.Range(c * 1000, 1000));
         }
+    }
+
+    /// <summary>Waits (a generous safety net, not a measurement) until a file exists.</summary>
+    private static async Task<bool> FileAppearsAsync(string path)
+    {
+        var deadline = DateTime.UtcNow + Safety;
+        while (!File.Exists(path) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        return File.Exists(path);
     }
 }

@@ -60,10 +60,14 @@ public static class TestJobs
     [Remote]
     public static string Humanize(string pascalCase) => pascalCase.Humanize();
 
-    /// <summary>Spins until cancelled, then leaves a marker file proving the token was seen on the worker.</summary>
+    /// <summary>
+    /// Leaves <c>markerPath.running</c> once it runs, waits until cancelled, then leaves a marker file proving the token
+    /// was seen on the worker.
+    /// </summary>
     [Remote]
     public static async Task<int> WaitForCancellationAsync(string markerPath, CancellationToken cancellationToken)
     {
+        await File.WriteAllTextAsync(markerPath + ".running", "running", CancellationToken.None);
         try
         {
             await Task.Delay(Timeout.Infinite, cancellationToken);
