@@ -55,6 +55,61 @@ public sealed class ClusterLifecycleTests
     }
 
     [Fact]
+    public async Task StartAsync_IdleAndNoClientTimeouts_ReachEveryLocalWorkersCommandLine()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        using var cache = new TempDirectory();
+        var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions
+        {
+            Workers = 2,
+            Backend = backend,
+            IdleTimeout = TimeSpan.FromMinutes(7),
+            NoClientTimeout = TimeSpan.FromMinutes(3),
+        });
+
+        foreach (var pid in backend.ProcessIds)
+        {
+            var arguments = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+            arguments.Should().ContainInOrder("--idle-timeout", "420").And.ContainInOrder("--no-client-timeout", "180");
+            arguments[Array.IndexOf(arguments, "--idle-timeout") + 1].Should().Be("420");
+            arguments[Array.IndexOf(arguments, "--no-client-timeout") + 1].Should().Be("180");
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 600, "no work for * s (idle timeout 1 s)")]
+    [InlineData(600, 1, "no client connected for * s (no-client timeout 1 s)")]
+    public async Task StartWorkersAsync_ShortTimeout_LocalWorkerStopsItselfSayingWhy(int idleSeconds, int noClientSeconds, string reason)
+    {
+        // Started by the backend alone, so that no client connects and no start-up work resets the clocks.
+        using var cache = new TempDirectory();
+        using var logs = new CapturingLoggerProvider();
+        using var loggerFactory = logs.CreateFactory();
+        await using var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
+        await backend.StartWorkersAsync(
+            new WorkerLaunch(1, "timeout-test-token-0123456789", TimeSpan.FromSeconds(idleSeconds), TimeSpan.FromSeconds(noClientSeconds), loggerFactory),
+            CancellationToken.None);
+        var pid = backend.ProcessIds.Single();
+
+        await ProcessAssert.AllExitAsync([pid], Safety);
+
+        // The worker prints why it stopped, and its backend logs the worker's output (read as it comes, so it may trail the exit).
+        var line = $"worker {pid}: coiled-remote-worker w-*: stopped: {reason}";
+        var deadline = DateTime.UtcNow + Safety;
+        while (!logs.Entries.Any(e => System.IO.Enumeration.FileSystemName.MatchesSimpleExpression(line, e.Message)) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        logs.Entries.Select(e => e.Message).Should().ContainMatch(line);
+    }
+
+    [Fact]
     public async Task StartAsync_ZeroWorkers_ThrowsArgumentOutOfRange()
     {
         var act = () => Cluster.StartAsync(new ClusterOptions { Workers = 0, Backend = new InProcessBackend() });
