@@ -55,16 +55,12 @@ public sealed class ClusterLifecycleTests
     }
 
     [Fact]
-    public async Task StartAsync_IdleAndNoClientTimeouts_ReachEveryLocalWorkersCommandLine()
+    public async Task StartAsync_IdleAndNoClientTimeouts_ReachTheBackendsWorkerLaunch()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
+        // The backend records what the cluster asks of it and starts nothing, so the start fails at once, on purpose.
+        var backend = new RecordingBackend();
 
-        using var cache = new TempDirectory();
-        var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
-        await using var cluster = await Cluster.StartAsync(new ClusterOptions
+        var start = () => Cluster.StartAsync(new ClusterOptions
         {
             Workers = 2,
             Backend = backend,
@@ -72,10 +68,31 @@ public sealed class ClusterLifecycleTests
             NoClientTimeout = TimeSpan.FromMinutes(3),
         });
 
+        await start.Should().ThrowAsync<ClusterStartException>();
+        backend.Launch.Should().NotBeNull();
+        backend.Launch!.Count.Should().Be(2);
+        backend.Launch.IdleTimeout.Should().Be(TimeSpan.FromMinutes(7));
+        backend.Launch.NoClientTimeout.Should().Be(TimeSpan.FromMinutes(3));
+    }
+
+    [Fact]
+    public async Task StartWorkersAsync_IdleAndNoClientTimeouts_ReachEveryLocalWorkersCommandLine()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        using var cache = new TempDirectory();
+        await using var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
+        await backend.StartWorkersAsync(
+            new WorkerLaunch(2, "timeout-test-token-0123456789", TimeSpan.FromMinutes(7), TimeSpan.FromMinutes(3), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance),
+            CancellationToken.None);
+
+        backend.ProcessIds.Should().HaveCount(2);
         foreach (var pid in backend.ProcessIds)
         {
             var arguments = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
-            arguments.Should().ContainInOrder("--idle-timeout", "420").And.ContainInOrder("--no-client-timeout", "180");
             arguments[Array.IndexOf(arguments, "--idle-timeout") + 1].Should().Be("420");
             arguments[Array.IndexOf(arguments, "--no-client-timeout") + 1].Should().Be("180");
         }
@@ -226,6 +243,26 @@ public sealed class ClusterLifecycleTests
     }
 
     private sealed record SyncSummary(int BlobsSent, long BytesSent, int ManifestFiles);
+
+    /// <summary>A backend that keeps what it was asked to start and starts nothing.</summary>
+    private sealed class RecordingBackend : IClusterBackend
+    {
+        public WorkerLaunch? Launch { get; private set; }
+
+        public string Name => "recording";
+
+        public int DefaultWorkerCount => 1;
+
+        public decimal? Cost => null;
+
+        public Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken)
+        {
+            Launch = launch;
+            throw new ClusterStartException("This backend only records what it is asked to start.");
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
 
     /// <summary>In-process workers whose endpoints carry variables, as a cloud backend's carry credentials.</summary>
     private sealed class VariablesBackend(IReadOnlyDictionary<string, string> variables) : IClusterBackend
