@@ -11,7 +11,7 @@ public sealed partial class Cluster
     private ClusterSummary? _closedSummary;
 
     /// <summary>
-    /// What the cluster has done so far: tasks run, failed and retried, worker-seconds, bytes moved and cost where the
+    /// What the cluster has done so far: tasks run, failed, retried and requeued, worker-seconds, bytes moved and cost where the
     /// backend knows it. Final once the cluster is disposed; <see cref="DisposeAsync"/> also logs it.
     /// </summary>
     public ClusterSummary Summary => Volatile.Read(ref _closedSummary) ?? CurrentSummary();
@@ -91,6 +91,9 @@ public sealed partial class Cluster
             _scheduler.ArgumentBytes,
             _scheduler.ResultBytes,
             Interlocked.Read(ref _syncBytes),
-            _backend.Cost);
+            _backend.Cost)
+        {
+            TasksRequeued = _scheduler.TasksRequeued,
+        };
     }
 }

@@ -22,6 +22,13 @@ public sealed record ClusterSummary(
     long SyncBytes,
     decimal? Cost)
 {
+    /// <summary>
+    /// Tasks that were running on a worker when it was lost (its process died, or it went silent) and went back to the
+    /// queue to run on another worker. A task that is requeued twice counts twice; one that killed
+    /// <see cref="ClusterOptions.MaxWorkerDeaths"/> workers fails instead and is not counted.
+    /// </summary>
+    public long TasksRequeued { get; init; }
+
     /// <summary>Every byte the cluster moved: arguments, results and synchronization.</summary>
     public long BytesMoved => ArgumentBytes + ResultBytes + SyncBytes;
 }

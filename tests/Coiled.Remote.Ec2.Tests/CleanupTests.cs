@@ -8,7 +8,7 @@ namespace Coiled.Remote.Ec2.Tests;
 public sealed class CleanupTests
 {
     [Fact]
-    public async Task CleanupAsync_AgainstLocalEc2Endpoint_OwnerProcessKilled_RemovesItsClusterAndKeepsLiveOnes()
+    public async Task CleanupAsync_LocalEc2PreinstalledWorkerStubbedInstall_OwnerProcessKilled_RemovesItsClusterAndKeepsLiveOnes()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         using var caller = Process.Start(new ProcessStartInfo("sleep", "60") { UseShellExecute = false })!;
@@ -46,7 +46,7 @@ public sealed class CleanupTests
     }
 
     [Fact]
-    public async Task CleanupAsync_AgainstLocalEc2Endpoint_ExpiredClusterOfAnotherMachine_IsRemoved()
+    public async Task CleanupAsync_LocalEc2PreinstalledWorkerStubbedInstall_ExpiredClusterOfAnotherMachine_IsRemoved()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         var elsewhere = new OwnerIdentity("someone", "another-machine", 4242);

@@ -7,7 +7,7 @@ namespace Coiled.Remote.Ec2.Tests;
 public sealed class CliTests
 {
     [Fact]
-    public async Task Ec2LsAndCleanup_AgainstLocalEc2Endpoint_ListAndRemoveClusterOfKilledCaller()
+    public async Task Ec2LsAndCleanup_LocalEc2PreinstalledWorkerStubbedInstall_ListAndRemoveClusterOfKilledCaller()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         using var caller = Process.Start(new ProcessStartInfo("sleep", "60") { UseShellExecute = false })!;

@@ -29,10 +29,10 @@ public sealed class UserDataScriptTests
         code.Should().Be(0, output);
     }
 
-    [Fact]
+    [ToolFact("shellcheck")]
     public async Task Render_DefaultSettings_PassesShellcheck()
     {
-        var shellcheck = new[] { "/usr/bin/shellcheck", "/usr/local/bin/shellcheck" }.FirstOrDefault(File.Exists);
+        var shellcheck = ToolFactAttribute.Find("shellcheck");
         shellcheck.Should().NotBeNull("shellcheck checks the boot script; install it with eng/install-test-tools.sh (Debian package shellcheck)");
 
         var (code, output) = await RunAsync(shellcheck!, "--shell=bash", "--severity=style", WriteScript(Render()));

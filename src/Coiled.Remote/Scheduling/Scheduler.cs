@@ -33,6 +33,7 @@ internal sealed class Scheduler
     private long _done;
     private long _failed;
     private long _retried;
+    private long _requeued;
     private long _argumentBytes;
     private long _resultBytes;
     private KeyValuePair<string, object?> _clusterTag = new(RemoteTelemetry.ClusterTag, string.Empty);
@@ -80,6 +81,9 @@ internal sealed class Scheduler
     public long TasksDone => Interlocked.Read(ref _done);
 
     public long TasksRetried => Interlocked.Read(ref _retried);
+
+    /// <summary>Tasks that were in flight on a worker that was lost and went back to the queue to run elsewhere.</summary>
+    public long TasksRequeued => Interlocked.Read(ref _requeued);
 
     public int WorkerCount
     {
@@ -344,6 +348,7 @@ internal sealed class Scheduler
         worker.MarkEnded();
         var how = await worker.DescribeLossAsync(error).ConfigureAwait(false);
         var poisoned = new List<(PendingTask Task, WorkerLostException Error)>();
+        var requeued = 0;
         List<Job>? orphans = null;
         lock (_gate)
         {
@@ -369,6 +374,7 @@ internal sealed class Scheduler
                 else
                 {
                     _suspects.AddLast(task with { Deaths = deaths });
+                    requeued++;
                 }
             }
 
@@ -381,6 +387,7 @@ internal sealed class Scheduler
             }
         }
 
+        Interlocked.Add(ref _requeued, requeued);
         foreach (var (task, exception) in poisoned)
         {
             _logger.LogError("{Method} item {Index} fails: it was running on {Deaths} workers that died", task.Job.Stub.DisplayName, task.Index, exception.WorkerDeaths.Count);

@@ -34,24 +34,34 @@ internal sealed class BlobStore
             while (await chunks.MoveNext(cancellationToken).ConfigureAwait(false))
             {
                 var chunk = chunks.Current;
-                if (pending is null)
+                try
                 {
-                    pending = PendingBlob.Begin(chunk, _directory);
-                }
-                else if (!chunk.Sha256.Span.SequenceEqual(pending.Sha256))
-                {
-                    throw Invalid(
-                        $"Blob {Convert.ToHexStringLower(pending.Sha256)} ended after {pending.Received} of {pending.Size} bytes " +
-                        $"and a chunk of blob {Convert.ToHexStringLower(chunk.Sha256.Span)} began. Send each blob's chunks in order until it is complete.");
-                }
+                    if (pending is null)
+                    {
+                        pending = PendingBlob.Begin(chunk, _directory);
+                    }
+                    else if (!chunk.Sha256.Span.SequenceEqual(pending.Sha256))
+                    {
+                        throw Invalid(
+                            $"Blob {Convert.ToHexStringLower(pending.Sha256)} ended after {pending.Received} of {pending.Size} bytes " +
+                            $"and a chunk of blob {Convert.ToHexStringLower(chunk.Sha256.Span)} began. Send each blob's chunks in order until it is complete.");
+                    }
 
-                await pending.AppendAsync(chunk, cancellationToken).ConfigureAwait(false);
-                if (pending.IsComplete)
+                    await pending.AppendAsync(chunk, cancellationToken).ConfigureAwait(false);
+                    if (pending.IsComplete)
+                    {
+                        pending.Commit(PathOf(pending.Sha256));
+                        reply.BlobsStored++;
+                        reply.BytesStored += pending.Size;
+                        pending = null;
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
-                    pending.Commit(PathOf(pending.Sha256));
-                    reply.BlobsStored++;
-                    reply.BytesStored += pending.Size;
-                    pending = null;
+                    throw new RpcException(new Status(
+                        StatusCode.FailedPrecondition,
+                        $"The worker could not store blob {Convert.ToHexStringLower(chunk.Sha256.Span)} in its cache {_directory}: {ex.Message} " +
+                        "Free space there or make it writable (coiled-remote-worker --cache-dir, LocalProcessBackend.CacheDirectory), then start again."));
                 }
             }
 

@@ -31,6 +31,10 @@ internal sealed class TokenAuthentication(string token)
         }
 
         await next(context).ConfigureAwait(false);
+
+        // Every authenticated call ends here before its status is sent, which is where a request that could not be
+        // parsed is told apart from a worker that failed.
+        MalformedRequest.Refuse(context);
     }
 
     private static void Reject(HttpContext context, string message)

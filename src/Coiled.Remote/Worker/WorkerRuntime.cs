@@ -6,6 +6,8 @@ namespace Coiled.Remote.Worker;
 internal sealed class WorkerRuntime
 {
     private readonly TaskCompletionSource<string> _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _bulkArgumentBatches;
+    private long _bulkResultBatches;
 
     public WorkerRuntime(WorkerHostOptions options)
     {
@@ -25,6 +27,12 @@ internal sealed class WorkerRuntime
     /// <summary>Clients' bulk-data connections by the channel id they opened them with: where large results go back.</summary>
     public System.Collections.Concurrent.ConcurrentDictionary<ulong, ResultSink> ResultChannels { get; } = new();
 
+    /// <summary>Task batches whose arguments arrived on the bulk-data connection instead of in the task stream.</summary>
+    public long BulkArgumentBatches => Interlocked.Read(ref _bulkArgumentBatches);
+
+    /// <summary>Result batches sent back on a client's bulk-data connection instead of in the task stream.</summary>
+    public long BulkResultBatches => Interlocked.Read(ref _bulkResultBatches);
+
     /// <summary>Name of the bulk-data listener's abstract Unix socket, if it has one.</summary>
     public string? BulkLocalName { get; set; }
 
@@ -42,6 +50,10 @@ internal sealed class WorkerRuntime
     public Task<string> StopRequested => _stopped.Task;
 
     public void RequestStop(string reason) => _stopped.TrySetResult(reason);
+
+    public void CountBulkArguments() => Interlocked.Increment(ref _bulkArgumentBatches);
+
+    public void CountBulkResults() => Interlocked.Increment(ref _bulkResultBatches);
 
     /// <summary>Set when the worker stops to recycle its process; the daemon then exits with <see cref="RecycleExitCode"/>.</summary>
     public bool Recycling { get; private set; }

@@ -104,6 +104,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                     {
                         case RunRequest.KindOneofCase.Tasks when request.Tasks.BulkId != 0:
                             var blob = await state.Bulk.TakeAsync(request.Tasks.BulkId, aborted).ConfigureAwait(false);
+                            state.CountBulkArguments();
                             executor.Enqueue(environment, request.Tasks, blob.Data, blob.Buffer);
                             break;
                         case RunRequest.KindOneofCase.Tasks:
@@ -227,6 +228,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         }
 
         batch.BulkId = id;
+        state.CountBulkResults();
         return true;
     }
 }

@@ -1,7 +1,10 @@
 namespace Coiled.Remote.Ec2.Tests.LocalEc2;
 
-/// <summary>One EC2 Query API call the local endpoint received: its action and its form parameters as sent.</summary>
-public sealed record Ec2Call(string Action, IReadOnlyDictionary<string, string> Parameters)
+/// <summary>
+/// One EC2 Query API call the local endpoint received: its action, its form parameters as sent, and the access key id
+/// its Signature Version 4 authorization names (null when unsigned).
+/// </summary>
+public sealed record Ec2Call(string Action, IReadOnlyDictionary<string, string> Parameters, string? AccessKeyId = null)
 {
     public string? this[string key] => Parameters.TryGetValue(key, out var value) ? value : null;
 

@@ -191,7 +191,9 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     private async Task HandleAsync(HttpContext context)
     {
         var form = await context.Request.ReadFormAsync();
-        var call = new Ec2Call(form["Action"].ToString(), form.ToDictionary(f => f.Key, f => f.Value.ToString(), StringComparer.Ordinal));
+        var call = new Ec2Call(
+            form["Action"].ToString(), form.ToDictionary(f => f.Key, f => f.Value.ToString(), StringComparer.Ordinal),
+            SignedBy().Match(context.Request.Headers.Authorization.ToString()) is { Success: true } signed ? signed.Groups[1].Value : null);
         lock (_lock)
         {
             _calls.Add(call);
@@ -640,6 +642,10 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
 
     [GeneratedRegex("^version='([^']+)'$", RegexOptions.Multiline)]
     private static partial Regex VersionPattern();
+
+    /// <summary>The access key id in a Signature Version 4 authorization header: <c>AWS4-HMAC-SHA256 Credential=AKID/date/region/ec2/aws4_request, ...</c>.</summary>
+    [GeneratedRegex("^AWS4-HMAC-SHA256 Credential=([^/]+)/")]
+    private static partial Regex SignedBy();
 
     private sealed class Ec2Error(string code, string message) : Exception(message)
     {

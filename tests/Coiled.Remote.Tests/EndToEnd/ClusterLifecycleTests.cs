@@ -55,6 +55,78 @@ public sealed class ClusterLifecycleTests
     }
 
     [Fact]
+    public async Task StartAsync_IdleAndNoClientTimeouts_ReachTheBackendsWorkerLaunch()
+    {
+        // The backend records what the cluster asks of it and starts nothing, so the start fails at once, on purpose.
+        var backend = new RecordingBackend();
+
+        var start = () => Cluster.StartAsync(new ClusterOptions
+        {
+            Workers = 2,
+            Backend = backend,
+            IdleTimeout = TimeSpan.FromMinutes(7),
+            NoClientTimeout = TimeSpan.FromMinutes(3),
+        });
+
+        await start.Should().ThrowAsync<ClusterStartException>();
+        backend.Launch.Should().NotBeNull();
+        backend.Launch!.Count.Should().Be(2);
+        backend.Launch.IdleTimeout.Should().Be(TimeSpan.FromMinutes(7));
+        backend.Launch.NoClientTimeout.Should().Be(TimeSpan.FromMinutes(3));
+    }
+
+    [Fact]
+    public async Task StartWorkersAsync_IdleAndNoClientTimeouts_ReachEveryLocalWorkersCommandLine()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        using var cache = new TempDirectory();
+        await using var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
+        await backend.StartWorkersAsync(
+            new WorkerLaunch(2, "timeout-test-token-0123456789", TimeSpan.FromMinutes(7), TimeSpan.FromMinutes(3), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance),
+            CancellationToken.None);
+
+        backend.ProcessIds.Should().HaveCount(2);
+        foreach (var pid in backend.ProcessIds)
+        {
+            var arguments = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+            arguments[Array.IndexOf(arguments, "--idle-timeout") + 1].Should().Be("420");
+            arguments[Array.IndexOf(arguments, "--no-client-timeout") + 1].Should().Be("180");
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 600, "no work for * s (idle timeout 1 s)")]
+    [InlineData(600, 1, "no client connected for * s (no-client timeout 1 s)")]
+    public async Task StartWorkersAsync_ShortTimeout_LocalWorkerStopsItselfSayingWhy(int idleSeconds, int noClientSeconds, string reason)
+    {
+        // Started by the backend alone, so that no client connects and no start-up work resets the clocks.
+        using var cache = new TempDirectory();
+        using var logs = new CapturingLoggerProvider();
+        using var loggerFactory = logs.CreateFactory();
+        await using var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
+        await backend.StartWorkersAsync(
+            new WorkerLaunch(1, "timeout-test-token-0123456789", TimeSpan.FromSeconds(idleSeconds), TimeSpan.FromSeconds(noClientSeconds), loggerFactory),
+            CancellationToken.None);
+        var pid = backend.ProcessIds.Single();
+
+        await ProcessAssert.AllExitAsync([pid], Safety);
+
+        // The worker prints why it stopped, and its backend logs the worker's output (read as it comes, so it may trail the exit).
+        var line = $"worker {pid}: coiled-remote-worker w-*: stopped: {reason}";
+        var deadline = DateTime.UtcNow + Safety;
+        while (!logs.Entries.Any(e => System.IO.Enumeration.FileSystemName.MatchesSimpleExpression(line, e.Message)) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        logs.Entries.Select(e => e.Message).Should().ContainMatch(line);
+    }
+
+    [Fact]
     public async Task StartAsync_ZeroWorkers_ThrowsArgumentOutOfRange()
     {
         var act = () => Cluster.StartAsync(new ClusterOptions { Workers = 0, Backend = new InProcessBackend() });
@@ -75,21 +147,28 @@ public sealed class ClusterLifecycleTests
     }
 
     [Fact]
-    public async Task MapAsync_WorkerKilledMidMap_EveryResultArrivesExactlyOnce()
+    public async Task MapAsync_WorkerKilledWhileRunningTasks_RequeuesThemAndEveryResultArrivesExactlyOnce()
     {
         using var cache = new TempDirectory();
+        using var gate = new TaskGate();
         var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
         await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = backend });
         var victim = backend.ProcessIds[0];
 
-        var map = cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 200));
-        await Task.Delay(500);
+        // No task ends before the gate opens, so the victim dies with every task it was given still on it.
+        var map = cluster.MapAsync(TestJobs.IdentityWhenReleasedAsync, Enumerable.Range(0, 40).Select(i => (i, gate.Folder)));
+        var onVictim = (await gate.WaitUntilAsync(started => started.Any(s => s.ProcessId == victim), "a task running on the victim"))
+            .Where(s => s.ProcessId == victim).Select(s => s.Item).ToList();
         Process.GetProcessById(victim).Kill();
+        gate.Release();
         var results = await map.WaitAsync(Safety);
 
-        results.Should().Equal(Enumerable.Range(0, 200));
+        results.Should().Equal(Enumerable.Range(0, 40));
+        cluster.Summary.TasksRequeued.Should().BeGreaterThanOrEqualTo(onVictim.Count, "every task that was running on the killed worker went back to the queue");
+        var reruns = gate.Started().Where(s => s.ProcessId != victim).Select(s => s.Item).ToList();
+        reruns.Should().Contain(onVictim, "each task the victim was running ran again on another worker");
         cluster.Workers.Single(w => w.ProcessId == victim).State.Should().Be(WorkerState.Lost);
-        cluster.Workers.Count(w => w.State == WorkerState.Ready).Should().Be(2, "a replacement worker takes the lost one's place");
+        (await ReadyWorkersAsync(cluster, 2)).Should().Be(2, "a replacement worker takes the lost one's place");
         (await cluster.SubmitAsync(TestJobs.Square, 5.0).WaitAsync(Safety)).Should().Be(25.0);
     }
 
@@ -163,7 +242,39 @@ public sealed class ClusterLifecycleTests
         value.Should().Be("from the backend");
     }
 
+    /// <summary>Waits (a generous safety net, not a measurement) until the cluster has <paramref name="count"/> ready workers; returns how many it has.</summary>
+    private static async Task<int> ReadyWorkersAsync(Cluster cluster, int count)
+    {
+        var deadline = DateTime.UtcNow + Safety;
+        while (cluster.Workers.Count(w => w.State == WorkerState.Ready) < count && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        return cluster.Workers.Count(w => w.State == WorkerState.Ready);
+    }
+
     private sealed record SyncSummary(int BlobsSent, long BytesSent, int ManifestFiles);
+
+    /// <summary>A backend that keeps what it was asked to start and starts nothing.</summary>
+    private sealed class RecordingBackend : IClusterBackend
+    {
+        public WorkerLaunch? Launch { get; private set; }
+
+        public string Name => "recording";
+
+        public int DefaultWorkerCount => 1;
+
+        public decimal? Cost => null;
+
+        public Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken)
+        {
+            Launch = launch;
+            throw new ClusterStartException("This backend only records what it is asked to start.");
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
 
     /// <summary>In-process workers whose endpoints carry variables, as a cloud backend's carry credentials.</summary>
     private sealed class VariablesBackend(IReadOnlyDictionary<string, string> variables) : IClusterBackend

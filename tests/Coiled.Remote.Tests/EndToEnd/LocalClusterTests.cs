@@ -183,17 +183,11 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
         using var cancel = new CancellationTokenSource();
 
         var call = Cluster.SubmitAsync(TestJobs.WaitForCancellationAsync, marker, cancel.Token);
-        await Task.Delay(300);
+        (await FileAppearsAsync(marker + ".running")).Should().BeTrue("the method runs on a worker before the call is cancelled");
         cancel.Cancel();
 
         await FluentActions.Awaiting(() => call.WaitAsync(Safety)).Should().ThrowAsync<OperationCanceledException>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!File.Exists(marker) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20);
-        }
-
-        File.Exists(marker).Should().BeTrue("the worker must cancel the method's CancellationToken");
+        (await FileAppearsAsync(marker)).Should().BeTrue("the worker must cancel the method's CancellationToken");
         (await Cluster.SubmitAsync(TestJobs.Square, 3.0).WaitAsync(Safety)).Should().Be(9.0);
     }
 
@@ -250,17 +244,6 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
         var lengths = await Cluster.MapAsync(TestJobs.Length, payloads).WaitAsync(Safety);
 
         lengths.Should().Equal(3 * 1024 * 1024, 1, 0);
-    }
-
-    [Fact]
-    public async Task SubmitAsync_HundredMegabyteArgument_ArrivesByteForByteOverTheBulkPath()
-    {
-        var data = new byte[100 * 1024 * 1024];
-        new Random(7).NextBytes(data);
-
-        var remote = await Cluster.SubmitAsync(TestJobs.Sha256, data).WaitAsync(Safety);
-
-        remote.Should().Be(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data)));
     }
 
     [Fact]
@@ -328,16 +311,6 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
     }
 
     [Fact]
-    public async Task SubmitAsync_HundredMegabyteResult_ComesBackByteForByteOverTheBulkPath()
-    {
-        var remote = await Cluster.SubmitAsync(TestJobs.RandomBytes, 100 * 1024 * 1024, 5).WaitAsync(Safety);
-
-        var expected = new byte[100 * 1024 * 1024];
-        new Random(5).NextBytes(expected);
-        remote.AsSpan().SequenceEqual(expected).Should().BeTrue("the 100 MiB result must arrive byte for byte");
-    }
-
-    [Fact]
     public async Task MapAsync_SmallAndLargeResultsMixed_EachComesBackWholeInOrder()
     {
         // Large results go alone on the bulk-data connection; one that follows small results in a batch is copied in.
@@ -376,5 +349,17 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
         {
             results[c].Should().Equal(Enumerable.Range(c * 1000, 1000));
         }
+    }
+
+    /// <summary>Waits (a generous safety net, not a measurement) until a file exists.</summary>
+    private static async Task<bool> FileAppearsAsync(string path)
+    {
+        var deadline = DateTime.UtcNow + Safety;
+        while (!File.Exists(path) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        return File.Exists(path);
     }
 }

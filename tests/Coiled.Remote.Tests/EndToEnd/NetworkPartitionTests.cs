@@ -45,10 +45,12 @@ public sealed class NetworkPartitionTests(ITestOutputHelper output) : IDisposabl
         var lost = await ReadUntilAsync(map, line => line.StartsWith("lost ", StringComparison.Ordinal));
         var done = await ReadUntilAsync(map, line => line.StartsWith("done ", StringComparison.Ordinal));
 
+        // The loss must be detected while the map runs, and not before the worker timeout (3 s) has passed since the
+        // last heartbeat (one every 500 ms) before the cut.
+        lost.Should().NotBeNull("the caller declares the cut-off worker lost");
         var detection = long.Parse(lost!.Split(' ')[2], CultureInfo.InvariantCulture) - cutAt;
         output.WriteLine($"silent link cut detected after {detection} ms");
-        detection.Should().BeGreaterThanOrEqualTo(2_500, "the worker timeout is 3 s, counted from the last heartbeat (one every 500 ms) before the cut");
-        detection.Should().BeLessThan(10_000, "a generous safety net around the 3 s worker timeout");
+        detection.Should().BeGreaterThanOrEqualTo(2_500, "a silent worker is given the whole worker timeout");
         done.Should().Be("done 150 150 True", "every item's result arrives exactly once, in order");
     }
 

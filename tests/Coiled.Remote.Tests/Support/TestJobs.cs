@@ -60,10 +60,14 @@ public static class TestJobs
     [Remote]
     public static string Humanize(string pascalCase) => pascalCase.Humanize();
 
-    /// <summary>Spins until cancelled, then leaves a marker file proving the token was seen on the worker.</summary>
+    /// <summary>
+    /// Leaves <c>markerPath.running</c> once it runs, waits until cancelled, then leaves a marker file proving the token
+    /// was seen on the worker.
+    /// </summary>
     [Remote]
     public static async Task<int> WaitForCancellationAsync(string markerPath, CancellationToken cancellationToken)
     {
+        await File.WriteAllTextAsync(markerPath + ".running", "running", CancellationToken.None);
         try
         {
             await Task.Delay(Timeout.Infinite, cancellationToken);
@@ -98,6 +102,22 @@ public static class TestJobs
     {
         Thread.Sleep(20);
         return x;
+    }
+
+    /// <summary>Returns its item once the test releases the gate (see <see cref="TaskGate"/>).</summary>
+    [Remote]
+    public static async Task<int> IdentityWhenReleasedAsync(int x, string gate, CancellationToken cancellationToken)
+    {
+        await TaskGate.EnterAsync(gate, x, cancellationToken);
+        return x;
+    }
+
+    /// <summary>SHA-256 of the data as hex once the test releases the gate (see <see cref="TaskGate"/>).</summary>
+    [Remote]
+    public static async Task<string> Sha256WhenReleasedAsync(byte[] data, int item, string gate, CancellationToken cancellationToken)
+    {
+        await TaskGate.EnterAsync(gate, item, cancellationToken);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data));
     }
 
     [Remote]

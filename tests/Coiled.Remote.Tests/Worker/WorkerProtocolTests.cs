@@ -36,18 +36,44 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
     public async Task EveryCall_WithWrongToken_IsUnauthenticatedAndNothingRuns()
     {
         var wrong = Auth("not-the-token-at-all-000000");
+        var content = "uploaded with a wrong token"u8.ToArray();
+        var hash = SHA256.HashData(content);
+        var manifest = new Manifest { ProtocolVersion = ProtocolVersion.Current };
+        manifest.Files.Add(new ManifestEntry { Path = "App.dll", Sha256 = ByteString.CopyFrom(hash), Size = content.Length });
 
         var hello = () => Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, wrong).ResponseAsync;
-        var plan = () => Client.PlanSyncAsync(new SyncPlanRequest { Manifest = new Manifest { ProtocolVersion = ProtocolVersion.Current } }, wrong).ResponseAsync;
+        var plan = () => Client.PlanSyncAsync(new SyncPlanRequest { Manifest = manifest }, wrong).ResponseAsync;
         var shutdown = () => Client.ShutdownAsync(new ShutdownRequest { Reason = "attacker" }, wrong).ResponseAsync;
+        var upload = async () =>
+        {
+            using var call = Client.Upload(wrong);
+            await WriteUnlessRefusedAsync(call.RequestStream, new BlobChunk { Sha256 = ByteString.CopyFrom(hash), Size = content.Length, Offset = 0, Data = ByteString.CopyFrom(content) });
+            return await call.ResponseAsync;
+        };
+        var watch = async () =>
+        {
+            using var call = Client.Watch(new WatchRequest { IntervalMs = 100 }, wrong);
+            return await call.ResponseStream.MoveNext();
+        };
+        var run = async () =>
+        {
+            using var call = Client.Run(wrong);
+            await WriteUnlessRefusedAsync(call.RequestStream, new RunRequest { Open = new OpenEnvironment() });
+            return await call.ResponseStream.MoveNext();
+        };
 
+        // Every RPC of the Worker service (protos/coiled/remote/v1/worker.proto), each refused before it reads a byte.
         (await hello.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.Unauthenticated);
         (await plan.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.Unauthenticated);
+        (await upload.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.Unauthenticated);
+        (await run.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.Unauthenticated);
         (await shutdown.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.Unauthenticated);
-        using var run = Client.Run(wrong);
-        var read = () => run.ResponseStream.MoveNext();
-        (await read.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.Unauthenticated);
+        (await watch.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.Unauthenticated);
         _worker.Host.StopRequested.IsCompleted.Should().BeFalse("an unauthenticated shutdown must not stop the worker");
+        File.Exists(Path.Combine(_worker.CachePath, "blobs", Convert.ToHexStringLower(hash))).Should().BeFalse("an unauthenticated upload stores nothing");
+        _worker.Host.Runtime.Activity.ConnectedClients.Should().Be(0, "an unauthenticated task stream never opens");
+        var planned = await Client.PlanSyncAsync(new SyncPlanRequest { Manifest = manifest }, Auth(Token));
+        planned.Missing.Should().ContainSingle("the blob sent with the wrong token never arrived");
     }
 
     [Fact]
@@ -128,7 +154,7 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task PlanSync_MalformedProtobuf_StatusNamesTheParseErrorAndWorkerServesOn()
+    public async Task PlanSync_MalformedProtobuf_InvalidArgumentNamesTheParseErrorAndWorkerServesOn()
     {
         var raw = Marshallers.Create<byte[]>(b => b, b => b);
         var method = new Method<byte[], byte[]>(MethodType.Unary, "coiled.remote.v1.Worker", "PlanSync", raw, raw);
@@ -136,8 +162,10 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         var act = () => _worker.Channel.CreateCallInvoker().AsyncUnaryCall(method, null, Auth(Token), [0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]).ResponseAsync;
 
         var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
-        thrown.StatusCode.Should().NotBe(StatusCode.OK);
-        thrown.Status.Detail.Should().Contain("InvalidProtocolBufferException");
+        thrown.StatusCode.Should().Be(StatusCode.InvalidArgument);
+        thrown.Status.Detail.Should().MatchRegex(
+            "^/coiled\\.remote\\.v1\\.Worker/PlanSync received a request that is not a valid protobuf message \\(.+\\)\\. " +
+            "The caller and the worker must speak the same protocol: use the same Coiled\\.Remote version on both\\.$");
         (await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token))).WorkerId.Should().Be(_worker.Host.WorkerId);
     }
 
@@ -255,6 +283,23 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         read.Should().Be(0, "a blob over the size limit closes its connection before anything is allocated");
         var again = await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token));
         again.WorkerId.Should().Be(hello.WorkerId);
+    }
+
+    /// <summary>
+    /// Writes a request message and ends the request stream. A worker that refused the call may have ended it first;
+    /// the write then fails ("the call is complete") and the call's status is read from the response instead.
+    /// </summary>
+    private static async Task WriteUnlessRefusedAsync<T>(IClientStreamWriter<T> stream, T message)
+    {
+        try
+        {
+            await stream.WriteAsync(message);
+            await stream.CompleteAsync();
+        }
+        catch (InvalidOperationException)
+        {
+            // The call is over; the test asserts its status.
+        }
     }
 
     /// <summary>The bulk-data connection's opening (preamble, token), without a result channel.</summary>

@@ -53,13 +53,14 @@ public sealed class WorkerTaskStreamTests : IAsyncLifetime
     [Fact]
     public async Task Run_BulkBatch_KeepsItsPooledBufferUntilTheLastTaskReadItThenReturnsIt()
     {
-        const string PauseId = "Coiled.Remote.Tests.Support.TestJobs.Sha256AfterPause(System.Byte[],System.Int32)";
+        using var gate = new TaskGate();
+        var stub = Coiled.Remote.Stubs.StubCatalog.Resolve((Func<byte[], int, string, CancellationToken, Task<string>>)TestJobs.Sha256WhenReleasedAsync);
         var payloads = Enumerable.Range(0, 6).Select(i => Enumerable.Range(0, 1000 + i).Select(b => (byte)(b * i)).ToArray()).ToList();
-        var arguments = payloads.SelectMany(p => MessagePackSerializer.Serialize(new object[] { p, 150 })).ToArray();
+        var arguments = payloads.SelectMany((p, i) => MessagePackSerializer.Serialize(new object[] { p, i, gate.Folder })).ToArray();
         var buffer = RentedBuffer.Rent(arguments.Length);
         arguments.CopyTo(buffer.Array, 0);
         _worker.Host.Runtime.Bulk.Deliver(77, new BulkBlob(buffer, arguments.Length));
-        var batch = Batch(TestAssembly, PauseId, [.. Enumerable.Range(1, 6).Select(i => (ulong)i)]);
+        var batch = Batch(TestAssembly, stub.Id, [.. Enumerable.Range(1, 6).Select(i => (ulong)i)]);
         batch.BulkId = 77;
 
         var auth = new CallOptions(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + Token } });
@@ -68,13 +69,13 @@ public sealed class WorkerTaskStreamTests : IAsyncLifetime
         (await run.ResponseStream.MoveNext()).Should().BeTrue();
         await run.RequestStream.WriteAsync(new RunRequest { Tasks = batch });
 
-        // Two slots, six tasks of 150 ms: the last ones wait in the queue, holding the buffer.
-        (await run.ResponseStream.MoveNext()).Should().BeTrue();
-        var first = run.ResponseStream.Current.Results;
-        first.TaskIds.Count.Should().BeLessThan(6);
+        // Two slots, six tasks that hold until released: two run and four wait in the queue, all on the batch's buffer.
+        await gate.WaitUntilAsync(started => started.Count >= 2, "both slots running a task of the batch");
+        gate.Started().Should().HaveCount(2, "the worker has two slots, so four tasks are queued");
         buffer.Array.Should().NotBeNull("tasks still queued hold the batch's buffer");
+        gate.Release();
 
-        var hashes = first.TaskIds.Zip(Strings(first)).ToDictionary();
+        var hashes = new Dictionary<ulong, string>();
         await run.RequestStream.CompleteAsync();
         while (await run.ResponseStream.MoveNext())
         {

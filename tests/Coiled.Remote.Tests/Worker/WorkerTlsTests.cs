@@ -4,6 +4,7 @@ using Coiled.Remote.Security;
 using Coiled.Remote.Tests.Support;
 using Coiled.Remote.Transport;
 using Coiled.Remote.Worker;
+using Microsoft.Extensions.Logging;
 
 namespace Coiled.Remote.Tests.Worker;
 
@@ -13,20 +14,27 @@ public sealed class WorkerTlsTests : IAsyncLifetime
     private const string Token = "tls-test-token-0123456789";
     private readonly TempDirectory _cache = new();
     private readonly ClusterCertificate _certificate = ClusterCertificate.Create("tls-test", TimeSpan.FromHours(1));
+    private readonly CapturingLoggerProvider _logs = new();
+    private ILoggerFactory _loggerFactory = null!;
     private WorkerHost _host = null!;
 
     public async Task InitializeAsync()
-        => _host = await WorkerHost.StartAsync(new WorkerHostOptions
+    {
+        _loggerFactory = _logs.CreateFactory();
+        _host = await WorkerHost.StartAsync(new WorkerHostOptions
         {
             Listen = new IPEndPoint(IPAddress.Loopback, 0),
             Token = Token,
             CacheDirectory = _cache.Path,
             Certificate = _certificate.Certificate,
+            LoggerFactory = _loggerFactory,
         }, CancellationToken.None);
+    }
 
     public async Task DisposeAsync()
     {
         await _host.DisposeAsync();
+        _loggerFactory.Dispose();
         _certificate.Dispose();
         _cache.Dispose();
     }
@@ -69,15 +77,24 @@ public sealed class WorkerTlsTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Connect_PinnedThumbprintDiffers_FailsBeforeAnyCall()
+    public async Task Connect_PinnedThumbprintDiffers_FailsBeforeAnyCallReachesTheWorker()
     {
         using var other = ClusterCertificate.Create("someone-else", TimeSpan.FromHours(1));
+        await using (await WorkerConnection.ConnectAsync(new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, CancellationToken.None))
+        {
+            Requests().Should().ContainSingle("the worker sees the handshake of a client that pins its certificate: /Hello");
+        }
 
         var act = () => WorkerConnection.ConnectAsync(
             new WorkerEndpoint(_host.Address) { CertificateThumbprint = other.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, CancellationToken.None);
 
         (await act.Should().ThrowAsync<Exception>()).Which.ToString().Should().Contain("SSL");
+        Requests().Should().ContainSingle("a client that pins another certificate ends the TLS handshake before sending any request");
+        _host.Runtime.Activity.ConnectedClients.Should().Be(0);
     }
+
+    /// <summary>The requests the worker's HTTP server began, as it logs them.</summary>
+    private List<LogEntry> Requests() => [.. _logs.Entries.Where(e => e.Category == "Microsoft.AspNetCore.Hosting.Diagnostics" && e.Message.StartsWith("Request starting ", StringComparison.Ordinal))];
 
     [Fact]
     public async Task Connect_HttpsWithoutThumbprint_ThrowsClusterStartException()
