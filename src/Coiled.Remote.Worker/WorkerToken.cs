@@ -26,6 +26,11 @@ internal static class WorkerToken
             var path = options.TokenFile!;
             try
             {
+                if (Directory.Exists(path))
+                {
+                    return (null, $"cannot read the token file {path}: it is a folder; give the file that holds the token.");
+                }
+
                 // The mode first: a file others can read is refused before anything is read from it.
                 if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(path) & OthersMayAccess) != 0)
                 {

@@ -22,10 +22,11 @@ public sealed class WorkerDaemonStartupTests : IDisposable
         taken.Start();
         var port = ((IPEndPoint)taken.LocalEndpoint).Port;
 
-        var (exitCode, error) = await RunToExitAsync("--listen", $"127.0.0.1:{port}", "--token-file", TokenFile());
+        var (exitCode, error, output) = await RunToExitWithOutputAsync("--listen", $"127.0.0.1:{port}", "--token-file", TokenFile());
 
         exitCode.Should().Be(2);
         error.Should().Be($"coiled-remote-worker: cannot start: 127.0.0.1:{port} is in use" + Environment.NewLine);
+        output.Should().BeEmpty("the host does not repeat the error with a stack trace");
     }
 
     [Theory]
@@ -33,12 +34,49 @@ public sealed class WorkerDaemonStartupTests : IDisposable
     [InlineData("localhost:7400")]
     [InlineData("127.0.0.1:70000")]
     [InlineData("::1")]
+    [InlineData("::0")]
+    [InlineData("127.1:0")]
+    [InlineData("0:7400")]
     public async Task Daemon_ListenIsNotAnAddressAndPort_ExitsWithCode2NamingIt(string listen)
     {
         var (exitCode, error) = await RunToExitAsync("--listen", listen, "--token-file", TokenFile());
 
         exitCode.Should().Be(2);
         error.Should().StartWith($"coiled-remote-worker: --listen takes ADDR:PORT with a numeric IP address, e.g. 127.0.0.1:7400, 0.0.0.0:7400 or [::1]:0 (0 picks a free port); '{listen}' is not one.");
+    }
+
+    [Theory]
+    [InlineData("224.0.0.1:0")]
+    [InlineData("255.255.255.255:0")]
+    [InlineData("[ff02::1]:0")]
+    public async Task Daemon_ListenOnAMulticastOrBroadcastAddress_ExitsWithCode2(string listen)
+    {
+        var (exitCode, error) = await RunToExitAsync("--listen", listen, "--token-file", TokenFile());
+
+        exitCode.Should().Be(2);
+        error.Should().StartWith("coiled-remote-worker: --listen needs an address of this machine, or 0.0.0.0 or [::] for all of them; ");
+    }
+
+    [Fact]
+    public async Task Daemon_ListenOnAnAddressThisMachineDoesNotHave_ExitsWithCode2NamingIt()
+    {
+        var (exitCode, error) = await RunToExitAsync("--listen", "192.0.2.77:7400", "--token-file", TokenFile());
+
+        exitCode.Should().Be(2);
+        error.Should().StartWith("coiled-remote-worker: cannot start: cannot listen on 192.0.2.77:7400: ");
+        error.TrimEnd().Should().NotContain("\n", "the error is one line");
+    }
+
+    [Fact]
+    public async Task Daemon_TokenLongerThanAConnectionCanCarry_ExitsWithCode2()
+    {
+        var token = TokenFile();
+        File.WriteAllText(token, new string('t', 2000));
+
+        var (exitCode, error) = await RunToExitAsync("--listen", "127.0.0.1:0", "--token-file", token);
+
+        exitCode.Should().Be(2);
+        error.Should().Be("coiled-remote-worker: the token is longer than 1024 bytes; use a shorter random string." + Environment.NewLine);
     }
 
     [Fact]
@@ -194,11 +232,18 @@ public sealed class WorkerDaemonStartupTests : IDisposable
 
     private async Task<(int ExitCode, string Error)> RunToExitAsync(params string[] arguments)
     {
+        var (exitCode, error, _) = await RunToExitWithOutputAsync(arguments);
+        return (exitCode, error);
+    }
+
+    private async Task<(int ExitCode, string Error, string Output)> RunToExitWithOutputAsync(params string[] arguments)
+    {
         var process = Launch(arguments);
         using var safety = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         var error = process.StandardError.ReadToEndAsync(safety.Token);
+        var output = process.StandardOutput.ReadToEndAsync(safety.Token);
         await process.WaitForExitAsync(safety.Token);
-        return (process.ExitCode, await error);
+        return (process.ExitCode, await error, await output);
     }
 
     private async Task<(Process Process, Uri Address)> StartAsync(params string[] arguments)

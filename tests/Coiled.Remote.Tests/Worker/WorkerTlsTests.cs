@@ -77,6 +77,32 @@ public sealed class WorkerTlsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MapAsync_ThroughAPortMapping_LargeArgumentsTakeThePortTheClientReached()
+    {
+        using var mapping = new TcpForwarder(_host.Address.Port);
+        var endpoint = new WorkerEndpoint(new Uri($"https://127.0.0.1:{mapping.Port}")) { CertificateThumbprint = _certificate.Thumbprint };
+        await using var cluster = await Cluster.ConnectAsync([endpoint], Token);
+        var payloads = Enumerable.Range(0, 6).Select(i => Enumerable.Repeat((byte)(i + 1), 200_000).ToArray()).ToList();
+
+        var hashes = await cluster.MapAsync(TestJobs.Sha256, payloads).WaitAsync(TimeSpan.FromMinutes(2));
+
+        hashes.Should().Equal(payloads.Select(p => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(p))));
+        _host.Runtime.BulkArgumentBatches.Should().BeGreaterThan(0, "the 200 KB arguments took the bulk-data path");
+        mapping.Connections.Should().BeGreaterThanOrEqualTo(2, "gRPC and bulk data both went through the mapped port");
+        cluster.Workers.Should().ContainSingle().Which.State.Should().Be(WorkerState.Ready);
+    }
+
+    [Fact]
+    public async Task Connect_ThumbprintOnAPlaintextAddress_ThrowsClusterStartExceptionSayingWhichScheme()
+    {
+        var act = () => WorkerConnection.ConnectAsync(
+            new WorkerEndpoint(new Uri($"http://127.0.0.1:{_host.Address.Port}")) { CertificateThumbprint = _certificate.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, CancellationToken.None);
+
+        (await act.Should().ThrowAsync<ClusterStartException>()).Which.Message.Should().Be(
+            $"Worker http://127.0.0.1:{_host.Address.Port}/ has a CertificateThumbprint to pin but a plaintext address: use https://127.0.0.1:{_host.Address.Port} for a worker started with --cert, or no thumbprint for one without.");
+    }
+
+    [Fact]
     public async Task Connect_PinnedThumbprintDiffers_FailsBeforeAnyCallReachesTheWorker()
     {
         using var other = ClusterCertificate.Create("someone-else", TimeSpan.FromHours(1));
