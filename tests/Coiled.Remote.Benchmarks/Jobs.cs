@@ -13,9 +13,18 @@ public static class Jobs
     [Remote]
     public static int Length(byte[] data) => data.Length;
 
-    private static byte[]? _bytes;
-
-    /// <summary>Answers <paramref name="length"/> bytes, the same array every time: what is measured is moving them back.</summary>
+    /// <summary>
+    /// Answers a new array of <paramref name="length"/> bytes on every call, its last byte set to <see cref="LastByte"/>:
+    /// what is measured is making the result and moving it back.
+    /// </summary>
     [Remote]
-    public static byte[] Bytes(int length) => _bytes is { } kept && kept.Length == length ? kept : _bytes = new byte[length];
+    public static byte[] Bytes(int length)
+    {
+        var bytes = new byte[length];
+        bytes[^1] = LastByte(length);
+        return bytes;
+    }
+
+    /// <summary>The last byte of what <see cref="Bytes"/> answers, so that the caller can tell the whole array arrived.</summary>
+    public static byte LastByte(int length) => (byte)(length % 251 + 1);
 }
