@@ -16,12 +16,6 @@ public static class Jobs
     /// <summary>The pauses <see cref="SlowLength"/> owes and has not yet slept, in this worker.</summary>
     private static long _owedMicroseconds;
 
-    private static byte[]? _bytes;
-
-    /// <summary>Answers <paramref name="length"/> bytes, the same array every time: what is measured is moving them back.</summary>
-    [Remote]
-    public static byte[] Bytes(int length) => _bytes is { } kept && kept.Length == length ? kept : _bytes = new byte[length];
-
     /// <summary>
     /// Answers the payload's length after a pause of <paramref name="microseconds"/>, without using the processor: the
     /// pauses a worker owes add up and are slept in whole milliseconds, so short ones cost exactly what they say.
@@ -39,4 +33,19 @@ public static class Jobs
 
         return data.Length;
     }
+
+    /// <summary>
+    /// Answers a new array of <paramref name="length"/> bytes on every call, its last byte set to <see cref="LastByte"/>:
+    /// what is measured is making the result and moving it back.
+    /// </summary>
+    [Remote]
+    public static byte[] Bytes(int length)
+    {
+        var bytes = new byte[length];
+        bytes[^1] = LastByte(length);
+        return bytes;
+    }
+
+    /// <summary>The last byte of what <see cref="Bytes"/> answers, so that the caller can tell the whole array arrived.</summary>
+    public static byte LastByte(int length) => (byte)(length % 251 + 1);
 }

@@ -25,6 +25,8 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
     private double? _p99;
     private readonly SortedDictionary<long, double> _throughput = [];
     private readonly SortedDictionary<int, double> _payload = [];
+    private readonly SortedDictionary<int, double> _results = [];
+    private double? _payload1MbMs;
     private double? _idleRssMb;
     private double? _speedup;
     private JsonObject? _streamGrowth;
@@ -206,7 +208,7 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
         await using var cluster = await Cluster.StartAsync(options);
         if (Selected("memory"))
         {
-            await IdleRssAsync(cluster, backend);
+            _idleRssMb = await IdleRssAsync(cluster, backend, "before any payload work", "idle_rss");
         }
 
         if (Selected("latency"))
@@ -224,6 +226,7 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
         {
             await PayloadAsync(cluster);
             ManagedHeap("after the payloads");
+            await IdleRssAsync(cluster, backend, "after the payloads, whose buffers the pools keep for 30 to 60 s", "idle_rss_after_payloads");
         }
 
         if (Selected("montecarlo"))
@@ -237,7 +240,8 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
         }
     }
 
-    private async Task IdleRssAsync(Cluster cluster, LocalProcessBackend backend)
+    /// <summary>Resident memory of the caller and the workers 2 s after a small map; returns the total in MiB.</summary>
+    private async Task<double> IdleRssAsync(Cluster cluster, LocalProcessBackend backend, string when, string key)
     {
         await cluster.MapAsync(Jobs.Noop, Enumerable.Range(0, 1000));
         await Task.Delay(quick ? 500 : 2000);
@@ -251,10 +255,11 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
 
         var caller = Rss.MiB(Environment.ProcessId);
         var workers = pids.Select(Rss.MiB).ToList();
-        _idleRssMb = caller + workers.Sum();
-        Row("memory", "idle RSS, caller + 2 workers", $"{_idleRssMb:F0} MiB (caller {caller:F0}, workers {string.Join(" + ", workers.Select(w => w.ToString("F0")))})");
-        _extra["idle_rss_caller_mb"] = Math.Round(caller, 1);
-        _extra["idle_rss_workers_mb"] = new JsonArray([.. workers.Select(w => (JsonNode)Math.Round(w, 1))]);
+        var total = caller + workers.Sum();
+        Row("memory", $"idle RSS {when}, caller + 2 workers", $"{total:F0} MiB (caller {caller:F0}, workers {string.Join(" + ", workers.Select(w => w.ToString("F0")))})");
+        _extra[$"{key}_caller_mb"] = Math.Round(caller, 1);
+        _extra[$"{key}_workers_mb"] = new JsonArray([.. workers.Select(w => (JsonNode)Math.Round(w, 1))]);
+        return total;
     }
 
     private async Task LatencyAsync(Cluster cluster)
@@ -319,34 +324,39 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
 
     private async Task PayloadAsync(Cluster cluster)
     {
-        var results = new JsonObject();
         foreach (var mb in new[] { 1, 10, 100 })
         {
             var data = new byte[(int)(mb * MB)];
             Random.Shared.NextBytes(data);
-            _payload[mb] = await TransferAsync("argument", mb, async () =>
+            var seconds = await TransferAsync("argument (one array, sent on every call)", mb, async () =>
             {
                 var length = await cluster.SubmitAsync(Jobs.Length, data);
                 return length == data.Length ? null : $"Length({data.Length:N0} bytes) answered {length:N0}.";
             });
+            _payload[mb] = mb / seconds;
+            if (mb == 1)
+            {
+                _payload1MbMs = seconds * 1000;
+            }
         }
 
         foreach (var mb in new[] { 1, 10, 100 })
         {
             var length = (int)(mb * MB);
-            results[mb.ToString()] = Math.Round(await TransferAsync("result", mb, async () =>
+            _results[mb] = mb / await TransferAsync("result (a new array per call)", mb, async () =>
             {
                 var back = await cluster.SubmitAsync(Jobs.Bytes, length);
-                return back.Length == length ? null : $"Bytes({length:N0}) answered {back.Length:N0} bytes.";
-            }));
+                return back.Length == length && back[^1] == Jobs.LastByte(length)
+                    ? null
+                    : $"Bytes({length:N0}) answered {back.Length:N0} bytes ending in {(back.Length > 0 ? back[^1] : 0)}, not {Jobs.LastByte(length)}.";
+            });
         }
-
-        _extra["result_mb_per_s"] = results;
     }
 
     /// <summary>
     /// Times one call that moves <paramref name="mb"/> MB (the median of several, after three warm-up calls so that both
-    /// workers have their pooled buffers) and returns MB/s; <paramref name="call"/> answers an error or null.
+    /// workers have their pooled buffers) and returns its seconds; <paramref name="call"/> checks what came back and
+    /// answers an error or null, on every call, timed or not.
     /// </summary>
     private async Task<double> TransferAsync(string what, int mb, Func<Task<string?>> call)
     {
@@ -363,13 +373,17 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
         for (var r = 0; r < reps; r++)
         {
             var clock = Stopwatch.StartNew();
-            await call();
+            var error = await call();
             times.Add(clock.Elapsed.TotalSeconds);
+            if (error is not null)
+            {
+                throw new InvalidOperationException(error);
+            }
         }
 
         var seconds = Stats.Median(times);
-        Row("payload", $"byte[] {what}, {mb,3} MB (median of {reps})", $"{mb / seconds,8:F0} MB/s, {seconds * 1000,7:F1} ms per call");
-        return mb / seconds;
+        Row("payload", $"byte[] {what}, {mb,3} MB (median of {reps})", $"{mb / seconds,8:F0} MB/s, {seconds * 1000,7:F1} ms per call ({times.Min() * 1000:F1}–{times.Max() * 1000:F1})");
+        return seconds;
     }
 
     private async Task MonteCarloAsync(Cluster cluster)
@@ -587,6 +601,8 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
             ["latency_p99_us"] = Round(_p99),
             ["throughput_tasks_per_s"] = Keyed(_throughput.Where(t => t.Key <= 1_000_000).Select(t => (t.Key.ToString(), t.Value))),
             ["payload_mb_per_s"] = Keyed(_payload.Select(p => (p.Key.ToString(), p.Value))),
+            ["payload_1mb_ms"] = _payload1MbMs is { } oneMb ? Math.Round(oneMb, 2) : null,
+            ["result_mb_per_s"] = Keyed(_results.Select(r => (r.Key.ToString(), r.Value))),
             ["warm_sync_ms"] = Round(_warmSyncMs),
             ["idle_rss_mb"] = Round(_idleRssMb),
             ["montecarlo_speedup"] = _speedup is { } s ? Math.Round(s, 2) : null,

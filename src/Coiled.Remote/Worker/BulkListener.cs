@@ -58,6 +58,10 @@ internal sealed class BulkListener : IAsyncDisposable
             return;
         }
 
+        // Result blobs go back on this connection: with the default buffer (about 200 KiB) a 100 MB result stops and
+        // waits for the client to read some 500 times, each a wake-up of both processes. The client's side uses the
+        // same size for arguments.
+        connection.SendBufferSize = 4 * 1024 * 1024;
         var serving = Task.Run(() => ServeAsync(connection));
         _connections[connection] = serving;
         _ = serving.ContinueWith(_ => _connections.TryRemove(connection, out Task? _), TaskScheduler.Default);

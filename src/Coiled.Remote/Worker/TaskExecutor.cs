@@ -16,10 +16,10 @@ namespace Coiled.Remote.Worker;
 internal sealed class TaskExecutor : IAsyncDisposable
 {
     /// <summary>
-    /// In the worker daemon, tasks with arguments at least this large may be followed by a full collection (see
-    /// <see cref="ReclaimLargeArgument"/>); an in-process worker never collects the heap of the application it is in.
+    /// In the worker daemon, tasks with arguments or a result at least this large may be followed by a full collection
+    /// (see <see cref="ReclaimLargeTask"/>); an in-process worker never collects the heap of the application it is in.
     /// </summary>
-    private const int LargeArgumentBytes = 32 * 1024 * 1024;
+    private const int LargeTaskBytes = 32 * 1024 * 1024;
 
     /// <summary>Whether the last full collection after a large task paused longer than it saved (one heap per process).</summary>
     private static bool _reclaimTooSlow;
@@ -158,6 +158,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
         {
             while (_queue.Reader.TryRead(out var item))
             {
+                var resultBytes = 0;
                 try
                 {
                     if (_abort.IsCancellationRequested)
@@ -168,6 +169,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
 
                     if (await RunAsync(item, buffer).ConfigureAwait(false) is { } outcome)
                     {
+                        resultBytes = outcome.Result.Length;
                         Report(outcome);
                     }
                 }
@@ -175,9 +177,10 @@ internal sealed class TaskExecutor : IAsyncDisposable
                 {
                     // The task read its arguments (a method that keeps running past its timeout holds the array on).
                     item.Lease?.Release();
-                    if (item.Arguments.Length >= LargeArgumentBytes && _options.OwnsProcess)
+                    var taskBytes = Math.Max(item.Arguments.Length, resultBytes);
+                    if (taskBytes >= LargeTaskBytes && _options.OwnsProcess)
                     {
-                        ReclaimLargeArgument(item.Arguments.Length);
+                        ReclaimLargeTask(taskBytes);
                     }
                 }
             }
@@ -285,20 +288,21 @@ internal sealed class TaskExecutor : IAsyncDisposable
     }
 
     /// <summary>
-    /// The task's copy of a large argument is garbage now. Unless the collector reclaims it before the next one arrives,
-    /// that one lands in fresh memory and pays a page fault every 4 KiB, which costs more than the copy that fills it.
-    /// A full collection costs what marking the live objects costs, which only the collection itself tells: when one
-    /// pauses the process longer than the faults it saves would have (half a microsecond per 4 KiB), only every 16th
-    /// large task tries again, in case the heap has shrunk since.
+    /// The task's copy of a large argument, or the large result it returned (serialized into a pooled buffer by now), is
+    /// garbage. Unless the collector reclaims it before the next one is made, that one lands in fresh memory and pays a
+    /// page fault every 4 KiB, which costs more than the copy that fills it. A full collection costs what marking the
+    /// live objects costs, which only the collection itself tells: when one pauses the process longer than the faults
+    /// it saves would have (half a microsecond per 4 KiB), only every 16th large task tries again, in case the heap has
+    /// shrunk since.
     /// </summary>
-    private static void ReclaimLargeArgument(int argumentBytes)
+    private static void ReclaimLargeTask(int taskBytes)
     {
         if (Volatile.Read(ref _reclaimTooSlow) && Interlocked.Increment(ref _reclaimSkipped) % 16 != 0)
         {
             return;
         }
 
-        var saves = TimeSpan.FromMicroseconds(argumentBytes / 4096 * 0.5);
+        var saves = TimeSpan.FromMicroseconds(taskBytes / 4096 * 0.5);
         var before = GC.GetTotalPauseDuration();
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
         Volatile.Write(ref _reclaimTooSlow, GC.GetTotalPauseDuration() - before > saves);

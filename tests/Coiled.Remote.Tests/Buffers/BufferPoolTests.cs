@@ -3,7 +3,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace Coiled.Remote.Tests.Buffers;
 
-/// <summary>The pool of large argument buffers: shared by every thread, bounded, and emptied when idle.</summary>
+/// <summary>The pool of large argument and result buffers: shared by every thread, bounded, and emptied when idle.</summary>
 public sealed class BufferPoolTests
 {
     private static readonly TimeSpan IdleLimit = TimeSpan.FromSeconds(30);
@@ -18,14 +18,17 @@ public sealed class BufferPoolTests
         pool.Rent(BufferPool.LargeBytes).Length.Should().Be(BufferPool.LargeBytes);
     }
 
-    [Fact]
-    public async Task Return_OnOneThread_IsRentedAgainOnAnother()
+    [Theory]
+    [InlineData(3_000_000, 2_500_000)]
+    [InlineData(1_000_005, 1_000_005)] // a 1 MB byte[] argument, MessagePack header included
+    [InlineData(BulkFrame.ThresholdBytes, BulkFrame.ThresholdBytes)] // the smallest blob on the bulk-data connection
+    public async Task Return_OnOneThread_IsRentedAgainOnAnother(int rented, int rentedAgain)
     {
         var pool = new BufferPool(4, 1L << 30, IdleLimit, _time);
-        var array = pool.Rent(3_000_000);
+        var array = pool.Rent(rented);
         await Task.Run(() => pool.Return(array));
 
-        var again = await Task.Run(() => pool.Rent(2_500_000));
+        var again = await Task.Run(() => pool.Rent(rentedAgain));
 
         again.Should().BeSameAs(array);
         pool.KeptCount.Should().Be(0);
@@ -58,6 +61,19 @@ public sealed class BufferPoolTests
         rented[0].Should().BeSameAs(arrays[2], "the newest is rented first");
         rented[1].Should().BeSameAs(arrays[1]);
         pool.Rent(BufferPool.LargeBytes).Should().NotBeSameAs(arrays[0], "the oldest was let go");
+    }
+
+    [Fact]
+    public void Return_BeyondTheLimitOfOneSize_KeepsArraysOfOtherSizes()
+    {
+        var pool = new BufferPool(2, 1L << 30, IdleLimit, _time);
+        var large = pool.Rent(8 * BufferPool.LargeBytes);
+        pool.Return(large);
+
+        Enumerable.Range(0, 3).Select(_ => pool.Rent(BufferPool.LargeBytes)).ToList().ForEach(pool.Return);
+
+        pool.KeptCount.Should().Be(3, "two arrays of the small size, and the large one");
+        pool.Rent(8 * BufferPool.LargeBytes).Should().BeSameAs(large);
     }
 
     [Fact]
