@@ -16,7 +16,8 @@ public static class LoadJobs
     /// <summary>One chunk of a graph: an array of <see cref="NodesPerChunk"/> references (24 + 8 per element) and as many 32-byte nodes.</summary>
     private const long ChunkBytes = 24 + (NodesPerChunk * (8 + 32));
 
-    private const int BufferBytes = 1 << 20;
+    /// <summary>Above the worker daemon's large-object threshold (2 MiB), so that the buffers count against gen2.</summary>
+    private const int BufferBytes = 4 << 20;
 
     /// <summary>Far more large buffers than a collector lets through without a gen2 collection (its budget is a few GB at most).</summary>
     private const long MaxBufferBytesPerTask = 64L << 30;
