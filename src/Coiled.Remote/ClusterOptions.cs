@@ -49,10 +49,11 @@ public sealed record ClusterOptions
     /// <summary>
     /// How many bytes one <c>MapStreamAsync</c> call may hold between its source and its consumer: the serialized
     /// arguments of items read and not yet completed, plus the serialized results not yet taken by the consumer. The
-    /// source is read again only while less than this is held, so the stream holds at most this plus one item, however
-    /// large its items (an item larger than this still goes through); a stream also holds at most 65,536 items, however
-    /// small. Results larger than their arguments can add their difference for the items already running. Default
-    /// 32 MiB; at least 1 MiB.
+    /// source is read again only while less than this is held, so the arguments held are at most this plus one item
+    /// (an item larger than this still goes through); a stream also holds at most 65,536 items, however small. Items
+    /// are admitted on their arguments' size: results larger than their arguments are counted when they arrive, so
+    /// items with small arguments and large results can hold up to 65,536 results beyond this. Default 32 MiB; at
+    /// least 1 MiB.
     /// </summary>
     /// <remarks>
     /// The process grows by a few times this while a stream of large items runs, since arrays the source made and the

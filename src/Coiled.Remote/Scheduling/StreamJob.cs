@@ -6,7 +6,8 @@ namespace Coiled.Remote.Scheduling;
 /// <summary>
 /// A streamed map: items are read and sent only while its <see cref="Window"/> has room, in items and in bytes of
 /// arguments and results, and results are handed out strictly in input order, so memory stays bounded however long
-/// the stream is and however large its items are.
+/// the stream is. Admission looks at argument bytes: large results of items with small arguments are counted only as
+/// they arrive (see <see cref="ClusterOptions.StreamWindowBytes"/>).
 /// </summary>
 internal sealed class StreamJob<TResult> : Job
 {
