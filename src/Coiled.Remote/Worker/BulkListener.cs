@@ -107,25 +107,8 @@ internal sealed class BulkListener : IAsyncDisposable
 
     private async Task AcceptAsync(Socket listener)
     {
-        while (!_stop.IsCancellationRequested)
+        while (await SocketAccepting.NextAsync(listener, _logger, "a bulk-data connection", _stop.Token).ConfigureAwait(false) is { } connection)
         {
-            Socket connection;
-            try
-            {
-                connection = await listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || _stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (SocketException ex)
-            {
-                // A connection that failed while being accepted; the listener itself is fine.
-                _logger.LogDebug("Worker {WorkerId} could not accept a bulk-data connection: {Reason}", _runtime.WorkerId, ex.Message);
-                await Task.Delay(TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
-                continue;
-            }
-
             Serve(connection);
         }
     }

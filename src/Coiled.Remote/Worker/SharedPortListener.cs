@@ -23,9 +23,6 @@ internal sealed class SharedPortListener : IConnectionListener
     /// <summary>Most connections waiting for their first byte; more are closed at once, so that idle sockets cannot exhaust the worker.</summary>
     private const int MaxRouting = 256;
 
-    /// <summary>How long to wait after a failed accept (out of file descriptors, say) before accepting again.</summary>
-    private static readonly TimeSpan AcceptBackoff = TimeSpan.FromMilliseconds(100);
-
     private readonly Socket _socket;
     private readonly BulkListener _bulk;
     private readonly ILogger _logger;
@@ -124,26 +121,8 @@ internal sealed class SharedPortListener : IConnectionListener
 
     private async Task AcceptAsync()
     {
-        while (!_stop.IsCancellationRequested)
+        while (await SocketAccepting.NextAsync(_socket, _logger, "a connection", _stop.Token).ConfigureAwait(false) is { } connection)
         {
-            Socket connection;
-            try
-            {
-                connection = await _socket.AcceptAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || _stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (SocketException ex)
-            {
-                // A connection that failed while being accepted, or no file descriptor left: wait a moment rather
-                // than spin, so that the worker's own threads and files can still be made.
-                _logger.LogDebug("The worker could not accept a connection: {Reason}", ex.Message);
-                await Task.Delay(AcceptBackoff).ConfigureAwait(false);
-                continue;
-            }
-
             if (_routing.Count >= MaxRouting)
             {
                 _logger.LogDebug("The worker closed a connection from {Remote}: {Count} connections are already waiting to say what they are", connection.RemoteEndPoint, MaxRouting);
