@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using Coiled.Remote.Tests.Support;
+using Microsoft.Extensions.Logging;
 
 namespace Coiled.Remote.Tests.EndToEnd;
 
@@ -9,21 +10,42 @@ namespace Coiled.Remote.Tests.EndToEnd;
 /// Death is told apart from slowness: a worker process frozen with SIGSTOP is alive but silent, as a worker in a long
 /// blocking garbage collection or on a saturated machine is; a killed one is dead.
 /// </summary>
-public sealed partial class LivenessTests
+public sealed partial class LivenessTests : IAsyncLifetime
 {
     private const int SigCont = 18;
     private const int SigStop = 19;
     private static readonly TimeSpan Safety = TimeSpan.FromMinutes(3);
+    private readonly TempDirectory _cache = new();
+    private readonly CapturingLoggerProvider _logs = new();
+    private readonly LocalProcessBackend _backend;
+    private readonly ILoggerFactory _loggerFactory;
+    private Cluster? _cluster;
+
+    public LivenessTests()
+    {
+        _backend = new LocalProcessBackend { CacheDirectory = _cache.Path };
+        _loggerFactory = _logs.CreateFactory();
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+        }
+
+        _loggerFactory.Dispose();
+        _logs.Dispose();
+        _cache.Dispose();
+    }
 
     [Fact]
     public async Task MapAsync_WorkerFrozenForLessThanTheWorkerTimeout_IsNotLostAndEveryItemRunsOnce()
     {
-        using var cache = new TempDirectory();
-        using var logs = new CapturingLoggerProvider();
-        using var loggerFactory = logs.CreateFactory();
-        var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
-        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = backend, LoggerFactory = loggerFactory });
-        var frozen = backend.ProcessIds[0];
+        var cluster = await StartAsync(new ClusterOptions());
+        var frozen = _backend.ProcessIds[0];
 
         var map = cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 300));
         Signal(frozen, SigStop);
@@ -42,25 +64,18 @@ public sealed partial class LivenessTests
         results.Should().Equal(Enumerable.Range(0, 300));
         cluster.Workers.Should().HaveCount(2).And.OnlyContain(w => w.State == WorkerState.Ready);
         cluster.Summary.TasksRun.Should().Be(300);
-        logs.Entries.Should().NotContain(e => e.Message.Contains(" was lost"), "a frozen worker that resumes within the worker timeout is slow, not dead");
+        _logs.Entries.Should().NotContain(e => e.Message.Contains(" was lost"), "a frozen worker that resumes within the worker timeout is slow, not dead");
     }
 
     [Fact]
     public async Task MapAsync_WorkerFrozenLongerThanTheWorkerTimeout_IsLostAfterTheTimeoutStoppedAndItsTasksRunElsewhere()
     {
-        using var cache = new TempDirectory();
-        using var logs = new CapturingLoggerProvider();
-        using var loggerFactory = logs.CreateFactory();
-        var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
-        await using var cluster = await Cluster.StartAsync(new ClusterOptions
+        var cluster = await StartAsync(new ClusterOptions
         {
-            Workers = 2,
-            Backend = backend,
-            LoggerFactory = loggerFactory,
             WorkerTimeout = TimeSpan.FromSeconds(2),
             ReplaceLostWorkers = false,
         });
-        var frozen = backend.ProcessIds[0];
+        var frozen = _backend.ProcessIds[0];
         var frozenId = cluster.Workers.Single(w => w.ProcessId == frozen).Id;
 
         var map = cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 200));
@@ -71,7 +86,7 @@ public sealed partial class LivenessTests
 
             results.Should().Equal(Enumerable.Range(0, 200));
             cluster.Workers.Single(w => w.Id == frozenId).State.Should().Be(WorkerState.Lost);
-            var loss = logs.Entries.Should().ContainSingle(e => e.Message.Contains(" was lost")).Subject.Message;
+            var loss = _logs.Entries.Should().ContainSingle(e => e.Message.Contains(" was lost")).Subject.Message;
             loss.Should().Contain($"Worker {frozenId}").And.Contain("ClusterOptions.WorkerTimeout is 2 s");
             var silence = double.Parse(SilenceSeconds().Match(loss).Groups[1].Value, CultureInfo.InvariantCulture);
             silence.Should().BeGreaterThanOrEqualTo(2.0, "a silent worker is given the whole worker timeout");
@@ -87,19 +102,12 @@ public sealed partial class LivenessTests
     [Fact]
     public async Task MapAsync_WorkerKilledWithAnInfiniteWorkerTimeout_IsLostAtOnceByItsExit()
     {
-        using var cache = new TempDirectory();
-        using var logs = new CapturingLoggerProvider();
-        using var loggerFactory = logs.CreateFactory();
-        var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
-        await using var cluster = await Cluster.StartAsync(new ClusterOptions
+        var cluster = await StartAsync(new ClusterOptions
         {
-            Workers = 2,
-            Backend = backend,
-            LoggerFactory = loggerFactory,
             WorkerTimeout = Timeout.InfiniteTimeSpan,
             ReplaceLostWorkers = false,
         });
-        var killed = backend.ProcessIds[0];
+        var killed = _backend.ProcessIds[0];
 
         var map = cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 200));
         using (var victim = System.Diagnostics.Process.GetProcessById(killed))
@@ -111,7 +119,7 @@ public sealed partial class LivenessTests
         var results = await map.WaitAsync(Safety);
 
         results.Should().Equal(Enumerable.Range(0, 200));
-        logs.Entries.Should().ContainSingle(e => e.Message.Contains(" was lost")).Which.Message.Should().Contain("exit code 137 (killed by SIGKILL");
+        _logs.Entries.Should().ContainSingle(e => e.Message.Contains(" was lost")).Which.Message.Should().Contain("exit code 137 (killed by SIGKILL");
     }
 
     [Fact]
@@ -122,6 +130,10 @@ public sealed partial class LivenessTests
         (await act.Should().ThrowAsync<ArgumentOutOfRangeException>()).Which.Message
             .Should().StartWith("ClusterOptions.WorkerTimeout must be at least 1 s (default 30 s), or Timeout.InfiniteTimeSpan.");
     }
+
+    /// <summary>Starts two local worker processes with <paramref name="options"/>, logging to <see cref="_logs"/>.</summary>
+    private async Task<Cluster> StartAsync(ClusterOptions options)
+        => _cluster = await Cluster.StartAsync(options with { Workers = 2, Backend = _backend, LoggerFactory = _loggerFactory });
 
     private static void Signal(int processId, int signal)
         => Kill(processId, signal).Should().Be(0, $"signal {signal} reaches worker process {processId}");
