@@ -52,7 +52,7 @@ public sealed class SharedPortTests : IAsyncLifetime
         BulkFrame.WriteBlobHeader(header, 44, 4);
 
         await stream.WriteAsync((byte[])[0x00, .. "NOTBULK"u8, .. BulkFrame.Hello(Token, 0), .. header, 1, 2, 3, 4]);
-        var read = await ReadOrResetAsync(stream);
+        var read = await PeerClose.ReadOrResetAsync(stream);
 
         read.Should().Be(0, "a connection that is neither HTTP/2 nor a bulk-data preamble is closed");
         _worker.Host.Runtime.Bulk.Count.Should().Be(0);
@@ -90,18 +90,4 @@ public sealed class SharedPortTests : IAsyncLifetime
     }
 
     private static Grpc.Core.CallOptions Auth() => new(new Grpc.Core.Metadata { { "authorization", "Bearer " + Token } });
-
-    /// <summary>Reads one byte (30 s at most); 0 at the end of the stream, and also when the peer reset it.</summary>
-    private static async Task<int> ReadOrResetAsync(Stream stream)
-    {
-        using var safety = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        try
-        {
-            return await stream.ReadAsync(new byte[1], safety.Token);
-        }
-        catch (IOException ex) when (ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionReset })
-        {
-            return 0;
-        }
-    }
 }

@@ -195,7 +195,7 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
 
         // One write, so that the worker closing the connection early cannot fail the test's own writing.
         await stream.WriteAsync((byte[])[.. BulkFrame.Preamble, .. BulkFrame.Hello("definitely-not-the-token", 0), .. header, 1, 2, 3, 4]);
-        var read = await ReadOrResetAsync(stream);
+        var read = await PeerClose.ReadOrResetAsync(stream);
 
         read.Should().Be(0, "the worker closes a bulk connection that does not present the token");
         _worker.Host.Runtime.Bulk.Count.Should().Be(0, "nothing that follows a wrong token is delivered");
@@ -261,7 +261,7 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         await using var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: false);
         await WriteBulkHelloAsync(stream, "definitely-not-the-token");
 
-        var read = await ReadOrResetAsync(stream);
+        var read = await PeerClose.ReadOrResetAsync(stream);
 
         read.Should().Be(0, "the worker closes a bulk connection that does not present the token");
     }
@@ -278,7 +278,7 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         BulkFrame.WriteBlobHeader(header, 43, int.MaxValue);
         await stream.WriteAsync(header);
 
-        var read = await ReadOrResetAsync(stream);
+        var read = await PeerClose.ReadOrResetAsync(stream);
 
         read.Should().Be(0, "a blob over the size limit closes its connection before anything is allocated");
         var again = await Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth(Token));
@@ -304,20 +304,6 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
 
     /// <summary>The bulk-data connection's opening (preamble, token), without a result channel.</summary>
     private static async Task WriteBulkHelloAsync(Stream stream, string token) => await stream.WriteAsync((byte[])[.. BulkFrame.Preamble, .. BulkFrame.Hello(token, 0)]);
-
-    /// <summary>Reads one byte (30 s at most); 0 at the end of the stream, and also when the peer reset it (closing with unread data does).</summary>
-    private static async Task<int> ReadOrResetAsync(Stream stream)
-    {
-        using var safety = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        try
-        {
-            return await stream.ReadAsync(new byte[1], safety.Token);
-        }
-        catch (IOException ex) when (ex.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset })
-        {
-            return 0;
-        }
-    }
 
     private static CallOptions Auth(string token)
         => new(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + token } });
