@@ -296,9 +296,11 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
             await stream.WriteAsync(message);
             await stream.CompleteAsync();
         }
-        catch (InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or RpcException)
         {
-            // The call is over; the test asserts its status.
+            // The server answered before reading the request, so the write found the call over or its request
+            // stream reset (grpc-dotnet reports that write as Cancelled). The test asserts the call's own status,
+            // which comes from the server's response.
         }
     }
 
