@@ -136,8 +136,8 @@ def map_stream():
                     params = [f"{delegate(arity, ret, token)} method", f"{source}<{args_type(arity)}> items"] + progress_params(progress) + [
                               "CancellationToken cancellationToken = default"]
                     out.append(f"    /// <summary>Runs the {desc} [Remote] <paramref name=\"method\"/> once per item and streams the results in input order,")
-                    out.append("    /// holding at most <see cref=\"ClusterOptions.StreamWindowBytes\"/> of arguments (plus one item) and 65,536 items")
-                    out.append("    /// in memory, however many items come in; results are counted as they arrive.</summary>")
+                    out.append("    /// holding at most <see cref=\"ClusterOptions.StreamWindowBytes\"/> of arguments and results (plus one item) and 65,536 items")
+                    out.append("    /// in memory, however many items come in.</summary>")
                     out.append("    /// <param name=\"method\">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>")
                     out.append(f"    /// <param name=\"items\">{item_doc(arity)} Read lazily, as the window allows.</param>")
                     if progress:

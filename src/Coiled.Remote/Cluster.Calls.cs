@@ -148,7 +148,7 @@ public sealed partial class Cluster
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var stub = Resolve(method, arity);
-        var job = new StreamJob<TResult>(stub, window ?? new StreamWindow(StreamWindowItems, _options.StreamWindowBytes), cancellationToken)
+        var job = new StreamJob<TResult>(stub, window ?? NewStreamWindow(), cancellationToken)
         {
             Activity = RemoteTelemetry.StartCall("map_stream", stub.DisplayName, Id, -1),
             Progress = progress is null ? null : new MapProgressTracker(progress, -1, TimeProvider.System),
@@ -198,6 +198,13 @@ public sealed partial class Cluster
             await producer.ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// A window of <see cref="StreamWindowItems"/> items and <see cref="ClusterOptions.StreamWindowBytes"/> bytes that reads
+    /// two items per worker slot (at least 16) before the first result tells how large results are.
+    /// </summary>
+    internal StreamWindow NewStreamWindow()
+        => new(StreamWindowItems, _options.StreamWindowBytes, itemsBeforeFirstResult: Math.Max(MinItemsBeforeFirstResult, 2 * _scheduler.TotalSlots));
 
     private async Task ProduceAsync<TArgs, TResult>(StreamJob<TResult> job, ItemSource<TArgs> items, ArgumentsWriter<TArgs> writer, CancellationToken cancellationToken)
     {

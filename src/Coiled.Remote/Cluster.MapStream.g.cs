@@ -8,8 +8,8 @@ namespace Coiled.Remote;
 public sealed partial class Cluster
 {
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -17,8 +17,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -27,8 +27,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -36,8 +36,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -46,8 +46,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -55,8 +55,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -65,8 +65,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -74,8 +74,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -84,8 +84,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -93,8 +93,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -103,8 +103,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -112,8 +112,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -122,8 +122,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -131,8 +131,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -141,8 +141,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -150,8 +150,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -160,8 +160,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -169,8 +169,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -179,8 +179,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -188,8 +188,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -198,8 +198,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -207,8 +207,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -217,8 +217,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -226,8 +226,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -236,8 +236,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -245,8 +245,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -255,8 +255,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -264,8 +264,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -274,8 +274,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -283,8 +283,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -293,8 +293,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -302,8 +302,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -312,8 +312,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -321,8 +321,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -331,8 +331,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -340,8 +340,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -350,8 +350,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -359,8 +359,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -369,8 +369,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -378,8 +378,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -388,8 +388,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -397,8 +397,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -407,8 +407,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -416,8 +416,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -426,8 +426,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -435,8 +435,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -445,8 +445,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -454,8 +454,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -464,8 +464,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -473,8 +473,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -483,8 +483,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -492,8 +492,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -502,8 +502,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -511,8 +511,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -521,8 +521,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -530,8 +530,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -540,8 +540,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -549,8 +549,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -559,8 +559,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -568,8 +568,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -578,8 +578,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -587,8 +587,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -597,8 +597,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -606,8 +606,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -616,8 +616,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -625,8 +625,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -635,8 +635,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -644,8 +644,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -654,8 +654,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -663,8 +663,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -673,8 +673,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -682,8 +682,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -692,8 +692,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -701,8 +701,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -711,8 +711,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -720,8 +720,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -730,8 +730,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -739,8 +739,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -749,8 +749,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -758,8 +758,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -768,8 +768,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -777,8 +777,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -787,8 +787,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
@@ -796,8 +796,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -806,8 +806,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -815,8 +815,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -825,8 +825,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -834,8 +834,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -844,8 +844,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -853,8 +853,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -863,8 +863,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -872,8 +872,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -882,8 +882,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -891,8 +891,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
@@ -901,8 +901,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
@@ -910,8 +910,8 @@ public sealed partial class Cluster
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments (plus one item) and 65,536 items
-    /// in memory, however many items come in; results are counted as they arrive.</summary>
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>

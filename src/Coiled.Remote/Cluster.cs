@@ -19,6 +19,9 @@ public sealed partial class Cluster : IAsyncDisposable
     /// <summary>Most items of one <c>MapStreamAsync</c> call held between its source and its consumer, however small.</summary>
     internal const int StreamWindowItems = 65536;
 
+    /// <summary>Fewest items of one <c>MapStreamAsync</c> call read before its first result arrives.</summary>
+    internal const int MinItemsBeforeFirstResult = 16;
+
     /// <summary>Most replacement workers one cluster starts, so that a crash at start-up cannot loop forever.</summary>
     private const int MaxReplacementsPerWorker = 10;
 

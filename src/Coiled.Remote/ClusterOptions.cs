@@ -47,18 +47,18 @@ public sealed record ClusterOptions
     public bool ReplaceLostWorkers { get; init; } = true;
 
     /// <summary>
-    /// How many bytes one <c>MapStreamAsync</c> call may hold between its source and its consumer: the serialized
-    /// arguments of items read and not yet completed, plus the serialized results not yet taken by the consumer. The
-    /// source is read again only while less than this is held, so the arguments held are at most this plus one item
-    /// (an item larger than this still goes through); a stream also holds at most 65,536 items, however small. Items
-    /// are admitted on their arguments' size: results larger than their arguments are counted when they arrive, so
-    /// items with small arguments and large results can hold up to 65,536 results beyond this. Default 32 MiB; at
-    /// least 1 MiB.
+    /// Bytes one <c>MapStreamAsync</c> call may hold between its source and its consumer: the serialized results not
+    /// yet taken by the consumer, plus, for each item read and not yet completed, the larger of its serialized
+    /// arguments and the mean size of the results so far. The source is read again only while less than this is held,
+    /// so a stream holds at most this plus one item (an item larger than this still goes through), and at most 65,536
+    /// items however small. Until its first result arrives, a stream reads only two items per worker slot (at least
+    /// 16), so items with small arguments and large results hold at most that many results beyond this. Default 32 MiB;
+    /// at least 1 MiB.
     /// </summary>
     /// <remarks>
     /// The process grows by a few times this while a stream of large items runs, since arrays the source made and the
-    /// stream let go of wait for the garbage collector. Raise it when workers are many and items large, so that each
-    /// worker slot has about two items queued or running: with 1 MB items, 32 MiB keeps 16 slots busy.
+    /// stream let go of wait for the garbage collector. Raise it when workers are many and items or results large, so
+    /// that each worker slot has about two items queued or running: with 1 MB items, 32 MiB keeps 16 slots busy.
     /// </remarks>
     public long StreamWindowBytes { get; init; } = DefaultStreamWindowBytes;
 

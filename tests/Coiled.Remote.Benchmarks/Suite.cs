@@ -476,8 +476,49 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
                 $"{memory.GrowthMiB:F0} MiB (managed heap +{memory.PeakManagedMiB - (memory.BaselineManaged / 1048576.0):F0} MiB; {n / seconds:N0} items/s, {seconds:F1} s)");
         }
 
+        // Small arguments, large results, a consumer slower than the workers: what the window holds is mostly results.
+        {
+            var (n, size, pause) = (quick ? 1_000 : 2_000, 1_000_000, TimeSpan.FromMilliseconds(5));
+            var (memory, seconds) = await ResultGrowthAsync(cluster, size, n, pause);
+            growth[$"1mb_results_x{n}"] = Math.Round(memory.GrowthMiB, 1);
+            growthHeap[$"1mb_results_x{n}"] = Math.Round(memory.PeakManagedMiB - (memory.BaselineManaged / 1048576.0), 1);
+            Row("stream", $"MapStreamAsync of {n:N0} int items making {size:N0}-byte results, consumer slower than the workers: caller RSS growth",
+                $"{memory.GrowthMiB:F0} MiB (managed heap +{memory.PeakManagedMiB - (memory.BaselineManaged / 1048576.0):F0} MiB; {n / seconds:N0} items/s, {seconds:F1} s)");
+        }
+
         _streamGrowth = growth;
         _extra["stream_growth_managed_heap_mib"] = growthHeap;
+    }
+
+    /// <summary>
+    /// Streams <paramref name="count"/> calls of <see cref="Jobs.Bytes"/> that each answer <paramref name="size"/> bytes,
+    /// taking each result <paramref name="pause"/> after the one before, and answers what the caller's memory did meanwhile.
+    /// </summary>
+    private static async Task<(MemoryPeak Memory, double Seconds)> ResultGrowthAsync(Cluster cluster, int size, int count, TimeSpan pause)
+    {
+        var clock = Stopwatch.StartNew();
+        long received = 0;
+        var memory = MemoryPeak.Start();
+        await using (memory)
+        {
+            await foreach (var bytes in cluster.MapStreamAsync(Jobs.Bytes, Enumerable.Repeat(size, count)))
+            {
+                if (bytes.Length != size || bytes[^1] != Jobs.LastByte(size))
+                {
+                    throw new InvalidOperationException($"Bytes({size:N0}) answered {bytes.Length:N0} bytes ending in {bytes[^1]} for item {received}.");
+                }
+
+                received++;
+                await Task.Delay(pause);
+            }
+        }
+
+        if (received != count)
+        {
+            throw new InvalidOperationException($"MapStreamAsync of {count} items yielded {received}.");
+        }
+
+        return (memory, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>

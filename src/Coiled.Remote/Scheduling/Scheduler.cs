@@ -98,6 +98,18 @@ internal sealed class Scheduler
 
     public long TasksFailed => Interlocked.Read(ref _failed);
 
+    /// <summary>Task slots of the connected workers together, now.</summary>
+    public int TotalSlots
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _workers.Sum(worker => worker.Slots);
+            }
+        }
+    }
+
     public (long Queued, long Running) Counts()
     {
         lock (_gate)

@@ -136,7 +136,7 @@ internal sealed class StreamJob<TResult> : Job
             Progress?.OnFailed();
         }
 
-        Window.OnCompleted(index, resultBytes);
+        Window.OnCompleted(index, resultBytes, failed: error is not null);
         lock (_lock)
         {
             var slot = index % Window.MaxItems;

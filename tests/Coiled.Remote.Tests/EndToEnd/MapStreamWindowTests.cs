@@ -15,6 +15,12 @@ public sealed class MapStreamWindowTests
     /// <summary>A 1 MiB byte[] argument as sent: a one-element array header, a bin 32 header, then the bytes.</summary>
     private const int MiBArgumentBytes = 1 + 5 + MiB;
 
+    /// <summary>A 1 MiB byte[] result as received: a bin 32 header, then the bytes.</summary>
+    private const int MiBResultBytes = 5 + MiB;
+
+    /// <summary>Items 1-65,536 as int results: 127 one-byte, 128 two-byte, 65,280 three-byte and one five-byte integer.</summary>
+    private const long ResultBytesOf65536Items = 127 + (128 * 2) + (65_280 * 3) + 5;
+
     private static readonly TimeSpan Safety = TimeSpan.FromMinutes(3);
 
     [Fact]
@@ -42,27 +48,70 @@ public sealed class MapStreamWindowTests
     }
 
     [Fact]
-    public async Task MapStreamAsync_200000SmallItemsWithWorkersHeld_ItemWindowCapsTheSourceFarBelowTheBytes()
+    public async Task MapStreamAsync_WorkersHeldBeforeAnyResult_ReadsTwoItemsPerWorkerSlot()
     {
-        var window = new StreamWindow(Cluster.StreamWindowItems, ClusterOptions.DefaultStreamWindowBytes);
         await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend() });
+        var window = cluster.NewStreamWindow();
+        var slots = cluster.Workers.Sum(worker => worker.Cores);
+        window.ItemsBeforeFirstResult.Should().Be(Math.Max(Cluster.MinItemsBeforeFirstResult, 2 * slots));
         var source = new CountingSource<int>(200_000, i => i);
         var stream = cluster.MapStreamCoreAsync<int, int>(
             (Func<int, int>)TestJobs.IdentityWhenOpen, 1, ItemSource.From(source.Items()), ArgumentWriter<int>.Instance, null, window, CancellationToken.None);
 
-        var values = await HeldThenOpenAsync(stream, () => source.Pulled == Cluster.StreamWindowItems, () =>
+        var values = await HeldThenOpenAsync(stream, () => source.Pulled == window.ItemsBeforeFirstResult, () =>
         {
-            source.Pulled.Should().Be(Cluster.StreamWindowItems);
-            window.PeakItems.Should().Be(Cluster.StreamWindowItems);
+            source.Pulled.Should().Be(window.ItemsBeforeFirstResult, "until a result tells how large results are, the source is read only to keep every slot busy");
+        });
 
-            // Items 0-65,535 as arguments: a one-element array header each, then 128 one-byte, 128 two-byte and 65,280
-            // three-byte integers.
-            window.BytesInFlight.Should().Be(65_536 + 128 + (128 * 2) + (65_280 * 3));
+        values.Should().Equal(Enumerable.Range(0, 200_000));
+        window.BytesInFlight.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task MapStreamAsync_200000SmallItemsWithTheConsumerHeld_ItemWindowCapsTheSourceFarBelowTheBytes()
+    {
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend() });
+        var window = cluster.NewStreamWindow();
+        var source = new CountingSource<int>(200_000, i => i);
+        var stream = cluster.MapStreamCoreAsync<int, int>(
+            (Func<int, int>)TestJobs.Identity, 1, ItemSource.From(source.Items()), ArgumentWriter<int>.Instance, null, window, CancellationToken.None);
+
+        var values = await ConsumerHeldAfterFirstAsync(stream, () => source.Pulled == Cluster.StreamWindowItems + 1 && window.ResultBytesWaiting == ResultBytesOf65536Items, () =>
+        {
+            // Item 0 was taken; items 1-65,536 completed and wait for the consumer.
+            source.Pulled.Should().Be(Cluster.StreamWindowItems + 1);
+            window.PeakItems.Should().Be(Cluster.StreamWindowItems);
+            window.ResultBytesWaiting.Should().Be(ResultBytesOf65536Items);
+            window.BytesInFlight.Should().Be(ResultBytesOf65536Items);
         });
 
         values.Should().Equal(Enumerable.Range(0, 200_000));
         window.PeakItems.Should().Be(Cluster.StreamWindowItems);
         window.PeakBytes.Should().BeLessThan(MiB);
+        window.BytesInFlight.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task MapStreamAsync_SmallArgumentsMaking1MiBResultsWithTheConsumerHeld_ResultsHeldStayWithinTheBudget()
+    {
+        const long Budget = 8 * MiB;
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend() });
+        var window = new StreamWindow(Cluster.StreamWindowItems, Budget, itemsBeforeFirstResult: 4);
+        var source = new CountingSource<int>(64, _ => MiB);
+        var stream = cluster.MapStreamCoreAsync<int, byte[]>(
+            (Func<int, byte[]>)TestJobs.Allocate, 1, ItemSource.From(source.Items()), ArgumentWriter<int>.Instance, null, window, CancellationToken.None);
+
+        var results = await ConsumerHeldAfterFirstAsync(stream, () => source.Pulled == 9 && window.ResultBytesWaiting == 8L * MiBResultBytes, () =>
+        {
+            // Item 0 was taken. Seven held results (7,340,067 bytes) are below the budget, so an eighth item is read;
+            // eight (8,388,648 bytes) are not. Counting only arguments, all 64 would have been read.
+            source.Pulled.Should().Be(9);
+            window.ResultBytesWaiting.Should().Be(8L * MiBResultBytes);
+        });
+
+        results.Should().HaveCount(64).And.OnlyContain(result => result.Length == MiB);
+        source.Pulled.Should().Be(64);
+        window.PeakBytes.Should().BeInRange(8L * MiBResultBytes, Budget + MiBResultBytes - 1);
         window.BytesInFlight.Should().Be(0);
     }
 
@@ -149,6 +198,34 @@ public sealed class MapStreamWindowTests
         finally
         {
             TestJobs.Gate.Set();
+        }
+
+        return results;
+    }
+
+    /// <summary>
+    /// Takes the first result of <paramref name="stream"/>, then holds the consumer until <paramref name="full"/>, gives
+    /// the source a moment to be read further if the window let it, runs <paramref name="whileHeld"/>, then returns every
+    /// result.
+    /// </summary>
+    private static async Task<List<T>> ConsumerHeldAfterFirstAsync<T>(IAsyncEnumerable<T> stream, Func<bool> full, Action whileHeld)
+    {
+        var results = new List<T>();
+        await using var enumerator = stream.GetAsyncEnumerator();
+        (await enumerator.MoveNextAsync().AsTask().WaitAsync(Safety)).Should().BeTrue();
+        results.Add(enumerator.Current);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!full())
+        {
+            waited.Elapsed.Should().BeLessThan(Safety, "the source is read and the workers run until the window is full");
+            await Task.Delay(10);
+        }
+
+        await Task.Delay(200);
+        whileHeld();
+        while (await enumerator.MoveNextAsync().AsTask().WaitAsync(Safety))
+        {
+            results.Add(enumerator.Current);
         }
 
         return results;

@@ -80,6 +80,79 @@ public sealed class StreamWindowTests
     }
 
     [Fact]
+    public void TryReserve_NoResultYet_ReadsAtMostItemsBeforeFirstResult()
+    {
+        var window = new StreamWindow(maxItems: 100, maxBytes: 1000, itemsBeforeFirstResult: 3);
+        for (var i = 0; i < 3; i++)
+        {
+            window.TryReserve().Should().BeTrue();
+            window.OnArguments(i, 10);
+        }
+
+        window.TryReserve().Should().BeFalse("no result has told how large results are");
+        window.OnCompleted(0, 0, failed: true);
+        window.TryReserve().Should().BeTrue("a failure frees its place among the items not completed");
+        window.OnArguments(3, 10);
+        window.TryReserve().Should().BeFalse("a failure tells nothing about the size of results, so the cap still holds");
+
+        window.OnCompleted(1, 20);
+        for (var i = 4; i < 10; i++)
+        {
+            window.TryReserve().Should().BeTrue("once a result arrived, only items and bytes limit the window");
+            window.OnArguments(i, 10);
+        }
+
+        window.PeakItems.Should().Be(10);
+    }
+
+    [Fact]
+    public void TryReserve_ResultsLargerThanArguments_CountsItemsNotCompletedAtTheMeanResult()
+    {
+        var window = new StreamWindow(maxItems: 100, maxBytes: 1000, itemsBeforeFirstResult: 2);
+        window.TryReserve().Should().BeTrue();
+        window.OnArguments(0, 10);
+        window.TryReserve().Should().BeTrue();
+        window.OnArguments(1, 10);
+        window.OnCompleted(0, 300);
+
+        // 300 waiting, plus item 1 expected to make 300.
+        window.BytesInFlight.Should().Be(600);
+        window.ResultBytesWaiting.Should().Be(300);
+        window.TryReserve().Should().BeTrue();
+        window.OnArguments(2, 10);
+        window.BytesInFlight.Should().Be(900);
+        window.TryReserve().Should().BeTrue("900 bytes are below the budget, so one more item is read");
+        window.OnArguments(3, 10);
+        window.BytesInFlight.Should().Be(1200);
+        window.TryReserve().Should().BeFalse();
+
+        window.OnCompleted(1, 100);
+        window.BytesInFlight.Should().Be(400 + (2 * 200), "two results waiting, two items expected to make the mean of 300 and 100");
+        window.TryReserve().Should().BeTrue();
+        window.OnArguments(4, 10);
+        window.BytesInFlight.Should().Be(400 + (3 * 200));
+        window.TryReserve().Should().BeFalse();
+        window.OnTaken(0);
+        window.BytesInFlight.Should().Be(100 + (3 * 200));
+        window.TryReserve().Should().BeTrue();
+    }
+
+    [Fact]
+    public void BytesInFlight_ArgumentsLargerThanExpectedResults_CountsTheArguments()
+    {
+        var window = new StreamWindow(maxItems: 100, maxBytes: 10_000, itemsBeforeFirstResult: 1);
+        window.TryReserve().Should().BeTrue();
+        window.OnArguments(0, 1000);
+        window.OnCompleted(0, 4);
+        window.TryReserve().Should().BeTrue();
+        window.OnArguments(1, 1000);
+        window.TryReserve().Should().BeTrue();
+        window.OnArguments(2, 1000);
+
+        window.BytesInFlight.Should().Be(4 + 2000);
+    }
+
+    [Fact]
     public async Task ReserveAsync_WindowFull_CompletesOnceTheConsumerMakesRoom()
     {
         var window = new StreamWindow(maxItems: 2, maxBytes: 1000);
