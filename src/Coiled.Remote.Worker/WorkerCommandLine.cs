@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Coiled.Remote.Worker.Executors;
 
 namespace Coiled.Remote.Worker;
 
@@ -18,6 +19,8 @@ internal sealed record WorkerCommandLine
           --slots N                 tasks run at once (default: processor count)
           --idle-timeout SECONDS    exit after this long without work (0 = never; default 1200)
           --no-client-timeout SECONDS  exit after this long without a client (0 = never; default 120)
+          --executor-idle-timeout SECONDS  end an environment's executor process after this long without a
+                                    client (fractions allowed, e.g. 0.5; default 60)
           --cert FILE               serve TLS with this PFX certificate
           --poweroff-on-exit        power the machine off when the worker exits (cloud machines)
         """;
@@ -40,6 +43,8 @@ internal sealed record WorkerCommandLine
 
     public TimeSpan NoClientTimeout { get; init; } = TimeSpan.FromMinutes(2);
 
+    public TimeSpan ExecutorIdleTimeout { get; init; } = ExecutorOptions.DefaultIdleTimeout;
+
     public string? CertificateFile { get; init; }
 
     public bool PowerOffOnExit { get; init; }
@@ -53,6 +58,7 @@ internal sealed record WorkerCommandLine
         var slots = Environment.ProcessorCount;
         var idle = TimeSpan.FromMinutes(20);
         var noClient = TimeSpan.FromMinutes(2);
+        var executorIdle = ExecutorOptions.DefaultIdleTimeout;
         for (var i = 0; i < args.Count; i++)
         {
             string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -70,6 +76,7 @@ internal sealed record WorkerCommandLine
                 case "--slots": slots = PositiveInt("--slots", Value()); break;
                 case "--idle-timeout": idle = Seconds("--idle-timeout", Value()); break;
                 case "--no-client-timeout": noClient = Seconds("--no-client-timeout", Value()); break;
+                case "--executor-idle-timeout": executorIdle = FractionalSeconds("--executor-idle-timeout", Value()); break;
                 case "--cert": certificate = Value(); break;
                 case "--poweroff-on-exit": powerOff = true; break;
                 default: throw new ArgumentException($"Unknown option '{args[i]}'.");
@@ -97,6 +104,7 @@ internal sealed record WorkerCommandLine
             Slots = slots,
             IdleTimeout = idle,
             NoClientTimeout = noClient,
+            ExecutorIdleTimeout = executorIdle,
             CertificateFile = certificate,
             PowerOffOnExit = powerOff,
         };
@@ -136,6 +144,11 @@ internal sealed record WorkerCommandLine
         => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0
             ? value
             : throw new ArgumentException($"{option} takes a positive whole number, not '{text}'.");
+
+    private static TimeSpan FractionalSeconds(string option, string text)
+        => double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) && value <= TimeSpan.MaxValue.TotalSeconds / 2
+            ? TimeSpan.FromSeconds(value)
+            : throw new ArgumentException($"{option} takes a number of seconds, e.g. 60 or 0.5, not '{text}'.");
 
     private static TimeSpan Seconds(string option, string text)
         => long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value)

@@ -36,6 +36,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly BulkChannel? _bulk;
     private AsyncDuplexStreamingCall<RunRequest, RunReply>? _run;
+    private OpenEnvironment? _open;
     private Task _loops = Task.CompletedTask;
     private double _averageTaskNanoseconds;
     private readonly long _connectedAt = Stopwatch.GetTimestamp();
@@ -195,7 +196,6 @@ internal sealed class WorkerConnection : IAsyncDisposable
     /// <summary>Opens the task stream in an environment and waits until the worker says it is ready.</summary>
     public async Task OpenAsync(string environmentId, IReadOnlyDictionary<string, string> environmentVariables, CancellationToken cancellationToken)
     {
-        _run = _client.Run(_call.WithCancellationToken(_stop.Token));
         var open = new OpenEnvironment { EnvironmentId = environmentId };
         foreach (var (name, value) in environmentVariables)
         {
@@ -216,7 +216,27 @@ internal sealed class WorkerConnection : IAsyncDisposable
             }
         }
 
-        await _run.RequestStream.WriteAsync(new RunRequest { Open = open }, cancellationToken).ConfigureAwait(false);
+        _open = open;
+        await OpenStreamAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts sending batches and receiving results for <paramref name="scheduler"/>.</summary>
+    public void Start(Scheduler scheduler)
+    {
+        State = WorkerState.Ready;
+        Volatile.Write(ref _lastHeard, Stopwatch.GetTimestamp());
+        _loops = Task.WhenAll(
+            Task.Run(() => RunStreamsAsync(scheduler)),
+            Task.Run(() => WatchHeartbeatsAsync(scheduler)));
+    }
+
+    /// <summary>Opens a task stream with what <see cref="OpenAsync"/> was given and waits until the worker says it is ready.</summary>
+    private async Task OpenStreamAsync(CancellationToken cancellationToken)
+    {
+        var environmentId = _open!.EnvironmentId;
+        _run?.Dispose();
+        _run = _client.Run(_call.WithCancellationToken(_stop.Token));
+        await _run.RequestStream.WriteAsync(new RunRequest { Open = _open }, cancellationToken).ConfigureAwait(false);
         if (!await _run.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
         {
             throw new EnvironmentSyncException($"Worker {Id} at {Endpoint.Address} closed the task stream instead of opening environment {environmentId}.");
@@ -232,15 +252,51 @@ internal sealed class WorkerConnection : IAsyncDisposable
         Window = Slots * 2;
     }
 
-    /// <summary>Starts sending batches and receiving results for <paramref name="scheduler"/>.</summary>
-    public void Start(Scheduler scheduler)
+    /// <summary>
+    /// Runs the task stream, and when the executor process behind it dies while the worker lives on, counts the death
+    /// for the tasks it had and opens a new stream on the same worker, which starts a new executor from its cache.
+    /// </summary>
+    private async Task RunStreamsAsync(Scheduler scheduler)
     {
-        State = WorkerState.Ready;
-        Volatile.Write(ref _lastHeard, Stopwatch.GetTimestamp());
-        _loops = Task.WhenAll(
-            Task.Run(() => SendLoopAsync(scheduler)),
-            Task.Run(() => ReceiveLoopAsync(scheduler)),
-            Task.Run(() => WatchHeartbeatsAsync(scheduler)));
+        while (true)
+        {
+            string? executorLost;
+            using (var stream = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
+            {
+                var sending = Task.Run(() => SendLoopAsync(scheduler, stream.Token));
+                executorLost = await ReceiveLoopAsync(scheduler).ConfigureAwait(false);
+                stream.Cancel();
+                await sending.ConfigureAwait(false);
+            }
+
+            if (executorLost is null || !scheduler.OnExecutorLost(this, executorLost))
+            {
+                return;
+            }
+
+            try
+            {
+                using var opening = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                if (WorkerTimeout != Timeout.InfiniteTimeSpan)
+                {
+                    // An executor starts in well under a second; a worker that cannot start one in this time is as good as lost.
+                    opening.CancelAfter(WorkerTimeout);
+                }
+
+                await OpenStreamAsync(opening.Token).ConfigureAwait(false);
+            }
+            catch (Exception) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                await scheduler.OnWorkerLostAsync(this, new IOException($"{executorLost}, and no new task stream could be opened: {ex.GetBaseException().Message}", ex)).ConfigureAwait(false);
+                return;
+            }
+
+            scheduler.OnExecutorReplaced(this);
+        }
     }
 
     /// <summary>Adapts the window to how long tasks take on this worker (scheduler lock).</summary>
@@ -314,12 +370,12 @@ internal sealed class WorkerConnection : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private async Task SendLoopAsync(Scheduler scheduler)
+    private async Task SendLoopAsync(Scheduler scheduler, CancellationToken stream)
     {
-        var stream = _run!.RequestStream;
+        var requests = _run!.RequestStream;
         try
         {
-            while (await Signal.WaitAsync(_stop.Token).ConfigureAwait(false))
+            while (await Signal.WaitAsync(stream).ConfigureAwait(false))
             {
                 while (scheduler.TakeRequest(this) is { } outgoing)
                 {
@@ -329,11 +385,11 @@ internal sealed class WorkerConnection : IAsyncDisposable
                         if (_bulk is not null && request.Tasks is { } tasks && tasks.Arguments.Length >= BulkFrame.ThresholdBytes)
                         {
                             // Large arguments go beside the control stream, as raw bytes; the batch only names them.
-                            tasks.BulkId = await _bulk.SendAsync(tasks.Arguments.Memory, _stop.Token).ConfigureAwait(false);
+                            tasks.BulkId = await _bulk.SendAsync(tasks.Arguments.Memory, stream).ConfigureAwait(false);
                             tasks.Arguments = Google.Protobuf.ByteString.Empty;
                         }
 
-                        await stream.WriteAsync(request, _stop.Token).ConfigureAwait(false);
+                        await requests.WriteAsync(request, stream).ConfigureAwait(false);
                     }
                     finally
                     {
@@ -343,9 +399,13 @@ internal sealed class WorkerConnection : IAsyncDisposable
                 }
             }
         }
-        catch (Exception) when (_stop.IsCancellationRequested)
+        catch (Exception) when (stream.IsCancellationRequested)
         {
-            // Disposed.
+            // Disposed, or the stream ended and the receive loop says how.
+        }
+        catch (RpcException)
+        {
+            // The stream ended; the receive loop reads its status and says how.
         }
         catch (Exception ex)
         {
@@ -455,7 +515,11 @@ internal sealed class WorkerConnection : IAsyncDisposable
         }
     }
 
-    private async Task ReceiveLoopAsync(Scheduler scheduler)
+    /// <summary>
+    /// Reads result batches until the stream ends; returns how the executor behind it died when that ended it, else null
+    /// (disposed, or the worker was lost, which is reported here).
+    /// </summary>
+    private async Task<string?> ReceiveLoopAsync(Scheduler scheduler)
     {
         var responses = _run!.ResponseStream;
         try
@@ -477,9 +541,15 @@ internal sealed class WorkerConnection : IAsyncDisposable
         {
             // Disposed.
         }
+        catch (RpcException ex) when (ex.Trailers.GetValue(WireLimits.ExecutorLostTrailer) is { } how)
+        {
+            return how;
+        }
         catch (Exception ex)
         {
             await scheduler.OnWorkerLostAsync(this, ex).ConfigureAwait(false);
         }
+
+        return null;
     }
 }

@@ -85,19 +85,40 @@ internal sealed class EnvironmentCatalog
         return reply;
     }
 
-    /// <summary>Opens an environment announced with <see cref="Plan"/> whose blobs have all arrived.</summary>
+    /// <summary>Opens an environment announced with <see cref="Plan"/> whose blobs have all arrived, in this process.</summary>
     public RemoteEnvironment Open(string environmentId)
     {
         if (environmentId.Length == 0)
         {
             if (!_hostEnvironment)
             {
-                throw new RpcException(new Status(
-                    StatusCode.FailedPrecondition,
-                    "This worker runs tasks only in synchronized environments: call PlanSync and Upload, then open the environment id PlanSync returned."));
+                throw SynchronizedOnly();
             }
 
             return _host.Value;
+        }
+
+        var lazy = _open.GetOrAdd(environmentId, id => new Lazy<RemoteEnvironment>(() => RemoteEnvironment.ForFolder(id, Locate(id))));
+        try
+        {
+            return lazy.Value;
+        }
+        catch
+        {
+            _open.TryRemove(new KeyValuePair<string, Lazy<RemoteEnvironment>>(environmentId, lazy));
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The folder of an environment announced with <see cref="Plan"/> whose blobs have all arrived, laid out on first
+    /// use, for an executor process to load.
+    /// </summary>
+    public string Locate(string environmentId)
+    {
+        if (environmentId.Length == 0)
+        {
+            throw SynchronizedOnly();
         }
 
         if (!_manifests.TryGetValue(environmentId, out var manifest))
@@ -116,19 +137,14 @@ internal sealed class EnvironmentCatalog
                 "Upload every blob PlanSync reported missing."));
         }
 
-        var lazy = _open.GetOrAdd(environmentId, id => new Lazy<RemoteEnvironment>(() => Materialize(id, manifest)));
-        try
-        {
-            return lazy.Value;
-        }
-        catch
-        {
-            _open.TryRemove(new KeyValuePair<string, Lazy<RemoteEnvironment>>(environmentId, lazy));
-            throw;
-        }
+        return Materialize(environmentId, manifest);
     }
 
-    private RemoteEnvironment Materialize(string id, Manifest manifest)
+    private static RpcException SynchronizedOnly() => new(new Status(
+        StatusCode.FailedPrecondition,
+        "This worker runs tasks only in synchronized environments: call PlanSync and Upload, then open the environment id PlanSync returned."));
+
+    private string Materialize(string id, Manifest manifest)
     {
         var target = Path.Combine(_directory, id);
         if (!Directory.Exists(target))
@@ -158,7 +174,7 @@ internal sealed class EnvironmentCatalog
             }
         }
 
-        return RemoteEnvironment.ForFolder(id, target);
+        return target;
     }
 
     /// <summary>Hex SHA-256 over the sorted (path, hash) pairs: the same application gives the same id on every worker.</summary>

@@ -45,14 +45,11 @@ internal sealed class WorkerHost : IAsyncDisposable
     /// <summary>Completes with the reason when the worker decided to stop (shutdown call or a timeout).</summary>
     public Task<string> StopRequested => _runtime.StopRequested;
 
-    /// <summary>Whether the worker stopped to have its process replaced (a task overran its timeout).</summary>
-    public bool Recycling => _runtime.Recycling;
-
     public static async Task<WorkerHost> StartAsync(WorkerHostOptions options, CancellationToken cancellationToken)
     {
         EnsureThreadPool(options.Slots);
-        var runtime = new WorkerRuntime(options);
         var loggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
+        var runtime = new WorkerRuntime(options, loggerFactory);
         var bulk = BulkListener.Start(runtime, loggerFactory.CreateLogger<BulkListener>());
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "coiled-remote-worker" });
         builder.Services.AddSingleton(loggerFactory);
@@ -113,6 +110,11 @@ internal sealed class WorkerHost : IAsyncDisposable
         {
             await bulk.DisposeAsync().ConfigureAwait(false);
             await app.DisposeAsync().ConfigureAwait(false);
+            if (runtime.Executors is { } executors)
+            {
+                await executors.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (FindListenError(ex) is { } listen)
             {
                 throw listen;
@@ -150,6 +152,12 @@ internal sealed class WorkerHost : IAsyncDisposable
         }
 
         await _app.DisposeAsync().ConfigureAwait(false);
+        if (_runtime.Executors is { } executors)
+        {
+            // Ending an environment ends its process: everything its tasks loaded and allocated goes with it.
+            await executors.DisposeAsync().ConfigureAwait(false);
+        }
+
         _watchdogStop.Dispose();
     }
 

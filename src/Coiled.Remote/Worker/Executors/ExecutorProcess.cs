@@ -1,0 +1,337 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote.Worker.Executors;
+
+/// <summary>
+/// The daemon's hold on one executor process: how to reach it, its private folder (its working directory and its
+/// socket), how many client streams use it and since when none has, and how it ended.
+/// </summary>
+internal sealed class ExecutorProcess
+{
+    private const int KeptErrorLines = 20;
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(2);
+
+    /// <summary>Waiting this long after the exit for the last lines of the process's error output (a crash message).</summary>
+    private static readonly TimeSpan LastWordsWait = TimeSpan.FromSeconds(1);
+
+    /// <summary>Files that are code, which the executor loads from the environment folder; every other file of the app is copied.</summary>
+    private static readonly HashSet<string> CodeExtensions = new(StringComparer.OrdinalIgnoreCase) { ".dll", ".exe", ".pdb", ".so", ".dylib" };
+
+    /// <summary>The beginnings of the lines .NET writes to standard error when it ends a process.</summary>
+    private static readonly string[] CrashMarkers = ["Stack overflow", "Unhandled exception", "Out of memory", "Fatal error", "Process terminated"];
+
+    private readonly Process _process;
+    private readonly byte[] _secret;
+    private readonly string _socketPath;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Queue<string> _errors = new();
+    private readonly object _gate = new();
+    private readonly Task _errorReader;
+    private Task _outputReader = Task.CompletedTask;
+    private int _streams;
+    private long _idleSince;
+    private bool _retired;
+
+    private ExecutorProcess(Process process, string environmentId, string folder, byte[] secret, TimeProvider time, ILogger logger)
+    {
+        _process = process;
+        EnvironmentId = environmentId;
+        Folder = folder;
+        _secret = secret;
+        _socketPath = Path.Combine(folder, "link");
+        _time = time;
+        _logger = logger;
+        _idleSince = time.GetTimestamp();
+        _errorReader = Task.Run(ReadErrorsAsync);
+        Exited = WatchExitAsync();
+    }
+
+    public string EnvironmentId { get; }
+
+    public int ProcessId => _process.Id;
+
+    /// <summary>The executor's private folder: its working directory (<c>work</c>) and its socket.</summary>
+    public string Folder { get; }
+
+    /// <summary>Completes with how the process ended, e.g. "exit code 137 (killed by SIGKILL ...)".</summary>
+    public Task<string> Exited { get; }
+
+    /// <summary>
+    /// Starts an executor for one environment: a private folder with the app's files (not its code, which loads from the
+    /// environment folder), the daemon's variables with <paramref name="variables"/> over them, and returns once it listens.
+    /// </summary>
+    /// <exception cref="ExecutorStartException">The process could not be started, exited, or did not report ready in time.</exception>
+    public static async Task<ExecutorProcess> StartAsync(
+        ExecutorOptions options, string environmentId, string environmentDirectory, IReadOnlyDictionary<string, string> variables,
+        string folder, int slots, TaskLimits limits, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+    {
+        var work = Path.Combine(folder, "work");
+        ExecutorSupervisor.CreatePrivateDirectory(folder);
+        Directory.CreateDirectory(work);
+        var start = new ProcessStartInfo(options.FileName)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = work,
+        };
+        foreach (var argument in options.Arguments.Concat(
+        [
+            ExecutorHost.Mode,
+            "--environment", environmentId,
+            "--environment-dir", environmentDirectory,
+            "--socket", Path.Combine(folder, "link"),
+            "--slots", slots.ToString(CultureInfo.InvariantCulture),
+            "--timeout-grace-ms", ((long)limits.TimeoutGrace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture),
+            "--max-result-bytes", limits.MaxResultBytes.ToString(CultureInfo.InvariantCulture),
+        ]))
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in variables)
+        {
+            start.Environment[name] = value;
+        }
+
+        Process process;
+        try
+        {
+            process = Process.Start(start) ?? throw new ExecutorStartException($"could not start {options.FileName}");
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            throw new ExecutorStartException($"could not start {options.FileName}: {ex.Message}", ex);
+        }
+
+        var secret = RandomNumberGenerator.GetBytes(ExecutorLink.SecretBytes);
+        var executor = new ExecutorProcess(process, environmentId, folder, secret, time, logger);
+        try
+        {
+            // The runtime starts meanwhile; the executor reads its secret before it listens, so the files are there first.
+            CopyAppFiles(environmentDirectory, work);
+            await process.StandardInput.WriteLineAsync(Convert.ToHexStringLower(secret).AsMemory(), cancellationToken).ConfigureAwait(false);
+            await process.StandardInput.FlushAsync(cancellationToken).ConfigureAwait(false);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(options.StartTimeout);
+            string? line;
+            try
+            {
+                line = await process.StandardOutput.ReadLineAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new ExecutorStartException($"it did not report ready within {options.StartTimeout.TotalSeconds:0} s");
+            }
+
+            if (line != ExecutorHost.ReadyLine)
+            {
+                var how = line is null ? await executor.Exited.ConfigureAwait(false) : $"it printed '{line}' instead of '{ExecutorHost.ReadyLine}'";
+                throw new ExecutorStartException($"it ended before it was ready: {how}");
+            }
+
+            executor._outputReader = Task.Run(executor.ForwardOutputAsync);
+            return executor;
+        }
+        catch (Exception ex)
+        {
+            await executor.StopAsync().ConfigureAwait(false);
+            if (ex is ExecutorStartException or OperationCanceledException)
+            {
+                throw;
+            }
+
+            throw new ExecutorStartException(ex.Message, ex);
+        }
+    }
+
+    /// <summary>Opens a connection to the executor for one client stream.</summary>
+    public Task<ExecutorLink> ConnectAsync(CancellationToken cancellationToken) => ExecutorLink.ConnectAsync(_socketPath, _secret, cancellationToken);
+
+    /// <summary>A client stream starts using the executor; false once it was retired (idle too long or ended).</summary>
+    public bool TryAttach()
+    {
+        lock (_gate)
+        {
+            if (_retired || Exited.IsCompleted)
+            {
+                return false;
+            }
+
+            _streams++;
+            return true;
+        }
+    }
+
+    /// <summary>A client stream stopped using the executor.</summary>
+    public void Detach()
+    {
+        lock (_gate)
+        {
+            if (--_streams == 0)
+            {
+                _idleSince = _time.GetTimestamp();
+            }
+        }
+    }
+
+    /// <summary>Retires the executor if no client stream has used it for <paramref name="idleTimeout"/>: no stream attaches after.</summary>
+    public bool TryRetireIfIdle(TimeSpan idleTimeout)
+    {
+        lock (_gate)
+        {
+            if (_streams == 0 && !_retired && _time.GetElapsedTime(_idleSince) >= idleTimeout)
+            {
+                _retired = true;
+            }
+
+            return _retired;
+        }
+    }
+
+    /// <summary>Retires the executor whatever it does.</summary>
+    public void Retire()
+    {
+        lock (_gate)
+        {
+            _retired = true;
+        }
+    }
+
+    /// <summary>Processor time and resident memory of the process now; zero once it exited.</summary>
+    public (TimeSpan Cpu, long WorkingSet) Usage()
+    {
+        try
+        {
+            _process.Refresh();
+            return _process.HasExited ? default : (_process.TotalProcessorTime, _process.WorkingSet64);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            return default;
+        }
+    }
+
+    /// <summary>Ends the process: closes its standard input, which it takes as the order to exit, then kills it after a grace period; deletes its folder.</summary>
+    public async Task StopAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.StandardInput.Close();
+                using var grace = new CancellationTokenSource(StopGrace);
+                try
+                {
+                    await _process.WaitForExitAsync(grace.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    _process.Kill(entireProcessTree: true);
+                    await _process.WaitForExitAsync().ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException or System.ComponentModel.Win32Exception)
+        {
+            // It is gone already.
+        }
+
+        await Exited.ConfigureAwait(false);
+
+        // A process the task started may hold the output open after the executor ended.
+        await Task.WhenAny(_outputReader, Task.Delay(LastWordsWait)).ConfigureAwait(false);
+        DeleteFolder();
+        _process.Dispose();
+    }
+
+    /// <summary>Copies every file of the app that is not code into the working directory, so that relative paths find them and writes stay private.</summary>
+    private static void CopyAppFiles(string environmentDirectory, string work)
+    {
+        foreach (var source in Directory.EnumerateFiles(environmentDirectory, "*", SearchOption.AllDirectories))
+        {
+            if (CodeExtensions.Contains(Path.GetExtension(source)))
+            {
+                continue;
+            }
+
+            var target = Path.Combine(work, Path.GetRelativePath(environmentDirectory, source));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+
+            // A copy, not a link: a task that writes to a file of its app changes its own copy, never the shared cache.
+            File.Copy(source, target, overwrite: true);
+        }
+    }
+
+    private async Task<string> WatchExitAsync()
+    {
+        await _process.WaitForExitAsync().ConfigureAwait(false);
+        await Task.WhenAny(_errorReader, Task.Delay(LastWordsWait)).ConfigureAwait(false);
+        var how = ProcessExit.Describe(_process.ExitCode, "executor");
+        string? crash;
+        lock (_errors)
+        {
+            crash = _errors.FirstOrDefault(line => CrashMarkers.Any(marker => line.TrimStart().StartsWith(marker, StringComparison.Ordinal)));
+        }
+
+        return crash is null ? how : $"{how}; it wrote \"{crash.Trim()}\"";
+    }
+
+    /// <summary>Passes the executor's error output on as the daemon's own, keeping its last lines to say how it ended.</summary>
+    private async Task ReadErrorsAsync()
+    {
+        try
+        {
+            while (await _process.StandardError.ReadLineAsync().ConfigureAwait(false) is { } line)
+            {
+                lock (_errors)
+                {
+                    _errors.Enqueue(line);
+                    if (_errors.Count > KeptErrorLines)
+                    {
+                        _errors.Dequeue();
+                    }
+                }
+
+                await Console.Error.WriteLineAsync(line).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The pipe broke with the process.
+        }
+    }
+
+    /// <summary>Passes what the executor's tasks print on as the daemon's own output.</summary>
+    private async Task ForwardOutputAsync()
+    {
+        try
+        {
+            while (await _process.StandardOutput.ReadLineAsync().ConfigureAwait(false) is { } line)
+            {
+                await Console.Out.WriteLineAsync(line).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The pipe broke with the process.
+        }
+    }
+
+    private void DeleteFolder()
+    {
+        try
+        {
+            Directory.Delete(Folder, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogDebug("The folder {Folder} of an ended executor could not be deleted: {Reason}", Folder, ex.Message);
+        }
+    }
+}

@@ -1,0 +1,354 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote.Worker.Executors;
+
+/// <summary>
+/// The worker daemon's executor processes, one per environment and set of forwarded variables: started when a client
+/// stream first needs one, shared by the streams that need the same, ended after <see cref="ExecutorOptions.IdleTimeout"/>
+/// without a stream, and all ended with the daemon. An executor that dies is forgotten, and the next stream starts
+/// another from the same cached files.
+/// </summary>
+internal sealed class ExecutorSupervisor : IAsyncDisposable
+{
+    /// <summary>A Unix socket's path must fit in 108 bytes, with its terminating NUL.</summary>
+    private const int MaxSocketPathBytes = 100;
+
+    private readonly ExecutorOptions _options;
+    private readonly int _slots;
+    private readonly TaskLimits _limits;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string _root;
+    private readonly object _gate = new();
+    private readonly Dictionary<string, Task<ExecutorProcess>> _executors = new(StringComparer.Ordinal);
+    private readonly Dictionary<ExecutorProcess, TimeSpan> _lastCpu = [];
+    private readonly List<Task> _stopping = [];
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly ITimer _sweeper;
+    private TimeSpan _endedCpu;
+    private int _next;
+    private bool _disposed;
+
+    /// <param name="options">How to start executors and when to end idle ones.</param>
+    /// <param name="cacheDirectory">The worker's cache: executors' private folders go under <c>executors/</c> in it.</param>
+    /// <param name="slots">Tasks each client stream runs at once.</param>
+    /// <param name="limits">Timeout grace and result size limit of the executors' tasks.</param>
+    /// <param name="time">The clock of the idle timeout.</param>
+    /// <param name="logger">Where executors' starts and ends are told.</param>
+    public ExecutorSupervisor(ExecutorOptions options, string cacheDirectory, int slots, TaskLimits limits, TimeProvider time, ILogger logger)
+    {
+        _options = options;
+        _slots = slots;
+        _limits = limits with { CollectAfterLargeTasks = true };
+        _time = time;
+        _logger = logger;
+        var parent = Path.Combine(cacheDirectory, "executors");
+        Directory.CreateDirectory(parent);
+        DeleteLeftovers(parent, logger);
+        _root = Path.Combine(parent, $"{Environment.ProcessId}-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}");
+        if (Encoding.UTF8.GetByteCount(Path.Combine(_root, "999999", "link")) > MaxSocketPathBytes)
+        {
+            // A deep cache folder: the sockets would not fit, so the private folders go to a private temporary folder.
+            _root = Directory.CreateTempSubdirectory("coiled-remote-executors-").FullName;
+        }
+
+        CreatePrivateDirectory(_root);
+        var period = TimeSpan.FromTicks(Math.Clamp(options.IdleTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond * 10, TimeSpan.TicksPerSecond));
+        _sweeper = time.CreateTimer(static state => ((ExecutorSupervisor)state!).EndIdle(), this, period, period);
+    }
+
+    /// <summary>Executors running or starting now.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _executors.Count;
+            }
+        }
+    }
+
+    /// <summary>The process ids of the executors running now.</summary>
+    public IReadOnlyList<int> ProcessIds
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _executors.Values.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result.ProcessId)];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Connects a client stream to the executor of an environment and set of variables, starting one if none runs.
+    /// </summary>
+    /// <exception cref="ExecutorStartException">No executor could be started, or none could be reached.</exception>
+    public async Task<ExecutorLease> OpenAsync(string environmentId, string environmentDirectory, IReadOnlyDictionary<string, string> variables, CancellationToken cancellationToken)
+    {
+        var key = KeyOf(environmentId, variables);
+        for (var attempt = 1; ; attempt++)
+        {
+            Task<ExecutorProcess> starting;
+            lock (_gate)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (!_executors.TryGetValue(key, out starting!))
+                {
+                    starting = StartAsync(key, environmentId, environmentDirectory, variables);
+                    _executors[key] = starting;
+                }
+            }
+
+            ExecutorProcess executor;
+            try
+            {
+                executor = await starting.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                Forget(key, starting);
+                throw ex as ExecutorStartException ?? new ExecutorStartException(ex.Message, ex);
+            }
+
+            if (!executor.TryAttach())
+            {
+                // It ended, or was retired for idleness, since it was looked up: start another.
+                Forget(key, starting);
+                continue;
+            }
+
+            try
+            {
+                return new ExecutorLease(executor, await executor.ConnectAsync(cancellationToken).ConfigureAwait(false));
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException)
+            {
+                executor.Detach();
+                Forget(key, starting);
+                if (attempt >= 2)
+                {
+                    throw new ExecutorStartException($"the executor of environment {environmentId[..12]} (process {executor.ProcessId}) refused its connection: {ex.Message}", ex);
+                }
+            }
+        }
+    }
+
+    /// <summary>Processor time and resident memory of every executor, the processor time of ended ones included.</summary>
+    public (TimeSpan Cpu, long WorkingSet) Usage()
+    {
+        List<ExecutorProcess> running;
+        lock (_gate)
+        {
+            running = [.. _executors.Values.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result)];
+        }
+
+        var cpu = TimeSpan.Zero;
+        long workingSet = 0;
+        lock (_lastCpu)
+        {
+            foreach (var executor in running)
+            {
+                var (used, resident) = executor.Usage();
+                if (used > TimeSpan.Zero)
+                {
+                    _lastCpu[executor] = used;
+                }
+
+                workingSet += resident;
+            }
+
+            foreach (var gone in _lastCpu.Keys.Where(e => !running.Contains(e)).ToList())
+            {
+                _endedCpu += _lastCpu[gone];
+                _lastCpu.Remove(gone);
+            }
+
+            cpu = _endedCpu + _lastCpu.Values.Aggregate(TimeSpan.Zero, (sum, used) => sum + used);
+        }
+
+        return (cpu, workingSet);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        List<Task<ExecutorProcess>> executors;
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            executors = [.. _executors.Values];
+            _executors.Clear();
+        }
+
+        _sweeper.Dispose();
+        _lifetime.Cancel();
+        foreach (var starting in executors)
+        {
+            try
+            {
+                var executor = await starting.ConfigureAwait(false);
+                executor.Retire();
+                Track(executor.StopAsync());
+            }
+            catch (Exception)
+            {
+                // It never started; its start cleaned up after itself.
+            }
+        }
+
+        Task[] stopping;
+        lock (_stopping)
+        {
+            stopping = [.. _stopping];
+        }
+
+        await Task.WhenAll(stopping).ConfigureAwait(false);
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogDebug("The executors' folder {Folder} could not be deleted: {Reason}", _root, ex.Message);
+        }
+
+        _lifetime.Dispose();
+    }
+
+    /// <summary>Creates a folder only its owner may enter (0700), where the platform has such modes.</summary>
+    internal static void CreatePrivateDirectory(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(path);
+        }
+        else
+        {
+            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+    }
+
+    private async Task<ExecutorProcess> StartAsync(string key, string environmentId, string environmentDirectory, IReadOnlyDictionary<string, string> variables)
+    {
+        // Not on the caller's thread: copying the app's files and starting the process must not hold the lock's caller.
+        await Task.Yield();
+        var folder = Path.Combine(_root, Interlocked.Increment(ref _next).ToString(CultureInfo.InvariantCulture));
+        var started = _time.GetTimestamp();
+        var executor = await ExecutorProcess.StartAsync(
+            _options, environmentId, environmentDirectory, variables, folder, _slots, _limits, _time, _logger, _lifetime.Token).ConfigureAwait(false);
+        _logger.LogInformation(
+            "Executor {Pid} for environment {EnvironmentId} started in {Ms:0} ms", executor.ProcessId, environmentId[..12], _time.GetElapsedTime(started).TotalMilliseconds);
+        _ = executor.Exited.ContinueWith(exited => OnExited(key, executor, exited.Result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return executor;
+    }
+
+    private void OnExited(string key, ExecutorProcess executor, string how)
+    {
+        bool known;
+        lock (_gate)
+        {
+            known = _executors.TryGetValue(key, out var current) && current.IsCompletedSuccessfully && current.Result == executor;
+            if (known)
+            {
+                _executors.Remove(key);
+            }
+        }
+
+        if (known)
+        {
+            // An executor the daemon did not end: the streams that used it say so to their clients.
+            _logger.LogWarning("Executor {Pid} of environment {EnvironmentId} ended: {How}", executor.ProcessId, executor.EnvironmentId[..12], how);
+            Track(executor.StopAsync());
+        }
+    }
+
+    /// <summary>Ends the executors that had no client stream for the idle timeout.</summary>
+    private void EndIdle()
+    {
+        List<ExecutorProcess>? idle = null;
+        lock (_gate)
+        {
+            foreach (var (key, starting) in _executors.ToList())
+            {
+                if (starting.IsCompletedSuccessfully && starting.Result.TryRetireIfIdle(_options.IdleTimeout))
+                {
+                    _executors.Remove(key);
+                    (idle ??= []).Add(starting.Result);
+                }
+            }
+        }
+
+        foreach (var executor in idle ?? [])
+        {
+            _logger.LogInformation(
+                "Executor {Pid} of environment {EnvironmentId} ends: no client for {Seconds:0.#} s", executor.ProcessId, executor.EnvironmentId[..12], _options.IdleTimeout.TotalSeconds);
+            Track(executor.StopAsync());
+        }
+    }
+
+    private void Forget(string key, Task<ExecutorProcess> starting)
+    {
+        lock (_gate)
+        {
+            if (_executors.TryGetValue(key, out var current) && current == starting)
+            {
+                _executors.Remove(key);
+            }
+        }
+    }
+
+    private void Track(Task stopping)
+    {
+        lock (_stopping)
+        {
+            _stopping.RemoveAll(t => t.IsCompleted);
+            _stopping.Add(stopping);
+        }
+    }
+
+    /// <summary>The environment and the variables, unambiguously: names and values cannot hold NUL.</summary>
+    private static string KeyOf(string environmentId, IReadOnlyDictionary<string, string> variables)
+    {
+        var key = new StringBuilder(environmentId);
+        foreach (var (name, value) in variables.OrderBy(v => v.Key, StringComparer.Ordinal))
+        {
+            key.Append('\0').Append(name).Append('=').Append(value.Replace("\0", string.Empty, StringComparison.Ordinal));
+        }
+
+        return key.ToString();
+    }
+
+    /// <summary>Deletes the executor folders of daemons that are gone (killed before they could clean up).</summary>
+    private static void DeleteLeftovers(string parent, ILogger logger)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        foreach (var folder in Directory.EnumerateDirectories(parent))
+        {
+            var name = Path.GetFileName(folder);
+            var dash = name.IndexOf('-', StringComparison.Ordinal);
+            if (dash > 0 && int.TryParse(name.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && !Directory.Exists($"/proc/{pid}"))
+            {
+                try
+                {
+                    Directory.Delete(folder, recursive: true);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    logger.LogDebug("The leftover executor folder {Folder} could not be deleted: {Reason}", folder, ex.Message);
+                }
+            }
+        }
+    }
+}
