@@ -68,6 +68,12 @@ public sealed record ClusterOptions
     /// <summary>Where the cluster logs. Default: nowhere.</summary>
     public ILoggerFactory? LoggerFactory { get; init; }
 
+    /// <summary>
+    /// The application folder synchronized to the workers; default: this application's own (<see cref="AppContext.BaseDirectory"/>).
+    /// Tests and benchmarks point it at a copy with a file changed to make another build of the same code.
+    /// </summary>
+    internal string? ApplicationDirectory { get; init; }
+
     /// <summary>Receives the cluster's progress: start-up phases and task counts.</summary>
     public IProgress<ClusterProgress>? Progress { get; init; }
 }

@@ -39,6 +39,7 @@ internal sealed class ExecutorProcess
     private ExecutorProcess(Process process, string environmentId, string folder, byte[] secret, TimeProvider time, ILogger logger)
     {
         _process = process;
+        ProcessId = process.Id;
         EnvironmentId = environmentId;
         Folder = folder;
         _secret = secret;
@@ -52,7 +53,7 @@ internal sealed class ExecutorProcess
 
     public string EnvironmentId { get; }
 
-    public int ProcessId => _process.Id;
+    public int ProcessId { get; }
 
     /// <summary>The executor's private folder: its working directory (<c>work</c>) and its socket.</summary>
     public string Folder { get; }
