@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Coiled.Remote.Benchmarks;
 
@@ -14,6 +13,9 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
     /// <summary>The daemon ends an executor without a client after this long, so that the memory figures see them go.</summary>
     private static readonly TimeSpan ExecutorIdle = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>The daemon starts its next spare executor a second after the last was taken; this is long enough for it to be ready.</summary>
+    private static readonly TimeSpan SpareSettle = TimeSpan.FromSeconds(2);
+
     private const string Marker = "coiled-remote-build-marker.txt";
 
     private readonly JsonObject _json = [];
@@ -21,9 +23,11 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
     public async Task RunAsync()
     {
         var token = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        var logs = new LogCapture();
+        using var logging = logs.CreateFactory();
         await using var backend = new LocalProcessBackend { CacheDirectory = cache, SlotsPerWorker = 2, ExecutorIdleTimeout = ExecutorIdle };
         var endpoints = await backend.StartWorkersAsync(
-            new WorkerLaunch(1, token, TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(10), NullLoggerFactory.Instance), CancellationToken.None);
+            new WorkerLaunch(1, token, TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(10), logging), CancellationToken.None);
         var daemon = backend.ProcessIds[0];
         var app = Path.Combine(cache, "bench-app");
         CopyApp(AppContext.BaseDirectory, app);
@@ -57,6 +61,8 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
         var connectShare = new List<double>();
         for (var i = 0; i < (quick ? 5 : 11); i++)
         {
+            // A running daemon keeps a spare executor for the next new build; it starts a second after the last was taken.
+            await Task.Delay(SpareSettle);
             var options = newBuild();
             var clock = Stopwatch.StartNew();
             await using var cluster = await Cluster.ConnectAsync(addresses, token, options);
@@ -91,6 +97,7 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
         var worker = cluster.Workers.Single().Id;
         for (var i = 0; i < (quick ? 3 : 7); i++)
         {
+            await Task.Delay(SpareSettle);
             await cluster.SubmitAsync(Jobs.Noop, i);
             try
             {
@@ -127,7 +134,7 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
 
     /// <summary>
     /// Many builds into one daemon, each holding 20 MB in a static field: once the executors of builds without a client
-    /// are ended, the daemon and the executors still running weigh what they did after the first.
+    /// are ended, the daemon and the executors still running (the spare) weigh what they did after the first.
     /// </summary>
     private async Task MemoryAsync(List<Uri> addresses, string token, int daemon, Func<ClusterOptions> newBuild)
     {
@@ -135,21 +142,22 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
         double? first = null;
         var peak = 0.0;
         var clock = Stopwatch.StartNew();
+        var executor = 0;
         for (var i = 0; i < builds; i++)
         {
             await using (var cluster = await Cluster.ConnectAsync(addresses, token, newBuild()))
             {
-                await cluster.SubmitAsync(Jobs.Hold, 20_000_000);
+                executor = await cluster.SubmitAsync(Jobs.Hold, 20_000_000);
                 peak = Math.Max(peak, Total(daemon));
             }
 
             if (i == 0)
             {
-                first = await SettledAsync(daemon);
+                first = await SettledAsync(daemon, executor);
             }
         }
 
-        var last = await SettledAsync(daemon);
+        var last = await SettledAsync(daemon, executor);
         row("executor", $"daemon + live executors' RSS after the first and the last of {builds} builds, each holding 20 MB ({clock.Elapsed.TotalSeconds:F0} s)",
             $"{first:F0} MiB → {last:F0} MiB ({last - first:+0;-0} MiB; at most {peak:F0} MiB while a build ran)");
         _json["memory_builds"] = builds;
@@ -161,20 +169,25 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
         }
     }
 
-    /// <summary>The daemon's RSS and its executors', once the executors without a client were ended (all of them here).</summary>
-    private static async Task<double> SettledAsync(int daemon)
+    /// <summary>
+    /// The daemon's RSS and its executors', once the executor of the last build ended for want of a client, and the
+    /// spare, started a second after it was taken, runs.
+    /// </summary>
+    private static async Task<double> SettledAsync(int daemon, int executor)
     {
         var deadline = Stopwatch.StartNew();
-        while (Children(daemon).Count > 0)
+        while (Children(daemon).Contains(executor) || Children(daemon).Count == 0)
         {
             if (deadline.Elapsed > TimeSpan.FromSeconds(30))
             {
-                throw new TimeoutException($"The daemon's executors {string.Join(", ", Children(daemon))} did not end within 30 s of their last client.");
+                throw new TimeoutException($"The daemon's executor {executor} did not end within 30 s of its last client, or no spare came: {string.Join(", ", Children(daemon))}.");
             }
 
             await Task.Delay(50);
         }
 
+        // The spare's own start settles too.
+        await Task.Delay(1000);
         return Total(daemon);
     }
 

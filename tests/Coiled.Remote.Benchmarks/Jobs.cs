@@ -52,7 +52,7 @@ public static class Jobs
     /// <summary>What <see cref="Hold"/> keeps: memory of this process until it ends.</summary>
     private static byte[]? _held;
 
-    /// <summary>Keeps an array of <paramref name="bytes"/> bytes, every page written, for as long as its process lives.</summary>
+    /// <summary>Keeps an array of <paramref name="bytes"/> bytes, every page written, for as long as its process lives; answers that process's id.</summary>
     [Remote]
     public static int Hold(int bytes)
     {
@@ -62,7 +62,7 @@ public static class Jobs
             _held[i] = 1;
         }
 
-        return _held.Length;
+        return Environment.ProcessId;
     }
 
     /// <summary>Writes the machine's monotonic clock to <paramref name="path"/>, then ends its process with Environment.Exit.</summary>

@@ -392,12 +392,16 @@ internal sealed class Scheduler
     /// The executor process that ran a worker's tasks died, the worker itself is fine: its in-flight items count the death,
     /// as when a worker dies, and go back to the queue or fail; the worker gets nothing until <see cref="OnExecutorReplaced"/>.
     /// </summary>
+    /// <param name="worker">The worker whose task stream ended.</param>
+    /// <param name="how">How the executor ended.</param>
+    /// <param name="tasks">How many tasks the worker had in flight then.</param>
     /// <returns>False when the worker is no longer the scheduler's (lost, stopped, or the scheduler closed).</returns>
-    public bool OnExecutorLost(WorkerConnection worker, string how)
+    public bool OnExecutorLost(WorkerConnection worker, string how, out int tasks)
     {
         List<(PendingTask Task, WorkerLostException Error)> poisoned;
         lock (_gate)
         {
+            tasks = worker.InFlight.Count;
             if (worker.State is WorkerState.Lost or WorkerState.Stopped || _closed)
             {
                 return false;

@@ -27,6 +27,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
     /// <summary>The longest an unanswered ping may wait for a finite worker timeout (longer ones would overflow): a day.</summary>
     private static readonly TimeSpan LongestPingTimeout = TimeSpan.FromDays(1);
 
+    /// <summary>Executor deaths in a row with no task in flight after which the worker counts as lost: something other than a task kills them.</summary>
+    private const int MaxIdleExecutorLosses = 3;
+
     /// <summary>A silence check that ran this late means this process itself was stalled (a pause, a frozen machine).</summary>
     private static readonly TimeSpan StalledCheck = TimeSpan.FromSeconds(1);
 
@@ -258,6 +261,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
     /// </summary>
     private async Task RunStreamsAsync(Scheduler scheduler)
     {
+        var idleLosses = 0;
         while (true)
         {
             string? executorLost;
@@ -269,8 +273,16 @@ internal sealed class WorkerConnection : IAsyncDisposable
                 await sending.ConfigureAwait(false);
             }
 
-            if (executorLost is null || !scheduler.OnExecutorLost(this, executorLost))
+            if (executorLost is null || !scheduler.OnExecutorLost(this, executorLost, out var tasks))
             {
+                return;
+            }
+
+            // Deaths with tasks in flight count against those tasks; deaths with none cannot, and must not go on forever.
+            idleLosses = tasks == 0 ? idleLosses + 1 : 0;
+            if (idleLosses > MaxIdleExecutorLosses)
+            {
+                await scheduler.OnWorkerLostAsync(this, new IOException($"{executorLost}; its executors died {idleLosses} times in a row without a task running")).ConfigureAwait(false);
                 return;
             }
 

@@ -140,6 +140,10 @@ internal sealed class EnvironmentCatalog
         return Materialize(environmentId, manifest);
     }
 
+    /// <summary>The caller's entry assembly named in an environment's manifest; empty when it is unknown.</summary>
+    public string EntryAssemblyOf(string environmentId)
+        => _manifests.TryGetValue(environmentId, out var manifest) ? manifest.EntryAssembly : string.Empty;
+
     private static RpcException SynchronizedOnly() => new(new Status(
         StatusCode.FailedPrecondition,
         "This worker runs tasks only in synchronized environments: call PlanSync and Upload, then open the environment id PlanSync returned."));

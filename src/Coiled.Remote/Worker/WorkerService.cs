@@ -140,11 +140,12 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
     private async Task RunInExecutorAsync(
         Executors.ExecutorSupervisor executors, OpenEnvironment open, IAsyncStreamReader<RunRequest> requestStream, IServerStreamWriter<RunReply> responseStream, CancellationToken aborted)
     {
-        var directory = state.Environments.Locate(open.EnvironmentId);
+        var environment = new Executors.ExecutorEnvironment(
+            open.EnvironmentId, state.Environments.Locate(open.EnvironmentId), state.Environments.EntryAssemblyOf(open.EnvironmentId), open.EnvironmentVariables);
         Executors.ExecutorLease lease;
         try
         {
-            lease = await executors.OpenAsync(open.EnvironmentId, directory, open.EnvironmentVariables, aborted).ConfigureAwait(false);
+            lease = await executors.OpenAsync(environment, aborted).ConfigureAwait(false);
         }
         catch (Executors.ExecutorStartException ex)
         {
@@ -324,7 +325,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             how = "it closed its connection to the daemon and still runs";
         }
 
-        var message = $"The executor process of environment {executor.EnvironmentId[..12]} (process {executor.ProcessId}) on worker {state.WorkerId} ended: {how}. " +
+        var message = $"The executor process of environment {executor.EnvironmentLabel} (process {executor.ProcessId}) on worker {state.WorkerId} ended: {how}. " +
             "Its running tasks count it as a worker death (ClusterOptions.MaxWorkerDeaths); the worker starts a new executor for the next stream.";
         logger.LogWarning("Worker {WorkerId}: {Message}", state.WorkerId, message);
         throw new RpcException(new Status(StatusCode.Unavailable, message), new Metadata { { WireLimits.ExecutorLostTrailer, $"its executor (process {executor.ProcessId}) ended: {how}" } });

@@ -1,15 +1,19 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Coiled.Remote.Transport.Protocol;
+using Google.Protobuf;
+using MessagePack;
 
 namespace Coiled.Remote.Worker.Executors;
 
 /// <summary>
 /// An executor process (<c>coiled-remote-worker --executor</c>): runs the tasks of one environment, in the working
 /// directory and with the variables its daemon started it with, for the daemon's connections on a Unix socket, each a
-/// client's task stream served by a <see cref="TaskExecutor"/> of its own. It has no web server: it starts in a blink.
-/// It exits when its standard input closes (the daemon ended it, or is gone), and with
-/// <see cref="ProcessExit.RecycleExitCode"/> once a task overran its timeout and the outcomes reported by then were sent.
+/// client's task stream served by a <see cref="TaskExecutor"/> of its own. It has no web server, so that it starts fast.
+/// A spare executor, started ahead of need, learns its environment and variables from a <see cref="BindPrefix"/> line
+/// on standard input, after its secret. It exits when its standard input closes (the daemon ended it, or is gone),
+/// and with <see cref="ProcessExit.RecycleExitCode"/> once a task overran its timeout and the outcomes reported by then
+/// were sent.
 /// </summary>
 internal sealed class ExecutorHost
 {
@@ -19,22 +23,30 @@ internal sealed class ExecutorHost
     /// <summary>The line an executor prints on standard output once it listens.</summary>
     public const string ReadyLine = "coiled-remote-executor ready";
 
+    /// <summary>The line a spare executor prints on standard output once it took on its environment.</summary>
+    public const string BoundLine = "coiled-remote-executor bound";
+
+    /// <summary>
+    /// How the line that binds a spare executor starts; then the environment folder and the entry assembly (UTF-8) and an
+    /// <c>OpenEnvironment</c> (its id and variables), each base64, separated by spaces.
+    /// </summary>
+    public const string BindPrefix = "bind ";
+
     /// <summary>A connection must present the secret within this time.</summary>
     private static readonly TimeSpan SecretTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>The longest a recycling executor waits for outcomes to reach the daemon.</summary>
     private static readonly TimeSpan FlushLimit = TimeSpan.FromSeconds(2);
 
-    private readonly RemoteEnvironment _environment;
+    private readonly TaskCompletionSource<RemoteEnvironment> _environment = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly byte[] _secret;
     private readonly ExecutorCommandLine _options;
     private readonly WorkerActivity _activity = new(TimeProvider.System);
     private readonly TaskCompletionSource<string> _recycle = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ConcurrentDictionary<ResultBatcher, byte> _batchers = new();
 
-    private ExecutorHost(RemoteEnvironment environment, byte[] secret, ExecutorCommandLine options)
+    private ExecutorHost(byte[] secret, ExecutorCommandLine options)
     {
-        _environment = environment;
         _secret = secret;
         _options = options;
     }
@@ -55,21 +67,42 @@ internal sealed class ExecutorHost
         }
 
         using var input = Console.OpenStandardInput();
-        var secret = ReadSecret(input);
-        if (secret is null)
+        if (ReadLine(input) is not { } secretLine)
         {
             // The daemon went away before it sent the secret.
             return 0;
         }
 
-        var environment = RemoteEnvironment.ForFolder(options.EnvironmentId, options.EnvironmentDirectory);
+        var host = new ExecutorHost(Convert.FromHexString(secretLine), options);
+        if (options.EnvironmentId is { } id)
+        {
+            host.Take(RemoteEnvironment.ForFolder(id, options.EnvironmentDirectory!), options.EntryAssembly);
+        }
+
         using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         listener.Bind(new UnixDomainSocketEndPoint(options.SocketPath));
         listener.Listen(64);
-        var host = new ExecutorHost(environment, secret, options);
         _ = Task.Run(() => host.AcceptAsync(listener));
-        await Console.Out.WriteLineAsync(ReadyLine).ConfigureAwait(false);
-        await Console.Out.FlushAsync().ConfigureAwait(false);
+        using (var output = Console.OpenStandardOutput())
+        {
+            output.Write(System.Text.Encoding.ASCII.GetBytes(ReadyLine + "\n"));
+            output.Flush();
+        }
+
+        if (!host._environment.Task.IsCompleted)
+        {
+            // A spare: everything a first task needs that does not depend on its environment is made now, not then.
+            WarmUp();
+            if (ReadLine(input) is not { } bind || !bind.StartsWith(BindPrefix, StringComparison.Ordinal))
+            {
+                return 0;
+            }
+
+            var (environment, entryAssembly) = Bind(bind);
+            host.Take(environment, entryAssembly);
+            await Console.Out.WriteLineAsync(BoundLine).ConfigureAwait(false);
+            await Console.Out.FlushAsync().ConfigureAwait(false);
+        }
 
         var ended = await Task.WhenAny(WaitForEndOfInput(input), host._recycle.Task).ConfigureAwait(false);
         if (ended != host._recycle.Task)
@@ -82,16 +115,75 @@ internal sealed class ExecutorHost
         return ProcessExit.RecycleExitCode;
     }
 
-    /// <summary>The secret on the first line of standard input, as hex; null when the input ends first.</summary>
-    private static byte[]? ReadSecret(Stream input)
+    /// <summary>The line that binds a spare executor to an environment and its variables.</summary>
+    public static string BindLine(ExecutorEnvironment environment)
     {
-        var line = new List<byte>(ExecutorLink.SecretBytes * 2);
+        var open = new OpenEnvironment { EnvironmentId = environment.Id };
+        foreach (var (name, value) in environment.Variables)
+        {
+            open.EnvironmentVariables[name] = value;
+        }
+
+        return BindPrefix + string.Join(' ', Base64(environment.Directory), Base64(environment.EntryAssembly), Convert.ToBase64String(open.ToByteArray()));
+
+        static string Base64(string text) => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(text));
+    }
+
+    /// <summary>
+    /// Takes on the environment and variables of a bind line. The variables are set for native code too (setenv), which
+    /// is safe here: no task has run, and no thread of this process reads the environment meanwhile.
+    /// </summary>
+    private static (RemoteEnvironment Environment, string EntryAssembly) Bind(string line)
+    {
+        var parts = line[BindPrefix.Length..].Split(' ');
+        var directory = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(parts[0]));
+        var entryAssembly = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(parts[1]));
+        var open = OpenEnvironment.Parser.ParseFrom(Convert.FromBase64String(parts[2]));
+        foreach (var (name, value) in open.EnvironmentVariables)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+            if (!OperatingSystem.IsWindows())
+            {
+                _ = NativeEnvironment.SetVariable(name, value, 1);
+            }
+        }
+
+        return (RemoteEnvironment.ForFolder(open.EnvironmentId, directory), entryAssembly);
+    }
+
+    /// <summary>Serves tasks in <paramref name="environment"/> from now on, and loads the [Remote] methods of its entry assembly meanwhile.</summary>
+    private void Take(RemoteEnvironment environment, string entryAssembly)
+    {
+        _environment.SetResult(environment);
+
+        // While the daemon answers the client and the client sends its first tasks.
+        _ = Task.Run(() => environment.Preload(entryAssembly));
+    }
+
+    /// <summary>Compiles and initializes, before a spare is bound, the serializers every first task uses.</summary>
+    private static void WarmUp()
+    {
+        var resolver = RemoteSerializer.Options.Resolver;
+        _ = resolver.GetFormatter<int>();
+        _ = resolver.GetFormatter<long>();
+        _ = resolver.GetFormatter<double>();
+        _ = resolver.GetFormatter<string>();
+        _ = resolver.GetFormatter<byte[]>();
+        var reply = new RunReply { Results = new ResultBatch { TaskIds = { 1 }, Failures = { new TaskFailure { TaskId = 2, Message = "warm-up" } } } };
+        _ = RunRequest.Parser.ParseFrom(new RunRequest { Tasks = new TaskBatch { Assembly = "a", StubId = "s", TaskIds = { 1 } } }.ToByteArray());
+        _ = reply.CalculateSize();
+    }
+
+    /// <summary>A line of standard input, without its end; null when the input ends first. Reads byte by byte, so nothing after it is consumed.</summary>
+    private static string? ReadLine(Stream input)
+    {
+        var line = new List<byte>(128);
         var one = new byte[1];
         while (input.Read(one) == 1)
         {
             if (one[0] == (byte)'\n')
             {
-                return Convert.FromHexString(System.Text.Encoding.ASCII.GetString([.. line]).Trim());
+                return System.Text.Encoding.UTF8.GetString([.. line]).TrimEnd('\r');
             }
 
             line.Add(one[0]);
@@ -164,6 +256,8 @@ internal sealed class ExecutorHost
             return;
         }
 
+        // A spare serves no task before it knows its environment.
+        var environment = await _environment.Task.ConfigureAwait(false);
         var executor = new TaskExecutor(_options.Slots, _activity, _options.Limits, reason => _recycle.TrySetResult(reason));
         await using (executor.ConfigureAwait(false))
         {
@@ -177,7 +271,7 @@ internal sealed class ExecutorHost
                     var request = frame.Header;
                     if (request.KindCase == RunRequest.KindOneofCase.Tasks)
                     {
-                        executor.Enqueue(_environment, request.Tasks, frame.Data, frame.Payload);
+                        executor.Enqueue(environment, request.Tasks, frame.Data, frame.Payload);
                     }
                     else if (request.KindCase == RunRequest.KindOneofCase.Cancel)
                     {

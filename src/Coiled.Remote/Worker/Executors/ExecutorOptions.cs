@@ -17,6 +17,12 @@ internal sealed record ExecutorOptions
     /// <summary>An executor without a connected client for this long is ended; the next client of its environment starts another.</summary>
     public TimeSpan IdleTimeout { get; init; } = DefaultIdleTimeout;
 
+    /// <summary>
+    /// Keep one spare executor started, ready to take the next new environment in milliseconds (default true); without it
+    /// each new environment waits for a process to start.
+    /// </summary>
+    public bool KeepSpare { get; init; } = true;
+
     /// <summary>An executor that has not reported ready within this time is killed, and the client's stream fails.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 

@@ -36,7 +36,7 @@ internal sealed class ExecutorProcess
     private long _idleSince;
     private bool _retired;
 
-    private ExecutorProcess(Process process, string environmentId, string folder, byte[] secret, TimeProvider time, ILogger logger)
+    private ExecutorProcess(Process process, string? environmentId, string folder, byte[] secret, TimeProvider time, ILogger logger)
     {
         _process = process;
         ProcessId = process.Id;
@@ -51,7 +51,13 @@ internal sealed class ExecutorProcess
         Exited = WatchExitAsync();
     }
 
-    public string EnvironmentId { get; }
+    /// <summary>The environment the executor runs; null for a spare not bound yet.</summary>
+    public string? EnvironmentId { get; private set; }
+
+    /// <summary>The environment's id, shortened, for messages; "spare" for a spare.</summary>
+    public string EnvironmentLabel => EnvironmentId?[..12] ?? "spare";
+
+    private string WorkingDirectory => Path.Combine(Folder, "work");
 
     public int ProcessId { get; }
 
@@ -63,12 +69,12 @@ internal sealed class ExecutorProcess
 
     /// <summary>
     /// Starts an executor for one environment: a private folder with the app's files (not its code, which loads from the
-    /// environment folder), the daemon's variables with <paramref name="variables"/> over them, and returns once it listens.
+    /// environment folder), the daemon's variables with the forwarded ones over them, and returns once it listens.
+    /// Without an environment, starts a spare, which <see cref="TryBindAsync"/> later gives one.
     /// </summary>
     /// <exception cref="ExecutorStartException">The process could not be started, exited, or did not report ready in time.</exception>
     public static async Task<ExecutorProcess> StartAsync(
-        ExecutorOptions options, string environmentId, string environmentDirectory, IReadOnlyDictionary<string, string> variables,
-        string folder, int slots, TaskLimits limits, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+        ExecutorOptions options, ExecutorEnvironment? environment, string folder, int slots, TaskLimits limits, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
     {
         var work = Path.Combine(folder, "work");
         ExecutorSupervisor.CreatePrivateDirectory(folder);
@@ -81,11 +87,10 @@ internal sealed class ExecutorProcess
             UseShellExecute = false,
             WorkingDirectory = work,
         };
-        foreach (var argument in options.Arguments.Concat(
+        IEnumerable<string> what = environment is null ? [] :
+            ["--environment", environment.Id, "--environment-dir", environment.Directory, "--entry-assembly", environment.EntryAssembly];
+        foreach (var argument in options.Arguments.Concat([ExecutorHost.Mode]).Concat(what).Concat(
         [
-            ExecutorHost.Mode,
-            "--environment", environmentId,
-            "--environment-dir", environmentDirectory,
             "--socket", Path.Combine(folder, "link"),
             "--slots", slots.ToString(CultureInfo.InvariantCulture),
             "--timeout-grace-ms", ((long)limits.TimeoutGrace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture),
@@ -95,7 +100,7 @@ internal sealed class ExecutorProcess
             start.ArgumentList.Add(argument);
         }
 
-        foreach (var (name, value) in variables)
+        foreach (var (name, value) in environment?.Variables ?? new Dictionary<string, string>())
         {
             start.Environment[name] = value;
         }
@@ -111,11 +116,15 @@ internal sealed class ExecutorProcess
         }
 
         var secret = RandomNumberGenerator.GetBytes(ExecutorLink.SecretBytes);
-        var executor = new ExecutorProcess(process, environmentId, folder, secret, time, logger);
+        var executor = new ExecutorProcess(process, environment?.Id, folder, secret, time, logger);
         try
         {
             // The runtime starts meanwhile; the executor reads its secret before it listens, so the files are there first.
-            CopyAppFiles(environmentDirectory, work);
+            if (environment is not null)
+            {
+                CopyAppFiles(environment.Directory, work);
+            }
+
             await process.StandardInput.WriteLineAsync(Convert.ToHexStringLower(secret).AsMemory(), cancellationToken).ConfigureAwait(false);
             await process.StandardInput.FlushAsync(cancellationToken).ConfigureAwait(false);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -136,7 +145,11 @@ internal sealed class ExecutorProcess
                 throw new ExecutorStartException($"it ended before it was ready: {how}");
             }
 
-            executor._outputReader = Task.Run(executor.ForwardOutputAsync);
+            if (environment is not null)
+            {
+                executor._outputReader = Task.Run(executor.ForwardOutputAsync);
+            }
+
             return executor;
         }
         catch (Exception ex)
@@ -149,6 +162,35 @@ internal sealed class ExecutorProcess
 
             throw new ExecutorStartException(ex.Message, ex);
         }
+    }
+
+    /// <summary>
+    /// Gives a spare its environment: the app's files in its working directory, then the environment and the variables
+    /// on its standard input; false when it does not confirm (it ended), and it must not be used.
+    /// </summary>
+    public async Task<bool> TryBindAsync(ExecutorEnvironment environment, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        EnvironmentId = environment.Id;
+        try
+        {
+            CopyAppFiles(environment.Directory, WorkingDirectory);
+            await _process.StandardInput.WriteLineAsync(ExecutorHost.BindLine(environment).AsMemory(), cancellationToken).ConfigureAwait(false);
+            await _process.StandardInput.FlushAsync(cancellationToken).ConfigureAwait(false);
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            wait.CancelAfter(timeout);
+            if (await _process.StandardOutput.ReadLineAsync(wait.Token).ConfigureAwait(false) != ExecutorHost.BoundLine)
+            {
+                return false;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            _logger.LogDebug("Spare executor {Pid} could not be bound to environment {EnvironmentId}: {Reason}", ProcessId, EnvironmentLabel, ex.Message);
+            return false;
+        }
+
+        _outputReader = Task.Run(ForwardOutputAsync);
+        return true;
     }
 
     /// <summary>Opens a connection to the executor for one client stream.</summary>

@@ -8,12 +8,22 @@ namespace Coiled.Remote.Worker.Executors;
 /// The worker daemon's executor processes, one per environment and set of forwarded variables: started when a client
 /// stream first needs one, shared by the streams that need the same, ended after <see cref="ExecutorOptions.IdleTimeout"/>
 /// without a stream, and all ended with the daemon. An executor that dies is forgotten, and the next stream starts
-/// another from the same cached files.
+/// another from the same cached files. Like Ray's prestarted workers, one spare executor waits, its runtime started,
+/// to take the next new environment: binding it costs milliseconds where starting a process costs a tenth of a second.
 /// </summary>
 internal sealed class ExecutorSupervisor : IAsyncDisposable
 {
     /// <summary>A Unix socket's path must fit in 108 bytes, with its terminating NUL.</summary>
     private const int MaxSocketPathBytes = 100;
+
+    /// <summary>
+    /// Variables that a started runtime or loader has already read: an environment forwarding one of these gets an
+    /// executor started with it, never a spare.
+    /// </summary>
+    private static readonly string[] StartupVariablePrefixes = ["DOTNET_", "COMPlus_", "CORECLR_", "LD_", "MALLOC_"];
+
+    /// <summary>How long after the spare was taken the next one starts.</summary>
+    private static readonly TimeSpan SpareDelay = TimeSpan.FromSeconds(1);
 
     private readonly ExecutorOptions _options;
     private readonly int _slots;
@@ -27,6 +37,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
     private readonly List<Task> _stopping = [];
     private readonly CancellationTokenSource _lifetime = new();
     private readonly ITimer _sweeper;
+    private Task<ExecutorProcess>? _spare;
     private TimeSpan _endedCpu;
     private int _next;
     private bool _disposed;
@@ -83,13 +94,26 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         }
     }
 
+    /// <summary>Starts the spare executor, if the options keep one and none runs or starts.</summary>
+    public void PrepareSpare()
+    {
+        lock (_gate)
+        {
+            if (_options.KeepSpare && _spare is null && !_disposed)
+            {
+                _spare = StartSpareAsync();
+            }
+        }
+    }
+
     /// <summary>
-    /// Connects a client stream to the executor of an environment and set of variables, starting one if none runs.
+    /// Connects a client stream to the executor of an environment and set of variables, starting one (or binding the
+    /// spare) if none runs.
     /// </summary>
     /// <exception cref="ExecutorStartException">No executor could be started, or none could be reached.</exception>
-    public async Task<ExecutorLease> OpenAsync(string environmentId, string environmentDirectory, IReadOnlyDictionary<string, string> variables, CancellationToken cancellationToken)
+    public async Task<ExecutorLease> OpenAsync(ExecutorEnvironment environment, CancellationToken cancellationToken)
     {
-        var key = KeyOf(environmentId, variables);
+        var key = KeyOf(environment.Id, environment.Variables);
         for (var attempt = 1; ; attempt++)
         {
             Task<ExecutorProcess> starting;
@@ -98,7 +122,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 if (!_executors.TryGetValue(key, out starting!))
                 {
-                    starting = StartAsync(key, environmentId, environmentDirectory, variables);
+                    starting = StartAsync(key, environment);
                     _executors[key] = starting;
                 }
             }
@@ -131,7 +155,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
                 Forget(key, starting);
                 if (attempt >= 2)
                 {
-                    throw new ExecutorStartException($"the executor of environment {environmentId[..12]} (process {executor.ProcessId}) refused its connection: {ex.Message}", ex);
+                    throw new ExecutorStartException($"the executor of environment {environment.ShortId} (process {executor.ProcessId}) refused its connection: {ex.Message}", ex);
                 }
             }
         }
@@ -143,7 +167,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         List<ExecutorProcess> running;
         lock (_gate)
         {
-            running = [.. _executors.Values.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result)];
+            running = [.. _executors.Values.Append(_spare).Where(t => t?.IsCompletedSuccessfully == true).Select(t => t!.Result)];
         }
 
         var cpu = TimeSpan.Zero;
@@ -185,6 +209,12 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
 
             _disposed = true;
             executors = [.. _executors.Values];
+            if (_spare is not null)
+            {
+                executors.Add(_spare);
+                _spare = null;
+            }
+
             _executors.Clear();
         }
 
@@ -236,19 +266,107 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         }
     }
 
-    private async Task<ExecutorProcess> StartAsync(string key, string environmentId, string environmentDirectory, IReadOnlyDictionary<string, string> variables)
+    private async Task<ExecutorProcess> StartAsync(string key, ExecutorEnvironment environment)
     {
         // Not on the caller's thread: copying the app's files and starting the process must not hold the lock's caller.
         await Task.Yield();
-        var folder = Path.Combine(_root, Interlocked.Increment(ref _next).ToString(CultureInfo.InvariantCulture));
         var started = _time.GetTimestamp();
-        var executor = await ExecutorProcess.StartAsync(
-            _options, environmentId, environmentDirectory, variables, folder, _slots, _limits, _time, _logger, _lifetime.Token).ConfigureAwait(false);
+        ExecutorProcess? executor = null;
+        if (TakeSpare(environment.Variables) is { } spare)
+        {
+            try
+            {
+                var candidate = await spare.ConfigureAwait(false);
+                if (await candidate.TryBindAsync(environment, _options.StartTimeout, _lifetime.Token).ConfigureAwait(false))
+                {
+                    executor = candidate;
+                }
+                else
+                {
+                    Track(candidate.StopAsync());
+                }
+            }
+            catch (ExecutorStartException ex)
+            {
+                _logger.LogDebug("The spare executor failed to start ({Reason}); starting one for environment {EnvironmentId}", ex.Message, environment.ShortId);
+            }
+        }
+
+        var how = executor is null ? "started" : "bound from the spare";
+        executor ??= await ExecutorProcess.StartAsync(_options, environment, NextFolder(), _slots, _limits, _time, _logger, _lifetime.Token).ConfigureAwait(false);
         _logger.LogInformation(
-            "Executor {Pid} for environment {EnvironmentId} started in {Ms:0} ms", executor.ProcessId, environmentId[..12], _time.GetElapsedTime(started).TotalMilliseconds);
+            "Executor {Pid} for environment {EnvironmentId} {How} in {Ms:0} ms", executor.ProcessId, environment.ShortId, how, _time.GetElapsedTime(started).TotalMilliseconds);
         _ = executor.Exited.ContinueWith(exited => OnExited(key, executor, exited.Result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        ReplaceSpare();
         return executor;
     }
+
+    /// <summary>The spare, for an environment whose variables a started runtime can still take on; null when there is none to take.</summary>
+    private Task<ExecutorProcess>? TakeSpare(IReadOnlyDictionary<string, string> variables)
+    {
+        if (variables.Keys.Any(name => StartupVariablePrefixes.Any(prefix => name.StartsWith(prefix, StringComparison.Ordinal))))
+        {
+            return null;
+        }
+
+        lock (_gate)
+        {
+            var spare = _spare;
+            _spare = null;
+            return spare is { IsFaulted: false, IsCanceled: false } && !(spare.IsCompletedSuccessfully && spare.Result.Exited.IsCompleted) ? spare : null;
+        }
+    }
+
+    /// <summary>Starts the next spare a moment later, so that it does not compete with the first task of the executor that took the last one.</summary>
+    private void ReplaceSpare()
+    {
+        if (!_options.KeepSpare)
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(SpareDelay, _time, _lifetime.Token).ConfigureAwait(false);
+                PrepareSpare();
+            }
+            catch (OperationCanceledException)
+            {
+                // The daemon is stopping.
+            }
+        });
+    }
+
+    private async Task<ExecutorProcess> StartSpareAsync()
+    {
+        await Task.Yield();
+        var spare = await ExecutorProcess.StartAsync(_options, environment: null, NextFolder(), _slots, _limits, _time, _logger, _lifetime.Token).ConfigureAwait(false);
+        _ = spare.Exited.ContinueWith(_ => OnSpareExited(spare), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return spare;
+    }
+
+    /// <summary>The spare ended before it was bound (killed, or out of memory): forgotten; the next new environment starts another.</summary>
+    private void OnSpareExited(ExecutorProcess spare)
+    {
+        bool wasSpare;
+        lock (_gate)
+        {
+            wasSpare = _spare is { IsCompletedSuccessfully: true } current && current.Result == spare;
+            if (wasSpare)
+            {
+                _spare = null;
+            }
+        }
+
+        if (wasSpare)
+        {
+            Track(spare.StopAsync());
+        }
+    }
+
+    private string NextFolder() => Path.Combine(_root, Interlocked.Increment(ref _next).ToString(CultureInfo.InvariantCulture));
 
     private void OnExited(string key, ExecutorProcess executor, string how)
     {
@@ -265,7 +383,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         if (known)
         {
             // An executor the daemon did not end: the streams that used it say so to their clients.
-            _logger.LogWarning("Executor {Pid} of environment {EnvironmentId} ended: {How}", executor.ProcessId, executor.EnvironmentId[..12], how);
+            _logger.LogWarning("Executor {Pid} of environment {EnvironmentId} ended: {How}", executor.ProcessId, executor.EnvironmentLabel, how);
             Track(executor.StopAsync());
         }
     }
@@ -289,7 +407,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         foreach (var executor in idle ?? [])
         {
             _logger.LogInformation(
-                "Executor {Pid} of environment {EnvironmentId} ends: no client for {Seconds:0.#} s", executor.ProcessId, executor.EnvironmentId[..12], _options.IdleTimeout.TotalSeconds);
+                "Executor {Pid} of environment {EnvironmentId} ends: no client for {Seconds:0.#} s", executor.ProcessId, executor.EnvironmentLabel, _options.IdleTimeout.TotalSeconds);
             Track(executor.StopAsync());
         }
     }
