@@ -328,7 +328,9 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         var message = $"The executor process of environment {executor.EnvironmentLabel} (process {executor.ProcessId}) on worker {state.WorkerId} ended: {how}. " +
             "Its running tasks count it as a worker death (ClusterOptions.MaxWorkerDeaths); the worker starts a new executor for the next stream.";
         logger.LogWarning("Worker {WorkerId}: {Message}", state.WorkerId, message);
-        throw new RpcException(new Status(StatusCode.Unavailable, message), new Metadata { { WireLimits.ExecutorLostTrailer, $"its executor (process {executor.ProcessId}) ended: {how}" } });
+        // A trailer's value is printable ASCII; what a crashing process wrote may not be.
+        var trailer = new string([.. $"its executor (process {executor.ProcessId}) ended: {how}".Select(c => c is >= ' ' and <= '~' ? c : '?')]);
+        throw new RpcException(new Status(StatusCode.Unavailable, message), new Metadata { { WireLimits.ExecutorLostTrailer, trailer } });
     }
 
     private static RpcException UnexpectedRequest(RunRequest request) => request.KindCase == RunRequest.KindOneofCase.Open

@@ -196,6 +196,18 @@ internal sealed class ExecutorProcess
     /// <summary>Opens a connection to the executor for one client stream.</summary>
     public Task<ExecutorLink> ConnectAsync(CancellationToken cancellationToken) => ExecutorLink.ConnectAsync(_socketPath, _secret, cancellationToken);
 
+    /// <summary>Client streams using the executor now.</summary>
+    public int Streams
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _streams;
+            }
+        }
+    }
+
     /// <summary>A client stream starts using the executor; false once it was retired (idle too long or ended).</summary>
     public bool TryAttach()
     {

@@ -82,6 +82,18 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         }
     }
 
+    /// <summary>Client streams connected to an executor now.</summary>
+    public int Streams
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _executors.Values.Where(t => t.IsCompletedSuccessfully).Sum(t => t.Result.Streams);
+            }
+        }
+    }
+
     /// <summary>The process ids of the executors running now.</summary>
     public IReadOnlyList<int> ProcessIds
     {
