@@ -127,8 +127,6 @@ internal sealed class WorkerHost : IAsyncDisposable
         app.Lifetime.ApplicationStopping.Register(() => runtime.RequestStop("the process was asked to stop (SIGTERM or Ctrl+C)"));
         runtime.BulkPort = grpcListener!.IPEndPoint!.Port;
 
-        // Now that the daemon listens: the spare executor starts while the first client connects and synchronizes.
-        runtime.Executors?.PrepareSpare();
         runtime.BulkLocalName = bulk.LocalName;
         var host = options.Listen.Address.Equals(IPAddress.Any) || options.Listen.Address.Equals(IPAddress.IPv6Any)
             ? "127.0.0.1"

@@ -38,7 +38,13 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
     }
 
     public override Task<SyncPlanReply> PlanSync(SyncPlanRequest request, ServerCallContext context)
-        => Task.FromResult(state.Environments.Plan(request.Manifest));
+    {
+        var plan = state.Environments.Plan(request.Manifest);
+
+        // A client is about to open an environment: the spare executor boots while its files upload.
+        state.Executors?.PrepareSpare();
+        return Task.FromResult(plan);
+    }
 
     public override Task<UploadReply> Upload(IAsyncStreamReader<BlobChunk> requestStream, ServerCallContext context)
         => state.Blobs.ReceiveAsync(requestStream, context.CancellationToken);
