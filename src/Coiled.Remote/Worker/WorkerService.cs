@@ -170,11 +170,12 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             var closing = new StrongBox<bool>();
             var results = RelayResultsAsync(lease, responseStream, open.ResultChannel, outstanding, relay, closing, aborted);
             var linkBroken = false;
-            async ValueTask SendAsync(RunRequest request, ReadOnlyMemory<byte> payload)
+            void Send(RunRequest request, ReadOnlySpan<byte> payload)
             {
                 try
                 {
-                    await lease.Link.WriteAsync(request, payload, relay.Token).ConfigureAwait(false);
+                    // Blocking, on a Unix socket whose other end reads all the time: a frame is taken as fast as it is copied.
+                    lease.Link.Write(request, payload);
                 }
                 catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or ObjectDisposedException)
                 {
@@ -197,7 +198,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                                 state.CountBulkArguments();
                                 request.Tasks.BulkId = 0;
                                 Forwarded(outstanding, request.Tasks.TaskIds.Count);
-                                await SendAsync(request, blob.Data).ConfigureAwait(false);
+                                Send(request, blob.Data.Span);
                             }
                             finally
                             {
@@ -209,10 +210,10 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                             var arguments = request.Tasks.Arguments;
                             request.Tasks.Arguments = ByteString.Empty;
                             Forwarded(outstanding, request.Tasks.TaskIds.Count);
-                            await SendAsync(request, arguments.Memory).ConfigureAwait(false);
+                            Send(request, arguments.Span);
                             break;
                         case RunRequest.KindOneofCase.Cancel:
-                            await SendAsync(request, ReadOnlyMemory<byte>.Empty).ConfigureAwait(false);
+                            Send(request, []);
                             break;
                         default:
                             throw UnexpectedRequest(request);
@@ -229,7 +230,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             {
                 // The client is gone or broke the protocol: the executor drops the stream's tasks.
                 closing.Value = true;
-                await TryAbortAsync(lease.Link).ConfigureAwait(false);
+                TryAbort(lease.Link);
                 lease.Dispose();
                 throw;
             }
@@ -254,14 +255,13 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
     }
 
     /// <summary>Tells the executor that the client is gone, so that it drops the stream's queue and cancels what runs.</summary>
-    private static async Task TryAbortAsync(Executors.ExecutorLink link)
+    private static void TryAbort(Executors.ExecutorLink link)
     {
         try
         {
-            using var quick = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-            await link.WriteAsync(new RunRequest(), ReadOnlyMemory<byte>.Empty, quick.Token).ConfigureAwait(false);
+            link.Write(new RunRequest(), []);
         }
-        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or ObjectDisposedException)
         {
             // The executor is gone, or its connection is about to close, which tells it the same.
         }
@@ -275,33 +275,41 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         Executors.ExecutorLease lease, IServerStreamWriter<RunReply> responseStream, ulong resultChannel, StrongBox<long> outstanding, CancellationTokenSource relay,
         StrongBox<bool> closing, CancellationToken aborted)
     {
-        // Off the request loop's thread, which goes on to read the client's requests.
-        await Task.Yield();
         try
         {
-            while (await lease.Link.ReadAsync(RunReply.Parser, CancellationToken.None).ConfigureAwait(false) is { } frame)
+            var everyOutcomeSent = await Executors.DedicatedThread.Run("coiled-remote executor relay", () =>
             {
-                try
+                while (lease.Link.Read(RunReply.Parser) is { } frame)
                 {
-                    if (frame.Header.KindCase != RunReply.KindOneofCase.Results)
+                    try
                     {
-                        // Every outcome was sent.
-                        return;
-                    }
+                        if (frame.Header.KindCase != RunReply.KindOneofCase.Results)
+                        {
+                            // Every outcome was sent.
+                            return true;
+                        }
 
-                    var batch = frame.Header.Results;
-                    var count = batch.TaskIds.Count + batch.Failures.Count;
-                    Interlocked.Add(ref outstanding.Value, -count);
-                    state.Activity.TasksReturned(count);
-                    if (!aborted.IsCancellationRequested)
+                        var batch = frame.Header.Results;
+                        var count = batch.TaskIds.Count + batch.Failures.Count;
+                        Interlocked.Add(ref outstanding.Value, -count);
+                        state.Activity.TasksReturned(count);
+                        if (!aborted.IsCancellationRequested)
+                        {
+                            // On this thread: the write is mostly a copy into the connection's buffer.
+                            SendResultsAsync(batch, frame.Data, responseStream, resultChannel, aborted).AsTask().GetAwaiter().GetResult();
+                        }
+                    }
+                    finally
                     {
-                        await SendResultsAsync(batch, frame.Data, responseStream, resultChannel, aborted).ConfigureAwait(false);
+                        frame.Payload?.Release();
                     }
                 }
-                finally
-                {
-                    frame.Payload?.Release();
-                }
+
+                return false;
+            }).ConfigureAwait(false);
+            if (everyOutcomeSent)
+            {
+                return;
             }
         }
         catch (Exception ex) when (ex is InvalidDataException or IOException or System.Net.Sockets.SocketException or ObjectDisposedException or InvalidProtocolBufferException)
@@ -334,6 +342,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         var message = $"The executor process of environment {executor.EnvironmentLabel} (process {executor.ProcessId}) on worker {state.WorkerId} ended: {how}. " +
             "Its running tasks count it as a worker death (ClusterOptions.MaxWorkerDeaths); the worker starts a new executor for the next stream.";
         logger.LogWarning("Worker {WorkerId}: {Message}", state.WorkerId, message);
+
         // A trailer's value is printable ASCII; what a crashing process wrote may not be.
         var trailer = new string([.. $"its executor (process {executor.ProcessId}) ended: {how}".Select(c => c is >= ' ' and <= '~' ? c : '?')]);
         throw new RpcException(new Status(StatusCode.Unavailable, message), new Metadata { { WireLimits.ExecutorLostTrailer, trailer } });

@@ -82,7 +82,7 @@ internal sealed class ExecutorHost
         using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         listener.Bind(new UnixDomainSocketEndPoint(options.SocketPath));
         listener.Listen(64);
-        _ = Task.Run(() => host.AcceptAsync(listener));
+        _ = DedicatedThread.Run("coiled-remote executor accept", () => host.Accept(listener));
         using (var output = Console.OpenStandardOutput())
         {
             output.Write(System.Text.Encoding.ASCII.GetBytes(ReadyLine + "\n"));
@@ -220,19 +220,19 @@ internal sealed class ExecutorHost
         return ended.Task;
     }
 
-    private async Task AcceptAsync(Socket listener)
+    /// <summary>Accepts the daemon's connections, blocking (so that they are plain blocking sockets), until recycling closes the listener.</summary>
+    private bool Accept(Socket listener)
     {
         while (true)
         {
             Socket connection;
             try
             {
-                connection = await listener.AcceptAsync().ConfigureAwait(false);
+                connection = listener.Accept();
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {
-                // Recycling: no more connections.
-                return;
+                return false;
             }
 
             _ = Task.Run(() => ServeAsync(connection));
@@ -243,15 +243,7 @@ internal sealed class ExecutorHost
     private async Task ServeAsync(Socket connection)
     {
         using var link = new ExecutorLink(connection);
-        try
-        {
-            using var handshake = new CancellationTokenSource(SecretTimeout);
-            if (!await link.AcceptSecretAsync(_secret, handshake.Token).ConfigureAwait(false))
-            {
-                return;
-            }
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or SocketException)
+        if (!link.AcceptSecret(_secret, SecretTimeout))
         {
             return;
         }
@@ -266,31 +258,7 @@ internal sealed class ExecutorHost
             var pump = PumpAsync(link, batcher, executor);
             try
             {
-                while (await link.ReadAsync(RunRequest.Parser, CancellationToken.None).ConfigureAwait(false) is { } frame)
-                {
-                    var request = frame.Header;
-                    if (request.KindCase == RunRequest.KindOneofCase.Tasks)
-                    {
-                        executor.Enqueue(environment, request.Tasks, frame.Data, frame.Payload);
-                    }
-                    else if (request.KindCase == RunRequest.KindOneofCase.Cancel)
-                    {
-                        executor.Cancel(request.Cancel.TaskIds);
-                    }
-                    else
-                    {
-                        // The client is gone: what is queued is dropped and what runs is cancelled.
-                        frame.Payload?.Release();
-                        executor.Abort();
-                        break;
-                    }
-                }
-
-                executor.Complete();
-            }
-            catch (Exception ex) when (ex is IOException or SocketException or InvalidDataException or ObjectDisposedException or Google.Protobuf.InvalidProtocolBufferException)
-            {
-                executor.Abort();
+                await DedicatedThread.Run("coiled-remote executor link", () => ReadRequests(link, executor, environment)).ConfigureAwait(false);
             }
             finally
             {
@@ -300,13 +268,52 @@ internal sealed class ExecutorHost
         }
     }
 
+    /// <summary>Reads the daemon's frames, blocking, until the stream ends: tasks are queued, cancels passed on.</summary>
+    private static bool ReadRequests(ExecutorLink link, TaskExecutor executor, RemoteEnvironment environment)
+    {
+        try
+        {
+            while (link.Read(RunRequest.Parser) is { } frame)
+            {
+                var request = frame.Header;
+                if (request.KindCase == RunRequest.KindOneofCase.Tasks)
+                {
+                    executor.Enqueue(environment, request.Tasks, frame.Data, frame.Payload);
+                }
+                else if (request.KindCase == RunRequest.KindOneofCase.Cancel)
+                {
+                    executor.Cancel(request.Cancel.TaskIds);
+                }
+                else
+                {
+                    // The client is gone: what is queued is dropped and what runs is cancelled.
+                    frame.Payload?.Release();
+                    executor.Abort();
+                    return false;
+                }
+            }
+
+            executor.Complete();
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or InvalidDataException or ObjectDisposedException or InvalidProtocolBufferException)
+        {
+            executor.Abort();
+            return false;
+        }
+    }
+
     /// <summary>Sends the outcomes back as they come, then the frame that says every outcome was sent.</summary>
     private static async Task PumpAsync(ExecutorLink link, ResultBatcher batcher, TaskExecutor executor)
     {
         try
         {
-            await batcher.PumpAsync((batch, results) => link.WriteAsync(new RunReply { Results = batch }, results, CancellationToken.None)).ConfigureAwait(false);
-            await link.WriteAsync(new RunReply(), ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+            await batcher.PumpAsync((batch, results) =>
+            {
+                link.Write(new RunReply { Results = batch }, results.Span);
+                return ValueTask.CompletedTask;
+            }).ConfigureAwait(false);
+            link.Write(new RunReply(), []);
             link.CompleteWrites();
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)

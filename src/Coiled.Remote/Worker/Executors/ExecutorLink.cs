@@ -15,6 +15,8 @@ namespace Coiled.Remote.Worker.Executors;
 /// </code>
 /// Integers are little-endian. A frame with an empty header ends the stream: from the daemon, "the client is gone,
 /// drop everything"; from the executor, "every outcome was sent". One writer and one reader at a time.
+/// Every operation blocks, and the reader is a thread of its own (see <see cref="Read"/>): a socket that never saw an
+/// asynchronous operation stays a plain blocking socket, whose reader the kernel wakes directly.
 /// </summary>
 internal sealed class ExecutorLink : IDisposable
 {
@@ -44,13 +46,13 @@ internal sealed class ExecutorLink : IDisposable
     }
 
     /// <summary>Connects to an executor's socket and presents the secret it was started with.</summary>
-    public static async Task<ExecutorLink> ConnectAsync(string socketPath, ReadOnlyMemory<byte> secret, CancellationToken cancellationToken)
+    public static ExecutorLink Connect(string socketPath, ReadOnlySpan<byte> secret)
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken).ConfigureAwait(false);
-            await socket.SendAsync(secret, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            socket.Connect(new UnixDomainSocketEndPoint(socketPath));
+            socket.Send(secret);
             return new ExecutorLink(socket);
         }
         catch
@@ -60,27 +62,42 @@ internal sealed class ExecutorLink : IDisposable
         }
     }
 
-    /// <summary>Reads the secret a connection opens with; false when it is missing or wrong (compared in constant time).</summary>
-    public async Task<bool> AcceptSecretAsync(ReadOnlyMemory<byte> expected, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the secret a connection opens with, waiting at most <paramref name="timeout"/>; false when it is missing,
+    /// late or wrong (compared in constant time).
+    /// </summary>
+    public bool AcceptSecret(ReadOnlySpan<byte> expected, TimeSpan timeout)
     {
-        var secret = new byte[SecretBytes];
-        var read = 0;
-        while (read < secret.Length)
+        Span<byte> secret = stackalloc byte[SecretBytes];
+        _socket.ReceiveTimeout = (int)timeout.TotalMilliseconds;
+        try
         {
-            var n = await _socket.ReceiveAsync(secret.AsMemory(read), SocketFlags.None, cancellationToken).ConfigureAwait(false);
-            if (n == 0)
+            var read = 0;
+            while (read < secret.Length)
             {
-                return false;
-            }
+                var n = _socket.Receive(secret[read..]);
+                if (n == 0)
+                {
+                    return false;
+                }
 
-            read += n;
+                read += n;
+            }
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+        finally
+        {
+            _socket.ReceiveTimeout = 0;
         }
 
-        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(secret, expected.Span);
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(secret, expected);
     }
 
-    /// <summary>Writes one frame: <paramref name="header"/>, then <paramref name="payload"/> as raw bytes.</summary>
-    public async ValueTask WriteAsync(IMessage header, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    /// <summary>Writes one frame, blocking until the socket took it: <paramref name="header"/>, then <paramref name="payload"/> as raw bytes.</summary>
+    public void Write(IMessage header, ReadOnlySpan<byte> payload)
     {
         var headerLength = header.CalculateSize();
         var coalesce = PrefixBytes + headerLength + payload.Length <= CoalesceBytes;
@@ -95,13 +112,13 @@ internal sealed class ExecutorLink : IDisposable
         header.WriteTo(_send.AsSpan(PrefixBytes, headerLength));
         if (coalesce)
         {
-            payload.Span.CopyTo(_send.AsSpan(PrefixBytes + headerLength));
+            payload.CopyTo(_send.AsSpan(PrefixBytes + headerLength));
         }
 
-        await _socket.SendAsync(_send.AsMemory(0, first), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        SendAll(_send.AsSpan(0, first));
         if (!coalesce)
         {
-            await _socket.SendAsync(payload, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            SendAll(payload);
         }
 
         if (_send.Length > CoalesceBytes)
@@ -125,14 +142,20 @@ internal sealed class ExecutorLink : IDisposable
     }
 
     /// <summary>
-    /// Reads the next frame; null when the connection ends cleanly between frames. The payload, if any, is in a pooled
-    /// buffer that the caller then holds once.
+    /// Reads the next frame, blocking; null when the connection ends cleanly between frames. The payload, if any, is in a
+    /// pooled buffer that the caller then holds once.
     /// </summary>
+    /// <remarks>
+    /// Blocking, for a thread of its own: a frame then wakes its reader directly, where an asynchronous read (or a blocking
+    /// one on a socket that ever saw an asynchronous operation) wakes the socket engine's thread first, which hands the
+    /// frame on, a context switch more per frame on the path of every task's round trip. Disposing the link ends a read
+    /// in progress with an exception.
+    /// </remarks>
     /// <exception cref="InvalidDataException">The connection ended inside a frame, or a frame is larger than allowed.</exception>
-    public async ValueTask<Frame<T>?> ReadAsync<T>(MessageParser<T> parser, CancellationToken cancellationToken)
+    public Frame<T>? Read<T>(MessageParser<T> parser)
         where T : IMessage<T>
     {
-        if (!await FillAsync(PrefixBytes, cancellationToken).ConfigureAwait(false))
+        if (!Fill(PrefixBytes))
         {
             if (_end > _start)
             {
@@ -153,14 +176,18 @@ internal sealed class ExecutorLink : IDisposable
         T header;
         if (headerLength <= _receive.Length)
         {
-            await FillOrThrowAsync((int)headerLength, cancellationToken).ConfigureAwait(false);
+            if (!Fill((int)headerLength))
+            {
+                throw new InvalidDataException("The executor link ended inside a frame.");
+            }
+
             header = parser.ParseFrom(_receive.AsSpan(_start, (int)headerLength));
             _start += (int)headerLength;
         }
         else
         {
             var bytes = new byte[headerLength];
-            await ReadIntoAsync(bytes, cancellationToken).ConfigureAwait(false);
+            ReadInto(bytes);
             header = parser.ParseFrom(bytes);
         }
 
@@ -172,7 +199,7 @@ internal sealed class ExecutorLink : IDisposable
         var payload = RentedBuffer.Rent((int)payloadLength);
         try
         {
-            await ReadIntoAsync(payload.Array.AsMemory(0, (int)payloadLength), cancellationToken).ConfigureAwait(false);
+            ReadInto(payload.Array.AsSpan(0, (int)payloadLength));
         }
         catch
         {
@@ -185,16 +212,24 @@ internal sealed class ExecutorLink : IDisposable
 
     public void Dispose() => _socket.Dispose();
 
+    private void SendAll(ReadOnlySpan<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            data = data[_socket.Send(data)..];
+        }
+    }
+
     /// <summary>Copies buffered bytes into <paramref name="destination"/>, then receives the rest straight into it.</summary>
-    private async ValueTask ReadIntoAsync(Memory<byte> destination, CancellationToken cancellationToken)
+    private void ReadInto(Span<byte> destination)
     {
         var buffered = Math.Min(_end - _start, destination.Length);
-        _receive.AsSpan(_start, buffered).CopyTo(destination.Span);
+        _receive.AsSpan(_start, buffered).CopyTo(destination);
         _start += buffered;
         var filled = buffered;
         while (filled < destination.Length)
         {
-            var n = await _socket.ReceiveAsync(destination[filled..], SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            var n = _socket.Receive(destination[filled..]);
             if (n == 0)
             {
                 throw new InvalidDataException("The executor link ended inside a frame.");
@@ -204,16 +239,8 @@ internal sealed class ExecutorLink : IDisposable
         }
     }
 
-    private async ValueTask FillOrThrowAsync(int count, CancellationToken cancellationToken)
-    {
-        if (!await FillAsync(count, cancellationToken).ConfigureAwait(false))
-        {
-            throw new InvalidDataException("The executor link ended inside a frame.");
-        }
-    }
-
     /// <summary>Makes at least <paramref name="count"/> bytes available in the receive buffer; false at the end of the stream.</summary>
-    private async ValueTask<bool> FillAsync(int count, CancellationToken cancellationToken)
+    private bool Fill(int count)
     {
         if (_end - _start >= count)
         {
@@ -229,7 +256,7 @@ internal sealed class ExecutorLink : IDisposable
 
         while (_end < count)
         {
-            var n = await _socket.ReceiveAsync(_receive.AsMemory(_end), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            var n = _socket.Receive(_receive.AsSpan(_end));
             if (n == 0)
             {
                 return false;

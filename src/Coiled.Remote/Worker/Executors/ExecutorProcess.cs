@@ -193,8 +193,8 @@ internal sealed class ExecutorProcess
         return true;
     }
 
-    /// <summary>Opens a connection to the executor for one client stream.</summary>
-    public Task<ExecutorLink> ConnectAsync(CancellationToken cancellationToken) => ExecutorLink.ConnectAsync(_socketPath, _secret, cancellationToken);
+    /// <summary>Opens a connection to the executor for one client stream (a Unix socket: it connects at once or fails).</summary>
+    public ExecutorLink Connect() => ExecutorLink.Connect(_socketPath, _secret);
 
     /// <summary>Client streams using the executor now.</summary>
     public int Streams

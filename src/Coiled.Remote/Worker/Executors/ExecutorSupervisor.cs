@@ -94,18 +94,6 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         }
     }
 
-    /// <summary>The process ids of the executors running now.</summary>
-    public IReadOnlyList<int> ProcessIds
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return [.. _executors.Values.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result.ProcessId)];
-            }
-        }
-    }
-
     /// <summary>Starts the spare executor, if the options keep one and none runs or starts.</summary>
     public void PrepareSpare()
     {
@@ -159,12 +147,15 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
 
             try
             {
-                return new ExecutorLease(executor, await executor.ConnectAsync(cancellationToken).ConfigureAwait(false));
+                return new ExecutorLease(executor, executor.Connect());
             }
             catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException)
             {
+                // An executor that cannot be reached is of no use to anyone: it ends, and the next attempt starts another.
                 executor.Detach();
+                executor.Retire();
                 Forget(key, starting);
+                Track(executor.StopAsync());
                 if (attempt >= 2)
                 {
                     throw new ExecutorStartException($"the executor of environment {environment.ShortId} (process {executor.ProcessId}) refused its connection: {ex.Message}", ex);
