@@ -201,13 +201,26 @@ public static class TestJobs
 
     private static byte[]? _held;
 
-    /// <summary>Kills its own worker process (as the out-of-memory killer would) for the poison item.</summary>
+    /// <summary>Kills the process it runs in, its executor (as the out-of-memory killer would), for the poison item.</summary>
     [Remote]
     public static int KillWorkerOn(int x, int poison)
     {
         if (x == poison)
         {
             System.Diagnostics.Process.GetCurrentProcess().Kill();
+            Thread.Sleep(Timeout.Infinite);
+        }
+
+        return x * 10;
+    }
+
+    /// <summary>Kills the worker daemon it runs under (its executor's parent) for the poison item: the whole worker dies.</summary>
+    [Remote]
+    public static int KillWorkerDaemonOn(int x, int poison)
+    {
+        if (x == poison)
+        {
+            System.Diagnostics.Process.GetProcessById(TestProcesses.WorkerProcessId()).Kill();
             Thread.Sleep(Timeout.Infinite);
         }
 
