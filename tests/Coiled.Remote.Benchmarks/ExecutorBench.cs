@@ -176,11 +176,11 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
     private static async Task<double> SettledAsync(int daemon, int executor)
     {
         var deadline = Stopwatch.StartNew();
-        while (Children(daemon).Contains(executor) || Children(daemon).Count == 0)
+        while (Rss.Children(daemon).Contains(executor) || Rss.Children(daemon).Count == 0)
         {
             if (deadline.Elapsed > TimeSpan.FromSeconds(30))
             {
-                throw new TimeoutException($"The daemon's executor {executor} did not end within 30 s of its last client, or no spare came: {string.Join(", ", Children(daemon))}.");
+                throw new TimeoutException($"The daemon's executor {executor} did not end within 30 s of its last client, or no spare came: {string.Join(", ", Rss.Children(daemon))}.");
             }
 
             await Task.Delay(50);
@@ -191,39 +191,7 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
         return Total(daemon);
     }
 
-    private static double Total(int daemon) => Rss.MiB(daemon) + Children(daemon).Sum(Resident);
-
-    /// <summary>A child's RSS; 0 for one that ended while it was read.</summary>
-    private static double Resident(int pid)
-    {
-        try
-        {
-            return Rss.MiB(pid);
-        }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException)
-        {
-            return 0;
-        }
-    }
-
-    /// <summary>The processes a process started and that still run (Linux: /proc/PID/task/TID/children).</summary>
-    private static List<int> Children(int pid)
-    {
-        var children = new List<int>();
-        foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
-        {
-            try
-            {
-                children.AddRange(File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse));
-            }
-            catch (IOException)
-            {
-                // The thread ended meanwhile.
-            }
-        }
-
-        return children;
-    }
+    private static double Total(int daemon) => Rss.WithChildrenMiB(daemon);
 
     private static void CopyApp(string from, string to)
     {

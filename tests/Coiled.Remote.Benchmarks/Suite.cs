@@ -258,9 +258,13 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
         }
 
         var caller = Rss.MiB(Environment.ProcessId);
-        var workers = pids.Select(Rss.MiB).ToList();
+
+        // A worker is its daemon and the executor processes it runs (the cluster's environment's, and a spare).
+        var workers = pids.Select(Rss.WithChildrenMiB).ToList();
+        var daemons = pids.Select(Rss.MiB).ToList();
         var total = caller + workers.Sum();
-        Row("memory", $"idle RSS {when}, caller + 2 workers", $"{total:F0} MiB (caller {caller:F0}, workers {string.Join(" + ", workers.Select(w => w.ToString("F0")))})");
+        Row("memory", $"idle RSS {when}, caller + 2 workers (each its daemon and executors)",
+            $"{total:F0} MiB (caller {caller:F0}, workers {string.Join(" + ", workers.Select(w => w.ToString("F0")))}, of which daemons {string.Join(" + ", daemons.Select(d => d.ToString("F0")))})");
         _extra[$"{key}_caller_mb"] = Math.Round(caller, 1);
         _extra[$"{key}_workers_mb"] = new JsonArray([.. workers.Select(w => (JsonNode)Math.Round(w, 1))]);
         return total;
