@@ -57,7 +57,7 @@ try
         Token = token,
         CacheDirectory = cache,
         OwnsProcess = true,
-        Executors = ExecutorOptions.ForThisProgram(options.ExecutorIdleTimeout),
+        Executors = ExecutorOptions.ForThisProgram(options.ExecutorIdleTimeout) with { KeepSpare = options.SpareExecutor },
         Slots = options.Slots,
         IdleTimeout = options.IdleTimeout,
         NoClientTimeout = options.NoClientTimeout,

@@ -21,6 +21,8 @@ internal sealed record WorkerCommandLine
           --no-client-timeout SECONDS  exit after this long without a client (0 = never; default 120)
           --executor-idle-timeout SECONDS  end an environment's executor process after this long without a
                                     client (fractions allowed, e.g. 0.5; default 60)
+          --no-spare-executor       keep no executor started ahead for the next new environment (saves its
+                                    memory; each new environment then waits for a process to start)
           --cert FILE               serve TLS with this PFX certificate
           --poweroff-on-exit        power the machine off when the worker exits (cloud machines)
         """;
@@ -45,6 +47,8 @@ internal sealed record WorkerCommandLine
 
     public TimeSpan ExecutorIdleTimeout { get; init; } = ExecutorOptions.DefaultIdleTimeout;
 
+    public bool SpareExecutor { get; init; } = true;
+
     public string? CertificateFile { get; init; }
 
     public bool PowerOffOnExit { get; init; }
@@ -54,7 +58,7 @@ internal sealed record WorkerCommandLine
     {
         IPEndPoint? listen = null;
         string? tokenFile = null, cacheDirectory = null, certificate = null;
-        bool tokenStdin = false, exitWithStdin = false, powerOff = false, insecureToken = false;
+        bool tokenStdin = false, exitWithStdin = false, powerOff = false, insecureToken = false, spare = true;
         var slots = Environment.ProcessorCount;
         var idle = TimeSpan.FromMinutes(20);
         var noClient = TimeSpan.FromMinutes(2);
@@ -77,6 +81,7 @@ internal sealed record WorkerCommandLine
                 case "--idle-timeout": idle = Seconds("--idle-timeout", Value()); break;
                 case "--no-client-timeout": noClient = Seconds("--no-client-timeout", Value()); break;
                 case "--executor-idle-timeout": executorIdle = FractionalSeconds("--executor-idle-timeout", Value()); break;
+                case "--no-spare-executor": spare = false; break;
                 case "--cert": certificate = Value(); break;
                 case "--poweroff-on-exit": powerOff = true; break;
                 default: throw new ArgumentException($"Unknown option '{args[i]}'.");
@@ -105,6 +110,7 @@ internal sealed record WorkerCommandLine
             IdleTimeout = idle,
             NoClientTimeout = noClient,
             ExecutorIdleTimeout = executorIdle,
+            SpareExecutor = spare,
             CertificateFile = certificate,
             PowerOffOnExit = powerOff,
         };
