@@ -66,6 +66,7 @@ internal sealed class ExecutorHost
             return 2;
         }
 
+        var daemon = ParentProcessId();
         using var input = Console.OpenStandardInput();
         if (ReadLine(input) is not { } secretLine)
         {
@@ -107,12 +108,50 @@ internal sealed class ExecutorHost
         var ended = await Task.WhenAny(WaitForEndOfInput(input), host._recycle.Task).ConfigureAwait(false);
         if (ended != host._recycle.Task)
         {
+            if (daemon is not null && ParentProcessId() != daemon)
+            {
+                // The daemon died (this process has another parent now), so it cannot clean up after its executors.
+                DeleteOwnFolder(options.SocketPath);
+            }
+
             return 0;
         }
 
         listener.Dispose();
         await Task.WhenAny(Task.WhenAll(host._batchers.Keys.Select(b => b.WhenDrainedAsync())), Task.Delay(FlushLimit)).ConfigureAwait(false);
         return ProcessExit.RecycleExitCode;
+    }
+
+    /// <summary>This process's parent (Linux: the field after the name in /proc/self/stat); null where that cannot be read.</summary>
+    private static int? ParentProcessId()
+    {
+        try
+        {
+            var stat = File.ReadAllText("/proc/self/stat");
+            return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or ArgumentOutOfRangeException or IndexOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Deletes the executor's private folder (its socket's, its working directory's), and the daemon's executors' folder
+    /// if that is then empty: a daemon killed outright cannot, and its executors see it go.
+    /// </summary>
+    private static void DeleteOwnFolder(string socketPath)
+    {
+        var folder = Path.GetDirectoryName(socketPath)!;
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+            Directory.Delete(Path.GetDirectoryName(folder)!);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The daemon deletes it, or other executors of the daemon still run.
+        }
     }
 
     /// <summary>The line that binds a spare executor to an environment and its variables.</summary>

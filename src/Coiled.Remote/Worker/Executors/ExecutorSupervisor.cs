@@ -22,6 +22,9 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
     /// </summary>
     private static readonly string[] StartupVariablePrefixes = ["DOTNET_", "COMPlus_", "CORECLR_", "LD_", "MALLOC_"];
 
+    /// <summary>How the executors' folder of a daemon whose cache is too deep for socket paths is named in the temporary folder, before its process id.</summary>
+    private const string TemporaryPrefix = "coiled-remote-executors-";
+
     /// <summary>How long after the spare was taken the next one starts.</summary>
     private static readonly TimeSpan SpareDelay = TimeSpan.FromSeconds(1);
 
@@ -30,7 +33,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
     private readonly TaskLimits _limits;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly string _root;
+    private readonly Lazy<string> _root;
     private readonly object _gate = new();
     private readonly Dictionary<string, Task<ExecutorProcess>> _executors = new(StringComparer.Ordinal);
     private readonly Dictionary<ExecutorProcess, TimeSpan> _lastCpu = [];
@@ -57,15 +60,9 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         _logger = logger;
         var parent = Path.Combine(cacheDirectory, "executors");
         Directory.CreateDirectory(parent);
-        DeleteLeftovers(parent, logger);
-        _root = Path.Combine(parent, $"{Environment.ProcessId}-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}");
-        if (Encoding.UTF8.GetByteCount(Path.Combine(_root, "999999", "link")) > MaxSocketPathBytes)
-        {
-            // A deep cache folder: the sockets would not fit, so the private folders go to a private temporary folder.
-            _root = Directory.CreateTempSubdirectory("coiled-remote-executors-").FullName;
-        }
-
-        CreatePrivateDirectory(_root);
+        DeleteLeftovers(parent, string.Empty, logger);
+        DeleteLeftovers(Path.GetTempPath(), TemporaryPrefix, logger);
+        _root = new Lazy<string>(() => CreateRoot(parent));
         var period = TimeSpan.FromTicks(Math.Clamp(options.IdleTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond * 10, TimeSpan.TicksPerSecond));
         _sweeper = time.CreateTimer(static state => ((ExecutorSupervisor)state!).EndIdle(), this, period, period);
     }
@@ -244,13 +241,16 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         }
 
         await Task.WhenAll(stopping).ConfigureAwait(false);
-        try
+        if (_root.IsValueCreated)
         {
-            Directory.Delete(_root, recursive: true);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            _logger.LogDebug("The executors' folder {Folder} could not be deleted: {Reason}", _root, ex.Message);
+            try
+            {
+                Directory.Delete(_root.Value, recursive: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                _logger.LogDebug("The executors' folder {Folder} could not be deleted: {Reason}", _root.Value, ex.Message);
+            }
         }
 
         _lifetime.Dispose();
@@ -369,7 +369,23 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         }
     }
 
-    private string NextFolder() => Path.Combine(_root, Interlocked.Increment(ref _next).ToString(CultureInfo.InvariantCulture));
+    private string NextFolder() => Path.Combine(_root.Value, Interlocked.Increment(ref _next).ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>
+    /// The daemon's executors' folder, made when the first executor starts (a daemon that never starts one leaves
+    /// nothing): under the cache, or, when the cache is too deep for socket paths, a private temporary folder.
+    /// </summary>
+    private static string CreateRoot(string parent)
+    {
+        var root = Path.Combine(parent, $"{Environment.ProcessId}-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}");
+        if (Encoding.UTF8.GetByteCount(Path.Combine(root, "999999", "link")) > MaxSocketPathBytes)
+        {
+            return Directory.CreateTempSubdirectory($"{TemporaryPrefix}{Environment.ProcessId}-").FullName;
+        }
+
+        CreatePrivateDirectory(root);
+        return root;
+    }
 
     private void OnExited(string key, ExecutorProcess executor, string how)
     {
@@ -447,17 +463,20 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         return key.ToString();
     }
 
-    /// <summary>Deletes the executor folders of daemons that are gone (killed before they could clean up).</summary>
-    private static void DeleteLeftovers(string parent, ILogger logger)
+    /// <summary>
+    /// Deletes the executor folders (named <paramref name="prefix"/>, a process id, a dash) of daemons that are gone, killed
+    /// before they could clean up.
+    /// </summary>
+    private static void DeleteLeftovers(string parent, string prefix, ILogger logger)
     {
         if (!OperatingSystem.IsLinux())
         {
             return;
         }
 
-        foreach (var folder in Directory.EnumerateDirectories(parent))
+        foreach (var folder in Directory.EnumerateDirectories(parent, prefix + "*"))
         {
-            var name = Path.GetFileName(folder);
+            var name = Path.GetFileName(folder)[prefix.Length..];
             var dash = name.IndexOf('-', StringComparison.Ordinal);
             if (dash > 0 && int.TryParse(name.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && !Directory.Exists($"/proc/{pid}"))
             {
