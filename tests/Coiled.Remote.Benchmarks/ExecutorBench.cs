@@ -13,9 +13,6 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
     /// <summary>The daemon ends an executor without a client after this long, so that the memory figures see them go.</summary>
     private static readonly TimeSpan ExecutorIdle = TimeSpan.FromMilliseconds(500);
 
-    /// <summary>The daemon starts its next spare executor a second after the last was taken; this is long enough for it to be ready.</summary>
-    private static readonly TimeSpan SpareSettle = TimeSpan.FromSeconds(2);
-
     private const string Marker = "coiled-remote-build-marker.txt";
 
     private readonly JsonObject _json = [];
@@ -61,8 +58,7 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
         var connectShare = new List<double>();
         for (var i = 0; i < (quick ? 5 : 11); i++)
         {
-            // A running daemon keeps a spare executor for the next new build; it starts a second after the last was taken.
-            await Task.Delay(SpareSettle);
+            // The daemon starts a spare executor when the new build's sync is planned, and binds it when the build opens.
             var options = newBuild();
             var clock = Stopwatch.StartNew();
             await using var cluster = await Cluster.ConnectAsync(addresses, token, options);
@@ -97,7 +93,6 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
         var worker = cluster.Workers.Single().Id;
         for (var i = 0; i < (quick ? 3 : 7); i++)
         {
-            await Task.Delay(SpareSettle);
             await cluster.SubmitAsync(Jobs.Noop, i);
             try
             {
@@ -134,7 +129,7 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
 
     /// <summary>
     /// Many builds into one daemon, each holding 20 MB in a static field: once the executors of builds without a client
-    /// are ended, the daemon and the executors still running (the spare) weigh what they did after the first.
+    /// are ended, the daemon weighs what it did after the first.
     /// </summary>
     private async Task MemoryAsync(List<Uri> addresses, string token, int daemon, Func<ClusterOptions> newBuild)
     {
@@ -170,24 +165,22 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
     }
 
     /// <summary>
-    /// The daemon's RSS and its executors', once the executor of the last build ended for want of a client, and the
-    /// spare, started a second after it was taken, runs.
+    /// The daemon's RSS and its executors', once the executor of the last build ended for want of a client (and with it
+    /// every executor: no spare stays when a build took it).
     /// </summary>
     private static async Task<double> SettledAsync(int daemon, int executor)
     {
         var deadline = Stopwatch.StartNew();
-        while (Rss.Children(daemon).Contains(executor) || Rss.Children(daemon).Count == 0)
+        while (Rss.Children(daemon).Count > 0)
         {
             if (deadline.Elapsed > TimeSpan.FromSeconds(30))
             {
-                throw new TimeoutException($"The daemon's executor {executor} did not end within 30 s of its last client, or no spare came: {string.Join(", ", Rss.Children(daemon))}.");
+                throw new TimeoutException($"The daemon's executor {executor} did not end within 30 s of its last client: it still has {string.Join(", ", Rss.Children(daemon))}.");
             }
 
             await Task.Delay(50);
         }
 
-        // The spare's own start settles too.
-        await Task.Delay(1000);
         return Total(daemon);
     }
 

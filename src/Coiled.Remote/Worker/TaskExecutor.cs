@@ -26,7 +26,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
     private static long _reclaimSkipped;
 
     private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleWriter = true });
-    private readonly Channel<TaskOutcome> _outcomes = Channel.CreateUnbounded<TaskOutcome>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<TaskOutcome> _outcomes;
     private readonly ConcurrentDictionary<ulong, RunningTask> _cancellable = new();
     private readonly ConcurrentDictionary<ulong, byte> _cancelRequested = new();
     private readonly CancellationTokenSource _abort = new();
@@ -42,8 +42,14 @@ internal sealed class TaskExecutor : IAsyncDisposable
     /// Called when a task overran its timeout and grace and its process (an executor) must be replaced; null where the
     /// process cannot be (an in-process worker), and the task then keeps its slot.
     /// </param>
-    public TaskExecutor(int slots, WorkerActivity activity, TaskLimits limits, Action<string>? recycle)
+    /// <param name="reportInline">
+    /// Whether the reader of <see cref="Outcomes"/> resumes on the thread that reported an outcome (a task's slot), rather
+    /// than on another thread of the pool: for a reader that sends synchronously, one thread hop less on every task's
+    /// round trip. The slot then waits while its outcome is sent.
+    /// </param>
+    public TaskExecutor(int slots, WorkerActivity activity, TaskLimits limits, Action<string>? recycle, bool reportInline = false)
     {
+        _outcomes = Channel.CreateUnbounded<TaskOutcome>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = reportInline });
         _activity = activity;
         _limits = limits;
         _recycle = recycle;

@@ -41,8 +41,8 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
     {
         var plan = state.Environments.Plan(request.Manifest);
 
-        // A client is about to open an environment: the spare executor boots while its files upload.
-        state.Executors?.PrepareSpare();
+        // A client is about to open an environment: unless an executor runs it already, the spare executor boots while its files upload.
+        state.Executors?.PrepareSpare(plan.EnvironmentId);
         return Task.FromResult(plan);
     }
 

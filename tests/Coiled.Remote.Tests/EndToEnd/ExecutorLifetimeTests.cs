@@ -117,6 +117,46 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
         await ProcessAssert.AllExitAsync([second], TimeSpan.FromSeconds(30));
     }
 
+    [Fact]
+    public async Task Spare_StartsForANewBuildOnly_IsTakenWithoutReplacementAndEndsAfterTheIdleTimeoutWhenNoClientTakesIt()
+    {
+        const string Token = "executor-spare-token-0123456789";
+        var time = new FakeTimeProvider();
+        using var cache = new TempDirectory();
+        await using var host = await WorkerHost.StartAsync(new WorkerHostOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            Token = Token,
+            CacheDirectory = cache.Path,
+            Slots = 2,
+            TimeProvider = time,
+            Executors = new ExecutorOptions
+            {
+                FileName = Environment.ProcessPath!,
+                Arguments = [Path.Combine(AppContext.BaseDirectory, "coiled-remote-worker.dll")],
+                IdleTimeout = TimeSpan.FromSeconds(60),
+            },
+        }, CancellationToken.None);
+        var executors = host.Runtime.Executors!;
+        await using (var cluster = await Cluster.ConnectAsync([host.Address], Token).WaitAsync(Safety))
+        {
+            (await cluster.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety)).Should().NotBe(Environment.ProcessId);
+            executors.SpareProcessId.Should().BeNull("the spare started for the new build was bound to it, and none replaces it");
+            await using var again = await Cluster.ConnectAsync([host.Address], Token).WaitAsync(Safety);
+            await again.SubmitAsync(TestJobs.ProcessId, 1).WaitAsync(Safety);
+            executors.SpareProcessId.Should().BeNull("a build that an executor runs already needs no spare");
+        }
+
+        executors.PrepareSpare(new string('a', 64));
+        await WaitUntilAsync(() => executors.SpareProcessId is not null, "the spare for a planned new build to start");
+        var spare = executors.SpareProcessId!.Value;
+        time.Advance(TimeSpan.FromSeconds(59));
+        ProcessAssert.IsRunning(spare).Should().BeTrue("59 s untaken is within the idle timeout");
+        time.Advance(TimeSpan.FromSeconds(1));
+        await ProcessAssert.AllExitAsync([spare], TimeSpan.FromSeconds(30));
+        executors.SpareProcessId.Should().BeNull();
+    }
+
     /// <summary>Waits (a generous safety net, not a measurement) until <paramref name="condition"/> holds.</summary>
     private static async Task WaitUntilAsync(Func<bool> condition, string what)
     {

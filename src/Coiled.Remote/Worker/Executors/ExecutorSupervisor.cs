@@ -8,8 +8,10 @@ namespace Coiled.Remote.Worker.Executors;
 /// The worker daemon's executor processes, one per environment and set of forwarded variables: started when a client
 /// stream first needs one, shared by the streams that need the same, ended after <see cref="ExecutorOptions.IdleTimeout"/>
 /// without a stream, and all ended with the daemon. An executor that dies is forgotten, and the next stream starts
-/// another from the same cached files. Like Ray's prestarted workers, one spare executor waits, its runtime started,
-/// to take the next new environment: binding it costs milliseconds where starting a process costs a tenth of a second.
+/// another from the same cached files. Like Ray's prestarted workers, a spare executor starts, its runtime with it,
+/// when a client plans the sync of a build that no executor runs, and takes that environment when the client opens it:
+/// binding it costs milliseconds where starting a process costs a tenth of a second, and the upload hides the start.
+/// A spare that no client takes ends after the idle timeout, so that a daemon keeps no process it does not use.
 /// </summary>
 internal sealed class ExecutorSupervisor : IAsyncDisposable
 {
@@ -25,9 +27,6 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
     /// <summary>How the executors' folder of a daemon whose cache is too deep for socket paths is named in the temporary folder, before its process id.</summary>
     private const string TemporaryPrefix = "coiled-remote-executors-";
 
-    /// <summary>How long after the spare was taken the next one starts.</summary>
-    private static readonly TimeSpan SpareDelay = TimeSpan.FromSeconds(1);
-
     private readonly ExecutorOptions _options;
     private readonly int _slots;
     private readonly TaskLimits _limits;
@@ -41,6 +40,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
     private readonly CancellationTokenSource _lifetime = new();
     private readonly ITimer _sweeper;
     private Task<ExecutorProcess>? _spare;
+    private long _spareSince;
     private TimeSpan _endedCpu;
     private int _next;
     private bool _disposed;
@@ -79,6 +79,18 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         }
     }
 
+    /// <summary>The spare's process id once it started; null when there is none or it is still starting.</summary>
+    public int? SpareProcessId
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _spare is { IsCompletedSuccessfully: true } spare ? spare.Result.ProcessId : null;
+            }
+        }
+    }
+
     /// <summary>Client streams connected to an executor now.</summary>
     public int Streams
     {
@@ -91,13 +103,17 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts the spare executor, if the options keep one and none runs or starts.</summary>
-    public void PrepareSpare()
+    /// <summary>
+    /// Starts the spare executor for a client about to open <paramref name="environmentId"/>, if the options keep one,
+    /// none runs or starts, and no executor runs that environment already.
+    /// </summary>
+    public void PrepareSpare(string environmentId)
     {
         lock (_gate)
         {
-            if (_options.KeepSpare && _spare is null && !_disposed)
+            if (_options.KeepSpare && _spare is null && !_disposed && !_executors.Keys.Any(key => key.StartsWith(environmentId, StringComparison.Ordinal)))
             {
+                _spareSince = _time.GetTimestamp();
                 _spare = StartSpareAsync();
             }
         }
@@ -300,7 +316,6 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         _logger.LogInformation(
             "Executor {Pid} for environment {EnvironmentId} {How} in {Ms:0} ms", executor.ProcessId, environment.ShortId, how, _time.GetElapsedTime(started).TotalMilliseconds);
         _ = executor.Exited.ContinueWith(exited => OnExited(key, executor, exited.Result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        ReplaceSpare();
         return executor;
     }
 
@@ -318,28 +333,6 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
             _spare = null;
             return spare is { IsFaulted: false, IsCanceled: false } && !(spare.IsCompletedSuccessfully && spare.Result.Exited.IsCompleted) ? spare : null;
         }
-    }
-
-    /// <summary>Starts the next spare a moment later, so that it does not compete with the first task of the executor that took the last one.</summary>
-    private void ReplaceSpare()
-    {
-        if (!_options.KeepSpare)
-        {
-            return;
-        }
-
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await Task.Delay(SpareDelay, _time, _lifetime.Token).ConfigureAwait(false);
-                PrepareSpare();
-            }
-            catch (OperationCanceledException)
-            {
-                // The daemon is stopping.
-            }
-        });
     }
 
     private async Task<ExecutorProcess> StartSpareAsync()
@@ -407,12 +400,19 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         }
     }
 
-    /// <summary>Ends the executors that had no client stream for the idle timeout.</summary>
+    /// <summary>Ends the executors that had no client stream for the idle timeout, and a spare that no client took in that time.</summary>
     private void EndIdle()
     {
         List<ExecutorProcess>? idle = null;
         lock (_gate)
         {
+            if (_spare is { IsCompletedSuccessfully: true } spare && _time.GetElapsedTime(_spareSince) >= _options.IdleTimeout)
+            {
+                _spare = null;
+                spare.Result.Retire();
+                (idle ??= []).Add(spare.Result);
+            }
+
             foreach (var (key, starting) in _executors.ToList())
             {
                 if (starting.IsCompletedSuccessfully && starting.Result.TryRetireIfIdle(_options.IdleTimeout))
