@@ -207,6 +207,14 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
         results.Should().Equal("Pascal case input", "Another one");
     }
 
+    [UnixFact]
+    public async Task SubmitAsync_ScriptShippedExecutableWithTheApp_RunsOnTheWorker()
+    {
+        var output = await Cluster.SubmitAsync(TestJobs.RunShippedTool, "an argument").WaitAsync(Safety);
+
+        output.Should().Be("hello from hello.sh with an argument");
+    }
+
     [Fact]
     public async Task ForwardEnvironmentVariables_NamedVariable_IsVisibleToTheMethod()
     {

@@ -189,6 +189,16 @@ public static class TestJobs
     [Remote]
     public static byte[] Allocate(int bytes) => new byte[bytes];
 
+    /// <summary>Runs the script shipped with the application (Assets/hello.sh, mode 0755) and answers what it printed.</summary>
+    [Remote]
+    public static string RunShippedTool(string argument)
+    {
+        using var tool = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("Assets/hello.sh", [argument]) { RedirectStandardOutput = true })!;
+        var output = tool.StandardOutput.ReadToEnd();
+        tool.WaitForExit();
+        return output.TrimEnd();
+    }
+
     /// <summary>
     /// While closed, <see cref="SlowLength"/> and <see cref="IdentityWhenOpen"/> wait on in-process workers, so that a
     /// stream's window fills to exactly what it admits. Open unless a test closes it.
