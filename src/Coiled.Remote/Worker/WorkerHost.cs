@@ -102,7 +102,7 @@ internal sealed class WorkerHost : IAsyncDisposable
         });
 
         var app = builder.Build();
-        var authentication = new TokenAuthentication(options.Token);
+        var authentication = new TokenAuthentication(options.Token, runtime.Refusals);
         app.Use(authentication.InvokeAsync);
         app.MapGrpcService<WorkerService>();
         try

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Coiled.Remote.Transport;
 
 namespace Coiled.Remote.Worker;
@@ -16,7 +17,12 @@ internal sealed class WorkerRuntime
         Blobs = new BlobStore(options.CacheDirectory);
         Environments = new EnvironmentCatalog(options.CacheDirectory, Blobs, options.HostEnvironment);
         Activity = new WorkerActivity(options.TimeProvider);
+        var loggerFactory = options.LoggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
+        Refusals = new RefusalLog(loggerFactory.CreateLogger<RefusalLog>(), options.TimeProvider);
     }
+
+    /// <summary>Where calls and bulk-data connections refused for their token are counted and, now and then, logged.</summary>
+    public RefusalLog Refusals { get; }
 
     /// <summary>Arguments that arrived on the bulk-data connection.</summary>
     public BulkStore Bulk { get; } = new();
