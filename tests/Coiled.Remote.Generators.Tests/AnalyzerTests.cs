@@ -241,6 +241,92 @@ public sealed class AnalyzerTests
         await AssertSingleAsync("CR0009", "Run", $"'{method}'", detail, "namespace MyApp;\n" + declaration);
     }
 
+    [Fact]
+    public async Task Analyze_OverloadsDifferingOnlyByTrailingToken_ReportNothing()
+    {
+        var diagnostics = await TestCompilation.AnalyzeAsync("""
+            namespace MyApp;
+            public static class Jobs
+            {
+                [Remote] public static string Tag(int x) => "plain";
+                [Remote] public static string Tag(int x, CancellationToken ct) => "cancellable";
+            }
+            public static class Caller
+            {
+                // Jobs.Tag alone would be ambiguous between the two overloads (CS0121); a delegate type picks one.
+                public static async Task RunAsync(Cluster cluster)
+                {
+                    _ = await cluster.SubmitAsync((Func<int, string>)Jobs.Tag, 1);
+                    _ = await cluster.SubmitAsync(new Func<int, CancellationToken, string>(Jobs.Tag), 1);
+                }
+            }
+            """);
+
+        diagnostics.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task Analyze_RemoteOnLocalFunction_ReportsCR0011AtTheAttribute()
+    {
+        var diagnostics = await TestCompilation.AnalyzeAsync("""
+            namespace MyApp;
+            public static class Jobs
+            {
+                public static int Run(int x)
+                {
+                    return Twice(x);
+
+                    [/*!*/Remote] static int Twice(int x) => x * 2;
+                }
+            }
+            """);
+
+        DiagnosticAssert.Exactly(diagnostics, new ExpectedDiagnostic(
+            "CR0011",
+            "Remote",
+            "[Remote] on local function 'Twice' has no effect, because a worker can only call methods of types; move the code to a static method of a type and mark that method [Remote]"));
+    }
+
+    [Fact]
+    public async Task Analyze_RemoteOnLambda_ReportsCR0011AtTheAttribute()
+    {
+        var diagnostics = await TestCompilation.AnalyzeAsync("""
+            namespace MyApp;
+            public static class Jobs
+            {
+                public static Func<int, int> Twice { get; } = [/*!*/Remote(Retries = 1)] (int x) => x * 2;
+            }
+            """);
+
+        DiagnosticAssert.Exactly(diagnostics, new ExpectedDiagnostic(
+            "CR0011",
+            "Remote(Retries = 1)",
+            "[Remote] on a lambda has no effect, because a worker can only call methods of types; move the code to a static method of a type and mark that method [Remote]"));
+    }
+
+    [Theory]
+    [InlineData("public static int /*!*/F(int x) => x;", "F")]
+    [InlineData("public int /*!*/Size() => s.Length;", "Size")]
+    public async Task Analyze_RemoteMethodInExtensionBlock_ReportsOnlyCR0012(string member, string name)
+    {
+        var diagnostics = await TestCompilation.AnalyzeAsync($$"""
+            namespace MyApp;
+            public static class Ext14
+            {
+                extension(string s)
+                {
+                    [Remote] {{member}}
+                }
+            }
+            """);
+
+        DiagnosticAssert.Exactly(diagnostics, new ExpectedDiagnostic(
+            "CR0012",
+            name,
+            $"[Remote] method 'Ext14.{name}' is declared in an extension block, which the generated stub cannot call; "
+            + "move it out of the block to a static method of a static class (such as 'Ext14') and keep [Remote] on it"));
+    }
+
     private static async Task AssertSingleAsync(string id, string located, string named, string detail, string source)
     {
         var diagnostics = await TestCompilation.AnalyzeAsync(source);

@@ -52,6 +52,21 @@ internal static class DiagnosticDescriptors
         "[Remote] method is not accessible to the generated stub",
         "[Remote] method '{0}' cannot be called by the generated stub because {1}; make it internal or public");
 
+    public static readonly DiagnosticDescriptor DuplicateId = Create(
+        "CR0010",
+        "[Remote] methods share a stub id",
+        "[Remote] method '{0}' has the stub id '{1}', which another [Remote] overload has too, so a worker could not tell them apart; rename one of them");
+
+    public static readonly DiagnosticDescriptor NotAMethodOfAType = Create(
+        "CR0011",
+        "[Remote] on a local function or lambda",
+        "[Remote] on {0} has no effect, because a worker can only call methods of types; move the code to a static method of a type and mark that method [Remote]");
+
+    public static readonly DiagnosticDescriptor InExtensionBlock = Create(
+        "CR0012",
+        "[Remote] method in an extension block",
+        "[Remote] method '{0}' is declared in an extension block, which the generated stub cannot call; move it out of the block to a static method of a static class (such as '{1}') and keep [Remote] on it");
+
     private static DiagnosticDescriptor Create(string id, string title, string messageFormat)
         => new(
             id,

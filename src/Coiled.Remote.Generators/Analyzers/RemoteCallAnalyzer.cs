@@ -75,7 +75,7 @@ public sealed class RemoteCallAnalyzer : DiagnosticAnalyzer
                 context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.LambdaPassed, lambda.Syntax.GetLocation(), target.Name));
                 break;
             case IMethodReferenceOperation reference
-                when !RemoteMethodAnalyzer.HasAttribute(reference.Method.OriginalDefinition, remoteAttribute):
+                when !RemoteMethodRules.HasAttribute(reference.Method.OriginalDefinition, remoteAttribute):
                 context.ReportDiagnostic(Diagnostic.Create(
                     DiagnosticDescriptors.MethodNotRemote,
                     reference.Syntax.GetLocation(),
