@@ -35,11 +35,12 @@ public sealed class AnalyzerTests
 
             public static class Caller
             {
-                public static async Task RunAsync(Cluster cluster, Func<double, double> someDelegate)
+                public static async Task RunAsync(Cluster cluster, [RemoteMethodParameter] Func<double, double> someDelegate)
                 {
                     double[] squares = await cluster.MapAsync(Jobs.Square, new[] { 1.0, 2.0 });
                     Point moved = await cluster.SubmitAsync(Jobs.Nested.Echo, 3) is var n ? new Point(n, 0) : default!;
                     await foreach (var item in cluster.MapStreamAsync(Jobs.Square, squares)) { }
+                    _ = await cluster.MapOutcomesAsync(Jobs.Square, squares);
                     _ = await cluster.MapAsync(someDelegate, squares);
                     Func<double, double> local = x => x;
                     _ = local(moved.X);
@@ -182,49 +183,6 @@ public sealed class AnalyzerTests
             public static class Jobs
             {
                 [Remote] public static int /*!*/Sum(int a, int b, int c, int d, int e, CancellationToken ct) => a;
-            }
-            """);
-    }
-
-    [Fact]
-    public async Task Analyze_LambdaPassedToMapAsync_ReportsCR0007()
-    {
-        await AssertSingleAsync("CR0007", "x => x * 2.0", "Cluster.MapAsync", "static [Remote] method", """
-            namespace MyApp;
-            public static class Caller
-            {
-                public static Task<double[]> RunAsync(Cluster cluster)
-                    => cluster.MapAsync(/*!*/x => x * 2.0, new[] { 1.0, 2.0 });
-            }
-            """);
-    }
-
-    [Fact]
-    public async Task Analyze_AnonymousMethodPassedToSubmitAsync_ReportsCR0007()
-    {
-        await AssertSingleAsync("CR0007", "delegate (int x) { return x; }", "Cluster.SubmitAsync", "static [Remote] method", """
-            namespace MyApp;
-            public static class Caller
-            {
-                public static Task<int> RunAsync(Cluster cluster)
-                    => cluster.SubmitAsync(/*!*/delegate (int x) { return x; }, 3);
-            }
-            """);
-    }
-
-    [Fact]
-    public async Task Analyze_MethodWithoutRemotePassed_ReportsCR0008()
-    {
-        await AssertSingleAsync("CR0008", "Helpers.Twice", "'Helpers.Twice'", "add [Remote]", """
-            namespace MyApp;
-            public static class Helpers
-            {
-                public static int Twice(int x) => x * 2;
-            }
-            public static class Caller
-            {
-                public static Task<int> RunAsync(Cluster cluster)
-                    => cluster.SubmitAsync(/*!*/Helpers.Twice, 3);
             }
             """);
     }
