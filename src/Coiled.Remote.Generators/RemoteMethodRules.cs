@@ -143,7 +143,7 @@ internal static class RemoteMethodRules
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (member is not IMethodSymbol { MethodKind: MethodKind.Ordinary, IsAbstract: false } other
-                || SymbolEqualityComparer.Default.Equals(other, method)
+                || IsSameMethod(other, method)
                 || !HasAttribute(other, remoteAttribute)
                 || other.Parameters.Length != method.Parameters.Length)
             {
@@ -159,6 +159,10 @@ internal static class RemoteMethodRules
 
         return null;
     }
+
+    /// <summary>Whether the two are one method, or the two parts of one partial method.</summary>
+    private static bool IsSameMethod(IMethodSymbol first, IMethodSymbol second)
+        => SymbolEqualityComparer.Default.Equals(first.PartialDefinitionPart ?? first, second.PartialDefinitionPart ?? second);
 
     private static bool IsInGenericType(IMethodSymbol method)
     {

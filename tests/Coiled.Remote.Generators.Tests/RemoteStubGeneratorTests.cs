@@ -244,6 +244,23 @@ public sealed class RemoteStubGeneratorTests
                 + "new global::System.Func<int, global::System.Threading.CancellationToken, string>(global::MyApp.Jobs.Tag), 0, 0)");
     }
 
+    [Theory]
+    [InlineData("[Remote] public static partial int F(int x);", "public static partial int F(int x) => x;")]
+    [InlineData("public static partial int F(int x);", "[Remote] public static partial int F(int x) => x;")]
+    public async Task Generate_PartialRemoteMethod_GetsOneStubAndNoDiagnostic(string definition, string implementation)
+    {
+        var source = $$"""
+            namespace MyApp;
+            public static partial class Jobs { {{definition}} }
+            public static partial class Jobs { {{implementation}} }
+            """;
+
+        var (_, generated) = TestCompilation.GenerateClean(source);
+
+        Ids(generated).Should().Equal("MyApp.Jobs.F(System.Int32)");
+        (await TestCompilation.AnalyzeAsync(source)).Should().BeEmpty();
+    }
+
     [Fact]
     public void Generate_RemoteMethodInExtensionBlock_GetsNoStubAndTheOutputCompiles()
     {
