@@ -97,6 +97,13 @@ public static class TestJobs
     [Remote]
     public static int Identity(int x) => x;
 
+    /// <summary>Differs from the overload below only by the trailing token the cluster supplies; each has its own stub.</summary>
+    [Remote]
+    public static string Tag(int x) => $"plain {x}";
+
+    [Remote]
+    public static string Tag(int x, CancellationToken cancellationToken) => $"cancellable {x} {cancellationToken.CanBeCanceled}";
+
     [Remote]
     public static int SlowIdentity(int x)
     {
