@@ -260,7 +260,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
     /// <summary>Describes how the worker ended, waiting briefly for its backend to report the process exit.</summary>
     public async Task<string> DescribeLossAsync(Exception? error)
     {
-        if (Endpoint.Exited is { } exited)
+        if (error is not TimeoutException && Endpoint.Exited is { } exited)
         {
             await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
             if (exited.IsCompletedSuccessfully)
@@ -356,8 +356,8 @@ internal sealed class WorkerConnection : IAsyncDisposable
     /// <summary>
     /// Reads the worker's heartbeats (its CPU and memory reports, on a call of their own) and declares the worker lost
     /// when they stop for <see cref="WorkerTimeout"/>: a cut network or a frozen machine shows no error to the sender.
-    /// Time this process itself spent stalled does not count as the worker's silence, since heartbeats that arrived
-    /// meanwhile may still wait unread.
+    /// Time this process itself spent stalled or behind on its thread pool (<see cref="StallMonitor"/>) does not count
+    /// as the worker's silence, since heartbeats that arrived meanwhile may still wait unread.
     /// </summary>
     private async Task WatchHeartbeatsAsync(Scheduler scheduler)
     {
@@ -365,6 +365,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
         var reading = ReadHeartbeatsAsync(watch.ResponseStream);
         var period = TimeSpan.FromMilliseconds(StatsIntervalMilliseconds / 2);
         using var timer = new PeriodicTimer(period);
+        var stalls = StallMonitor.Process;
         var lastCheck = Stopwatch.GetTimestamp();
         try
         {
@@ -381,15 +382,19 @@ internal sealed class WorkerConnection : IAsyncDisposable
                     continue;
                 }
 
-                var silent = Stopwatch.GetElapsedTime(Volatile.Read(ref _lastHeard), now);
+                // Silence counts only from the last moment this process was seen keeping up.
+                var silent = Stopwatch.GetElapsedTime(Math.Max(Volatile.Read(ref _lastHeard), stalls.LastStalled), now);
                 if (WorkerTimeout != Timeout.InfiniteTimeSpan && silent > WorkerTimeout && State == WorkerState.Ready)
                 {
-                    await scheduler.OnWorkerLostAsync(this, new TimeoutException(
-                        $"no heartbeat for {silent.TotalSeconds:0.0} s; one is due every {StatsIntervalMilliseconds} ms, and ClusterOptions.WorkerTimeout is {WorkerTimeout.TotalSeconds:0.#} s")).ConfigureAwait(false);
-                    _run?.Dispose();
+                    // Recording the loss puts its tasks back in the queue before it first waits (for a replacement).
+                    var lost = scheduler.OnWorkerLostAsync(this, new TimeoutException(
+                        $"no heartbeat for {silent.TotalSeconds:0.0} s; one is due every {StatsIntervalMilliseconds} ms, and ClusterOptions.WorkerTimeout is {WorkerTimeout.TotalSeconds:0.#} s"));
 
-                    // Its tasks now run elsewhere: a worker of this cluster's own that was only frozen must not run them too.
+                    // Its tasks now run elsewhere: a worker of this cluster's own that was only frozen must not run them too,
+                    // so it is stopped at once, not after its replacement started.
+                    _run?.Dispose();
                     Endpoint.Abandon?.Invoke();
+                    await lost.ConfigureAwait(false);
                     return;
                 }
             }

@@ -100,6 +100,33 @@ public sealed partial class LivenessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MapAsync_WorkerFrozenLongerThanTheWorkerTimeout_IsStoppedBeforeItsReplacementStarts()
+    {
+        // Replacements wait for the gate, as a slow machine or a cloud launch would: the frozen worker, whose tasks are
+        // back in the queue, must be stopped without waiting for its replacement.
+        var backend = new GatedReplacements(_backend);
+        _cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = backend, LoggerFactory = _loggerFactory, WorkerTimeout = TimeSpan.FromSeconds(2) });
+        var frozen = _backend.ProcessIds[0];
+
+        var map = _cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 200));
+        Signal(frozen, SigStop);
+        try
+        {
+            await ProcessAssert.AllExitAsync([frozen], Safety);
+            backend.ReplacementsAsked.Should().Be(1);
+            backend.Open.Task.IsCompleted.Should().BeFalse("the frozen worker was stopped while its replacement still waited to start");
+            backend.Open.SetResult();
+
+            (await map.WaitAsync(Safety)).Should().Equal(Enumerable.Range(0, 200));
+        }
+        finally
+        {
+            backend.Open.TrySetResult();
+            _ = Kill(frozen, SigCont);
+        }
+    }
+
+    [Fact]
     public async Task MapAsync_WorkerKilledWithAnInfiniteWorkerTimeout_IsLostAtOnceByItsExit()
     {
         var cluster = await StartAsync(new ClusterOptions
@@ -129,6 +156,34 @@ public sealed partial class LivenessTests : IAsyncLifetime
 
         (await act.Should().ThrowAsync<ArgumentOutOfRangeException>()).Which.Message
             .Should().StartWith("ClusterOptions.WorkerTimeout must be at least 1 s (default 30 s), or Timeout.InfiniteTimeSpan.");
+    }
+
+    /// <summary>A backend whose first start is immediate and whose later starts (replacements) wait for <see cref="Open"/>.</summary>
+    private sealed class GatedReplacements(LocalProcessBackend inner) : IClusterBackend
+    {
+        private int _starts;
+
+        public TaskCompletionSource Open { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int ReplacementsAsked => Math.Max(0, Volatile.Read(ref _starts) - 1);
+
+        public string Name => inner.Name;
+
+        public int DefaultWorkerCount => inner.DefaultWorkerCount;
+
+        public decimal? Cost => inner.Cost;
+
+        public async Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken)
+        {
+            if (Interlocked.Increment(ref _starts) > 1)
+            {
+                await Open.Task.WaitAsync(cancellationToken);
+            }
+
+            return await inner.StartWorkersAsync(launch, cancellationToken);
+        }
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
     /// <summary>Starts two local worker processes with <paramref name="options"/>, logging to <see cref="_logs"/>.</summary>
