@@ -202,6 +202,11 @@ public sealed partial class Cluster
             {
                 await producer.ConfigureAwait(false);
             }
+            else
+            {
+                // A quick source's read ends in a moment; a blocked one is left to end when it may.
+                await Task.WhenAny(producer, Task.Delay(SourceReadGraceOnStop, CancellationToken.None)).ConfigureAwait(false);
+            }
 
             _ = producer.ContinueWith(static (_, state) => ((CancellationTokenSource)state!).Dispose(), stop, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }

@@ -19,6 +19,9 @@ public sealed partial class Cluster : IAsyncDisposable
     /// <summary>Most items of one <c>MapStreamAsync</c> call held between its source and its consumer, however small.</summary>
     internal const int StreamWindowItems = 65536;
 
+    /// <summary>How long a stream whose consumer stopped waits for a read of its source under way before it ends anyway.</summary>
+    internal static readonly TimeSpan SourceReadGraceOnStop = TimeSpan.FromMilliseconds(50);
+
     /// <summary>Fewest items of one <c>MapStreamAsync</c> call read before its first result arrives.</summary>
     internal const int MinItemsBeforeFirstResult = 16;
 
