@@ -159,6 +159,21 @@ public sealed class ClusterLifecycleTests
             "ClusterOptions.NoClientTimeout is 0 s; it must be at least 1 s (default 2 min), or Timeout.InfiniteTimeSpan for workers that never stop without a client.");
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(4097)]
+    [InlineData(int.MaxValue)]
+    public void SlotsPerWorker_OutsideOneTo4096_ThrowsArgumentOutOfRangeSayingTheRange(int slots)
+    {
+        var local = () => new LocalProcessBackend { SlotsPerWorker = slots };
+        var inProcess = () => new InProcessBackend { SlotsPerWorker = slots };
+
+        local.Should().Throw<ArgumentOutOfRangeException>().Which.Message.Should().StartWith(
+            "LocalProcessBackend.SlotsPerWorker must be from 1 to 4096, or null for the processors of this machine shared among the workers.");
+        inProcess.Should().Throw<ArgumentOutOfRangeException>().Which.Message.Should().StartWith(
+            "InProcessBackend.SlotsPerWorker must be from 1 to 4096, or null for the processors of this machine shared among the workers.");
+    }
+
     [Fact]
     public async Task StartAsync_InfiniteIdleAndNoClientTimeouts_StartsAndRuns()
     {
