@@ -107,6 +107,59 @@ public sealed class WorkerDaemonStartupTests : IDisposable
         process.HasExited.Should().BeFalse("hand-started workers keep running for the next client");
     }
 
+    [UnixFact]
+    public async Task Daemon_TokenFileIsAPipeWhoseWriterStaysOpen_ReadsTheFirstLineAndServes()
+    {
+        var fifo = Path.Combine(_folder.Path, "token-pipe");
+        using (var mkfifo = Process.Start("mkfifo", ["-m", "600", fifo]))
+        {
+            await mkfifo.WaitForExitAsync();
+            mkfifo.ExitCode.Should().Be(0);
+        }
+
+        // The writer says the token and stays open, as `--token-file <(echo $TOKEN; sleep 30)` does.
+        var writing = Task.Run(() => new FileStream(fifo, FileMode.Open, FileAccess.Write));
+        var started = StartAsync("--listen", "127.0.0.1:0", "--token-file", fifo);
+        await using var writer = await writing;
+        await writer.WriteAsync(System.Text.Encoding.UTF8.GetBytes(Token + "\n"));
+        await writer.FlushAsync();
+        var (_, address) = await started;
+
+        await using var cluster = await Cluster.ConnectAsync([new WorkerEndpoint(address)], Token);
+        (await cluster.SubmitAsync(TestJobs.Square, 4.0).WaitAsync(TimeSpan.FromMinutes(2))).Should().Be(16.0);
+    }
+
+    [Fact]
+    public async Task Daemon_TokenStdinEndless_ExitsWithCode2AfterTheFirstKilobyte()
+    {
+        var process = Launch(["--listen", "127.0.0.1:0", "--token-stdin"]);
+        using var safety = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        var error = process.StandardError.ReadToEndAsync(safety.Token);
+        var zeros = new byte[64 * 1024];
+        var feeding = Task.Run(async () =>
+        {
+            try
+            {
+                // Like `< /dev/zero`: no newline and no end, until the worker stops reading.
+                while (!safety.IsCancellationRequested)
+                {
+                    await process.StandardInput.BaseStream.WriteAsync(zeros, safety.Token);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException)
+            {
+                // The worker exited and closed the pipe.
+            }
+        });
+
+        await process.WaitForExitAsync(safety.Token);
+
+        process.ExitCode.Should().Be(2);
+        (await error).Should().Be(
+            "coiled-remote-worker: the first line of standard input holds control characters, so it is no token; give the token as one line of text." + Environment.NewLine);
+        await feeding;
+    }
+
     [Fact]
     public async Task Daemon_TokenLongerThanAConnectionCanCarry_ExitsWithCode2()
     {
