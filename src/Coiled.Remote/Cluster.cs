@@ -215,10 +215,11 @@ public sealed partial class Cluster : IAsyncDisposable
                 scheduler.AddWorker(connection);
             }
 
+            cancellationToken.ThrowIfCancellationRequested();
             Report(options, "running", connections.Count, count);
             return new Cluster(backend, scheduler, connections, options, logger, session);
         }
-        catch
+        catch (Exception ex)
         {
             foreach (var connection in connections)
             {
@@ -226,6 +227,14 @@ public sealed partial class Cluster : IAsyncDisposable
             }
 
             await backend.DisposeAsync().ConfigureAwait(false);
+
+            // A call cut short by the caller's token fails in its own way (a cancelled gRPC call, a closed stream), and
+            // whatever wraps it; the caller asked to stop, and hears that.
+            if (cancellationToken.IsCancellationRequested && !(ex is OperationCanceledException cancelled && cancelled.CancellationToken == cancellationToken))
+            {
+                throw new OperationCanceledException("Starting the cluster was cancelled.", ex, cancellationToken);
+            }
+
             throw;
         }
     }
