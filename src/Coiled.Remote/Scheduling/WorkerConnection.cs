@@ -58,7 +58,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
         _call = call;
         _client = new Transport.Protocol.Worker.WorkerClient(channel);
         Hello = hello;
-        Slots = Math.Max(1, hello.Cores);
+        Slots = Math.Clamp(hello.Cores, 1, Worker.WorkerHostOptions.MaxSlots);
         Window = Slots * 2;
     }
 
@@ -228,7 +228,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
             throw new EnvironmentSyncException($"Worker {Id} answered the environment opening with '{reply.KindCase}' instead of 'ready'.");
         }
 
-        Slots = Math.Max(1, reply.Ready.Slots);
+        Slots = Math.Clamp(reply.Ready.Slots, 1, Worker.WorkerHostOptions.MaxSlots);
         Window = Slots * 2;
     }
 

@@ -74,8 +74,8 @@ internal sealed class WorkerHost : IAsyncDisposable
 
         builder.WebHost.UseKestrelCore();
 
-        // Registered last, so Kestrel binds with it: one port, gRPC and bulk data told apart by their first byte.
-        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(new SharedPortTransport(bulk, loggerFactory));
+        // Registered last, so Kestrel binds with it: one port, gRPC and bulk data told apart by how they open.
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(new SharedPortTransport(bulk, loggerFactory, options.TimeProvider));
         ListenOptions? grpcListener = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

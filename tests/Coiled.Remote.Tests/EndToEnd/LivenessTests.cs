@@ -149,13 +149,27 @@ public sealed partial class LivenessTests : IAsyncLifetime
         _logs.Entries.Should().ContainSingle(e => e.Message.Contains(" was lost")).Which.Message.Should().Contain("exit code 137 (killed by SIGKILL");
     }
 
-    [Fact]
-    public async Task StartAsync_WorkerTimeoutUnderOneSecond_ThrowsArgumentOutOfRangeSayingTheLimit()
+    [Theory]
+    [InlineData(500.0)]
+    [InlineData(50 * 24 * 3600 * 1000.0)]
+    [InlineData(double.PositiveInfinity)]
+    public async Task StartAsync_WorkerTimeoutOutsideOneSecondTo49Days_ThrowsArgumentOutOfRangeSayingTheRange(double milliseconds)
     {
-        var act = () => Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend(), WorkerTimeout = TimeSpan.FromMilliseconds(500) });
+        var timeout = double.IsPositiveInfinity(milliseconds) ? TimeSpan.MaxValue : TimeSpan.FromMilliseconds(milliseconds);
+        var act = () => Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend(), WorkerTimeout = timeout });
 
-        (await act.Should().ThrowAsync<ArgumentOutOfRangeException>()).Which.Message
-            .Should().StartWith("ClusterOptions.WorkerTimeout must be at least 1 s (default 30 s), or Timeout.InfiniteTimeSpan.");
+        var thrown = (await act.Should().ThrowAsync<ArgumentOutOfRangeException>()).Which;
+        thrown.ActualValue.Should().Be(timeout);
+        thrown.Message.Should().StartWith(
+            "ClusterOptions.WorkerTimeout must be from 1 s to 49 days (default 30 s), or Timeout.InfiniteTimeSpan to never declare a silent worker lost.");
+    }
+
+    [Fact]
+    public async Task StartAsync_WorkerTimeoutOf49Days_StartsAndRuns()
+    {
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend(), WorkerTimeout = TimeSpan.FromDays(49) });
+
+        (await cluster.SubmitAsync(TestJobs.Square, 7.0)).Should().Be(49.0);
     }
 
     /// <summary>A backend whose first start is immediate and whose later starts (replacements) wait for <see cref="Open"/>.</summary>
