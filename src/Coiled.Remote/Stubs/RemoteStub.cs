@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.ComponentModel;
 using System.Reflection;
+using Coiled.Remote.Serialization;
 using MessagePack;
 
 namespace Coiled.Remote.Stubs;

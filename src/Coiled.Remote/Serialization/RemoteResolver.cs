@@ -2,7 +2,7 @@ using MessagePack;
 using MessagePack.Formatters;
 using MessagePack.Resolvers;
 
-namespace Coiled.Remote;
+namespace Coiled.Remote.Serialization;
 
 /// <summary>
 /// Contractless MessagePack resolution, except that <c>byte[]</c> is read by <see cref="UninitializedByteArrayFormatter"/>.

@@ -1,6 +1,6 @@
 using MessagePack;
 
-namespace Coiled.Remote;
+namespace Coiled.Remote.Serialization;
 
 /// <summary>
 /// The MessagePack settings used for every argument and result, on the client and on the worker alike:
