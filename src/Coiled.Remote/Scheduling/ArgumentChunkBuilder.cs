@@ -1,3 +1,4 @@
+using Coiled.Remote.Stubs;
 using Coiled.Remote.Transport;
 using MessagePack;
 
@@ -5,12 +6,13 @@ namespace Coiled.Remote.Scheduling;
 
 /// <summary>Serializes items into <see cref="ArgumentChunk"/>s of bounded size.</summary>
 /// <param name="write">Writes one item's arguments.</param>
-/// <param name="methodName">The method, for errors.</param>
+/// <param name="stub">The method, for errors.</param>
+/// <param name="itemized">Whether errors name the item (maps and streams) or not (a single call).</param>
 /// <param name="pooled">
 /// Whether large chunks may keep a pooled array (<see cref="ArgumentChunk.Lease"/>), which their job returns when it
 /// ends. Streams pass false: they run for as long as their source lasts, so their chunks are left to the garbage collector.
 /// </param>
-internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, string methodName, bool pooled)
+internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, RemoteStub stub, bool itemized, bool pooled)
 {
     private const int ChunkTargetBytes = 1024 * 1024;
     private const int MaxItemsPerChunk = 16384;
@@ -38,16 +40,14 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, 
         }
         catch (Exception ex)
         {
-            throw new ArgumentException(
-                $"The arguments of item {index} for {methodName} cannot be serialized with MessagePack: {ex.GetBaseException().Message} " +
-                "Pass records, classes with public properties, collections, enums or primitives.", ex);
+            throw ArgumentError.From(stub, item, itemized ? index : null, ex);
         }
 
         var size = _buffer.WrittenCount - before;
         if (size > WireLimits.MaxTaskArgumentBytes)
         {
             throw new ArgumentException(
-                $"The arguments of item {index} for {methodName} are {size:N0} bytes; one task's arguments are limited to {WireLimits.MaxTaskArgumentBytes:N0} bytes. " +
+                $"The arguments of item {index} for {stub.DisplayName} are {size:N0} bytes; one task's arguments are limited to {WireLimits.MaxTaskArgumentBytes:N0} bytes. " +
                 "Split the data into several items, or put it in storage the workers can read and pass its location.");
         }
 

@@ -190,6 +190,10 @@ public abstract class RemoteStub
             RemoteSerializer.Options.Resolver.GetFormatterWithVerify<T>().Serialize(ref writer, value, RemoteSerializer.Options);
             writer.Flush();
         }
+        catch (UnsendableValueException ex)
+        {
+            throw new RemoteResultException(ex.Describe("The result"), ex);
+        }
         catch (Exception ex)
         {
             throw new RemoteResultException(

@@ -1,0 +1,82 @@
+namespace Coiled.Remote.Serialization;
+
+/// <summary>
+/// A value that cannot travel as it is, found while it was being written: a reference cycle or nesting deeper than
+/// <see cref="RemoteSerializer.MaxDepth"/>, or a member MessagePack cannot write. On its way out it passes the formatters of the
+/// values it is nested in (<see cref="GuardedFormatter{T}"/>), which add themselves to its trail, so that
+/// <see cref="Describe"/> can say where.
+/// </summary>
+internal sealed class UnsendableValueException : Exception
+{
+    private readonly Problem _problem;
+    private readonly string _detail;
+
+    /// <summary>The values the failing one is nested in, innermost (the failing value itself) first.</summary>
+    private readonly List<ValuePath.Step> _trail = [];
+
+    private UnsendableValueException(Problem problem, string detail, Exception? inner = null)
+        : base(detail, inner)
+    {
+        _problem = problem;
+        _detail = detail;
+    }
+
+    private enum Problem
+    {
+        TooDeep,
+        Unserializable,
+    }
+
+    public override string Message => Describe("The value");
+
+    /// <summary>Writing went deeper than <see cref="RemoteSerializer.MaxDepth"/>: a cycle, or a graph that deep.</summary>
+    public static UnsendableValueException TooDeep() => new(Problem.TooDeep, string.Empty);
+
+    /// <summary>MessagePack itself failed to write the value.</summary>
+    public static UnsendableValueException Unserializable(Exception error)
+        => new(Problem.Unserializable, error.GetBaseException().Message, error);
+
+    /// <summary>
+    /// Adds the value that <paramref name="value"/> is (or is nested in) to the trail. Called from exception filters as
+    /// the exception passes each guarded formatter, before anything unwinds; returns false so that it passes on.
+    /// </summary>
+    public bool Passing(object? value, Type declared)
+    {
+        _trail.Add(new ValuePath.Step(value, declared));
+        return false;
+    }
+
+    /// <summary>Adds the failing value itself to the trail and returns the exception, for throwing.</summary>
+    public UnsendableValueException At(object? value, Type declared)
+    {
+        _trail.Add(new ValuePath.Step(value, declared));
+        return this;
+    }
+
+    /// <summary>The value the trail starts from: the argument or result itself.</summary>
+    public object? Root => _trail.Count == 0 ? null : _trail[^1].Value;
+
+    /// <summary>A sentence for people: what is wrong with the value, where, and what to write instead.</summary>
+    /// <param name="subject">What the value is, to start the sentence: "Argument 'n' of Jobs.Cycle", "The result".</param>
+    public string Describe(string subject)
+    {
+        var path = new ValuePath([.. Enumerable.Reverse(_trail)]);
+        var last = path.Count - 1;
+        var nested = last > 0;
+        switch (_problem)
+        {
+            case Problem.TooDeep when path.FindCycle(out var at, out var back):
+                return $"{subject} has a reference cycle at {path.Render(at)}, which refers back to {path.Render(back)}. " +
+                    "Arguments and results travel as copies, so a cycle would never end: break it before the call, for example leave " +
+                    "the back-reference out with [IgnoreMember] and set it again on the other side.";
+            case Problem.TooDeep:
+                return $"{subject} is nested more than {RemoteSerializer.MaxDepth} levels deep, at {path.Render(last)}. " +
+                    $"Arguments and results travel at most {RemoteSerializer.MaxDepth} levels of nested objects and collections deep: " +
+                    "pass deep structures flat, for example a linked list as an array.";
+            default:
+                return nested
+                    ? $"{subject} cannot be serialized at {path.Render(last)}: {_detail}"
+                    : $"{subject} cannot be serialized: {_detail}";
+        }
+    }
+}

@@ -1,0 +1,92 @@
+using Coiled.Remote.Tests.Support;
+using static Coiled.Remote.Tests.Support.SerializationJobs;
+
+namespace Coiled.Remote.Tests.EndToEnd;
+
+/// <summary>
+/// Arguments and results on real worker processes either arrive exactly as they were or fail clearly, in the caller
+/// before anything is sent or as the task's failure: here, reference cycles and deep graphs.
+/// </summary>
+public sealed class SerializationTests(LocalClusterFixture fixture) : IClassFixture<LocalClusterFixture>
+{
+    private const string CycleAdvice =
+        "Arguments and results travel as copies, so a cycle would never end: break it before the call, for example leave " +
+        "the back-reference out with [IgnoreMember] and set it again on the other side.";
+
+    private const string DepthAdvice =
+        "Arguments and results travel at most 500 levels of nested objects and collections deep: pass deep structures flat, for example a linked list as an array.";
+
+    private static readonly TimeSpan Safety = TimeSpan.FromMinutes(2);
+
+    private Cluster Cluster => fixture.Cluster;
+
+    [Fact]
+    public async Task SubmitAsync_ArgumentWithACycle_ThrowsInTheCallerNamingArgumentMethodAndPath()
+    {
+        var node = new Node { Value = 1 };
+        node.Next = node;
+
+        var act = () => Cluster.SubmitAsync(SerializationJobs.Length, node);
+
+        (await act.Should().ThrowAsync<ArgumentException>()).Which.Message.Should()
+            .Be($"Argument 'head' of SerializationJobs.Length has a reference cycle at Node.Next, which refers back to Node. {CycleAdvice}");
+        (await Cluster.SubmitAsync(SerializationJobs.Length, Chain(3)).WaitAsync(Safety)).Should().Be(3);
+    }
+
+    [Fact]
+    public async Task MapAsync_SecondArgumentOfOneItemHasACycle_NamesTheParameterAndTheItem()
+    {
+        var loop = new Node { Value = 1 };
+        loop.Next = new Node { Value = 2, Next = loop };
+
+        var act = () => Cluster.MapAsync(SerializationJobs.LengthOfLabelled, [("a", Chain(1)), ("b", Chain(2)), ("c", loop)]);
+
+        (await act.Should().ThrowAsync<ArgumentException>()).Which.Message.Should()
+            .Be($"Argument 'head' of SerializationJobs.LengthOfLabelled, item 2, has a reference cycle at Node.Next.Next, which refers back to Node. {CycleAdvice}");
+    }
+
+    [Fact]
+    public async Task SubmitAsync_TenThousandDeepArgument_ThrowsInTheCallerWithTheLimit()
+    {
+        var act = () => Cluster.SubmitAsync(SerializationJobs.Length, Chain(10_000));
+
+        (await act.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Be(
+            "Argument 'head' of SerializationJobs.Length is nested more than 500 levels deep, at Node.Next.Next.Next.Next.Next.Next.Next….Next.Next (500 levels down). " +
+            DepthAdvice);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_ArgumentAndResultAtTheDepthLimit_ArriveWhole()
+    {
+        (await Cluster.SubmitAsync(SerializationJobs.Length, Chain(500)).WaitAsync(Safety)).Should().Be(500);
+
+        var back = await Cluster.SubmitAsync(SerializationJobs.Chain, 500).WaitAsync(Safety);
+
+        Length(back).Should().Be(500);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_TenThousandDeepResult_FailsTheTaskClearlyAndTheCallerCarriesOn()
+    {
+        var act = () => Cluster.SubmitAsync(SerializationJobs.Chain, 10_000).WaitAsync(Safety);
+
+        var failure = (await act.Should().ThrowAsync<RemoteException>()).Which;
+        failure.RemoteType.Should().Be("Coiled.Remote.Stubs.RemoteResultException");
+        failure.RemoteMessage.Should().Be(
+            "The result is nested more than 500 levels deep, at Node.Next.Next.Next.Next.Next.Next.Next….Next.Next (500 levels down). " + DepthAdvice);
+        (await Cluster.SubmitAsync(SerializationJobs.Chain, 3).WaitAsync(Safety)).Value.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_ResultWithACycle_FailsTheTaskClearly()
+    {
+        var act = () => Cluster.SubmitAsync(SerializationJobs.Loop, 5).WaitAsync(Safety);
+
+        (await act.Should().ThrowAsync<RemoteException>()).Which.RemoteMessage.Should()
+            .Be($"The result has a reference cycle at Node.Next, which refers back to Node. {CycleAdvice}");
+    }
+
+    private static Node Chain(int length) => SerializationJobs.Chain(length);
+
+    private static int Length(Node head) => SerializationJobs.Length(head);
+}
