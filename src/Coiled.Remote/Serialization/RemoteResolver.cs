@@ -1,3 +1,4 @@
+using System.Runtime.Serialization;
 using MessagePack;
 using MessagePack.Formatters;
 using MessagePack.ImmutableCollection;
@@ -6,8 +7,14 @@ using MessagePack.Resolvers;
 namespace Coiled.Remote.Serialization;
 
 /// <summary>
-/// MessagePack's contractless resolution, except that <c>byte[]</c> is read by <see cref="UninitializedByteArrayFormatter"/>
-/// and every type other values can nest in is guarded against cycles and depth (<see cref="GuardedFormatter{T}"/>).
+/// MessagePack's contractless resolution, made exact: a value either arrives as the same value or is refused with an
+/// <see cref="UnsendableValueException"/> before anything is sent. On top of <c>ContractlessStandardResolver</c>:
+/// <list type="bullet">
+/// <item><c>byte[]</c> is read by <see cref="UninitializedByteArrayFormatter"/>;</item>
+/// <item>classes and structs whose state the contractless formatter would drop are written member by member
+/// (<see cref="ObjectShape"/>), and those the reader could not create are refused;</item>
+/// <item>every type other values can nest in is guarded against cycles and depth (<see cref="GuardedFormatter{T}"/>).</item>
+/// </list>
 /// Formatters are chosen once per type and cached in a static generic field, as the built-in resolvers do.
 /// </summary>
 internal sealed class RemoteResolver : IFormatterResolver
@@ -53,8 +60,35 @@ internal sealed class RemoteResolver : IFormatterResolver
                 : new GuardedFormatter<T>(standard);
         }
 
-        return ContractlessStandardResolver.Instance.GetFormatter<T>() is { } formatter ? new GuardedFormatter<T>(formatter) : null;
+        if (type.IsSubclassOf(typeof(Delegate)))
+        {
+            const string Why = "delegates are code, and code does not travel as a value. Pass the data the code needs, and run the code in the [Remote] method.";
+            return new RefusedTypeFormatter<T>(actual => UnsendableValueException.Uncreatable(actual, Why), Why);
+        }
+
+        try
+        {
+            if (type.IsInterface || type.IsAbstract || type.IsDefined(typeof(MessagePackObjectAttribute), true) || type.IsDefined(typeof(DataContractAttribute), true))
+            {
+                return Guard(ContractlessStandardResolver.Instance.GetFormatter<T>());
+            }
+
+            var shape = ObjectShape.Of(type);
+            return shape.Kind switch
+            {
+                ObjectShape.Verdict.Contractless => Guard(DynamicContractlessObjectResolver.Instance.GetFormatter<T>()),
+                ObjectShape.Verdict.Memberwise => Guard(new MemberwiseFormatter<T>(shape)),
+                _ => new RefusedTypeFormatter<T>(_ => UnsendableValueException.Uncreatable(type, shape.Refusal), shape.Refusal),
+            };
+        }
+        catch (Exception ex)
+        {
+            // MessagePack refuses some types when it builds their formatter; that is reported when a value is written.
+            return new RefusedTypeFormatter<T>(_ => UnsendableValueException.Unserializable(ex), ex.GetBaseException().Message);
+        }
     }
+
+    private static GuardedFormatter<T>? Guard<T>(IMessagePackFormatter<T>? formatter) => formatter is null ? null : new GuardedFormatter<T>(formatter);
 
     private static class Cache<T>
     {

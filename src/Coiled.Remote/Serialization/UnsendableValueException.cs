@@ -2,39 +2,48 @@ namespace Coiled.Remote.Serialization;
 
 /// <summary>
 /// A value that cannot travel as it is, found while it was being written: a reference cycle or nesting deeper than
-/// <see cref="RemoteSerializer.MaxDepth"/>, or a member MessagePack cannot write. On its way out it passes the formatters of the
+/// <see cref="RemoteSerializer.MaxDepth"/>, a type that cannot be created on the other side, or a member MessagePack
+/// cannot write. On its way out it passes the formatters of the
 /// values it is nested in (<see cref="GuardedFormatter{T}"/>), which add themselves to its trail, so that
 /// <see cref="Describe"/> can say where.
 /// </summary>
 internal sealed class UnsendableValueException : Exception
 {
     private readonly Problem _problem;
+    private readonly Type? _actual;
     private readonly string _detail;
 
     /// <summary>The values the failing one is nested in, innermost (the failing value itself) first.</summary>
     private readonly List<ValuePath.Step> _trail = [];
 
-    private UnsendableValueException(Problem problem, string detail, Exception? inner = null)
+    private UnsendableValueException(Problem problem, Type? actual, string detail, Exception? inner = null)
         : base(detail, inner)
     {
         _problem = problem;
+        _actual = actual;
         _detail = detail;
     }
 
     private enum Problem
     {
         TooDeep,
+        Uncreatable,
         Unserializable,
     }
 
     public override string Message => Describe("The value");
 
     /// <summary>Writing went deeper than <see cref="RemoteSerializer.MaxDepth"/>: a cycle, or a graph that deep.</summary>
-    public static UnsendableValueException TooDeep() => new(Problem.TooDeep, string.Empty);
+    public static UnsendableValueException TooDeep() => new(Problem.TooDeep, null, string.Empty);
+
+    /// <summary>A type that cannot be created on the other side.</summary>
+    /// <param name="type">The type.</param>
+    /// <param name="reason">Why, and what to add.</param>
+    public static UnsendableValueException Uncreatable(Type type, string reason) => new(Problem.Uncreatable, type, reason);
 
     /// <summary>MessagePack itself failed to write the value.</summary>
     public static UnsendableValueException Unserializable(Exception error)
-        => new(Problem.Unserializable, error.GetBaseException().Message, error);
+        => new(Problem.Unserializable, null, error.GetBaseException().Message, error);
 
     /// <summary>
     /// Adds the value that <paramref name="value"/> is (or is nested in) to the trail. Called from exception filters as
@@ -73,6 +82,10 @@ internal sealed class UnsendableValueException : Exception
                 return $"{subject} is nested more than {RemoteSerializer.MaxDepth} levels deep, at {path.Render(last)}. " +
                     $"Arguments and results travel at most {RemoteSerializer.MaxDepth} levels of nested objects and collections deep: " +
                     "pass deep structures flat, for example a linked list as an array.";
+            case Problem.Uncreatable:
+                var type = TypeNames.Of(_actual!);
+                var what = nested ? $"holds a value of type {type} at {path.Render(last)}" : $"is of type {type}";
+                return $"{subject} {what}, which cannot be created on the other side: {_detail}";
             default:
                 return nested
                     ? $"{subject} cannot be serialized at {path.Render(last)}: {_detail}"

@@ -5,7 +5,7 @@ namespace Coiled.Remote.Tests.EndToEnd;
 
 /// <summary>
 /// Arguments and results on real worker processes either arrive exactly as they were or fail clearly, in the caller
-/// before anything is sent or as the task's failure: here, reference cycles and deep graphs.
+/// before anything is sent or as the task's failure: here, reference cycles, deep graphs, non-public setters and constructors.
 /// </summary>
 public sealed class SerializationTests(LocalClusterFixture fixture) : IClassFixture<LocalClusterFixture>
 {
@@ -84,6 +84,40 @@ public sealed class SerializationTests(LocalClusterFixture fixture) : IClassFixt
 
         (await act.Should().ThrowAsync<RemoteException>()).Which.RemoteMessage.Should()
             .Be($"The result has a reference cycle at Node.Next, which refers back to Node. {CycleAdvice}");
+    }
+
+    [Fact]
+    public async Task SubmitAsync_PrivateSetter_TravelsBothWays()
+    {
+        var counter = new Counter();
+        counter.Add(5);
+
+        var back = await Cluster.SubmitAsync(SerializationJobs.AddTo, counter, 2).WaitAsync(Safety);
+
+        back.Count.Should().Be(7);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_GetOnlyAutoProperties_TravelBothWays()
+    {
+        var order = new Order("A-1");
+        order.Lines.Add("apples");
+
+        var back = await Cluster.SubmitAsync(SerializationJobs.AddLine, order, "pears").WaitAsync(Safety);
+
+        back.Id.Should().Be("A-1");
+        back.Lines.Should().Equal("apples", "pears");
+    }
+
+    [Fact]
+    public async Task SubmitAsync_ResultTheCallerCouldNotCreate_FailsTheTaskNamingWhatToAdd()
+    {
+        var act = () => Cluster.SubmitAsync(SerializationJobs.Total, 2, 3).WaitAsync(Safety);
+
+        (await act.Should().ThrowAsync<RemoteException>()).Which.RemoteMessage.Should().Be(
+            "The result is of type Sum, which cannot be created on the other side: Sum has no parameterless constructor and no constructor " +
+            "whose parameters are all named like its public properties. Add a constructor whose parameters match the properties by name, " +
+            "Sum(int total), or a parameterless one (it may be private).");
     }
 
     private static Node Chain(int length) => SerializationJobs.Chain(length);

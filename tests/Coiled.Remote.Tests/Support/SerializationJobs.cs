@@ -40,10 +40,48 @@ public static class SerializationJobs
         return node;
     }
 
+    /// <summary>Adds to a counter whose Count has a private setter, and returns it.</summary>
+    [Remote]
+    public static Counter AddTo(Counter counter, int amount)
+    {
+        counter.Add(amount);
+        return counter;
+    }
+
+    /// <summary>Adds a line to an order whose Id and Lines are get-only auto-properties, and returns it.</summary>
+    [Remote]
+    public static Order AddLine(Order order, string line)
+    {
+        order.Lines.Add(line);
+        return order;
+    }
+
+    [Remote]
+    public static Sum Total(int a, int b) => new(a, b);
+
     public sealed class Node
     {
         public int Value { get; set; }
 
         public Node? Next { get; set; }
+    }
+
+    public sealed class Counter
+    {
+        public int Count { get; private set; }
+
+        public void Add(int amount) => Count += amount;
+    }
+
+    public sealed class Order(string id)
+    {
+        public string Id { get; } = id;
+
+        public List<string> Lines { get; } = [];
+    }
+
+    public sealed class Sum(int a, int b)
+    {
+        public int Total { get; } = a + b;
     }
 }
