@@ -11,6 +11,7 @@ namespace Coiled.Remote.Serialization;
 /// <see cref="UnsendableValueException"/> before anything is sent. On top of <c>ContractlessStandardResolver</c>:
 /// <list type="bullet">
 /// <item><c>byte[]</c> is read by <see cref="UninitializedByteArrayFormatter"/>;</item>
+/// <item><c>DateTime</c> keeps its <c>Kind</c> (<see cref="NativeDateTimeResolver"/>, <c>ToBinary</c>);</item>
 /// <item>classes and structs whose state the contractless formatter would drop are written member by member
 /// (<see cref="ObjectShape"/>), and those the reader could not create are refused;</item>
 /// <item>every type other values can nest in is guarded against cycles and depth (<see cref="GuardedFormatter{T}"/>).</item>
@@ -44,6 +45,11 @@ internal sealed class RemoteResolver : IFormatterResolver
         if (type == typeof(byte[]))
         {
             return (IMessagePackFormatter<T>)(object)UninitializedByteArrayFormatter.Instance;
+        }
+
+        if (NativeDateTimeResolver.Instance.GetFormatter<T>() is { } dateTime)
+        {
+            return dateTime;
         }
 
         if (type == typeof(object))

@@ -5,7 +5,7 @@ namespace Coiled.Remote.Tests.EndToEnd;
 
 /// <summary>
 /// Arguments and results on real worker processes either arrive exactly as they were or fail clearly, in the caller
-/// before anything is sent or as the task's failure: here, reference cycles, deep graphs, non-public setters and constructors.
+/// before anything is sent or as the task's failure: here, reference cycles, deep graphs, non-public setters and constructors, DateTime kinds.
 /// </summary>
 public sealed class SerializationTests(LocalClusterFixture fixture) : IClassFixture<LocalClusterFixture>
 {
@@ -118,6 +118,35 @@ public sealed class SerializationTests(LocalClusterFixture fixture) : IClassFixt
             "The result is of type Sum, which cannot be created on the other side: Sum has no parameterless constructor and no constructor " +
             "whose parameters are all named like its public properties. Add a constructor whose parameters match the properties by name, " +
             "Sum(int total), or a parameterless one (it may be private).");
+    }
+
+    [Fact]
+    public async Task SubmitAsync_DateTimeOfEachKind_ArrivesAndReturnsWithItsKindAndValue()
+    {
+        foreach (var kind in new[] { DateTimeKind.Utc, DateTimeKind.Local, DateTimeKind.Unspecified })
+        {
+            var value = new DateTime(2024, 1, 2, 7, 8, 9, kind);
+
+            var seen = await Cluster.SubmitAsync(SerializationJobs.See, value).WaitAsync(Safety);
+            var back = await Cluster.SubmitAsync(SerializationJobs.Echo, value).WaitAsync(Safety);
+
+            seen.Should().Be($"{value:O}|{kind}|{value.ToUniversalTime():O}", "the workers run in the caller's time zone");
+            back.Kind.Should().Be(kind);
+            back.Ticks.Should().Be(value.Ticks);
+        }
+    }
+
+    [Fact]
+    public async Task SubmitAsync_DateTimesInARecord_KeepTheirKinds()
+    {
+        var local = new DateTime(2024, 1, 2, 7, 8, 9, DateTimeKind.Local);
+        var unspecified = new DateTime(2024, 3, 4, 5, 6, 7, DateTimeKind.Unspecified);
+
+        var back = await Cluster.SubmitAsync(SerializationJobs.Postpone, new Meeting("m", local, unspecified, [unspecified])).WaitAsync(Safety);
+
+        (back.At.Ticks, back.At.Kind).Should().Be((local.AddHours(1).Ticks, DateTimeKind.Local));
+        (back.Until?.Ticks, back.Until?.Kind).Should().Be((unspecified.Ticks, DateTimeKind.Unspecified));
+        back.Others.Select(d => (d.Ticks, d.Kind)).Should().Equal((unspecified.Ticks, DateTimeKind.Unspecified), (local.Ticks, DateTimeKind.Local));
     }
 
     private static Node Chain(int length) => SerializationJobs.Chain(length);

@@ -59,6 +59,16 @@ public static class SerializationJobs
     [Remote]
     public static Sum Total(int a, int b) => new(a, b);
 
+    /// <summary>What the worker sees of a DateTime: its round-trip text, its kind, and the instant in UTC.</summary>
+    [Remote]
+    public static string See(DateTime value) => $"{value:O}|{value.Kind}|{value.ToUniversalTime():O}";
+
+    [Remote]
+    public static DateTime Echo(DateTime value) => value;
+
+    [Remote]
+    public static Meeting Postpone(Meeting meeting) => meeting with { At = meeting.At.AddHours(1), Others = [.. meeting.Others, meeting.At] };
+
     public sealed class Node
     {
         public int Value { get; set; }
@@ -84,4 +94,6 @@ public static class SerializationJobs
     {
         public int Total { get; } = a + b;
     }
+
+    public sealed record Meeting(string Name, DateTime At, DateTime? Until, List<DateTime> Others);
 }
