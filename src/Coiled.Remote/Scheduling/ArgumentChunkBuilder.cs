@@ -5,7 +5,10 @@ using MessagePack;
 namespace Coiled.Remote.Scheduling;
 
 /// <summary>Serializes items into <see cref="ArgumentChunk"/>s of bounded size.</summary>
-/// <param name="write">Writes one item's arguments.</param>
+/// <param name="write">
+/// Writes one item's arguments as the call's inferred types; the builder writes them as the method declares them
+/// (see <see cref="DeclaredArguments{TArgs}"/>).
+/// </param>
 /// <param name="stub">The method, for errors.</param>
 /// <param name="itemized">Whether errors name the item (maps and streams) or not (a single call).</param>
 /// <param name="pooled">
@@ -20,6 +23,7 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, 
     /// <summary>Chunks at least this large keep the builder's buffer instead of a copy of it.</summary>
     private const int HandOverBytes = 256 * 1024;
 
+    private readonly ArgumentsWriter<TArgs> _write = DeclaredArguments<TArgs>.Writer(stub, write);
     private GrowableBuffer _buffer = new(4096);
     private readonly List<int> _ends = [];
     private int _firstIndex;
@@ -35,7 +39,7 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, 
         try
         {
             var writer = new MessagePackWriter(_buffer);
-            write(ref writer, item);
+            _write(ref writer, item);
             writer.Flush();
         }
         catch (Exception ex)

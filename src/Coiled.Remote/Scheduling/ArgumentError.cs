@@ -25,7 +25,7 @@ internal static class ArgumentError
         var subject = position < 0
             ? $"An argument of {stub.DisplayName}{item}"
             : $"Argument '{stub.Method.GetParameters()[position].Name}' of {stub.DisplayName}{item}";
-        return new ArgumentException(unsendable.Describe(subject), error);
+        return new ArgumentException(unsendable.Describe(subject, "parameter"), error);
     }
 
     /// <summary>Which argument <paramref name="root"/> is; -1 when it cannot be told.</summary>

@@ -4,7 +4,8 @@ namespace Coiled.Remote.Serialization;
 
 /// <summary>
 /// Reads and writes a value, boxed, with the formatter of a type known only at run time: a member's declared type
-/// (<see cref="MemberwiseFormatter{T}"/>).
+/// (<see cref="MemberwiseFormatter{T}"/>), or the type a [Remote] method declares for an argument or its result when
+/// the caller's delegate names a different one.
 /// </summary>
 internal abstract class BoxedCodec
 {

@@ -11,7 +11,11 @@ namespace Coiled.Remote.Serialization;
 /// Scalars, strings, <c>byte[]</c> and collections of scalars are never wrapped, so their paths cost nothing more.
 /// </summary>
 /// <param name="inner">The formatter that reads and writes the values.</param>
-internal sealed class GuardedFormatter<T>(IMessagePackFormatter<T> inner) : IMessagePackFormatter<T>
+/// <param name="exactType">
+/// Whether a value must be of exactly type <typeparamref name="T"/>: true for the classes that are written member by
+/// member and can be derived from, since a derived value would arrive as a <typeparamref name="T"/> without its own members.
+/// </param>
+internal sealed class GuardedFormatter<T>(IMessagePackFormatter<T> inner, bool exactType) : IMessagePackFormatter<T>
 {
     public void Serialize(ref MessagePackWriter writer, T value, MessagePackSerializerOptions options)
     {
@@ -27,6 +31,12 @@ internal sealed class GuardedFormatter<T>(IMessagePackFormatter<T> inner) : IMes
             if (depth > RemoteSerializer.MaxDepth)
             {
                 throw UnsendableValueException.TooDeep();
+            }
+
+            if (exactType && value.GetType() != typeof(T))
+            {
+                throw UnsendableValueException.DeclaredAs(
+                    typeof(T), value.GetType(), $"only the members of {TypeNames.Of(typeof(T))} would travel, and it would arrive as {TypeNames.Of(typeof(T))}");
             }
 
             inner.Serialize(ref writer, value, options);

@@ -4,8 +4,8 @@ using MessagePack.Formatters;
 namespace Coiled.Remote.Serialization;
 
 /// <summary>
-/// A type whose values cannot travel, though null can: a delegate, a class with no constructor the reader could call,
-/// or one MessagePack cannot make a formatter for. Writing a value fails
+/// A type whose values cannot travel, though null can: an interface or abstract class (the reader could not tell
+/// which type to create), a delegate, or a class with no constructor the reader could call. Writing a value fails
 /// with <see cref="UnsendableValueException"/> before anything is sent; reading one fails too.
 /// </summary>
 /// <param name="refuse">Makes the writer's error for a value, given its runtime type.</param>

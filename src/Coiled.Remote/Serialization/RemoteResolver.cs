@@ -12,6 +12,8 @@ namespace Coiled.Remote.Serialization;
 /// <list type="bullet">
 /// <item><c>byte[]</c> is read by <see cref="UninitializedByteArrayFormatter"/>;</item>
 /// <item><c>DateTime</c> keeps its <c>Kind</c> (<see cref="NativeDateTimeResolver"/>, <c>ToBinary</c>);</item>
+/// <item><c>object</c> refuses values that would arrive as another type (<see cref="ObjectFormatter"/>), and so do
+/// interfaces and abstract classes that are not collections (<see cref="RefusedTypeFormatter{T}"/>);</item>
 /// <item>classes and structs whose state the contractless formatter would drop are written member by member
 /// (<see cref="ObjectShape"/>), and those the reader could not create are refused;</item>
 /// <item>every type other values can nest in is guarded against cycles and depth (<see cref="GuardedFormatter{T}"/>).</item>
@@ -54,8 +56,7 @@ internal sealed class RemoteResolver : IFormatterResolver
 
         if (type == typeof(object))
         {
-            // Writes a value as its runtime type, whose own formatter is guarded.
-            return ContractlessStandardResolver.Instance.GetFormatter<T>();
+            return (IMessagePackFormatter<T>)(object)ObjectFormatter.Instance;
         }
 
         if (Standard.Select(r => r.GetFormatter<T>()).FirstOrDefault(f => f is not null) is { } standard)
@@ -63,7 +64,13 @@ internal sealed class RemoteResolver : IFormatterResolver
             // A nullable struct's own formatter is guarded; a collection of scalars has nothing to nest.
             return Nullable.GetUnderlyingType(type) is not null || ScalarTypes.IsScalarOrCollectionOfScalars(type)
                 ? standard
-                : new GuardedFormatter<T>(standard);
+                : new GuardedFormatter<T>(standard, exactType: false);
+        }
+
+        if (type.IsInterface || type.IsAbstract)
+        {
+            var why = $"the other side could not tell which type to create for the {(type.IsInterface ? "interface" : "abstract class")} {TypeNames.Of(type)}";
+            return new RefusedTypeFormatter<T>(actual => UnsendableValueException.DeclaredAs(type, actual, why), why);
         }
 
         if (type.IsSubclassOf(typeof(Delegate)))
@@ -72,18 +79,19 @@ internal sealed class RemoteResolver : IFormatterResolver
             return new RefusedTypeFormatter<T>(actual => UnsendableValueException.Uncreatable(actual, Why), Why);
         }
 
+        var exactType = type.IsClass && !type.IsSealed;
         try
         {
-            if (type.IsInterface || type.IsAbstract || type.IsDefined(typeof(MessagePackObjectAttribute), true) || type.IsDefined(typeof(DataContractAttribute), true))
+            if (type.IsDefined(typeof(MessagePackObjectAttribute), true) || type.IsDefined(typeof(DataContractAttribute), true))
             {
-                return Guard(ContractlessStandardResolver.Instance.GetFormatter<T>());
+                return Guard(DynamicObjectResolver.Instance.GetFormatter<T>(), exactType);
             }
 
             var shape = ObjectShape.Of(type);
             return shape.Kind switch
             {
-                ObjectShape.Verdict.Contractless => Guard(DynamicContractlessObjectResolver.Instance.GetFormatter<T>()),
-                ObjectShape.Verdict.Memberwise => Guard(new MemberwiseFormatter<T>(shape)),
+                ObjectShape.Verdict.Contractless => Guard(DynamicContractlessObjectResolver.Instance.GetFormatter<T>(), exactType),
+                ObjectShape.Verdict.Memberwise => Guard(new MemberwiseFormatter<T>(shape), exactType),
                 _ => new RefusedTypeFormatter<T>(_ => UnsendableValueException.Uncreatable(type, shape.Refusal), shape.Refusal),
             };
         }
@@ -94,7 +102,8 @@ internal sealed class RemoteResolver : IFormatterResolver
         }
     }
 
-    private static GuardedFormatter<T>? Guard<T>(IMessagePackFormatter<T>? formatter) => formatter is null ? null : new GuardedFormatter<T>(formatter);
+    private static GuardedFormatter<T>? Guard<T>(IMessagePackFormatter<T>? formatter, bool exactType)
+        => formatter is null ? null : new GuardedFormatter<T>(formatter, exactType);
 
     private static class Cache<T>
     {

@@ -30,6 +30,8 @@ public abstract class RemoteStub
         var parameters = Method.GetParameters();
         AcceptsCancellation = parameters.Length > 0 && parameters[^1].ParameterType == typeof(CancellationToken);
         ArgumentCount = parameters.Length - (AcceptsCancellation ? 1 : 0);
+        ArgumentTypes = [.. parameters.Take(ArgumentCount).Select(p => p.ParameterType)];
+        ResultType = ResultTypeOf(Method.ReturnType);
 
         // Both are read for every batch and call; computed once, since Assembly.GetName() allocates each time.
         AssemblyName = Method.Module.Assembly.GetName().Name!;
@@ -53,6 +55,12 @@ public abstract class RemoteStub
 
     /// <summary>Number of arguments the caller passes (the trailing <see cref="CancellationToken"/> excluded).</summary>
     public int ArgumentCount { get; }
+
+    /// <summary>The types the method declares for its arguments, which the arguments are written as.</summary>
+    internal Type[] ArgumentTypes { get; }
+
+    /// <summary>The type the method's result is written as: its return type, unwrapped from a task; <c>object</c> for none.</summary>
+    internal Type ResultType { get; }
 
     /// <summary>Name of the assembly that declares the method.</summary>
     public string AssemblyName { get; }
@@ -182,6 +190,16 @@ public abstract class RemoteStub
         }
     }
 
+    private static Type ResultTypeOf(Type returnType)
+    {
+        if (returnType.IsGenericType && (returnType.GetGenericTypeDefinition() == typeof(Task<>) || returnType.GetGenericTypeDefinition() == typeof(ValueTask<>)))
+        {
+            return returnType.GetGenericArguments()[0];
+        }
+
+        return returnType == typeof(void) || returnType == typeof(Task) || returnType == typeof(ValueTask) ? typeof(object) : returnType;
+    }
+
     private static void WriteResult<T>(IBufferWriter<byte> result, T value)
     {
         try
@@ -192,7 +210,7 @@ public abstract class RemoteStub
         }
         catch (UnsendableValueException ex)
         {
-            throw new RemoteResultException(ex.Describe("The result"), ex);
+            throw new RemoteResultException(ex.Describe("The result", "return type"), ex);
         }
         catch (Exception ex)
         {

@@ -5,7 +5,7 @@ namespace Coiled.Remote.Tests.EndToEnd;
 
 /// <summary>
 /// Arguments and results on real worker processes either arrive exactly as they were or fail clearly, in the caller
-/// before anything is sent or as the task's failure: here, reference cycles, deep graphs, non-public setters and constructors, DateTime kinds.
+/// before anything is sent or as the task's failure: cycles, deep graphs, private setters, DateTime kinds, object.
 /// </summary>
 public sealed class SerializationTests(LocalClusterFixture fixture) : IClassFixture<LocalClusterFixture>
 {
@@ -147,6 +147,67 @@ public sealed class SerializationTests(LocalClusterFixture fixture) : IClassFixt
         (back.At.Ticks, back.At.Kind).Should().Be((local.AddHours(1).Ticks, DateTimeKind.Local));
         (back.Until?.Ticks, back.Until?.Kind).Should().Be((unspecified.Ticks, DateTimeKind.Unspecified));
         back.Others.Select(d => (d.Ticks, d.Kind)).Should().Equal((unspecified.Ticks, DateTimeKind.Unspecified), (local.Ticks, DateTimeKind.Local));
+    }
+
+    [Fact]
+    public async Task SubmitAsync_RecordAsObjectArgument_ThrowsInTheCallerNamingTheTypeToDeclare()
+    {
+        var act = () => Cluster.SubmitAsync(SerializationJobs.TypeOf, new Point(1, 2));
+
+        (await act.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Be(
+            "Argument 'value' of SerializationJobs.TypeOf is of type Point, declared as object: only primitives, strings, byte[], UTC DateTimes and " +
+            "collections of primitives, strings and byte[] keep their type through object, so it would not arrive as itself. Declare the parameter as Point instead.");
+    }
+
+    [Fact]
+    public async Task SubmitAsync_StringsAndListsAsObjectArgument_WorkAsBefore()
+    {
+        (await Cluster.SubmitAsync(SerializationJobs.TypeOf, "text").WaitAsync(Safety)).Should().Be("System.String");
+        (await Cluster.SubmitAsync(SerializationJobs.TypeOf, new List<int> { 1, 2 }).WaitAsync(Safety)).Should().Be("System.Object[]");
+        (await Cluster.SubmitAsync(SerializationJobs.TypeOf, (object)2.5).WaitAsync(Safety)).Should().Be("System.Double");
+    }
+
+    [Fact]
+    public async Task SubmitAsync_RecordAsObjectResult_FailsTheTaskNamingTheTypeToDeclare()
+    {
+        var act = () => Cluster.SubmitAsync(SerializationJobs.Wrap, 1).WaitAsync(Safety);
+
+        (await act.Should().ThrowAsync<RemoteException>()).Which.RemoteMessage.Should().Be(
+            "The result is of type Point, declared as object: only primitives, strings, byte[], UTC DateTimes and collections of primitives, " +
+            "strings and byte[] keep their type through object, so it would not arrive as itself. Declare the return type as Point instead.");
+    }
+
+    [Fact]
+    public async Task SubmitAsync_DerivedArgumentForABaseClassParameter_ThrowsInTheCallerRatherThanTruncating()
+    {
+        // The call's argument type is inferred as Truck; the method reads a Vehicle, which would arrive without Load.
+        var act = () => Cluster.SubmitAsync(SerializationJobs.KindOf, new Truck { Wheels = 6, Load = 10 });
+
+        (await act.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Be(
+            "Argument 'vehicle' of SerializationJobs.KindOf is of type Truck, declared as Vehicle: only the members of Vehicle would travel, " +
+            "and it would arrive as Vehicle. Declare the parameter as Truck instead.");
+        (await Cluster.SubmitAsync(SerializationJobs.KindOf, new Vehicle { Wheels = 4 }).WaitAsync(Safety)).Should().Be("Vehicle");
+    }
+
+    [Fact]
+    public async Task SubmitAsync_RecordInAnInterfaceTypedList_ThrowsInTheCallerNamingThePath()
+    {
+        var act = () => Cluster.SubmitAsync(SerializationJobs.Count, new Drawing([new Circle(1)]));
+
+        (await act.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Be(
+            "Argument 'drawing' of SerializationJobs.Count holds a value of type Circle at Drawing.Shapes[0], declared as IShape: the other side " +
+            "could not tell which type to create for the interface IShape. Declare the member as Circle instead.");
+        (await Cluster.SubmitAsync(SerializationJobs.Count, new Drawing([])).WaitAsync(Safety)).Should().Be(0);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_MethodViewedThroughAWiderResultType_ReturnsTheMethodsOwnType()
+    {
+        Func<int, object> chain = SerializationJobs.Chain;
+
+        var back = await Cluster.SubmitAsync(chain, 3).WaitAsync(Safety);
+
+        back.Should().BeOfType<Node>().Which.Next!.Next!.Value.Should().Be(2);
     }
 
     private static Node Chain(int length) => SerializationJobs.Chain(length);

@@ -20,7 +20,7 @@ public sealed class GraphDepthTests
 
         var refusal = Wire.Refusal(node);
 
-        refusal.Describe("Argument 'n' of Jobs.Cycle").Should()
+        refusal.Describe("Argument 'n' of Jobs.Cycle", "parameter").Should()
             .Be($"Argument 'n' of Jobs.Cycle has a reference cycle at Node.Next, which refers back to Node. {CycleAdvice}");
         refusal.Root.Should().BeSameAs(node);
     }
@@ -35,7 +35,7 @@ public sealed class GraphDepthTests
 
         var refusal = Wire.Refusal(holder);
 
-        refusal.Describe("The result").Should()
+        refusal.Describe("The result", "return type").Should()
             .Be($"The result has a reference cycle at NodeHolder.Nodes[1].Next.Next, which refers back to NodeHolder.Nodes[1]. {CycleAdvice}");
     }
 
@@ -48,7 +48,7 @@ public sealed class GraphDepthTests
 
         var refusal = Wire.Refusal<object>(map);
 
-        refusal.Describe("The value").Should()
+        refusal.Describe("The value", "declared type").Should()
             .Be($"The value has a reference cycle at Dictionary<string, object>[\"inner\"][1], which refers back to Dictionary<string, object>. {CycleAdvice}");
     }
 
@@ -57,7 +57,7 @@ public sealed class GraphDepthTests
     {
         var refusal = Wire.Refusal(Chain(10_000));
 
-        refusal.Describe("Argument 'head' of Jobs.Deep").Should().Be(
+        refusal.Describe("Argument 'head' of Jobs.Deep", "parameter").Should().Be(
             "Argument 'head' of Jobs.Deep is nested more than 500 levels deep, at Node.Next.Next.Next.Next.Next.Next.Next….Next.Next (500 levels down). " +
             DepthAdvice);
     }
@@ -77,7 +77,7 @@ public sealed class GraphDepthTests
         }
 
         length.Should().Be(RemoteSerializer.MaxDepth);
-        Wire.Refusal(Chain(RemoteSerializer.MaxDepth + 1)).Describe("x").Should().StartWith("x is nested more than 500 levels deep");
+        Wire.Refusal(Chain(RemoteSerializer.MaxDepth + 1)).Describe("x", "y").Should().StartWith("x is nested more than 500 levels deep");
     }
 
     [Fact]
@@ -107,7 +107,7 @@ public sealed class GraphDepthTests
     {
         var refusal = Wire.Refusal(new SensorHolder("bad", new Sensor()));
 
-        refusal.Describe("The result").Should().Be("The result cannot be serialized at SensorHolder.Sensor: not today");
+        refusal.Describe("The result", "return type").Should().Be("The result cannot be serialized at SensorHolder.Sensor: not today");
     }
 
     private static Node Chain(int length)

@@ -95,7 +95,7 @@ public sealed class ObjectStateTests
     {
         var refusal = Wire.Refusal(new Sum(2, 3));
 
-        refusal.Describe("Argument 's' of Jobs.Add").Should().Be(
+        refusal.Describe("Argument 's' of Jobs.Add", "parameter").Should().Be(
             "Argument 's' of Jobs.Add is of type Sum, which cannot be created on the other side: Sum has no parameterless constructor " +
             "and no constructor whose parameters are all named like its public properties. Add a constructor whose parameters match the " +
             "properties by name, Sum(int total, int count), or a parameterless one (it may be private).");
@@ -109,7 +109,7 @@ public sealed class ObjectStateTests
     {
         var refusal = Wire.Refusal(new SumHolder([new Sum(1, 1)]));
 
-        refusal.Describe("The result").Should().StartWith(
+        refusal.Describe("The result", "return type").Should().StartWith(
             "The result holds a value of type Sum at SumHolder.Sums[0], which cannot be created on the other side: Sum has no parameterless constructor");
     }
 
@@ -118,7 +118,7 @@ public sealed class ObjectStateTests
     {
         Func<int> function = () => 1;
 
-        Wire.Refusal(function).Describe("Argument 'f' of Jobs.Call").Should().Be(
+        Wire.Refusal(function).Describe("Argument 'f' of Jobs.Call", "parameter").Should().Be(
             "Argument 'f' of Jobs.Call is of type Func<int>, which cannot be created on the other side: delegates are code, and code does not " +
             "travel as a value. Pass the data the code needs, and run the code in the [Remote] method.");
     }

@@ -69,6 +69,40 @@ public static class SerializationJobs
     [Remote]
     public static Meeting Postpone(Meeting meeting) => meeting with { At = meeting.At.AddHours(1), Others = [.. meeting.Others, meeting.At] };
 
+    [Remote]
+    public static string TypeOf(object value) => value.GetType().FullName!;
+
+    [Remote]
+    public static object Wrap(int x) => new Point(x, x);
+
+    [Remote]
+    public static string KindOf(Vehicle vehicle) => vehicle.GetType().Name;
+
+    [Remote]
+    public static int Count(Drawing drawing) => drawing.Shapes.Count;
+
+    public class Vehicle
+    {
+        public int Wheels { get; set; }
+    }
+
+    public sealed class Truck : Vehicle
+    {
+        public int Load { get; set; }
+    }
+
+    public interface IShape
+    {
+        double Area { get; }
+    }
+
+    public sealed record Circle(double Radius) : IShape
+    {
+        public double Area => Math.PI * Radius * Radius;
+    }
+
+    public sealed record Drawing(List<IShape> Shapes);
+
     public sealed class Node
     {
         public int Value { get; set; }
