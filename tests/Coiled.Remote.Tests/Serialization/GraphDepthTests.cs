@@ -81,6 +81,19 @@ public sealed class GraphDepthTests
     }
 
     [Fact]
+    public void RoundTrip_ChainAtTheLimit_FitsInAThirdOfAThreadPoolThreadsStack()
+    {
+        // Thread-pool threads have about 1.5 MB of stack; the limit must leave most of it to the caller's own frames.
+        var length = 0;
+        var thread = new Thread(() => length = Length(Wire.RoundTrip(Chain(RemoteSerializer.MaxDepth))), maxStackSize: 512 * 1024);
+
+        thread.Start();
+        thread.Join();
+
+        length.Should().Be(RemoteSerializer.MaxDepth);
+    }
+
+    [Fact]
     public void Write_AfterARefusal_TheNextValueOnTheThreadStartsAtDepthZero()
     {
         for (var i = 0; i < 3; i++)
@@ -108,6 +121,17 @@ public sealed class GraphDepthTests
         var refusal = Wire.Refusal(new SensorHolder("bad", new Sensor()));
 
         refusal.Describe("The result", "return type").Should().Be("The result cannot be serialized at SensorHolder.Sensor: not today");
+    }
+
+    private static int Length(Node? head)
+    {
+        var length = 0;
+        for (var node = head; node is not null; node = node.Next)
+        {
+            length++;
+        }
+
+        return length;
     }
 
     private static Node Chain(int length)
