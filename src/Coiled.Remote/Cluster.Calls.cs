@@ -14,7 +14,7 @@ public sealed partial class Cluster
     {
         var stub = Resolve(method, arity);
         cancellationToken.ThrowIfCancellationRequested();
-        var builder = new ArgumentChunkBuilder<TArgs>(writer, stub.DisplayName, pooled: true);
+        var builder = new ArgumentChunkBuilder<TArgs>(writer, stub, itemized: false, pooled: true);
         builder.Add(arguments, 0);
         var job = new MapJob<TResult>(stub, 1, cancellationToken) { Activity = RemoteTelemetry.StartCall("submit", stub.DisplayName, Id, 1) };
         try
@@ -77,7 +77,7 @@ public sealed partial class Cluster
         var job = createJob(stub, count, cancellationToken);
         job.Activity = RemoteTelemetry.StartCall(operation, stub.DisplayName, Id, count);
         job.Progress = progress is null ? null : new MapProgressTracker(progress, count, TimeProvider.System);
-        var builder = new ArgumentChunkBuilder<TArgs>(writer, stub.DisplayName, pooled: true);
+        var builder = new ArgumentChunkBuilder<TArgs>(writer, stub, itemized: true, pooled: true);
         var submitted = false;
         var index = 0;
         try

@@ -118,7 +118,7 @@ internal sealed class StreamJob<TResult> : Job
         var start = reader.Consumed;
         try
         {
-            value = FormatterOf<TResult>.Read(ref reader);
+            value = DeclaredResult<TResult>.Read(Stub, ref reader);
         }
         catch (Exception ex)
         {

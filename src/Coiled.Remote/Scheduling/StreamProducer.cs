@@ -26,7 +26,7 @@ internal sealed class StreamProducer<TArgs, TResult>
         _job = job;
         _items = items;
         _scheduler = scheduler;
-        _builder = new ArgumentChunkBuilder<TArgs>(writer, job.Stub.DisplayName, pooled: false);
+        _builder = new ArgumentChunkBuilder<TArgs>(writer, job.Stub, itemized: true, pooled: false);
     }
 
     /// <summary>Whether the source is being asked for its next item now (it may block for as long as it likes).</summary>
