@@ -29,6 +29,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
 
     /// <summary>A silence check that ran this late means this process itself was stalled (a pause, a frozen machine).</summary>
     private static readonly TimeSpan StalledCheck = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan HelloCheckPeriod = TimeSpan.FromMilliseconds(100);
 
     private readonly GrpcChannel _channel;
     private readonly Transport.Protocol.Worker.WorkerClient _client;
@@ -163,17 +164,14 @@ internal sealed class WorkerConnection : IAsyncDisposable
 
             // A worker that does not answer its first call within the worker timeout is as silent as one that stops later.
             using var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            if (workerTimeout != Timeout.InfiniteTimeSpan)
-            {
-                answer.CancelAfter(workerTimeout);
-            }
-
             HelloReply hello;
             try
             {
-                hello = await client.HelloAsync(
+                var asked = client.HelloAsync(
                     new HelloRequest { ProtocolVersion = ProtocolVersion.Current, ClientName = Environment.MachineName },
-                    call.WithCancellationToken(answer.Token)).ConfigureAwait(false);
+                    call.WithCancellationToken(answer.Token)).ResponseAsync;
+                await CancelUnlessAnsweredAsync(asked, answer, workerTimeout).ConfigureAwait(false);
+                hello = await asked.ConfigureAwait(false);
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && !cancellationToken.IsCancellationRequested)
             {
@@ -186,6 +184,33 @@ internal sealed class WorkerConnection : IAsyncDisposable
         {
             channel.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Cancels <paramref name="cancel"/> when <paramref name="call"/> has not completed within <paramref name="timeout"/>,
+    /// counted, like heartbeats, only from the last moment this process was seen keeping up (<see cref="StallMonitor"/>).
+    /// </summary>
+    private static async Task CancelUnlessAnsweredAsync(Task call, CancellationTokenSource cancel, TimeSpan timeout)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan)
+        {
+            return;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var stalls = StallMonitor.Process;
+        while (!call.IsCompleted)
+        {
+            var waited = Stopwatch.GetElapsedTime(Math.Max(started, stalls.LastStalled));
+            if (waited >= timeout)
+            {
+                cancel.Cancel();
+                return;
+            }
+
+            var step = timeout - waited < HelloCheckPeriod ? timeout - waited : HelloCheckPeriod;
+            await Task.WhenAny(call, Task.Delay(step, CancellationToken.None)).ConfigureAwait(false);
         }
     }
 
