@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the SubmitAsync / MapAsync / MapStreamAsync overloads of Cluster.
+"""Writes the SubmitAsync / MapAsync / MapOutcomesAsync / MapStreamAsync overloads of Cluster.
 
 Every [Remote] method shape (0-4 arguments, optional trailing CancellationToken, sync / Task / ValueTask,
 with or without a result) needs its own overload so that method groups such as `Jobs.Square` convert
@@ -22,6 +22,9 @@ SHAPES = [
 ]
 
 ORD = ["first", "second", "third", "fourth"]
+
+# The analyzers check what is passed to a parameter with this attribute, so every overload that takes a [Remote] method has it.
+MARKER = "[RemoteMethodParameter]"
 
 
 def delegate(arity, ret, token):
@@ -83,7 +86,7 @@ def submit():
             for ret, has_result, desc in SHAPES:
                 tp = type_params(arity, has_result)
                 result = "Task<TResult>" if has_result else "Task"
-                params = [f"{delegate(arity, ret, token)} method"] + [f"T{i} arg{i}" for i in range(1, arity + 1)]
+                params = [f"{MARKER} {delegate(arity, ret, token)} method"] + [f"T{i} arg{i}" for i in range(1, arity + 1)]
                 params.append("CancellationToken cancellationToken = default")
                 tuple_args = "default" if arity == 0 else ("arg1" if arity == 1 else "(" + ", ".join(f"arg{i}" for i in range(1, arity + 1)) + ")")
                 core_result = "TResult" if has_result else "object?"
@@ -107,7 +110,7 @@ def map_():
                 tp = type_params(arity, has_result)
                 result = "Task<TResult[]>" if has_result else "Task"
                 core_result = "TResult" if has_result else "object?"
-                params = [f"{delegate(arity, ret, token)} method", f"IEnumerable<{args_type(arity)}> items"] + progress_params(progress) + [
+                params = [f"{MARKER} {delegate(arity, ret, token)} method", f"IEnumerable<{args_type(arity)}> items"] + progress_params(progress) + [
                           "CancellationToken cancellationToken = default"]
                 out.append(f"    /// <summary>Runs the {desc} [Remote] <paramref name=\"method\"/> once per item across the workers" +
                            ("; results come back in input order.</summary>" if has_result else " and completes when every item has run.</summary>"))
@@ -133,7 +136,7 @@ def map_stream():
                     continue
                 for source, progress in ((s, p) for s in ("IEnumerable", "IAsyncEnumerable") for p in PROGRESS_VARIANTS):
                     tp = type_params(arity, True)
-                    params = [f"{delegate(arity, ret, token)} method", f"{source}<{args_type(arity)}> items"] + progress_params(progress) + [
+                    params = [f"{MARKER} {delegate(arity, ret, token)} method", f"{source}<{args_type(arity)}> items"] + progress_params(progress) + [
                               "CancellationToken cancellationToken = default"]
                     out.append(f"    /// <summary>Runs the {desc} [Remote] <paramref name=\"method\"/> once per item and streams the results in input order,")
                     out.append("    /// holding at most <see cref=\"ClusterOptions.StreamWindowBytes\"/> of arguments and results (plus one item) and 65,536 items")
@@ -158,7 +161,7 @@ def map_outcomes():
                 if not has_result:
                     continue
                 tp = type_params(arity, True)
-                params = [f"{delegate(arity, ret, token)} method", f"IEnumerable<{args_type(arity)}> items"] + progress_params(progress) + [
+                params = [f"{MARKER} {delegate(arity, ret, token)} method", f"IEnumerable<{args_type(arity)}> items"] + progress_params(progress) + [
                           "CancellationToken cancellationToken = default"]
                 out.append(f"    /// <summary>Runs the {desc} [Remote] <paramref name=\"method\"/> once per item and returns every item's outcome in input order:")
                 out.append("    /// its result or its exception. One failing item does not stop the others.</summary>")

@@ -18,11 +18,47 @@ internal static class RemoteMethodRules
     /// <summary>Most arguments a stub passes, not counting a trailing <c>CancellationToken</c>.</summary>
     public const int MaxArguments = 4;
 
-    public static List<RemoteMethodProblem> FindProblems(IMethodSymbol method, CancellationToken cancellationToken)
+    /// <summary>
+    /// Every reason <paramref name="method"/> cannot get a stub. A method whose signature is fine but whose id another
+    /// valid [Remote] overload shares gets CR0010, as does that overload: neither gets a stub.
+    /// </summary>
+    public static List<RemoteMethodProblem> FindProblems(IMethodSymbol method, INamedTypeSymbol remoteAttribute, CancellationToken cancellationToken)
+    {
+        var problems = FindSignatureProblems(method, cancellationToken);
+        if (problems.Count == 0 && SharesId(method, remoteAttribute, cancellationToken) is { } id)
+        {
+            problems.Add(new(DiagnosticDescriptors.DuplicateId, method.Locations.FirstOrDefault(), DisplayName(method), id));
+        }
+
+        return problems;
+    }
+
+    public static bool HasAttribute(ISymbol symbol, INamedTypeSymbol attributeClass)
+    {
+        foreach (var attribute in symbol.GetAttributes())
+        {
+            if (SymbolEqualityComparer.Default.Equals(attribute.AttributeClass, attributeClass))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static List<RemoteMethodProblem> FindSignatureProblems(IMethodSymbol method, CancellationToken cancellationToken)
     {
         var problems = new List<RemoteMethodProblem>();
         var name = DisplayName(method);
         var location = method.Locations.FirstOrDefault();
+
+        // A member of a C# 14 extension block is implemented by a method of the enclosing class that the stub cannot
+        // name through the block; every other rule would only add advice that does not apply there.
+        if (method.ContainingType is { IsExtension: true })
+        {
+            problems.Add(new(DiagnosticDescriptors.InExtensionBlock, location, name, method.ContainingType.ContainingType.Name));
+            return problems;
+        }
 
         if (!method.IsStatic)
         {
@@ -89,7 +125,44 @@ internal static class RemoteMethodRules
 
     /// <summary>How messages name a method: <c>Jobs.Square</c>, <c>Outer.Inner.Square</c>.</summary>
     public static string DisplayName(IMethodSymbol method)
-        => $"{method.ContainingType.ToDisplayString(SymbolDisplayFormat.CSharpShortErrorMessageFormat)}.{method.Name}";
+    {
+        // A C# 14 extension block has no name of its own: its members are named after the class that holds the block.
+        var type = method.ContainingType is { IsExtension: true } extension ? extension.ContainingType : method.ContainingType;
+        return $"{type.ToDisplayString(SymbolDisplayFormat.CSharpShortErrorMessageFormat)}.{method.Name}";
+    }
+
+    /// <summary>
+    /// The id of <paramref name="method"/> when another [Remote] overload that could get a stub has the same one, else null.
+    /// Ids are unique within an assembly otherwise: they include the declaring type and every parameter type, so only
+    /// parameter types whose full names are the same (from two assemblies, one under an extern alias) can collide.
+    /// </summary>
+    private static string? SharesId(IMethodSymbol method, INamedTypeSymbol remoteAttribute, CancellationToken cancellationToken)
+    {
+        string? id = null;
+        foreach (var member in method.ContainingType.GetMembers(method.Name))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (member is not IMethodSymbol { MethodKind: MethodKind.Ordinary, IsAbstract: false } other
+                || IsSameMethod(other, method)
+                || !HasAttribute(other, remoteAttribute)
+                || other.Parameters.Length != method.Parameters.Length)
+            {
+                continue;
+            }
+
+            id ??= RemoteMethodId.Of(method);
+            if (RemoteMethodId.Of(other) == id && FindSignatureProblems(other, cancellationToken).Count == 0)
+            {
+                return id;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Whether the two are one method, or the two parts of one partial method.</summary>
+    private static bool IsSameMethod(IMethodSymbol first, IMethodSymbol second)
+        => SymbolEqualityComparer.Default.Equals(first.PartialDefinitionPart ?? first, second.PartialDefinitionPart ?? second);
 
     private static bool IsInGenericType(IMethodSymbol method)
     {

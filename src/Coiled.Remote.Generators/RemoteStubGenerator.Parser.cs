@@ -17,18 +17,12 @@ public sealed partial class RemoteStubGenerator
         private static readonly SymbolDisplayFormat CodeFormat = SymbolDisplayFormat.FullyQualifiedFormat
             .AddMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
 
-        /// <summary>Types in ids: <c>System.Double</c>, <c>MyApp.Outer.Inner</c>; no <c>global::</c>, no nullable annotations.</summary>
-        private static readonly SymbolDisplayFormat IdFormat = new(
-            globalNamespaceStyle: SymbolDisplayGlobalNamespaceStyle.Omitted,
-            typeQualificationStyle: SymbolDisplayTypeQualificationStyle.NameAndContainingTypesAndNamespaces,
-            genericsOptions: SymbolDisplayGenericsOptions.IncludeTypeParameters,
-            miscellaneousOptions: SymbolDisplayMiscellaneousOptions.ExpandNullable | SymbolDisplayMiscellaneousOptions.ExpandValueTuple);
-
         public static RemoteMethodSpec? Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
         {
             // Static abstract interface members have no body to call; the compiler reports them at their call sites.
             if (context.TargetSymbol is not IMethodSymbol { MethodKind: MethodKind.Ordinary, IsAbstract: false } method
-                || RemoteMethodRules.FindProblems(method, cancellationToken).Count > 0
+                || context.Attributes.FirstOrDefault()?.AttributeClass is not { } remoteAttribute
+                || RemoteMethodRules.FindProblems(method, remoteAttribute, cancellationToken).Count > 0
                 || method.Parameters.Any(static p => ContainsError(p.Type))
                 || ContainsError(method.ReturnType))
             {
@@ -40,13 +34,10 @@ public sealed partial class RemoteStubGenerator
                 ? method.Parameters.Take(method.Parameters.Length - 1).ToArray()
                 : method.Parameters.ToArray();
 
-            var id = $"{method.ContainingType.ToDisplayString(IdFormat)}.{method.Name}"
-                + $"({string.Join(",", arguments.Select(static p => p.Type.ToDisplayString(IdFormat)))})";
-
-            var (retries, timeoutSeconds) = ReadAttribute(context.Attributes.FirstOrDefault());
+            var (retries, timeoutSeconds) = ReadAttribute(context.Attributes[0]);
 
             return new RemoteMethodSpec(
-                id,
+                RemoteMethodId.Of(method),
                 method.ContainingType.ToDisplayString(CodeFormat),
                 EscapeIdentifier(method.Name),
                 arguments.Select(static p => p.Type.ToDisplayString(CodeFormat)).ToEquatableArray(),
@@ -86,10 +77,10 @@ public sealed partial class RemoteStubGenerator
                 : RemoteReturnKind.Value;
         }
 
-        private static (int Retries, int TimeoutSeconds) ReadAttribute(AttributeData? attribute)
+        private static (int Retries, int TimeoutSeconds) ReadAttribute(AttributeData attribute)
         {
             int retries = 0, timeoutSeconds = 0;
-            foreach (var argument in attribute?.NamedArguments ?? [])
+            foreach (var argument in attribute.NamedArguments)
             {
                 if (argument.Value.Value is not int value)
                 {

@@ -38,9 +38,8 @@ public sealed partial class RemoteStubGenerator : IIncrementalGenerator
             .Combine(registryClassName)
             .Select(static (input, _) => new RemoteStubRegistrySpec(
                 input.Right,
+                // Ids are unique: the parser skips every method whose id another valid [Remote] method shares (CR0010).
                 input.Left
-                    .GroupBy(static spec => spec.Id, StringComparer.Ordinal)
-                    .Select(static group => group.First())
                     .OrderBy(static spec => spec.Id, StringComparer.Ordinal)
                     .ToEquatableArray()))
             .WithTrackingName(TrackingNames.Registry);

@@ -16,7 +16,7 @@ internal sealed record WorkerCommandLine
           --token-stdin             read the cluster token from the first line of standard input
           --exit-with-stdin         exit when standard input closes (the parent process is gone)
           --cache-dir DIR           where synchronized files are kept (default ~/.cache/coiled-remote)
-          --slots N                 tasks run at once (default: processor count)
+          --slots N                 tasks run at once, 1 to 4096 (default: processor count)
           --idle-timeout SECONDS    exit after this long without work (0 = never; default 1200)
           --no-client-timeout SECONDS  exit after this long without a client (0 = never; default 120)
           --executor-idle-timeout SECONDS  end an environment's executor process after this long without a
@@ -26,6 +26,9 @@ internal sealed record WorkerCommandLine
           --cert FILE               serve TLS with this PFX certificate
           --poweroff-on-exit        power the machine off when the worker exits (cloud machines)
         """;
+
+    /// <summary>Longest timeout in whole seconds: the most a TimeSpan holds.</summary>
+    private const long MaxSeconds = 922_337_203_685;
 
     public required IPEndPoint Listen { get; init; }
 
@@ -77,7 +80,7 @@ internal sealed record WorkerCommandLine
                 case "--allow-insecure-token-file": insecureToken = true; break;
                 case "--exit-with-stdin": exitWithStdin = true; break;
                 case "--cache-dir": cacheDirectory = Value(); break;
-                case "--slots": slots = PositiveInt("--slots", Value()); break;
+                case "--slots": slots = SlotCount(Value()); break;
                 case "--idle-timeout": idle = Seconds("--idle-timeout", Value()); break;
                 case "--no-client-timeout": noClient = Seconds("--no-client-timeout", Value()); break;
                 case "--executor-idle-timeout": executorIdle = FractionalSeconds("--executor-idle-timeout", Value()); break;
@@ -146,18 +149,19 @@ internal sealed record WorkerCommandLine
         return endpoint;
     }
 
-    private static int PositiveInt(string option, string text)
-        => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0
+    private static int SlotCount(string text)
+        => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value is >= 1 and <= WorkerHostOptions.MaxSlots
             ? value
-            : throw new ArgumentException($"{option} takes a positive whole number, not '{text}'.");
+            : throw new ArgumentException($"--slots takes a whole number from 1 to {WorkerHostOptions.MaxSlots}, not '{text}'.");
 
     private static TimeSpan FractionalSeconds(string option, string text)
         => double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) && value <= TimeSpan.MaxValue.TotalSeconds / 2
             ? TimeSpan.FromSeconds(value)
             : throw new ArgumentException($"{option} takes a number of seconds, e.g. 60 or 0.5, not '{text}'.");
 
+    /// <summary>Whole seconds, 0 for never; at most what a TimeSpan holds.</summary>
     private static TimeSpan Seconds(string option, string text)
-        => long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value)
+        => long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value <= MaxSeconds
             ? value == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(value)
-            : throw new ArgumentException($"{option} takes a number of seconds, not '{text}'.");
+            : throw new ArgumentException($"{option} takes a whole number of seconds from 0 (never) to {MaxSeconds}, not '{text}'.");
 }

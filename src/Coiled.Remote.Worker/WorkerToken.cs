@@ -19,7 +19,9 @@ internal static class WorkerToken
         string? text;
         if (options.TokenFromStdin)
         {
-            text = Console.In.ReadLine();
+            // Unbuffered, so nothing after the first line is taken from the stream --exit-with-stdin then watches.
+            using var stdin = Console.OpenStandardInput(bufferSize: 0);
+            text = FirstLine(stdin);
         }
         else
         {
@@ -44,11 +46,9 @@ internal static class WorkerToken
                     warnings.WriteLine($"coiled-remote-worker: warning: {exposed}; accepted because of --allow-insecure-token-file.");
                 }
 
-                // The first line, read no further than a token can be long (a device or a huge file must not be read whole).
-                using var reader = new StreamReader(path);
-                var buffer = new char[MaximumLength + 2];
-                var read = reader.ReadBlock(buffer, 0, buffer.Length);
-                text = new string(buffer, 0, read).Split('\n')[0];
+                // A pipe (such as --token-file <(echo $TOKEN)) may stay open after the line: read up to its end, never more.
+                using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0);
+                text = FirstLine(file);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -57,6 +57,12 @@ internal static class WorkerToken
         }
 
         var token = text?.Trim() ?? string.Empty;
+        if (token.Any(char.IsControl))
+        {
+            var source = options.TokenFromStdin ? "standard input" : $"the token file {options.TokenFile}";
+            return (null, $"the first line of {source} holds control characters, so it is no token; give the token as one line of text.");
+        }
+
         if (token.Length < MinimumLength)
         {
             return (null, $"the token must be at least {MinimumLength} characters; use a long random string.");
@@ -65,5 +71,38 @@ internal static class WorkerToken
         return System.Text.Encoding.UTF8.GetByteCount(token) > MaximumLength
             ? (null, $"the token is longer than {MaximumLength} bytes; use a shorter random string.")
             : (token, null);
+    }
+
+    /// <summary>
+    /// The first line of <paramref name="stream"/>, read a byte at a time up to its newline or end, and no further than a
+    /// token can be long: an endless source (/dev/zero, a pipe whose writer stays open) must neither be waited for to
+    /// its end nor held in memory. Null when the stream is empty.
+    /// </summary>
+    internal static string? FirstLine(Stream stream)
+    {
+        var line = new byte[MaximumLength + 2];
+        var length = 0;
+        while (length < line.Length)
+        {
+            var read = stream.Read(line, length, 1);
+            if (read == 0)
+            {
+                if (length == 0)
+                {
+                    return null;
+                }
+
+                break;
+            }
+
+            if (line[length] == (byte)'\n')
+            {
+                break;
+            }
+
+            length++;
+        }
+
+        return System.Text.Encoding.UTF8.GetString(line, 0, length);
     }
 }

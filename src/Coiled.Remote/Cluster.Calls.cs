@@ -14,7 +14,7 @@ public sealed partial class Cluster
     {
         var stub = Resolve(method, arity);
         cancellationToken.ThrowIfCancellationRequested();
-        var builder = new ArgumentChunkBuilder<TArgs>(writer, stub.DisplayName, pooled: true);
+        var builder = new ArgumentChunkBuilder<TArgs>(writer, stub, itemized: false, pooled: true);
         builder.Add(arguments, 0);
         var job = new MapJob<TResult>(stub, 1, cancellationToken) { Activity = RemoteTelemetry.StartCall("submit", stub.DisplayName, Id, 1) };
         try
@@ -77,7 +77,7 @@ public sealed partial class Cluster
         var job = createJob(stub, count, cancellationToken);
         job.Activity = RemoteTelemetry.StartCall(operation, stub.DisplayName, Id, count);
         job.Progress = progress is null ? null : new MapProgressTracker(progress, count, TimeProvider.System);
-        var builder = new ArgumentChunkBuilder<TArgs>(writer, stub.DisplayName, pooled: true);
+        var builder = new ArgumentChunkBuilder<TArgs>(writer, stub, itemized: true, pooled: true);
         var submitted = false;
         var index = 0;
         try
@@ -155,10 +155,11 @@ public sealed partial class Cluster
         };
         Exception? error = null;
         long yielded = 0;
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var registration = Watch(job, cancellationToken);
         _scheduler.Submit(job, []);
-        var producer = ProduceAsync(job, items, writer, stop.Token);
+        var reader = new StreamProducer<TArgs, TResult>(job, items, writer, _scheduler);
+        var producer = reader.RunAsync(stop.Token);
         try
         {
             while (true)
@@ -192,10 +193,22 @@ public sealed partial class Cluster
                 "map_stream {Method}: {Count} result(s) read, {Outcome}; at most {PeakItems} item(s) and {PeakBytes} byte(s) in flight",
                 stub.DisplayName, yielded, error is null ? "ended" : $"failed ({error.GetType().Name})", job.Window.PeakItems, job.Window.PeakBytes);
 
-            // However the consumer stopped (end, error, break), nothing of this stream keeps running.
+            // However the consumer stopped (end, error, break), nothing of this stream keeps running: the source is read no
+            // more. A read of the source under way is not waited for, since the source may block as long as it likes; the
+            // source is disposed when that read returns.
             job.Fail(new OperationCanceledException("The stream's consumer stopped reading."));
             stop.Cancel();
-            await producer.ConfigureAwait(false);
+            if (!reader.IsReadingSource)
+            {
+                await producer.ConfigureAwait(false);
+            }
+            else
+            {
+                // A quick source's read ends in a moment; a blocked one is left to end when it may.
+                await Task.WhenAny(producer, Task.Delay(SourceReadGraceOnStop, CancellationToken.None)).ConfigureAwait(false);
+            }
+
+            _ = producer.ContinueWith(static (_, state) => ((CancellationTokenSource)state!).Dispose(), stop, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 
@@ -205,72 +218,6 @@ public sealed partial class Cluster
     /// </summary>
     internal StreamWindow NewStreamWindow()
         => new(StreamWindowItems, _options.StreamWindowBytes, itemsBeforeFirstResult: Math.Max(MinItemsBeforeFirstResult, 2 * _scheduler.TotalSlots));
-
-    private async Task ProduceAsync<TArgs, TResult>(StreamJob<TResult> job, ItemSource<TArgs> items, ArgumentsWriter<TArgs> writer, CancellationToken cancellationToken)
-    {
-        await Task.Yield();
-        var builder = new ArgumentChunkBuilder<TArgs>(writer, job.Stub.DisplayName, pooled: false);
-        long count = 0;
-        try
-        {
-            var enumerator = items.ReadAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
-            await using (enumerator.ConfigureAwait(false))
-            {
-                while (true)
-                {
-                    // Room is reserved before the source is asked for the item, so the window's items and bytes bound what is
-                    // read ahead; what was read is sent before waiting, since only its completion can make room.
-                    if (!job.Window.TryReserve())
-                    {
-                        Flush();
-                        await job.Window.ReserveAsync(cancellationToken).ConfigureAwait(false);
-                    }
-
-                    var moved = enumerator.MoveNextAsync();
-                    if (!moved.IsCompleted)
-                    {
-                        Flush();
-                    }
-
-                    if (!await moved.ConfigureAwait(false))
-                    {
-                        break;
-                    }
-
-                    if (count == int.MaxValue)
-                    {
-                        throw new InvalidOperationException($"MapStreamAsync({job.Stub.DisplayName}) takes at most {int.MaxValue} items per call.");
-                    }
-
-                    job.Window.OnArguments(count, builder.Add(enumerator.Current, count));
-                    count++;
-                    if (builder.IsFull)
-                    {
-                        Flush();
-                    }
-                }
-            }
-
-            Flush();
-            job.InputCompleted(count);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // The consumer stopped or cancelled; the job already ended.
-        }
-        catch (Exception ex)
-        {
-            job.Fail(ex);
-        }
-
-        void Flush()
-        {
-            if (builder.Seal() is { } chunk)
-            {
-                _scheduler.Enqueue(job, chunk);
-            }
-        }
-    }
 
     private async Task<TOutput> WatchAsync<TOutput>(string operation, Job job, int count, Task<TOutput> completion, CancellationToken cancellationToken)
     {

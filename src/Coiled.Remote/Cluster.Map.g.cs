@@ -11,7 +11,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -19,14 +19,14 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -34,14 +34,14 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -49,14 +49,14 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1>(Action<T1> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1>([RemoteMethodParameter] Action<T1> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -64,14 +64,14 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1>(Action<T1> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1>([RemoteMethodParameter] Action<T1> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1>(Func<T1, Task> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, Task> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -79,14 +79,14 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1>(Func<T1, Task> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, Task> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1>(Func<T1, ValueTask> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, ValueTask> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -94,14 +94,14 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1>(Func<T1, ValueTask> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, ValueTask> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -109,14 +109,14 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -124,14 +124,14 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -139,14 +139,14 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1>(Action<T1, CancellationToken> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1>([RemoteMethodParameter] Action<T1, CancellationToken> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -154,14 +154,14 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1>(Action<T1, CancellationToken> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1>([RemoteMethodParameter] Action<T1, CancellationToken> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1>(Func<T1, CancellationToken, Task> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, CancellationToken, Task> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -169,14 +169,14 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1>(Func<T1, CancellationToken, Task> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, CancellationToken, Task> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1>(Func<T1, CancellationToken, ValueTask> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -184,14 +184,14 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1>(Func<T1, CancellationToken, ValueTask> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -199,14 +199,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -214,14 +214,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -229,14 +229,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2>(Action<T1, T2> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2>([RemoteMethodParameter] Action<T1, T2> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -244,14 +244,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2>(Action<T1, T2> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2>([RemoteMethodParameter] Action<T1, T2> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2>(Func<T1, T2, Task> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, Task> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -259,14 +259,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2>(Func<T1, T2, Task> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, Task> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2>(Func<T1, T2, ValueTask> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, ValueTask> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -274,14 +274,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2>(Func<T1, T2, ValueTask> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, ValueTask> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -289,14 +289,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -304,14 +304,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -319,14 +319,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2>(Action<T1, T2, CancellationToken> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2>([RemoteMethodParameter] Action<T1, T2, CancellationToken> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -334,14 +334,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2>(Action<T1, T2, CancellationToken> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2>([RemoteMethodParameter] Action<T1, T2, CancellationToken> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2>(Func<T1, T2, CancellationToken, Task> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -349,14 +349,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2>(Func<T1, T2, CancellationToken, Task> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2>(Func<T1, T2, CancellationToken, ValueTask> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -364,14 +364,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2>(Func<T1, T2, CancellationToken, ValueTask> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -379,14 +379,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -394,14 +394,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -409,14 +409,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2, T3>(Action<T1, T2, T3> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Action<T1, T2, T3> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -424,14 +424,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2, T3>(Action<T1, T2, T3> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Action<T1, T2, T3> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, Task> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, Task> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -439,14 +439,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, Task> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, Task> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, ValueTask> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -454,14 +454,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, ValueTask> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -469,14 +469,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -484,14 +484,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -499,14 +499,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2, T3>(Action<T1, T2, T3, CancellationToken> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Action<T1, T2, T3, CancellationToken> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -514,14 +514,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2, T3>(Action<T1, T2, T3, CancellationToken> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Action<T1, T2, T3, CancellationToken> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, Task> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -529,14 +529,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, Task> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -544,14 +544,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -559,14 +559,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -574,14 +574,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -589,14 +589,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Action<T1, T2, T3, T4> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -604,14 +604,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Action<T1, T2, T3, T4> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, Task> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -619,14 +619,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, Task> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -634,14 +634,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -649,14 +649,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -664,14 +664,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
@@ -679,14 +679,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4, CancellationToken> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Action<T1, T2, T3, T4, CancellationToken> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -694,14 +694,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4, CancellationToken> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Action<T1, T2, T3, T4, CancellationToken> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, Task> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -709,14 +709,14 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, Task> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
@@ -724,6 +724,6 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 }

@@ -12,7 +12,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -21,7 +21,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -29,7 +29,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -38,7 +38,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -46,7 +46,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -55,7 +55,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -63,7 +63,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -72,7 +72,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -80,7 +80,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -89,7 +89,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -97,7 +97,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -106,7 +106,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -114,7 +114,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -123,7 +123,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -131,7 +131,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -140,7 +140,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -148,7 +148,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -157,7 +157,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -165,7 +165,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -174,7 +174,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -182,7 +182,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -191,7 +191,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -199,7 +199,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -208,7 +208,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -216,7 +216,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -225,7 +225,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -233,7 +233,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -242,7 +242,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -250,7 +250,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -259,7 +259,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -267,7 +267,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -276,7 +276,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -284,7 +284,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -293,7 +293,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -301,7 +301,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -310,7 +310,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -318,7 +318,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -327,7 +327,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -335,7 +335,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -344,7 +344,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -352,7 +352,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -361,7 +361,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -369,7 +369,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -378,7 +378,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -386,7 +386,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -395,7 +395,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -403,7 +403,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
@@ -412,6 +412,6 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 }

@@ -13,7 +13,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -23,7 +23,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -32,7 +32,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, TResult> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -42,7 +42,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, TResult> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -51,7 +51,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -61,7 +61,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -70,7 +70,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, Task<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -80,7 +80,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, Task<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -89,7 +89,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -99,7 +99,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -108,7 +108,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -118,7 +118,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -127,26 +127,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
-
-    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
-    /// in memory, however many items come in.</summary>
-    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
-    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
-    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
-    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
-
-    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
-    /// in memory, however many items come in.</summary>
-    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
-    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
-    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -156,7 +137,26 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -165,7 +165,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -175,7 +175,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -184,7 +184,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -194,7 +194,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -203,7 +203,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -213,7 +213,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -222,7 +222,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -232,7 +232,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -241,7 +241,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -251,7 +251,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -260,7 +260,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -270,7 +270,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -279,7 +279,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -289,7 +289,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -298,7 +298,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -308,7 +308,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -317,7 +317,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -327,7 +327,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -336,7 +336,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -346,7 +346,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -355,26 +355,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
-
-    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
-    /// in memory, however many items come in.</summary>
-    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
-    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
-    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
-    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
-
-    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
-    /// in memory, however many items come in.</summary>
-    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
-    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
-    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -384,7 +365,26 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -393,7 +393,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -403,7 +403,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -412,7 +412,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -422,7 +422,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -431,7 +431,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -441,7 +441,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -450,7 +450,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -460,7 +460,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -469,7 +469,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -479,7 +479,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -488,7 +488,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -498,7 +498,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -507,7 +507,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -517,7 +517,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -526,7 +526,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -536,7 +536,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -545,7 +545,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -555,7 +555,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -564,7 +564,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -574,7 +574,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -583,26 +583,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
-
-    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
-    /// in memory, however many items come in.</summary>
-    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
-    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
-    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
-    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
-
-    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
-    /// in memory, however many items come in.</summary>
-    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
-    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
-    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -612,7 +593,26 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -621,7 +621,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -631,7 +631,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -640,7 +640,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -650,7 +650,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -659,7 +659,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -669,7 +669,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -678,7 +678,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -688,7 +688,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -697,7 +697,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -707,7 +707,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -716,7 +716,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -726,7 +726,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -735,7 +735,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -745,7 +745,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -754,7 +754,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -764,7 +764,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -773,7 +773,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -783,7 +783,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -792,7 +792,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -802,7 +802,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -811,26 +811,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
-
-    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
-    /// in memory, however many items come in.</summary>
-    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
-    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
-    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
-    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
-
-    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
-    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
-    /// in memory, however many items come in.</summary>
-    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
-    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
-    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -840,7 +821,26 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+
+    /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
+    /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
+    /// in memory, however many items come in.</summary>
+    /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
+    /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
+    /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
+    /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -849,7 +849,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -859,7 +859,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -868,7 +868,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -878,7 +878,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -887,7 +887,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -897,7 +897,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -906,7 +906,7 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
@@ -916,6 +916,6 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
         => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
 }

@@ -10,157 +10,157 @@ public sealed partial class Cluster
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult> SubmitAsync<TResult>(Func<TResult> method, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<TResult>([RemoteMethodParameter] Func<TResult> method, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentWriter.None, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult> SubmitAsync<TResult>(Func<Task<TResult>> method, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<TResult>([RemoteMethodParameter] Func<Task<TResult>> method, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentWriter.None, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult> SubmitAsync<TResult>(Func<ValueTask<TResult>> method, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<TResult>([RemoteMethodParameter] Func<ValueTask<TResult>> method, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentWriter.None, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task SubmitAsync(Action method, CancellationToken cancellationToken = default)
+    public Task SubmitAsync([RemoteMethodParameter] Action method, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentWriter.None, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task SubmitAsync(Func<Task> method, CancellationToken cancellationToken = default)
+    public Task SubmitAsync([RemoteMethodParameter] Func<Task> method, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentWriter.None, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task SubmitAsync(Func<ValueTask> method, CancellationToken cancellationToken = default)
+    public Task SubmitAsync([RemoteMethodParameter] Func<ValueTask> method, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentWriter.None, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult> SubmitAsync<TResult>(Func<CancellationToken, TResult> method, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<TResult>([RemoteMethodParameter] Func<CancellationToken, TResult> method, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentWriter.None, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult> SubmitAsync<TResult>(Func<CancellationToken, Task<TResult>> method, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<TResult>([RemoteMethodParameter] Func<CancellationToken, Task<TResult>> method, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentWriter.None, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult> SubmitAsync<TResult>(Func<CancellationToken, ValueTask<TResult>> method, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<TResult>([RemoteMethodParameter] Func<CancellationToken, ValueTask<TResult>> method, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentWriter.None, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task SubmitAsync(Action<CancellationToken> method, CancellationToken cancellationToken = default)
+    public Task SubmitAsync([RemoteMethodParameter] Action<CancellationToken> method, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentWriter.None, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task SubmitAsync(Func<CancellationToken, Task> method, CancellationToken cancellationToken = default)
+    public Task SubmitAsync([RemoteMethodParameter] Func<CancellationToken, Task> method, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentWriter.None, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task SubmitAsync(Func<CancellationToken, ValueTask> method, CancellationToken cancellationToken = default)
+    public Task SubmitAsync([RemoteMethodParameter] Func<CancellationToken, ValueTask> method, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentWriter.None, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult> SubmitAsync<T1, TResult>(Func<T1, TResult> method, T1 arg1, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, T1 arg1, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult> SubmitAsync<T1, TResult>(Func<T1, Task<TResult>> method, T1 arg1, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, T1 arg1, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult> SubmitAsync<T1, TResult>(Func<T1, ValueTask<TResult>> method, T1 arg1, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, T1 arg1, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task SubmitAsync<T1>(Action<T1> method, T1 arg1, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1>([RemoteMethodParameter] Action<T1> method, T1 arg1, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task SubmitAsync<T1>(Func<T1, Task> method, T1 arg1, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1>([RemoteMethodParameter] Func<T1, Task> method, T1 arg1, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task SubmitAsync<T1>(Func<T1, ValueTask> method, T1 arg1, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1>([RemoteMethodParameter] Func<T1, ValueTask> method, T1 arg1, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult> SubmitAsync<T1, TResult>(Func<T1, CancellationToken, TResult> method, T1 arg1, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, T1 arg1, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult> SubmitAsync<T1, TResult>(Func<T1, CancellationToken, Task<TResult>> method, T1 arg1, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, T1 arg1, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult> SubmitAsync<T1, TResult>(Func<T1, CancellationToken, ValueTask<TResult>> method, T1 arg1, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, T1 arg1, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task SubmitAsync<T1>(Action<T1, CancellationToken> method, T1 arg1, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1>([RemoteMethodParameter] Action<T1, CancellationToken> method, T1 arg1, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task SubmitAsync<T1>(Func<T1, CancellationToken, Task> method, T1 arg1, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1>([RemoteMethodParameter] Func<T1, CancellationToken, Task> method, T1 arg1, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task SubmitAsync<T1>(Func<T1, CancellationToken, ValueTask> method, T1 arg1, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask> method, T1 arg1, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -168,7 +168,7 @@ public sealed partial class Cluster
     /// <param name="arg1">The first argument.</param>
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult> SubmitAsync<T1, T2, TResult>(Func<T1, T2, TResult> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -176,7 +176,7 @@ public sealed partial class Cluster
     /// <param name="arg1">The first argument.</param>
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult> SubmitAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -184,7 +184,7 @@ public sealed partial class Cluster
     /// <param name="arg1">The first argument.</param>
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult> SubmitAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -192,7 +192,7 @@ public sealed partial class Cluster
     /// <param name="arg1">The first argument.</param>
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task SubmitAsync<T1, T2>(Action<T1, T2> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2>([RemoteMethodParameter] Action<T1, T2> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -200,7 +200,7 @@ public sealed partial class Cluster
     /// <param name="arg1">The first argument.</param>
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task SubmitAsync<T1, T2>(Func<T1, T2, Task> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, Task> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -208,7 +208,7 @@ public sealed partial class Cluster
     /// <param name="arg1">The first argument.</param>
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task SubmitAsync<T1, T2>(Func<T1, T2, ValueTask> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, ValueTask> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -216,7 +216,7 @@ public sealed partial class Cluster
     /// <param name="arg1">The first argument.</param>
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult> SubmitAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -224,7 +224,7 @@ public sealed partial class Cluster
     /// <param name="arg1">The first argument.</param>
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult> SubmitAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -232,7 +232,7 @@ public sealed partial class Cluster
     /// <param name="arg1">The first argument.</param>
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult> SubmitAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -240,7 +240,7 @@ public sealed partial class Cluster
     /// <param name="arg1">The first argument.</param>
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task SubmitAsync<T1, T2>(Action<T1, T2, CancellationToken> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2>([RemoteMethodParameter] Action<T1, T2, CancellationToken> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -248,7 +248,7 @@ public sealed partial class Cluster
     /// <param name="arg1">The first argument.</param>
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task SubmitAsync<T1, T2>(Func<T1, T2, CancellationToken, Task> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -256,7 +256,7 @@ public sealed partial class Cluster
     /// <param name="arg1">The first argument.</param>
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task SubmitAsync<T1, T2>(Func<T1, T2, CancellationToken, ValueTask> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -265,7 +265,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult> SubmitAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -274,7 +274,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult> SubmitAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -283,7 +283,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult> SubmitAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -292,7 +292,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task SubmitAsync<T1, T2, T3>(Action<T1, T2, T3> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2, T3>([RemoteMethodParameter] Action<T1, T2, T3> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -301,7 +301,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task SubmitAsync<T1, T2, T3>(Func<T1, T2, T3, Task> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, Task> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -310,7 +310,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task SubmitAsync<T1, T2, T3>(Func<T1, T2, T3, ValueTask> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -319,7 +319,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult> SubmitAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -328,7 +328,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult> SubmitAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -337,7 +337,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult> SubmitAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -346,7 +346,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task SubmitAsync<T1, T2, T3>(Action<T1, T2, T3, CancellationToken> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2, T3>([RemoteMethodParameter] Action<T1, T2, T3, CancellationToken> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -355,7 +355,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task SubmitAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, Task> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -364,7 +364,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task SubmitAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, ValueTask> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -374,7 +374,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -384,7 +384,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -394,7 +394,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -404,7 +404,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task SubmitAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2, T3, T4>([RemoteMethodParameter] Action<T1, T2, T3, T4> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -414,7 +414,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task SubmitAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, Task> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -424,7 +424,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
-    public Task SubmitAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, ValueTask> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -434,7 +434,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -444,7 +444,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -454,7 +454,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
+    public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -464,7 +464,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task SubmitAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4, CancellationToken> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2, T3, T4>([RemoteMethodParameter] Action<T1, T2, T3, T4, CancellationToken> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -474,7 +474,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task SubmitAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, Task> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
@@ -484,6 +484,6 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
-    public Task SubmitAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, ValueTask> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
+    public Task SubmitAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
         => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
 }

@@ -19,6 +19,9 @@ public sealed partial class Cluster : IAsyncDisposable
     /// <summary>Most items of one <c>MapStreamAsync</c> call held between its source and its consumer, however small.</summary>
     internal const int StreamWindowItems = 65536;
 
+    /// <summary>How long a stream whose consumer stopped waits for a read of its source under way before it ends anyway.</summary>
+    internal static readonly TimeSpan SourceReadGraceOnStop = TimeSpan.FromMilliseconds(50);
+
     /// <summary>Fewest items of one <c>MapStreamAsync</c> call read before its first result arrives.</summary>
     internal const int MinItemsBeforeFirstResult = 16;
 
@@ -157,27 +160,10 @@ public sealed partial class Cluster : IAsyncDisposable
         var loggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
         var logger = loggerFactory.CreateLogger<Cluster>();
         var count = options.Workers ?? backend.DefaultWorkerCount;
-        if (count < 1)
+        if (Validate(options, count) is { } invalid)
         {
             await backend.DisposeAsync().ConfigureAwait(false);
-            throw new ArgumentOutOfRangeException(nameof(options), count, "ClusterOptions.Workers must be at least 1.");
-        }
-
-        if (options.WorkerTimeout < ClusterOptions.MinimumWorkerTimeout && options.WorkerTimeout != Timeout.InfiniteTimeSpan)
-        {
-            await backend.DisposeAsync().ConfigureAwait(false);
-            throw new ArgumentOutOfRangeException(
-                nameof(options), options.WorkerTimeout,
-                $"ClusterOptions.WorkerTimeout must be at least {ClusterOptions.MinimumWorkerTimeout.TotalSeconds:0} s (default {ClusterOptions.DefaultWorkerTimeout.TotalSeconds:0} s), or Timeout.InfiniteTimeSpan.");
-        }
-
-        if (options.StreamWindowBytes < ClusterOptions.MinStreamWindowBytes)
-        {
-            await backend.DisposeAsync().ConfigureAwait(false);
-            throw new ArgumentOutOfRangeException(
-                nameof(options), options.StreamWindowBytes,
-                $"ClusterOptions.StreamWindowBytes is {options.StreamWindowBytes:N0} bytes; a stream needs at least {ClusterOptions.MinStreamWindowBytes:N0} (1 MiB). " +
-                $"Leave it unset for the default of {ClusterOptions.DefaultStreamWindowBytes:N0} bytes, or raise it.");
+            throw invalid;
         }
 
         token ??= Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
@@ -232,10 +218,11 @@ public sealed partial class Cluster : IAsyncDisposable
                 scheduler.AddWorker(connection);
             }
 
+            cancellationToken.ThrowIfCancellationRequested();
             Report(options, "running", connections.Count, count);
             return new Cluster(backend, scheduler, connections, options, logger, session);
         }
-        catch
+        catch (Exception ex)
         {
             foreach (var connection in connections)
             {
@@ -243,8 +230,53 @@ public sealed partial class Cluster : IAsyncDisposable
             }
 
             await backend.DisposeAsync().ConfigureAwait(false);
+
+            // A call cut short by the caller's token fails in its own way (a cancelled gRPC call, a closed stream), and
+            // whatever wraps it; the caller asked to stop, and hears that.
+            if (cancellationToken.IsCancellationRequested && !(ex is OperationCanceledException cancelled && cancelled.CancellationToken == cancellationToken))
+            {
+                throw new OperationCanceledException("Starting the cluster was cancelled.", ex, cancellationToken);
+            }
+
             throw;
         }
+    }
+
+    /// <summary>What is wrong with <paramref name="options"/>, or null when the cluster can start with them.</summary>
+    private static ArgumentOutOfRangeException? Validate(ClusterOptions options, int count)
+    {
+        if (count < 1)
+        {
+            return new ArgumentOutOfRangeException(nameof(options), count, "ClusterOptions.Workers must be at least 1.");
+        }
+
+        if (options.WorkerTimeout != Timeout.InfiniteTimeSpan
+            && (options.WorkerTimeout < ClusterOptions.MinimumWorkerTimeout || options.WorkerTimeout > ClusterOptions.MaximumWorkerTimeout))
+        {
+            return new ArgumentOutOfRangeException(
+                nameof(options), options.WorkerTimeout,
+                $"ClusterOptions.WorkerTimeout must be from {ClusterOptions.MinimumWorkerTimeout.TotalSeconds:0} s to {ClusterOptions.MaximumWorkerTimeout.TotalDays:0} days " +
+                $"(default {ClusterOptions.DefaultWorkerTimeout.TotalSeconds:0} s), or Timeout.InfiniteTimeSpan to never declare a silent worker lost.");
+        }
+
+        if (options.StreamWindowBytes < ClusterOptions.MinStreamWindowBytes)
+        {
+            return new ArgumentOutOfRangeException(
+                nameof(options), options.StreamWindowBytes,
+                $"ClusterOptions.StreamWindowBytes is {options.StreamWindowBytes:N0} bytes; a stream needs at least {ClusterOptions.MinStreamWindowBytes:N0} (1 MiB). " +
+                $"Leave it unset for the default of {ClusterOptions.DefaultStreamWindowBytes:N0} bytes, or raise it.");
+        }
+
+        return WorkerStopTimeout(options.IdleTimeout, "IdleTimeout", ClusterOptions.DefaultIdleTimeout, "without work")
+            ?? WorkerStopTimeout(options.NoClientTimeout, "NoClientTimeout", ClusterOptions.DefaultNoClientTimeout, "without a client");
+
+        static ArgumentOutOfRangeException? WorkerStopTimeout(TimeSpan value, string name, TimeSpan defaultValue, string without)
+            => value == Timeout.InfiniteTimeSpan || value >= ClusterOptions.MinimumWorkerStopTimeout
+                ? null
+                : new ArgumentOutOfRangeException(
+                    nameof(options), value,
+                    $"ClusterOptions.{name} is {value.TotalSeconds:0.###} s; it must be at least {ClusterOptions.MinimumWorkerStopTimeout.TotalSeconds:0} s " +
+                    $"(default {defaultValue.TotalMinutes:0} min), or Timeout.InfiniteTimeSpan for workers that never stop {without}.");
     }
 
     private static EnvironmentSnapshot CaptureSnapshot(string? applicationDirectory)

@@ -10,6 +10,12 @@ public sealed record ClusterOptions
     internal const int DefaultMaxWorkerDeaths = 3;
     internal static readonly TimeSpan DefaultWorkerTimeout = TimeSpan.FromSeconds(30);
     internal static readonly TimeSpan MinimumWorkerTimeout = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest finite <see cref="WorkerTimeout"/>: timers take at most about 49.7 days.</summary>
+    internal static readonly TimeSpan MaximumWorkerTimeout = TimeSpan.FromDays(49);
+
+    /// <summary>Shortest finite <see cref="IdleTimeout"/> and <see cref="NoClientTimeout"/>: the worker counts them in whole seconds.</summary>
+    internal static readonly TimeSpan MinimumWorkerStopTimeout = TimeSpan.FromSeconds(1);
     internal const long DefaultStreamWindowBytes = 32L * 1024 * 1024;
     internal const long MinStreamWindowBytes = 1024 * 1024;
 
@@ -20,16 +26,23 @@ public sealed record ClusterOptions
     /// <remarks>A backend instance belongs to the cluster started with it and is disposed with that cluster.</remarks>
     public IClusterBackend? Backend { get; init; }
 
-    /// <summary>Workers stop themselves after this long without work. Default 20 minutes.</summary>
+    /// <summary>
+    /// Workers stop themselves after this long without work. Default 20 minutes; at least 1 second, or
+    /// <see cref="Timeout.InfiniteTimeSpan"/> for workers that never stop for lack of work.
+    /// </summary>
     public TimeSpan IdleTimeout { get; init; } = DefaultIdleTimeout;
 
-    /// <summary>Workers stop themselves after this long without a connected client. Default 2 minutes.</summary>
+    /// <summary>
+    /// Workers stop themselves after this long without a connected client. Default 2 minutes; at least 1 second, or
+    /// <see cref="Timeout.InfiniteTimeSpan"/> for workers that never stop for lack of a client. It runs from the
+    /// worker's start, so it must outlast the time the cluster takes to start and connect.
+    /// </summary>
     public TimeSpan NoClientTimeout { get; init; } = DefaultNoClientTimeout;
 
     /// <summary>
     /// How long a worker may stay silent (no heartbeat, no answer to HTTP/2 pings) before it is declared lost and its
-    /// tasks run elsewhere. Default 30 seconds, at least 1 second; <see cref="Timeout.InfiniteTimeSpan"/> never declares
-    /// a silent worker lost.
+    /// tasks run elsewhere. Default 30 seconds; from 1 second to 49 days (the longest a timer can wait);
+    /// <see cref="Timeout.InfiniteTimeSpan"/> never declares a silent worker lost.
     /// </summary>
     /// <remarks>
     /// A worker whose process ends or whose connection is reset is detected at once, whatever this says. The timeout is

@@ -35,11 +35,12 @@ public sealed class AnalyzerTests
 
             public static class Caller
             {
-                public static async Task RunAsync(Cluster cluster, Func<double, double> someDelegate)
+                public static async Task RunAsync(Cluster cluster, [RemoteMethodParameter] Func<double, double> someDelegate)
                 {
                     double[] squares = await cluster.MapAsync(Jobs.Square, new[] { 1.0, 2.0 });
                     Point moved = await cluster.SubmitAsync(Jobs.Nested.Echo, 3) is var n ? new Point(n, 0) : default!;
                     await foreach (var item in cluster.MapStreamAsync(Jobs.Square, squares)) { }
+                    _ = await cluster.MapOutcomesAsync(Jobs.Square, squares);
                     _ = await cluster.MapAsync(someDelegate, squares);
                     Func<double, double> local = x => x;
                     _ = local(moved.X);
@@ -186,49 +187,6 @@ public sealed class AnalyzerTests
             """);
     }
 
-    [Fact]
-    public async Task Analyze_LambdaPassedToMapAsync_ReportsCR0007()
-    {
-        await AssertSingleAsync("CR0007", "x => x * 2.0", "Cluster.MapAsync", "static [Remote] method", """
-            namespace MyApp;
-            public static class Caller
-            {
-                public static Task<double[]> RunAsync(Cluster cluster)
-                    => cluster.MapAsync(/*!*/x => x * 2.0, new[] { 1.0, 2.0 });
-            }
-            """);
-    }
-
-    [Fact]
-    public async Task Analyze_AnonymousMethodPassedToSubmitAsync_ReportsCR0007()
-    {
-        await AssertSingleAsync("CR0007", "delegate (int x) { return x; }", "Cluster.SubmitAsync", "static [Remote] method", """
-            namespace MyApp;
-            public static class Caller
-            {
-                public static Task<int> RunAsync(Cluster cluster)
-                    => cluster.SubmitAsync(/*!*/delegate (int x) { return x; }, 3);
-            }
-            """);
-    }
-
-    [Fact]
-    public async Task Analyze_MethodWithoutRemotePassed_ReportsCR0008()
-    {
-        await AssertSingleAsync("CR0008", "Helpers.Twice", "'Helpers.Twice'", "add [Remote]", """
-            namespace MyApp;
-            public static class Helpers
-            {
-                public static int Twice(int x) => x * 2;
-            }
-            public static class Caller
-            {
-                public static Task<int> RunAsync(Cluster cluster)
-                    => cluster.SubmitAsync(/*!*/Helpers.Twice, 3);
-            }
-            """);
-    }
-
     [Theory]
     [InlineData("public static class Jobs { [Remote] private static int /*!*/Run() => 0; }", "Jobs.Run", "it is private")]
     [InlineData("public class Jobs { [Remote] protected static int /*!*/Run() => 0; }", "Jobs.Run", "it is protected")]
@@ -239,6 +197,92 @@ public sealed class AnalyzerTests
     public async Task Analyze_InaccessibleMethod_ReportsCR0009(string declaration, string method, string detail)
     {
         await AssertSingleAsync("CR0009", "Run", $"'{method}'", detail, "namespace MyApp;\n" + declaration);
+    }
+
+    [Fact]
+    public async Task Analyze_OverloadsDifferingOnlyByTrailingToken_ReportNothing()
+    {
+        var diagnostics = await TestCompilation.AnalyzeAsync("""
+            namespace MyApp;
+            public static class Jobs
+            {
+                [Remote] public static string Tag(int x) => "plain";
+                [Remote] public static string Tag(int x, CancellationToken ct) => "cancellable";
+            }
+            public static class Caller
+            {
+                // Jobs.Tag alone would be ambiguous between the two overloads (CS0121); a delegate type picks one.
+                public static async Task RunAsync(Cluster cluster)
+                {
+                    _ = await cluster.SubmitAsync((Func<int, string>)Jobs.Tag, 1);
+                    _ = await cluster.SubmitAsync(new Func<int, CancellationToken, string>(Jobs.Tag), 1);
+                }
+            }
+            """);
+
+        diagnostics.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task Analyze_RemoteOnLocalFunction_ReportsCR0011AtTheAttribute()
+    {
+        var diagnostics = await TestCompilation.AnalyzeAsync("""
+            namespace MyApp;
+            public static class Jobs
+            {
+                public static int Run(int x)
+                {
+                    return Twice(x);
+
+                    [/*!*/Remote] static int Twice(int x) => x * 2;
+                }
+            }
+            """);
+
+        DiagnosticAssert.Exactly(diagnostics, new ExpectedDiagnostic(
+            "CR0011",
+            "Remote",
+            "[Remote] on local function 'Twice' has no effect, because a worker can only call methods of types; move the code to a static method of a type and mark that method [Remote]"));
+    }
+
+    [Fact]
+    public async Task Analyze_RemoteOnLambda_ReportsCR0011AtTheAttribute()
+    {
+        var diagnostics = await TestCompilation.AnalyzeAsync("""
+            namespace MyApp;
+            public static class Jobs
+            {
+                public static Func<int, int> Twice { get; } = [/*!*/Remote(Retries = 1)] (int x) => x * 2;
+            }
+            """);
+
+        DiagnosticAssert.Exactly(diagnostics, new ExpectedDiagnostic(
+            "CR0011",
+            "Remote(Retries = 1)",
+            "[Remote] on a lambda has no effect, because a worker can only call methods of types; move the code to a static method of a type and mark that method [Remote]"));
+    }
+
+    [Theory]
+    [InlineData("public static int /*!*/F(int x) => x;", "F")]
+    [InlineData("public int /*!*/Size() => s.Length;", "Size")]
+    public async Task Analyze_RemoteMethodInExtensionBlock_ReportsOnlyCR0012(string member, string name)
+    {
+        var diagnostics = await TestCompilation.AnalyzeAsync($$"""
+            namespace MyApp;
+            public static class Ext14
+            {
+                extension(string s)
+                {
+                    [Remote] {{member}}
+                }
+            }
+            """);
+
+        DiagnosticAssert.Exactly(diagnostics, new ExpectedDiagnostic(
+            "CR0012",
+            name,
+            $"[Remote] method 'Ext14.{name}' is declared in an extension block, which the generated stub cannot call; "
+            + "move it out of the block to a static method of a static class (such as 'Ext14') and keep [Remote] on it"));
     }
 
     private static async Task AssertSingleAsync(string id, string located, string named, string detail, string source)

@@ -39,6 +39,12 @@ public sealed class GeneratedStubInvocationTests : IDisposable
             [Remote]
             public static int Sum(int[] values, List<int> more, int? extra) => values.Sum() + more.Sum() + (extra ?? 0);
 
+            [Remote]
+            public static string Tag(int x) => $"plain {x}";
+
+            [Remote]
+            public static string Tag(int x, CancellationToken ct) => $"cancellable {x} {ct.CanBeCanceled}";
+
             public static string? LastMessage { get; private set; }
         }
         """;
@@ -73,13 +79,15 @@ public sealed class GeneratedStubInvocationTests : IDisposable
     {
         _stubs.Keys.Should().BeEquivalentTo(
             "MyApp.Jobs.Square(System.Double)",
-            "MyApp.Jobs.CountWordsAsync(System.String)",
+            "MyApp.Jobs.CountWordsAsync(System.String,System.Threading.CancellationToken)",
             "MyApp.Jobs.Log(System.String)",
             "MyApp.Jobs.Move(MyApp.Point,System.Double)",
-            "MyApp.Jobs.CanCancel()",
-            "MyApp.Jobs.Sum(System.Int32[],System.Collections.Generic.List<System.Int32>,System.Nullable<System.Int32>)");
+            "MyApp.Jobs.CanCancel(System.Threading.CancellationToken)",
+            "MyApp.Jobs.Sum(System.Int32[],System.Collections.Generic.List<System.Int32>,System.Nullable<System.Int32>)",
+            "MyApp.Jobs.Tag(System.Int32)",
+            "MyApp.Jobs.Tag(System.Int32,System.Threading.CancellationToken)");
 
-        var count = _stubs["MyApp.Jobs.CountWordsAsync(System.String)"];
+        var count = _stubs["MyApp.Jobs.CountWordsAsync(System.String,System.Threading.CancellationToken)"];
         count.Method.Should().BeSameAs(_assembly.GetType("MyApp.Jobs")!.GetMethod("CountWordsAsync"));
         count.Retries.Should().Be(2);
         count.TimeoutSeconds.Should().Be(30);
@@ -99,7 +107,7 @@ public sealed class GeneratedStubInvocationTests : IDisposable
     [Fact]
     public async Task InvokeAsync_AsyncMethodWithToken_WritesAwaitedResult()
     {
-        var result = await InvokeAsync("MyApp.Jobs.CountWordsAsync(System.String)", "one two three");
+        var result = await InvokeAsync("MyApp.Jobs.CountWordsAsync(System.String,System.Threading.CancellationToken)", "one two three");
 
         MessagePackSerializer.Deserialize<int>(result, Options).Should().Be(3);
     }
@@ -108,7 +116,7 @@ public sealed class GeneratedStubInvocationTests : IDisposable
     public async Task InvokeAsync_TokenParameter_ReceivesCallersToken()
     {
         using var cancellation = new CancellationTokenSource();
-        var result = await InvokeWithTokenAsync("MyApp.Jobs.CanCancel()", cancellation.Token);
+        var result = await InvokeWithTokenAsync("MyApp.Jobs.CanCancel(System.Threading.CancellationToken)", cancellation.Token);
 
         MessagePackSerializer.Deserialize<bool>(result, Options).Should().BeTrue();
     }
@@ -139,6 +147,25 @@ public sealed class GeneratedStubInvocationTests : IDisposable
         var result = await InvokeAsync("MyApp.Jobs.Sum(System.Int32[],System.Collections.Generic.List<System.Int32>,System.Nullable<System.Int32>)", new[] { 1, 2 }, new[] { 3 }, 4);
 
         MessagePackSerializer.Deserialize<int>(result, Options).Should().Be(10);
+    }
+
+    [Fact]
+    public async Task InvokeAsync_OverloadsDifferingOnlyByTrailingToken_EachStubCallsItsOwnOverload()
+    {
+        var jobs = _assembly.GetType("MyApp.Jobs")!;
+        var plain = _stubs["MyApp.Jobs.Tag(System.Int32)"];
+        var cancellable = _stubs["MyApp.Jobs.Tag(System.Int32,System.Threading.CancellationToken)"];
+        using var cancellation = new CancellationTokenSource();
+
+        var plainResult = await InvokeAsync(plain.Id, 1);
+        var cancellableResult = await InvokeWithTokenAsync(cancellable.Id, cancellation.Token, 2);
+
+        plain.Method.Should().BeSameAs(jobs.GetMethod("Tag", [typeof(int)]));
+        cancellable.Method.Should().BeSameAs(jobs.GetMethod("Tag", [typeof(int), typeof(CancellationToken)]));
+        (plain.AcceptsCancellation, plain.ArgumentCount).Should().Be((false, 1));
+        (cancellable.AcceptsCancellation, cancellable.ArgumentCount).Should().Be((true, 1));
+        MessagePackSerializer.Deserialize<string>(plainResult, Options).Should().Be("plain 1");
+        MessagePackSerializer.Deserialize<string>(cancellableResult, Options).Should().Be("cancellable 2 True");
     }
 
     [Fact]

@@ -3,7 +3,10 @@ using Microsoft.CodeAnalysis.CSharp;
 
 namespace Coiled.Remote.Generators.Tests;
 
-/// <summary>An edit that does not touch a [Remote] method must not make the generator redo its work.</summary>
+/// <summary>
+/// An edit that does not touch a [Remote] method must not make the generator redo its work; one that does must show in
+/// the generated file.
+/// </summary>
 public sealed class IncrementalCachingTests
 {
     private const string Jobs = """
@@ -77,6 +80,52 @@ public sealed class IncrementalCachingTests
             .SelectMany(step => step.Outputs)
             .Should().ContainSingle().Which.Reason.Should().Be(IncrementalStepRunReason.Modified);
         result.GeneratedSources.Single().SourceText.ToString().Should().Contain("MyApp.Helpers.Twice(System.Int32)");
+    }
+
+    [Fact]
+    public void Run_RetriesChanged_RegistryRegenerated()
+    {
+        var compilation = TestCompilation.Create(Jobs, Helpers);
+        var edited = ReplaceTree(compilation, "[Remote(Retries = 1)]", "[Remote(Retries = 3)]");
+        var driver = TestCompilation.CreateDriver(trackSteps: true).RunGenerators(compilation);
+
+        driver = driver.RunGenerators(edited);
+
+        var result = driver.GetRunResult().Results.Single();
+        result.TrackedSteps[RemoteStubGenerator.TrackingNames.RemoteMethods]
+            .SelectMany(step => step.Outputs)
+            .Select(output => output.Reason)
+            .Should().Contain(IncrementalStepRunReason.Modified);
+        result.TrackedSteps[RemoteStubGenerator.TrackingNames.Registry]
+            .SelectMany(step => step.Outputs)
+            .Should().ContainSingle().Which.Reason.Should().Be(IncrementalStepRunReason.Modified);
+        result.GeneratedSources.Single().SourceText.ToString().Should()
+            .Contain("(global::MyApp.Jobs.CountAsync), 3, 0) { }")
+            .And.NotContain("(global::MyApp.Jobs.CountAsync), 1, 0) { }");
+    }
+
+    [Fact]
+    public async Task Run_OverloadWithTheSameIdAdded_BothLoseTheirStubsAndCR0010IsReported()
+    {
+        const string Added = "    [Remote] public static double /*!*/Area(Y::Lib.Point p) => p.X * p.Y;\n";
+        var compilation = TestCompilation.CreateReferencing(PointLibraries.Both, PointLibraries.Overloads.Replace(Added, string.Empty, StringComparison.Ordinal));
+        var edited = ReplaceTree(compilation, "    [Remote] public static double Square", Added + "    [Remote] public static double Square");
+        var driver = TestCompilation.CreateDriver(trackSteps: true).RunGenerators(compilation);
+        driver.GetRunResult().Results.Single().GeneratedSources.Single().SourceText.ToString().Should().Contain("base(\"MyApp.Jobs.Area(Lib.Point)\", ");
+
+        driver = driver.RunGenerators(edited);
+
+        var result = driver.GetRunResult().Results.Single();
+        result.TrackedSteps[RemoteStubGenerator.TrackingNames.Registry]
+            .SelectMany(step => step.Outputs)
+            .Should().ContainSingle().Which.Reason.Should().Be(IncrementalStepRunReason.Modified);
+        result.GeneratedSources.Single().SourceText.ToString().Should()
+            .Contain("base(\"MyApp.Jobs.Square(System.Double)\", ")
+            .And.NotContain("Area");
+        DiagnosticAssert.Exactly(
+            await TestCompilation.AnalyzeAsync(edited),
+            new ExpectedDiagnostic("CR0010", "Area", PointLibraries.DuplicateMessage),
+            new ExpectedDiagnostic("CR0010", "Area", PointLibraries.DuplicateMessage));
     }
 
     private static void AssertCachedAfterEdit(Compilation compilation, Compilation edited)

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Microsoft.CodeAnalysis.CSharp;
 
 namespace Coiled.Remote.Generators.Tests;
 
@@ -104,7 +105,7 @@ public sealed class RemoteStubGeneratorTests
             """);
 
         generated.Should()
-            .Contain("base(\"MyApp.Jobs.CountWordsAsync(System.String)\", new global::System.Func<string, global::System.Threading.CancellationToken, global::System.Threading.Tasks.Task<int>>(global::MyApp.Jobs.CountWordsAsync), 0, 0)")
+            .Contain("base(\"MyApp.Jobs.CountWordsAsync(System.String,System.Threading.CancellationToken)\", new global::System.Func<string, global::System.Threading.CancellationToken, global::System.Threading.Tasks.Task<int>>(global::MyApp.Jobs.CountWordsAsync), 0, 0)")
             .And.Contain("var reader = BeginArguments(arguments, 1);")
             .And.Contain("return Await(global::MyApp.Jobs.CountWordsAsync(a0, cancellationToken), result);");
     }
@@ -213,7 +214,7 @@ public sealed class RemoteStubGeneratorTests
             """);
 
         Ids(generated).Should().Equal(
-            "MyApp.Work.Jobs.CountAsync(System.String)",
+            "MyApp.Work.Jobs.CountAsync(System.String,System.Threading.CancellationToken)",
             "MyApp.Work.Jobs.Move(MyApp.Work.Point,System.Double)",
             "MyApp.Work.Jobs.Nested.Echo(System.String)",
             "MyApp.Work.Jobs.Next(System.Nullable<System.Int32>)",
@@ -222,6 +223,63 @@ public sealed class RemoteStubGeneratorTests
             "MyApp.Work.Jobs.Store(System.Int32[],System.Collections.Generic.List<System.String>,System.Collections.Generic.Dictionary<System.String, MyApp.Work.Point>,System.ValueTuple<System.Int32, System.String>)",
             "MyApp.Work.Jobs.Zero()",
             "TopLevel.Run()");
+    }
+
+    [Fact]
+    public void Generate_OverloadsDifferingOnlyByTrailingToken_EachGetsItsOwnStub()
+    {
+        var (_, generated) = TestCompilation.GenerateClean("""
+            namespace MyApp;
+            public static class Jobs
+            {
+                [Remote] public static string Tag(int x) => "plain";
+                [Remote] public static string Tag(int x, CancellationToken ct) => "cancellable";
+            }
+            """);
+
+        Ids(generated).Should().Equal("MyApp.Jobs.Tag(System.Int32)", "MyApp.Jobs.Tag(System.Int32,System.Threading.CancellationToken)");
+        generated.Should()
+            .Contain("base(\"MyApp.Jobs.Tag(System.Int32)\", new global::System.Func<int, string>(global::MyApp.Jobs.Tag), 0, 0)")
+            .And.Contain("base(\"MyApp.Jobs.Tag(System.Int32,System.Threading.CancellationToken)\", "
+                + "new global::System.Func<int, global::System.Threading.CancellationToken, string>(global::MyApp.Jobs.Tag), 0, 0)");
+    }
+
+    [Theory]
+    [InlineData("[Remote] public static partial int F(int x);", "public static partial int F(int x) => x;")]
+    [InlineData("public static partial int F(int x);", "[Remote] public static partial int F(int x) => x;")]
+    public async Task Generate_PartialRemoteMethod_GetsOneStubAndNoDiagnostic(string definition, string implementation)
+    {
+        var source = $$"""
+            namespace MyApp;
+            public static partial class Jobs { {{definition}} }
+            public static partial class Jobs { {{implementation}} }
+            """;
+
+        var (_, generated) = TestCompilation.GenerateClean(source);
+
+        Ids(generated).Should().Equal("MyApp.Jobs.F(System.Int32)");
+        (await TestCompilation.AnalyzeAsync(source)).Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Generate_RemoteMethodInExtensionBlock_GetsNoStubAndTheOutputCompiles()
+    {
+        var compilation = TestCompilation.Create("""
+            public static class Ext14
+            {
+                extension(string s)
+                {
+                    [Remote] public static int F(int x) => x;
+                }
+            }
+            public static class Jobs { [Remote] public static int One() => 1; }
+            """);
+        compilation.LanguageVersion.Should().BeOneOf(LanguageVersion.Preview, LanguageVersion.CSharp14);
+
+        var (output, generated) = TestCompilation.Generate(compilation);
+
+        TestCompilation.Problems(output.GetDiagnostics()).Should().BeEmpty();
+        Ids(generated!).Should().Equal("Jobs.One()");
     }
 
     [Fact]

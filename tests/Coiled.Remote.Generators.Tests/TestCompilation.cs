@@ -13,7 +13,8 @@ internal static class TestCompilation
 {
     public const string AssemblyName = "MyApp.Jobs";
 
-    public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest);
+    /// <summary>Preview, so that the tests see every construct a user's compiler accepts (C# 14 extension blocks included).</summary>
+    public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Preview);
 
     /// <summary>What <c>ImplicitUsings</c> gives a console or library project, plus Coiled.Remote.</summary>
     public const string GlobalUsings = """
@@ -26,25 +27,6 @@ internal static class TestCompilation
         global using Coiled.Remote;
         """;
 
-    /// <summary>
-    /// A stand-in for <c>Coiled.Remote.Cluster</c> with the call shapes of DESIGN.md, used only while the runtime
-    /// assembly does not have the real one.
-    /// </summary>
-    public static readonly string ClusterStandIn = typeof(RemoteStub).Assembly.GetType("Coiled.Remote.Cluster") is not null
-        ? string.Empty
-        : """
-          namespace Coiled.Remote
-          {
-              public sealed class Cluster
-              {
-                  public Task<TResult> SubmitAsync<TResult>(Func<TResult> method, CancellationToken cancellationToken = default) => throw null!;
-                  public Task<TResult> SubmitAsync<T, TResult>(Func<T, TResult> method, T arg, CancellationToken cancellationToken = default) => throw null!;
-                  public Task<TResult[]> MapAsync<T, TResult>(Func<T, TResult> method, IEnumerable<T> items, CancellationToken cancellationToken = default) => throw null!;
-                  public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, TResult> method, IEnumerable<T> items, CancellationToken cancellationToken = default) => throw null!;
-              }
-          }
-          """;
-
     private static readonly ImmutableArray<MetadataReference> References =
     [
         .. Net100.References.All,
@@ -53,6 +35,24 @@ internal static class TestCompilation
     ];
 
     public static CSharpCompilation Create(params string[] sources) => CreateNamed(AssemblyName, sources);
+
+    /// <summary>A compilation that also references <paramref name="libraries"/>, such as those of <see cref="Library"/>.</summary>
+    public static CSharpCompilation CreateReferencing(IEnumerable<MetadataReference> libraries, params string[] sources)
+        => Create(sources).AddReferences(libraries);
+
+    /// <summary>
+    /// A library compiled from <paramref name="source"/>, referenced under <paramref name="aliases"/> (<c>global</c> alone
+    /// when none are given), as <c>&lt;Reference Aliases="..."/&gt;</c> does.
+    /// </summary>
+    public static MetadataReference Library(string assemblyName, string source, params string[] aliases)
+    {
+        var library = CreateNamed(assemblyName, source);
+        using var image = new MemoryStream();
+        var emitted = library.Emit(image);
+        emitted.Success.Should().BeTrue("the library must compile: {0}", string.Join("\n", emitted.Diagnostics));
+        var reference = MetadataReference.CreateFromImage(image.ToArray());
+        return aliases.Length == 0 ? reference : reference.WithAliases(aliases);
+    }
 
     public static CSharpCompilation CreateNamed(string assemblyName, params string[] sources)
     {
@@ -99,9 +99,12 @@ internal static class TestCompilation
         return (output, generated!);
     }
 
-    public static async Task<ImmutableArray<Diagnostic>> AnalyzeAsync(params string[] sources)
+    public static Task<ImmutableArray<Diagnostic>> AnalyzeAsync(params string[] sources)
+        => AnalyzeAsync(Create(sources));
+
+    /// <summary>Runs both analyzers on <paramref name="compilation"/>, which must compile without them.</summary>
+    public static async Task<ImmutableArray<Diagnostic>> AnalyzeAsync(Compilation compilation)
     {
-        var compilation = Create([.. sources, ClusterStandIn]);
         Problems(compilation.GetDiagnostics()).Should().BeEmpty("the test source itself must compile");
         ImmutableArray<DiagnosticAnalyzer> analyzers = [new RemoteMethodAnalyzer(), new RemoteCallAnalyzer()];
         return await compilation.WithAnalyzers(analyzers).GetAnalyzerDiagnosticsAsync();

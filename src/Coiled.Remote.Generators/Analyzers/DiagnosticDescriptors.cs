@@ -39,18 +39,43 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor LambdaPassed = Create(
         "CR0007",
-        "Lambda passed to a Cluster method",
-        "A lambda or anonymous method passed to Cluster.{0} cannot run on a worker; move its body into a static [Remote] method and pass that method, as in cluster.{0}(Jobs.Square, ...)");
+        "Lambda, anonymous method or local function passed to a Cluster method",
+        "{1} passed to {0} cannot run on a worker; move its body into a static [Remote] method of a type and pass that method by name, as in {0}(Jobs.Square, ...)");
 
     public static readonly DiagnosticDescriptor MethodNotRemote = Create(
         "CR0008",
         "Method without [Remote] passed to a Cluster method",
-        "Method '{0}' passed to Cluster.{1} is not marked [Remote]; add [Remote] to it so that a stub is generated for the workers");
+        "Method '{0}' passed to {1} is not marked [Remote]; add [Remote] to it so that a stub is generated for the workers");
 
     public static readonly DiagnosticDescriptor NotAccessible = Create(
         "CR0009",
         "[Remote] method is not accessible to the generated stub",
         "[Remote] method '{0}' cannot be called by the generated stub because {1}; make it internal or public");
+
+    public static readonly DiagnosticDescriptor DuplicateId = Create(
+        "CR0010",
+        "[Remote] methods share a stub id",
+        "[Remote] method '{0}' has the stub id '{1}', which another [Remote] overload has too, so a worker could not tell them apart; rename one of them");
+
+    public static readonly DiagnosticDescriptor NotAMethodOfAType = Create(
+        "CR0011",
+        "[Remote] on a local function or lambda",
+        "[Remote] on {0} has no effect, because a worker can only call methods of types; move the code to a static method of a type and mark that method [Remote]");
+
+    public static readonly DiagnosticDescriptor InExtensionBlock = Create(
+        "CR0012",
+        "[Remote] method in an extension block",
+        "[Remote] method '{0}' is declared in an extension block, which the generated stub cannot call; move it out of the block to a static method of a static class (such as '{1}') and keep [Remote] on it");
+
+    public static readonly DiagnosticDescriptor DelegateValuePassed = Create(
+        "CR0013",
+        "Delegate value passed to a Cluster method",
+        "The method passed to {0} comes from {1}, so the build cannot check that it is a static [Remote] method; pass the [Remote] method itself by name, as in {0}(Jobs.Square, ...){2}");
+
+    public static readonly DiagnosticDescriptor BoundToReceiver = Create(
+        "CR0014",
+        "Extension method bound to a receiver passed to a Cluster method",
+        "Extension method '{0}' is passed to {1} bound to the receiver '{2}', which does not travel to the worker; pass {0} itself and send the receiver as its first argument");
 
     private static DiagnosticDescriptor Create(string id, string title, string messageFormat)
         => new(

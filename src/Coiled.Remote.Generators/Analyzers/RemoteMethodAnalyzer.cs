@@ -1,12 +1,14 @@
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Operations;
 
 namespace Coiled.Remote.Generators.Analyzers;
 
 /// <summary>
-/// Reports [Remote] methods the generator cannot write a stub for (CR0001–CR0006, CR0009). The rules live in
-/// <see cref="RemoteMethodRules"/>, which the generator uses to skip the same methods.
+/// Reports [Remote] methods the generator cannot write a stub for (CR0001–CR0006, CR0009, CR0010, CR0012), and
+/// [Remote] on a local function or lambda (CR0011). The rules for methods live in <see cref="RemoteMethodRules"/>,
+/// which the generator uses to skip the same methods.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class RemoteMethodAnalyzer : DiagnosticAnalyzer
@@ -19,7 +21,10 @@ public sealed class RemoteMethodAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.ParameterNotSerializable,
         DiagnosticDescriptors.ReturnNotSerializable,
         DiagnosticDescriptors.TooManyParameters,
-        DiagnosticDescriptors.NotAccessible);
+        DiagnosticDescriptors.NotAccessible,
+        DiagnosticDescriptors.DuplicateId,
+        DiagnosticDescriptors.NotAMethodOfAType,
+        DiagnosticDescriptors.InExtensionBlock);
 
     /// <inheritdoc/>
     public override void Initialize(AnalysisContext context)
@@ -35,33 +40,42 @@ public sealed class RemoteMethodAnalyzer : DiagnosticAnalyzer
             }
 
             start.RegisterSymbolAction(context => AnalyzeMethod(context, remoteAttribute), SymbolKind.Method);
+
+            // Local functions and lambdas are not members, so symbol actions never see them; their operations do.
+            start.RegisterOperationAction(
+                context => AnalyzeFunction(context, ((ILocalFunctionOperation)context.Operation).Symbol, remoteAttribute),
+                OperationKind.LocalFunction);
+            start.RegisterOperationAction(
+                context => AnalyzeFunction(context, ((IAnonymousFunctionOperation)context.Operation).Symbol, remoteAttribute),
+                OperationKind.AnonymousFunction);
         });
     }
 
     private static void AnalyzeMethod(SymbolAnalysisContext context, INamedTypeSymbol remoteAttribute)
     {
         var method = (IMethodSymbol)context.Symbol;
-        if (!HasAttribute(method, remoteAttribute))
+        if (!RemoteMethodRules.HasAttribute(method, remoteAttribute))
         {
             return;
         }
 
-        foreach (var problem in RemoteMethodRules.FindProblems(method, context.CancellationToken))
+        foreach (var problem in RemoteMethodRules.FindProblems(method, remoteAttribute, context.CancellationToken))
         {
             context.ReportDiagnostic(problem.ToDiagnostic());
         }
     }
 
-    internal static bool HasAttribute(IMethodSymbol method, INamedTypeSymbol remoteAttribute)
+    private static void AnalyzeFunction(OperationAnalysisContext context, IMethodSymbol function, INamedTypeSymbol remoteAttribute)
     {
-        foreach (var attribute in method.GetAttributes())
+        foreach (var attribute in function.GetAttributes())
         {
             if (SymbolEqualityComparer.Default.Equals(attribute.AttributeClass, remoteAttribute))
             {
-                return true;
+                var what = function.MethodKind == MethodKind.LocalFunction ? $"local function '{function.Name}'" : "a lambda";
+                var location = attribute.ApplicationSyntaxReference?.GetSyntax(context.CancellationToken).GetLocation()
+                    ?? context.Operation.Syntax.GetLocation();
+                context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.NotAMethodOfAType, location, what));
             }
         }
-
-        return false;
     }
 }

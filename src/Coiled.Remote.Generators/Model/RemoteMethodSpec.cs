@@ -3,7 +3,7 @@ using Coiled.Remote.Generators.Helpers;
 namespace Coiled.Remote.Generators.Model;
 
 /// <summary>Everything the emitter needs to write the stub of one valid [Remote] method; no symbols, only text.</summary>
-/// <param name="Id">Stable id, <c>Namespace.Type.Method(ParameterTypes)</c>, without the trailing token.</param>
+/// <param name="Id">Stable id, <c>Namespace.Type.Method(ParameterTypes)</c>, a trailing token included (see <see cref="RemoteMethodId"/>).</param>
 /// <param name="ContainingType">The declaring type, fully qualified with <c>global::</c>.</param>
 /// <param name="Name">The method name, escaped when it is a keyword.</param>
 /// <param name="ArgumentTypes">The parameter types the caller passes, fully qualified, trailing token excluded.</param>

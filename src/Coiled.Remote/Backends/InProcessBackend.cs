@@ -24,8 +24,16 @@ public sealed class InProcessBackend : IClusterBackend
     /// <inheritdoc/>
     public decimal? Cost => 0m;
 
-    /// <summary>Execution slots per worker. Default: the processors of this machine shared among the workers.</summary>
-    public int? SlotsPerWorker { get; init; }
+    /// <summary>Execution slots per worker, 1 to 4096. Default: the processors of this machine shared among the workers.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is below 1 or above 4096.</exception>
+    public int? SlotsPerWorker
+    {
+        get;
+        init => field = value is null or (>= 1 and <= WorkerHostOptions.MaxSlots)
+            ? value
+            : throw new ArgumentOutOfRangeException(
+                nameof(SlotsPerWorker), value, $"InProcessBackend.SlotsPerWorker must be from 1 to {WorkerHostOptions.MaxSlots}, or null for the processors of this machine shared among the workers.");
+    }
 
     /// <summary>Largest result a task may return (tests lower it to exercise the limit).</summary>
     internal int? MaxResultBytes { get; init; }

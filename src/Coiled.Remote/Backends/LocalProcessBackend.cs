@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using Coiled.Remote.Worker;
 using Microsoft.Extensions.Logging;
 
 namespace Coiled.Remote;
@@ -41,8 +42,16 @@ public sealed class LocalProcessBackend : IClusterBackend
     /// <summary>Where workers keep synchronized files. Default: <c>$XDG_CACHE_HOME/coiled-remote</c> or <c>~/.cache/coiled-remote</c>.</summary>
     public string? CacheDirectory { get; init; }
 
-    /// <summary>Execution slots per worker. Default: the processors of this machine shared among the workers.</summary>
-    public int? SlotsPerWorker { get; init; }
+    /// <summary>Execution slots per worker, 1 to 4096. Default: the processors of this machine shared among the workers.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is below 1 or above 4096.</exception>
+    public int? SlotsPerWorker
+    {
+        get;
+        init => field = value is null or (>= 1 and <= WorkerHostOptions.MaxSlots)
+            ? value
+            : throw new ArgumentOutOfRangeException(
+                nameof(SlotsPerWorker), value, $"LocalProcessBackend.SlotsPerWorker must be from 1 to {WorkerHostOptions.MaxSlots}, or null for the processors of this machine shared among the workers.");
+    }
 
     /// <summary>How long each worker keeps an environment's executor process without a client (tests and benchmarks shorten it); default the worker's own.</summary>
     internal TimeSpan? ExecutorIdleTimeout { get; init; }

@@ -1,16 +1,21 @@
+using Coiled.Remote.Stubs;
 using Coiled.Remote.Transport;
 using MessagePack;
 
 namespace Coiled.Remote.Scheduling;
 
 /// <summary>Serializes items into <see cref="ArgumentChunk"/>s of bounded size.</summary>
-/// <param name="write">Writes one item's arguments.</param>
-/// <param name="methodName">The method, for errors.</param>
+/// <param name="write">
+/// Writes one item's arguments as the call's inferred types; the builder writes them as the method declares them
+/// (see <see cref="DeclaredArguments{TArgs}"/>).
+/// </param>
+/// <param name="stub">The method, for errors.</param>
+/// <param name="itemized">Whether errors name the item (maps and streams) or not (a single call).</param>
 /// <param name="pooled">
 /// Whether large chunks may keep a pooled array (<see cref="ArgumentChunk.Lease"/>), which their job returns when it
 /// ends. Streams pass false: they run for as long as their source lasts, so their chunks are left to the garbage collector.
 /// </param>
-internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, string methodName, bool pooled)
+internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, RemoteStub stub, bool itemized, bool pooled)
 {
     private const int ChunkTargetBytes = 1024 * 1024;
     private const int MaxItemsPerChunk = 16384;
@@ -18,6 +23,7 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, 
     /// <summary>Chunks at least this large keep the builder's buffer instead of a copy of it.</summary>
     private const int HandOverBytes = 256 * 1024;
 
+    private readonly ArgumentsWriter<TArgs> _write = DeclaredArguments<TArgs>.Writer(stub, write);
     private GrowableBuffer _buffer = new(4096);
     private readonly List<int> _ends = [];
     private int _firstIndex;
@@ -33,21 +39,19 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, 
         try
         {
             var writer = new MessagePackWriter(_buffer);
-            write(ref writer, item);
+            _write(ref writer, item);
             writer.Flush();
         }
         catch (Exception ex)
         {
-            throw new ArgumentException(
-                $"The arguments of item {index} for {methodName} cannot be serialized with MessagePack: {ex.GetBaseException().Message} " +
-                "Pass records, classes with public properties, collections, enums or primitives.", ex);
+            throw ArgumentError.From(stub, item, itemized ? index : null, ex);
         }
 
         var size = _buffer.WrittenCount - before;
         if (size > WireLimits.MaxTaskArgumentBytes)
         {
             throw new ArgumentException(
-                $"The arguments of item {index} for {methodName} are {size:N0} bytes; one task's arguments are limited to {WireLimits.MaxTaskArgumentBytes:N0} bytes. " +
+                $"The arguments of item {index} for {stub.DisplayName} are {size:N0} bytes; one task's arguments are limited to {WireLimits.MaxTaskArgumentBytes:N0} bytes. " +
                 "Split the data into several items, or put it in storage the workers can read and pass its location.");
         }
 

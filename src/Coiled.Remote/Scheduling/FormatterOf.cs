@@ -1,3 +1,4 @@
+using Coiled.Remote.Serialization;
 using MessagePack;
 using MessagePack.Formatters;
 

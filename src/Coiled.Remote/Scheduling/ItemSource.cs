@@ -10,6 +10,9 @@ internal sealed class ItemSource<T>
 
     public ItemSource(IAsyncEnumerable<T> items) => _asyncItems = items ?? throw new ArgumentNullException(nameof(items));
 
+    /// <summary>Whether the source is an <see cref="IEnumerable{T}"/>, whose <c>MoveNext</c> blocks the reader while it waits.</summary>
+    public bool IsSynchronous => _items is not null;
+
     public async IAsyncEnumerable<T> ReadAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         if (_items is not null)

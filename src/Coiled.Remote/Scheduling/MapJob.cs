@@ -21,7 +21,7 @@ internal sealed class MapJob<TResult>(RemoteStub stub, int count, CancellationTo
 
         try
         {
-            _results[index] = FormatterOf<TResult>.Read(ref reader);
+            _results[index] = DeclaredResult<TResult>.Read(Stub, ref reader);
         }
         catch (Exception ex)
         {

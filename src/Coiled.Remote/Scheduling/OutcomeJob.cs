@@ -16,7 +16,7 @@ internal sealed class OutcomeJob<TResult>(RemoteStub stub, int count, Cancellati
     {
         try
         {
-            Settle(index, new ItemOutcome<TResult>(FormatterOf<TResult>.Read(ref reader)));
+            Settle(index, new ItemOutcome<TResult>(DeclaredResult<TResult>.Read(Stub, ref reader)));
         }
         catch (Exception ex)
         {

@@ -6,8 +6,7 @@ namespace Coiled.Remote.Scheduling;
 /// <summary>
 /// A streamed map: items are read and sent only while its <see cref="Window"/> has room, in items and in bytes of
 /// arguments and results, and results are handed out strictly in input order, so memory stays bounded however long
-/// the stream is. Admission looks at argument bytes: large results of items with small arguments are counted only as
-/// they arrive (see <see cref="ClusterOptions.StreamWindowBytes"/>).
+/// the stream is (see <see cref="ClusterOptions.StreamWindowBytes"/>).
 /// </summary>
 internal sealed class StreamJob<TResult> : Job
 {
@@ -19,6 +18,7 @@ internal sealed class StreamJob<TResult> : Job
     private long _next;
     private long _total = -1;
     private Exception? _fatal;
+    private Exception? _sourceError;
 
     public StreamJob(RemoteStub stub, StreamWindow window, CancellationToken cancellationToken)
         : base(stub, cancellationToken)
@@ -41,6 +41,22 @@ internal sealed class StreamJob<TResult> : Job
         }
 
         Progress?.SetTotal(total);
+        _resultReady.Set();
+    }
+
+    /// <summary>
+    /// The source threw after giving <paramref name="count"/> items: their results are handed out first, in order, and
+    /// then <paramref name="error"/> ends the stream.
+    /// </summary>
+    public void InputFailed(long count, Exception error)
+    {
+        lock (_lock)
+        {
+            _total = count;
+            _sourceError = error;
+        }
+
+        Progress?.SetTotal(count);
         _resultReady.Set();
     }
 
@@ -74,6 +90,12 @@ internal sealed class StreamJob<TResult> : Job
                     return (true, value);
                 }
 
+                if (_total >= 0 && _next == _total && _sourceError is { } sourceError)
+                {
+                    Fail(sourceError);
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(sourceError);
+                }
+
                 if (_total >= 0 && _next == _total)
                 {
                     if (TryFinish())
@@ -96,7 +118,7 @@ internal sealed class StreamJob<TResult> : Job
         var start = reader.Consumed;
         try
         {
-            value = FormatterOf<TResult>.Read(ref reader);
+            value = DeclaredResult<TResult>.Read(Stub, ref reader);
         }
         catch (Exception ex)
         {

@@ -8,8 +8,11 @@ namespace Coiled.Remote.Scheduling;
 /// <para>
 /// Bytes in flight are the serialized results that wait for the consumer plus, for the items read and not yet
 /// completed, the larger of their serialized arguments and the results they are expected to make: as many as there
-/// are such items, each of the mean size of the results so far. An item read while the window is below its byte limit
-/// is admitted whatever its size, so an item larger than the whole window still goes through.
+/// are such items, each as large as the larger of the mean result so far and a recent largest one (the largest result,
+/// shrinking by 1/64 with each smaller one after it). An item read while the window is below its byte limit is admitted
+/// whatever its size, so an item larger than the whole window still goes through. Results that suddenly grow far
+/// beyond those before them can overrun the window by the items then in flight, since nothing tells their size in
+/// advance.
 /// </para>
 /// <para>
 /// Until the first result arrives its size is unknown, so at most <see cref="ItemsBeforeFirstResult"/> items are read
@@ -37,6 +40,7 @@ internal sealed class StreamWindow
     private long _waitingResultBytes;
     private long _results;
     private long _resultBytesSum;
+    private long _recentLargestResult;
     private long _peakBytes;
     private long _peakItems;
     private bool _waiting;
@@ -172,6 +176,7 @@ internal sealed class StreamWindow
             {
                 _results++;
                 _resultBytesSum += resultBytes;
+                _recentLargestResult = Math.Max(resultBytes, _recentLargestResult - (_recentLargestResult / 64));
             }
 
             _peakBytes = Math.Max(_peakBytes, Bytes());
@@ -202,7 +207,7 @@ internal sealed class StreamWindow
     /// <summary>What <see cref="BytesInFlight"/> says; under the lock.</summary>
     private long Bytes()
     {
-        var expected = _results == 0 ? 0 : (_read - _completed) * (_resultBytesSum / _results);
+        var expected = _results == 0 ? 0 : (_read - _completed) * Math.Max(_resultBytesSum / _results, _recentLargestResult);
         return _waitingResultBytes + Math.Max(_pendingArgumentBytes, expected);
     }
 

@@ -32,6 +32,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
 
     /// <summary>A silence check that ran this late means this process itself was stalled (a pause, a frozen machine).</summary>
     private static readonly TimeSpan StalledCheck = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan HelloCheckPeriod = TimeSpan.FromMilliseconds(100);
 
     private readonly GrpcChannel _channel;
     private readonly Transport.Protocol.Worker.WorkerClient _client;
@@ -62,7 +63,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
         _call = call;
         _client = new Transport.Protocol.Worker.WorkerClient(channel);
         Hello = hello;
-        Slots = Math.Max(1, hello.Cores);
+        Slots = Math.Clamp(hello.Cores, 1, Worker.WorkerHostOptions.MaxSlots);
         Window = Slots * 2;
     }
 
@@ -167,17 +168,14 @@ internal sealed class WorkerConnection : IAsyncDisposable
 
             // A worker that does not answer its first call within the worker timeout is as silent as one that stops later.
             using var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            if (workerTimeout != Timeout.InfiniteTimeSpan)
-            {
-                answer.CancelAfter(workerTimeout);
-            }
-
             HelloReply hello;
             try
             {
-                hello = await client.HelloAsync(
+                var asked = client.HelloAsync(
                     new HelloRequest { ProtocolVersion = ProtocolVersion.Current, ClientName = Environment.MachineName },
-                    call.WithCancellationToken(answer.Token)).ConfigureAwait(false);
+                    call.WithCancellationToken(answer.Token)).ResponseAsync;
+                await CancelUnlessAnsweredAsync(asked, answer, workerTimeout).ConfigureAwait(false);
+                hello = await asked.ConfigureAwait(false);
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && !cancellationToken.IsCancellationRequested)
             {
@@ -190,6 +188,33 @@ internal sealed class WorkerConnection : IAsyncDisposable
         {
             channel.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Cancels <paramref name="cancel"/> when <paramref name="call"/> has not completed within <paramref name="timeout"/>,
+    /// counted, like heartbeats, only from the last moment this process was seen keeping up (<see cref="StallMonitor"/>).
+    /// </summary>
+    private static async Task CancelUnlessAnsweredAsync(Task call, CancellationTokenSource cancel, TimeSpan timeout)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan)
+        {
+            return;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var stalls = StallMonitor.Process;
+        while (!call.IsCompleted)
+        {
+            var waited = Stopwatch.GetElapsedTime(Math.Max(started, stalls.LastStalled));
+            if (waited >= timeout)
+            {
+                cancel.Cancel();
+                return;
+            }
+
+            var step = timeout - waited < HelloCheckPeriod ? timeout - waited : HelloCheckPeriod;
+            await Task.WhenAny(call, Task.Delay(step, CancellationToken.None)).ConfigureAwait(false);
         }
     }
 
@@ -251,7 +276,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
             throw new EnvironmentSyncException($"Worker {Id} answered the environment opening with '{reply.KindCase}' instead of 'ready'.");
         }
 
-        Slots = Math.Max(1, reply.Ready.Slots);
+        Slots = Math.Clamp(reply.Ready.Slots, 1, Worker.WorkerHostOptions.MaxSlots);
         Window = Slots * 2;
     }
 
@@ -328,7 +353,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
     /// <summary>Describes how the worker ended, waiting briefly for its backend to report the process exit.</summary>
     public async Task<string> DescribeLossAsync(Exception? error)
     {
-        if (Endpoint.Exited is { } exited)
+        if (error is not TimeoutException && Endpoint.Exited is { } exited)
         {
             await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
             if (exited.IsCompletedSuccessfully)
@@ -428,8 +453,8 @@ internal sealed class WorkerConnection : IAsyncDisposable
     /// <summary>
     /// Reads the worker's heartbeats (its CPU and memory reports, on a call of their own) and declares the worker lost
     /// when they stop for <see cref="WorkerTimeout"/>: a cut network or a frozen machine shows no error to the sender.
-    /// Time this process itself spent stalled does not count as the worker's silence, since heartbeats that arrived
-    /// meanwhile may still wait unread.
+    /// Time this process itself spent stalled or behind on its thread pool (<see cref="StallMonitor"/>) does not count
+    /// as the worker's silence, since heartbeats that arrived meanwhile may still wait unread.
     /// </summary>
     private async Task WatchHeartbeatsAsync(Scheduler scheduler)
     {
@@ -437,6 +462,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
         var reading = ReadHeartbeatsAsync(watch.ResponseStream);
         var period = TimeSpan.FromMilliseconds(StatsIntervalMilliseconds / 2);
         using var timer = new PeriodicTimer(period);
+        var stalls = StallMonitor.Process;
         var lastCheck = Stopwatch.GetTimestamp();
         try
         {
@@ -453,15 +479,19 @@ internal sealed class WorkerConnection : IAsyncDisposable
                     continue;
                 }
 
-                var silent = Stopwatch.GetElapsedTime(Volatile.Read(ref _lastHeard), now);
+                // Silence counts only from the last moment this process was seen keeping up.
+                var silent = Stopwatch.GetElapsedTime(Math.Max(Volatile.Read(ref _lastHeard), stalls.LastStalled), now);
                 if (WorkerTimeout != Timeout.InfiniteTimeSpan && silent > WorkerTimeout && State == WorkerState.Ready)
                 {
-                    await scheduler.OnWorkerLostAsync(this, new TimeoutException(
-                        $"no heartbeat for {silent.TotalSeconds:0.0} s; one is due every {StatsIntervalMilliseconds} ms, and ClusterOptions.WorkerTimeout is {WorkerTimeout.TotalSeconds:0.#} s")).ConfigureAwait(false);
-                    _run?.Dispose();
+                    // Recording the loss puts its tasks back in the queue before it first waits (for a replacement).
+                    var lost = scheduler.OnWorkerLostAsync(this, new TimeoutException(
+                        $"no heartbeat for {silent.TotalSeconds:0.0} s; one is due every {StatsIntervalMilliseconds} ms, and ClusterOptions.WorkerTimeout is {WorkerTimeout.TotalSeconds:0.#} s"));
 
-                    // Its tasks now run elsewhere: a worker of this cluster's own that was only frozen must not run them too.
+                    // Its tasks now run elsewhere: a worker of this cluster's own that was only frozen must not run them too,
+                    // so it is stopped at once, not after its replacement started.
+                    _run?.Dispose();
                     Endpoint.Abandon?.Invoke();
+                    await lost.ConfigureAwait(false);
                     return;
                 }
             }

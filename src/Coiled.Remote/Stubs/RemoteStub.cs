@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.ComponentModel;
 using System.Reflection;
+using Coiled.Remote.Serialization;
 using MessagePack;
 
 namespace Coiled.Remote.Stubs;
@@ -29,6 +30,8 @@ public abstract class RemoteStub
         var parameters = Method.GetParameters();
         AcceptsCancellation = parameters.Length > 0 && parameters[^1].ParameterType == typeof(CancellationToken);
         ArgumentCount = parameters.Length - (AcceptsCancellation ? 1 : 0);
+        ArgumentTypes = [.. parameters.Take(ArgumentCount).Select(p => p.ParameterType)];
+        ResultType = ResultTypeOf(Method.ReturnType);
 
         // Both are read for every batch and call; computed once, since Assembly.GetName() allocates each time.
         AssemblyName = Method.Module.Assembly.GetName().Name!;
@@ -52,6 +55,12 @@ public abstract class RemoteStub
 
     /// <summary>Number of arguments the caller passes (the trailing <see cref="CancellationToken"/> excluded).</summary>
     public int ArgumentCount { get; }
+
+    /// <summary>The types the method declares for its arguments, which the arguments are written as.</summary>
+    internal Type[] ArgumentTypes { get; }
+
+    /// <summary>The type the method's result is written as: its return type, unwrapped from a task; <c>object</c> for none.</summary>
+    internal Type ResultType { get; }
 
     /// <summary>Name of the assembly that declares the method.</summary>
     public string AssemblyName { get; }
@@ -181,6 +190,16 @@ public abstract class RemoteStub
         }
     }
 
+    private static Type ResultTypeOf(Type returnType)
+    {
+        if (returnType.IsGenericType && (returnType.GetGenericTypeDefinition() == typeof(Task<>) || returnType.GetGenericTypeDefinition() == typeof(ValueTask<>)))
+        {
+            return returnType.GetGenericArguments()[0];
+        }
+
+        return returnType == typeof(void) || returnType == typeof(Task) || returnType == typeof(ValueTask) ? typeof(object) : returnType;
+    }
+
     private static void WriteResult<T>(IBufferWriter<byte> result, T value)
     {
         try
@@ -188,6 +207,10 @@ public abstract class RemoteStub
             var writer = new MessagePackWriter(result);
             RemoteSerializer.Options.Resolver.GetFormatterWithVerify<T>().Serialize(ref writer, value, RemoteSerializer.Options);
             writer.Flush();
+        }
+        catch (UnsendableValueException ex)
+        {
+            throw new RemoteResultException(ex.Describe("The result", "return type"), ex);
         }
         catch (Exception ex)
         {

@@ -62,11 +62,17 @@ internal sealed class EnvironmentSnapshot
                 Path = Path.GetRelativePath(root, path).Replace(Path.DirectorySeparatorChar, '/'),
                 Sha256 = UnsafeByteOperations.UnsafeWrap(hash),
                 Size = info.Length,
+                Executable = IsExecutable(path),
             });
         }
 
         return new EnvironmentSnapshot(root, manifest, blobPaths, total);
     }
+
+    /// <summary>Whether any execute bit is set; Windows has none, so nothing from it is executable on a worker.</summary>
+    private static bool IsExecutable(string path)
+        => !OperatingSystem.IsWindows()
+            && (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
 
     private static byte[] Hash(FileInfo file)
     {

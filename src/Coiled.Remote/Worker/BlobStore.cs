@@ -6,23 +6,99 @@ using Grpc.Core;
 namespace Coiled.Remote.Worker;
 
 /// <summary>
-/// Content-addressed files on the worker's disk: <c>blobs/&lt;sha256&gt;</c>. A blob becomes visible only after its
-/// content was verified against its hash, so a half-written or corrupted upload is never used.
+/// Content-addressed files on the worker's disk: <c>blobs/&lt;sha256&gt;</c>, in a folder only the worker's user may
+/// enter (0700). A blob becomes visible only after its content was verified against its hash, so a half-written or
+/// corrupted upload is never used. A stored blob is read-only (0444) and carries a fixed modification time
+/// (<see cref="StoredTime"/>): anything that writes to it afterwards changes that time, and the blob is then deleted
+/// and reported missing, so that it is uploaded again instead of served altered.
 /// </summary>
 internal sealed class BlobStore
 {
     private const int HashBytes = 32;
+    private const string UploadPrefix = ".upload-";
+
+    /// <summary>The modification time every stored blob (and every file copied from one) carries; a write changes it.</summary>
+    public static readonly DateTime StoredTime = new(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+
     private readonly string _directory;
 
     public BlobStore(string cacheDirectory)
     {
         _directory = Path.Combine(cacheDirectory, "blobs");
-        Directory.CreateDirectory(_directory);
+        CreatePrivateDirectory(_directory);
+        CacheLeftovers.Sweep(_directory, [UploadPrefix], DateTime.UtcNow);
     }
 
     public string PathOf(ReadOnlySpan<byte> sha256) => Path.Combine(_directory, Convert.ToHexStringLower(sha256));
 
-    public bool Contains(ReadOnlySpan<byte> sha256) => File.Exists(PathOf(sha256));
+    /// <summary>
+    /// Whether the blob is stored intact: present, <paramref name="size"/> bytes long and never written since it was
+    /// stored. A blob found written to is deleted, so that it is uploaded again.
+    /// </summary>
+    public bool Contains(ReadOnlySpan<byte> sha256, long size)
+    {
+        var info = new FileInfo(PathOf(sha256));
+        if (!info.Exists)
+        {
+            return false;
+        }
+
+        if (info.LastWriteTimeUtc != StoredTime)
+        {
+            DeleteAltered(info.FullName);
+            return false;
+        }
+
+        // A size other than the stored one is the manifest's mistake: the upload it leads to is refused by its hash.
+        return info.Length == size;
+    }
+
+    /// <summary>Whether the file at <paramref name="path"/> exists, is <paramref name="size"/> bytes long and still carries <see cref="StoredTime"/>.</summary>
+    public static bool IsIntact(string path, long size)
+    {
+        var info = new FileInfo(path);
+        return info.Exists && info.Length == size && info.LastWriteTimeUtc == StoredTime;
+    }
+
+    /// <summary>Makes a stored file read-only (<paramref name="mode"/>) with <see cref="StoredTime"/> as its modification time.</summary>
+    public static void Seal(string path, UnixFileMode mode)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, mode);
+        }
+        else
+        {
+            File.SetAttributes(path, FileAttributes.ReadOnly);
+        }
+
+        File.SetLastWriteTimeUtc(path, StoredTime);
+    }
+
+    /// <summary>Creates <paramref name="path"/> if needed and lets only this user enter it (0700).</summary>
+    public static void CreatePrivateDirectory(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(path);
+            return;
+        }
+
+        Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    private static void DeleteAltered(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Reported missing either way; the upload that follows replaces it.
+        }
+    }
 
     /// <summary>Receives a stream of chunks holding any number of blobs, one after another.</summary>
     public async Task<UploadReply> ReceiveAsync(IAsyncStreamReader<BlobChunk> chunks, CancellationToken cancellationToken)
@@ -84,6 +160,8 @@ internal sealed class BlobStore
 
     private sealed class PendingBlob
     {
+        private const UnixFileMode ReadOnly = UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+
         private readonly FileStream _file;
         private readonly string _tempPath;
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -92,7 +170,7 @@ internal sealed class BlobStore
         {
             Sha256 = sha256;
             Size = size;
-            _tempPath = Path.Combine(directory, $".upload-{Guid.NewGuid():N}");
+            _tempPath = Path.Combine(directory, $"{UploadPrefix}{Guid.NewGuid():N}");
             _file = new FileStream(_tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
         }
 
@@ -153,6 +231,7 @@ internal sealed class BlobStore
             }
 
             // Another upload of the same content may have landed first; either copy is the same bytes.
+            Seal(_tempPath, ReadOnly);
             File.Move(_tempPath, finalPath, overwrite: true);
             _hash.Dispose();
         }

@@ -141,7 +141,7 @@ internal sealed class BulkListener : IAsyncDisposable
 
                 if (!await AuthenticateAsync(stream, handshake.Token).ConfigureAwait(false))
                 {
-                    _logger.LogDebug("Worker {WorkerId} refused a bulk-data connection from {Remote}: wrong or missing token", _runtime.WorkerId, remote);
+                    _runtime.Refusals.Refused((remote as System.Net.IPEndPoint)?.Address, "bulk-data connection(s)", "wrong or missing token");
                     return;
                 }
 

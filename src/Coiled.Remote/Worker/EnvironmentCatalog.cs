@@ -17,6 +17,9 @@ internal sealed class EnvironmentCatalog
     private const int HashBytes = 32;
     private const int MaxFiles = 100_000;
 
+    private const UnixFileMode ReadOnlyExecutable =
+        UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
+
     private readonly BlobStore _blobs;
     private readonly string _directory;
     private readonly bool _hostEnvironment;
@@ -29,7 +32,8 @@ internal sealed class EnvironmentCatalog
         _blobs = blobs;
         _hostEnvironment = hostEnvironment;
         _directory = Path.Combine(cacheDirectory, "envs");
-        Directory.CreateDirectory(_directory);
+        BlobStore.CreatePrivateDirectory(_directory);
+        CacheLeftovers.Sweep(_directory, [".staging-", ".altered-"], DateTime.UtcNow);
     }
 
     /// <summary>Validates a manifest, remembers it, and returns its id with the blobs this worker lacks.</summary>
@@ -74,7 +78,7 @@ internal sealed class EnvironmentCatalog
                 throw Invalid($"The manifest entry '{file.Path}' has a negative size.");
             }
 
-            if (!_blobs.Contains(file.Sha256.Span) && missing.Add(Convert.ToHexStringLower(file.Sha256.Span)))
+            if (!_blobs.Contains(file.Sha256.Span, file.Size) && missing.Add(Convert.ToHexStringLower(file.Sha256.Span)))
             {
                 reply.Missing.Add(file.Sha256);
             }
@@ -128,7 +132,7 @@ internal sealed class EnvironmentCatalog
                 $"Environment {environmentId} is unknown to this worker: call PlanSync with its manifest first."));
         }
 
-        var missing = manifest.Files.Where(f => !_blobs.Contains(f.Sha256.Span)).Select(f => f.Path).ToList();
+        var missing = manifest.Files.Where(f => !_blobs.Contains(f.Sha256.Span, f.Size)).Select(f => f.Path).ToList();
         if (missing.Count > 0)
         {
             throw new RpcException(new Status(
@@ -137,7 +141,7 @@ internal sealed class EnvironmentCatalog
                 "Upload every blob PlanSync reported missing."));
         }
 
-        return Materialize(environmentId, manifest);
+        return LayOut(environmentId, manifest);
     }
 
     /// <summary>The caller's entry assembly named in an environment's manifest; empty when it is unknown.</summary>
@@ -148,9 +152,27 @@ internal sealed class EnvironmentCatalog
         StatusCode.FailedPrecondition,
         "This worker runs tasks only in synchronized environments: call PlanSync and Upload, then open the environment id PlanSync returned."));
 
-    private string Materialize(string id, Manifest manifest)
+    /// <summary>
+    /// The environment's folder under <c>envs/</c>, laid out from the blobs if it is not there yet or if a task wrote to
+    /// one of its executables (the only files not linked to a blob, which <see cref="BlobStore.Contains"/> checks).
+    /// </summary>
+    private string LayOut(string id, Manifest manifest)
     {
         var target = Path.Combine(_directory, id);
+        if (Directory.Exists(target) && !ExecutablesIntact(target, manifest))
+        {
+            var altered = Path.Combine(_directory, $".altered-{Guid.NewGuid():N}");
+            try
+            {
+                Directory.Move(target, altered);
+                Directory.Delete(altered, recursive: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Another worker sharing the cache moved it first, or a leftover stays for the next start's sweep.
+            }
+        }
+
         if (!Directory.Exists(target))
         {
             // Build beside the target and move it into place, so that a folder under envs/ is always complete,
@@ -162,7 +184,17 @@ internal sealed class EnvironmentCatalog
                 {
                     var path = Path.Combine(staging, file.Path);
                     Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                    File.CreateSymbolicLink(path, _blobs.PathOf(file.Sha256.Span));
+                    if (file.Executable)
+                    {
+                        // Blobs are shared by content, and the same bytes may be a plain file in another environment:
+                        // an executable gets a read-only copy of its own.
+                        File.Copy(_blobs.PathOf(file.Sha256.Span), path);
+                        BlobStore.Seal(path, ReadOnlyExecutable);
+                    }
+                    else
+                    {
+                        File.CreateSymbolicLink(path, _blobs.PathOf(file.Sha256.Span));
+                    }
                 }
 
                 Directory.CreateDirectory(staging);
@@ -170,16 +202,32 @@ internal sealed class EnvironmentCatalog
             }
             catch (IOException) when (Directory.Exists(target))
             {
-                Directory.Delete(staging, recursive: true);
+                TryDelete(staging);
             }
             catch (Exception ex)
             {
+                TryDelete(staging);
                 throw new RpcException(new Status(StatusCode.Internal, $"Environment {id} could not be laid out on the worker: {ex.Message}"));
             }
         }
 
         return target;
     }
+
+    private static void TryDelete(string folder)
+    {
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Left for the next start's sweep of leftovers.
+        }
+    }
+
+    private static bool ExecutablesIntact(string folder, Manifest manifest)
+        => manifest.Files.Where(file => file.Executable).All(file => BlobStore.IsIntact(Path.Combine(folder, file.Path), file.Size));
 
     /// <summary>Hex SHA-256 over the sorted (path, hash) pairs: the same application gives the same id on every worker.</summary>
     public static string ComputeId(Manifest manifest)
@@ -190,6 +238,7 @@ internal sealed class EnvironmentCatalog
             hash.AppendData(Encoding.UTF8.GetBytes(file.Path));
             hash.AppendData([0]);
             hash.AppendData(file.Sha256.Span);
+            hash.AppendData([file.Executable ? (byte)1 : (byte)0]);
         }
 
         return Convert.ToHexStringLower(hash.GetHashAndReset());

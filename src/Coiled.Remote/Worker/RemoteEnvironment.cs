@@ -36,6 +36,13 @@ internal sealed class RemoteEnvironment
     /// <exception cref="RemoteMethodNotFoundException">The environment has no such assembly or method.</exception>
     public RemoteStub FindStub(string assemblyName, string stubId)
     {
+        if (!IsSimpleName(assemblyName))
+        {
+            // The name becomes a file name in the environment's folder; anything else could reach outside it.
+            throw new RemoteMethodNotFoundException(
+                $"'{assemblyName}' is not a simple assembly name (like 'MyApp' or 'MyApp.Jobs'): no path, no version, no culture.");
+        }
+
         var stubs = _registries.GetOrAdd(assemblyName, LoadRegistry);
         if (stubs.TryGetValue(stubId, out var stub))
         {
@@ -87,6 +94,12 @@ internal sealed class RemoteEnvironment
         var registry = (RemoteStubRegistry)Activator.CreateInstance(attribute.RegistryType)!;
         return registry.CreateStubs().ToDictionary(s => s.Id, StringComparer.Ordinal);
     }
+
+    private static bool IsSimpleName(string name)
+        => name.Length is > 0 and <= 1024
+            && name is not "." and not ".."
+            && name.IndexOfAny(['/', '\\', ':', ',', '=', '\0']) < 0
+            && name.IndexOfAny(Path.GetInvalidFileNameChars()) < 0;
 
     private string DescribeId() => Id.Length == 0 ? "(host process)" : Id[..12];
 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Coiled.Remote.Transport;
 using Microsoft.AspNetCore.Connections;
@@ -10,18 +11,34 @@ using Microsoft.Extensions.Logging;
 namespace Coiled.Remote.Worker;
 
 /// <summary>
-/// The worker's listening socket. Each accepted connection is routed on its first byte, which it peeks without
+/// The worker's listening socket. Each accepted connection is routed on how it opens, which it peeks without
 /// consuming: the bulk-data preamble's NUL goes to the <see cref="BulkListener"/> with the socket itself (so blobs are
-/// still read straight into their arrays), anything else (an HTTP/2 preface, a TLS handshake) becomes a Kestrel
-/// connection through <see cref="SocketConnectionContextFactory"/>, as Kestrel's own socket transport would make it.
+/// still read straight into their arrays); the whole cleartext HTTP/2 client preface, or a whole TLS record header,
+/// makes a Kestrel connection through <see cref="SocketConnectionContextFactory"/>, as Kestrel's own socket transport
+/// would make it; anything else, or too little within <see cref="RoutingTimeout"/>, is closed. Kestrel would hold a
+/// connection that never finishes its preface for minutes, so connections that say nothing useful must not reach it.
 /// </summary>
 internal sealed class SharedPortListener : IConnectionListener
 {
-    /// <summary>A connection that sends nothing within this time of connecting is closed.</summary>
-    private static readonly TimeSpan FirstByteTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>A connection that has not said what it is within this time of connecting is closed.</summary>
+    internal static readonly TimeSpan RoutingTimeout = TimeSpan.FromSeconds(10);
 
-    /// <summary>Most connections waiting for their first byte; more are closed at once, so that idle sockets cannot exhaust the worker.</summary>
+    /// <summary>Most connections waiting to say what they are; more are closed at once, so that idle sockets cannot exhaust the worker.</summary>
     private const int MaxRouting = 256;
+
+    /// <summary>Most of those from one address, so that one peer cannot take every place and lock the others out.</summary>
+    internal const int MaxRoutingPerAddress = 32;
+
+    /// <summary>A TLS record header: content type (22, handshake), version (3.x) and a two-byte length.</summary>
+    private const int TlsRecordHeaderBytes = 5;
+
+    /// <summary>How long to wait before peeking again at a connection that has sent only part of its opening; doubled up to <see cref="LongestPause"/>.</summary>
+    private static readonly TimeSpan FirstPause = TimeSpan.FromMilliseconds(5);
+
+    private static readonly TimeSpan LongestPause = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>What every cleartext HTTP/2 connection opens with (RFC 9113, section 3.4).</summary>
+    private static ReadOnlySpan<byte> Http2Preface => "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8;
 
     private readonly Socket _socket;
     private readonly BulkListener _bulk;
@@ -29,13 +46,16 @@ internal sealed class SharedPortListener : IConnectionListener
     private readonly SocketConnectionContextFactory _contexts;
     private readonly Channel<ConnectionContext> _http = Channel.CreateUnbounded<ConnectionContext>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ConcurrentDictionary<Socket, byte> _routing = new();
+    private readonly Dictionary<IPAddress, int> _routingFrom = [];
+    private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
     private int _unbound;
 
-    private SharedPortListener(Socket socket, BulkListener bulk, ILoggerFactory loggerFactory)
+    private SharedPortListener(Socket socket, BulkListener bulk, ILoggerFactory loggerFactory, TimeProvider time)
     {
         _socket = socket;
+        _time = time;
         _bulk = bulk;
         _logger = loggerFactory.CreateLogger<SharedPortListener>();
         _contexts = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), loggerFactory.CreateLogger<SocketConnectionContextFactory>());
@@ -47,7 +67,7 @@ internal sealed class SharedPortListener : IConnectionListener
 
     /// <summary>Binds and listens on <paramref name="endpoint"/>.</summary>
     /// <exception cref="WorkerListenException">Another process holds the port, or the address cannot be listened on.</exception>
-    public static SharedPortListener Bind(IPEndPoint endpoint, BulkListener bulk, ILoggerFactory loggerFactory)
+    public static SharedPortListener Bind(IPEndPoint endpoint, BulkListener bulk, ILoggerFactory loggerFactory, TimeProvider time)
     {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -59,7 +79,7 @@ internal sealed class SharedPortListener : IConnectionListener
 
             socket.Bind(endpoint);
             socket.Listen(512);
-            return new SharedPortListener(socket, bulk, loggerFactory);
+            return new SharedPortListener(socket, bulk, loggerFactory, time);
         }
         catch (SocketException ex)
         {
@@ -119,10 +139,37 @@ internal sealed class SharedPortListener : IConnectionListener
         _stop.Dispose();
     }
 
+    /// <summary>Where a connection that opened with <paramref name="seen"/> goes, or <see cref="Route.Wait"/> when it has not said enough yet.</summary>
+    internal static Route Classify(ReadOnlySpan<byte> seen)
+    {
+        if (seen.IsEmpty)
+        {
+            return Route.Wait;
+        }
+
+        if (BulkFrame.StartsBulk(seen[0]))
+        {
+            return Route.Bulk;
+        }
+
+        if (seen[0] == 0x16)
+        {
+            return seen.Length >= 2 && seen[1] != 0x03 ? Route.Refuse
+                : seen.Length >= TlsRecordHeaderBytes ? Route.Http
+                : Route.Wait;
+        }
+
+        var compared = Math.Min(seen.Length, Http2Preface.Length);
+        return !seen[..compared].SequenceEqual(Http2Preface[..compared]) ? Route.Refuse
+            : compared == Http2Preface.Length ? Route.Http
+            : Route.Wait;
+    }
+
     private async Task AcceptAsync()
     {
         while (await SocketAccepting.NextAsync(_socket, _logger, "a connection", _stop.Token).ConfigureAwait(false) is { } connection)
         {
+            var from = (connection.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
             if (_routing.Count >= MaxRouting)
             {
                 _logger.LogDebug("The worker closed a connection from {Remote}: {Count} connections are already waiting to say what they are", connection.RemoteEndPoint, MaxRouting);
@@ -130,44 +177,73 @@ internal sealed class SharedPortListener : IConnectionListener
                 continue;
             }
 
+            lock (_routingFrom)
+            {
+                var waiting = _routingFrom.GetValueOrDefault(from);
+                if (waiting >= MaxRoutingPerAddress)
+                {
+                    _logger.LogDebug("The worker closed a connection from {Remote}: {Count} connections from there are already waiting to say what they are", connection.RemoteEndPoint, waiting);
+                    connection.Dispose();
+                    continue;
+                }
+
+                _routingFrom[from] = waiting + 1;
+            }
+
             connection.NoDelay = true;
             _routing[connection] = 0;
-            _ = RouteAsync(connection);
+            _ = RouteAsync(connection, from);
         }
     }
 
-    /// <summary>Waits for the connection's first byte without consuming it, and hands the connection to its protocol.</summary>
-    private async Task RouteAsync(Socket connection)
+    /// <summary>Peeks, without consuming, at how the connection opens until that says where it goes, and hands it there.</summary>
+    private async Task RouteAsync(Socket connection, IPAddress from)
     {
-        var first = new byte[1];
+        var seen = new byte[Http2Preface.Length];
+        Route route;
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-            timeout.CancelAfter(FirstByteTimeout);
-            if (await connection.ReceiveAsync(first, SocketFlags.Peek, timeout.Token).ConfigureAwait(false) == 0)
+            using var deadline = new CancellationTokenSource(RoutingTimeout, _time);
+            using var routing = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, _stop.Token);
+            var pause = FirstPause;
+            while (true)
             {
-                connection.Dispose();
-                return;
+                // The first peek waits for data; later ones return what arrived so far at once, hence the pause between them.
+                var count = await connection.ReceiveAsync(seen, SocketFlags.Peek, routing.Token).ConfigureAwait(false);
+                route = count == 0 ? Route.Refuse : Classify(seen.AsSpan(0, count));
+                if (route != Route.Wait)
+                {
+                    break;
+                }
+
+                await Task.Delay(pause, _time, routing.Token).ConfigureAwait(false);
+                pause = pause * 2 < LongestPause ? pause * 2 : LongestPause;
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
         {
-            // Silent for too long, gone, or the worker is stopping.
-            connection.Dispose();
-            return;
+            // Too slow to say what it is, gone, or the worker is stopping.
+            route = Route.Refuse;
         }
         finally
         {
             _routing.TryRemove(connection, out _);
+            lock (_routingFrom)
+            {
+                if (--CollectionsMarshal.GetValueRefOrNullRef(_routingFrom, from) == 0)
+                {
+                    _routingFrom.Remove(from);
+                }
+            }
         }
 
         try
         {
-            if (BulkFrame.StartsBulk(first[0]))
+            if (route == Route.Bulk)
             {
                 _bulk.Serve(connection);
             }
-            else if (_stop.IsCancellationRequested)
+            else if (route == Route.Refuse || _stop.IsCancellationRequested)
             {
                 connection.Dispose();
             }
@@ -185,5 +261,21 @@ internal sealed class SharedPortListener : IConnectionListener
             // The worker stopped while the connection was being handed over.
             connection.Dispose();
         }
+    }
+
+    /// <summary>Where an accepted connection goes.</summary>
+    internal enum Route
+    {
+        /// <summary>It has not said enough yet.</summary>
+        Wait,
+
+        /// <summary>To the <see cref="BulkListener"/>.</summary>
+        Bulk,
+
+        /// <summary>To Kestrel: HTTP/2, or TLS.</summary>
+        Http,
+
+        /// <summary>Closed: neither, or too slow to say.</summary>
+        Refuse,
     }
 }

@@ -11,11 +11,12 @@ namespace Coiled.Remote.Worker;
 /// </summary>
 /// <param name="bulk">Where bulk-data connections go.</param>
 /// <param name="loggerFactory">Where the transport logs.</param>
-internal sealed class SharedPortTransport(BulkListener bulk, ILoggerFactory loggerFactory) : IConnectionListenerFactory, IConnectionListenerFactorySelector
+/// <param name="time">The clock of the deadline by which a connection must say what it is.</param>
+internal sealed class SharedPortTransport(BulkListener bulk, ILoggerFactory loggerFactory, TimeProvider time) : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
     public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint;
 
     /// <exception cref="WorkerListenException">Another process holds the port, or the address cannot be listened on.</exception>
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
-        => ValueTask.FromResult<IConnectionListener>(SharedPortListener.Bind((IPEndPoint)endpoint, bulk, loggerFactory));
+        => ValueTask.FromResult<IConnectionListener>(SharedPortListener.Bind((IPEndPoint)endpoint, bulk, loggerFactory, time));
 }

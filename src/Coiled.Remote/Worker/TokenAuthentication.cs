@@ -11,7 +11,7 @@ namespace Coiled.Remote.Worker;
 /// body, with a trailers-only <see cref="StatusCode.Unauthenticated"/> response. The comparison takes the same time
 /// wherever the first differing byte is.
 /// </summary>
-internal sealed class TokenAuthentication(string token)
+internal sealed class TokenAuthentication(string token, RefusalLog refusals)
 {
     private readonly byte[] _expected = Encoding.UTF8.GetBytes(WireLimits.BearerPrefix + token);
 
@@ -20,12 +20,14 @@ internal sealed class TokenAuthentication(string token)
         var header = context.Request.Headers[WireLimits.AuthorizationHeader].ToString();
         if (header.Length == 0)
         {
+            refusals.Refused(context.Connection.RemoteIpAddress, "call(s)", "no token");
             Reject(context, "This worker requires the cluster token: send 'authorization: Bearer <token>' with every call.");
             return;
         }
 
         if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header), _expected))
         {
+            refusals.Refused(context.Connection.RemoteIpAddress, "call(s)", "wrong token");
             Reject(context, "The cluster token does not match this worker's token. Connect with the token the worker was started with.");
             return;
         }

@@ -71,8 +71,8 @@ internal sealed class WorkerHost : IAsyncDisposable
 
         builder.WebHost.UseKestrelCore();
 
-        // Registered last, so Kestrel binds with it: one port, gRPC and bulk data told apart by their first byte.
-        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(new SharedPortTransport(bulk, loggerFactory));
+        // Registered last, so Kestrel binds with it: one port, gRPC and bulk data told apart by how they open.
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(new SharedPortTransport(bulk, loggerFactory, options.TimeProvider));
         ListenOptions? grpcListener = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -99,7 +99,7 @@ internal sealed class WorkerHost : IAsyncDisposable
         });
 
         var app = builder.Build();
-        var authentication = new TokenAuthentication(options.Token);
+        var authentication = new TokenAuthentication(options.Token, runtime.Refusals);
         app.Use(authentication.InvokeAsync);
         app.MapGrpcService<WorkerService>();
         try

@@ -26,7 +26,10 @@ internal sealed record WorkerHostOptions
     /// </summary>
     public Executors.ExecutorOptions? Executors { get; init; }
 
-    /// <summary>Execution slots; default one per processor.</summary>
+    /// <summary>Most execution slots a worker takes: each is a thread pool thread kept free, and the client keeps twice as many tasks in flight.</summary>
+    internal const int MaxSlots = 4096;
+
+    /// <summary>Execution slots, 1 to <see cref="MaxSlots"/>; default one per processor.</summary>
     public int Slots { get; init; } = Environment.ProcessorCount;
 
     /// <summary>Stop after this long without a running or queued task.</summary>

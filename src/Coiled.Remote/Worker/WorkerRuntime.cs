@@ -23,7 +23,11 @@ internal sealed class WorkerRuntime
             Executors = new ExecutorSupervisor(
                 executors, options.CacheDirectory, options.Slots, options.Limits, options.TimeProvider, loggerFactory.CreateLogger<ExecutorSupervisor>());
         }
+        Refusals = new RefusalLog(loggerFactory.CreateLogger<RefusalLog>(), options.TimeProvider);
     }
+
+    /// <summary>Where calls and bulk-data connections refused for their token are counted and, now and then, logged.</summary>
+    public RefusalLog Refusals { get; }
 
     /// <summary>Arguments that arrived on the bulk-data connection.</summary>
     public BulkStore Bulk { get; } = new();

@@ -134,6 +134,57 @@ public sealed class ClusterLifecycleTests
         await act.Should().ThrowAsync<ArgumentOutOfRangeException>();
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-5000)]
+    [InlineData(999)]
+    public async Task StartAsync_IdleTimeoutUnderOneSecond_ThrowsArgumentOutOfRangeSayingWhatIsAllowed(int milliseconds)
+    {
+        var backend = new LocalProcessBackend();
+        var act = () => Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = backend, IdleTimeout = TimeSpan.FromMilliseconds(milliseconds) });
+
+        var thrown = (await act.Should().ThrowAsync<ArgumentOutOfRangeException>()).Which;
+        thrown.ActualValue.Should().Be(TimeSpan.FromMilliseconds(milliseconds));
+        thrown.Message.Should().StartWith(
+            $"ClusterOptions.IdleTimeout is {milliseconds / 1000.0:0.###} s; it must be at least 1 s (default 20 min), or Timeout.InfiniteTimeSpan for workers that never stop without work.");
+        backend.ProcessIds.Should().BeEmpty("no worker is started with options that are refused");
+    }
+
+    [Fact]
+    public async Task StartAsync_NoClientTimeoutZero_ThrowsArgumentOutOfRangeSayingWhatIsAllowed()
+    {
+        var act = () => Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new LocalProcessBackend(), NoClientTimeout = TimeSpan.Zero });
+
+        (await act.Should().ThrowAsync<ArgumentOutOfRangeException>()).Which.Message.Should().StartWith(
+            "ClusterOptions.NoClientTimeout is 0 s; it must be at least 1 s (default 2 min), or Timeout.InfiniteTimeSpan for workers that never stop without a client.");
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(4097)]
+    [InlineData(int.MaxValue)]
+    public void SlotsPerWorker_OutsideOneTo4096_ThrowsArgumentOutOfRangeSayingTheRange(int slots)
+    {
+        var local = () => new LocalProcessBackend { SlotsPerWorker = slots };
+        var inProcess = () => new InProcessBackend { SlotsPerWorker = slots };
+
+        local.Should().Throw<ArgumentOutOfRangeException>().Which.Message.Should().StartWith(
+            "LocalProcessBackend.SlotsPerWorker must be from 1 to 4096, or null for the processors of this machine shared among the workers.");
+        inProcess.Should().Throw<ArgumentOutOfRangeException>().Which.Message.Should().StartWith(
+            "InProcessBackend.SlotsPerWorker must be from 1 to 4096, or null for the processors of this machine shared among the workers.");
+    }
+
+    [Fact]
+    public async Task StartAsync_InfiniteIdleAndNoClientTimeouts_StartsAndRuns()
+    {
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions
+        {
+            Workers = 1, Backend = new InProcessBackend(), IdleTimeout = Timeout.InfiniteTimeSpan, NoClientTimeout = Timeout.InfiniteTimeSpan,
+        });
+
+        (await cluster.SubmitAsync(TestJobs.Square, 3.0)).Should().Be(9.0);
+    }
+
     [Fact]
     public async Task StartAsync_StreamWindowBytesBelowOneMiB_ThrowsArgumentOutOfRangeSayingTheMinimum()
     {

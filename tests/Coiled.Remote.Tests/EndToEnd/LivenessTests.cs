@@ -100,6 +100,33 @@ public sealed partial class LivenessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MapAsync_WorkerFrozenLongerThanTheWorkerTimeout_IsStoppedBeforeItsReplacementStarts()
+    {
+        // Replacements wait for the gate, as a slow machine or a cloud launch would: the frozen worker, whose tasks are
+        // back in the queue, must be stopped without waiting for its replacement.
+        var backend = new GatedReplacements(_backend);
+        _cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = backend, LoggerFactory = _loggerFactory, WorkerTimeout = TimeSpan.FromSeconds(2) });
+        var frozen = _backend.ProcessIds[0];
+
+        var map = _cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 200));
+        Signal(frozen, SigStop);
+        try
+        {
+            await ProcessAssert.AllExitAsync([frozen], Safety);
+            backend.ReplacementsAsked.Should().Be(1);
+            backend.Open.Task.IsCompleted.Should().BeFalse("the frozen worker was stopped while its replacement still waited to start");
+            backend.Open.SetResult();
+
+            (await map.WaitAsync(Safety)).Should().Equal(Enumerable.Range(0, 200));
+        }
+        finally
+        {
+            backend.Open.TrySetResult();
+            _ = Kill(frozen, SigCont);
+        }
+    }
+
+    [Fact]
     public async Task MapAsync_WorkerKilledWithAnInfiniteWorkerTimeout_IsLostAtOnceByItsExit()
     {
         var cluster = await StartAsync(new ClusterOptions
@@ -122,13 +149,55 @@ public sealed partial class LivenessTests : IAsyncLifetime
         _logs.Entries.Should().ContainSingle(e => e.Message.Contains(" was lost")).Which.Message.Should().Contain("exit code 137 (killed by SIGKILL");
     }
 
-    [Fact]
-    public async Task StartAsync_WorkerTimeoutUnderOneSecond_ThrowsArgumentOutOfRangeSayingTheLimit()
+    [Theory]
+    [InlineData(500.0)]
+    [InlineData(50 * 24 * 3600 * 1000.0)]
+    [InlineData(double.PositiveInfinity)]
+    public async Task StartAsync_WorkerTimeoutOutsideOneSecondTo49Days_ThrowsArgumentOutOfRangeSayingTheRange(double milliseconds)
     {
-        var act = () => Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend(), WorkerTimeout = TimeSpan.FromMilliseconds(500) });
+        var timeout = double.IsPositiveInfinity(milliseconds) ? TimeSpan.MaxValue : TimeSpan.FromMilliseconds(milliseconds);
+        var act = () => Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend(), WorkerTimeout = timeout });
 
-        (await act.Should().ThrowAsync<ArgumentOutOfRangeException>()).Which.Message
-            .Should().StartWith("ClusterOptions.WorkerTimeout must be at least 1 s (default 30 s), or Timeout.InfiniteTimeSpan.");
+        var thrown = (await act.Should().ThrowAsync<ArgumentOutOfRangeException>()).Which;
+        thrown.ActualValue.Should().Be(timeout);
+        thrown.Message.Should().StartWith(
+            "ClusterOptions.WorkerTimeout must be from 1 s to 49 days (default 30 s), or Timeout.InfiniteTimeSpan to never declare a silent worker lost.");
+    }
+
+    [Fact]
+    public async Task StartAsync_WorkerTimeoutOf49Days_StartsAndRuns()
+    {
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend(), WorkerTimeout = TimeSpan.FromDays(49) });
+
+        (await cluster.SubmitAsync(TestJobs.Square, 7.0)).Should().Be(49.0);
+    }
+
+    /// <summary>A backend whose first start is immediate and whose later starts (replacements) wait for <see cref="Open"/>.</summary>
+    private sealed class GatedReplacements(LocalProcessBackend inner) : IClusterBackend
+    {
+        private int _starts;
+
+        public TaskCompletionSource Open { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int ReplacementsAsked => Math.Max(0, Volatile.Read(ref _starts) - 1);
+
+        public string Name => inner.Name;
+
+        public int DefaultWorkerCount => inner.DefaultWorkerCount;
+
+        public decimal? Cost => inner.Cost;
+
+        public async Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken)
+        {
+            if (Interlocked.Increment(ref _starts) > 1)
+            {
+                await Open.Task.WaitAsync(cancellationToken);
+            }
+
+            return await inner.StartWorkersAsync(launch, cancellationToken);
+        }
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
     /// <summary>Starts two local worker processes with <paramref name="options"/>, logging to <see cref="_logs"/>.</summary>

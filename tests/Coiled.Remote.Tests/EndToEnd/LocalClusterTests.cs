@@ -69,6 +69,17 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task SubmitAsync_OverloadsDifferingOnlyByTrailingToken_EachRunsItsOwnOverload()
+    {
+        // TestJobs.Tag alone is ambiguous between the two overloads (CS0121); the delegate type picks one.
+        var plain = await Cluster.SubmitAsync((Func<int, string>)TestJobs.Tag, 1).WaitAsync(Safety);
+        var cancellable = await Cluster.SubmitAsync((Func<int, CancellationToken, string>)TestJobs.Tag, 2).WaitAsync(Safety);
+
+        plain.Should().Be("plain 1");
+        cancellable.Should().Be("cancellable 2 True");
+    }
+
+    [Fact]
     public async Task SubmitAsync_NoArguments_ReturnsResult()
     {
         var answer = await Cluster.SubmitAsync(TestJobs.Answer).WaitAsync(Safety);
@@ -208,6 +219,14 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
         results.Should().Equal("Pascal case input", "Another one");
     }
 
+    [UnixFact]
+    public async Task SubmitAsync_ScriptShippedExecutableWithTheApp_RunsOnTheWorker()
+    {
+        var output = await Cluster.SubmitAsync(TestJobs.RunShippedTool, "an argument").WaitAsync(Safety);
+
+        output.Should().Be("hello from hello.sh with an argument");
+    }
+
     [Fact]
     public async Task ForwardEnvironmentVariables_NamedVariable_IsVisibleToTheMethod()
     {
@@ -216,6 +235,8 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
         value.Should().Be("forwarded-value");
     }
 
+    // The build refuses delegates held in variables (CR0013); these two tests check the run-time refusal behind it.
+#pragma warning disable CR0013
     [Fact]
     public async Task MapAsync_LambdaInADelegateVariable_ThrowsArgumentExceptionNamingTheFix()
     {
@@ -236,6 +257,7 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
         (await act.Should().ThrowAsync<ArgumentException>()).Which.Message.Should()
             .StartWith("Coiled.Remote.Tests.Support.TestJobs.NotRemote is not marked [Remote].");
     }
+#pragma warning restore CR0013
 
     [Fact]
     public async Task MapAsync_LargeByteArrays_ArriveWhole()

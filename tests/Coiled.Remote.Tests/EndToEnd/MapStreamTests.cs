@@ -55,6 +55,8 @@ public sealed class MapStreamTests
             }
         }
 
+        // A read of the source under way when the consumer stopped may still end; none starts after it.
+        await Task.Delay(200);
         var pulledAfterBreak = source.Pulled;
         await Task.Delay(200);
         source.Pulled.Should().Be(pulledAfterBreak, "the source is not read after the consumer stopped");
@@ -114,6 +116,108 @@ public sealed class MapStreamTests
         yield return 2;
         yield return 3;
         throw new InvalidDataException("source broke after 3 items");
+    }
+
+    [Fact]
+    public async Task MapStreamAsync_SynchronousSourceThatWaitsForResults_GetsEachResultBeforeGivingTheNextItem()
+    {
+        // A feedback source: each item is given only after the result of the one before came back. Blocking in MoveNext
+        // must not hold back the item already given, or the stream and its source wait for each other forever.
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend() });
+        using var resultArrived = new SemaphoreSlim(0);
+
+        var results = new List<int>();
+        await foreach (var value in cluster.MapStreamAsync(TestJobs.Identity, Feedback(resultArrived)).WithCancellation(CancellationToken.None))
+        {
+            results.Add(value);
+            resultArrived.Release();
+        }
+
+        results.Should().Equal(Enumerable.Range(0, 20));
+
+        static IEnumerable<int> Feedback(SemaphoreSlim resultArrived)
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                yield return i;
+                resultArrived.Wait(Safety).Should().BeTrue($"the result of item {i} arrives while the source waits for it");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task MapStreamAsync_ConsumerBreaksWhileTheSourceBlocks_EndsWithoutWaitingForTheSource()
+    {
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend() });
+        using var release = new ManualResetEventSlim();
+        var disposed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        try
+        {
+            var taken = 0;
+            await foreach (var value in cluster.MapStreamAsync(TestJobs.Identity, BlocksAfterFive(release, disposed)).WithCancellation(CancellationToken.None))
+            {
+                if (++taken == 3)
+                {
+                    break;
+                }
+            }
+
+            taken.Should().Be(3);
+            disposed.Task.IsCompleted.Should().BeFalse("the source is still blocked in MoveNext, and the stream did not wait for it");
+        }
+        finally
+        {
+            release.Set();
+        }
+
+        await disposed.Task.WaitAsync(Safety);
+        (await cluster.SubmitAsync(TestJobs.Square, 4.0).WaitAsync(Safety)).Should().Be(16.0);
+
+        static IEnumerable<int> BlocksAfterFive(ManualResetEventSlim release, TaskCompletionSource disposed)
+        {
+            try
+            {
+                for (var i = 0; i < 5; i++)
+                {
+                    yield return i;
+                }
+
+                release.Wait();
+                yield return 5;
+            }
+            finally
+            {
+                disposed.SetResult();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task MapStreamAsync_SourceThrowsAfterFiftyItems_TheirResultsArriveThenTheSourcesException()
+    {
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend() });
+        var received = new List<int>();
+
+        var act = async () =>
+        {
+            await foreach (var value in cluster.MapStreamAsync(TestJobs.Identity, ThrowsAfterFifty()).WithCancellation(CancellationToken.None))
+            {
+                received.Add(value);
+            }
+        };
+
+        (await act.Should().ThrowAsync<InvalidOperationException>()).Which.Message.Should().Be("the source broke after 50 items");
+        received.Should().Equal(Enumerable.Range(0, 50), "items the source gave before it threw were run and their results handed out");
+
+        static IEnumerable<int> ThrowsAfterFifty()
+        {
+            for (var i = 0; i < 50; i++)
+            {
+                yield return i;
+            }
+
+            throw new InvalidOperationException("the source broke after 50 items");
+        }
     }
 
     private sealed class CountingSource(int count)

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using Coiled.Remote.Synchronization;
 using Coiled.Remote.Tests.Support;
+using Coiled.Remote.Worker;
 using Grpc.Core;
 
 namespace Coiled.Remote.Tests.EndToEnd;
@@ -63,12 +64,12 @@ public sealed class StartFailureTests
     [Fact]
     public async Task SubmitAsync_WorkersCopyOfTheApplicationIsAnotherBuild_ThrowsEnvironmentSyncExceptionCannotRun()
     {
-        // The worker's cache holds another program's bytes under the test assembly's hash, as a worker whose copy of the
-        // application is a different build would: synchronization finds nothing missing, and the assembly cannot load.
+        // The worker's cache holds, under the test assembly's hash, bytes that pass its checks (size, the time a stored
+        // blob carries) but are not that assembly: synchronization finds nothing missing, and the assembly cannot load.
         using var cache = new TempDirectory();
         var assembly = Path.Combine(AppContext.BaseDirectory, "Coiled.Remote.Tests.dll");
-        var blobs = Directory.CreateDirectory(Path.Combine(cache.Path, "blobs")).FullName;
-        File.Copy(Path.Combine(AppContext.BaseDirectory, "coiled-remote-test-caller.dll"), Path.Combine(blobs, Sha256(assembly)));
+        var planted = PlantOtherBytes(cache.Path, assembly);
+        BlobStore.Seal(planted, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new LocalProcessBackend { CacheDirectory = cache.Path } });
 
         var submit = () => cluster.SubmitAsync(TestJobs.Square, 3.0).WaitAsync(Safety);
@@ -76,6 +77,34 @@ public sealed class StartFailureTests
         var thrown = (await submit.Should().ThrowAsync<EnvironmentSyncException>()).Which;
         thrown.Message.Should().MatchRegex(
             $"^Worker {cluster.Workers[0].Id} cannot run TestJobs\\.Square \\(item 0\\): Assembly Coiled\\.Remote\\.Tests could not be loaded in environment [0-9a-f]{{12}}: ");
+    }
+
+    [Fact]
+    public async Task SubmitAsync_CachedCopyWrittenToAfterItWasStored_IsUploadedAgainAndRuns()
+    {
+        // The same other bytes, but written as a task writing through a link into the cache would: the worker sees the
+        // blob was written to, deletes it and has it uploaded again.
+        using var cache = new TempDirectory();
+        var assembly = Path.Combine(AppContext.BaseDirectory, "Coiled.Remote.Tests.dll");
+        var planted = PlantOtherBytes(cache.Path, assembly);
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new LocalProcessBackend { CacheDirectory = cache.Path } });
+
+        var result = await cluster.SubmitAsync(TestJobs.Square, 3.0).WaitAsync(Safety);
+
+        result.Should().Be(9.0);
+        File.ReadAllBytes(planted).Should().Equal(File.ReadAllBytes(assembly));
+    }
+
+    /// <summary>Puts another program's bytes, cut or padded to the size of <paramref name="assembly"/>, in the cache under its hash.</summary>
+    private static string PlantOtherBytes(string cacheDirectory, string assembly)
+    {
+        var blobs = Directory.CreateDirectory(Path.Combine(cacheDirectory, "blobs")).FullName;
+        var other = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "coiled-remote-test-caller.dll"));
+        var bytes = new byte[new FileInfo(assembly).Length];
+        other.AsSpan(0, Math.Min(other.Length, bytes.Length)).CopyTo(bytes);
+        var planted = Path.Combine(blobs, Sha256(assembly));
+        File.WriteAllBytes(planted, bytes);
+        return planted;
     }
 
     /// <summary>The application's last file by manifest order, which synchronization uploads last.</summary>

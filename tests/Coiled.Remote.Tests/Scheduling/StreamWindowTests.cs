@@ -106,7 +106,7 @@ public sealed class StreamWindowTests
     }
 
     [Fact]
-    public void TryReserve_ResultsLargerThanArguments_CountsItemsNotCompletedAtTheMeanResult()
+    public void TryReserve_ResultsLargerThanArguments_CountsItemsNotCompletedAtTheExpectedResult()
     {
         var window = new StreamWindow(maxItems: 100, maxBytes: 1000, itemsBeforeFirstResult: 2);
         window.TryReserve().Should().BeTrue();
@@ -127,14 +127,38 @@ public sealed class StreamWindowTests
         window.TryReserve().Should().BeFalse();
 
         window.OnCompleted(1, 100);
-        window.BytesInFlight.Should().Be(400 + (2 * 200), "two results waiting, two items expected to make the mean of 300 and 100");
-        window.TryReserve().Should().BeTrue();
+
+        // The mean is 200, the recent largest 300 less 1/64: 296.
+        window.BytesInFlight.Should().Be(400 + (2 * 296), "two results waiting, two items expected to make the recent largest result");
+        window.TryReserve().Should().BeTrue("992 bytes are below the budget");
         window.OnArguments(4, 10);
-        window.BytesInFlight.Should().Be(400 + (3 * 200));
+        window.BytesInFlight.Should().Be(400 + (3 * 296));
         window.TryReserve().Should().BeFalse();
         window.OnTaken(0);
-        window.BytesInFlight.Should().Be(100 + (3 * 200));
+        window.BytesInFlight.Should().Be(100 + (3 * 296));
         window.TryReserve().Should().BeTrue();
+    }
+
+    [Fact]
+    public void BytesInFlight_ResultsGrowAfterManySmallOnes_CountsItemsNotCompletedAtTheLargestRecentResult()
+    {
+        var window = new StreamWindow(maxItems: 10_000, maxBytes: 100_000, itemsBeforeFirstResult: 16);
+        for (var i = 0; i < 3000; i++)
+        {
+            window.TryReserve().Should().BeTrue();
+            window.OnArguments(i, 2);
+            window.OnCompleted(i, 1);
+            window.OnTaken(i);
+        }
+
+        window.TryReserve().Should().BeTrue();
+        window.OnArguments(3000, 2);
+        window.OnCompleted(3000, 50_000);
+        window.TryReserve().Should().BeTrue("50,000 bytes are waiting, below the budget");
+        window.OnArguments(3001, 2);
+
+        window.BytesInFlight.Should().Be(50_000 + 50_000, "the item not completed is expected to make as much as the last result, not the mean of 17 bytes");
+        window.TryReserve().Should().BeFalse();
     }
 
     [Fact]

@@ -134,6 +134,13 @@ public static class TestJobs
     [Remote]
     public static int Identity(int x) => x;
 
+    /// <summary>Differs from the overload below only by the trailing token the cluster supplies; each has its own stub.</summary>
+    [Remote]
+    public static string Tag(int x) => $"plain {x}";
+
+    [Remote]
+    public static string Tag(int x, CancellationToken cancellationToken) => $"cancellable {x} {cancellationToken.CanBeCanceled}";
+
     [Remote]
     public static int SlowIdentity(int x)
     {
@@ -253,6 +260,16 @@ public static class TestJobs
 
     [Remote]
     public static byte[] Allocate(int bytes) => new byte[bytes];
+
+    /// <summary>Runs the script shipped with the application (Assets/hello.sh, mode 0755) and answers what it printed.</summary>
+    [Remote]
+    public static string RunShippedTool(string argument)
+    {
+        using var tool = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("Assets/hello.sh", [argument]) { RedirectStandardOutput = true })!;
+        var output = tool.StandardOutput.ReadToEnd();
+        tool.WaitForExit();
+        return output.TrimEnd();
+    }
 
     /// <summary>
     /// While closed, <see cref="SlowLength"/> and <see cref="IdentityWhenOpen"/> wait on in-process workers, so that a

@@ -29,7 +29,8 @@ internal sealed class TestWorker : IAsyncDisposable
 
     /// <param name="token">The token every call must carry.</param>
     /// <param name="hostEnvironment">Run tasks with the test process's own code (as in-process workers do).</param>
-    public static async Task<TestWorker> StartAsync(string token, bool hostEnvironment = false)
+    /// <param name="time">The worker's clock; default the system's.</param>
+    public static async Task<TestWorker> StartAsync(string token, bool hostEnvironment = false, TimeProvider? time = null)
     {
         var cache = new TempDirectory();
         try
@@ -41,6 +42,7 @@ internal sealed class TestWorker : IAsyncDisposable
                 CacheDirectory = cache.Path,
                 HostEnvironment = hostEnvironment,
                 Slots = 2,
+                TimeProvider = time ?? TimeProvider.System,
             }, CancellationToken.None);
             return new TestWorker(host, cache);
         }

@@ -3,6 +3,8 @@ using System.Net.Sockets;
 using Coiled.Remote.Tests.Support;
 using Coiled.Remote.Transport;
 using Coiled.Remote.Transport.Protocol;
+using Coiled.Remote.Worker;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Coiled.Remote.Tests.Worker;
 
@@ -59,35 +61,100 @@ public sealed class SharedPortTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Connection_SendingHttp1OnTheGrpcPort_IsRefusedAndTheWorkerServesOn()
+    public async Task Connection_SendingHttp1OnTheGrpcPort_IsClosedUnansweredAndTheWorkerServesOn()
     {
         using var tcp = new TcpClient();
         await tcp.ConnectAsync(IPAddress.Loopback, _worker.Host.Address.Port);
         var stream = tcp.GetStream();
 
         await stream.WriteAsync("GET / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray());
-        var reply = new byte[256];
-        var length = 0;
-        using (var safety = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
-        {
-            try
-            {
-                int read;
-                while (length < reply.Length && (read = await stream.ReadAsync(reply.AsMemory(length), safety.Token)) > 0)
-                {
-                    length += read;
-                }
-            }
-            catch (IOException)
-            {
-                // Reset after the refusal.
-            }
-        }
+        var read = await PeerClose.ReadOrResetAsync(stream);
 
-        // Kestrel refuses an HTTP/1 request on its HTTP/2-only endpoint; nothing of the worker protocol answers it.
-        System.Text.Encoding.ASCII.GetString(reply, 0, length).Should().StartWith("HTTP/1.1 400 ");
+        // Neither the HTTP/2 preface nor TLS: closed before Kestrel sees it, so nothing answers.
+        read.Should().Be(0);
         (await _worker.Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth())).WorkerId.Should().Be(_worker.Host.WorkerId);
     }
 
+    [Theory]
+    [InlineData("50")]
+    [InlineData("505249202a20485454502f322e300d0a")]
+    [InlineData("16030100")]
+    public async Task Connection_SendingOnlyPartOfItsOpening_IsClosedWhenTheRoutingDeadlinePasses(string opening)
+    {
+        var time = new RoutingDeadlineTimeProvider();
+        await using var worker = await TestWorker.StartAsync(Token, time: time);
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, worker.Host.Address.Port);
+        var stream = tcp.GetStream();
+
+        await stream.WriteAsync(Convert.FromHexString(opening));
+        await time.RoutingDeadlineSet.WaitAsync(TimeSpan.FromSeconds(30));
+        time.Advance(SharedPortListener.RoutingTimeout);
+        var read = await PeerClose.ReadOrResetAsync(stream);
+
+        read.Should().Be(0, "a connection that has not sent the whole HTTP/2 preface or a TLS record header within the deadline is closed");
+        (await worker.Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth())).WorkerId.Should().Be(worker.Host.WorkerId);
+    }
+
+    [Fact]
+    public async Task Connections_FromOneAddressBeyondItsShareOfRoutingPlaces_AreClosedAtOnceWhileOtherAddressesAreServed()
+    {
+        var silent = new List<Socket>();
+        try
+        {
+            for (var i = 0; i <= SharedPortListener.MaxRoutingPerAddress; i++)
+            {
+                // 127.0.0.2 is this machine too, and another address than the 127.0.0.1 the gRPC client comes from.
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                silent.Add(socket);
+                socket.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 0));
+                await socket.ConnectAsync(IPAddress.Loopback, _worker.Host.Address.Port);
+            }
+
+            await using var last = new NetworkStream(silent[^1]);
+            var read = await PeerClose.ReadOrResetAsync(last);
+            var hello = await _worker.Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth());
+
+            read.Should().Be(0, $"{SharedPortListener.MaxRoutingPerAddress} connections from 127.0.0.2 already wait to say what they are");
+            hello.WorkerId.Should().Be(_worker.Host.WorkerId);
+        }
+        finally
+        {
+            silent.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Theory]
+    [InlineData("", SharedPortListener.Route.Wait)]
+    [InlineData("00", SharedPortListener.Route.Bulk)]
+    [InlineData("5052", SharedPortListener.Route.Wait)]
+    [InlineData("505249202a20485454502f322e300d0a0d0a534d0d0a0d0a", SharedPortListener.Route.Http)]
+    [InlineData("505249202a20485454502f322e300d0a0d0a534d0d0a0d0b", SharedPortListener.Route.Refuse)]
+    [InlineData("474554", SharedPortListener.Route.Refuse)]
+    [InlineData("16030100", SharedPortListener.Route.Wait)]
+    [InlineData("1603010200", SharedPortListener.Route.Http)]
+    [InlineData("1601", SharedPortListener.Route.Refuse)]
+    internal void Classify_Opening_SaysWhereItGoes(string opening, SharedPortListener.Route route)
+        => SharedPortListener.Classify(Convert.FromHexString(opening)).Should().Be(route);
+
     private static Grpc.Core.CallOptions Auth() => new(new Grpc.Core.Metadata { { "authorization", "Bearer " + Token } });
+
+    /// <summary>Fake time that says when a connection's routing deadline was set, so that the test advances past it and not before.</summary>
+    private sealed class RoutingDeadlineTimeProvider : FakeTimeProvider
+    {
+        private readonly TaskCompletionSource _set = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task RoutingDeadlineSet => _set.Task;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            var timer = base.CreateTimer(callback, state, dueTime, period);
+            if (dueTime == SharedPortListener.RoutingTimeout)
+            {
+                _set.TrySetResult();
+            }
+
+            return timer;
+        }
+    }
 }

@@ -67,6 +67,99 @@ public sealed class WorkerDaemonStartupTests : IDisposable
         error.TrimEnd().Should().NotContain("\n", "the error is one line");
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("4097")]
+    [InlineData("100000")]
+    [InlineData("2147483647")]
+    [InlineData("99999999999")]
+    public async Task Daemon_SlotsOutsideOneTo4096_ExitsWithCode2NamingTheRange(string slots)
+    {
+        var (exitCode, error) = await RunToExitAsync("--listen", "127.0.0.1:0", "--token-file", TokenFile(), "--slots", slots);
+
+        exitCode.Should().Be(2);
+        error.Should().StartWith($"coiled-remote-worker: --slots takes a whole number from 1 to 4096, not '{slots}'.{Environment.NewLine}usage: ");
+    }
+
+    [Theory]
+    [InlineData("--idle-timeout", "99999999999999")]
+    [InlineData("--no-client-timeout", "922337203686")]
+    [InlineData("--idle-timeout", "-1")]
+    public async Task Daemon_TimeoutBeyondWhatATimeSpanHolds_ExitsWithCode2NamingTheOption(string option, string seconds)
+    {
+        var (exitCode, error) = await RunToExitAsync("--listen", "127.0.0.1:0", "--token-file", TokenFile(), option, seconds);
+
+        exitCode.Should().Be(2);
+        error.Should().StartWith($"coiled-remote-worker: {option} takes a whole number of seconds from 0 (never) to 922337203685, not '{seconds}'.{Environment.NewLine}");
+    }
+
+    [Fact]
+    public async Task Daemon_LongestTimeoutsAnd4096Slots_Serve()
+    {
+        var (process, address) = await StartAsync(
+            "--listen", "127.0.0.1:0", "--token-file", TokenFile(), "--slots", "4096", "--idle-timeout", "922337203685", "--no-client-timeout", "922337203685");
+        await using (var cluster = await Cluster.ConnectAsync([new WorkerEndpoint(address)], Token))
+        {
+            (await cluster.SubmitAsync(TestJobs.Square, 6.0).WaitAsync(TimeSpan.FromMinutes(2))).Should().Be(36.0);
+            cluster.Workers.Should().ContainSingle().Which.Cores.Should().Be(4096, "the worker offers its slots as its cores");
+        }
+
+        process.HasExited.Should().BeFalse("hand-started workers keep running for the next client");
+    }
+
+    [UnixFact]
+    public async Task Daemon_TokenFileIsAPipeWhoseWriterStaysOpen_ReadsTheFirstLineAndServes()
+    {
+        var fifo = Path.Combine(_folder.Path, "token-pipe");
+        using (var mkfifo = Process.Start("mkfifo", ["-m", "600", fifo]))
+        {
+            await mkfifo.WaitForExitAsync();
+            mkfifo.ExitCode.Should().Be(0);
+        }
+
+        // The writer says the token and stays open, as `--token-file <(echo $TOKEN; sleep 30)` does.
+        var writing = Task.Run(() => new FileStream(fifo, FileMode.Open, FileAccess.Write));
+        var started = StartAsync("--listen", "127.0.0.1:0", "--token-file", fifo);
+        await using var writer = await writing;
+        await writer.WriteAsync(System.Text.Encoding.UTF8.GetBytes(Token + "\n"));
+        await writer.FlushAsync();
+        var (_, address) = await started;
+
+        await using var cluster = await Cluster.ConnectAsync([new WorkerEndpoint(address)], Token);
+        (await cluster.SubmitAsync(TestJobs.Square, 4.0).WaitAsync(TimeSpan.FromMinutes(2))).Should().Be(16.0);
+    }
+
+    [Fact]
+    public async Task Daemon_TokenStdinEndless_ExitsWithCode2AfterTheFirstKilobyte()
+    {
+        var process = Launch(["--listen", "127.0.0.1:0", "--token-stdin"]);
+        using var safety = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        var error = process.StandardError.ReadToEndAsync(safety.Token);
+        var zeros = new byte[64 * 1024];
+        var feeding = Task.Run(async () =>
+        {
+            try
+            {
+                // Like `< /dev/zero`: no newline and no end, until the worker stops reading.
+                while (!safety.IsCancellationRequested)
+                {
+                    await process.StandardInput.BaseStream.WriteAsync(zeros, safety.Token);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException)
+            {
+                // The worker exited and closed the pipe.
+            }
+        });
+
+        await process.WaitForExitAsync(safety.Token);
+
+        process.ExitCode.Should().Be(2);
+        (await error).Should().Be(
+            "coiled-remote-worker: the first line of standard input holds control characters, so it is no token; give the token as one line of text." + Environment.NewLine);
+        await feeding;
+    }
+
     [Fact]
     public async Task Daemon_TokenLongerThanAConnectionCanCarry_ExitsWithCode2()
     {

@@ -50,6 +50,20 @@ public sealed class WorkerTaskStreamTests : IAsyncLifetime
         failures[8].Kind.Should().Be(FailureKind.BadArguments);
     }
 
+    [Theory]
+    [InlineData("../../outside")]
+    [InlineData("/etc/passwd")]
+    [InlineData("..")]
+    [InlineData("App, Version=1.0.0.0")]
+    public async Task Run_AssemblyNameThatIsNotASimpleName_FailsItsTasksAsUnknownMethodBeforeAnyFileIsOpened(string assembly)
+    {
+        var replies = await RunAsync(Batch(assembly, SquareId, [1], MessagePackSerializer.Serialize(new object[] { 1.0 })));
+
+        var failure = replies.SelectMany(r => r.Failures).Should().ContainSingle().Which;
+        failure.Kind.Should().Be(FailureKind.UnknownMethod);
+        failure.Message.Should().Be($"'{assembly}' is not a simple assembly name (like 'MyApp' or 'MyApp.Jobs'): no path, no version, no culture.");
+    }
+
     [Fact]
     public async Task Run_BulkBatch_KeepsItsPooledBufferUntilTheLastTaskReadItThenReturnsIt()
     {

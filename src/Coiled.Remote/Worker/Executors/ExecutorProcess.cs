@@ -319,7 +319,12 @@ internal sealed class ExecutorProcess
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
 
             // A copy, not a link: a task that writes to a file of its app changes its own copy, never the shared cache.
+            // The cache's files are read-only; the copy is the executor's to write, and keeps an executable bit.
             File.Copy(source, target, overwrite: true);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(target, File.GetUnixFileMode(target) | UnixFileMode.UserWrite);
+            }
         }
     }
 

@@ -2,7 +2,7 @@ using System.Buffers;
 using MessagePack;
 using MessagePack.Formatters;
 
-namespace Coiled.Remote;
+namespace Coiled.Remote.Serialization;
 
 /// <summary>
 /// Reads a <c>byte[]</c> into an array that is not cleared first (the copy overwrites every byte), which halves the

@@ -1,0 +1,112 @@
+using System.Runtime.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
+using MessagePack.ImmutableCollection;
+using MessagePack.Resolvers;
+
+namespace Coiled.Remote.Serialization;
+
+/// <summary>
+/// MessagePack's contractless resolution, made exact: a value either arrives as the same value or is refused with an
+/// <see cref="UnsendableValueException"/> before anything is sent. On top of <c>ContractlessStandardResolver</c>:
+/// <list type="bullet">
+/// <item><c>byte[]</c> is read by <see cref="UninitializedByteArrayFormatter"/>;</item>
+/// <item><c>DateTime</c> keeps its <c>Kind</c> (<see cref="NativeDateTimeResolver"/>, <c>ToBinary</c>);</item>
+/// <item><c>object</c> refuses values that would arrive as another type (<see cref="ObjectFormatter"/>), and so do
+/// interfaces and abstract classes that are not collections (<see cref="RefusedTypeFormatter{T}"/>);</item>
+/// <item>classes and structs whose state the contractless formatter would drop are written member by member
+/// (<see cref="ObjectShape"/>), and those the reader could not create are refused;</item>
+/// <item>every type other values can nest in is guarded against cycles and depth (<see cref="GuardedFormatter{T}"/>).</item>
+/// </list>
+/// Formatters are chosen once per type and cached in a static generic field, as the built-in resolvers do.
+/// </summary>
+internal sealed class RemoteResolver : IFormatterResolver
+{
+    public static readonly RemoteResolver Instance = new();
+
+    /// <summary>What <c>ContractlessStandardResolver</c> tries before its object resolvers, in the same order.</summary>
+    private static readonly IFormatterResolver[] Standard =
+    [
+        BuiltinResolver.Instance,
+        AttributeFormatterResolver.Instance,
+        ImmutableCollectionResolver.Instance,
+        CompositeResolver.Create(ExpandoObjectFormatter.Instance),
+        DynamicGenericResolver.Instance,
+        DynamicUnionResolver.Instance,
+    ];
+
+    private RemoteResolver()
+    {
+    }
+
+    public IMessagePackFormatter<T>? GetFormatter<T>() => Cache<T>.Formatter;
+
+    private static IMessagePackFormatter<T>? Create<T>()
+    {
+        var type = typeof(T);
+        if (type == typeof(byte[]))
+        {
+            return (IMessagePackFormatter<T>)(object)UninitializedByteArrayFormatter.Instance;
+        }
+
+        if (NativeDateTimeResolver.Instance.GetFormatter<T>() is { } dateTime)
+        {
+            return dateTime;
+        }
+
+        if (type == typeof(object))
+        {
+            return (IMessagePackFormatter<T>)(object)ObjectFormatter.Instance;
+        }
+
+        if (Standard.Select(r => r.GetFormatter<T>()).FirstOrDefault(f => f is not null) is { } standard)
+        {
+            // A nullable struct's own formatter is guarded; a collection of scalars has nothing to nest.
+            return Nullable.GetUnderlyingType(type) is not null || ScalarTypes.IsScalarOrCollectionOfScalars(type)
+                ? standard
+                : new GuardedFormatter<T>(standard, exactType: false);
+        }
+
+        if (type.IsInterface || type.IsAbstract)
+        {
+            var why = $"the other side could not tell which type to create for the {(type.IsInterface ? "interface" : "abstract class")} {TypeNames.Of(type)}";
+            return new RefusedTypeFormatter<T>(actual => UnsendableValueException.DeclaredAs(type, actual, why), why);
+        }
+
+        if (type.IsSubclassOf(typeof(Delegate)))
+        {
+            const string Why = "delegates are code, and code does not travel as a value. Pass the data the code needs, and run the code in the [Remote] method.";
+            return new RefusedTypeFormatter<T>(actual => UnsendableValueException.Uncreatable(actual, Why), Why);
+        }
+
+        var exactType = type.IsClass && !type.IsSealed;
+        try
+        {
+            if (type.IsDefined(typeof(MessagePackObjectAttribute), true) || type.IsDefined(typeof(DataContractAttribute), true))
+            {
+                return Guard(DynamicObjectResolver.Instance.GetFormatter<T>(), exactType);
+            }
+
+            var shape = ObjectShape.Of(type);
+            return shape.Kind switch
+            {
+                ObjectShape.Verdict.Contractless => Guard(DynamicContractlessObjectResolver.Instance.GetFormatter<T>(), exactType),
+                ObjectShape.Verdict.Memberwise => Guard(new MemberwiseFormatter<T>(shape), exactType),
+                _ => new RefusedTypeFormatter<T>(_ => UnsendableValueException.Uncreatable(type, shape.Refusal), shape.Refusal),
+            };
+        }
+        catch (Exception ex)
+        {
+            // MessagePack refuses some types when it builds their formatter; that is reported when a value is written.
+            return new RefusedTypeFormatter<T>(_ => UnsendableValueException.Unserializable(ex), ex.GetBaseException().Message);
+        }
+    }
+
+    private static GuardedFormatter<T>? Guard<T>(IMessagePackFormatter<T>? formatter, bool exactType)
+        => formatter is null ? null : new GuardedFormatter<T>(formatter, exactType);
+
+    private static class Cache<T>
+    {
+        public static readonly IMessagePackFormatter<T>? Formatter = Create<T>();
+    }
+}

@@ -1,0 +1,26 @@
+using MessagePack;
+
+namespace Coiled.Remote.Serialization;
+
+/// <summary>
+/// The MessagePack settings used for every argument and result, on the client and on the worker alike:
+/// contractless, so that records and plain classes travel without serializer attributes (see
+/// <see cref="RemoteResolver"/>), and hardened for untrusted input.
+/// </summary>
+internal static class RemoteSerializer
+{
+    /// <summary>
+    /// How many levels of nested objects, structs and collections an argument or a result may have. Writing stops
+    /// there with an error (a reference cycle reaches it at once), which keeps the writer well inside a thread-pool
+    /// thread's stack of about 1.5 MB, and the reader accepts what the writer wrote.
+    /// </summary>
+    public const int MaxDepth = 500;
+
+    /// <summary>
+    /// Readers allow one level more than <see cref="MaxDepth"/>: a collection of scalars (<c>List&lt;int&gt;</c>) is
+    /// a level for the reader, but the writer does not count it, since nothing can nest inside it.
+    /// </summary>
+    public static readonly MessagePackSerializerOptions Options = MessagePackSerializerOptions.Standard
+        .WithResolver(RemoteResolver.Instance)
+        .WithSecurity(MessagePackSecurity.UntrustedData.WithMaximumObjectGraphDepth(MaxDepth + 1));
+}

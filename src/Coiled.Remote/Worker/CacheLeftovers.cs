@@ -1,0 +1,46 @@
+namespace Coiled.Remote.Worker;
+
+/// <summary>
+/// Removes what a worker that crashed mid-way left in the cache: partial uploads (<c>blobs/.upload-*</c>) and
+/// half-built or set-aside environment folders (<c>envs/.staging-*</c>, <c>envs/.altered-*</c>). Names are unique and
+/// never read, so they only take space; those not written to for <see cref="MinimumAge"/> belong to no live worker
+/// (several workers may share one cache, and an upload in progress writes to its file all the time).
+/// </summary>
+internal static class CacheLeftovers
+{
+    public static readonly TimeSpan MinimumAge = TimeSpan.FromMinutes(10);
+
+    /// <summary>Deletes the files and folders in <paramref name="directory"/> whose names start with one of <paramref name="prefixes"/> and that are old enough.</summary>
+    /// <returns>How many were deleted.</returns>
+    public static int Sweep(string directory, IReadOnlyList<string> prefixes, DateTime nowUtc)
+    {
+        var deleted = 0;
+        foreach (var entry in new DirectoryInfo(directory).EnumerateFileSystemInfos())
+        {
+            if (!prefixes.Any(prefix => entry.Name.StartsWith(prefix, StringComparison.Ordinal)) || nowUtc - entry.LastWriteTimeUtc < MinimumAge)
+            {
+                continue;
+            }
+
+            try
+            {
+                if (entry is DirectoryInfo folder)
+                {
+                    folder.Delete(recursive: true);
+                }
+                else
+                {
+                    entry.Delete();
+                }
+
+                deleted++;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Another worker sharing the cache removed it first, or it is still in use; the next start tries again.
+            }
+        }
+
+        return deleted;
+    }
+}

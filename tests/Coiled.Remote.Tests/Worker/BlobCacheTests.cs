@@ -1,0 +1,176 @@
+using System.Security.Cryptography;
+using Coiled.Remote.Tests.Support;
+using Coiled.Remote.Transport;
+using Coiled.Remote.Transport.Protocol;
+using Coiled.Remote.Worker;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace Coiled.Remote.Tests.Worker;
+
+/// <summary>
+/// The worker's content-addressed cache cannot be changed under the environments that read it: blobs are read-only in
+/// a private folder, one found written to is never served again, executables get copies of their own, and what a
+/// crashed worker left behind is swept away.
+/// </summary>
+public sealed class BlobCacheTests : IAsyncLifetime
+{
+    private const string Token = "test-token-0123456789abcdef";
+    private static readonly byte[] Content = "the application's data file\n"u8.ToArray();
+    private static readonly byte[] Hash = SHA256.HashData(Content);
+    private TestWorker _worker = null!;
+
+    private Transport.Protocol.Worker.WorkerClient Client => _worker.Client;
+
+    private string BlobPath => Path.Combine(_worker.CachePath, "blobs", Convert.ToHexStringLower(Hash));
+
+    public async Task InitializeAsync() => _worker = await TestWorker.StartAsync(Token);
+
+    public async Task DisposeAsync() => await _worker.DisposeAsync();
+
+    [UnixFact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task Upload_StoredBlob_IsReadOnlyInFoldersOnlyTheWorkerMayEnter()
+    {
+        await UploadAsync();
+
+        File.GetUnixFileMode(BlobPath).Should().Be(UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        File.GetLastWriteTimeUtc(BlobPath).Should().Be(BlobStore.StoredTime);
+        var privateFolder = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        File.GetUnixFileMode(Path.Combine(_worker.CachePath, "blobs")).Should().Be(privateFolder);
+        File.GetUnixFileMode(Path.Combine(_worker.CachePath, "envs")).Should().Be(privateFolder);
+    }
+
+    [Fact]
+    public async Task PlanSync_BlobWrittenToAfterItWasStored_IsReportedMissingAndTheUploadRestoresIt()
+    {
+        await UploadAsync();
+        (await PlanAsync()).Missing.Should().BeEmpty();
+
+        // What a task writing through a link into the cache does; the worker's user may write whatever the mode says.
+        File.SetAttributes(BlobPath, FileAttributes.Normal);
+        File.AppendAllText(BlobPath, "appended by a task\n");
+
+        var plan = await PlanAsync();
+        plan.Missing.Select(hash => hash.ToByteArray()).Should().ContainSingle().Which.Should().Equal(Hash);
+        File.Exists(BlobPath).Should().BeFalse("a blob that no longer matches its hash is never served again");
+
+        await UploadAsync();
+        File.ReadAllBytes(BlobPath).Should().Equal(Content);
+        (await PlanAsync()).Missing.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task PlanSync_ManifestClaimingAnotherSize_ReportsTheBlobMissingAndKeepsIt()
+    {
+        await UploadAsync();
+
+        var plan = await PlanAsync(size: Content.Length + 1);
+
+        plan.Missing.Should().ContainSingle();
+        File.ReadAllBytes(BlobPath).Should().Equal(Content, "one client's wrong manifest must not delete a blob others use");
+    }
+
+    [Fact]
+    public async Task PlanSync_SameBytesExecutableOrNot_AreTwoEnvironments()
+    {
+        var plain = await PlanAsync();
+        var executable = await PlanAsync(executable: true);
+
+        executable.EnvironmentId.Should().NotBe(plain.EnvironmentId);
+    }
+
+    [UnixFact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task Run_ExecutableFile_IsLaidOutAsAReadOnlyExecutableCopyAndPlainFilesStayLinks()
+    {
+        await UploadAsync();
+        var manifest = Manifest(Content.Length, executable: false);
+        manifest.Files.Add(new ManifestEntry { Path = "tools/run.sh", Sha256 = ByteString.CopyFrom(Hash), Size = Content.Length, Executable = true });
+        var plan = await Client.PlanSyncAsync(new SyncPlanRequest { Manifest = manifest }, Auth());
+        plan.Missing.Should().BeEmpty();
+
+        await OpenAsync(plan.EnvironmentId);
+
+        var folder = Path.Combine(_worker.CachePath, "envs", plan.EnvironmentId);
+        var tool = new FileInfo(Path.Combine(folder, "tools", "run.sh"));
+        tool.LinkTarget.Should().BeNull("an executable is a copy: the blob it came from may be a plain file elsewhere");
+        tool.UnixFileMode.Should().Be(UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        File.ReadAllBytes(tool.FullName).Should().Equal(Content);
+        new FileInfo(Path.Combine(folder, "data.txt")).LinkTarget.Should().Be(BlobPath);
+        File.GetUnixFileMode(BlobPath).Should().Be(UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead, "the shared blob keeps its own mode");
+    }
+
+    [Fact]
+    public async Task Run_ExecutableWrittenToByATask_IsLaidOutAgainOnTheNextOpen()
+    {
+        await UploadAsync();
+        var manifest = Manifest(Content.Length, executable: true);
+        var plan = await Client.PlanSyncAsync(new SyncPlanRequest { Manifest = manifest }, Auth());
+        await OpenAsync(plan.EnvironmentId);
+        var tool = Path.Combine(_worker.CachePath, "envs", plan.EnvironmentId, "data.txt");
+        File.SetAttributes(tool, FileAttributes.Normal);
+        File.AppendAllText(tool, "changed by a task\n");
+
+        await OpenAsync(plan.EnvironmentId);
+
+        File.ReadAllBytes(tool).Should().Equal(Content);
+        File.GetLastWriteTimeUtc(tool).Should().Be(BlobStore.StoredTime);
+    }
+
+    [Fact]
+    public void Sweep_LeftoversOlderThanTheMinimumAge_AreDeletedAndRecentOnesKept()
+    {
+        using var folder = new TempDirectory();
+        var now = DateTime.UtcNow;
+        var oldUpload = Path.Combine(folder.Path, ".upload-old");
+        var newUpload = Path.Combine(folder.Path, ".upload-new");
+        var oldStaging = Path.Combine(folder.Path, ".staging-old");
+        var blob = Path.Combine(folder.Path, "0123abcd");
+        File.WriteAllText(oldUpload, "partial");
+        File.WriteAllText(newUpload, "in progress");
+        Directory.CreateDirectory(Path.Combine(oldStaging, "lib"));
+        File.WriteAllText(blob, "a blob");
+        var old = now - CacheLeftovers.MinimumAge - TimeSpan.FromSeconds(1);
+        File.SetLastWriteTimeUtc(oldUpload, old);
+        Directory.SetLastWriteTimeUtc(oldStaging, old);
+        File.SetLastWriteTimeUtc(blob, old);
+
+        var deleted = CacheLeftovers.Sweep(folder.Path, [".upload-", ".staging-"], now);
+
+        deleted.Should().Be(2);
+        File.Exists(oldUpload).Should().BeFalse();
+        Directory.Exists(oldStaging).Should().BeFalse();
+        File.Exists(newUpload).Should().BeTrue("an upload written to within the minimum age may belong to a live worker");
+        File.Exists(blob).Should().BeTrue("only leftovers are swept");
+    }
+
+    private async Task UploadAsync()
+    {
+        using var upload = Client.Upload(Auth());
+        await upload.RequestStream.WriteAsync(new BlobChunk { Sha256 = ByteString.CopyFrom(Hash), Size = Content.Length, Offset = 0, Data = ByteString.CopyFrom(Content) });
+        await upload.RequestStream.CompleteAsync();
+        (await upload.ResponseAsync).BlobsStored.Should().Be(1);
+    }
+
+    private async Task<SyncPlanReply> PlanAsync(long? size = null, bool executable = false)
+        => await Client.PlanSyncAsync(new SyncPlanRequest { Manifest = Manifest(size ?? Content.Length, executable) }, Auth());
+
+    private async Task OpenAsync(string environmentId)
+    {
+        using var run = Client.Run(Auth());
+        await run.RequestStream.WriteAsync(new RunRequest { Open = new OpenEnvironment { EnvironmentId = environmentId } });
+        (await run.ResponseStream.MoveNext()).Should().BeTrue();
+        run.ResponseStream.Current.Ready.EnvironmentId.Should().Be(environmentId);
+        await run.RequestStream.CompleteAsync();
+    }
+
+    private static Manifest Manifest(long size, bool executable)
+    {
+        var manifest = new Manifest { ProtocolVersion = ProtocolVersion.Current };
+        manifest.Files.Add(new ManifestEntry { Path = "data.txt", Sha256 = ByteString.CopyFrom(Hash), Size = size, Executable = executable });
+        return manifest;
+    }
+
+    private static CallOptions Auth() => new(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + Token } });
+}
