@@ -48,6 +48,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
     private WorkerStats? _stats;
     private long _lastHeard = Stopwatch.GetTimestamp();
 
+    /// <summary>The shortest wait for a worker's first answer, whatever <see cref="ClusterOptions.WorkerTimeout"/> says.</summary>
+    internal static readonly TimeSpan FirstAnswerAllowance = TimeSpan.FromSeconds(10);
+
     private WorkerConnection(WorkerEndpoint endpoint, GrpcChannel channel, CallOptions call, HelloReply hello, string token, TimeSpan workerTimeout)
     {
         WorkerTimeout = workerTimeout;
@@ -132,8 +135,10 @@ internal sealed class WorkerConnection : IAsyncDisposable
             // unanswered ping ends the connection only well after that, as a backstop, so a busy worker or a long
             // garbage collection is never taken for a dead peer. SocketsHttpHandler refuses a ping delay under one second.
             KeepAlivePingDelay = PingDelay(workerTimeout),
+            // Never sooner than a first answer may take.
             KeepAlivePingTimeout = workerTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan
-                : workerTimeout > LongestPingTimeout / 2 ? LongestPingTimeout : workerTimeout * 2,
+                : workerTimeout > LongestPingTimeout / 2 ? LongestPingTimeout
+                : workerTimeout * 2 > FirstAnswerAllowance ? workerTimeout * 2 : FirstAnswerAllowance + TimeSpan.FromSeconds(5),
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             ConnectTimeout = TimeSpan.FromSeconds(10),
@@ -166,7 +171,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
         {
             var client = new Transport.Protocol.Worker.WorkerClient(channel);
 
-            // A worker that does not answer its first call within the worker timeout is as silent as one that stops later.
+            // A worker that does not answer its first call within the worker timeout is as silent as one that stops later,
+            // except that a process just started on a busy machine may need a few seconds to compile its first call.
+            var firstAnswer = workerTimeout == Timeout.InfiniteTimeSpan || workerTimeout >= FirstAnswerAllowance ? workerTimeout : FirstAnswerAllowance;
             using var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             HelloReply hello;
             try
@@ -174,12 +181,13 @@ internal sealed class WorkerConnection : IAsyncDisposable
                 var asked = client.HelloAsync(
                     new HelloRequest { ProtocolVersion = ProtocolVersion.Current, ClientName = Environment.MachineName },
                     call.WithCancellationToken(answer.Token)).ResponseAsync;
-                await CancelUnlessAnsweredAsync(asked, answer, workerTimeout).ConfigureAwait(false);
+                await CancelUnlessAnsweredAsync(asked, answer, firstAnswer).ConfigureAwait(false);
                 hello = await asked.ConfigureAwait(false);
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && !cancellationToken.IsCancellationRequested)
             {
-                throw new TimeoutException($"the worker did not answer within ClusterOptions.WorkerTimeout ({workerTimeout.TotalSeconds:0.#} s)", ex);
+                throw new TimeoutException(
+                    $"the worker did not answer within {firstAnswer.TotalSeconds:0.#} s (ClusterOptions.WorkerTimeout, at least {FirstAnswerAllowance.TotalSeconds:0} s for a first answer)", ex);
             }
 
             return new WorkerConnection(endpoint, channel, call, hello, token, workerTimeout);

@@ -102,7 +102,9 @@ internal sealed class EnvironmentCatalog
             return _host.Value;
         }
 
-        var lazy = _open.GetOrAdd(environmentId, id => new Lazy<RemoteEnvironment>(() => RemoteEnvironment.ForFolder(id, Locate(id))));
+        // Located on every open, so that a folder a task altered is laid out again before it is used.
+        var folder = Locate(environmentId);
+        var lazy = _open.GetOrAdd(environmentId, id => new Lazy<RemoteEnvironment>(() => RemoteEnvironment.ForFolder(id, folder)));
         try
         {
             return lazy.Value;

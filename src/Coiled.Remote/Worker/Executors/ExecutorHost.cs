@@ -202,7 +202,7 @@ internal sealed class ExecutorHost
     /// <summary>Compiles and initializes, before a spare is bound, the serializers every first task uses.</summary>
     private static void WarmUp()
     {
-        var resolver = RemoteSerializer.Options.Resolver;
+        var resolver = Serialization.RemoteSerializer.Options.Resolver;
         _ = resolver.GetFormatter<int>();
         _ = resolver.GetFormatter<long>();
         _ = resolver.GetFormatter<double>();
