@@ -11,6 +11,12 @@ if (args.Length > 0 && args[0] == "worker")
     return await WorkerCommand.RunAsync(args[1..]);
 }
 
+if (args.Length > 0 && args[0] == Coiled.Remote.Worker.Executors.ExecutorHost.Mode)
+{
+    // An executor process that a worker started from this program (which found itself as its entry assembly).
+    return await WorkerCommand.RunAsync(args);
+}
+
 var root = new RootCommand("Coiled.Remote: run [Remote] C# methods on workers you start by hand or on EC2.")
 {
     WorkerCommand.Create(),

@@ -1,7 +1,15 @@
 using System.Diagnostics;
 using System.Security.Cryptography.X509Certificates;
 using Coiled.Remote.Worker;
+using Coiled.Remote.Worker.Executors;
 using Microsoft.Extensions.Logging;
+
+if (args.Length > 0 && args[0] == ExecutorHost.Mode)
+{
+    // An executor started by the daemon: first, before anything a daemon needs is loaded, so that it starts fast. It
+    // exits through Environment.Exit, which does not wait for threads a task started.
+    Environment.Exit(await ExecutorHost.RunAsync(args[1..]));
+}
 
 WorkerCommandLine options;
 try
@@ -48,8 +56,8 @@ try
         Listen = options.Listen,
         Token = token,
         CacheDirectory = cache,
-        SetCurrentDirectory = true,
         OwnsProcess = true,
+        Executors = ExecutorOptions.ForThisProgram(options.ExecutorIdleTimeout) with { KeepSpare = options.SpareExecutor },
         Slots = options.Slots,
         IdleTimeout = options.IdleTimeout,
         NoClientTimeout = options.NoClientTimeout,
@@ -102,4 +110,4 @@ if (options.PowerOffOnExit)
     using var poweroff = Process.Start(new ProcessStartInfo("systemctl", "poweroff") { UseShellExecute = false });
 }
 
-return host.Recycling ? WorkerRuntime.RecycleExitCode : 0;
+return 0;

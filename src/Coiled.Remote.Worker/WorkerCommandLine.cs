@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Coiled.Remote.Worker.Executors;
 
 namespace Coiled.Remote.Worker;
 
@@ -18,6 +19,10 @@ internal sealed record WorkerCommandLine
           --slots N                 tasks run at once, 1 to 4096 (default: processor count)
           --idle-timeout SECONDS    exit after this long without work (0 = never; default 1200)
           --no-client-timeout SECONDS  exit after this long without a client (0 = never; default 120)
+          --executor-idle-timeout SECONDS  end an environment's executor process after this long without a
+                                    client (fractions allowed, e.g. 0.5; default 60)
+          --no-spare-executor       keep no executor started ahead for the next new environment (saves its
+                                    memory; each new environment then waits for a process to start)
           --cert FILE               serve TLS with this PFX certificate
           --poweroff-on-exit        power the machine off when the worker exits (cloud machines)
         """;
@@ -43,6 +48,10 @@ internal sealed record WorkerCommandLine
 
     public TimeSpan NoClientTimeout { get; init; } = TimeSpan.FromMinutes(2);
 
+    public TimeSpan ExecutorIdleTimeout { get; init; } = ExecutorOptions.DefaultIdleTimeout;
+
+    public bool SpareExecutor { get; init; } = true;
+
     public string? CertificateFile { get; init; }
 
     public bool PowerOffOnExit { get; init; }
@@ -52,10 +61,11 @@ internal sealed record WorkerCommandLine
     {
         IPEndPoint? listen = null;
         string? tokenFile = null, cacheDirectory = null, certificate = null;
-        bool tokenStdin = false, exitWithStdin = false, powerOff = false, insecureToken = false;
+        bool tokenStdin = false, exitWithStdin = false, powerOff = false, insecureToken = false, spare = true;
         var slots = Environment.ProcessorCount;
         var idle = TimeSpan.FromMinutes(20);
         var noClient = TimeSpan.FromMinutes(2);
+        var executorIdle = ExecutorOptions.DefaultIdleTimeout;
         for (var i = 0; i < args.Count; i++)
         {
             string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -73,6 +83,8 @@ internal sealed record WorkerCommandLine
                 case "--slots": slots = SlotCount(Value()); break;
                 case "--idle-timeout": idle = Seconds("--idle-timeout", Value()); break;
                 case "--no-client-timeout": noClient = Seconds("--no-client-timeout", Value()); break;
+                case "--executor-idle-timeout": executorIdle = FractionalSeconds("--executor-idle-timeout", Value()); break;
+                case "--no-spare-executor": spare = false; break;
                 case "--cert": certificate = Value(); break;
                 case "--poweroff-on-exit": powerOff = true; break;
                 default: throw new ArgumentException($"Unknown option '{args[i]}'.");
@@ -100,6 +112,8 @@ internal sealed record WorkerCommandLine
             Slots = slots,
             IdleTimeout = idle,
             NoClientTimeout = noClient,
+            ExecutorIdleTimeout = executorIdle,
+            SpareExecutor = spare,
             CertificateFile = certificate,
             PowerOffOnExit = powerOff,
         };
@@ -139,6 +153,11 @@ internal sealed record WorkerCommandLine
         => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value is >= 1 and <= WorkerHostOptions.MaxSlots
             ? value
             : throw new ArgumentException($"--slots takes a whole number from 1 to {WorkerHostOptions.MaxSlots}, not '{text}'.");
+
+    private static TimeSpan FractionalSeconds(string option, string text)
+        => double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) && value <= TimeSpan.MaxValue.TotalSeconds / 2
+            ? TimeSpan.FromSeconds(value)
+            : throw new ArgumentException($"{option} takes a number of seconds, e.g. 60 or 0.5, not '{text}'.");
 
     /// <summary>Whole seconds, 0 for never; at most what a TimeSpan holds.</summary>
     private static TimeSpan Seconds(string option, string text)

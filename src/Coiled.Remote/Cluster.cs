@@ -172,7 +172,7 @@ public sealed partial class Cluster : IAsyncDisposable
         {
             var started = Stopwatch.GetTimestamp();
             Report(options, "starting workers", 0, count);
-            var snapshot = Task.Run(CaptureSnapshot, cancellationToken);
+            var snapshot = Task.Run(() => CaptureSnapshot(options.ApplicationDirectory), cancellationToken);
             var launch = new WorkerLaunch(count, token, options.IdleTimeout, options.NoClientTimeout, loggerFactory);
             IReadOnlyList<WorkerEndpoint> endpoints;
             try
@@ -279,8 +279,8 @@ public sealed partial class Cluster : IAsyncDisposable
                     $"(default {defaultValue.TotalMinutes:0} min), or Timeout.InfiniteTimeSpan for workers that never stop {without}.");
     }
 
-    private static EnvironmentSnapshot CaptureSnapshot()
-        => EnvironmentSnapshot.Capture(AppContext.BaseDirectory, Assembly.GetEntryAssembly()?.GetName().Name ?? "unknown");
+    private static EnvironmentSnapshot CaptureSnapshot(string? applicationDirectory)
+        => EnvironmentSnapshot.Capture(applicationDirectory ?? AppContext.BaseDirectory, Assembly.GetEntryAssembly()?.GetName().Name ?? "unknown");
 
     private static async Task<ClusterSession> SynchronizeAsync(
         IReadOnlyList<WorkerConnection> connections, Task<EnvironmentSnapshot> snapshotTask, IReadOnlyDictionary<string, string> variables, CancellationToken cancellationToken)

@@ -51,7 +51,10 @@ public sealed record ClusterOptions
     /// </remarks>
     public TimeSpan WorkerTimeout { get; init; } = DefaultWorkerTimeout;
 
-    /// <summary>A task whose attempts killed this many workers fails with <see cref="WorkerLostException"/>. Default 3.</summary>
+    /// <summary>
+    /// A task that was running in this many processes that died (workers, or the executor processes a worker runs tasks
+    /// in) fails with <see cref="WorkerLostException"/>. Default 3.
+    /// </summary>
     public int MaxWorkerDeaths { get; init; } = DefaultMaxWorkerDeaths;
 
     /// <summary>
@@ -75,11 +78,21 @@ public sealed record ClusterOptions
     /// </remarks>
     public long StreamWindowBytes { get; init; } = DefaultStreamWindowBytes;
 
-    /// <summary>Names of this process's environment variables to make visible to [Remote] methods on the workers.</summary>
+    /// <summary>
+    /// Names of this process's environment variables to make visible to [Remote] methods on the workers. A worker runs
+    /// each environment with its own forwarded values in an executor process of its own, so clients that forward other
+    /// values never see each other's; in-process workers run in this process, whose variables they are already.
+    /// </summary>
     public IReadOnlyList<string> ForwardEnvironmentVariables { get; init; } = [];
 
     /// <summary>Where the cluster logs. Default: nowhere.</summary>
     public ILoggerFactory? LoggerFactory { get; init; }
+
+    /// <summary>
+    /// The application folder synchronized to the workers; default: this application's own (<see cref="AppContext.BaseDirectory"/>).
+    /// Tests and benchmarks point it at a copy with a file changed to make another build of the same code.
+    /// </summary>
+    internal string? ApplicationDirectory { get; init; }
 
     /// <summary>Receives the cluster's progress: start-up phases and task counts.</summary>
     public IProgress<ClusterProgress>? Progress { get; init; }

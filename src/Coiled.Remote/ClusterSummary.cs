@@ -23,9 +23,10 @@ public sealed record ClusterSummary(
     decimal? Cost)
 {
     /// <summary>
-    /// Tasks that were running on a worker when it was lost (its process died, or it went silent) and went back to the
-    /// queue to run on another worker. A task that is requeued twice counts twice; one that killed
-    /// <see cref="ClusterOptions.MaxWorkerDeaths"/> workers fails instead and is not counted.
+    /// Tasks that were running on a worker when it was lost (its process died, or it went silent), or when the executor
+    /// process running them on a worker died, and went back to the queue to run again. A task that is requeued twice
+    /// counts twice; one whose runs ended in <see cref="ClusterOptions.MaxWorkerDeaths"/> such deaths fails instead and
+    /// is not counted.
     /// </summary>
     public long TasksRequeued { get; init; }
 

@@ -1,8 +1,9 @@
 namespace Coiled.Remote;
 
 /// <summary>
-/// A task could not finish because the workers running it died, <see cref="ClusterOptions.MaxWorkerDeaths"/> times
-/// for the same task (a poison task), or because no worker is left to run it.
+/// A task could not finish because the processes running it died (whole workers, or the executor processes a worker
+/// runs tasks in), <see cref="ClusterOptions.MaxWorkerDeaths"/> times for the same task (a poison task), or because no
+/// worker is left to run it.
 /// </summary>
 public sealed class WorkerLostException : Exception
 {
@@ -21,6 +22,9 @@ public sealed class WorkerLostException : Exception
     /// <summary>The position of the item in the input of the map; 0 for <c>SubmitAsync</c>.</summary>
     public long ItemIndex { get; }
 
-    /// <summary>One line per worker lost while running the task: its id and how it ended.</summary>
+    /// <summary>
+    /// One line per death while the task ran: the worker's id and how it ended, or how its executor ended
+    /// (<c>w-3f9a1c its executor (process 4242) ended: exit code 137 (killed by SIGKILL ...)</c>).
+    /// </summary>
     public IReadOnlyList<string> WorkerDeaths { get; }
 }

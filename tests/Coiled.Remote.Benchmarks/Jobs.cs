@@ -48,4 +48,33 @@ public static class Jobs
 
     /// <summary>The last byte of what <see cref="Bytes"/> answers, so that the caller can tell the whole array arrived.</summary>
     public static byte LastByte(int length) => (byte)(length % 251 + 1);
+
+    /// <summary>What <see cref="Hold"/> keeps: memory of this process until it ends.</summary>
+    private static byte[]? _held;
+
+    /// <summary>Keeps an array of <paramref name="bytes"/> bytes, every page written, for as long as its process lives; answers that process's id.</summary>
+    [Remote]
+    public static int Hold(int bytes)
+    {
+        _held = new byte[bytes];
+        for (var i = 0; i < bytes; i += 4096)
+        {
+            _held[i] = 1;
+        }
+
+        return Environment.ProcessId;
+    }
+
+    /// <summary>Writes the machine's monotonic clock to <paramref name="path"/>, then ends its process with Environment.Exit.</summary>
+    [Remote]
+    public static int ExitWithTimestamp(string path)
+    {
+        File.WriteAllText(path, System.Diagnostics.Stopwatch.GetTimestamp().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Environment.Exit(3);
+        return 0;
+    }
+
+    /// <summary>The machine's monotonic clock (shared by its processes) when the task ran.</summary>
+    [Remote]
+    public static long Timestamp(int x) => System.Diagnostics.Stopwatch.GetTimestamp();
 }

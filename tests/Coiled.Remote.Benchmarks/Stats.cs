@@ -39,4 +39,39 @@ internal static class Rss
 
         throw new InvalidOperationException($"/proc/{pid}/status has no VmRSS line.");
     }
+
+    /// <summary>Resident set size of a process and of the processes it started (a worker daemon's executors), in MiB.</summary>
+    public static double WithChildrenMiB(int pid) => MiB(pid) + Children(pid).Sum(OrZero);
+
+    /// <summary>The processes a process started and that still run (Linux: /proc/PID/task/TID/children).</summary>
+    public static List<int> Children(int pid)
+    {
+        var children = new List<int>();
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+        {
+            try
+            {
+                children.AddRange(File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse));
+            }
+            catch (IOException)
+            {
+                // The thread ended meanwhile.
+            }
+        }
+
+        return children;
+    }
+
+    /// <summary>A process's RSS; 0 for one that ended while it was read.</summary>
+    private static double OrZero(int pid)
+    {
+        try
+        {
+            return MiB(pid);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException)
+        {
+            return 0;
+        }
+    }
 }

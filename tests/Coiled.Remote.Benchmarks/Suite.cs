@@ -8,7 +8,7 @@ namespace Coiled.Remote.Benchmarks;
 internal sealed class Suite(bool quick, IReadOnlySet<string> only)
 {
     /// <summary>The figures <c>--only</c> can select, in the order they run.</summary>
-    public static readonly string[] Sections = ["start", "resync", "memory", "latency", "throughput", "payload", "montecarlo", "stream", "scaling", "load"];
+    public static readonly string[] Sections = ["start", "resync", "memory", "latency", "throughput", "payload", "montecarlo", "stream", "scaling", "load", "executor"];
 
     private const int Workers = 2;
     private const double MB = 1_000_000;
@@ -32,6 +32,7 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
     private JsonObject? _streamGrowth;
     private readonly JsonObject _extra = [];
     private LoadTest? _load;
+    private ExecutorBench? _executors;
 
     public async Task<bool> RunAsync()
     {
@@ -52,6 +53,9 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
                 _load = new LoadTest(_cache, Row, _failures);
                 await Phase("load", "load: 16 workers on busy cores, large heaps", _load.RunAsync);
             }
+
+            _executors = new ExecutorBench(_cache, quick, Row, _failures);
+            await Phase("executor", "executors: new builds, deaths and memory on one running daemon", _executors.RunAsync);
         }
         finally
         {
@@ -254,9 +258,13 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
         }
 
         var caller = Rss.MiB(Environment.ProcessId);
-        var workers = pids.Select(Rss.MiB).ToList();
+
+        // A worker is its daemon and the executor processes it runs (the cluster's environment's, and a spare).
+        var workers = pids.Select(Rss.WithChildrenMiB).ToList();
+        var daemons = pids.Select(Rss.MiB).ToList();
         var total = caller + workers.Sum();
-        Row("memory", $"idle RSS {when}, caller + 2 workers", $"{total:F0} MiB (caller {caller:F0}, workers {string.Join(" + ", workers.Select(w => w.ToString("F0")))})");
+        Row("memory", $"idle RSS {when}, caller + 2 workers (each its daemon and executors)",
+            $"{total:F0} MiB (caller {caller:F0}, workers {string.Join(" + ", workers.Select(w => w.ToString("F0")))}, of which daemons {string.Join(" + ", daemons.Select(d => d.ToString("F0")))})");
         _extra[$"{key}_caller_mb"] = Math.Round(caller, 1);
         _extra[$"{key}_workers_mb"] = new JsonArray([.. workers.Select(w => (JsonNode)Math.Round(w, 1))]);
         return total;
@@ -651,6 +659,7 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
             ["extra"] = _extra,
         };
         _load?.WriteJson(json);
+        _executors?.WriteJson(json);
         _extra["mode"] = quick ? "quick" : "full";
         _extra["cold_start_ms"] = Round(_coldStartMs);
         _extra["warm_sync_bytes"] = _warmSyncBytes;

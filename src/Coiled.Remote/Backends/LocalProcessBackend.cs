@@ -53,6 +53,9 @@ public sealed class LocalProcessBackend : IClusterBackend
                 nameof(SlotsPerWorker), value, $"LocalProcessBackend.SlotsPerWorker must be from 1 to {WorkerHostOptions.MaxSlots}, or null for the processors of this machine shared among the workers.");
     }
 
+    /// <summary>How long each worker keeps an environment's executor process without a client (tests and benchmarks shorten it); default the worker's own.</summary>
+    internal TimeSpan? ExecutorIdleTimeout { get; init; }
+
     /// <summary>Process ids of the workers started so far (for diagnostics and tests).</summary>
     public IReadOnlyList<int> ProcessIds => [.. _workers.Select(w => w.Process.Id)];
 
@@ -112,6 +115,12 @@ public sealed class LocalProcessBackend : IClusterBackend
         })
         {
             start.ArgumentList.Add(argument);
+        }
+
+        if (ExecutorIdleTimeout is { } executorIdle)
+        {
+            start.ArgumentList.Add("--executor-idle-timeout");
+            start.ArgumentList.Add(executorIdle.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture));
         }
 
         start.Environment["DOTNET_TieredPGO"] = "0";

@@ -96,29 +96,7 @@ internal sealed class WorkerProcess
         return Describe(Process.ExitCode);
     }
 
-    internal static string Describe(int exitCode)
-    {
-        if (exitCode > 128 && exitCode < 160 && !OperatingSystem.IsWindows())
-        {
-            var signal = exitCode - 128;
-            var name = signal switch
-            {
-                6 => "SIGABRT",
-                9 => "SIGKILL (for example the out-of-memory killer or a kill -9)",
-                11 => "SIGSEGV",
-                15 => "SIGTERM",
-                _ => "signal " + signal,
-            };
-            return $"exit code {exitCode} (killed by {name})";
-        }
-
-        return exitCode switch
-        {
-            0 => "exit code 0 (the worker stopped normally)",
-            Worker.WorkerRuntime.RecycleExitCode => $"exit code {exitCode} (the worker recycled itself after a task overran its timeout)",
-            _ => $"exit code {exitCode} (the worker process exited by itself: Environment.Exit, an unhandled exception or a crash in native code)",
-        };
-    }
+    internal static string Describe(int exitCode) => Worker.ProcessExit.Describe(exitCode, "worker");
 
     private void OnOutput(string? line)
     {

@@ -359,39 +359,13 @@ internal sealed class Scheduler
 
         worker.MarkEnded();
         var how = await worker.DescribeLossAsync(error).ConfigureAwait(false);
-        var poisoned = new List<(PendingTask Task, WorkerLostException Error)>();
-        var requeued = 0;
+        List<(PendingTask Task, WorkerLostException Error)> poisoned;
         List<Job>? orphans = null;
         lock (_gate)
         {
             _workers.Remove(worker);
             _logger.LogWarning("Worker {WorkerId} at {Address} was lost: {How}; {Count} task(s) go back to the queue", worker.Id, worker.Endpoint.Address, how, worker.InFlight.Count);
-            foreach (var task in worker.InFlight.Values)
-            {
-                if (task.Job.IsFinished)
-                {
-                    continue;
-                }
-
-                var alone = worker.Isolating == task.TaskId ? " while running alone" : string.Empty;
-                var deaths = (task.Deaths ?? []).Append($"{worker.Id} {how}{alone}").ToArray();
-                if (deaths.Length >= _maxWorkerDeaths)
-                {
-                    poisoned.Add((task, new WorkerLostException(
-                        $"{task.Job.Stub.DisplayName} item {task.Index} was running on {deaths.Length} workers that died " +
-                        $"(MaxWorkerDeaths = {_maxWorkerDeaths}): {string.Join("; ", deaths)}. " +
-                        "The item likely crashes its worker (stack overflow, out of memory, Environment.Exit or native code); fix the method or the item.",
-                        task.Job.Stub.DisplayName, task.Index, deaths)));
-                }
-                else
-                {
-                    _suspects.AddLast(task with { Deaths = deaths });
-                    requeued++;
-                }
-            }
-
-            worker.InFlight.Clear();
-            worker.Isolating = null;
+            poisoned = RequeueInFlight(worker, how);
             if (_workers.Count == 0 && WorkerLost is null)
             {
                 _withoutWorkers = $"every worker is gone (the last, {worker.Id}, ended: {how}).";
@@ -399,15 +373,7 @@ internal sealed class Scheduler
             }
         }
 
-        Interlocked.Add(ref _requeued, requeued);
-        foreach (var (task, exception) in poisoned)
-        {
-            _logger.LogError("{Method} item {Index} fails: it was running on {Deaths} workers that died", task.Job.Stub.DisplayName, task.Index, exception.WorkerDeaths.Count);
-            Interlocked.Increment(ref _failed);
-            RemoteTelemetry.TasksFailed.Add(1, _clusterTag, worker.Tag);
-            task.Job.OnFailure(task.Index, exception);
-        }
-
+        FailPoisoned(worker, poisoned);
         foreach (var job in orphans ?? [])
         {
             job.Fail(new WorkerLostException(
@@ -419,6 +385,101 @@ internal sealed class Scheduler
         if (WorkerLost is { } handler)
         {
             await handler(worker, how).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The executor process that ran a worker's tasks died, the worker itself is fine: its in-flight items count the death,
+    /// as when a worker dies, and go back to the queue or fail; the worker gets nothing until <see cref="OnExecutorReplaced"/>.
+    /// </summary>
+    /// <param name="worker">The worker whose task stream ended.</param>
+    /// <param name="how">How the executor ended.</param>
+    /// <param name="tasks">How many tasks the worker had in flight then.</param>
+    /// <returns>False when the worker is no longer the scheduler's (lost, stopped, or the scheduler closed).</returns>
+    public bool OnExecutorLost(WorkerConnection worker, string how, out int tasks)
+    {
+        List<(PendingTask Task, WorkerLostException Error)> poisoned;
+        lock (_gate)
+        {
+            tasks = worker.InFlight.Count;
+            if (worker.State is WorkerState.Lost or WorkerState.Stopped || _closed)
+            {
+                return false;
+            }
+
+            worker.State = WorkerState.Starting;
+            _logger.LogWarning("Worker {WorkerId} at {Address}: {How}; {Count} task(s) go back to the queue", worker.Id, worker.Endpoint.Address, how, worker.InFlight.Count);
+            poisoned = RequeueInFlight(worker, how);
+        }
+
+        FailPoisoned(worker, poisoned);
+        SignalAll();
+        return true;
+    }
+
+    /// <summary>The worker opened a new task stream (a new executor) after <see cref="OnExecutorLost"/>: it takes tasks again.</summary>
+    public void OnExecutorReplaced(WorkerConnection worker)
+    {
+        lock (_gate)
+        {
+            if (worker.State != WorkerState.Starting)
+            {
+                return;
+            }
+
+            worker.State = WorkerState.Ready;
+        }
+
+        worker.Signal.Set();
+    }
+
+    /// <summary>
+    /// Puts a worker's in-flight items back in the queue, each to run alone next, with the death it just saw; the items
+    /// that reach <see cref="ClusterOptions.MaxWorkerDeaths"/> are returned instead, to fail (scheduler lock).
+    /// </summary>
+    private List<(PendingTask Task, WorkerLostException Error)> RequeueInFlight(WorkerConnection worker, string how)
+    {
+        var poisoned = new List<(PendingTask Task, WorkerLostException Error)>();
+        var requeued = 0;
+        foreach (var task in worker.InFlight.Values)
+        {
+            if (task.Job.IsFinished)
+            {
+                continue;
+            }
+
+            var alone = worker.Isolating == task.TaskId ? " while running alone" : string.Empty;
+            var deaths = (task.Deaths ?? []).Append($"{worker.Id} {how}{alone}").ToArray();
+            if (deaths.Length >= _maxWorkerDeaths)
+            {
+                poisoned.Add((task, new WorkerLostException(
+                    $"{task.Job.Stub.DisplayName} item {task.Index} was running in {deaths.Length} worker processes that died " +
+                    $"(MaxWorkerDeaths = {_maxWorkerDeaths}): {string.Join("; ", deaths)}. " +
+                    "The item likely crashes the process that runs it (stack overflow, out of memory, Environment.Exit or native code); fix the method or the item.",
+                    task.Job.Stub.DisplayName, task.Index, deaths)));
+            }
+            else
+            {
+                _suspects.AddLast(task with { Deaths = deaths });
+                requeued++;
+            }
+        }
+
+        worker.InFlight.Clear();
+        worker.PendingCancels.Clear();
+        worker.Isolating = null;
+        Interlocked.Add(ref _requeued, requeued);
+        return poisoned;
+    }
+
+    private void FailPoisoned(WorkerConnection worker, List<(PendingTask Task, WorkerLostException Error)> poisoned)
+    {
+        foreach (var (task, exception) in poisoned)
+        {
+            _logger.LogError("{Method} item {Index} fails: it was running in {Deaths} worker processes that died", task.Job.Stub.DisplayName, task.Index, exception.WorkerDeaths.Count);
+            Interlocked.Increment(ref _failed);
+            RemoteTelemetry.TasksFailed.Add(1, _clusterTag, worker.Tag);
+            task.Job.OnFailure(task.Index, exception);
         }
     }
 

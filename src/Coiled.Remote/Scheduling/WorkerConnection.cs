@@ -27,6 +27,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
     /// <summary>The longest an unanswered ping may wait for a finite worker timeout (longer ones would overflow): a day.</summary>
     private static readonly TimeSpan LongestPingTimeout = TimeSpan.FromDays(1);
 
+    /// <summary>Executor deaths in a row with no task in flight after which the worker counts as lost: something other than a task kills them.</summary>
+    private const int MaxIdleExecutorLosses = 3;
+
     /// <summary>A silence check that ran this late means this process itself was stalled (a pause, a frozen machine).</summary>
     private static readonly TimeSpan StalledCheck = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan HelloCheckPeriod = TimeSpan.FromMilliseconds(100);
@@ -37,12 +40,16 @@ internal sealed class WorkerConnection : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly BulkChannel? _bulk;
     private AsyncDuplexStreamingCall<RunRequest, RunReply>? _run;
+    private OpenEnvironment? _open;
     private Task _loops = Task.CompletedTask;
     private double _averageTaskNanoseconds;
     private readonly long _connectedAt = Stopwatch.GetTimestamp();
     private long _endedAt;
     private WorkerStats? _stats;
     private long _lastHeard = Stopwatch.GetTimestamp();
+
+    /// <summary>The shortest wait for a worker's first answer, whatever <see cref="ClusterOptions.WorkerTimeout"/> says.</summary>
+    internal static readonly TimeSpan FirstAnswerAllowance = TimeSpan.FromSeconds(10);
 
     private WorkerConnection(WorkerEndpoint endpoint, GrpcChannel channel, CallOptions call, HelloReply hello, string token, TimeSpan workerTimeout)
     {
@@ -128,8 +135,10 @@ internal sealed class WorkerConnection : IAsyncDisposable
             // unanswered ping ends the connection only well after that, as a backstop, so a busy worker or a long
             // garbage collection is never taken for a dead peer. SocketsHttpHandler refuses a ping delay under one second.
             KeepAlivePingDelay = PingDelay(workerTimeout),
+            // Never sooner than a first answer may take.
             KeepAlivePingTimeout = workerTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan
-                : workerTimeout > LongestPingTimeout / 2 ? LongestPingTimeout : workerTimeout * 2,
+                : workerTimeout > LongestPingTimeout / 2 ? LongestPingTimeout
+                : workerTimeout * 2 > FirstAnswerAllowance ? workerTimeout * 2 : FirstAnswerAllowance + TimeSpan.FromSeconds(5),
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             ConnectTimeout = TimeSpan.FromSeconds(10),
@@ -162,7 +171,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
         {
             var client = new Transport.Protocol.Worker.WorkerClient(channel);
 
-            // A worker that does not answer its first call within the worker timeout is as silent as one that stops later.
+            // A worker that does not answer its first call within the worker timeout is as silent as one that stops later,
+            // except that a process just started on a busy machine may need a few seconds to compile its first call.
+            var firstAnswer = workerTimeout == Timeout.InfiniteTimeSpan || workerTimeout >= FirstAnswerAllowance ? workerTimeout : FirstAnswerAllowance;
             using var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             HelloReply hello;
             try
@@ -170,12 +181,13 @@ internal sealed class WorkerConnection : IAsyncDisposable
                 var asked = client.HelloAsync(
                     new HelloRequest { ProtocolVersion = ProtocolVersion.Current, ClientName = Environment.MachineName },
                     call.WithCancellationToken(answer.Token)).ResponseAsync;
-                await CancelUnlessAnsweredAsync(asked, answer, workerTimeout).ConfigureAwait(false);
+                await CancelUnlessAnsweredAsync(asked, answer, firstAnswer).ConfigureAwait(false);
                 hello = await asked.ConfigureAwait(false);
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && !cancellationToken.IsCancellationRequested)
             {
-                throw new TimeoutException($"the worker did not answer within ClusterOptions.WorkerTimeout ({workerTimeout.TotalSeconds:0.#} s)", ex);
+                throw new TimeoutException(
+                    $"the worker did not answer within {firstAnswer.TotalSeconds:0.#} s (ClusterOptions.WorkerTimeout, at least {FirstAnswerAllowance.TotalSeconds:0} s for a first answer)", ex);
             }
 
             return new WorkerConnection(endpoint, channel, call, hello, token, workerTimeout);
@@ -220,7 +232,6 @@ internal sealed class WorkerConnection : IAsyncDisposable
     /// <summary>Opens the task stream in an environment and waits until the worker says it is ready.</summary>
     public async Task OpenAsync(string environmentId, IReadOnlyDictionary<string, string> environmentVariables, CancellationToken cancellationToken)
     {
-        _run = _client.Run(_call.WithCancellationToken(_stop.Token));
         var open = new OpenEnvironment { EnvironmentId = environmentId };
         foreach (var (name, value) in environmentVariables)
         {
@@ -241,7 +252,27 @@ internal sealed class WorkerConnection : IAsyncDisposable
             }
         }
 
-        await _run.RequestStream.WriteAsync(new RunRequest { Open = open }, cancellationToken).ConfigureAwait(false);
+        _open = open;
+        await OpenStreamAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts sending batches and receiving results for <paramref name="scheduler"/>.</summary>
+    public void Start(Scheduler scheduler)
+    {
+        State = WorkerState.Ready;
+        Volatile.Write(ref _lastHeard, Stopwatch.GetTimestamp());
+        _loops = Task.WhenAll(
+            Task.Run(() => RunStreamsAsync(scheduler)),
+            Task.Run(() => WatchHeartbeatsAsync(scheduler)));
+    }
+
+    /// <summary>Opens a task stream with what <see cref="OpenAsync"/> was given and waits until the worker says it is ready.</summary>
+    private async Task OpenStreamAsync(CancellationToken cancellationToken)
+    {
+        var environmentId = _open!.EnvironmentId;
+        _run?.Dispose();
+        _run = _client.Run(_call.WithCancellationToken(_stop.Token));
+        await _run.RequestStream.WriteAsync(new RunRequest { Open = _open }, cancellationToken).ConfigureAwait(false);
         if (!await _run.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
         {
             throw new EnvironmentSyncException($"Worker {Id} at {Endpoint.Address} closed the task stream instead of opening environment {environmentId}.");
@@ -257,15 +288,60 @@ internal sealed class WorkerConnection : IAsyncDisposable
         Window = Slots * 2;
     }
 
-    /// <summary>Starts sending batches and receiving results for <paramref name="scheduler"/>.</summary>
-    public void Start(Scheduler scheduler)
+    /// <summary>
+    /// Runs the task stream, and when the executor process behind it dies while the worker lives on, counts the death
+    /// for the tasks it had and opens a new stream on the same worker, which starts a new executor from its cache.
+    /// </summary>
+    private async Task RunStreamsAsync(Scheduler scheduler)
     {
-        State = WorkerState.Ready;
-        Volatile.Write(ref _lastHeard, Stopwatch.GetTimestamp());
-        _loops = Task.WhenAll(
-            Task.Run(() => SendLoopAsync(scheduler)),
-            Task.Run(() => ReceiveLoopAsync(scheduler)),
-            Task.Run(() => WatchHeartbeatsAsync(scheduler)));
+        var idleLosses = 0;
+        while (true)
+        {
+            string? executorLost;
+            using (var stream = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
+            {
+                var sending = Task.Run(() => SendLoopAsync(scheduler, stream.Token));
+                executorLost = await ReceiveLoopAsync(scheduler).ConfigureAwait(false);
+                stream.Cancel();
+                await sending.ConfigureAwait(false);
+            }
+
+            if (executorLost is null || !scheduler.OnExecutorLost(this, executorLost, out var tasks))
+            {
+                return;
+            }
+
+            // Deaths with tasks in flight count against those tasks; deaths with none cannot, and must not go on forever.
+            idleLosses = tasks == 0 ? idleLosses + 1 : 0;
+            if (idleLosses > MaxIdleExecutorLosses)
+            {
+                await scheduler.OnWorkerLostAsync(this, new IOException($"{executorLost}; its executors died {idleLosses} times in a row without a task running")).ConfigureAwait(false);
+                return;
+            }
+
+            try
+            {
+                using var opening = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                if (WorkerTimeout != Timeout.InfiniteTimeSpan)
+                {
+                    // An executor starts in well under a second; a worker that cannot start one in this time is as good as lost.
+                    opening.CancelAfter(WorkerTimeout);
+                }
+
+                await OpenStreamAsync(opening.Token).ConfigureAwait(false);
+            }
+            catch (Exception) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                await scheduler.OnWorkerLostAsync(this, new IOException($"{executorLost}, and no new task stream could be opened: {ex.GetBaseException().Message}", ex)).ConfigureAwait(false);
+                return;
+            }
+
+            scheduler.OnExecutorReplaced(this);
+        }
     }
 
     /// <summary>Adapts the window to how long tasks take on this worker (scheduler lock).</summary>
@@ -339,12 +415,12 @@ internal sealed class WorkerConnection : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private async Task SendLoopAsync(Scheduler scheduler)
+    private async Task SendLoopAsync(Scheduler scheduler, CancellationToken stream)
     {
-        var stream = _run!.RequestStream;
+        var requests = _run!.RequestStream;
         try
         {
-            while (await Signal.WaitAsync(_stop.Token).ConfigureAwait(false))
+            while (await Signal.WaitAsync(stream).ConfigureAwait(false))
             {
                 while (scheduler.TakeRequest(this) is { } outgoing)
                 {
@@ -354,11 +430,11 @@ internal sealed class WorkerConnection : IAsyncDisposable
                         if (_bulk is not null && request.Tasks is { } tasks && tasks.Arguments.Length >= BulkFrame.ThresholdBytes)
                         {
                             // Large arguments go beside the control stream, as raw bytes; the batch only names them.
-                            tasks.BulkId = await _bulk.SendAsync(tasks.Arguments.Memory, _stop.Token).ConfigureAwait(false);
+                            tasks.BulkId = await _bulk.SendAsync(tasks.Arguments.Memory, stream).ConfigureAwait(false);
                             tasks.Arguments = Google.Protobuf.ByteString.Empty;
                         }
 
-                        await stream.WriteAsync(request, _stop.Token).ConfigureAwait(false);
+                        await requests.WriteAsync(request, stream).ConfigureAwait(false);
                     }
                     finally
                     {
@@ -368,9 +444,13 @@ internal sealed class WorkerConnection : IAsyncDisposable
                 }
             }
         }
-        catch (Exception) when (_stop.IsCancellationRequested)
+        catch (Exception) when (stream.IsCancellationRequested)
         {
-            // Disposed.
+            // Disposed, or the stream ended and the receive loop says how.
+        }
+        catch (RpcException)
+        {
+            // The stream ended; the receive loop reads its status and says how.
         }
         catch (Exception ex)
         {
@@ -485,7 +565,11 @@ internal sealed class WorkerConnection : IAsyncDisposable
         }
     }
 
-    private async Task ReceiveLoopAsync(Scheduler scheduler)
+    /// <summary>
+    /// Reads result batches until the stream ends; returns how the executor behind it died when that ended it, else null
+    /// (disposed, or the worker was lost, which is reported here).
+    /// </summary>
+    private async Task<string?> ReceiveLoopAsync(Scheduler scheduler)
     {
         var responses = _run!.ResponseStream;
         try
@@ -507,9 +591,15 @@ internal sealed class WorkerConnection : IAsyncDisposable
         {
             // Disposed.
         }
+        catch (RpcException ex) when (ex.Trailers.GetValue(WireLimits.ExecutorLostTrailer) is { } how)
+        {
+            return how;
+        }
         catch (Exception ex)
         {
             await scheduler.OnWorkerLostAsync(this, ex).ConfigureAwait(false);
         }
+
+        return null;
     }
 }

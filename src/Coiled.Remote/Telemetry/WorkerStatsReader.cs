@@ -10,28 +10,33 @@ internal static class WorkerStatsReader
     /// <summary>Shortest interval a client may ask for, so that a hostile client cannot make a worker spin.</summary>
     private const uint MinIntervalMilliseconds = 100;
 
-    /// <summary>This process's CPU time and memory now.</summary>
-    public static WorkerStats Read()
+    /// <summary>This process's CPU time and memory now, with those of its executor processes when it has some.</summary>
+    public static WorkerStats Read(Func<(TimeSpan Cpu, long WorkingSet)>? executors = null)
     {
         using var process = Process.GetCurrentProcess();
+        var (cpu, workingSet) = executors?.Invoke() ?? default;
         return new WorkerStats
         {
-            CpuSeconds = process.TotalProcessorTime.TotalSeconds,
-            WorkingSetBytes = Environment.WorkingSet,
+            CpuSeconds = (process.TotalProcessorTime + cpu).TotalSeconds,
+            WorkingSetBytes = Environment.WorkingSet + workingSet,
             GcHeapBytes = GC.GetTotalMemory(forceFullCollection: false),
         };
     }
 
     /// <summary>Sends <see cref="WorkerStats"/> every <paramref name="intervalMilliseconds"/> until <paramref name="stop"/> is cancelled.</summary>
-    public static async Task SendAsync(IServerStreamWriter<WorkerStats> stream, uint intervalMilliseconds, CancellationToken stop)
+    /// <param name="stream">Where the reports go.</param>
+    /// <param name="intervalMilliseconds">How often, at least every <see cref="MinIntervalMilliseconds"/>.</param>
+    /// <param name="executors">The processor time and memory of the worker's executor processes, counted with its own; null when it has none.</param>
+    /// <param name="stop">Ends the reports.</param>
+    public static async Task SendAsync(IServerStreamWriter<WorkerStats> stream, uint intervalMilliseconds, Func<(TimeSpan Cpu, long WorkingSet)>? executors, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(MinIntervalMilliseconds, intervalMilliseconds)));
         try
         {
-            await stream.WriteAsync(Read(), stop).ConfigureAwait(false);
+            await stream.WriteAsync(Read(executors), stop).ConfigureAwait(false);
             while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
             {
-                await stream.WriteAsync(Read(), stop).ConfigureAwait(false);
+                await stream.WriteAsync(Read(executors), stop).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)

@@ -24,6 +24,12 @@ internal static class WireLimits
     /// <summary>Header that carries the cluster token on every call.</summary>
     public const string AuthorizationHeader = "authorization";
 
+    /// <summary>
+    /// Trailer of a task stream that ended because the executor process running its tasks died (its value says how):
+    /// the worker itself is fine, and a new stream gets a new executor.
+    /// </summary>
+    public const string ExecutorLostTrailer = "coiled-remote-executor-lost";
+
     /// <summary>Scheme of the authorization header.</summary>
     public const string BearerPrefix = "Bearer ";
 }

@@ -89,19 +89,42 @@ internal sealed class EnvironmentCatalog
         return reply;
     }
 
-    /// <summary>Opens an environment announced with <see cref="Plan"/> whose blobs have all arrived.</summary>
+    /// <summary>Opens an environment announced with <see cref="Plan"/> whose blobs have all arrived, in this process.</summary>
     public RemoteEnvironment Open(string environmentId)
     {
         if (environmentId.Length == 0)
         {
             if (!_hostEnvironment)
             {
-                throw new RpcException(new Status(
-                    StatusCode.FailedPrecondition,
-                    "This worker runs tasks only in synchronized environments: call PlanSync and Upload, then open the environment id PlanSync returned."));
+                throw SynchronizedOnly();
             }
 
             return _host.Value;
+        }
+
+        // Located on every open, so that a folder a task altered is laid out again before it is used.
+        var folder = Locate(environmentId);
+        var lazy = _open.GetOrAdd(environmentId, id => new Lazy<RemoteEnvironment>(() => RemoteEnvironment.ForFolder(id, folder)));
+        try
+        {
+            return lazy.Value;
+        }
+        catch
+        {
+            _open.TryRemove(new KeyValuePair<string, Lazy<RemoteEnvironment>>(environmentId, lazy));
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The folder of an environment announced with <see cref="Plan"/> whose blobs have all arrived, laid out on first
+    /// use, for an executor process to load.
+    /// </summary>
+    public string Locate(string environmentId)
+    {
+        if (environmentId.Length == 0)
+        {
+            throw SynchronizedOnly();
         }
 
         if (!_manifests.TryGetValue(environmentId, out var manifest))
@@ -120,18 +143,16 @@ internal sealed class EnvironmentCatalog
                 "Upload every blob PlanSync reported missing."));
         }
 
-        var folder = LayOut(environmentId, manifest);
-        var lazy = _open.GetOrAdd(environmentId, id => new Lazy<RemoteEnvironment>(() => RemoteEnvironment.ForFolder(id, folder)));
-        try
-        {
-            return lazy.Value;
-        }
-        catch
-        {
-            _open.TryRemove(new KeyValuePair<string, Lazy<RemoteEnvironment>>(environmentId, lazy));
-            throw;
-        }
+        return LayOut(environmentId, manifest);
     }
+
+    /// <summary>The caller's entry assembly named in an environment's manifest; empty when it is unknown.</summary>
+    public string EntryAssemblyOf(string environmentId)
+        => _manifests.TryGetValue(environmentId, out var manifest) ? manifest.EntryAssembly : string.Empty;
+
+    private static RpcException SynchronizedOnly() => new(new Status(
+        StatusCode.FailedPrecondition,
+        "This worker runs tasks only in synchronized environments: call PlanSync and Upload, then open the environment id PlanSync returned."));
 
     /// <summary>
     /// The environment's folder under <c>envs/</c>, laid out from the blobs if it is not there yet or if a task wrote to

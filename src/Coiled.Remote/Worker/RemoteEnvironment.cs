@@ -54,6 +54,27 @@ internal sealed class RemoteEnvironment
             "The worker's copy of the application differs from the caller's: restart the cluster after rebuilding.");
     }
 
+    /// <summary>
+    /// Loads the [Remote] methods of an assembly of the environment ahead of the first task that needs them, if it has
+    /// that assembly and the assembly has any; does nothing otherwise.
+    /// </summary>
+    public void Preload(string assemblyName)
+    {
+        if (assemblyName.Length == 0 || Directory is null || !File.Exists(Path.Combine(Directory, assemblyName + ".dll")))
+        {
+            return;
+        }
+
+        try
+        {
+            _registries.GetOrAdd(assemblyName, LoadRegistry);
+        }
+        catch (RemoteMethodNotFoundException)
+        {
+            // Not an assembly with [Remote] methods: the first task finds its own.
+        }
+    }
+
     private IReadOnlyDictionary<string, RemoteStub> LoadRegistry(string assemblyName)
     {
         Assembly assembly;

@@ -16,7 +16,7 @@ namespace Coiled.Remote.Worker;
 internal sealed class TaskExecutor : IAsyncDisposable
 {
     /// <summary>
-    /// In the worker daemon, tasks with arguments or a result at least this large may be followed by a full collection
+    /// In an executor, tasks with arguments or a result at least this large may be followed by a full collection
     /// (see <see cref="ReclaimLargeTask"/>); an in-process worker never collects the heap of the application it is in.
     /// </summary>
     private const int LargeTaskBytes = 32 * 1024 * 1024;
@@ -26,23 +26,32 @@ internal sealed class TaskExecutor : IAsyncDisposable
     private static long _reclaimSkipped;
 
     private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleWriter = true });
-    private readonly Channel<TaskOutcome> _outcomes = Channel.CreateUnbounded<TaskOutcome>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<TaskOutcome> _outcomes;
     private readonly ConcurrentDictionary<ulong, RunningTask> _cancellable = new();
     private readonly ConcurrentDictionary<ulong, byte> _cancelRequested = new();
     private readonly CancellationTokenSource _abort = new();
     private readonly WorkerActivity _activity;
-    private readonly WorkerHostOptions _options;
-    private readonly Action<string> _recycle;
+    private readonly TaskLimits _limits;
+    private readonly Action<string>? _recycle;
     private readonly Task _slots;
 
     /// <param name="slots">Tasks run at once.</param>
     /// <param name="activity">Told when tasks start and finish.</param>
-    /// <param name="options">Timeout grace and result size limit.</param>
-    /// <param name="recycle">Called when a task overran its timeout and grace and the worker process must be replaced.</param>
-    public TaskExecutor(int slots, WorkerActivity activity, WorkerHostOptions options, Action<string> recycle)
+    /// <param name="limits">Timeout grace and result size limit.</param>
+    /// <param name="recycle">
+    /// Called when a task overran its timeout and grace and its process (an executor) must be replaced; null where the
+    /// process cannot be (an in-process worker), and the task then keeps its slot.
+    /// </param>
+    /// <param name="reportInline">
+    /// Whether the reader of <see cref="Outcomes"/> resumes on the thread that reported an outcome (a task's slot), rather
+    /// than on another thread of the pool: for a reader that sends synchronously, one thread hop less on every task's
+    /// round trip. The slot then waits while its outcome is sent.
+    /// </param>
+    public TaskExecutor(int slots, WorkerActivity activity, TaskLimits limits, Action<string>? recycle, bool reportInline = false)
     {
+        _outcomes = Channel.CreateUnbounded<TaskOutcome>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = reportInline });
         _activity = activity;
-        _options = options;
+        _limits = limits;
         _recycle = recycle;
         _slots = Task.WhenAll(Enumerable.Range(0, slots).Select(_ => Task.Run(RunSlotAsync)))
             .ContinueWith(_ => _outcomes.Writer.TryComplete(), TaskScheduler.Default);
@@ -178,7 +187,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
                     // The task read its arguments (a method that keeps running past its timeout holds the array on).
                     item.Lease?.Release();
                     var taskBytes = Math.Max(item.Arguments.Length, resultBytes);
-                    if (taskBytes >= LargeTaskBytes && _options.OwnsProcess)
+                    if (taskBytes >= LargeTaskBytes && _limits.CollectAfterLargeTasks)
                     {
                         ReclaimLargeTask(taskBytes);
                     }
@@ -205,7 +214,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
             {
                 var timeout = TimeSpan.FromSeconds(item.Stub.TimeoutSeconds);
                 running.Source.CancelAfter(timeout);
-                running.Overrun = new Timer(_ => Overran(item, running), null, timeout + _options.TimeoutGrace, Timeout.InfiniteTimeSpan);
+                running.Overrun = new Timer(_ => Overran(item, running), null, timeout + _limits.TimeoutGrace, Timeout.InfiniteTimeSpan);
             }
 
             _cancellable[id] = running;
@@ -228,10 +237,10 @@ internal sealed class TaskExecutor : IAsyncDisposable
                 return null;
             }
 
-            if (buffer.WrittenCount > _options.MaxResultBytes)
+            if (buffer.WrittenCount > _limits.MaxResultBytes)
             {
                 return new TaskOutcome(id, default, Failure(id, FailureKind.BadResult, new RemoteResultException(
-                    $"{item.Stub.DisplayName} returned a result of {buffer.WrittenCount:N0} bytes; results are limited to {_options.MaxResultBytes:N0} bytes. " +
+                    $"{item.Stub.DisplayName} returned a result of {buffer.WrittenCount:N0} bytes; results are limited to {_limits.MaxResultBytes:N0} bytes. " +
                     "Return less data per item, or write it to storage the caller can read and return its location.")), Elapsed(started));
             }
 
@@ -319,15 +328,12 @@ internal sealed class TaskExecutor : IAsyncDisposable
         }
 
         var limit = item.Stub.TimeoutSeconds;
-        var grace = _options.TimeoutGrace.TotalSeconds;
-        var message = _options.CanRecycle
-            ? $"{item.Stub.DisplayName} did not return within its timeout of {limit} s nor {grace:0.#} s after its CancellationToken was cancelled; the worker process was recycled to free its slot. Observe the token in long-running code."
+        var grace = _limits.TimeoutGrace.TotalSeconds;
+        var message = _recycle is not null
+            ? $"{item.Stub.DisplayName} did not return within its timeout of {limit} s nor {grace:0.#} s after its CancellationToken was cancelled; the executor process of its environment was recycled to free its slot (the worker stays). Observe the token in long-running code."
             : $"{item.Stub.DisplayName} did not return within its timeout of {limit} s nor {grace:0.#} s after its CancellationToken was cancelled; it keeps one slot of this in-process worker busy. Observe the token in long-running code.";
         Report(new TaskOutcome(item.TaskId, default, Failure(item.TaskId, FailureKind.Exception, new TimeoutException(message)), 0));
-        if (_options.CanRecycle)
-        {
-            _recycle($"{item.Stub.DisplayName} overran its timeout of {limit} s");
-        }
+        _recycle?.Invoke($"{item.Stub.DisplayName} overran its timeout of {limit} s");
     }
 
     /// <summary>A task that can be cancelled: its token source, and who reports its outcome.</summary>

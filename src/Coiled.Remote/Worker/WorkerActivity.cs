@@ -37,6 +37,20 @@ internal sealed class WorkerActivity(TimeProvider time)
         Touch(ref _lastWork);
     }
 
+    /// <summary>Tasks handed to an executor process: they count as running until their outcomes come back.</summary>
+    public void TasksForwarded(int count)
+    {
+        Interlocked.Add(ref _running, count);
+        Touch(ref _lastWork);
+    }
+
+    /// <summary>Outcomes that came back from an executor process, or tasks that never will (their stream ended).</summary>
+    public void TasksReturned(int count)
+    {
+        Interlocked.Add(ref _running, -count);
+        Touch(ref _lastWork);
+    }
+
     /// <summary>How long no client has been connected; zero while one is.</summary>
     public TimeSpan WithoutClient()
         => ConnectedClients > 0 ? TimeSpan.Zero : time.GetElapsedTime(Volatile.Read(ref _lastClientSeen));

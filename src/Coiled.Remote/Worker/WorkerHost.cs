@@ -45,14 +45,11 @@ internal sealed class WorkerHost : IAsyncDisposable
     /// <summary>Completes with the reason when the worker decided to stop (shutdown call or a timeout).</summary>
     public Task<string> StopRequested => _runtime.StopRequested;
 
-    /// <summary>Whether the worker stopped to have its process replaced (a task overran its timeout).</summary>
-    public bool Recycling => _runtime.Recycling;
-
     public static async Task<WorkerHost> StartAsync(WorkerHostOptions options, CancellationToken cancellationToken)
     {
         EnsureThreadPool(options.Slots);
-        var runtime = new WorkerRuntime(options);
         var loggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
+        var runtime = new WorkerRuntime(options, loggerFactory);
         var bulk = BulkListener.Start(runtime, loggerFactory.CreateLogger<BulkListener>());
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "coiled-remote-worker" });
         builder.Services.AddSingleton(loggerFactory);
@@ -113,6 +110,11 @@ internal sealed class WorkerHost : IAsyncDisposable
         {
             await bulk.DisposeAsync().ConfigureAwait(false);
             await app.DisposeAsync().ConfigureAwait(false);
+            if (runtime.Executors is { } executors)
+            {
+                await executors.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (FindListenError(ex) is { } listen)
             {
                 throw listen;
@@ -124,6 +126,7 @@ internal sealed class WorkerHost : IAsyncDisposable
         // In the daemon, SIGTERM and Ctrl+C (systemctl stop, docker stop, kill) reach the host's lifetime; the worker stops as asked.
         app.Lifetime.ApplicationStopping.Register(() => runtime.RequestStop("the process was asked to stop (SIGTERM or Ctrl+C)"));
         runtime.BulkPort = grpcListener!.IPEndPoint!.Port;
+
         runtime.BulkLocalName = bulk.LocalName;
         var host = options.Listen.Address.Equals(IPAddress.Any) || options.Listen.Address.Equals(IPAddress.IPv6Any)
             ? "127.0.0.1"
@@ -150,6 +153,12 @@ internal sealed class WorkerHost : IAsyncDisposable
         }
 
         await _app.DisposeAsync().ConfigureAwait(false);
+        if (_runtime.Executors is { } executors)
+        {
+            // Ending an environment ends its process: everything its tasks loaded and allocated goes with it.
+            await executors.DisposeAsync().ConfigureAwait(false);
+        }
+
         _watchdogStop.Dispose();
     }
 

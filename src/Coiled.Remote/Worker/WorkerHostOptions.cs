@@ -21,11 +21,10 @@ internal sealed record WorkerHostOptions
     public bool HostEnvironment { get; init; }
 
     /// <summary>
-    /// Make each opened environment's folder the process's current directory, so relative paths in [Remote] methods
-    /// resolve as on the caller. Only for a worker that owns its process (the daemon); never for workers hosted
-    /// inside another program.
+    /// Run each environment, with its forwarded variables, in an executor process of its own (the worker daemon); null
+    /// runs tasks in this process (in-process workers), which never changes its working directory or variables.
     /// </summary>
-    public bool SetCurrentDirectory { get; init; }
+    public Executors.ExecutorOptions? Executors { get; init; }
 
     /// <summary>Most execution slots a worker takes: each is a thread pool thread kept free, and the client keeps twice as many tasks in flight.</summary>
     internal const int MaxSlots = 4096;
@@ -41,22 +40,21 @@ internal sealed record WorkerHostOptions
 
     /// <summary>
     /// How long a task with a timeout may keep running after its token was cancelled before the worker fails it and
-    /// recycles its own process (a method that ignores its token would otherwise hold a slot forever).
+    /// recycles the executor process it runs in (a method that ignores its token would otherwise hold a slot forever).
     /// </summary>
     public TimeSpan TimeoutGrace { get; init; } = TimeSpan.FromSeconds(3);
-
-    /// <summary>Whether the worker may recycle its process (false for in-process workers, which share the caller's process).</summary>
-    public bool CanRecycle => !HostEnvironment;
 
     /// <summary>Largest result a task may return; larger ones fail the task instead of breaking the stream.</summary>
     public int MaxResultBytes { get; init; } = WireLimits.MaxResultBytes;
 
     /// <summary>
-    /// Whether the worker is its process's only purpose (the worker daemon): SIGTERM and Ctrl+C then stop it, and it
-    /// may run full garbage collections after large tasks. A worker inside another application's process (in-process
-    /// workers) leaves the process's signals and its heap to that application.
+    /// Whether the worker is its process's only purpose (the worker daemon): SIGTERM and Ctrl+C then stop it. A worker
+    /// inside another application's process (in-process workers) leaves the process's signals to that application.
     /// </summary>
     public bool OwnsProcess { get; init; }
+
+    /// <summary>What bounds tasks: timeout grace and result size. Tasks in this process (in-process workers) never collect the application's heap; executors may collect theirs.</summary>
+    public TaskLimits Limits => new(TimeoutGrace, MaxResultBytes, CollectAfterLargeTasks: false);
 
     /// <summary>When set, serve TLS with this certificate.</summary>
     public X509Certificate2? Certificate { get; init; }

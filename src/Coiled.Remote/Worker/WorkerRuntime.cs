@@ -1,5 +1,6 @@
-using Microsoft.Extensions.Logging;
 using Coiled.Remote.Transport;
+using Coiled.Remote.Worker.Executors;
+using Microsoft.Extensions.Logging;
 
 namespace Coiled.Remote.Worker;
 
@@ -10,14 +11,18 @@ internal sealed class WorkerRuntime
     private long _bulkArgumentBatches;
     private long _bulkResultBatches;
 
-    public WorkerRuntime(WorkerHostOptions options)
+    public WorkerRuntime(WorkerHostOptions options, ILoggerFactory loggerFactory)
     {
         Options = options;
         WorkerId = "w-" + Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 3));
         Blobs = new BlobStore(options.CacheDirectory);
         Environments = new EnvironmentCatalog(options.CacheDirectory, Blobs, options.HostEnvironment);
         Activity = new WorkerActivity(options.TimeProvider);
-        var loggerFactory = options.LoggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
+        if (options.Executors is { } executors)
+        {
+            Executors = new ExecutorSupervisor(
+                executors, options.CacheDirectory, options.Slots, options.Limits, options.TimeProvider, loggerFactory.CreateLogger<ExecutorSupervisor>());
+        }
         Refusals = new RefusalLog(loggerFactory.CreateLogger<RefusalLog>(), options.TimeProvider);
     }
 
@@ -52,6 +57,9 @@ internal sealed class WorkerRuntime
 
     public WorkerActivity Activity { get; }
 
+    /// <summary>The executor processes that run the tasks (the worker daemon); null when tasks run in this process.</summary>
+    public ExecutorSupervisor? Executors { get; }
+
     /// <summary>Completes with the reason once something asked the worker to stop.</summary>
     public Task<string> StopRequested => _stopped.Task;
 
@@ -60,17 +68,4 @@ internal sealed class WorkerRuntime
     public void CountBulkArguments() => Interlocked.Increment(ref _bulkArgumentBatches);
 
     public void CountBulkResults() => Interlocked.Increment(ref _bulkResultBatches);
-
-    /// <summary>Set when the worker stops to recycle its process; the daemon then exits with <see cref="RecycleExitCode"/>.</summary>
-    public bool Recycling { get; private set; }
-
-    /// <summary>Exit code of a worker that recycled itself after a task overran its timeout.</summary>
-    public const int RecycleExitCode = 86;
-
-    /// <summary>Stops the worker so that its process, with a task stuck in it, is replaced.</summary>
-    public void RequestRecycle(string reason)
-    {
-        Recycling = true;
-        RequestStop(reason);
-    }
 }

@@ -1,4 +1,4 @@
-using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Coiled.Remote.Telemetry;
 using Coiled.Remote.Transport;
@@ -12,9 +12,6 @@ namespace Coiled.Remote.Worker;
 /// <summary>The worker's gRPC surface: handshake, environment synchronization, the task stream, shutdown.</summary>
 internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> logger) : Transport.Protocol.Worker.WorkerBase
 {
-    private const int MaxResultsPerBatch = 8192;
-    private const int ResultBatchTargetBytes = 1024 * 1024;
-
     public override Task<HelloReply> Hello(HelloRequest request, ServerCallContext context)
     {
         if (request.ProtocolVersion != ProtocolVersion.Current)
@@ -41,7 +38,13 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
     }
 
     public override Task<SyncPlanReply> PlanSync(SyncPlanRequest request, ServerCallContext context)
-        => Task.FromResult(state.Environments.Plan(request.Manifest));
+    {
+        var plan = state.Environments.Plan(request.Manifest);
+
+        // A client is about to open an environment: unless an executor runs it already, the spare executor boots while its files upload.
+        state.Executors?.PrepareSpare(plan.EnvironmentId);
+        return Task.FromResult(plan);
+    }
 
     public override Task<UploadReply> Upload(IAsyncStreamReader<BlobChunk> requestStream, ServerCallContext context)
         => state.Blobs.ReceiveAsync(requestStream, context.CancellationToken);
@@ -69,29 +72,31 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         }
 
         var open = requestStream.Current.Open;
+        if (state.Executors is { } executors)
+        {
+            await RunInExecutorAsync(executors, open, requestStream, responseStream, aborted).ConfigureAwait(false);
+        }
+        else
+        {
+            await RunHereAsync(open, requestStream, responseStream, aborted).ConfigureAwait(false);
+        }
+    }
+
+    public override Task Watch(WatchRequest request, IServerStreamWriter<WorkerStats> responseStream, ServerCallContext context)
+        => WorkerStatsReader.SendAsync(responseStream, request.IntervalMs, state.Executors is { } executors ? executors.Usage : null, context.CancellationToken);
+
+    /// <summary>
+    /// Runs a stream's tasks in this process (in-process workers), in the caller's own code or a synchronized copy of it,
+    /// with the process's working directory and variables as they are: a worker inside another program never changes them.
+    /// </summary>
+    private async Task RunHereAsync(OpenEnvironment open, IAsyncStreamReader<RunRequest> requestStream, IServerStreamWriter<RunReply> responseStream, CancellationToken aborted)
+    {
         var environment = state.Environments.Open(open.EnvironmentId);
-        foreach (var (name, value) in open.EnvironmentVariables)
-        {
-            Environment.SetEnvironmentVariable(name, value);
-        }
-
-        if (environment.Directory is not null && state.Options.SetCurrentDirectory)
-        {
-            // Relative paths in [Remote] methods resolve against the application's own files, as they do on the caller.
-            Environment.CurrentDirectory = environment.Directory;
-        }
-
         using var connection = state.Activity.ClientConnected();
         await responseStream.WriteAsync(new RunReply { Ready = new Ready { EnvironmentId = environment.Id, Slots = state.Options.Slots } }, aborted).ConfigureAwait(false);
         logger.LogInformation("Worker {WorkerId} opened environment {EnvironmentId}", state.WorkerId, environment.Id);
 
-        var executor = new TaskExecutor(state.Options.Slots, state.Activity, state.Options, reason =>
-        {
-            logger.LogWarning("Worker {WorkerId} recycles its process: {Reason}", state.WorkerId, reason);
-
-            // Give the result stream a moment to carry the timeout to the client before the process goes.
-            _ = Task.Delay(TimeSpan.FromMilliseconds(500)).ContinueWith(_ => state.RequestRecycle(reason), TaskScheduler.Default);
-        });
+        var executor = new TaskExecutor(state.Options.Slots, state.Activity, state.Options.Limits, recycle: null);
         await using (executor.ConfigureAwait(false))
         {
             var pump = PumpResultsAsync(executor, responseStream, open.ResultChannel, aborted);
@@ -113,10 +118,8 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                         case RunRequest.KindOneofCase.Cancel:
                             executor.Cancel(request.Cancel.TaskIds);
                             break;
-                        case RunRequest.KindOneofCase.Open:
-                            throw new RpcException(new Status(StatusCode.FailedPrecondition, "This Run stream already has an open environment; open another stream for another environment."));
                         default:
-                            throw new RpcException(new Status(StatusCode.InvalidArgument, "A Run message must carry 'tasks' or 'cancel'."));
+                            throw UnexpectedRequest(request);
                     }
                 }
 
@@ -134,69 +137,227 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         }
     }
 
-    public override Task Watch(WatchRequest request, IServerStreamWriter<WorkerStats> responseStream, ServerCallContext context)
-        => WorkerStatsReader.SendAsync(responseStream, request.IntervalMs, context.CancellationToken);
-
     /// <summary>
-    /// Sends the executor's outcomes back in batches; a batch whose results reach the bulk-data threshold goes as a blob
-    /// on the client's bulk-data connection (<paramref name="resultChannel"/>), when the client has one open.
+    /// Relays a stream to the executor process of its environment and variables (started if none runs): task batches
+    /// and cancels there, result batches back, payloads as they are. When the executor dies, the stream ends with
+    /// <see cref="StatusCode.Unavailable"/> and the <see cref="WireLimits.ExecutorLostTrailer"/> trailer saying how, and
+    /// the client opens another stream, which starts a fresh executor from the cached files.
     /// </summary>
-    private async Task PumpResultsAsync(TaskExecutor executor, IServerStreamWriter<RunReply> responseStream, ulong resultChannel, CancellationToken aborted)
+    private async Task RunInExecutorAsync(
+        Executors.ExecutorSupervisor executors, OpenEnvironment open, IAsyncStreamReader<RunRequest> requestStream, IServerStreamWriter<RunReply> responseStream, CancellationToken aborted)
     {
-        var outcomes = executor.Outcomes;
-        var results = new GrowableBuffer(64 * 1024);
+        var environment = new Executors.ExecutorEnvironment(
+            open.EnvironmentId, state.Environments.Locate(open.EnvironmentId), state.Environments.EntryAssemblyOf(open.EnvironmentId), open.EnvironmentVariables);
+        Executors.ExecutorLease lease;
         try
         {
-            while (await outcomes.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+            lease = await executors.OpenAsync(environment, aborted).ConfigureAwait(false);
+        }
+        catch (Executors.ExecutorStartException ex)
+        {
+            throw new RpcException(new Status(
+                StatusCode.Unavailable,
+                $"Worker {state.WorkerId} could not start the executor process of environment {open.EnvironmentId[..12]}: {ex.Message}"));
+        }
+
+        using (lease)
+        using (state.Activity.ClientConnected())
+        using (var relay = CancellationTokenSource.CreateLinkedTokenSource(aborted))
+        {
+            await responseStream.WriteAsync(new RunReply { Ready = new Ready { EnvironmentId = open.EnvironmentId, Slots = state.Options.Slots } }, aborted).ConfigureAwait(false);
+            logger.LogInformation("Worker {WorkerId} opened environment {EnvironmentId} in executor {Pid}", state.WorkerId, open.EnvironmentId, lease.Executor.ProcessId);
+            var outstanding = new StrongBox<long>();
+            var closing = new StrongBox<bool>();
+            var results = RelayResultsAsync(lease, responseStream, open.ResultChannel, outstanding, relay, closing, aborted);
+            var linkBroken = false;
+            void Send(RunRequest request, ReadOnlySpan<byte> payload)
             {
-                var batch = new ResultBatch();
-                ulong elapsed = 0;
-                var count = 0;
-                TaskOutcome? alone = null;
-                while (count < MaxResultsPerBatch && results.WrittenCount < ResultBatchTargetBytes && outcomes.TryRead(out var outcome))
+                try
                 {
-                    count++;
-                    elapsed += (ulong)outcome.ElapsedNanoseconds;
-                    if (outcome.Failure is { } failure)
+                    // Blocking, on a Unix socket whose other end reads all the time: a frame is taken as fast as it is copied.
+                    lease.Link.Write(request, payload);
+                }
+                catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or ObjectDisposedException)
+                {
+                    linkBroken = true;
+                    throw;
+                }
+            }
+
+            try
+            {
+                while (await requestStream.MoveNext(relay.Token).ConfigureAwait(false))
+                {
+                    var request = requestStream.Current;
+                    switch (request.KindCase)
                     {
-                        batch.Failures.Add(failure);
-                    }
-                    else if (outcome.Lease is not null && results.WrittenCount == 0)
-                    {
-                        // A large result goes alone, straight from the buffer it was serialized into.
-                        batch.TaskIds.Add(outcome.TaskId);
-                        alone = outcome;
-                        break;
-                    }
-                    else
-                    {
-                        batch.TaskIds.Add(outcome.TaskId);
-                        results.Write(outcome.Result.Span);
-                        outcome.Lease?.Release();
+                        case RunRequest.KindOneofCase.Tasks when request.Tasks.BulkId != 0:
+                            var blob = await state.Bulk.TakeAsync(request.Tasks.BulkId, relay.Token).ConfigureAwait(false);
+                            try
+                            {
+                                state.CountBulkArguments();
+                                request.Tasks.BulkId = 0;
+                                Forwarded(outstanding, request.Tasks.TaskIds.Count);
+                                Send(request, blob.Data.Span);
+                            }
+                            finally
+                            {
+                                blob.Buffer.Release();
+                            }
+
+                            break;
+                        case RunRequest.KindOneofCase.Tasks:
+                            var arguments = request.Tasks.Arguments;
+                            request.Tasks.Arguments = ByteString.Empty;
+                            Forwarded(outstanding, request.Tasks.TaskIds.Count);
+                            Send(request, arguments.Span);
+                            break;
+                        case RunRequest.KindOneofCase.Cancel:
+                            Send(request, []);
+                            break;
+                        default:
+                            throw UnexpectedRequest(request);
                     }
                 }
 
-                var bytes = alone?.Result ?? results.WrittenMemory;
+                lease.Link.CompleteWrites();
+            }
+            catch (Exception) when (!aborted.IsCancellationRequested && (relay.IsCancellationRequested || linkBroken))
+            {
+                // The executor is gone (the relay of its results saw its connection end, or writing to it failed); that relay says how.
+            }
+            catch
+            {
+                // The client is gone or broke the protocol: the executor drops the stream's tasks.
+                closing.Value = true;
+                TryAbort(lease.Link);
+                lease.Dispose();
+                throw;
+            }
+            finally
+            {
                 try
                 {
-                    if (bytes.Length < BulkFrame.ThresholdBytes || !await TrySendAsBlobAsync(batch, bytes, resultChannel, aborted).ConfigureAwait(false))
-                    {
-                        // Written synchronously into gRPC's own buffer before WriteAsync returns.
-                        batch.Results = alone is null ? ByteString.CopyFrom(bytes.Span) : UnsafeByteOperations.UnsafeWrap(bytes);
-                    }
-
-                    batch.ExecutionNanoseconds = elapsed;
-                    results.ResetWrittenCount();
-                    if (!aborted.IsCancellationRequested)
-                    {
-                        await responseStream.WriteAsync(new RunReply { Results = batch }, aborted).ConfigureAwait(false);
-                    }
+                    await results.ConfigureAwait(false);
                 }
                 finally
                 {
-                    alone?.Lease?.Release();
+                    state.Activity.TasksReturned((int)Interlocked.Exchange(ref outstanding.Value, 0));
                 }
             }
+        }
+    }
+
+    private void Forwarded(StrongBox<long> outstanding, int tasks)
+    {
+        Interlocked.Add(ref outstanding.Value, tasks);
+        state.Activity.TasksForwarded(tasks);
+    }
+
+    /// <summary>Tells the executor that the client is gone, so that it drops the stream's queue and cancels what runs.</summary>
+    private static void TryAbort(Executors.ExecutorLink link)
+    {
+        try
+        {
+            link.Write(new RunRequest(), []);
+        }
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or ObjectDisposedException)
+        {
+            // The executor is gone, or its connection is about to close, which tells it the same.
+        }
+    }
+
+    /// <summary>
+    /// Passes the executor's result batches on to the client until the executor says every outcome was sent; when the
+    /// connection ends without that, the executor died, and the stream ends saying how (see <see cref="RunInExecutorAsync"/>).
+    /// </summary>
+    private async Task RelayResultsAsync(
+        Executors.ExecutorLease lease, IServerStreamWriter<RunReply> responseStream, ulong resultChannel, StrongBox<long> outstanding, CancellationTokenSource relay,
+        StrongBox<bool> closing, CancellationToken aborted)
+    {
+        try
+        {
+            var everyOutcomeSent = await Executors.DedicatedThread.Run("coiled-remote executor relay", () =>
+            {
+                while (lease.Link.Read(RunReply.Parser) is { } frame)
+                {
+                    try
+                    {
+                        if (frame.Header.KindCase != RunReply.KindOneofCase.Results)
+                        {
+                            // Every outcome was sent.
+                            return true;
+                        }
+
+                        var batch = frame.Header.Results;
+                        var count = batch.TaskIds.Count + batch.Failures.Count;
+                        Interlocked.Add(ref outstanding.Value, -count);
+                        state.Activity.TasksReturned(count);
+                        if (!aborted.IsCancellationRequested)
+                        {
+                            // On this thread: the write is mostly a copy into the connection's buffer.
+                            SendResultsAsync(batch, frame.Data, responseStream, resultChannel, aborted).AsTask().GetAwaiter().GetResult();
+                        }
+                    }
+                    finally
+                    {
+                        frame.Payload?.Release();
+                    }
+                }
+
+                return false;
+            }).ConfigureAwait(false);
+            if (everyOutcomeSent)
+            {
+                return;
+            }
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException or System.Net.Sockets.SocketException or ObjectDisposedException or InvalidProtocolBufferException)
+        {
+            // The connection broke: the executor died, unless the client is gone and its stream closed the connection.
+        }
+        catch (Exception ex) when (aborted.IsCancellationRequested && ex is OperationCanceledException or InvalidOperationException)
+        {
+            // The client is gone; its tasks are requeued by its scheduler, not reported here.
+            return;
+        }
+
+        if (aborted.IsCancellationRequested || Volatile.Read(ref closing.Value))
+        {
+            return;
+        }
+
+        relay.Cancel();
+        var executor = lease.Executor;
+        string how;
+        try
+        {
+            how = await executor.Exited.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            how = "it closed its connection to the daemon and still runs";
+        }
+
+        var message = $"The executor process of environment {executor.EnvironmentLabel} (process {executor.ProcessId}) on worker {state.WorkerId} ended: {how}. " +
+            "Its running tasks count it as a worker death (ClusterOptions.MaxWorkerDeaths); the worker starts a new executor for the next stream.";
+        logger.LogWarning("Worker {WorkerId}: {Message}", state.WorkerId, message);
+
+        // A trailer's value is printable ASCII; what a crashing process wrote may not be.
+        var trailer = new string([.. $"its executor (process {executor.ProcessId}) ended: {how}".Select(c => c is >= ' ' and <= '~' ? c : '?')]);
+        throw new RpcException(new Status(StatusCode.Unavailable, message), new Metadata { { WireLimits.ExecutorLostTrailer, trailer } });
+    }
+
+    private static RpcException UnexpectedRequest(RunRequest request) => request.KindCase == RunRequest.KindOneofCase.Open
+        ? new RpcException(new Status(StatusCode.FailedPrecondition, "This Run stream already has an open environment; open another stream for another environment."))
+        : new RpcException(new Status(StatusCode.InvalidArgument, "A Run message must carry 'tasks' or 'cancel'."));
+
+    /// <summary>Sends the outcomes of an in-process executor back in batches as they come.</summary>
+    private async Task PumpResultsAsync(TaskExecutor executor, IServerStreamWriter<RunReply> responseStream, ulong resultChannel, CancellationToken aborted)
+    {
+        try
+        {
+            await new ResultBatcher(executor.Outcomes).PumpAsync((batch, results) => SendResultsAsync(batch, results, responseStream, resultChannel, aborted)).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {
@@ -205,6 +366,24 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         catch (InvalidOperationException) when (aborted.IsCancellationRequested)
         {
             // Writing after the call ended; same as above.
+        }
+    }
+
+    /// <summary>
+    /// Sends one result batch to the client: its results as a blob on the client's bulk-data connection
+    /// (<paramref name="resultChannel"/>) when they reach the bulk-data threshold and the client has one open, else in the batch.
+    /// </summary>
+    private async ValueTask SendResultsAsync(ResultBatch batch, ReadOnlyMemory<byte> results, IServerStreamWriter<RunReply> responseStream, ulong resultChannel, CancellationToken aborted)
+    {
+        if (results.Length < BulkFrame.ThresholdBytes || !await TrySendAsBlobAsync(batch, results, resultChannel, aborted).ConfigureAwait(false))
+        {
+            // Serialized into gRPC's own buffer before the write completes, and the caller keeps the bytes until then.
+            batch.Results = UnsafeByteOperations.UnsafeWrap(results);
+        }
+
+        if (!aborted.IsCancellationRequested)
+        {
+            await responseStream.WriteAsync(new RunReply { Results = batch }, aborted).ConfigureAwait(false);
         }
     }
 

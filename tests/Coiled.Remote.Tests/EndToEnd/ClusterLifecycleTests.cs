@@ -280,7 +280,8 @@ public sealed class ClusterLifecycleTests
     public async Task StartAsync_BackendGivesWorkersVariables_TasksSeeThemOverForwardedOnes()
     {
         Environment.SetEnvironmentVariable("COILED_REMOTE_TEST_BACKEND_VAR", "from the caller");
-        var backend = new VariablesBackend(new Dictionary<string, string> { ["COILED_REMOTE_TEST_BACKEND_VAR"] = "from the backend" });
+        using var cache = new TempDirectory();
+        var backend = new VariablesBackend(new Dictionary<string, string> { ["COILED_REMOTE_TEST_BACKEND_VAR"] = "from the backend" }, cache.Path);
         await using var cluster = await Cluster.StartAsync(new ClusterOptions
         {
             Workers = 1,
@@ -328,11 +329,12 @@ public sealed class ClusterLifecycleTests
     }
 
     /// <summary>In-process workers whose endpoints carry variables, as a cloud backend's carry credentials.</summary>
-    private sealed class VariablesBackend(IReadOnlyDictionary<string, string> variables) : IClusterBackend
+    /// <summary>Local worker daemons whose tasks get variables from the backend (as cloud credentials would come).</summary>
+    private sealed class VariablesBackend(IReadOnlyDictionary<string, string> variables, string cacheDirectory) : IClusterBackend
     {
-        private readonly InProcessBackend _inner = new();
+        private readonly LocalProcessBackend _inner = new() { CacheDirectory = cacheDirectory };
 
-        public string Name => "in-process workers with variables";
+        public string Name => "local workers with variables";
 
         public int DefaultWorkerCount => 1;
 

@@ -8,7 +8,7 @@ public sealed class FaultTests
     private static readonly TimeSpan Safety = TimeSpan.FromMinutes(3);
 
     [Fact]
-    public async Task MapOutcomesAsync_PoisonItemKillsThreeWorkers_FailsAloneWithWorkerLostException()
+    public async Task MapOutcomesAsync_PoisonItemKillsThreeExecutors_FailsAloneWithWorkerLostException()
     {
         using var cache = new TempDirectory();
         await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new LocalProcessBackend { CacheDirectory = cache.Path } });
@@ -31,7 +31,7 @@ public sealed class FaultTests
         lost.Method.Should().Be("TestJobs.KillWorkerOn");
         lost.ItemIndex.Should().Be(5);
         lost.WorkerDeaths.Should().HaveCount(3).And.OnlyContain(d => d.Contains("exit code 137 (killed by SIGKILL"));
-        lost.Message.Should().StartWith("TestJobs.KillWorkerOn item 5 was running on 3 workers that died (MaxWorkerDeaths = 3)");
+        lost.Message.Should().StartWith("TestJobs.KillWorkerOn item 5 was running in 3 worker processes that died (MaxWorkerDeaths = 3)");
         (await cluster.MapAsync(TestJobs.Square, [1.0, 2.0]).WaitAsync(Safety)).Should().Equal(1.0, 4.0);
     }
 
@@ -71,34 +71,43 @@ public sealed class FaultTests
     }
 
     [Fact]
-    public async Task SubmitAsync_MethodCallsEnvironmentExit_ReportedAsTheProcessExitingByItself()
+    public async Task SubmitAsync_MethodCallsEnvironmentExit_ReportedAsItsExecutorExitingByItselfAndTheSameWorkerServesOn()
     {
         using var cache = new TempDirectory();
-        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, MaxWorkerDeaths = 1, Backend = new LocalProcessBackend { CacheDirectory = cache.Path } });
+        var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, MaxWorkerDeaths = 1, Backend = backend });
+        var worker = cluster.Workers.Single();
 
         var act = () => cluster.SubmitAsync(TestJobs.ExitProcess, 3).WaitAsync(Safety);
 
         var lost = (await act.Should().ThrowAsync<WorkerLostException>()).Which;
-        lost.WorkerDeaths.Should().ContainSingle().Which.Should().Contain("exit code 3 (the worker process exited by itself: Environment.Exit");
-        (await cluster.SubmitAsync(TestJobs.Square, 3.0).WaitAsync(Safety)).Should().Be(9.0, "a replacement worker serves the next call");
+        lost.WorkerDeaths.Should().ContainSingle().Which.Should().StartWith($"{worker.Id} its executor (process ")
+            .And.Contain("ended: exit code 3 (the executor process exited by itself: Environment.Exit");
+        (await cluster.SubmitAsync(TestJobs.Square, 3.0).WaitAsync(Safety)).Should().Be(9.0, "the same worker serves the next call, in a new executor");
+        cluster.Workers.Should().ContainSingle().Which.Should().Be(worker with { State = WorkerState.Ready });
+        backend.ProcessIds.Should().Equal(worker.ProcessId);
     }
 
     [Fact]
-    public async Task SubmitAsync_MethodIgnoresItsTimeout_FailsWithTimeoutAndWorkerIsRecycled()
+    public async Task SubmitAsync_MethodIgnoresItsTimeout_FailsWithTimeoutAndOnlyItsExecutorIsRecycled()
     {
         using var cache = new TempDirectory();
         var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
         await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = backend });
-        var first = backend.ProcessIds[0];
+        var worker = cluster.Workers.Single();
+        var executor = await cluster.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety);
 
         var act = () => cluster.SubmitAsync(TestJobs.IgnoresItsTimeout, 1).WaitAsync(Safety);
 
         var thrown = (await act.Should().ThrowAsync<RemoteException>()).Which;
         thrown.RemoteType.Should().Be("System.TimeoutException");
-        thrown.RemoteMessage.Should().StartWith("TestJobs.IgnoresItsTimeout did not return within its timeout of 1 s nor 3 s after its CancellationToken was cancelled; the worker process was recycled");
-        await ProcessAssert.AllExitAsync([first], TimeSpan.FromSeconds(30));
+        thrown.RemoteMessage.Should().StartWith(
+            "TestJobs.IgnoresItsTimeout did not return within its timeout of 1 s nor 3 s after its CancellationToken was cancelled; the executor process of its environment was recycled to free its slot (the worker stays)");
+        await ProcessAssert.AllExitAsync([executor], TimeSpan.FromSeconds(30));
         (await cluster.SubmitAsync(TestJobs.Square, 4.0).WaitAsync(Safety)).Should().Be(16.0);
-        cluster.Workers.Should().Contain(w => w.ProcessId == first && w.State == WorkerState.Lost);
+        (await cluster.SubmitAsync(TestJobs.ProcessId, 1).WaitAsync(Safety)).Should().NotBe(executor);
+        ProcessAssert.IsRunning(worker.ProcessId).Should().BeTrue("a task that overran its timeout recycles its executor, never the worker daemon");
+        cluster.Workers.Should().ContainSingle().Which.Should().Be(worker with { State = WorkerState.Ready });
     }
 
     [Fact]

@@ -127,6 +127,38 @@ public sealed partial class LivenessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ConnectAsync_WorkerThatNeverAnswersWithAOneSecondWorkerTimeout_IsGivenUpAfterTheTenSecondFirstAnswerAllowance()
+    {
+        // Accepts connections and never says a word, as a worker process that is still compiling its first call would.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var held = new List<System.Net.Sockets.Socket>();
+        var accepting = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    held.Add(await silent.AcceptSocketAsync());
+                }
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+                // The listener stopped.
+            }
+        });
+        var address = new Uri($"http://127.0.0.1:{((System.Net.IPEndPoint)silent.LocalEndpoint).Port}");
+
+        var act = () => Cluster.ConnectAsync([address], "silent-worker-token-0123456789", new ClusterOptions { WorkerTimeout = TimeSpan.FromSeconds(1) }).WaitAsync(Safety);
+
+        var start = (await act.Should().ThrowAsync<ClusterStartException>()).Which;
+        start.Message.Should().Contain("the worker did not answer within 10 s (ClusterOptions.WorkerTimeout, at least 10 s for a first answer)");
+        silent.Stop();
+        await accepting;
+        held.ForEach(socket => socket.Dispose());
+    }
+
+    [Fact]
     public async Task MapAsync_WorkerKilledWithAnInfiniteWorkerTimeout_IsLostAtOnceByItsExit()
     {
         var cluster = await StartAsync(new ClusterOptions

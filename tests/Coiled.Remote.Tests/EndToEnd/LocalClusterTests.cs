@@ -33,12 +33,13 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
     }
 
     [Fact]
-    public async Task MapAsync_ItemsRunInWorkerProcesses_NotInTheCaller()
+    public async Task MapAsync_ItemsRunInExecutorsOfTheWorkers_NotInTheCallerNorTheDaemons()
     {
         var pids = await Cluster.MapAsync(TestJobs.ProcessId, Enumerable.Range(0, 200)).WaitAsync(Safety);
+        var workers = await Cluster.MapAsync(TestJobs.WorkerProcessId, Enumerable.Range(0, 200)).WaitAsync(Safety);
 
-        pids.Should().NotContain(Environment.ProcessId);
-        pids.Distinct().Should().BeSubsetOf(fixture.Backend.ProcessIds);
+        pids.Should().NotContain(Environment.ProcessId).And.NotIntersectWith(fixture.Backend.ProcessIds, "tasks run in executor processes the daemons start");
+        workers.Distinct().Should().BeSubsetOf(fixture.Backend.ProcessIds);
     }
 
     [Fact]

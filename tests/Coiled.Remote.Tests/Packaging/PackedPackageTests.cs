@@ -83,11 +83,11 @@ public sealed class PackedPackageTests(PackedPackagesFixture packages)
         var lines = run.StandardOutput.ReplaceLineEndings("\n").Split('\n');
         string.Join('\n', lines.Where(line => !line.StartsWith("log: ", StringComparison.Ordinal))).Should().Be(FullApiOutput, run.Output);
 
-        // Its ILoggerProvider got the library's logs: start, a retry, a lost worker, and the summary at close.
+        // Its ILoggerProvider got the library's logs: start, a retry, a lost executor, and the summary at close.
         var logs = lines.Where(line => line.StartsWith("log: ", StringComparison.Ordinal)).ToList();
         logs.Should().Contain(line => line.StartsWith("log: Information Coiled.Remote.Cluster: Cluster started on local processes in "), run.Output);
         logs.Should().Contain(line => line.StartsWith("log: Information Coiled.Remote.Scheduling.Scheduler: Jobs.FailsOnce item 0 threw System.IO.IOException on worker ") && line.EndsWith("; retry 1 of 1"), run.Output);
-        logs.Should().Contain(line => line.StartsWith("log: Warning Coiled.Remote.Scheduling.Scheduler: Worker ") && line.Contains(" was lost: exit code 3 "), run.Output);
+        logs.Should().Contain(line => line.StartsWith("log: Warning Coiled.Remote.Scheduling.Scheduler: Worker ") && line.Contains(": its executor (process ") && line.Contains(" ended: exit code 3 "), run.Output);
         logs.Should().Contain(line => line.StartsWith("log: Information Coiled.Remote.Cluster: Cluster closed: 40 task(s) run, 4 failed, 1 retried; "), run.Output);
         logs.Should().Contain(line => line.StartsWith("log: Information Coiled.Remote.Cluster: Cluster started on workers started by hand in "), run.Output);
     }

@@ -60,7 +60,7 @@ public sealed class PackedToolTests(PackedPackagesFixture packages)
                 squares.Should().Equal(1, 4, 9, 16, 25, 36, 49, 64);
                 var sums = await cluster.MapAsync(TestJobs.Add, [(1.0, 2.0), (3.0, 4.0)]).WaitAsync(Safety);
                 sums.Should().Equal(3, 7);
-                var processIds = await cluster.MapAsync(TestJobs.ProcessId, Enumerable.Range(0, 16)).WaitAsync(Safety);
+                var processIds = await cluster.MapAsync(TestJobs.WorkerProcessId, Enumerable.Range(0, 16)).WaitAsync(Safety);
                 processIds.Should().OnlyContain(id => workers.Any(w => w.Id == id), "the tasks ran in the two hand-started workers");
                 (await cluster.SubmitAsync(TestJobs.Humanize, "PascalCaseInput").WaitAsync(Safety))
                     .Should().Be("Pascal case input", "a NuGet dependency of the caller reaches the tool's workers by synchronization");

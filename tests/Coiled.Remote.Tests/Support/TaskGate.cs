@@ -4,8 +4,9 @@ namespace Coiled.Remote.Tests.Support;
 
 /// <summary>
 /// A folder shared by a test and the [Remote] methods it runs, on any worker of this machine: each task that enters
-/// the gate leaves a file saying which item it is and which process runs it, then waits until the test releases the
-/// gate. A test thus knows which tasks run where, and acts while they provably run, without guessing how long they take.
+/// the gate leaves a file saying which item it is and which worker process runs it (the daemon, for a task in one of
+/// its executors), then waits until the test releases the gate. A test thus knows which tasks run where, and acts while
+/// they provably run, without guessing how long they take.
 /// </summary>
 public sealed class TaskGate : IDisposable
 {
@@ -18,7 +19,7 @@ public sealed class TaskGate : IDisposable
     /// <summary>Called by a [Remote] method: says it runs, then waits until the gate is released or the task is cancelled.</summary>
     public static async Task EnterAsync(string folder, int item, CancellationToken cancellationToken)
     {
-        await File.WriteAllTextAsync(Path.Combine(folder, $"started-{item}-{Environment.ProcessId}"), string.Empty, CancellationToken.None);
+        await File.WriteAllTextAsync(Path.Combine(folder, $"started-{item}-{TestProcesses.WorkerProcessId()}"), string.Empty, CancellationToken.None);
         // A gate whose test is over (its folder deleted) lets its tasks go too.
         while (Directory.Exists(folder) && !File.Exists(Path.Combine(folder, ReleaseFile)))
         {

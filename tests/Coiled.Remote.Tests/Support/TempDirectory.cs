@@ -11,13 +11,6 @@ public sealed class TempDirectory : IDisposable
     {
         if (Directory.Exists(Path))
         {
-            // An in-process worker in daemon mode moves this process into the environment it opened (WorkerService
-            // sets the current directory); deleting that folder under the process would break every later test.
-            if (Environment.CurrentDirectory.StartsWith(Path, StringComparison.Ordinal))
-            {
-                Environment.CurrentDirectory = AppContext.BaseDirectory;
-            }
-
             Directory.Delete(Path, recursive: true);
         }
     }

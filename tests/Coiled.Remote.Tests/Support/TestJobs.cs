@@ -50,6 +50,43 @@ public static class TestJobs
     [Remote]
     public static int ProcessId(int item) => Environment.ProcessId;
 
+    /// <summary>The worker daemon's process id: the parent's of the executor process the task runs in, or its own in-process.</summary>
+    [Remote]
+    public static int WorkerProcessId(int item) => TestProcesses.WorkerProcessId();
+
+    /// <summary>
+    /// What a task sees of where it runs: its working directory, the forwarded variable, the app's <c>build.txt</c> read by
+    /// relative path, and the files named <c>written-*</c> there after it wrote its own.
+    /// </summary>
+    [Remote]
+    public static Surroundings Look(string variable, int item)
+    {
+        var value = Environment.GetEnvironmentVariable(variable);
+        File.WriteAllText($"written-{value}-{item}.txt", value);
+        return new Surroundings(
+            Environment.CurrentDirectory,
+            value,
+            File.ReadAllText("build.txt"),
+            [.. Directory.GetFiles(".", "written-*").Select(Path.GetFileName).Order()!],
+            Environment.ProcessId);
+    }
+
+    /// <summary>Overwrites a file that shipped with the app, by relative path, and answers what it then reads there.</summary>
+    [Remote]
+    public static string Overwrite(string relativePath, string content)
+    {
+        File.WriteAllText(relativePath, content);
+        return File.ReadAllText(relativePath);
+    }
+
+    /// <summary>Reads a file that shipped with the app, by relative path.</summary>
+    [Remote]
+    public static string ReadAppFile(string relativePath) => File.ReadAllText(relativePath);
+
+    /// <summary>Recurses until the stack overflows, which ends the process (SIGABRT).</summary>
+    [Remote]
+    public static int OverflowStack(int depth) => depth < 0 ? 0 : OverflowStack(depth + 1) + 1;
+
     [Remote]
     public static double FailOnSeven(double x) => x == 7 ? throw new InvalidOperationException($"seven is not allowed ({x})") : x;
 
@@ -156,13 +193,41 @@ public static class TestJobs
     public static string Sha256UnlessFirstByteIsZero(byte[] data)
         => data[0] == 0 ? throw new InvalidDataException("the first byte is zero") : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data));
 
-    /// <summary>Kills its own worker process (as the out-of-memory killer would) for the poison item.</summary>
+    /// <summary>Keeps an array of <paramref name="bytes"/> bytes, every page written, in a static field; answers its process's id.</summary>
+    [Remote]
+    public static int Hold(int bytes)
+    {
+        _held = new byte[bytes];
+        for (var i = 0; i < bytes; i += 4096)
+        {
+            _held[i] = 1;
+        }
+
+        return Environment.ProcessId;
+    }
+
+    private static byte[]? _held;
+
+    /// <summary>Kills the process it runs in, its executor (as the out-of-memory killer would), for the poison item.</summary>
     [Remote]
     public static int KillWorkerOn(int x, int poison)
     {
         if (x == poison)
         {
             System.Diagnostics.Process.GetCurrentProcess().Kill();
+            Thread.Sleep(Timeout.Infinite);
+        }
+
+        return x * 10;
+    }
+
+    /// <summary>Kills the worker daemon it runs under (its executor's parent) for the poison item: the whole worker dies.</summary>
+    [Remote]
+    public static int KillWorkerDaemonOn(int x, int poison)
+    {
+        if (x == poison)
+        {
+            System.Diagnostics.Process.GetProcessById(TestProcesses.WorkerProcessId()).Kill();
             Thread.Sleep(Timeout.Infinite);
         }
 
@@ -256,6 +321,9 @@ public static class TestJobs
 }
 
 public sealed record Point(double X, double Y);
+
+/// <summary>What <see cref="TestJobs.Look"/> saw.</summary>
+public sealed record Surroundings(string WorkingDirectory, string? Variable, string Build, string[] Written, int ProcessId);
 
 public enum Color
 {

@@ -66,15 +66,42 @@ public sealed class LoggingTests
             LoggerFactory = factory,
         }))
         {
-            var outcomes = await cluster.MapOutcomesAsync(TestJobs.KillWorkerOn, [(1, 1)]).WaitAsync(Safety);
+            var outcomes = await cluster.MapOutcomesAsync(TestJobs.KillWorkerDaemonOn, [(1, 1)]).WaitAsync(Safety);
             outcomes[0].Error.Should().BeOfType<WorkerLostException>();
             (await cluster.SubmitAsync(TestJobs.Square, 2.0).WaitAsync(Safety)).Should().Be(4.0);
         }
 
         var entries = logs.Entries;
         entries.Should().Contain(e => e.Level == LogLevel.Warning && e.Message.Contains(" was lost: ") && e.Message.EndsWith("1 task(s) go back to the queue"));
-        entries.Should().Contain(e => e.Level == LogLevel.Error && e.Message == "TestJobs.KillWorkerOn item 0 fails: it was running on 1 workers that died");
+        entries.Should().Contain(e => e.Level == LogLevel.Error && e.Message == "TestJobs.KillWorkerDaemonOn item 0 fails: it was running in 1 worker processes that died");
         entries.Should().Contain(e => e.Level == LogLevel.Warning && e.Message.Contains(" replaced by worker "));
+        entries.Should().Contain(e => e.Level == LogLevel.Information && e.Message.StartsWith("Cluster closed: 2 task(s) run, 1 failed, 0 retried;"));
+    }
+
+    [Fact]
+    public async Task ExecutorKilled_WithLoggerFactory_LogsItsEndAndTheSameWorkerServesOn()
+    {
+        using var cache = new TempDirectory();
+        using var logs = new CapturingLoggerProvider();
+        using var factory = logs.CreateFactory();
+        await using (var cluster = await Cluster.StartAsync(new ClusterOptions
+        {
+            Workers = 1,
+            MaxWorkerDeaths = 1,
+            Backend = new LocalProcessBackend { CacheDirectory = cache.Path },
+            LoggerFactory = factory,
+        }))
+        {
+            var outcomes = await cluster.MapOutcomesAsync(TestJobs.KillWorkerOn, [(1, 1)]).WaitAsync(Safety);
+            outcomes[0].Error.Should().BeOfType<WorkerLostException>();
+            (await cluster.SubmitAsync(TestJobs.Square, 2.0).WaitAsync(Safety)).Should().Be(4.0);
+        }
+
+        var entries = logs.Entries;
+        entries.Should().Contain(e => e.Level == LogLevel.Warning && e.Message.Contains(": its executor (process ") && e.Message.Contains(" ended: exit code 137 (killed by SIGKILL")
+            && e.Message.EndsWith("1 task(s) go back to the queue"));
+        entries.Should().Contain(e => e.Level == LogLevel.Error && e.Message == "TestJobs.KillWorkerOn item 0 fails: it was running in 1 worker processes that died");
+        entries.Should().NotContain(e => e.Message.Contains(" was lost") || e.Message.Contains(" replaced by worker "), "the worker itself is fine");
         entries.Should().Contain(e => e.Level == LogLevel.Information && e.Message.StartsWith("Cluster closed: 2 task(s) run, 1 failed, 0 retried;"));
     }
 

@@ -240,7 +240,7 @@ public sealed class WorkerDaemonStartupTests : IDisposable
         // Large arguments take the bulk-data path, which shares each worker's one port.
         var payloads = Enumerable.Range(0, 8).Select(i => Enumerable.Repeat((byte)i, 512 * 1024).ToArray()).ToList();
         var hashes = await cluster.MapAsync(TestJobs.Sha256AfterPause, payloads.Select(p => (p, 200))).WaitAsync(TimeSpan.FromMinutes(2));
-        var processes = await cluster.MapAsync(TestJobs.ProcessId, Enumerable.Range(0, 40)).WaitAsync(TimeSpan.FromMinutes(2));
+        var processes = await cluster.MapAsync(TestJobs.WorkerProcessId, Enumerable.Range(0, 40)).WaitAsync(TimeSpan.FromMinutes(2));
 
         hashes.Should().Equal(payloads.Select(p => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(p))));
         processes.Distinct().Should().BeEquivalentTo([first.Id, second.Id], "both workers on adjacent ports serve the cluster");

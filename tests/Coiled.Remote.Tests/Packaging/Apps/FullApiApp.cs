@@ -183,7 +183,7 @@ try
             Console.WriteLine($"connected: {connected.Workers.Count} {string.Join(",", connected.Workers.Select(w => w.State))}, addresses match: {connected.Workers.Select(w => w.Address).SequenceEqual(addresses)}");
             double[] squares = await connected.MapAsync(Jobs.Square, Enumerable.Range(1, 6).Select(i => (double)i));
             Console.WriteLine($"connected map: {string.Join(",", squares)}");
-            int[] processIds = await connected.MapAsync(Jobs.ProcessId, Enumerable.Range(0, 8));
+            int[] processIds = await connected.MapAsync(Jobs.ParentProcessId, Enumerable.Range(0, 8));
             Console.WriteLine($"ran on the hand-started workers: {processIds.All(id => workers.Any(w => w.Id == id))}");
             Console.WriteLine($"connected cost known: {connected.Cost is not null}");
         }
@@ -314,6 +314,14 @@ public static class Jobs
 
     [Remote]
     public static int ProcessId(int item) => Environment.ProcessId;
+
+    /// <summary>The process that started the task's process: a worker runs tasks in executor processes it starts.</summary>
+    [Remote]
+    public static int ParentProcessId(int item)
+    {
+        var stat = File.ReadAllText("/proc/self/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     [Remote]
     public static int Die(int code)

@@ -1,0 +1,364 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using Coiled.Remote.Transport.Protocol;
+using Google.Protobuf;
+using MessagePack;
+
+namespace Coiled.Remote.Worker.Executors;
+
+/// <summary>
+/// An executor process (<c>coiled-remote-worker --executor</c>): runs the tasks of one environment, in the working
+/// directory and with the variables its daemon started it with, for the daemon's connections on a Unix socket, each a
+/// client's task stream served by a <see cref="TaskExecutor"/> of its own. It has no web server, so that it starts fast.
+/// A spare executor, started ahead of need, learns its environment and variables from a <see cref="BindPrefix"/> line
+/// on standard input, after its secret. It exits when its standard input closes (the daemon ended it, or is gone),
+/// and with <see cref="ProcessExit.RecycleExitCode"/> once a task overran its timeout and the outcomes reported by then
+/// were sent.
+/// </summary>
+internal sealed class ExecutorHost
+{
+    /// <summary>The first argument that makes <c>coiled-remote-worker</c> an executor.</summary>
+    public const string Mode = "--executor";
+
+    /// <summary>The line an executor prints on standard output once it listens.</summary>
+    public const string ReadyLine = "coiled-remote-executor ready";
+
+    /// <summary>The line a spare executor prints on standard output once it took on its environment.</summary>
+    public const string BoundLine = "coiled-remote-executor bound";
+
+    /// <summary>
+    /// How the line that binds a spare executor starts; then the environment folder and the entry assembly (UTF-8) and an
+    /// <c>OpenEnvironment</c> (its id and variables), each base64, separated by spaces.
+    /// </summary>
+    public const string BindPrefix = "bind ";
+
+    /// <summary>A connection must present the secret within this time.</summary>
+    private static readonly TimeSpan SecretTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>The longest a recycling executor waits for outcomes to reach the daemon.</summary>
+    private static readonly TimeSpan FlushLimit = TimeSpan.FromSeconds(2);
+
+    private readonly TaskCompletionSource<RemoteEnvironment> _environment = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly byte[] _secret;
+    private readonly ExecutorCommandLine _options;
+    private readonly WorkerActivity _activity = new(TimeProvider.System);
+    private readonly TaskCompletionSource<string> _recycle = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ConcurrentDictionary<ResultBatcher, byte> _batchers = new();
+
+    private ExecutorHost(byte[] secret, ExecutorCommandLine options)
+    {
+        _secret = secret;
+        _options = options;
+    }
+
+    /// <summary>Runs the executor until the daemon ends it; returns its exit code.</summary>
+    /// <param name="args">The arguments after <see cref="Mode"/>.</param>
+    public static async Task<int> RunAsync(IReadOnlyList<string> args)
+    {
+        ExecutorCommandLine options;
+        try
+        {
+            options = ExecutorCommandLine.Parse(args);
+        }
+        catch (ArgumentException ex)
+        {
+            await Console.Error.WriteLineAsync($"coiled-remote-worker {Mode}: {ex.Message} Executors are started by the worker daemon, not by hand.").ConfigureAwait(false);
+            return 2;
+        }
+
+        var daemon = ParentProcessId();
+        using var input = Console.OpenStandardInput();
+        if (ReadLine(input) is not { } secretLine)
+        {
+            // The daemon went away before it sent the secret.
+            return 0;
+        }
+
+        var host = new ExecutorHost(Convert.FromHexString(secretLine), options);
+        if (options.EnvironmentId is { } id)
+        {
+            host.Take(RemoteEnvironment.ForFolder(id, options.EnvironmentDirectory!), options.EntryAssembly);
+        }
+
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(options.SocketPath));
+        listener.Listen(64);
+        _ = DedicatedThread.Run("coiled-remote executor accept", () => host.Accept(listener));
+        using (var output = Console.OpenStandardOutput())
+        {
+            output.Write(System.Text.Encoding.ASCII.GetBytes(ReadyLine + "\n"));
+            output.Flush();
+        }
+
+        if (!host._environment.Task.IsCompleted)
+        {
+            // A spare: everything a first task needs that does not depend on its environment is made now, not then.
+            WarmUp();
+            if (ReadLine(input) is not { } bind || !bind.StartsWith(BindPrefix, StringComparison.Ordinal))
+            {
+                return 0;
+            }
+
+            var (environment, entryAssembly) = Bind(bind);
+            host.Take(environment, entryAssembly);
+            await Console.Out.WriteLineAsync(BoundLine).ConfigureAwait(false);
+            await Console.Out.FlushAsync().ConfigureAwait(false);
+        }
+
+        var ended = await Task.WhenAny(WaitForEndOfInput(input), host._recycle.Task).ConfigureAwait(false);
+        if (ended != host._recycle.Task)
+        {
+            if (daemon is not null && ParentProcessId() != daemon)
+            {
+                // The daemon died (this process has another parent now), so it cannot clean up after its executors.
+                DeleteOwnFolder(options.SocketPath);
+            }
+
+            return 0;
+        }
+
+        listener.Dispose();
+        await Task.WhenAny(Task.WhenAll(host._batchers.Keys.Select(b => b.WhenDrainedAsync())), Task.Delay(FlushLimit)).ConfigureAwait(false);
+        return ProcessExit.RecycleExitCode;
+    }
+
+    /// <summary>This process's parent (Linux: the field after the name in /proc/self/stat); null where that cannot be read.</summary>
+    private static int? ParentProcessId()
+    {
+        try
+        {
+            var stat = File.ReadAllText("/proc/self/stat");
+            return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or ArgumentOutOfRangeException or IndexOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Deletes the executor's private folder (its socket's, its working directory's), and the daemon's executors' folder
+    /// if that is then empty: a daemon killed outright cannot, and its executors see it go.
+    /// </summary>
+    private static void DeleteOwnFolder(string socketPath)
+    {
+        var folder = Path.GetDirectoryName(socketPath)!;
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+            Directory.Delete(Path.GetDirectoryName(folder)!);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The daemon deletes it, or other executors of the daemon still run.
+        }
+    }
+
+    /// <summary>The line that binds a spare executor to an environment and its variables.</summary>
+    public static string BindLine(ExecutorEnvironment environment)
+    {
+        var open = new OpenEnvironment { EnvironmentId = environment.Id };
+        foreach (var (name, value) in environment.Variables)
+        {
+            open.EnvironmentVariables[name] = value;
+        }
+
+        return BindPrefix + string.Join(' ', Base64(environment.Directory), Base64(environment.EntryAssembly), Convert.ToBase64String(open.ToByteArray()));
+
+        static string Base64(string text) => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(text));
+    }
+
+    /// <summary>
+    /// Takes on the environment and variables of a bind line. The variables are set for native code too (setenv), which
+    /// is safe here: no task has run, and no thread of this process reads the environment meanwhile.
+    /// </summary>
+    private static (RemoteEnvironment Environment, string EntryAssembly) Bind(string line)
+    {
+        var parts = line[BindPrefix.Length..].Split(' ');
+        var directory = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(parts[0]));
+        var entryAssembly = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(parts[1]));
+        var open = OpenEnvironment.Parser.ParseFrom(Convert.FromBase64String(parts[2]));
+        foreach (var (name, value) in open.EnvironmentVariables)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+            if (!OperatingSystem.IsWindows())
+            {
+                _ = NativeEnvironment.SetVariable(name, value, 1);
+            }
+        }
+
+        return (RemoteEnvironment.ForFolder(open.EnvironmentId, directory), entryAssembly);
+    }
+
+    /// <summary>Serves tasks in <paramref name="environment"/> from now on, and loads the [Remote] methods of its entry assembly meanwhile.</summary>
+    private void Take(RemoteEnvironment environment, string entryAssembly)
+    {
+        _environment.SetResult(environment);
+
+        // While the daemon answers the client and the client sends its first tasks.
+        _ = Task.Run(() => environment.Preload(entryAssembly));
+    }
+
+    /// <summary>Compiles and initializes, before a spare is bound, the serializers every first task uses.</summary>
+    private static void WarmUp()
+    {
+        var resolver = Serialization.RemoteSerializer.Options.Resolver;
+        _ = resolver.GetFormatter<int>();
+        _ = resolver.GetFormatter<long>();
+        _ = resolver.GetFormatter<double>();
+        _ = resolver.GetFormatter<string>();
+        _ = resolver.GetFormatter<byte[]>();
+        var reply = new RunReply { Results = new ResultBatch { TaskIds = { 1 }, Failures = { new TaskFailure { TaskId = 2, Message = "warm-up" } } } };
+        _ = RunRequest.Parser.ParseFrom(new RunRequest { Tasks = new TaskBatch { Assembly = "a", StubId = "s", TaskIds = { 1 } } }.ToByteArray());
+        _ = reply.CalculateSize();
+    }
+
+    /// <summary>A line of standard input, without its end; null when the input ends first. Reads byte by byte, so nothing after it is consumed.</summary>
+    private static string? ReadLine(Stream input)
+    {
+        var line = new List<byte>(128);
+        var one = new byte[1];
+        while (input.Read(one) == 1)
+        {
+            if (one[0] == (byte)'\n')
+            {
+                return System.Text.Encoding.UTF8.GetString([.. line]).TrimEnd('\r');
+            }
+
+            line.Add(one[0]);
+        }
+
+        return null;
+    }
+
+    /// <summary>Completes when standard input ends: the daemon closed it, or died.</summary>
+    private static Task WaitForEndOfInput(Stream input)
+    {
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reader = new Thread(() =>
+        {
+            var buffer = new byte[256];
+            try
+            {
+                while (input.Read(buffer) > 0)
+                {
+                }
+            }
+            catch (IOException)
+            {
+                // A broken pipe ends the input as well.
+            }
+
+            ended.TrySetResult();
+        })
+        {
+            IsBackground = true,
+            Name = "coiled-remote executor stdin",
+        };
+        reader.Start();
+        return ended.Task;
+    }
+
+    /// <summary>Accepts the daemon's connections, blocking (so that they are plain blocking sockets), until recycling closes the listener.</summary>
+    private bool Accept(Socket listener)
+    {
+        while (true)
+        {
+            Socket connection;
+            try
+            {
+                connection = listener.Accept();
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                return false;
+            }
+
+            _ = Task.Run(() => ServeAsync(connection));
+        }
+    }
+
+    /// <summary>Serves one client's task stream, relayed by the daemon, until the daemon ends it.</summary>
+    private async Task ServeAsync(Socket connection)
+    {
+        using var link = new ExecutorLink(connection);
+        if (!link.AcceptSecret(_secret, SecretTimeout))
+        {
+            return;
+        }
+
+        // A spare serves no task before it knows its environment.
+        var environment = await _environment.Task.ConfigureAwait(false);
+        var executor = new TaskExecutor(_options.Slots, _activity, _options.Limits, reason => _recycle.TrySetResult(reason));
+        await using (executor.ConfigureAwait(false))
+        {
+            var batcher = new ResultBatcher(executor.Outcomes);
+            _batchers[batcher] = 0;
+            var pump = PumpAsync(link, batcher, executor);
+            try
+            {
+                await DedicatedThread.Run("coiled-remote executor link", () => ReadRequests(link, executor, environment)).ConfigureAwait(false);
+            }
+            finally
+            {
+                await pump.ConfigureAwait(false);
+                _batchers.TryRemove(batcher, out _);
+            }
+        }
+    }
+
+    /// <summary>Reads the daemon's frames, blocking, until the stream ends: tasks are queued, cancels passed on.</summary>
+    private static bool ReadRequests(ExecutorLink link, TaskExecutor executor, RemoteEnvironment environment)
+    {
+        try
+        {
+            while (link.Read(RunRequest.Parser) is { } frame)
+            {
+                var request = frame.Header;
+                if (request.KindCase == RunRequest.KindOneofCase.Tasks)
+                {
+                    executor.Enqueue(environment, request.Tasks, frame.Data, frame.Payload);
+                }
+                else if (request.KindCase == RunRequest.KindOneofCase.Cancel)
+                {
+                    executor.Cancel(request.Cancel.TaskIds);
+                }
+                else
+                {
+                    // The client is gone: what is queued is dropped and what runs is cancelled.
+                    frame.Payload?.Release();
+                    executor.Abort();
+                    return false;
+                }
+            }
+
+            executor.Complete();
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or InvalidDataException or ObjectDisposedException or InvalidProtocolBufferException)
+        {
+            executor.Abort();
+            return false;
+        }
+    }
+
+    /// <summary>Sends the outcomes back as they come, then the frame that says every outcome was sent.</summary>
+    private static async Task PumpAsync(ExecutorLink link, ResultBatcher batcher, TaskExecutor executor)
+    {
+        try
+        {
+            await batcher.PumpAsync((batch, results) =>
+            {
+                link.Write(new RunReply { Results = batch }, results.Span);
+                return ValueTask.CompletedTask;
+            }).ConfigureAwait(false);
+            link.Write(new RunReply(), []);
+            link.CompleteWrites();
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
+        {
+            // The daemon closed the connection: nobody waits for these outcomes.
+            executor.Abort();
+        }
+    }
+}

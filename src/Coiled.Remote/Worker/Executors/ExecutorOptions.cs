@@ -1,0 +1,42 @@
+using System.Reflection;
+
+namespace Coiled.Remote.Worker.Executors;
+
+/// <summary>How the worker daemon starts and ends its executor processes.</summary>
+internal sealed record ExecutorOptions
+{
+    /// <summary>The default of <see cref="IdleTimeout"/>.</summary>
+    internal static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>The program that runs an executor: the worker's own, or the <c>dotnet</c> host with <see cref="Arguments"/> naming it.</summary>
+    public required string FileName { get; init; }
+
+    /// <summary>Arguments before the executor's own (the worker's entry assembly when <see cref="FileName"/> is the <c>dotnet</c> host).</summary>
+    public IReadOnlyList<string> Arguments { get; init; } = [];
+
+    /// <summary>An executor without a connected client for this long is ended; the next client of its environment starts another.</summary>
+    public TimeSpan IdleTimeout { get; init; } = DefaultIdleTimeout;
+
+    /// <summary>
+    /// Keep one spare executor started, ready to take the next new environment in milliseconds (default true); without it
+    /// each new environment waits for a process to start.
+    /// </summary>
+    public bool KeepSpare { get; init; } = true;
+
+    /// <summary>An executor that has not reported ready within this time is killed, and the client's stream fails.</summary>
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Executors run by this very program (the worker daemon): its own executable, or the <c>dotnet</c> host and its entry assembly.</summary>
+    public static ExecutorOptions ForThisProgram(TimeSpan idleTimeout)
+    {
+        var process = Environment.ProcessPath ?? throw new InvalidOperationException("The worker cannot tell which program it runs in (no Environment.ProcessPath), so it cannot start executors.");
+        var host = Path.GetFileNameWithoutExtension(process) == "dotnet";
+        var entry = Assembly.GetEntryAssembly()?.Location;
+        if (host && string.IsNullOrEmpty(entry))
+        {
+            throw new InvalidOperationException("The worker runs under the dotnet host but its entry assembly has no path, so it cannot start executors.");
+        }
+
+        return new ExecutorOptions { FileName = process, Arguments = host ? [entry!] : [], IdleTimeout = idleTimeout };
+    }
+}

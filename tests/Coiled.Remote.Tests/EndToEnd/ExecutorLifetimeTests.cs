@@ -1,0 +1,170 @@
+using System.Net;
+using Coiled.Remote.Tests.Support;
+using Coiled.Remote.Worker;
+using Coiled.Remote.Worker.Executors;
+using Microsoft.Extensions.Time.Testing;
+using Xunit.Abstractions;
+
+namespace Coiled.Remote.Tests.EndToEnd;
+
+/// <summary>
+/// Executor processes live and die on their own: a task that ends its executor costs that executor, never the daemon
+/// or its cache; an executor without a client is ended; and ending it gives back everything its tasks held.
+/// </summary>
+public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Safety = TimeSpan.FromMinutes(3);
+
+    [Theory]
+    [InlineData("Environment.Exit", "exit code 3 (the executor process exited by itself: Environment.Exit")]
+    [InlineData("stack overflow", "exit code 134 (killed by SIGABRT, which is also how .NET ends a process whose stack overflowed); it wrote \"Stack overflow.\"")]
+    [InlineData("kill", "exit code 137 (killed by SIGKILL")]
+    public async Task SubmitAsync_TaskEndsItsExecutor_FailsAfterMaxWorkerDeathsAndTheSameDaemonRunsTheNextTaskWithoutAnUpload(string fault, string death)
+    {
+        await using var daemon = await TestDaemon.StartAsync();
+        await using var cluster = await Cluster.ConnectAsync([daemon.Address], TestDaemon.Token, new ClusterOptions { MaxWorkerDeaths = 2 }).WaitAsync(Safety);
+        var worker = cluster.Workers.Single();
+        var executor = await cluster.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety);
+        var synchronized = cluster.Summary.SyncBytes;
+        var blobs = Directory.GetFiles(Path.Combine(daemon.CachePath, "blobs")).Order().ToList();
+
+        Func<Task> act = fault switch
+        {
+            "Environment.Exit" => () => cluster.SubmitAsync(TestJobs.ExitProcess, 3).WaitAsync(Safety),
+            "stack overflow" => () => cluster.SubmitAsync(TestJobs.OverflowStack, 0).WaitAsync(Safety),
+            _ => () => cluster.SubmitAsync(TestJobs.KillWorkerOn, 1, 1).WaitAsync(Safety),
+        };
+
+        var lost = (await act.Should().ThrowAsync<WorkerLostException>()).Which;
+        lost.WorkerDeaths.Should().HaveCount(2, "the task ran again, alone, after the first death, as when a worker dies")
+            .And.OnlyContain(d => d.StartsWith($"{worker.Id} its executor (process ", StringComparison.Ordinal) && d.Contains(death, StringComparison.Ordinal));
+        cluster.Summary.TasksRequeued.Should().Be(1);
+        var next = await cluster.SubmitAsync(TestJobs.ProcessId, 1).WaitAsync(Safety);
+        next.Should().NotBe(executor, "a new executor runs the next task");
+        (await cluster.SubmitAsync(TestJobs.WorkerProcessId, 2).WaitAsync(Safety)).Should().Be(daemon.ProcessId);
+        daemon.HasExited.Should().BeFalse();
+        cluster.Workers.Should().ContainSingle().Which.Should().Be(worker with { State = WorkerState.Ready }, "the worker stays: same id, same process");
+        cluster.Summary.SyncBytes.Should().Be(synchronized, "nothing was uploaded again");
+        Directory.GetFiles(Path.Combine(daemon.CachePath, "blobs")).Order().Should().Equal(blobs, "the daemon kept its cache");
+    }
+
+    [Fact]
+    public async Task ConnectAsync_ManyBuildsIntoOneDaemonEachHolding20MB_DaemonAndLiveExecutorsStayWithin150MiBOfTheFirst()
+    {
+        const int Builds = 12;
+        // Without the spare, which comes and goes as builds take it, so that what is measured is what the builds leave.
+        await using var daemon = await TestDaemon.StartAsync("--executor-idle-timeout", "0.2", "--no-spare-executor");
+        using var build = new AppBuild("build-0");
+        var after = new List<double>();
+        for (var i = 0; i < Builds; i++)
+        {
+            build.Rebuild($"build-{i}");
+            int executor;
+            await using (var cluster = await Cluster.ConnectAsync([daemon.Address], TestDaemon.Token, build.Options()).WaitAsync(Safety))
+            {
+                executor = await cluster.SubmitAsync(TestJobs.Hold, 20_000_000).WaitAsync(Safety);
+            }
+
+            // The build's client is gone: the daemon ends its executor, and with it the 20 MB, after 0.2 s.
+            daemon.Executors();
+            await ProcessAssert.AllExitAsync([executor], TimeSpan.FromSeconds(30));
+            after.Add(daemon.ResidentMiB());
+        }
+
+        output.WriteLine($"daemon + live executors' RSS after each of {Builds} builds: {string.Join(", ", after.Select(mb => mb.ToString("F0")))} MiB");
+        (after[^1] - after[0]).Should().BeLessThan(150, "an ended environment gives back everything its tasks loaded and held");
+    }
+
+    [Fact]
+    public async Task Executor_NoClientForItsIdleTimeout_IsEndedAndTheNextClientOfItsEnvironmentGetsANewOne()
+    {
+        const string Token = "executor-idle-token-0123456789";
+        var time = new FakeTimeProvider();
+        using var cache = new TempDirectory();
+        await using var host = await WorkerHost.StartAsync(new WorkerHostOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            Token = Token,
+            CacheDirectory = cache.Path,
+            Slots = 2,
+            TimeProvider = time,
+            Executors = new ExecutorOptions
+            {
+                FileName = Environment.ProcessPath!,
+                Arguments = [Path.Combine(AppContext.BaseDirectory, "coiled-remote-worker.dll")],
+                IdleTimeout = TimeSpan.FromSeconds(60),
+                KeepSpare = false,
+            },
+        }, CancellationToken.None);
+        var executors = host.Runtime.Executors!;
+        int first;
+        await using (var cluster = await Cluster.ConnectAsync([host.Address], Token).WaitAsync(Safety))
+        {
+            first = await cluster.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety);
+        }
+
+        await WaitUntilAsync(() => executors.Streams == 0, "the ended client's stream to let go of its executor");
+        time.Advance(TimeSpan.FromSeconds(59));
+        ProcessAssert.IsRunning(first).Should().BeTrue("59 s without a client is within the idle timeout");
+        time.Advance(TimeSpan.FromSeconds(1));
+        await ProcessAssert.AllExitAsync([first], TimeSpan.FromSeconds(30));
+        executors.Count.Should().Be(0);
+
+        await using var again = await Cluster.ConnectAsync([host.Address], Token).WaitAsync(Safety);
+        var second = await again.SubmitAsync(TestJobs.ProcessId, 1).WaitAsync(Safety);
+        second.Should().NotBe(first);
+        await host.DisposeAsync();
+        await ProcessAssert.AllExitAsync([second], TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public async Task Spare_StartsForANewBuildOnly_IsTakenWithoutReplacementAndEndsAfterTheIdleTimeoutWhenNoClientTakesIt()
+    {
+        const string Token = "executor-spare-token-0123456789";
+        var time = new FakeTimeProvider();
+        using var cache = new TempDirectory();
+        await using var host = await WorkerHost.StartAsync(new WorkerHostOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            Token = Token,
+            CacheDirectory = cache.Path,
+            Slots = 2,
+            TimeProvider = time,
+            Executors = new ExecutorOptions
+            {
+                FileName = Environment.ProcessPath!,
+                Arguments = [Path.Combine(AppContext.BaseDirectory, "coiled-remote-worker.dll")],
+                IdleTimeout = TimeSpan.FromSeconds(60),
+            },
+        }, CancellationToken.None);
+        var executors = host.Runtime.Executors!;
+        await using (var cluster = await Cluster.ConnectAsync([host.Address], Token).WaitAsync(Safety))
+        {
+            (await cluster.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety)).Should().NotBe(Environment.ProcessId);
+            executors.SpareProcessId.Should().BeNull("the spare started for the new build was bound to it, and none replaces it");
+            await using var again = await Cluster.ConnectAsync([host.Address], Token).WaitAsync(Safety);
+            await again.SubmitAsync(TestJobs.ProcessId, 1).WaitAsync(Safety);
+            executors.SpareProcessId.Should().BeNull("a build that an executor runs already needs no spare");
+        }
+
+        executors.PrepareSpare(new string('a', 64));
+        await WaitUntilAsync(() => executors.SpareProcessId is not null, "the spare for a planned new build to start");
+        var spare = executors.SpareProcessId!.Value;
+        time.Advance(TimeSpan.FromSeconds(59));
+        ProcessAssert.IsRunning(spare).Should().BeTrue("59 s untaken is within the idle timeout");
+        time.Advance(TimeSpan.FromSeconds(1));
+        await ProcessAssert.AllExitAsync([spare], TimeSpan.FromSeconds(30));
+        executors.SpareProcessId.Should().BeNull();
+    }
+
+    /// <summary>Waits (a generous safety net, not a measurement) until <paramref name="condition"/> holds.</summary>
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!condition())
+        {
+            DateTime.UtcNow.Should().BeBefore(deadline, $"waiting for {what}");
+            await Task.Delay(10);
+        }
+    }
+}
