@@ -109,7 +109,7 @@ internal sealed class EnvironmentCatalog
 
         // Located on every open, so that a folder a task altered is laid out again before it is used.
         var folder = Locate(environmentId);
-        var lazy = _open.GetOrAdd(environmentId, id => new Lazy<RemoteEnvironment>(() => RemoteEnvironment.ForFolder(id, folder)));
+        var lazy = _open.GetOrAdd(environmentId, id => new Lazy<RemoteEnvironment>(() => RemoteEnvironment.ForFolder(id, folder, EntryAssemblyOf(id))));
         try
         {
             return lazy.Value;
