@@ -3,7 +3,7 @@ using Xunit.Sdk;
 namespace Coiled.Remote.Tests.Support;
 
 /// <summary>
-/// A fact that needs Linux (workers that run linux-x64 or linux-arm64, /proc, abstract Unix sockets); skipped, with
+/// A fact that needs Linux (workers that run linux-x64 or linux-arm64, /proc); skipped, with
 /// that reason, elsewhere. Carries the trait <c>Requires=Linux</c>, so <c>--filter Requires!=Linux</c> leaves them out.
 /// </summary>
 [TraitDiscoverer(RequiresTraitDiscoverer.TypeName, RequiresTraitDiscoverer.AssemblyName)]
