@@ -46,9 +46,6 @@ internal sealed class RuntimePlatform
     /// <summary>Every identifier whose assets this platform can use, itself first and <c>any</c> last.</summary>
     public IReadOnlyList<string> Compatible { get; }
 
-    /// <summary>Whether this is Linux, of any C library.</summary>
-    public bool IsLinux => OperatingSystem.StartsWith("linux", StringComparison.Ordinal);
-
     /// <summary>The platform of a portable runtime identifier such as <c>linux-arm64</c>.</summary>
     /// <exception cref="ArgumentException">The identifier has no architecture part.</exception>
     public static RuntimePlatform Parse(string runtimeIdentifier)

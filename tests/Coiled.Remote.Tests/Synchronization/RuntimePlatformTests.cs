@@ -20,10 +20,11 @@ public sealed class RuntimePlatformTests
     [Fact]
     public void Of_HelloNamingItsRuntime_IsThatRuntime()
     {
-        var platform = RuntimePlatform.Of(new HelloReply { RuntimeIdentifier = "linux-arm64", OsDescription = "Amazon Linux 2023", Architecture = "Arm64" });
+        var platform = RuntimePlatform.Of(new HelloReply { RuntimeIdentifier = "linux-arm64", OsDescription = "Amazon Linux 2023", Architecture = "X64" });
 
         platform.RuntimeIdentifier.Should().Be("linux-arm64");
-        platform.IsLinux.Should().BeTrue();
+        platform.OperatingSystem.Should().Be("linux");
+        platform.Architecture.Should().Be("arm64");
     }
 
     [Theory]
