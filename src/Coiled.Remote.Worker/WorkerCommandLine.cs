@@ -15,7 +15,8 @@ internal sealed record WorkerCommandLine
           --allow-insecure-token-file  accept a token file other users can read, with a warning
           --token-stdin             read the cluster token from the first line of standard input
           --exit-with-stdin         exit when standard input closes (the parent process is gone)
-          --cache-dir DIR           where synchronized files are kept (default ~/.cache/coiled-remote)
+          --cache-dir DIR           where synchronized files are kept (default ~/.cache/coiled-remote on Linux,
+                                    ~/Library/Caches/coiled-remote on macOS, %LOCALAPPDATA%\coiled-remote on Windows)
           --slots N                 tasks run at once, 1 to 4096 (default: processor count)
           --idle-timeout SECONDS    exit after this long without work (0 = never; default 1200)
           --no-client-timeout SECONDS  exit after this long without a client (0 = never; default 120)

@@ -172,7 +172,7 @@ public sealed partial class Cluster : IAsyncDisposable
         {
             var started = Stopwatch.GetTimestamp();
             Report(options, "starting workers", 0, count);
-            var snapshot = Task.Run(() => CaptureSnapshot(options.ApplicationDirectory), cancellationToken);
+            var application = Task.Run(() => ScanApplication(options.ApplicationDirectory, logger), cancellationToken);
             var launch = new WorkerLaunch(count, token, options.IdleTimeout, options.NoClientTimeout, loggerFactory);
             IReadOnlyList<WorkerEndpoint> endpoints;
             try
@@ -204,7 +204,7 @@ public sealed partial class Cluster : IAsyncDisposable
             var connected = Stopwatch.GetElapsedTime(started);
             Report(options, "synchronizing", 0, count);
             var variables = ForwardedVariables(options, logger);
-            var session = await SynchronizeAsync(connections, snapshot, variables, cancellationToken).ConfigureAwait(false);
+            var session = await SynchronizeAsync(connections, application, variables, cancellationToken).ConfigureAwait(false);
             session = session with { Token = token, Launch = launch, Variables = variables, Sync = session.Sync with { Elapsed = Stopwatch.GetElapsedTime(started) - connected } };
             var total = Stopwatch.GetElapsedTime(started);
             logger.LogInformation(
@@ -279,40 +279,61 @@ public sealed partial class Cluster : IAsyncDisposable
                     $"(default {defaultValue.TotalMinutes:0} min), or Timeout.InfiniteTimeSpan for workers that never stop {without}.");
     }
 
-    private static EnvironmentSnapshot CaptureSnapshot(string? applicationDirectory)
-        => EnvironmentSnapshot.Capture(applicationDirectory ?? AppContext.BaseDirectory, Assembly.GetEntryAssembly()?.GetName().Name ?? "unknown");
+    private static ApplicationFolder ScanApplication(string? applicationDirectory, ILogger logger)
+        => ApplicationFolder.Scan(applicationDirectory ?? AppContext.BaseDirectory, Assembly.GetEntryAssembly()?.GetName().Name ?? "unknown", logger);
 
     private static async Task<ClusterSession> SynchronizeAsync(
-        IReadOnlyList<WorkerConnection> connections, Task<EnvironmentSnapshot> snapshotTask, IReadOnlyDictionary<string, string> variables, CancellationToken cancellationToken)
+        IReadOnlyList<WorkerConnection> connections, Task<ApplicationFolder> applicationTask, IReadOnlyDictionary<string, string> variables, CancellationToken cancellationToken)
     {
         var synchronized = connections.Where(c => !c.Endpoint.UsesCallerProcess).ToList();
         var report = new SyncReport(0, 0, 0);
-        string environmentId = string.Empty;
-        EnvironmentSnapshot? snapshot = null;
+        var environments = new Dictionary<WorkerConnection, string>();
+        ApplicationFolder? application = null;
         if (synchronized.Count > 0)
         {
             try
             {
-                snapshot = await snapshotTask.ConfigureAwait(false);
+                application = await applicationTask.ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not (EnvironmentSyncException or OperationCanceledException))
             {
                 throw new EnvironmentSyncException($"The application in {AppContext.BaseDirectory} could not be captured for synchronization: {ex.Message}", ex);
             }
 
+            // Every worker's platform is checked before anything is uploaded: a build one of them cannot run fails the start at once.
+            var snapshots = synchronized.Select(c => SnapshotFor(application, c)).ToList();
+
             // The first worker goes alone: workers sharing a machine share a blob cache, so the rest then find
             // everything present and upload nothing.
-            var first = await SyncOneAsync(synchronized[0], snapshot, cancellationToken).ConfigureAwait(false);
-            var rest = await Task.WhenAll(synchronized.Skip(1).Select(c => SyncOneAsync(c, snapshot, cancellationToken))).ConfigureAwait(false);
-            environmentId = first.EnvironmentId;
+            var first = await SyncOneAsync(synchronized[0], snapshots[0], cancellationToken).ConfigureAwait(false);
+            var rest = await Task.WhenAll(synchronized.Skip(1).Select((c, i) => SyncOneAsync(c, snapshots[i + 1], cancellationToken))).ConfigureAwait(false);
+            foreach (var (connection, outcome) in synchronized.Zip(rest.Prepend(first)))
+            {
+                environments[connection] = outcome.EnvironmentId;
+            }
+
             report = new SyncReport(
                 first.BlobsSent + rest.Sum(r => r.BlobsSent),
                 first.BytesSent + rest.Sum(r => r.BytesSent),
-                snapshot.Manifest.Files.Count);
+                snapshots[0].Manifest.Files.Count);
         }
 
-        await Task.WhenAll(connections.Select(c => OpenOneAsync(c, c.Endpoint.UsesCallerProcess ? string.Empty : environmentId, variables, cancellationToken))).ConfigureAwait(false);
-        return new ClusterSession(string.Empty, null!, snapshot, environmentId, variables, report);
+        await Task.WhenAll(connections.Select(c => OpenOneAsync(c, environments.GetValueOrDefault(c, string.Empty), variables, cancellationToken))).ConfigureAwait(false);
+        return new ClusterSession(string.Empty, null!, application, variables, report);
+    }
+
+    /// <summary>The application as <paramref name="connection"/>'s platform needs it; refused when it cannot run there.</summary>
+    private static EnvironmentSnapshot SnapshotFor(ApplicationFolder application, WorkerConnection connection)
+    {
+        try
+        {
+            return application.SnapshotFor(RuntimePlatform.Of(connection.Hello));
+        }
+        catch (Exception ex) when (ex is not EnvironmentSyncException)
+        {
+            throw new EnvironmentSyncException(
+                $"The application in {application.BaseDirectory} could not be captured for worker {connection.Id} at {connection.Endpoint.Address}: {ex.Message}", ex);
+        }
     }
 
     /// <summary>A worker was lost: start, synchronize and add a replacement, or give up when that is off or fails.</summary>
@@ -343,7 +364,7 @@ public sealed partial class Cluster : IAsyncDisposable
             var environmentId = string.Empty;
             if (!connection.Endpoint.UsesCallerProcess)
             {
-                var synchronized = await SyncOneAsync(connection, _session.Snapshot!, token).ConfigureAwait(false);
+                var synchronized = await SyncOneAsync(connection, SnapshotFor(_session.Application!, connection), token).ConfigureAwait(false);
                 environmentId = synchronized.EnvironmentId;
                 OnSynchronized(synchronized.BytesSent);
             }

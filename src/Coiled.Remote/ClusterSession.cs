@@ -6,7 +6,6 @@ namespace Coiled.Remote;
 internal sealed record ClusterSession(
     string Token,
     WorkerLaunch Launch,
-    EnvironmentSnapshot? Snapshot,
-    string EnvironmentId,
+    ApplicationFolder? Application,
     IReadOnlyDictionary<string, string> Variables,
     SyncReport Sync);

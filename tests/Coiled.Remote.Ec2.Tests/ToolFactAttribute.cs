@@ -18,10 +18,10 @@ public sealed class ToolFactAttribute : FactAttribute
     /// <summary>Whether the tests run under CI, where a missing tool is a failure rather than a reason to skip.</summary>
     public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>The program's full path, found on PATH as a shell would; null when it is not there.</summary>
+    /// <summary>The program's full path, found on PATH as a shell would (with <c>.exe</c> on Windows); null when it is not there.</summary>
     public static string? Find(string tool)
         => (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
             .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Select(folder => Path.Combine(folder, tool))
+            .SelectMany(folder => OperatingSystem.IsWindows() ? new[] { Path.Combine(folder, tool + ".exe"), Path.Combine(folder, tool) } : [Path.Combine(folder, tool)])
             .FirstOrDefault(File.Exists);
 }

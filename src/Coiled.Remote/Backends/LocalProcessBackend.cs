@@ -39,7 +39,10 @@ public sealed class LocalProcessBackend : IClusterBackend
     /// </summary>
     public string? WorkerPath { get; init; }
 
-    /// <summary>Where workers keep synchronized files. Default: <c>$XDG_CACHE_HOME/coiled-remote</c> or <c>~/.cache/coiled-remote</c>.</summary>
+    /// <summary>
+    /// Where workers keep synchronized files. Default: <c>%LOCALAPPDATA%\coiled-remote</c> on Windows,
+    /// <c>~/Library/Caches/coiled-remote</c> on macOS, <c>$XDG_CACHE_HOME/coiled-remote</c> or <c>~/.cache/coiled-remote</c> on Linux.
+    /// </summary>
     public string? CacheDirectory { get; init; }
 
     /// <summary>Execution slots per worker, 1 to 4096. Default: the processors of this machine shared among the workers.</summary>
@@ -95,12 +98,32 @@ public sealed class LocalProcessBackend : IClusterBackend
 
     private async Task<WorkerEndpoint> StartOneAsync(string worker, string cache, int slots, WorkerLaunch launch, ILogger logger, CancellationToken cancellationToken)
     {
+        var start = StartInfo(worker, cache, slots, launch);
+        var process = Process.Start(start) ?? throw new ClusterStartException($"Could not start {start.FileName} {worker}.");
+        var workerProcess = new WorkerProcess(process, logger);
+        lock (_workers)
+        {
+            _workers.Add(workerProcess);
+        }
+
+        await process.StandardInput.WriteLineAsync(launch.Token.AsMemory(), cancellationToken).ConfigureAwait(false);
+        await process.StandardInput.FlushAsync(cancellationToken).ConfigureAwait(false);
+        var address = await workerProcess.WaitForAddressAsync(StartTimeout, cancellationToken).ConfigureAwait(false);
+        return new WorkerEndpoint(address) { Exited = workerProcess.Exited, Abandon = workerProcess.Kill };
+    }
+
+    /// <summary>How a worker daemon process is started: its arguments, the token on standard input, no window.</summary>
+    internal ProcessStartInfo StartInfo(string worker, string cache, int slots, WorkerLaunch launch)
+    {
         var start = new ProcessStartInfo(DotnetHost())
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+
+            // A WinForms or WPF caller has no console: without this, Windows opens one window per worker.
+            CreateNoWindow = true,
         };
         start.ArgumentList.Add(worker);
         foreach (var argument in new[]
@@ -125,18 +148,7 @@ public sealed class LocalProcessBackend : IClusterBackend
 
         start.Environment["DOTNET_TieredPGO"] = "0";
         start.Environment["DOTNET_gcServer"] = "0";
-
-        var process = Process.Start(start) ?? throw new ClusterStartException($"Could not start {start.FileName} {worker}.");
-        var workerProcess = new WorkerProcess(process, logger);
-        lock (_workers)
-        {
-            _workers.Add(workerProcess);
-        }
-
-        await process.StandardInput.WriteLineAsync(launch.Token.AsMemory(), cancellationToken).ConfigureAwait(false);
-        await process.StandardInput.FlushAsync(cancellationToken).ConfigureAwait(false);
-        var address = await workerProcess.WaitForAddressAsync(StartTimeout, cancellationToken).ConfigureAwait(false);
-        return new WorkerEndpoint(address) { Exited = workerProcess.Exited, Abandon = workerProcess.Kill };
+        return start;
     }
 
     private string FindWorker()
@@ -181,14 +193,26 @@ public sealed class LocalProcessBackend : IClusterBackend
         return File.Exists(host) ? host : "dotnet";
     }
 
-    /// <summary>The cache folder workers on this machine share unless told otherwise (also the worker daemon's default).</summary>
+    /// <summary>
+    /// The cache folder workers on this machine share unless told otherwise (also the worker daemon's default), where
+    /// the platform keeps caches: <c>%LOCALAPPDATA%\coiled-remote</c> on Windows, <c>~/Library/Caches/coiled-remote</c>
+    /// on macOS, <c>$XDG_CACHE_HOME/coiled-remote</c> or <c>~/.cache/coiled-remote</c> elsewhere.
+    /// </summary>
     internal static string DefaultCacheDirectory()
     {
+        if (OperatingSystem.IsWindows())
+        {
+            return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "coiled-remote");
+        }
+
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        if (OperatingSystem.IsMacOS())
+        {
+            return Path.Combine(home, "Library", "Caches", "coiled-remote");
+        }
+
         var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-        var root = string.IsNullOrEmpty(xdg)
-            ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache")
-            : xdg;
-        return Path.Combine(root, "coiled-remote");
+        return Path.Combine(string.IsNullOrEmpty(xdg) ? Path.Combine(home, ".cache") : xdg, "coiled-remote");
     }
 
     private static string Seconds(TimeSpan value)

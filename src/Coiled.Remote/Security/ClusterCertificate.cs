@@ -10,9 +10,12 @@ namespace Coiled.Remote.Security;
 /// </summary>
 internal sealed class ClusterCertificate : IDisposable
 {
-    private ClusterCertificate(X509Certificate2 certificate)
+    private readonly byte[] _pfx;
+
+    private ClusterCertificate(X509Certificate2 certificate, byte[] pfx)
     {
         Certificate = certificate;
+        _pfx = pfx;
         Thumbprint = Convert.ToHexStringLower(certificate.GetCertHash(HashAlgorithmName.SHA256));
     }
 
@@ -36,12 +39,17 @@ internal sealed class ClusterCertificate : IDisposable
         var now = DateTimeOffset.UtcNow;
         using var created = request.CreateSelfSigned(now.AddMinutes(-5), now + lifetime);
 
-        // Round-trip through PKCS#12 so the private key is usable by SslStream on every platform.
-        return new ClusterCertificate(X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pkcs12), password: null));
+        // Round-trip through PKCS#12 so the private key is usable by SslStream on every platform. The bytes are kept:
+        // the loaded key is not exportable on Windows and macOS, so exporting it again would fail there.
+        var pfx = created.Export(X509ContentType.Pkcs12);
+        return new ClusterCertificate(X509CertificateLoader.LoadPkcs12(pfx, password: null), pfx);
     }
 
-    /// <summary>The certificate and key as a PKCS#12 (PFX) file without password, for <c>coiled-remote-worker --cert</c>.</summary>
-    public byte[] ExportPfx() => Certificate.Export(X509ContentType.Pkcs12);
+    /// <summary>
+    /// The certificate and key as a PKCS#12 (PFX) file without password, for <c>coiled-remote-worker --cert</c>: the
+    /// bytes it was made from, so that no platform is asked to export a private key it holds as non-exportable.
+    /// </summary>
+    public byte[] ExportPfx() => (byte[])_pfx.Clone();
 
     /// <summary>Whether <paramref name="presented"/> is the certificate with <paramref name="thumbprint"/>.</summary>
     public static bool Matches(X509Certificate? presented, string thumbprint)

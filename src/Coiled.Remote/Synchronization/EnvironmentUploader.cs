@@ -31,7 +31,7 @@ internal static class EnvironmentUploader
                 throw new EnvironmentSyncException($"The worker asked for blob {hex}, which is not part of this application's manifest.");
             }
 
-            await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16, useAsync: true);
+            await using var file = Open(path);
             var size = file.Length;
             long offset = 0;
             do
@@ -59,5 +59,21 @@ internal static class EnvironmentUploader
         await upload.RequestStream.CompleteAsync().ConfigureAwait(false);
         await upload.ResponseAsync.ConfigureAwait(false);
         return new Outcome(plan.EnvironmentId, plan.Missing.Count, sent);
+    }
+
+    /// <summary>Opens a file of the application for reading, whatever other readers and writers it has.</summary>
+    /// <exception cref="EnvironmentSyncException">It cannot be opened: gone, or held open by a process that lets no one else read it.</exception>
+    private static FileStream Open(string path)
+    {
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16, useAsync: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new EnvironmentSyncException(
+                $"The application file {path} could not be read for upload: {ex.Message} It was readable moments before, when it was hashed: " +
+                "a rebuild or a process that opened it since (without letting others read it) is in the way. Start the cluster again once it is done.", ex);
+        }
     }
 }

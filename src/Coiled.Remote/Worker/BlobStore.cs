@@ -88,10 +88,32 @@ internal sealed class BlobStore
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
+    /// <summary>
+    /// Deletes a folder of sealed files. Windows refuses to delete a read-only file, so their attribute is cleared
+    /// first there (for a hard link, also on the blob, whose fixed time still tells whether it was written to).
+    /// </summary>
+    public static void DeleteFolder(string folder)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            foreach (var file in new DirectoryInfo(folder).EnumerateFiles("*", SearchOption.AllDirectories))
+            {
+                file.Attributes &= ~FileAttributes.ReadOnly;
+            }
+        }
+
+        Directory.Delete(folder, recursive: true);
+    }
+
     private static void DeleteAltered(string path)
     {
         try
         {
+            if (OperatingSystem.IsWindows())
+            {
+                File.SetAttributes(path, FileAttributes.Normal);
+            }
+
             File.Delete(path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -232,7 +254,16 @@ internal sealed class BlobStore
 
             // Another upload of the same content may have landed first; either copy is the same bytes.
             Seal(_tempPath, ReadOnly);
-            File.Move(_tempPath, finalPath, overwrite: true);
+            try
+            {
+                File.Move(_tempPath, finalPath, overwrite: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException && IsIntact(finalPath, Size))
+            {
+                // Windows replaces neither a read-only file nor one an executor has loaded; the one there is these bytes, intact.
+                DeleteTemporary();
+            }
+
             _hash.Dispose();
         }
 
@@ -240,13 +271,23 @@ internal sealed class BlobStore
         {
             _file.Dispose();
             _hash.Dispose();
+            DeleteTemporary();
+        }
+
+        private void DeleteTemporary()
+        {
             try
             {
+                if (OperatingSystem.IsWindows() && File.Exists(_tempPath))
+                {
+                    File.SetAttributes(_tempPath, FileAttributes.Normal);
+                }
+
                 File.Delete(_tempPath);
             }
-            catch (IOException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                // A leftover temp file is harmless: names are unique and never read.
+                // A leftover temp file is harmless: names are unique and never read, and the next start sweeps it.
             }
         }
     }

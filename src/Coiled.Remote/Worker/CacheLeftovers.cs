@@ -26,10 +26,11 @@ internal static class CacheLeftovers
             {
                 if (entry is DirectoryInfo folder)
                 {
-                    folder.Delete(recursive: true);
+                    BlobStore.DeleteFolder(folder.FullName);
                 }
                 else
                 {
+                    entry.Attributes &= ~FileAttributes.ReadOnly;
                     entry.Delete();
                 }
 

@@ -11,11 +11,16 @@ namespace Coiled.Remote.Worker;
 /// <summary>
 /// The environments a worker knows: manifests announced by clients, and the folders and load contexts made from
 /// them once every blob is present. Folders live under <c>envs/&lt;id&gt;</c> next to the blob store and are reused.
+/// A folder's files are hard links to the blobs (no rights needed, unlike symbolic links, which Windows grants only to
+/// administrators and in Developer Mode), or read-only copies where the file system has no hard links; executables
+/// are copies of their own.
 /// </summary>
 internal sealed class EnvironmentCatalog
 {
     private const int HashBytes = 32;
     private const int MaxFiles = 100_000;
+
+    private const UnixFileMode ReadOnly = UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
     private const UnixFileMode ReadOnlyExecutable =
         UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
@@ -104,7 +109,7 @@ internal sealed class EnvironmentCatalog
 
         // Located on every open, so that a folder a task altered is laid out again before it is used.
         var folder = Locate(environmentId);
-        var lazy = _open.GetOrAdd(environmentId, id => new Lazy<RemoteEnvironment>(() => RemoteEnvironment.ForFolder(id, folder)));
+        var lazy = _open.GetOrAdd(environmentId, id => new Lazy<RemoteEnvironment>(() => RemoteEnvironment.ForFolder(id, folder, EntryAssemblyOf(id))));
         try
         {
             return lazy.Value;
@@ -155,19 +160,19 @@ internal sealed class EnvironmentCatalog
         "This worker runs tasks only in synchronized environments: call PlanSync and Upload, then open the environment id PlanSync returned."));
 
     /// <summary>
-    /// The environment's folder under <c>envs/</c>, laid out from the blobs if it is not there yet or if a task wrote to
-    /// one of its executables (the only files not linked to a blob, which <see cref="BlobStore.Contains"/> checks).
+    /// The environment's folder under <c>envs/</c>, laid out from the blobs if it is not there yet or if anything wrote
+    /// to one of its files (each carries <see cref="BlobStore.StoredTime"/> until then, as <see cref="BlobStore.Contains"/> checks).
     /// </summary>
     private string LayOut(string id, Manifest manifest)
     {
         var target = Path.Combine(_directory, id);
-        if (Directory.Exists(target) && !ExecutablesIntact(target, manifest))
+        if (Directory.Exists(target) && !FilesIntact(target, manifest))
         {
             var altered = Path.Combine(_directory, $".altered-{Guid.NewGuid():N}");
             try
             {
                 Directory.Move(target, altered);
-                Directory.Delete(altered, recursive: true);
+                BlobStore.DeleteFolder(altered);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -186,16 +191,18 @@ internal sealed class EnvironmentCatalog
                 {
                     var path = Path.Combine(staging, file.Path);
                     Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                    var blob = _blobs.PathOf(file.Sha256.Span);
                     if (file.Executable)
                     {
                         // Blobs are shared by content, and the same bytes may be a plain file in another environment:
                         // an executable gets a read-only copy of its own.
-                        File.Copy(_blobs.PathOf(file.Sha256.Span), path);
+                        File.Copy(blob, path);
                         BlobStore.Seal(path, ReadOnlyExecutable);
                     }
-                    else
+                    else if (!HardLink.TryCreate(blob, path))
                     {
-                        File.CreateSymbolicLink(path, _blobs.PathOf(file.Sha256.Span));
+                        File.Copy(blob, path);
+                        BlobStore.Seal(path, ReadOnly);
                     }
                 }
 
@@ -220,7 +227,7 @@ internal sealed class EnvironmentCatalog
     {
         try
         {
-            Directory.Delete(folder, recursive: true);
+            BlobStore.DeleteFolder(folder);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -228,8 +235,12 @@ internal sealed class EnvironmentCatalog
         }
     }
 
-    private static bool ExecutablesIntact(string folder, Manifest manifest)
-        => manifest.Files.Where(file => file.Executable).All(file => BlobStore.IsIntact(Path.Combine(folder, file.Path), file.Size));
+    /// <summary>
+    /// Whether every file of the folder is as laid out: a write through a hard link changes the blob as well, whose
+    /// path <see cref="BlobStore.Contains"/> then deletes, but this name would still hold the altered bytes.
+    /// </summary>
+    private static bool FilesIntact(string folder, Manifest manifest)
+        => manifest.Files.All(file => BlobStore.IsIntact(Path.Combine(folder, file.Path), file.Size));
 
     /// <summary>Hex SHA-256 over the sorted (path, hash) pairs: the same application gives the same id on every worker.</summary>
     public static string ComputeId(Manifest manifest)

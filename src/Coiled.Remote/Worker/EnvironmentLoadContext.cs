@@ -1,12 +1,16 @@
 using System.Reflection;
-using System.Runtime.InteropServices;
 using System.Runtime.Loader;
+using Coiled.Remote.Synchronization;
 
 namespace Coiled.Remote.Worker;
 
 /// <summary>
-/// A collectible load context over one synchronized environment folder. The caller's assemblies load from the
-/// folder; Coiled.Remote and MessagePack resolve to the worker's own copies so that stub and serializer types unify.
+/// A collectible load context over one synchronized environment folder. The caller's assemblies and native libraries
+/// resolve as the runtime resolves them for an application: through its deps.json and this machine's runtime
+/// identifier graph (<see cref="AssemblyDependencyResolver"/>), then, for what that does not know, from the folder
+/// itself, by file name in any case (a build made on Windows or macOS may differ in case from the names code asks
+/// for) and from its <c>runtimes/&lt;rid&gt;/native</c> folders. Coiled.Remote and MessagePack resolve to the worker's
+/// own copies so that stub and serializer types unify.
 /// </summary>
 internal sealed class EnvironmentLoadContext : AssemblyLoadContext
 {
@@ -18,19 +22,60 @@ internal sealed class EnvironmentLoadContext : AssemblyLoadContext
     };
 
     private readonly string _directory;
-    private readonly string[] _managedProbes;
-    private readonly string[] _nativeProbes;
+    private readonly AssemblyDependencyResolver? _resolver;
+    private readonly FolderIndex[] _managedFolders;
+    private readonly FolderIndex[] _nativeFolders;
 
-    public EnvironmentLoadContext(string name, string directory)
+    /// <param name="name">The context's name, for diagnostics.</param>
+    /// <param name="directory">The environment's folder.</param>
+    /// <param name="applicationName">The application's name: its <c>&lt;name&gt;.deps.json</c> in the folder guides resolution.</param>
+    public EnvironmentLoadContext(string name, string directory, string applicationName)
         : base(name, isCollectible: true)
     {
         _directory = directory;
-        var rid = "linux-" + RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
-        _managedProbes = [directory, .. LibFolders(Path.Combine(directory, "runtimes", rid, "lib")), .. LibFolders(Path.Combine(directory, "runtimes", "unix", "lib"))];
-        _nativeProbes = [directory, Path.Combine(directory, "runtimes", rid, "native"), Path.Combine(directory, "runtimes", "linux", "native"), Path.Combine(directory, "runtimes", "unix", "native")];
+        _resolver = CreateResolver(directory, applicationName);
+        var platform = RuntimePlatform.Current;
+        _managedFolders =
+        [
+            new FolderIndex(directory),
+            .. platform.Compatible.SelectMany(rid => LibFolders(Path.Combine(directory, "runtimes", rid, "lib"))).Select(folder => new FolderIndex(folder)),
+        ];
+        _nativeFolders =
+        [
+            new FolderIndex(directory),
+            .. platform.Compatible.Select(rid => new FolderIndex(Path.Combine(directory, "runtimes", rid, "native"))),
+        ];
     }
 
     public string Directory => _directory;
+
+    /// <summary>The file an assembly of the environment loads from; null when the environment has no such assembly.</summary>
+    public string? ResolveAssemblyPath(AssemblyName assemblyName)
+    {
+        if (assemblyName.Name is null)
+        {
+            return null;
+        }
+
+        if (_resolver?.ResolveAssemblyToPath(assemblyName) is { } resolved && File.Exists(resolved))
+        {
+            return resolved;
+        }
+
+        return _managedFolders.Select(folder => folder.Find(assemblyName.Name + ".dll")).FirstOrDefault(path => path is not null);
+    }
+
+    /// <summary>The file a native library of the environment loads from; null when the environment has no such library.</summary>
+    public string? ResolveNativePath(string unmanagedDllName)
+    {
+        if (_resolver?.ResolveUnmanagedDllToPath(unmanagedDllName) is { } resolved && File.Exists(resolved))
+        {
+            return resolved;
+        }
+
+        var candidates = NativeFileNames(unmanagedDllName);
+        return _nativeFolders.SelectMany(folder => candidates.Select(folder.Find)).FirstOrDefault(path => path is not null);
+    }
 
     protected override Assembly? Load(AssemblyName assemblyName)
     {
@@ -39,37 +84,44 @@ internal sealed class EnvironmentLoadContext : AssemblyLoadContext
             return null;
         }
 
-        foreach (var folder in _managedProbes)
-        {
-            var path = Path.Combine(folder, assemblyName.Name + ".dll");
-            if (File.Exists(path))
-            {
-                return LoadFromAssemblyPath(path);
-            }
-        }
-
         // Not part of the environment: the shared framework in the default context provides it.
-        return null;
+        return ResolveAssemblyPath(assemblyName) is { } path ? LoadFromAssemblyPath(path) : null;
     }
 
     protected override IntPtr LoadUnmanagedDll(string unmanagedDllName)
+        => ResolveNativePath(unmanagedDllName) is { } path ? LoadUnmanagedDllFromPath(path) : IntPtr.Zero;
+
+    /// <summary>
+    /// A resolver over the application's deps.json; null where there is none to read or the host cannot resolve one
+    /// (a single-file host, a deps.json the host refuses): the folder alone then answers.
+    /// </summary>
+    private static AssemblyDependencyResolver? CreateResolver(string directory, string applicationName)
     {
-        string[] candidates = unmanagedDllName.Contains(".so", StringComparison.Ordinal)
-            ? [unmanagedDllName]
-            : [unmanagedDllName, unmanagedDllName + ".so", "lib" + unmanagedDllName + ".so"];
-        foreach (var folder in _nativeProbes)
+        if (applicationName.Length == 0 || !File.Exists(Path.Combine(directory, applicationName + ".deps.json")))
         {
-            foreach (var candidate in candidates)
-            {
-                var path = Path.Combine(folder, candidate);
-                if (File.Exists(path))
-                {
-                    return LoadUnmanagedDllFromPath(path);
-                }
-            }
+            return null;
         }
 
-        return IntPtr.Zero;
+        try
+        {
+            return new AssemblyDependencyResolver(Path.Combine(directory, applicationName + ".dll"));
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The names a library asked for as <paramref name="name"/> may have on this platform, as the runtime tries them.</summary>
+    private static string[] NativeFileNames(string name)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return name.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) || name.EndsWith(".exe", StringComparison.OrdinalIgnoreCase) ? [name] : [name + ".dll", name];
+        }
+
+        var suffix = OperatingSystem.IsMacOS() ? ".dylib" : ".so";
+        return name.Contains(suffix, StringComparison.Ordinal) ? [name, "lib" + name] : [name + suffix, "lib" + name + suffix, name, "lib" + name];
     }
 
     private static IEnumerable<string> LibFolders(string libDirectory)

@@ -29,8 +29,9 @@ internal sealed class RemoteEnvironment
 
     public static RemoteEnvironment ForHost() => new(string.Empty, AssemblyLoadContext.Default, null);
 
-    public static RemoteEnvironment ForFolder(string id, string directory)
-        => new(id, new EnvironmentLoadContext($"coiled-remote:{id[..12]}", directory), directory);
+    /// <summary>A synchronized environment in its own load context, resolving through <paramref name="applicationName"/>'s deps.json.</summary>
+    public static RemoteEnvironment ForFolder(string id, string directory, string applicationName)
+        => new(id, new EnvironmentLoadContext($"coiled-remote:{id[..12]}", directory, applicationName), directory);
 
     /// <summary>Finds a [Remote] stub, loading its assembly on first use.</summary>
     /// <exception cref="RemoteMethodNotFoundException">The environment has no such assembly or method.</exception>
@@ -60,7 +61,7 @@ internal sealed class RemoteEnvironment
     /// </summary>
     public void Preload(string assemblyName)
     {
-        if (assemblyName.Length == 0 || Directory is null || !File.Exists(Path.Combine(Directory, assemblyName + ".dll")))
+        if (!IsSimpleName(assemblyName) || Context is not EnvironmentLoadContext context || context.ResolveAssemblyPath(new AssemblyName(assemblyName)) is null)
         {
             return;
         }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Coiled.Remote.Synchronization;
 using Coiled.Remote.Telemetry;
 using Coiled.Remote.Transport;
 using Coiled.Remote.Transport.Protocol;
@@ -32,6 +33,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             LibraryVersion = typeof(WorkerService).Assembly.GetName().Version?.ToString() ?? "0.0.0",
             OsDescription = RuntimeInformation.OSDescription,
             Architecture = RuntimeInformation.ProcessArchitecture.ToString(),
+            RuntimeIdentifier = RuntimePlatform.Current.RuntimeIdentifier,
             BulkPort = state.BulkPort,
             BulkLocalName = state.BulkLocalName ?? string.Empty,
         });

@@ -34,14 +34,9 @@ public sealed class CallerDeathTests
         }
     }
 
-    [Fact]
+    [UnixFact]
     public async Task CallerWithInProcessWorkers_Sigterm_EndsTheCallerAsWithoutACluster()
     {
-        if (OperatingSystem.IsWindows())
-        {
-            return;
-        }
-
         // An in-process worker must not take over the application's SIGTERM and Ctrl+C handling. (The runtime ends
         // the process at once, as SIGKILL would: whatever it leaves in TMPDIR goes with the test's folder.)
         using var temp = new TempDirectory();

@@ -75,14 +75,9 @@ public sealed class ClusterLifecycleTests
         backend.Launch.NoClientTimeout.Should().Be(TimeSpan.FromMinutes(3));
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task StartWorkersAsync_IdleAndNoClientTimeouts_ReachEveryLocalWorkersCommandLine()
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
         using var cache = new TempDirectory();
         await using var backend = new LocalProcessBackend { CacheDirectory = cache.Path };
         await backend.StartWorkersAsync(
@@ -197,7 +192,7 @@ public sealed class ClusterLifecycleTests
             "ClusterOptions.StreamWindowBytes is 1,000 bytes; a stream needs at least 1,048,576 (1 MiB). Leave it unset for the default of 33,554,432 bytes, or raise it.");
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task MapAsync_WorkerKilledWhileRunningTasks_RequeuesThemAndEveryResultArrivesExactlyOnce()
     {
         using var cache = new TempDirectory();
@@ -223,7 +218,7 @@ public sealed class ClusterLifecycleTests
         (await cluster.SubmitAsync(TestJobs.Square, 5.0).WaitAsync(Safety)).Should().Be(25.0);
     }
 
-    [Fact]
+    [UnixFact]
     public async Task MapAsync_EveryWorkerKilled_FailsWithWorkerLostException()
     {
         using var cache = new TempDirectory();

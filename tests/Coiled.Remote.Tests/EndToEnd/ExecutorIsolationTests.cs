@@ -12,7 +12,7 @@ public sealed class ExecutorIsolationTests
     private const string Variable = "COILED_REMOTE_TEST_CLIENT";
     private static readonly TimeSpan Safety = TimeSpan.FromMinutes(3);
 
-    [Fact]
+    [LinuxFact]
     public async Task MapAsync_TwoClientsWithTheirOwnBuildAndVariableOnOneDaemonAtOnce_EachSeesOnlyItsOwnDirectoryFilesAndVariable()
     {
         await using var daemon = await TestDaemon.StartAsync();
@@ -37,7 +37,7 @@ public sealed class ExecutorIsolationTests
         Environment.GetEnvironmentVariable(Variable).Should().BeNull("the test set it only while each cluster captured it");
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task SubmitAsync_TaskOverwritesAFileOfItsApp_OnlyItsExecutorsCopyChangesNeverTheCacheOrAnotherExecutor()
     {
         await using var daemon = await TestDaemon.StartAsync();

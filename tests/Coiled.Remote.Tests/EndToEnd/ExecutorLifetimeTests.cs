@@ -15,7 +15,7 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Safety = TimeSpan.FromMinutes(3);
 
-    [Theory]
+    [LinuxTheory]
     [InlineData("Environment.Exit", "exit code 3 (the executor process exited by itself: Environment.Exit")]
     [InlineData("stack overflow", "exit code 134 (killed by SIGABRT, which is also how .NET ends a process whose stack overflowed); it wrote \"Stack overflow.\"")]
     [InlineData("kill", "exit code 137 (killed by SIGKILL")]
@@ -48,7 +48,7 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
         Directory.GetFiles(Path.Combine(daemon.CachePath, "blobs")).Order().Should().Equal(blobs, "the daemon kept its cache");
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task ConnectAsync_ManyBuildsIntoOneDaemonEachHolding20MB_DaemonAndLiveExecutorsStayWithin150MiBOfTheFirst()
     {
         const int Builds = 12;

@@ -7,7 +7,7 @@ public sealed class FaultTests
 {
     private static readonly TimeSpan Safety = TimeSpan.FromMinutes(3);
 
-    [Fact]
+    [UnixFact]
     public async Task MapOutcomesAsync_PoisonItemKillsThreeExecutors_FailsAloneWithWorkerLostException()
     {
         using var cache = new TempDirectory();
@@ -35,7 +35,7 @@ public sealed class FaultTests
         (await cluster.MapAsync(TestJobs.Square, [1.0, 2.0]).WaitAsync(Safety)).Should().Equal(1.0, 4.0);
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task MapAsync_WorkerKilledWhileLargeArgumentsAreOnTheirWay_EveryItemArrivesWholeOnce()
     {
         // Arguments travel on the bulk-data connection from pooled buffers; a worker that dies mid-send or with a
@@ -136,7 +136,7 @@ public sealed class FaultTests
         (await cluster.SubmitAsync(TestJobs.Allocate, 10).WaitAsync(Safety)).Should().HaveCount(10);
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task MapAsync_CancelledMidMap_DropsQueuedItemsAndTheClusterServesTheNextCall()
     {
         using var gate = new TaskGate();

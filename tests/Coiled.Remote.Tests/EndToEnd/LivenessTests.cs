@@ -41,7 +41,7 @@ public sealed partial class LivenessTests : IAsyncLifetime
         _cache.Dispose();
     }
 
-    [Fact]
+    [UnixFact]
     public async Task MapAsync_WorkerFrozenForLessThanTheWorkerTimeout_IsNotLostAndEveryItemRunsOnce()
     {
         var cluster = await StartAsync(new ClusterOptions());
@@ -67,7 +67,7 @@ public sealed partial class LivenessTests : IAsyncLifetime
         _logs.Entries.Should().NotContain(e => e.Message.Contains(" was lost"), "a frozen worker that resumes within the worker timeout is slow, not dead");
     }
 
-    [Fact]
+    [UnixFact]
     public async Task MapAsync_WorkerFrozenLongerThanTheWorkerTimeout_IsLostAfterTheTimeoutStoppedAndItsTasksRunElsewhere()
     {
         var cluster = await StartAsync(new ClusterOptions
@@ -99,7 +99,7 @@ public sealed partial class LivenessTests : IAsyncLifetime
         }
     }
 
-    [Fact]
+    [UnixFact]
     public async Task MapAsync_WorkerFrozenLongerThanTheWorkerTimeout_IsStoppedBeforeItsReplacementStarts()
     {
         // Replacements wait for the gate, as a slow machine or a cloud launch would: the frozen worker, whose tasks are
@@ -158,7 +158,7 @@ public sealed partial class LivenessTests : IAsyncLifetime
         held.ForEach(socket => socket.Dispose());
     }
 
-    [Fact]
+    [UnixFact]
     public async Task MapAsync_WorkerKilledWithAnInfiniteWorkerTimeout_IsLostAtOnceByItsExit()
     {
         var cluster = await StartAsync(new ClusterOptions

@@ -32,7 +32,7 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
         squares.Should().Equal(items.Select(x => x * x));
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task MapAsync_ItemsRunInExecutorsOfTheWorkers_NotInTheCallerNorTheDaemons()
     {
         var pids = await Cluster.MapAsync(TestJobs.ProcessId, Enumerable.Range(0, 200)).WaitAsync(Safety);

@@ -11,7 +11,7 @@ public sealed class StartCancellationTests
 {
     private static readonly TimeSpan Safety = TimeSpan.FromMinutes(2);
 
-    [Theory]
+    [LinuxTheory]
     [InlineData("starting workers")]
     [InlineData("synchronizing")]
     public async Task StartAsync_CancelledWhenAPhaseIsReported_ThrowsOperationCanceledAndEveryWorkerExits(string phase)

@@ -5,6 +5,7 @@ using Coiled.Remote.Synchronization;
 using Coiled.Remote.Tests.Support;
 using Coiled.Remote.Worker;
 using Grpc.Core;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Coiled.Remote.Tests.EndToEnd;
 
@@ -110,7 +111,7 @@ public sealed class StartFailureTests
     /// <summary>The application's last file by manifest order, which synchronization uploads last.</summary>
     private static (string Hash, string Path) LastFileOfTheApplication()
     {
-        var snapshot = EnvironmentSnapshot.Capture(AppContext.BaseDirectory, "testhost");
+        var snapshot = ApplicationFolder.Scan(AppContext.BaseDirectory, "testhost", NullLogger.Instance).SnapshotFor(RuntimePlatform.Current);
         var last = snapshot.Manifest.Files[^1];
         return (Convert.ToHexStringLower(last.Sha256.Span), last.Path);
     }

@@ -71,12 +71,22 @@ internal static class PackagingTools
     public static Task<CommandResult> DotnetAsync(string workingDirectory, params string[] arguments)
         => RunAsync(DotnetHost(), workingDirectory, arguments);
 
+    /// <summary>Runs the dotnet CLI to completion with <paramref name="tempDirectory"/> as its temp folder (TMPDIR), whatever <see cref="ChildTempDirectory"/> says.</summary>
+    public static Task<CommandResult> DotnetWithTempAsync(string tempDirectory, string workingDirectory, params string[] arguments)
+        => RunCoreAsync(StartInfo(DotnetHost(), workingDirectory, arguments, tempDirectory));
+
     /// <summary>Runs a program to completion with the isolated environment of <see cref="StartInfo"/>; on timeout kills its process tree.</summary>
-    public static async Task<CommandResult> RunAsync(string program, string workingDirectory, params string[] arguments)
+    public static Task<CommandResult> RunAsync(string program, string workingDirectory, params string[] arguments)
+        => RunCoreAsync(StartInfo(program, workingDirectory, arguments));
+
+    private static async Task<CommandResult> RunCoreAsync(ProcessStartInfo start)
     {
+        var program = start.FileName;
+        var workingDirectory = start.WorkingDirectory;
+        var arguments = start.ArgumentList.ToArray();
         var stdout = new StringBuilder();
         var all = new StringBuilder();
-        using var process = new Process { StartInfo = StartInfo(program, workingDirectory, arguments) };
+        using var process = new Process { StartInfo = start };
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null)
@@ -136,7 +146,7 @@ internal static class PackagingTools
     /// <summary>Where child processes put their temp files (TMPDIR); set by the fixture to a folder it deletes.</summary>
     public static string? ChildTempDirectory { get; set; }
 
-    public static ProcessStartInfo StartInfo(string program, string workingDirectory, IEnumerable<string> arguments)
+    public static ProcessStartInfo StartInfo(string program, string workingDirectory, IEnumerable<string> arguments, string? tempDirectory = null)
     {
         var start = new ProcessStartInfo(program)
         {
@@ -157,9 +167,9 @@ internal static class PackagingTools
         }
 
         start.Environment.Remove("COILED_REMOTE_WORKER");
-        if (ChildTempDirectory is not null)
+        if ((tempDirectory ?? ChildTempDirectory) is { } temp)
         {
-            start.Environment["TMPDIR"] = ChildTempDirectory;
+            start.Environment["TMPDIR"] = temp;
         }
 
         start.Environment["MSBUILDDISABLENODEREUSE"] = "1";

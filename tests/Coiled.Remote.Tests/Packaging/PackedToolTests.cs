@@ -14,7 +14,7 @@ public sealed class PackedToolTests(PackedPackagesFixture packages)
     private const string Ready = "coiled-remote-worker listening on ";
     private static readonly TimeSpan Safety = TimeSpan.FromMinutes(2);
 
-    [Fact]
+    [LinuxFact]
     public async Task Tool_InstallsFromPackFolder_AndTwoHandStartedWorkersRunAMapThroughConnectAsync()
     {
         var toolPath = Path.Combine(packages.Root, "tool");

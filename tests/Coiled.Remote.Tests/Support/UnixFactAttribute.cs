@@ -1,7 +1,13 @@
+using Xunit.Sdk;
+
 namespace Coiled.Remote.Tests.Support;
 
-/// <summary>A fact about Unix file modes or signals; skipped, with that reason, on Windows.</summary>
-public sealed class UnixFactAttribute : FactAttribute
+/// <summary>
+/// A fact about Unix file modes or signals (SIGKILL, SIGSTOP, SIGTERM); skipped, with that reason, on Windows. Carries
+/// the trait <c>Requires=Unix</c>.
+/// </summary>
+[TraitDiscoverer(RequiresTraitDiscoverer.TypeName, RequiresTraitDiscoverer.AssemblyName)]
+public sealed class UnixFactAttribute : FactAttribute, ITraitAttribute
 {
     public UnixFactAttribute()
     {
@@ -10,4 +16,7 @@ public sealed class UnixFactAttribute : FactAttribute
             Skip = "Unix file modes and signals do not exist on Windows";
         }
     }
+
+    /// <summary>The platform the fact needs, as its trait says.</summary>
+    public string Requires => "Unix";
 }

@@ -52,7 +52,7 @@ public sealed class LoggingTests
         closed.Values.Should().ContainKeys("WorkerSeconds", "BytesMoved", "ArgumentBytes", "ResultBytes");
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task WorkerKilled_WithLoggerFactory_LogsLossAndReplacement()
     {
         using var cache = new TempDirectory();
@@ -78,7 +78,7 @@ public sealed class LoggingTests
         entries.Should().Contain(e => e.Level == LogLevel.Information && e.Message.StartsWith("Cluster closed: 2 task(s) run, 1 failed, 0 retried;"));
     }
 
-    [Fact]
+    [UnixFact]
     public async Task ExecutorKilled_WithLoggerFactory_LogsItsEndAndTheSameWorkerServesOn()
     {
         using var cache = new TempDirectory();

@@ -82,7 +82,7 @@ public sealed class BlobCacheTests : IAsyncLifetime
 
     [UnixFact]
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-    public async Task Run_ExecutableFile_IsLaidOutAsAReadOnlyExecutableCopyAndPlainFilesStayLinks()
+    public async Task Run_ExecutableFile_IsLaidOutAsAReadOnlyExecutableCopyAndPlainFilesAsHardLinks()
     {
         await UploadAsync();
         var manifest = Manifest(Content.Length, executable: false);
@@ -94,11 +94,42 @@ public sealed class BlobCacheTests : IAsyncLifetime
 
         var folder = Path.Combine(_worker.CachePath, "envs", plan.EnvironmentId);
         var tool = new FileInfo(Path.Combine(folder, "tools", "run.sh"));
+        var data = new FileInfo(Path.Combine(folder, "data.txt"));
         tool.LinkTarget.Should().BeNull("an executable is a copy: the blob it came from may be a plain file elsewhere");
         tool.UnixFileMode.Should().Be(UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
         File.ReadAllBytes(tool.FullName).Should().Equal(Content);
-        new FileInfo(Path.Combine(folder, "data.txt")).LinkTarget.Should().Be(BlobPath);
+        data.LinkTarget.Should().BeNull("symbolic links need rights Windows gives only to administrators");
+        data.UnixFileMode.Should().Be(UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        data.LastWriteTimeUtc.Should().Be(BlobStore.StoredTime);
         File.GetUnixFileMode(BlobPath).Should().Be(UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead, "the shared blob keeps its own mode");
+
+        // A hard link is the blob under another name: a change of the blob's mode shows through it, never through the copy.
+        File.SetUnixFileMode(BlobPath, UnixFileMode.UserRead);
+        File.GetUnixFileMode(data.FullName).Should().Be(UnixFileMode.UserRead);
+        File.GetUnixFileMode(tool.FullName).Should().NotBe(UnixFileMode.UserRead);
+        File.SetUnixFileMode(BlobPath, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+    }
+
+    [Fact]
+    public async Task Run_PlainFileWrittenToThroughItsEnvironment_IsUploadedAndLaidOutAgain()
+    {
+        await UploadAsync();
+        var plan = await PlanAsync();
+        await OpenAsync(plan.EnvironmentId);
+        var data = Path.Combine(_worker.CachePath, "envs", plan.EnvironmentId, "data.txt");
+
+        // What a task running as a user who may write anyway (root) does to a file of its app in the cache.
+        File.SetAttributes(data, FileAttributes.Normal);
+        File.AppendAllText(data, "changed by a task\n");
+
+        var again = await PlanAsync();
+        again.Missing.Select(hash => hash.ToByteArray()).Should().ContainSingle().Which.Should().Equal(Hash);
+        await UploadAsync();
+        await OpenAsync(plan.EnvironmentId);
+
+        File.ReadAllBytes(data).Should().Equal(Content);
+        File.GetLastWriteTimeUtc(data).Should().Be(BlobStore.StoredTime);
+        File.ReadAllBytes(BlobPath).Should().Equal(Content);
     }
 
     [Fact]

@@ -226,7 +226,7 @@ public sealed class WorkerDaemonStartupTests : IDisposable
             $"coiled-remote-worker: warning: the token file {token} can be read or written by other users (mode 0604); accepted because of --allow-insecure-token-file.");
     }
 
-    [Fact]
+    [LinuxFact]
     public async Task TwoDaemons_OnAdjacentPorts_BothServeOneConnectAsyncWithLargeArguments()
     {
         var port = FreePortPair();

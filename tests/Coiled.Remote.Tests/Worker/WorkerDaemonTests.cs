@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Coiled.Remote.Tests.Support;
 
 namespace Coiled.Remote.Tests.Worker;
 
@@ -23,14 +24,9 @@ public sealed class WorkerDaemonTests
         StoppedAfterSeconds(output, "no work for (\\d+) s \\(idle timeout 1 s\\)").Should().BeGreaterThanOrEqualTo(1, "the worker waits out its timeout");
     }
 
-    [Fact]
+    [UnixFact]
     public async Task Daemon_Sigterm_StopsAndExitsWithZero()
     {
-        if (OperatingSystem.IsWindows())
-        {
-            return;
-        }
-
         var (exitCode, output, _) = await RunDaemonAsync(
             async process =>
             {

@@ -77,7 +77,7 @@ internal sealed class ExecutorHost
         var host = new ExecutorHost(Convert.FromHexString(secretLine), options);
         if (options.EnvironmentId is { } id)
         {
-            host.Take(RemoteEnvironment.ForFolder(id, options.EnvironmentDirectory!), options.EntryAssembly);
+            host.Take(RemoteEnvironment.ForFolder(id, options.EnvironmentDirectory!, options.EntryAssembly), options.EntryAssembly);
         }
 
         using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -187,7 +187,7 @@ internal sealed class ExecutorHost
             }
         }
 
-        return (RemoteEnvironment.ForFolder(open.EnvironmentId, directory), entryAssembly);
+        return (RemoteEnvironment.ForFolder(open.EnvironmentId, directory, entryAssembly), entryAssembly);
     }
 
     /// <summary>Serves tasks in <paramref name="environment"/> from now on, and loads the [Remote] methods of its entry assembly meanwhile.</summary>

@@ -79,31 +79,7 @@ internal sealed class ExecutorProcess
         var work = Path.Combine(folder, "work");
         ExecutorSupervisor.CreatePrivateDirectory(folder);
         Directory.CreateDirectory(work);
-        var start = new ProcessStartInfo(options.FileName)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = work,
-        };
-        IEnumerable<string> what = environment is null ? [] :
-            ["--environment", environment.Id, "--environment-dir", environment.Directory, "--entry-assembly", environment.EntryAssembly];
-        foreach (var argument in options.Arguments.Concat([ExecutorHost.Mode]).Concat(what).Concat(
-        [
-            "--socket", Path.Combine(folder, "link"),
-            "--slots", slots.ToString(CultureInfo.InvariantCulture),
-            "--timeout-grace-ms", ((long)limits.TimeoutGrace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture),
-            "--max-result-bytes", limits.MaxResultBytes.ToString(CultureInfo.InvariantCulture),
-        ]))
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        foreach (var (name, value) in environment?.Variables ?? new Dictionary<string, string>())
-        {
-            start.Environment[name] = value;
-        }
+        var start = StartInfo(options, environment, folder, slots, limits);
 
         Process process;
         try
@@ -162,6 +138,42 @@ internal sealed class ExecutorProcess
 
             throw new ExecutorStartException(ex.Message, ex);
         }
+    }
+
+    /// <summary>How an executor process is started: its arguments, its working directory <c>work</c> in <paramref name="folder"/>, its variables, no window.</summary>
+    internal static ProcessStartInfo StartInfo(ExecutorOptions options, ExecutorEnvironment? environment, string folder, int slots, TaskLimits limits)
+    {
+        var work = Path.Combine(folder, "work");
+        var start = new ProcessStartInfo(options.FileName)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = work,
+
+            // A daemon started without a console (by a WinForms or WPF caller) would otherwise open a window per executor.
+            CreateNoWindow = true,
+        };
+        IEnumerable<string> what = environment is null ? [] :
+            ["--environment", environment.Id, "--environment-dir", environment.Directory, "--entry-assembly", environment.EntryAssembly];
+        foreach (var argument in options.Arguments.Concat([ExecutorHost.Mode]).Concat(what).Concat(
+        [
+            "--socket", Path.Combine(folder, "link"),
+            "--slots", slots.ToString(CultureInfo.InvariantCulture),
+            "--timeout-grace-ms", ((long)limits.TimeoutGrace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture),
+            "--max-result-bytes", limits.MaxResultBytes.ToString(CultureInfo.InvariantCulture),
+        ]))
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in environment?.Variables ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
+        return start;
     }
 
     /// <summary>
@@ -321,7 +333,12 @@ internal sealed class ExecutorProcess
             // A copy, not a link: a task that writes to a file of its app changes its own copy, never the shared cache.
             // The cache's files are read-only; the copy is the executor's to write, and keeps an executable bit.
             File.Copy(source, target, overwrite: true);
-            if (!OperatingSystem.IsWindows())
+            if (OperatingSystem.IsWindows())
+            {
+                // Windows copies the cached file's read-only attribute with it.
+                File.SetAttributes(target, File.GetAttributes(target) & ~FileAttributes.ReadOnly);
+            }
+            else
             {
                 File.SetUnixFileMode(target, File.GetUnixFileMode(target) | UnixFileMode.UserWrite);
             }
