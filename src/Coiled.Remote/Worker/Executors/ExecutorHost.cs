@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using Coiled.Remote.Serialization;
 using Coiled.Remote.Transport.Protocol;
 using Google.Protobuf;
 using MessagePack;
