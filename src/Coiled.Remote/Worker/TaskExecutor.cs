@@ -162,7 +162,8 @@ internal sealed class TaskExecutor : IAsyncDisposable
 
     private async Task RunSlotAsync()
     {
-        var buffer = new GrowableBuffer(256);
+        // The limit stops a result too large to send while it is serialized, not after all of it was.
+        var buffer = new GrowableBuffer(256, _limits.MaxResultBytes);
         while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
             while (_queue.Reader.TryRead(out var item))
@@ -237,13 +238,6 @@ internal sealed class TaskExecutor : IAsyncDisposable
                 return null;
             }
 
-            if (buffer.WrittenCount > _limits.MaxResultBytes)
-            {
-                return new TaskOutcome(id, default, Failure(id, FailureKind.BadResult, new RemoteResultException(
-                    $"{item.Stub.DisplayName} returned a result of {buffer.WrittenCount:N0} bytes; results are limited to {_limits.MaxResultBytes:N0} bytes. " +
-                    "Return less data per item, or write it to storage the caller can read and return its location.")), Elapsed(started));
-            }
-
             if (buffer.WrittenCount >= BulkFrame.ThresholdBytes)
             {
                 // A large result is not copied: the outcome takes the slot's buffer, which starts over with a new one.
@@ -262,6 +256,12 @@ internal sealed class TaskExecutor : IAsyncDisposable
         catch (RemoteArgumentException ex)
         {
             return new TaskOutcome(id, default, Failure(id, FailureKind.BadArguments, ex), Elapsed(started));
+        }
+        catch (BufferLimitException ex)
+        {
+            return new TaskOutcome(id, default, Failure(id, FailureKind.BadResult, new RemoteResultException(
+                $"{item.Stub.DisplayName} returned a result of more than {ex.Limit:N0} bytes; results are limited to {ex.Limit:N0} bytes. " +
+                "Return less data per item, or write it to storage the caller can read and return its location.", ex)), Elapsed(started));
         }
         catch (RemoteResultException ex)
         {
