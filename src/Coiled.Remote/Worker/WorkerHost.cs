@@ -42,6 +42,9 @@ internal sealed class WorkerHost : IAsyncDisposable
     /// <summary>What the worker's calls share: its stores, activity and bulk-data listener's addresses.</summary>
     public WorkerRuntime Runtime => _runtime;
 
+    /// <summary>The worker's bulk-data connections.</summary>
+    public BulkListener BulkConnections => _bulk;
+
     /// <summary>Completes with the reason when the worker decided to stop (shutdown call or a timeout).</summary>
     public Task<string> StopRequested => _runtime.StopRequested;
 
