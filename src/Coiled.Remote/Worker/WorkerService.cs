@@ -146,8 +146,8 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
     private async Task RunInExecutorAsync(
         Executors.ExecutorSupervisor executors, OpenEnvironment open, IAsyncStreamReader<RunRequest> requestStream, IServerStreamWriter<RunReply> responseStream, CancellationToken aborted)
     {
-        var environment = new Executors.ExecutorEnvironment(
-            open.EnvironmentId, state.Environments.Locate(open.EnvironmentId), state.Environments.EntryAssemblyOf(open.EnvironmentId), open.EnvironmentVariables);
+        var (directory, entryAssembly) = state.Environments.Locate(open.EnvironmentId);
+        var environment = new Executors.ExecutorEnvironment(open.EnvironmentId, directory, entryAssembly, open.EnvironmentVariables);
         Executors.ExecutorLease lease;
         try
         {
