@@ -54,12 +54,16 @@ internal sealed class BulkListener : IAsyncDisposable
         return new BulkListener(local, localName, runtime, logger);
     }
 
-    /// <summary>Serves a connection that arrived on the worker's port and starts with the bulk-data preamble; takes ownership of it.</summary>
-    public void Serve(Socket connection)
+    /// <summary>
+    /// Serves a connection that arrived on the worker's port and starts with the bulk-data preamble; takes ownership of
+    /// it, and of the place it holds in <paramref name="limit"/>, given back when it ends.
+    /// </summary>
+    public void Serve(Socket connection, ConnectionLimit limit)
     {
         if (_stop.IsCancellationRequested)
         {
             connection.Dispose();
+            limit.Release();
             return;
         }
 
@@ -69,7 +73,13 @@ internal sealed class BulkListener : IAsyncDisposable
         connection.SendBufferSize = 4 * 1024 * 1024;
         var serving = Task.Run(() => ServeAsync(connection));
         _connections[connection] = serving;
-        _ = serving.ContinueWith(_ => _connections.TryRemove(connection, out Task? _), TaskScheduler.Default);
+        _ = serving.ContinueWith(
+            _ =>
+            {
+                _connections.TryRemove(connection, out Task? _);
+                limit.Release();
+            },
+            TaskScheduler.Default);
     }
 
     /// <summary>The abstract Unix socket for clients on this machine; none if it cannot be bound (TCP still serves them).</summary>
@@ -114,7 +124,14 @@ internal sealed class BulkListener : IAsyncDisposable
     {
         while (await SocketAccepting.NextAsync(listener, _logger, "a bulk-data connection", _stop.Token).ConfigureAwait(false) is { } connection)
         {
-            Serve(connection);
+            if (_runtime.Connections.TryTake(remote: null))
+            {
+                Serve(connection, _runtime.Connections);
+            }
+            else
+            {
+                connection.Dispose();
+            }
         }
     }
 

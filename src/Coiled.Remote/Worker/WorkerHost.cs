@@ -75,7 +75,7 @@ internal sealed class WorkerHost : IAsyncDisposable
         builder.WebHost.UseKestrelCore();
 
         // Registered last, so Kestrel binds with it: one port, gRPC and bulk data told apart by how they open.
-        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(new SharedPortTransport(bulk, loggerFactory, options.TimeProvider));
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(new SharedPortTransport(bulk, runtime.Connections, loggerFactory, options.TimeProvider));
         ListenOptions? grpcListener = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -89,7 +89,8 @@ internal sealed class WorkerHost : IAsyncDisposable
             // must not be cut off, so the wait for an answer is long.
             kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(15);
             kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromMinutes(10);
-            kestrel.Limits.MaxConcurrentConnections = 1024;
+            // The worker's own count (ConnectionLimit) refuses first, as connections are accepted; this is Kestrel's guard.
+            kestrel.Limits.MaxConcurrentConnections = options.MaxConnections;
             kestrel.Listen(options.Listen, listen =>
             {
                 grpcListener = listen;

@@ -47,6 +47,9 @@ internal sealed record WorkerHostOptions
     /// <summary>Largest result a task may return; larger ones fail the task instead of breaking the stream.</summary>
     public int MaxResultBytes { get; init; } = WireLimits.MaxResultBytes;
 
+    /// <summary>The most connections the worker holds at once (gRPC, bulk data, and those not yet routed); more are closed at once.</summary>
+    public int MaxConnections { get; init; } = ConnectionLimit.DefaultMax;
+
     /// <summary>
     /// An authenticated bulk-data connection on which nothing moved and no blob was under way for this long is told
     /// goodbye (the client opens a new one when it needs one); default 5 min.

@@ -25,7 +25,11 @@ internal sealed class WorkerRuntime
         }
         Refusals = new RefusalLog(loggerFactory.CreateLogger<RefusalLog>(), options.TimeProvider);
         Bulk = new BulkStore(BulkStore.DefaultArrivalTimeout, options.TimeProvider, options.MaxUnclaimedBulkBytes);
+        Connections = new ConnectionLimit(options.MaxConnections, Refusals);
     }
+
+    /// <summary>The places for connections, whatever they turn out to be, that every accepted connection takes.</summary>
+    public ConnectionLimit Connections { get; }
 
     /// <summary>Where calls and bulk-data connections refused for their token are counted and, now and then, logged.</summary>
     public RefusalLog Refusals { get; }

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Coiled.Remote.Tests.Support;
 using Coiled.Remote.Transport;
 using Coiled.Remote.Transport.Protocol;
@@ -25,7 +23,7 @@ public sealed class BulkConnectionTests
     public async Task Blob_DeclaringFarMoreThanHasArrived_HoldsAtMostTwiceWhatArrived()
     {
         await using var worker = await TestWorker.StartAsync(Token);
-        using var client = await RawConnection.OpenAsync(worker, channel: 0);
+        using var client = await RawBulkConnection.OpenAsync(worker, Token, channel: 0);
 
         await client.Stream.WriteAsync(Header(5, 400 * MiB));
         await client.Stream.WriteAsync(new byte[3 * MiB / 2]);
@@ -42,7 +40,7 @@ public sealed class BulkConnectionTests
     public async Task Blob_LargerThanTheFirstReservation_ArrivesWholeThroughTheGrowingArrays()
     {
         await using var worker = await TestWorker.StartAsync(Token);
-        using var client = await RawConnection.OpenAsync(worker, channel: 0);
+        using var client = await RawBulkConnection.OpenAsync(worker, Token, channel: 0);
         var data = new byte[(5 * MiB) + 3];
         new Random(11).NextBytes(data);
 
@@ -60,7 +58,7 @@ public sealed class BulkConnectionTests
     {
         var time = new TimerSignallingTimeProvider();
         await using var worker = await StartWatchedAsync(time);
-        using var client = await RawConnection.OpenAsync(worker, channel: 77);
+        using var client = await RawBulkConnection.OpenAsync(worker, Token, channel: 77);
         await time.WhenTimerSetAsync(Idle);
         await Eventually.HoldsAsync(() => worker.Host.Runtime.ResultChannels.ContainsKey(77), "the connection to become channel 77's result sink");
 
@@ -81,7 +79,7 @@ public sealed class BulkConnectionTests
     {
         var time = new TimerSignallingTimeProvider();
         await using var worker = await StartWatchedAsync(time);
-        using var client = await RawConnection.OpenAsync(worker, channel: 0);
+        using var client = await RawBulkConnection.OpenAsync(worker, Token, channel: 0);
         await time.WhenTimerSetAsync(Idle);
         time.Advance(Idle);
         await client.Stream.ReadExactlyAsync(new byte[BulkFrame.BlobHeaderBytes]).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
@@ -99,7 +97,7 @@ public sealed class BulkConnectionTests
     {
         var time = new TimerSignallingTimeProvider();
         await using var worker = await StartWatchedAsync(time);
-        using var client = await RawConnection.OpenAsync(worker, channel: 0);
+        using var client = await RawBulkConnection.OpenAsync(worker, Token, channel: 0);
         await time.WhenTimerSetAsync(Idle);
 
         await client.Stream.WriteAsync((byte[])[.. Header(10, 1000), .. new byte[10]]);
@@ -164,38 +162,5 @@ public sealed class BulkConnectionTests
         var header = new byte[BulkFrame.BlobHeaderBytes];
         BulkFrame.WriteBlobHeader(header, id, length);
         return header;
-    }
-
-    /// <summary>A bulk-data connection opened by hand over TCP, past its preamble and hello.</summary>
-    private sealed class RawConnection : IDisposable
-    {
-        private readonly TcpClient _tcp;
-
-        private RawConnection(TcpClient tcp)
-        {
-            _tcp = tcp;
-            Stream = tcp.GetStream();
-        }
-
-        public NetworkStream Stream { get; }
-
-        public static async Task<RawConnection> OpenAsync(TestWorker worker, ulong channel)
-        {
-            var tcp = new TcpClient();
-            try
-            {
-                await tcp.ConnectAsync(IPAddress.Loopback, worker.Host.Address.Port);
-                var connection = new RawConnection(tcp);
-                await connection.Stream.WriteAsync((byte[])[.. BulkFrame.Preamble, .. BulkFrame.Hello(Token, channel)]);
-                return connection;
-            }
-            catch
-            {
-                tcp.Dispose();
-                throw;
-            }
-        }
-
-        public void Dispose() => _tcp.Dispose();
     }
 }
