@@ -158,9 +158,9 @@ internal static class BulkFrame
     /// <summary>
     /// Reads the body of a blob whose header was read, into a pooled buffer held once by the caller. Memory is taken as
     /// bytes arrive, not as the header declares them: a blob over <see cref="FirstReservationBytes"/> is read into arrays
-    /// of 1 MiB, 1 MiB, 2 MiB, 4 MiB and so on (each the size of all before it), so that what it holds is at most twice
-    /// what arrived plus 1 MiB; once half of it has arrived, the array of its whole length is rented, what arrived is
-    /// copied into it (at most half the blob, once) and the rest is read straight into it.
+    /// of 1 MiB, 1 MiB, 2 MiB, 4 MiB and so on (each the size of all before it, the last one up to half the blob), so
+    /// that what it holds is at most twice what arrived plus 1 MiB; once half of it has arrived, the array of its whole
+    /// length is rented, that half is copied into it (once) and the rest is read straight into it.
     /// </summary>
     /// <exception cref="InvalidDataException">The stream ends inside the blob.</exception>
     public static async Task<BulkBlob> ReadBlobBodyAsync(Stream stream, ulong id, int length, BulkActivity? activity, CancellationToken cancellationToken)
@@ -172,9 +172,10 @@ internal static class BulkFrame
         {
             long held = 0;
             var received = 0;
-            while (length > FirstReservationBytes && (long)received * 2 < length)
+            var half = length - (length / 2);
+            while (length > FirstReservationBytes && received < half)
             {
-                var size = Math.Min(Math.Max(FirstReservationBytes, received), length - received);
+                var size = Math.Min(Math.Max(FirstReservationBytes, received), half - received);
                 var piece = BufferPool.Shared.Rent(size);
                 pieces.Add((piece, size));
                 held += piece.Length;
