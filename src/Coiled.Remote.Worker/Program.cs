@@ -59,6 +59,7 @@ try
         OwnsProcess = true,
         Executors = ExecutorOptions.ForThisProgram(options.ExecutorIdleTimeout) with { KeepSpare = options.SpareExecutor },
         Slots = options.Slots,
+        MaxConnections = options.MaxConnections,
         IdleTimeout = options.IdleTimeout,
         NoClientTimeout = options.NoClientTimeout,
         Certificate = certificate,

@@ -18,6 +18,8 @@ internal sealed record WorkerCommandLine
           --cache-dir DIR           where synchronized files are kept (default ~/.cache/coiled-remote on Linux,
                                     ~/Library/Caches/coiled-remote on macOS, %LOCALAPPDATA%\coiled-remote on Windows)
           --slots N                 tasks run at once, 1 to 4096 (default: processor count)
+          --max-connections N       connections held at once, gRPC and bulk data together; more are closed
+                                    at once (2 to 1000000; default 1000)
           --idle-timeout SECONDS    exit after this long without work (0 = never; default 1200)
           --no-client-timeout SECONDS  exit after this long without a client (0 = never; default 120)
           --executor-idle-timeout SECONDS  end an environment's executor process after this long without a
@@ -30,6 +32,9 @@ internal sealed record WorkerCommandLine
 
     /// <summary>Longest timeout in whole seconds: the most a TimeSpan holds.</summary>
     private const long MaxSeconds = 922_337_203_685;
+
+    /// <summary>The highest <c>--max-connections</c>: beyond it, the process's file descriptors run out first.</summary>
+    private const int MaxConnectionLimit = 1_000_000;
 
     public required IPEndPoint Listen { get; init; }
 
@@ -44,6 +49,8 @@ internal sealed record WorkerCommandLine
     public string? CacheDirectory { get; init; }
 
     public int Slots { get; init; } = Environment.ProcessorCount;
+
+    public int MaxConnections { get; init; } = ConnectionLimit.DefaultMax;
 
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(20);
 
@@ -64,6 +71,7 @@ internal sealed record WorkerCommandLine
         string? tokenFile = null, cacheDirectory = null, certificate = null;
         bool tokenStdin = false, exitWithStdin = false, powerOff = false, insecureToken = false, spare = true;
         var slots = Environment.ProcessorCount;
+        var maxConnections = ConnectionLimit.DefaultMax;
         var idle = TimeSpan.FromMinutes(20);
         var noClient = TimeSpan.FromMinutes(2);
         var executorIdle = ExecutorOptions.DefaultIdleTimeout;
@@ -82,6 +90,7 @@ internal sealed record WorkerCommandLine
                 case "--exit-with-stdin": exitWithStdin = true; break;
                 case "--cache-dir": cacheDirectory = Value(); break;
                 case "--slots": slots = SlotCount(Value()); break;
+                case "--max-connections": maxConnections = ConnectionCount(Value()); break;
                 case "--idle-timeout": idle = Seconds("--idle-timeout", Value()); break;
                 case "--no-client-timeout": noClient = Seconds("--no-client-timeout", Value()); break;
                 case "--executor-idle-timeout": executorIdle = FractionalSeconds("--executor-idle-timeout", Value()); break;
@@ -111,6 +120,7 @@ internal sealed record WorkerCommandLine
             ExitWithStdin = exitWithStdin,
             CacheDirectory = cacheDirectory,
             Slots = slots,
+            MaxConnections = maxConnections,
             IdleTimeout = idle,
             NoClientTimeout = noClient,
             ExecutorIdleTimeout = executorIdle,
@@ -154,6 +164,11 @@ internal sealed record WorkerCommandLine
         => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value is >= 1 and <= WorkerHostOptions.MaxSlots
             ? value
             : throw new ArgumentException($"--slots takes a whole number from 1 to {WorkerHostOptions.MaxSlots}, not '{text}'.");
+
+    private static int ConnectionCount(string text)
+        => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value is >= 2 and <= MaxConnectionLimit
+            ? value
+            : throw new ArgumentException($"--max-connections takes a whole number from 2 (one client's task stream and bulk data) to {MaxConnectionLimit}, not '{text}'.");
 
     private static TimeSpan FractionalSeconds(string option, string text)
         => double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) && value <= TimeSpan.MaxValue.TotalSeconds / 2

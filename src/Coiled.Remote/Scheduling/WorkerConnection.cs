@@ -15,7 +15,7 @@ namespace Coiled.Remote.Scheduling;
 /// </summary>
 internal sealed class WorkerConnection : IAsyncDisposable
 {
-    private const int MaxWindowPerWorker = 16384;
+    private const int MaxWindowPerWorker = WireLimits.MaxTasksInFlight;
     private static readonly TimeSpan TargetQueueTime = TimeSpan.FromMilliseconds(2);
 
     /// <summary>How often the worker reports its CPU and memory on a call of its own; the reports double as heartbeats.</summary>

@@ -46,7 +46,7 @@ internal sealed class GuardedFormatter<T>(IMessagePackFormatter<T> inner, bool e
             // Never entered: the filter records where the exception passed and lets it go on.
             throw;
         }
-        catch (Exception ex) when (ex is not UnsendableValueException)
+        catch (Exception ex) when (ex is not UnsendableValueException and not Transport.BufferLimitException)
         {
             throw UnsendableValueException.Unserializable(ex).At(value, typeof(T));
         }

@@ -208,6 +208,11 @@ public abstract class RemoteStub
             RemoteSerializer.Options.Resolver.GetFormatterWithVerify<T>().Serialize(ref writer, value, RemoteSerializer.Options);
             writer.Flush();
         }
+        catch (Transport.BufferLimitException)
+        {
+            // The result passed the size limit while it was written: the worker says so in its own words.
+            throw;
+        }
         catch (UnsendableValueException ex)
         {
             throw new RemoteResultException(ex.Describe("The result", "return type"), ex);

@@ -54,7 +54,7 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
         try
         {
             var stream = await CurrentAsync(cancellationToken).ConfigureAwait(false);
-            await BulkFrame.WriteBlobAsync(stream, id, data, cancellationToken).ConfigureAwait(false);
+            await BulkFrame.WriteBlobAsync(stream, id, data, activity: null, cancellationToken).ConfigureAwait(false);
             return id;
         }
         catch
@@ -162,19 +162,31 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
         }
     }
 
-    /// <summary>Receives result blobs until the connection ends; then waits for results not yet here fail at once.</summary>
+    /// <summary>
+    /// Receives result blobs until the connection ends or the worker says goodbye on it; then waits for results not
+    /// yet here fail at once, and the next use opens a new connection. After a goodbye, the connection is closed as
+    /// soon as no blob is being written on it: the worker still reads what was sent before the goodbye arrived.
+    /// </summary>
     private async Task ReadResultsAsync(Stream stream)
     {
         await Task.Yield();
         Exception ended;
+        var goodbye = false;
         try
         {
-            while (await BulkFrame.ReadBlobAsync(stream, WireLimits.MaxMessageBytes, CancellationToken.None).ConfigureAwait(false) is (var id, var blob))
+            while (await BulkFrame.ReadBlobAsync(stream, WireLimits.MaxMessageBytes, activity: null, CancellationToken.None).ConfigureAwait(false) is (var id, var blob))
             {
+                if (id == BulkFrame.GoodbyeId)
+                {
+                    blob.Buffer.Release();
+                    goodbye = true;
+                    break;
+                }
+
                 Results.Deliver(id, blob);
             }
 
-            ended = new IOException("the bulk-data connection was closed");
+            ended = new IOException(goodbye ? "the worker closed the bulk-data connection, which had been idle" : "the bulk-data connection was closed");
         }
         catch (Exception ex)
         {
@@ -183,6 +195,20 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
 
         _ended = stream;
         Results.Broke(ended);
+        if (goodbye && _writer.Wait(0))
+        {
+            try
+            {
+                if (ReferenceEquals(_stream, stream))
+                {
+                    await CloseAsync().ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                _writer.Release();
+            }
+        }
     }
 
     private static bool IsLoopback(string host)

@@ -21,6 +21,12 @@ internal static class WireLimits
     /// <summary>Most tasks in one batch.</summary>
     public const int MaxTasksPerBatch = 8192;
 
+    /// <summary>
+    /// Most tasks a client may have sent on one task stream whose outcomes it has not received: the scheduler's credit
+    /// window for a worker never passes it, and a worker ends a stream that does.
+    /// </summary>
+    public const int MaxTasksInFlight = 16384;
+
     /// <summary>Header that carries the cluster token on every call.</summary>
     public const string AuthorizationHeader = "authorization";
 

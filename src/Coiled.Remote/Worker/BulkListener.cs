@@ -16,7 +16,8 @@ namespace Coiled.Remote.Worker;
 /// They arrive on the worker's one port, handed over by <see cref="SharedPortListener"/> when their first byte says so,
 /// and, on Linux without TLS, on an abstract Unix socket (no file to clean up) that clients on the same machine use to
 /// skip the TCP stack. After the preamble and the cluster token, each frame is a blob handed to <see cref="BulkStore"/>
-/// for the task batch that names it.
+/// for the task batch that names it, read into memory taken as its bytes arrive; a <see cref="BulkConnectionWatch"/>
+/// ends a connection that is idle or stalled inside a blob.
 /// </summary>
 internal sealed class BulkListener : IAsyncDisposable
 {
@@ -28,6 +29,7 @@ internal sealed class BulkListener : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<Socket, Task> _connections = new();
+    private readonly ConcurrentDictionary<Socket, BulkActivity> _activities = new();
     private readonly Task _accepting;
 
     private BulkListener(Socket? local, string? localName, WorkerRuntime runtime, ILogger logger)
@@ -42,6 +44,9 @@ internal sealed class BulkListener : IAsyncDisposable
     /// <summary>The abstract Unix socket's name (without the leading NUL), or null when there is none.</summary>
     public string? LocalName { get; }
 
+    /// <summary>What each authenticated connection is doing now.</summary>
+    public IReadOnlyList<BulkActivity> Activities => [.. _activities.Values];
+
     /// <summary>Starts serving: on Linux without TLS, binds an abstract Unix socket and accepts connections on it.</summary>
     public static BulkListener Start(WorkerRuntime runtime, ILogger logger)
     {
@@ -49,12 +54,16 @@ internal sealed class BulkListener : IAsyncDisposable
         return new BulkListener(local, localName, runtime, logger);
     }
 
-    /// <summary>Serves a connection that arrived on the worker's port and starts with the bulk-data preamble; takes ownership of it.</summary>
-    public void Serve(Socket connection)
+    /// <summary>
+    /// Serves a connection that arrived on the worker's port and starts with the bulk-data preamble; takes ownership of
+    /// it, and of the place it holds in <paramref name="limit"/>, given back when it ends.
+    /// </summary>
+    public void Serve(Socket connection, ConnectionLimit limit)
     {
         if (_stop.IsCancellationRequested)
         {
             connection.Dispose();
+            limit.Release();
             return;
         }
 
@@ -64,7 +73,13 @@ internal sealed class BulkListener : IAsyncDisposable
         connection.SendBufferSize = 4 * 1024 * 1024;
         var serving = Task.Run(() => ServeAsync(connection));
         _connections[connection] = serving;
-        _ = serving.ContinueWith(_ => _connections.TryRemove(connection, out Task? _), TaskScheduler.Default);
+        _ = serving.ContinueWith(
+            _ =>
+            {
+                _connections.TryRemove(connection, out Task? _);
+                limit.Release();
+            },
+            TaskScheduler.Default);
     }
 
     /// <summary>The abstract Unix socket for clients on this machine; none if it cannot be bound (TCP still serves them).</summary>
@@ -109,7 +124,14 @@ internal sealed class BulkListener : IAsyncDisposable
     {
         while (await SocketAccepting.NextAsync(listener, _logger, "a bulk-data connection", _stop.Token).ConfigureAwait(false) is { } connection)
         {
-            Serve(connection);
+            if (_runtime.Connections.TryTake(remote: null))
+            {
+                Serve(connection, _runtime.Connections);
+            }
+            else
+            {
+                connection.Dispose();
+            }
         }
     }
 
@@ -150,17 +172,36 @@ internal sealed class BulkListener : IAsyncDisposable
                 channel = BinaryPrimitives.ReadUInt64LittleEndian(channelBytes);
             }
 
+            using var watch = new BulkConnectionWatch(
+                _runtime.Options.BulkIdleTimeout, _runtime.Options.BulkStallTimeout, _runtime.Options.TimeProvider, () => SayGoodbyeAsync(channel, sink!), why =>
+                {
+                    _logger.LogDebug("Worker {WorkerId} closed a bulk-data connection from {Remote}: {Reason}", _runtime.WorkerId, remote, why);
+                    stream.Dispose();
+                });
+            var activity = watch.Activity;
+            _activities[connection] = activity;
+            sink = new ResultSink(stream, activity);
             if (channel != 0)
             {
                 // The client's task stream that names this channel sends its large result batches back here.
-                sink = new ResultSink(stream);
                 _runtime.ResultChannels[channel] = sink;
             }
 
-            // Each blob lands directly in the (pooled) array its tasks read their arguments from.
-            while (await BulkFrame.ReadBlobAsync(stream, _runtime.Options.MaxResultBytes, _stop.Token).ConfigureAwait(false) is (var id, var blob))
+            // Each blob lands directly in the (pooled) array its tasks read their arguments from, taken as it arrives.
+            while (await BulkFrame.ReadBlobHeaderAsync(stream, _runtime.Options.MaxResultBytes, activity, _stop.Token).ConfigureAwait(false) is (var id, var length))
             {
-                _runtime.Bulk.Deliver(id, blob);
+                if (_runtime.Bulk.Admits(id, length))
+                {
+                    _runtime.Bulk.Deliver(id, await BulkFrame.ReadBlobBodyAsync(stream, id, length, activity, _stop.Token).ConfigureAwait(false));
+                }
+                else
+                {
+                    _runtime.Refusals.Refused(
+                        (remote as System.Net.IPEndPoint)?.Address,
+                        "bulk blob(s)",
+                        $"blobs no task batch has claimed already hold {_runtime.Bulk.UnclaimedBytes:N0} of the {_runtime.Options.MaxUnclaimedBulkBytes:N0} bytes a worker keeps for them");
+                    await BulkFrame.SkipBlobBodyAsync(stream, id, length, activity, _stop.Token).ConfigureAwait(false);
+                }
             }
         }
         catch (InvalidDataException ex)
@@ -177,6 +218,7 @@ internal sealed class BulkListener : IAsyncDisposable
         }
         finally
         {
+            _activities.TryRemove(connection, out _);
             if (sink is not null)
             {
                 _runtime.ResultChannels.TryRemove(KeyValuePair.Create(channel, sink));
@@ -184,6 +226,16 @@ internal sealed class BulkListener : IAsyncDisposable
             }
 
             await stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>An idle connection's goodbye: its results go in the task stream from now on, and the client opens a new connection when it needs one.</summary>
+    private async Task SayGoodbyeAsync(ulong channel, ResultSink sink)
+    {
+        _runtime.ResultChannels.TryRemove(KeyValuePair.Create(channel, sink));
+        if (await sink.SayGoodbyeAsync().ConfigureAwait(false))
+        {
+            _logger.LogDebug("Worker {WorkerId} said goodbye on a bulk-data connection idle for {Seconds:0} s", _runtime.WorkerId, _runtime.Options.BulkIdleTimeout.TotalSeconds);
         }
     }
 

@@ -14,11 +14,15 @@ namespace Coiled.Remote.Worker;
 /// A folder's files are hard links to the blobs (no rights needed, unlike symbolic links, which Windows grants only to
 /// administrators and in Developer Mode), or read-only copies where the file system has no hard links; executables
 /// are copies of their own.
+/// A manifest is kept on disk, under <c>manifests/&lt;id&gt;</c>, not in memory: one may list 100,000 files, and a
+/// worker serves many builds over its life, so holding them would grow its heap by every build it ever saw. It is read
+/// back when a stream opens its environment, and checked against its id, which hashes every path and file hash in it.
 /// </summary>
 internal sealed class EnvironmentCatalog
 {
     private const int HashBytes = 32;
     private const int MaxFiles = 100_000;
+    private const string ManifestPrefix = ".manifest-";
 
     private const UnixFileMode ReadOnly = UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
@@ -27,8 +31,8 @@ internal sealed class EnvironmentCatalog
 
     private readonly BlobStore _blobs;
     private readonly string _directory;
+    private readonly string _manifests;
     private readonly bool _hostEnvironment;
-    private readonly ConcurrentDictionary<string, Manifest> _manifests = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Lazy<RemoteEnvironment>> _open = new(StringComparer.Ordinal);
     private readonly Lazy<RemoteEnvironment> _host = new(RemoteEnvironment.ForHost);
 
@@ -39,9 +43,12 @@ internal sealed class EnvironmentCatalog
         _directory = Path.Combine(cacheDirectory, "envs");
         BlobStore.CreatePrivateDirectory(_directory);
         CacheLeftovers.Sweep(_directory, [".staging-", ".altered-"], DateTime.UtcNow);
+        _manifests = Path.Combine(cacheDirectory, "manifests");
+        BlobStore.CreatePrivateDirectory(_manifests);
+        CacheLeftovers.Sweep(_manifests, [ManifestPrefix], DateTime.UtcNow);
     }
 
-    /// <summary>Validates a manifest, remembers it, and returns its id with the blobs this worker lacks.</summary>
+    /// <summary>Validates a manifest, stores it on disk, and returns its id with the blobs this worker lacks.</summary>
     public SyncPlanReply Plan(Manifest manifest)
     {
         if (manifest is null)
@@ -90,7 +97,7 @@ internal sealed class EnvironmentCatalog
         }
 
         reply.EnvironmentId = ComputeId(manifest);
-        _manifests[reply.EnvironmentId] = manifest;
+        Store(reply.EnvironmentId, manifest);
         return reply;
     }
 
@@ -108,8 +115,8 @@ internal sealed class EnvironmentCatalog
         }
 
         // Located on every open, so that a folder a task altered is laid out again before it is used.
-        var folder = Locate(environmentId);
-        var lazy = _open.GetOrAdd(environmentId, id => new Lazy<RemoteEnvironment>(() => RemoteEnvironment.ForFolder(id, folder, EntryAssemblyOf(id))));
+        var (folder, entryAssembly) = Locate(environmentId);
+        var lazy = _open.GetOrAdd(environmentId, id => new Lazy<RemoteEnvironment>(() => RemoteEnvironment.ForFolder(id, folder, entryAssembly)));
         try
         {
             return lazy.Value;
@@ -123,22 +130,16 @@ internal sealed class EnvironmentCatalog
 
     /// <summary>
     /// The folder of an environment announced with <see cref="Plan"/> whose blobs have all arrived, laid out on first
-    /// use, for an executor process to load.
+    /// use, for an executor process to load, and the caller's entry assembly its manifest names (empty when unknown).
     /// </summary>
-    public string Locate(string environmentId)
+    public (string Directory, string EntryAssembly) Locate(string environmentId)
     {
         if (environmentId.Length == 0)
         {
             throw SynchronizedOnly();
         }
 
-        if (!_manifests.TryGetValue(environmentId, out var manifest))
-        {
-            throw new RpcException(new Status(
-                StatusCode.FailedPrecondition,
-                $"Environment {environmentId} is unknown to this worker: call PlanSync with its manifest first."));
-        }
-
+        var manifest = Load(environmentId);
         var missing = manifest.Files.Where(f => !_blobs.Contains(f.Sha256.Span, f.Size)).Select(f => f.Path).ToList();
         if (missing.Count > 0)
         {
@@ -148,12 +149,59 @@ internal sealed class EnvironmentCatalog
                 "Upload every blob PlanSync reported missing."));
         }
 
-        return LayOut(environmentId, manifest);
+        return (LayOut(environmentId, manifest), manifest.EntryAssembly);
     }
 
-    /// <summary>The caller's entry assembly named in an environment's manifest; empty when it is unknown.</summary>
-    public string EntryAssemblyOf(string environmentId)
-        => _manifests.TryGetValue(environmentId, out var manifest) ? manifest.EntryAssembly : string.Empty;
+    /// <summary>Writes a manifest to <c>manifests/&lt;id&gt;</c>, beside the target and moved into place, so that a reader never sees half of one.</summary>
+    private void Store(string id, Manifest manifest)
+    {
+        var staging = Path.Combine(_manifests, ManifestPrefix + Guid.NewGuid().ToString("N"));
+        try
+        {
+            File.WriteAllBytes(staging, manifest.ToByteArray());
+            File.Move(staging, Path.Combine(_manifests, id), overwrite: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            TryDeleteFile(staging);
+            throw new RpcException(new Status(StatusCode.Internal, $"The manifest of environment {id} could not be stored in the worker's cache: {ex.Message}"));
+        }
+    }
+
+    /// <summary>Reads a stored manifest back, checking that it still is the one its id names.</summary>
+    private Manifest Load(string id)
+    {
+        if (!IsEnvironmentId(id))
+        {
+            throw Invalid($"'{id}' is not an environment id: PlanSync returns one, 64 lower-case hexadecimal digits.");
+        }
+
+        Manifest manifest;
+        try
+        {
+            manifest = Manifest.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(_manifests, id)));
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new RpcException(new Status(
+                StatusCode.FailedPrecondition,
+                $"Environment {id} is unknown to this worker: call PlanSync with its manifest first."));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidProtocolBufferException)
+        {
+            throw Altered(id, ex.Message);
+        }
+
+        return ComputeId(manifest) == id ? manifest : throw Altered(id, "its files are not the ones its id names");
+    }
+
+    private static RpcException Altered(string id, string why) => new(new Status(
+        StatusCode.FailedPrecondition,
+        $"The stored manifest of environment {id} cannot be used ({why}); it was changed or damaged in the worker's cache. " +
+        "Synchronize again (PlanSync with the manifest), which stores it afresh."));
+
+    /// <summary>Whether <paramref name="id"/> has the form of <see cref="ComputeId"/>'s: 64 lower-case hexadecimal digits.</summary>
+    private static bool IsEnvironmentId(string id) => id.Length == HashBytes * 2 && id.All(c => char.IsAsciiDigit(c) || c is >= 'a' and <= 'f');
 
     private static RpcException SynchronizedOnly() => new(new Status(
         StatusCode.FailedPrecondition,
@@ -221,6 +269,18 @@ internal sealed class EnvironmentCatalog
         }
 
         return target;
+    }
+
+    private static void TryDeleteFile(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Left for the next start's sweep of leftovers.
+        }
     }
 
     private static void TryDelete(string folder)

@@ -9,9 +9,12 @@ namespace Coiled.Remote.Worker;
 /// Gathers a <see cref="TaskExecutor"/>'s outcomes into result batches as they come, up to 8,192 outcomes or 1 MiB of
 /// results each; a large result goes alone, straight from the buffer it was serialized into.
 /// </summary>
-/// <param name="outcomes">The executor's outcomes; a single reader's channel, which can peek but not count.</param>
-internal sealed class ResultBatcher(ChannelReader<TaskOutcome> outcomes)
+/// <param name="executor">Whose outcomes to send; told how many were taken, before they are sent.</param>
+internal sealed class ResultBatcher(TaskExecutor executor)
 {
+    /// <summary>The executor's outcomes; a single reader's channel, which can peek but not count.</summary>
+    private readonly ChannelReader<TaskOutcome> _outcomes = executor.Outcomes;
+
     private const int MaxResultsPerBatch = 8192;
     private const int ResultBatchTargetBytes = 1024 * 1024;
 
@@ -25,14 +28,14 @@ internal sealed class ResultBatcher(ChannelReader<TaskOutcome> outcomes)
     public async Task PumpAsync(Func<ResultBatch, ReadOnlyMemory<byte>, ValueTask> send)
     {
         var results = new GrowableBuffer(64 * 1024);
-        while (await outcomes.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+        while (await _outcomes.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
         {
             _sending = true;
             var batch = new ResultBatch();
             ulong elapsed = 0;
             var count = 0;
             TaskOutcome? alone = null;
-            while (count < MaxResultsPerBatch && results.WrittenCount < ResultBatchTargetBytes && outcomes.TryRead(out var outcome))
+            while (count < MaxResultsPerBatch && results.WrittenCount < ResultBatchTargetBytes && _outcomes.TryRead(out var outcome))
             {
                 count++;
                 elapsed += (ulong)outcome.ElapsedNanoseconds;
@@ -54,6 +57,9 @@ internal sealed class ResultBatcher(ChannelReader<TaskOutcome> outcomes)
                 }
             }
 
+            // Taken, not sent: the client may already have the results of a batch whose sending has not returned yet,
+            // and send new tasks in their place.
+            executor.OutcomesTaken(count);
             try
             {
                 batch.ExecutionNanoseconds = elapsed;
@@ -64,7 +70,7 @@ internal sealed class ResultBatcher(ChannelReader<TaskOutcome> outcomes)
                 results.ResetWrittenCount();
                 alone?.Lease?.Release();
                 _sending = false;
-                if (!outcomes.TryPeek(out _))
+                if (!_outcomes.TryPeek(out _))
                 {
                     Volatile.Read(ref _drained)?.TrySetResult();
                 }
@@ -79,7 +85,7 @@ internal sealed class ResultBatcher(ChannelReader<TaskOutcome> outcomes)
     {
         var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Volatile.Write(ref _drained, drained);
-        if (!_sending && !outcomes.TryPeek(out _))
+        if (!_sending && !_outcomes.TryPeek(out _))
         {
             drained.TrySetResult();
         }

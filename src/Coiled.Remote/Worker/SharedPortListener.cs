@@ -17,6 +17,8 @@ namespace Coiled.Remote.Worker;
 /// makes a Kestrel connection through <see cref="SocketConnectionContextFactory"/>, as Kestrel's own socket transport
 /// would make it; anything else, or too little within <see cref="RoutingTimeout"/>, is closed. Kestrel would hold a
 /// connection that never finishes its preface for minutes, so connections that say nothing useful must not reach it.
+/// Every accepted connection takes a place of the worker's <see cref="ConnectionLimit"/> until it ends, whatever it
+/// turned out to be; one accepted when every place is taken is closed at once.
 /// </summary>
 internal sealed class SharedPortListener : IConnectionListener
 {
@@ -42,6 +44,7 @@ internal sealed class SharedPortListener : IConnectionListener
 
     private readonly Socket _socket;
     private readonly BulkListener _bulk;
+    private readonly ConnectionLimit _limit;
     private readonly ILogger _logger;
     private readonly SocketConnectionContextFactory _contexts;
     private readonly Channel<ConnectionContext> _http = Channel.CreateUnbounded<ConnectionContext>(new UnboundedChannelOptions { SingleReader = true });
@@ -52,11 +55,12 @@ internal sealed class SharedPortListener : IConnectionListener
     private readonly Task _accepting;
     private int _unbound;
 
-    private SharedPortListener(Socket socket, BulkListener bulk, ILoggerFactory loggerFactory, TimeProvider time)
+    private SharedPortListener(Socket socket, BulkListener bulk, ConnectionLimit limit, ILoggerFactory loggerFactory, TimeProvider time)
     {
         _socket = socket;
         _time = time;
         _bulk = bulk;
+        _limit = limit;
         _logger = loggerFactory.CreateLogger<SharedPortListener>();
         _contexts = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), loggerFactory.CreateLogger<SocketConnectionContextFactory>());
         EndPoint = socket.LocalEndPoint!;
@@ -67,7 +71,7 @@ internal sealed class SharedPortListener : IConnectionListener
 
     /// <summary>Binds and listens on <paramref name="endpoint"/>.</summary>
     /// <exception cref="WorkerListenException">Another process holds the port, or the address cannot be listened on.</exception>
-    public static SharedPortListener Bind(IPEndPoint endpoint, BulkListener bulk, ILoggerFactory loggerFactory, TimeProvider time)
+    public static SharedPortListener Bind(IPEndPoint endpoint, BulkListener bulk, ConnectionLimit limit, ILoggerFactory loggerFactory, TimeProvider time)
     {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -79,7 +83,7 @@ internal sealed class SharedPortListener : IConnectionListener
 
             socket.Bind(endpoint);
             socket.Listen(512);
-            return new SharedPortListener(socket, bulk, loggerFactory, time);
+            return new SharedPortListener(socket, bulk, limit, loggerFactory, time);
         }
         catch (SocketException ex)
         {
@@ -170,10 +174,16 @@ internal sealed class SharedPortListener : IConnectionListener
         while (await SocketAccepting.NextAsync(_socket, _logger, "a connection", _stop.Token).ConfigureAwait(false) is { } connection)
         {
             var from = (connection.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
+            if (!_limit.TryTake(from))
+            {
+                connection.Dispose();
+                continue;
+            }
+
             if (_routing.Count >= MaxRouting)
             {
                 _logger.LogDebug("The worker closed a connection from {Remote}: {Count} connections are already waiting to say what they are", connection.RemoteEndPoint, MaxRouting);
-                connection.Dispose();
+                Close(connection);
                 continue;
             }
 
@@ -183,7 +193,7 @@ internal sealed class SharedPortListener : IConnectionListener
                 if (waiting >= MaxRoutingPerAddress)
                 {
                     _logger.LogDebug("The worker closed a connection from {Remote}: {Count} connections from there are already waiting to say what they are", connection.RemoteEndPoint, waiting);
-                    connection.Dispose();
+                    Close(connection);
                     continue;
                 }
 
@@ -237,19 +247,27 @@ internal sealed class SharedPortListener : IConnectionListener
             }
         }
 
+        // Whoever the connection is handed to gives its place back when it ends; until then, this method does.
+        var handedOver = false;
         try
         {
             if (route == Route.Bulk)
             {
-                _bulk.Serve(connection);
+                _bulk.Serve(connection, _limit);
+                handedOver = true;
             }
-            else if (route == Route.Refuse || _stop.IsCancellationRequested)
-            {
-                connection.Dispose();
-            }
-            else
+            else if (route == Route.Http && !_stop.IsCancellationRequested)
             {
                 var context = _contexts.Create(connection);
+                var placed = 1;
+                context.ConnectionClosed.Register(() =>
+                {
+                    if (Interlocked.Exchange(ref placed, 0) == 1)
+                    {
+                        _limit.Release();
+                    }
+                });
+                handedOver = true;
                 if (!_http.Writer.TryWrite(context))
                 {
                     await context.DisposeAsync().ConfigureAwait(false);
@@ -261,6 +279,20 @@ internal sealed class SharedPortListener : IConnectionListener
             // The worker stopped while the connection was being handed over.
             connection.Dispose();
         }
+        finally
+        {
+            if (!handedOver)
+            {
+                Close(connection);
+            }
+        }
+    }
+
+    /// <summary>Closes a connection that goes nowhere and gives its place back.</summary>
+    private void Close(Socket connection)
+    {
+        connection.Dispose();
+        _limit.Release();
     }
 
     /// <summary>Where an accepted connection goes.</summary>

@@ -10,13 +10,14 @@ namespace Coiled.Remote.Worker;
 /// and security groups then open one port per worker, and workers on adjacent ports never collide.
 /// </summary>
 /// <param name="bulk">Where bulk-data connections go.</param>
+/// <param name="limit">The places for connections that every accepted connection takes.</param>
 /// <param name="loggerFactory">Where the transport logs.</param>
 /// <param name="time">The clock of the deadline by which a connection must say what it is.</param>
-internal sealed class SharedPortTransport(BulkListener bulk, ILoggerFactory loggerFactory, TimeProvider time) : IConnectionListenerFactory, IConnectionListenerFactorySelector
+internal sealed class SharedPortTransport(BulkListener bulk, ConnectionLimit limit, ILoggerFactory loggerFactory, TimeProvider time) : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
     public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint;
 
     /// <exception cref="WorkerListenException">Another process holds the port, or the address cannot be listened on.</exception>
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
-        => ValueTask.FromResult<IConnectionListener>(SharedPortListener.Bind((IPEndPoint)endpoint, bulk, loggerFactory, time));
+        => ValueTask.FromResult<IConnectionListener>(SharedPortListener.Bind((IPEndPoint)endpoint, bulk, limit, loggerFactory, time));
 }

@@ -13,6 +13,16 @@ namespace Coiled.Remote.Worker;
 /// Runs the tasks of one client stream on a fixed number of slots and reports every task's outcome exactly once,
 /// whether it returned, threw, was cancelled or could not even start.
 /// </summary>
+/// <remarks>
+/// The outcomes wait in a channel for their reader (<see cref="ResultBatcher"/>), which sends them as fast as the
+/// client takes them. The channel is bounded by admission, not by capacity: a batch is admitted only while the tasks
+/// held (queued, running, or with an outcome not yet taken) stay within the client's credit window
+/// (<see cref="TaskWindow"/>), and a client that sends more has its stream ended. So a client that stops reading
+/// results makes the worker hold at most its window of outcomes, and since no slot ever waits for room to report, a
+/// slow reader, a task that reports from a timer when it overruns, or a stream being torn down can never deadlock
+/// the slots (a channel with a fixed capacity would make each of them wait, and the abort that drains the queue with
+/// them).
+/// </remarks>
 internal sealed class TaskExecutor : IAsyncDisposable
 {
     /// <summary>
@@ -30,6 +40,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
     private readonly ConcurrentDictionary<ulong, RunningTask> _cancellable = new();
     private readonly ConcurrentDictionary<ulong, byte> _cancelRequested = new();
     private readonly CancellationTokenSource _abort = new();
+    private readonly TaskWindow _window = new();
     private readonly WorkerActivity _activity;
     private readonly TaskLimits _limits;
     private readonly Action<string>? _recycle;
@@ -57,9 +68,16 @@ internal sealed class TaskExecutor : IAsyncDisposable
             .ContinueWith(_ => _outcomes.Writer.TryComplete(), TaskScheduler.Default);
     }
 
+    /// <summary>Every task's outcome, once; tell <see cref="OutcomesTaken"/> how many were read.</summary>
     public ChannelReader<TaskOutcome> Outcomes => _outcomes.Reader;
 
+    /// <summary>The reader took <paramref name="count"/> outcomes to send: the client's window has room for as many more tasks.</summary>
+    public void OutcomesTaken(int count) => _window.Settle(count);
+
     /// <summary>Splits a batch into tasks and queues them; tasks that cannot start are reported at once.</summary>
+    /// <exception cref="Grpc.Core.RpcException">
+    /// <see cref="Grpc.Core.StatusCode.ResourceExhausted"/>: the batch would take the stream past its credit window; none of it was queued.
+    /// </exception>
     /// <param name="environment">Where the batch's method lives.</param>
     /// <param name="batch">The tasks.</param>
     /// <param name="arguments">The batch's arguments, from the batch itself or from the bulk-data connection.</param>
@@ -71,6 +89,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
     {
         try
         {
+            _window.Admit(batch.TaskIds.Count);
             EnqueueTasks(environment, batch, arguments, lease);
         }
         finally
@@ -162,7 +181,8 @@ internal sealed class TaskExecutor : IAsyncDisposable
 
     private async Task RunSlotAsync()
     {
-        var buffer = new GrowableBuffer(256);
+        // The limit stops a result too large to send while it is serialized, not after all of it was.
+        var buffer = new GrowableBuffer(256, _limits.MaxResultBytes);
         while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
             while (_queue.Reader.TryRead(out var item))
@@ -237,13 +257,6 @@ internal sealed class TaskExecutor : IAsyncDisposable
                 return null;
             }
 
-            if (buffer.WrittenCount > _limits.MaxResultBytes)
-            {
-                return new TaskOutcome(id, default, Failure(id, FailureKind.BadResult, new RemoteResultException(
-                    $"{item.Stub.DisplayName} returned a result of {buffer.WrittenCount:N0} bytes; results are limited to {_limits.MaxResultBytes:N0} bytes. " +
-                    "Return less data per item, or write it to storage the caller can read and return its location.")), Elapsed(started));
-            }
-
             if (buffer.WrittenCount >= BulkFrame.ThresholdBytes)
             {
                 // A large result is not copied: the outcome takes the slot's buffer, which starts over with a new one.
@@ -262,6 +275,12 @@ internal sealed class TaskExecutor : IAsyncDisposable
         catch (RemoteArgumentException ex)
         {
             return new TaskOutcome(id, default, Failure(id, FailureKind.BadArguments, ex), Elapsed(started));
+        }
+        catch (BufferLimitException ex)
+        {
+            return new TaskOutcome(id, default, Failure(id, FailureKind.BadResult, new RemoteResultException(
+                $"{item.Stub.DisplayName} returned a result of more than {ex.Limit:N0} bytes; results are limited to {ex.Limit:N0} bytes. " +
+                "Return less data per item, or write it to storage the caller can read and return its location.", ex)), Elapsed(started));
         }
         catch (RemoteResultException ex)
         {

@@ -42,6 +42,9 @@ internal sealed class WorkerHost : IAsyncDisposable
     /// <summary>What the worker's calls share: its stores, activity and bulk-data listener's addresses.</summary>
     public WorkerRuntime Runtime => _runtime;
 
+    /// <summary>The worker's bulk-data connections.</summary>
+    public BulkListener BulkConnections => _bulk;
+
     /// <summary>Completes with the reason when the worker decided to stop (shutdown call or a timeout).</summary>
     public Task<string> StopRequested => _runtime.StopRequested;
 
@@ -72,7 +75,7 @@ internal sealed class WorkerHost : IAsyncDisposable
         builder.WebHost.UseKestrelCore();
 
         // Registered last, so Kestrel binds with it: one port, gRPC and bulk data told apart by how they open.
-        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(new SharedPortTransport(bulk, loggerFactory, options.TimeProvider));
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(new SharedPortTransport(bulk, runtime.Connections, loggerFactory, options.TimeProvider));
         ListenOptions? grpcListener = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -86,7 +89,8 @@ internal sealed class WorkerHost : IAsyncDisposable
             // must not be cut off, so the wait for an answer is long.
             kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(15);
             kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromMinutes(10);
-            kestrel.Limits.MaxConcurrentConnections = 1024;
+            // The worker's own count (ConnectionLimit) refuses first, as connections are accepted; this is Kestrel's guard.
+            kestrel.Limits.MaxConcurrentConnections = options.MaxConnections;
             kestrel.Listen(options.Listen, listen =>
             {
                 grpcListener = listen;

@@ -47,6 +47,28 @@ internal sealed record WorkerHostOptions
     /// <summary>Largest result a task may return; larger ones fail the task instead of breaking the stream.</summary>
     public int MaxResultBytes { get; init; } = WireLimits.MaxResultBytes;
 
+    /// <summary>The most connections the worker holds at once (gRPC, bulk data, and those not yet routed); more are closed at once.</summary>
+    public int MaxConnections { get; init; } = ConnectionLimit.DefaultMax;
+
+    /// <summary>
+    /// An authenticated bulk-data connection on which nothing moved and no blob was under way for this long is told
+    /// goodbye (the client opens a new one when it needs one); default 5 min.
+    /// </summary>
+    public TimeSpan BulkIdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// A bulk-data connection that received nothing for this long in the middle of a blob, or that its client did not
+    /// close this long after the worker's goodbye, is closed; default 2 min, as long as a task batch waits for its blob.
+    /// </summary>
+    public TimeSpan BulkStallTimeout { get; init; } = BulkStore.DefaultArrivalTimeout;
+
+    /// <summary>
+    /// The most bytes of arguments that arrived on bulk-data connections and that no task batch has claimed; a blob
+    /// that would pass it is refused, and the batch that names it fails its stream with ResourceExhausted. Default
+    /// twice the largest message (1 GiB).
+    /// </summary>
+    public long MaxUnclaimedBulkBytes { get; init; } = 2L * WireLimits.MaxMessageBytes;
+
     /// <summary>
     /// Whether the worker is its process's only purpose (the worker daemon): SIGTERM and Ctrl+C then stop it. A worker
     /// inside another application's process (in-process workers) leaves the process's signals to that application.

@@ -24,13 +24,18 @@ internal sealed class WorkerRuntime
                 executors, options.CacheDirectory, options.Slots, options.Limits, options.TimeProvider, loggerFactory.CreateLogger<ExecutorSupervisor>());
         }
         Refusals = new RefusalLog(loggerFactory.CreateLogger<RefusalLog>(), options.TimeProvider);
+        Bulk = new BulkStore(BulkStore.DefaultArrivalTimeout, options.TimeProvider, options.MaxUnclaimedBulkBytes);
+        Connections = new ConnectionLimit(options.MaxConnections, Refusals);
     }
+
+    /// <summary>The places for connections, whatever they turn out to be, that every accepted connection takes.</summary>
+    public ConnectionLimit Connections { get; }
 
     /// <summary>Where calls and bulk-data connections refused for their token are counted and, now and then, logged.</summary>
     public RefusalLog Refusals { get; }
 
     /// <summary>Arguments that arrived on the bulk-data connection.</summary>
-    public BulkStore Bulk { get; } = new();
+    public BulkStore Bulk { get; }
 
     /// <summary>The port bulk-data connections open on, once bound: the worker's own, which they share with gRPC.</summary>
     public int BulkPort { get; set; }

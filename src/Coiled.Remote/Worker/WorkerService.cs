@@ -148,8 +148,8 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
     private async Task RunInExecutorAsync(
         Executors.ExecutorSupervisor executors, OpenEnvironment open, IAsyncStreamReader<RunRequest> requestStream, IServerStreamWriter<RunReply> responseStream, CancellationToken aborted)
     {
-        var environment = new Executors.ExecutorEnvironment(
-            open.EnvironmentId, state.Environments.Locate(open.EnvironmentId), state.Environments.EntryAssemblyOf(open.EnvironmentId), open.EnvironmentVariables);
+        var (directory, entryAssembly) = state.Environments.Locate(open.EnvironmentId);
+        var environment = new Executors.ExecutorEnvironment(open.EnvironmentId, directory, entryAssembly, open.EnvironmentVariables);
         Executors.ExecutorLease lease;
         try
         {
@@ -168,7 +168,8 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         {
             await responseStream.WriteAsync(new RunReply { Ready = new Ready { EnvironmentId = open.EnvironmentId, Slots = state.Options.Slots } }, aborted).ConfigureAwait(false);
             logger.LogInformation("Worker {WorkerId} opened environment {EnvironmentId} in executor {Pid}", state.WorkerId, open.EnvironmentId, lease.Executor.ProcessId);
-            var outstanding = new StrongBox<long>();
+            // Tasks forwarded whose results the executor has not sent back, held within the client's credit window.
+            var outstanding = new TaskWindow();
             var closing = new StrongBox<bool>();
             var results = RelayResultsAsync(lease, responseStream, open.ResultChannel, outstanding, relay, closing, aborted);
             var linkBroken = false;
@@ -244,15 +245,16 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                 }
                 finally
                 {
-                    state.Activity.TasksReturned((int)Interlocked.Exchange(ref outstanding.Value, 0));
+                    state.Activity.TasksReturned(outstanding.SettleAll());
                 }
             }
         }
     }
 
-    private void Forwarded(StrongBox<long> outstanding, int tasks)
+    /// <summary>Admits a batch into the stream's window (or ends the stream, see <see cref="TaskWindow.Admit"/>) before it goes to the executor.</summary>
+    private void Forwarded(TaskWindow outstanding, int tasks)
     {
-        Interlocked.Add(ref outstanding.Value, tasks);
+        outstanding.Admit(tasks);
         state.Activity.TasksForwarded(tasks);
     }
 
@@ -274,7 +276,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
     /// connection ends without that, the executor died, and the stream ends saying how (see <see cref="RunInExecutorAsync"/>).
     /// </summary>
     private async Task RelayResultsAsync(
-        Executors.ExecutorLease lease, IServerStreamWriter<RunReply> responseStream, ulong resultChannel, StrongBox<long> outstanding, CancellationTokenSource relay,
+        Executors.ExecutorLease lease, IServerStreamWriter<RunReply> responseStream, ulong resultChannel, TaskWindow outstanding, CancellationTokenSource relay,
         StrongBox<bool> closing, CancellationToken aborted)
     {
         try
@@ -293,7 +295,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
 
                         var batch = frame.Header.Results;
                         var count = batch.TaskIds.Count + batch.Failures.Count;
-                        Interlocked.Add(ref outstanding.Value, -count);
+                        outstanding.Settle(count);
                         state.Activity.TasksReturned(count);
                         if (!aborted.IsCancellationRequested)
                         {
@@ -359,7 +361,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
     {
         try
         {
-            await new ResultBatcher(executor.Outcomes).PumpAsync((batch, results) => SendResultsAsync(batch, results, responseStream, resultChannel, aborted)).ConfigureAwait(false);
+            await new ResultBatcher(executor).PumpAsync((batch, results) => SendResultsAsync(batch, results, responseStream, resultChannel, aborted)).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {

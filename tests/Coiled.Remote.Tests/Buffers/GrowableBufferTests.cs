@@ -48,6 +48,35 @@ public sealed class GrowableBufferTests
     }
 
     [Fact]
+    public void Advance_PastTheLimit_ThrowsBufferLimitExceptionAndKeepsWhatFitted()
+    {
+        var buffer = new GrowableBuffer(16, limit: 1000);
+        buffer.GetSpan(999);
+        buffer.Advance(999);
+        buffer.GetSpan(1);
+        buffer.Advance(1);
+
+        buffer.GetSpan(1);
+        var act = () => buffer.Advance(1);
+
+        act.Should().Throw<BufferLimitException>().WithMessage("The data written passed the limit of 1,000 bytes; writing stopped there.")
+            .Which.Limit.Should().Be(1000);
+        buffer.WrittenCount.Should().Be(1000);
+    }
+
+    [Fact]
+    public void GetSpan_AskingForFarMoreThanTheLimit_ThrowsWithoutGrowing()
+    {
+        var buffer = new GrowableBuffer(16, limit: 1_000_000);
+        var capacity = buffer.GetSpan().Length;
+
+        Action act = () => buffer.GetSpan(500_000_000);
+
+        act.Should().Throw<BufferLimitException>().Which.Limit.Should().Be(1_000_000);
+        buffer.GetSpan().Length.Should().Be(capacity, "no array larger than the limit was rented");
+    }
+
+    [Fact]
     public void Detach_HandsOverTheWrittenBytesAndStartsEmpty()
     {
         var buffer = new GrowableBuffer(16);

@@ -103,7 +103,7 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
             first = await cluster.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety);
         }
 
-        await WaitUntilAsync(() => executors.Streams == 0, "the ended client's stream to let go of its executor");
+        await Eventually.HoldsAsync(() => executors.Streams == 0, "the ended client's stream to let go of its executor");
         time.Advance(TimeSpan.FromSeconds(59));
         ProcessAssert.IsRunning(first).Should().BeTrue("59 s without a client is within the idle timeout");
         time.Advance(TimeSpan.FromSeconds(1));
@@ -148,23 +148,12 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
         }
 
         executors.PrepareSpare(new string('a', 64));
-        await WaitUntilAsync(() => executors.SpareProcessId is not null, "the spare for a planned new build to start");
+        await Eventually.HoldsAsync(() => executors.SpareProcessId is not null, "the spare for a planned new build to start");
         var spare = executors.SpareProcessId!.Value;
         time.Advance(TimeSpan.FromSeconds(59));
         ProcessAssert.IsRunning(spare).Should().BeTrue("59 s untaken is within the idle timeout");
         time.Advance(TimeSpan.FromSeconds(1));
         await ProcessAssert.AllExitAsync([spare], TimeSpan.FromSeconds(30));
         executors.SpareProcessId.Should().BeNull();
-    }
-
-    /// <summary>Waits (a generous safety net, not a measurement) until <paramref name="condition"/> holds.</summary>
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!condition())
-        {
-            DateTime.UtcNow.Should().BeBefore(deadline, $"waiting for {what}");
-            await Task.Delay(10);
-        }
     }
 }

@@ -131,9 +131,26 @@ public sealed class FaultTests
         var act = () => cluster.SubmitAsync(TestJobs.Allocate, 5000).WaitAsync(Safety);
 
         var thrown = (await act.Should().ThrowAsync<RemoteException>()).Which;
-        thrown.RemoteMessage.Should().StartWith("TestJobs.Allocate returned a result of 5,00");
-        thrown.RemoteMessage.Should().Contain("results are limited to 1,000 bytes");
+        thrown.RemoteType.Should().Be("Coiled.Remote.Stubs.RemoteResultException");
+        thrown.RemoteMessage.Should().Be(
+            "TestJobs.Allocate returned a result of more than 1,000 bytes; results are limited to 1,000 bytes. " +
+            "Return less data per item, or write it to storage the caller can read and return its location.");
         (await cluster.SubmitAsync(TestJobs.Allocate, 10).WaitAsync(Safety)).Should().HaveCount(10);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_ResultSerializingFarPastTheLimit_StopsAtTheLimitWithTheSameFailure()
+    {
+        // 250,000 times the same array: 1 MB in memory, about 100 MB serialized, which the worker never writes in full.
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend { MaxResultBytes = 65_536 } });
+
+        var act = () => cluster.SubmitAsync(TestJobs.SameArrayRepeated, 250_000).WaitAsync(Safety);
+
+        var thrown = (await act.Should().ThrowAsync<RemoteException>()).Which;
+        thrown.RemoteMessage.Should().Be(
+            "TestJobs.SameArrayRepeated returned a result of more than 65,536 bytes; results are limited to 65,536 bytes. " +
+            "Return less data per item, or write it to storage the caller can read and return its location.");
+        (await cluster.SubmitAsync(TestJobs.SameArrayRepeated, 2).WaitAsync(Safety)).Should().HaveCount(2);
     }
 
     [LinuxFact]

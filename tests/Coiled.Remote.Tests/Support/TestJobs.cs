@@ -261,6 +261,14 @@ public static class TestJobs
     [Remote]
     public static byte[] Allocate(int bytes) => new byte[bytes];
 
+    /// <summary>A result small in memory and large once serialized: one array of 256 numbers, <paramref name="times"/> times over (about 400 bytes each).</summary>
+    [Remote]
+    public static int[][] SameArrayRepeated(int times)
+    {
+        var one = Enumerable.Range(0, 256).ToArray();
+        return Enumerable.Repeat(one, times).ToArray();
+    }
+
     /// <summary>Runs the script shipped with the application (Assets/hello.sh, mode 0755) and answers what it printed.</summary>
     [Remote]
     public static string RunShippedTool(string argument)

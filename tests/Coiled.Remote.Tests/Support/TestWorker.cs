@@ -30,12 +30,13 @@ internal sealed class TestWorker : IAsyncDisposable
     /// <param name="token">The token every call must carry.</param>
     /// <param name="hostEnvironment">Run tasks with the test process's own code (as in-process workers do).</param>
     /// <param name="time">The worker's clock; default the system's.</param>
-    public static async Task<TestWorker> StartAsync(string token, bool hostEnvironment = false, TimeProvider? time = null)
+    /// <param name="configure">Changes to the worker's options (limits and timeouts), if any.</param>
+    public static async Task<TestWorker> StartAsync(string token, bool hostEnvironment = false, TimeProvider? time = null, Func<WorkerHostOptions, WorkerHostOptions>? configure = null)
     {
         var cache = new TempDirectory();
         try
         {
-            var host = await WorkerHost.StartAsync(new WorkerHostOptions
+            var options = new WorkerHostOptions
             {
                 Listen = new IPEndPoint(IPAddress.Loopback, 0),
                 Token = token,
@@ -43,7 +44,8 @@ internal sealed class TestWorker : IAsyncDisposable
                 HostEnvironment = hostEnvironment,
                 Slots = 2,
                 TimeProvider = time ?? TimeProvider.System,
-            }, CancellationToken.None);
+            };
+            var host = await WorkerHost.StartAsync(configure is null ? options : configure(options), CancellationToken.None);
             return new TestWorker(host, cache);
         }
         catch

@@ -150,6 +150,64 @@ public sealed class BlobCacheTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PlanSync_Manifest_IsNotHeldInMemoryAndItsEnvironmentStillOpens()
+    {
+        await UploadAsync();
+        var (planned, environmentId) = PlanHeldOnlyByTheWorker();
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        planned.IsAlive.Should().BeFalse("the worker keeps manifests on disk, not on its heap");
+        await OpenAsync(environmentId);
+        File.Exists(Path.Combine(_worker.CachePath, "manifests", environmentId)).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task Run_StoredManifestAltered_FailsWithFailedPreconditionSayingToSynchronizeAgain()
+    {
+        await UploadAsync();
+        var plan = await PlanAsync();
+        var stored = Path.Combine(_worker.CachePath, "manifests", plan.EnvironmentId);
+        var altered = Transport.Protocol.Manifest.Parser.ParseFrom(File.ReadAllBytes(stored));
+        altered.Files[0].Path = "other.txt";
+        File.WriteAllBytes(stored, altered.ToByteArray());
+
+        var act = () => OpenAsync(plan.EnvironmentId);
+
+        var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
+        thrown.StatusCode.Should().Be(StatusCode.FailedPrecondition);
+        thrown.Status.Detail.Should().Be(
+            $"The stored manifest of environment {plan.EnvironmentId} cannot be used (its files are not the ones its id names); it was changed or damaged in the worker's cache. " +
+            "Synchronize again (PlanSync with the manifest), which stores it afresh.");
+        (await PlanAsync()).EnvironmentId.Should().Be(plan.EnvironmentId);
+        await OpenAsync(plan.EnvironmentId);
+    }
+
+    [Theory]
+    [InlineData("../../blobs/x")]
+    [InlineData("ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789")]
+    public async Task Run_EnvironmentIdThatIsNoId_IsRefusedWithoutLookingForIt(string environmentId)
+    {
+        var act = () => OpenAsync(environmentId);
+
+        var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
+        thrown.StatusCode.Should().Be(StatusCode.InvalidArgument);
+        thrown.Status.Detail.Should().Be($"'{environmentId}' is not an environment id: PlanSync returns one, 64 lower-case hexadecimal digits.");
+    }
+
+    /// <summary>Plans a manifest that nothing but the worker could still hold once this returns.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private (WeakReference Manifest, string EnvironmentId) PlanHeldOnlyByTheWorker()
+    {
+        var manifest = Manifest(Content.Length, executable: false);
+        var plan = _worker.Host.Runtime.Environments.Plan(manifest);
+        plan.Missing.Should().BeEmpty();
+        return (new WeakReference(manifest), plan.EnvironmentId);
+    }
+
+    [Fact]
     public void Sweep_LeftoversOlderThanTheMinimumAge_AreDeletedAndRecentOnesKept()
     {
         using var folder = new TempDirectory();

@@ -137,6 +137,62 @@ public sealed class BulkStoreTests
         store.Count.Should().Be(0);
     }
 
+    [Fact]
+    public async Task UnclaimedBytes_CountDeliveredBlobsUntilClaimedOrDropped()
+    {
+        var store = new BulkStore(Timeout, _time);
+
+        store.Deliver(30, Blob(1, 2, 3));
+        store.Deliver(31, Blob(4, 5));
+        store.UnclaimedBytes.Should().Be(5);
+        (await store.TakeAsync(30, CancellationToken.None)).Buffer.Release();
+        store.UnclaimedBytes.Should().Be(2);
+        _time.Advance(Timeout + TimeSpan.FromSeconds(1));
+
+        store.UnclaimedBytes.Should().Be(0);
+        store.Count.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task Deliver_PassingTheCap_ReleasesTheBlobAndItsBatchFailsWithResourceExhausted()
+    {
+        var store = new BulkStore(Timeout, _time, maxUnclaimedBytes: 5);
+        store.Deliver(40, Blob(1, 2, 3, 4));
+        var second = Blob(5, 6);
+
+        store.Deliver(41, second);
+        var act = () => store.TakeAsync(41, CancellationToken.None);
+
+        (await act.Should().ThrowAsync<RpcException>()).Which.Status.Detail.Should().Be(
+            "The worker refused the 2 bytes of bulk blob 41: blobs that arrived on bulk-data connections and that no task batch has claimed " +
+            "already hold 4 of the 5 bytes a worker keeps for them (an unclaimed blob is dropped after 120 s). " +
+            "Send the task batch that names each blob right after it; for a large input that many tasks share, use Cluster.ShareAsync.");
+        var use = () => second.Buffer.Array;
+        use.Should().Throw<ObjectDisposedException>("the refused blob went back to the pool");
+        store.UnclaimedBytes.Should().Be(4);
+        store.Count.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task Admits_PastTheCap_IsFalseUnlessABatchAlreadyWaitsForTheBlob()
+    {
+        var store = new BulkStore(Timeout, _time, maxUnclaimedBytes: 5);
+        store.Deliver(50, Blob(1, 2, 3, 4));
+        var waiting = store.TakeAsync(52, CancellationToken.None);
+
+        store.Admits(51, 2).Should().BeFalse();
+        store.Admits(52, 2).Should().BeTrue();
+        store.Deliver(52, Blob(7, 8));
+
+        var taken = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+        taken.Data.ToArray().Should().Equal(7, 8);
+        taken.Buffer.Release();
+        store.UnclaimedBytes.Should().Be(4, "a blob its batch waited for is claimed as it arrives");
+        (await store.Invoking(s => s.TakeAsync(51, CancellationToken.None)).Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.ResourceExhausted);
+        _time.Advance(Timeout + TimeSpan.FromSeconds(1));
+        store.Count.Should().Be(0);
+    }
+
     private static BulkBlob Blob(params byte[] data)
     {
         var buffer = RentedBuffer.Rent(data.Length);

@@ -82,6 +82,19 @@ public sealed class WorkerDaemonStartupTests : IDisposable
     }
 
     [Theory]
+    [InlineData("1")]
+    [InlineData("1000001")]
+    [InlineData("many")]
+    public async Task Daemon_MaxConnectionsOutsideTwoToAMillion_ExitsWithCode2NamingTheRange(string connections)
+    {
+        var (exitCode, error) = await RunToExitAsync("--listen", "127.0.0.1:0", "--token-file", TokenFile(), "--max-connections", connections);
+
+        exitCode.Should().Be(2);
+        error.Should().StartWith(
+            $"coiled-remote-worker: --max-connections takes a whole number from 2 (one client's task stream and bulk data) to 1000000, not '{connections}'.{Environment.NewLine}usage: ");
+    }
+
+    [Theory]
     [InlineData("--idle-timeout", "99999999999999")]
     [InlineData("--no-client-timeout", "922337203686")]
     [InlineData("--idle-timeout", "-1")]

@@ -145,6 +145,69 @@ public sealed class WorkerTaskStreamTests : IAsyncLifetime
         MessagePackSerializer.Deserialize<byte[]>(results).Should().Equal(expected);
     }
 
+    [Fact]
+    public async Task Run_MoreTasksThanTheCreditWindowWhileOutcomesAreHeld_EndsTheStreamWithResourceExhausted()
+    {
+        using var gate = new TaskGate();
+        var stub = Coiled.Remote.Stubs.StubCatalog.Resolve((Func<int, string, CancellationToken, Task<int>>)TestJobs.IdentityWhenReleasedAsync);
+        var window = Enumerable.Range(0, WireLimits.MaxTasksInFlight).ToArray();
+        using var run = new Transport.Protocol.Worker.WorkerClient(_worker.Channel).Run(Auth());
+        await run.RequestStream.WriteAsync(new RunRequest { Open = new OpenEnvironment() });
+        (await run.ResponseStream.MoveNext()).Should().BeTrue();
+
+        // Two tasks run and hold the gate, the others wait: no outcome goes out, so the window stays full.
+        await run.RequestStream.WriteAsync(new RunRequest
+        {
+            Tasks = Batch(TestAssembly, stub.Id, [.. window.Select(i => (ulong)i + 1)], [.. window.Select(i => MessagePackSerializer.Serialize(new object[] { i, gate.Folder }))]),
+        });
+        await run.RequestStream.WriteAsync(new RunRequest { Tasks = Batch(TestAssembly, stub.Id, [100_000], MessagePackSerializer.Serialize(new object[] { 0, gate.Folder })) });
+        var cancelled = 0;
+        async Task ReadToTheEndAsync()
+        {
+            // The tasks of the window are cancelled as the stream ends, and their outcomes still go out before its status.
+            while (await run.ResponseStream.MoveNext())
+            {
+                cancelled += run.ResponseStream.Current.Results.Failures.Count(f => f.Kind == FailureKind.Canceled);
+            }
+        }
+
+        var act = () => ReadToTheEndAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
+        thrown.StatusCode.Should().Be(StatusCode.ResourceExhausted);
+        thrown.Status.Detail.Should().Be(
+            "The client sent 1 more task(s) on a stream that already had 16,384 whose outcomes it had not received; a stream may have at most 16,384, " +
+            "and the stream was ended. Use the same Coiled.Remote version on the caller and the workers: its scheduler sends only as many tasks as its credit window allows.");
+        cancelled.Should().Be(WireLimits.MaxTasksInFlight, "the task past the window never ran nor was reported");
+    }
+
+    [Fact]
+    public async Task Run_OutcomesTheClientReceived_MakeRoomForAnotherWholeWindowOfTasks()
+    {
+        var stub = Coiled.Remote.Stubs.StubCatalog.Resolve((Func<int, int>)TestJobs.Identity);
+        using var run = new Transport.Protocol.Worker.WorkerClient(_worker.Channel).Run(Auth());
+        await run.RequestStream.WriteAsync(new RunRequest { Open = new OpenEnvironment() });
+        (await run.ResponseStream.MoveNext()).Should().BeTrue();
+        var received = 0;
+
+        for (var round = 0; round < 2; round++)
+        {
+            var ids = Enumerable.Range((round * WireLimits.MaxTasksInFlight) + 1, WireLimits.MaxTasksInFlight).Select(i => (ulong)i).ToArray();
+            await run.RequestStream.WriteAsync(new RunRequest { Tasks = Batch(TestAssembly, stub.Id, ids, [.. ids.Select(i => MessagePackSerializer.Serialize(new object[] { (int)i }))]) });
+            while (received < (round + 1) * WireLimits.MaxTasksInFlight)
+            {
+                (await run.ResponseStream.MoveNext()).Should().BeTrue();
+                received += run.ResponseStream.Current.Results.TaskIds.Count + run.ResponseStream.Current.Results.Failures.Count;
+            }
+        }
+
+        await run.RequestStream.CompleteAsync();
+        (await run.ResponseStream.MoveNext()).Should().BeFalse();
+        received.Should().Be(2 * WireLimits.MaxTasksInFlight);
+    }
+
+    private static CallOptions Auth() => new(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + Token } });
+
     private static List<string> Strings(ResultBatch batch)
     {
         var reader = new MessagePackReader(batch.Results.Memory);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using Coiled.Remote.Serialization;
 using Coiled.Remote.Transport.Protocol;
 using Google.Protobuf;
 using MessagePack;
@@ -292,7 +293,7 @@ internal sealed class ExecutorHost
         var executor = new TaskExecutor(_options.Slots, _activity, _options.Limits, reason => _recycle.TrySetResult(reason));
         await using (executor.ConfigureAwait(false))
         {
-            var batcher = new ResultBatcher(executor.Outcomes);
+            var batcher = new ResultBatcher(executor);
             _batchers[batcher] = 0;
             var pump = PumpAsync(link, batcher, executor);
             try
@@ -335,8 +336,9 @@ internal sealed class ExecutorHost
             executor.Complete();
             return true;
         }
-        catch (Exception ex) when (ex is IOException or SocketException or InvalidDataException or ObjectDisposedException or InvalidProtocolBufferException)
+        catch (Exception ex) when (ex is IOException or SocketException or InvalidDataException or ObjectDisposedException or InvalidProtocolBufferException or Grpc.Core.RpcException)
         {
+            // A broken link, or (which the daemon's own window prevents) more tasks than the stream's window.
             executor.Abort();
             return false;
         }
