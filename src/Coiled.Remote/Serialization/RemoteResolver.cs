@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.Serialization;
 using MessagePack;
 using MessagePack.Formatters;
@@ -11,6 +12,7 @@ namespace Coiled.Remote.Serialization;
 /// <see cref="UnsendableValueException"/> before anything is sent. On top of <c>ContractlessStandardResolver</c>:
 /// <list type="bullet">
 /// <item><c>byte[]</c> is read by <see cref="UninitializedByteArrayFormatter"/>;</item>
+/// <item><c>BigInteger</c>, <c>Int128</c> and <c>UInt128</c> travel as their bytes (<see cref="WideIntegerFormatter"/>);</item>
 /// <item><c>DateTime</c> keeps its <c>Kind</c> (<see cref="NativeDateTimeResolver"/>, <c>ToBinary</c>);</item>
 /// <item><c>object</c> refuses values that would arrive as another type (<see cref="ObjectFormatter"/>), and so do
 /// interfaces and abstract classes that are not collections (<see cref="RefusedTypeFormatter{T}"/>);</item>
@@ -47,6 +49,17 @@ internal sealed class RemoteResolver : IFormatterResolver
         if (type == typeof(byte[]))
         {
             return (IMessagePackFormatter<T>)(object)UninitializedByteArrayFormatter.Instance;
+        }
+
+        if (type == typeof(BigInteger) || type == typeof(Int128) || type == typeof(UInt128))
+        {
+            return (IMessagePackFormatter<T>)(object)WideIntegerFormatter.Instance;
+        }
+
+        // The built-in resolver's nullable formatters for these hold MessagePack's own; this one asks for ours.
+        if (type == typeof(BigInteger?) || type == typeof(Int128?) || type == typeof(UInt128?))
+        {
+            return (IMessagePackFormatter<T>)Activator.CreateInstance(typeof(NullableFormatter<>).MakeGenericType(Nullable.GetUnderlyingType(type)!))!;
         }
 
         if (NativeDateTimeResolver.Instance.GetFormatter<T>() is { } dateTime)
