@@ -15,8 +15,7 @@ public sealed partial class RemoteStubGenerator
     {
         public static RemoteMethodSpec? Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
         {
-            // Static abstract interface members have no body to call; the compiler reports them at their call sites.
-            if (context.TargetSymbol is not IMethodSymbol { MethodKind: MethodKind.Ordinary, IsAbstract: false } method
+            if (context.TargetSymbol is not IMethodSymbol { MethodKind: MethodKind.Ordinary } method
                 || context.Attributes.FirstOrDefault()?.AttributeClass is not { } remoteAttribute
                 || RemoteMethodRules.FindProblems(method, remoteAttribute, cancellationToken).Count > 0
                 || method.Parameters.Any(static p => ContainsError(p.Type))
