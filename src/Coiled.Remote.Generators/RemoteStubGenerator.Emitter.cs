@@ -32,6 +32,14 @@ public sealed partial class RemoteStubGenerator
                 writer.WriteLine();
             }
 
+            var suppressed = spec.Methods.SelectMany(static m => m.SuppressedWarnings).Distinct().OrderBy(static id => id, System.StringComparer.Ordinal).ToList();
+            if (suppressed.Count > 0)
+            {
+                // The methods or their types are obsolete or experimental; the user's own code that declares them is not reported.
+                writer.WriteLine($"#pragma warning disable {string.Join(", ", suppressed)}");
+                writer.WriteLine();
+            }
+
             writer.WriteLine($"[assembly: global::Coiled.Remote.Stubs.RemoteStubRegistryAttribute(typeof(global::{StubsNamespace}.{spec.ClassName}))]");
             writer.WriteLine();
             writer.OpenBlock($"namespace {StubsNamespace}");
@@ -56,6 +64,11 @@ public sealed partial class RemoteStubGenerator
         {
             var target = $"{method.ContainingType}.{method.Name}";
             writer.WriteLine($"/// <summary>Stub of <c>{Escape(method.Id)}</c>.</summary>");
+            if (method.Obsolete)
+            {
+                writer.WriteLine("[global::System.Obsolete]");
+            }
+
             writer.OpenBlock($"private sealed class {className} : {RemoteStub}");
             writer.WriteLine(
                 $"public {className}() : base({Literal(method.Id)}, new {DelegateType(method)}({target}), "

@@ -31,6 +31,7 @@ public sealed partial class RemoteStubGenerator
 
             var (retries, timeoutSeconds) = ReadAttribute(context.Attributes[0]);
             var names = new QualifiedTypeNames(context.SemanticModel.Compilation);
+            var warnings = UsageWarnings.Of(method);
 
             return new RemoteMethodSpec(
                 RemoteMethodId.Of(method),
@@ -42,7 +43,9 @@ public sealed partial class RemoteStubGenerator
                 ReturnKindOf(method),
                 retries,
                 timeoutSeconds,
-                names.Aliases.ToEquatableArray());
+                names.Aliases.ToEquatableArray(),
+                warnings.Ids.ToEquatableArray(),
+                warnings.InObsoleteContext);
         }
 
         /// <summary>The registry class name: the assembly name made into an identifier, plus <c>_RemoteStubs</c>.</summary>

@@ -13,6 +13,8 @@ namespace Coiled.Remote.Generators.Model;
 /// <param name="Retries">The attribute's <c>Retries</c>.</param>
 /// <param name="TimeoutSeconds">The attribute's <c>TimeoutSeconds</c>.</param>
 /// <param name="ExternAliases">The extern aliases the type names use (<c>Y</c> of <c>Y::Lib.Point</c>), which the file declares.</param>
+/// <param name="SuppressedWarnings">Ids of what using the method or its types reports (obsolete, experimental), which the file suppresses.</param>
+/// <param name="Obsolete">Whether the method or its type is obsolete: the stub is marked obsolete too (see <see cref="Helpers.UsageWarnings"/>).</param>
 internal sealed record RemoteMethodSpec(
     string Id,
     string ContainingType,
@@ -23,4 +25,6 @@ internal sealed record RemoteMethodSpec(
     RemoteReturnKind ReturnKind,
     int Retries,
     int TimeoutSeconds,
-    EquatableArray<string> ExternAliases);
+    EquatableArray<string> ExternAliases,
+    EquatableArray<string> SuppressedWarnings,
+    bool Obsolete);
