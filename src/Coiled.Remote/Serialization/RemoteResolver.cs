@@ -14,6 +14,7 @@ namespace Coiled.Remote.Serialization;
 /// <item><c>byte[]</c> is read by <see cref="UninitializedByteArrayFormatter"/>;</item>
 /// <item><c>BigInteger</c>, <c>Int128</c> and <c>UInt128</c> travel as their bytes (<see cref="WideIntegerFormatter"/>);</item>
 /// <item><c>DateTime</c> keeps its <c>Kind</c> (<see cref="NativeDateTimeResolver"/>, <c>ToBinary</c>);</item>
+/// <item>streams, tasks, tokens, native-sized integers and exceptions are refused saying what to pass instead (<see cref="UnsendableTypes"/>);</item>
 /// <item><c>object</c> refuses values that would arrive as another type (<see cref="ObjectFormatter"/>), and so do
 /// interfaces and abstract classes that are not collections (<see cref="RefusedTypeFormatter{T}"/>);</item>
 /// <item>classes and structs whose state the contractless formatter would drop are written member by member
@@ -70,6 +71,11 @@ internal sealed class RemoteResolver : IFormatterResolver
         if (type == typeof(object))
         {
             return (IMessagePackFormatter<T>)(object)ObjectFormatter.Instance;
+        }
+
+        if (UnsendableTypes.Explain(type) is { } unsendable)
+        {
+            return new RefusedTypeFormatter<T>(actual => UnsendableValueException.Uncreatable(actual, unsendable), unsendable);
         }
 
         if (Standard.Select(r => r.GetFormatter<T>()).FirstOrDefault(f => f is not null) is { } standard)
