@@ -39,6 +39,20 @@ public sealed class DeclaredTypeTests
     }
 
     [Fact]
+    public void Write_CharOrCharsAsObject_RefusedBecauseTheyWouldArriveAsNumbers()
+    {
+        const string CharRule = "a char travels as its number, so through object it would arrive as a byte or a ushort";
+
+        Wire.Refusal<object>('a').Describe("Argument 'o' of Jobs.Take", "parameter").Should()
+            .Be($"Argument 'o' of Jobs.Take is of type char, declared as object: {CharRule}. Declare the parameter as char instead.");
+        Wire.Refusal<object>(new[] { 'a', 'b' }).Describe("x", "parameter").Should()
+            .Be($"x is of type char[], declared as object: {CharRule}. Declare the parameter as char[] instead.");
+        Wire.Refusal(new Envelope("e", new List<char> { 'z' })).Describe("x", "parameter").Should()
+            .Be($"x holds a value of type List<char> at Envelope.Payload, declared as object: {CharRule}. Declare the member as List<char> instead.");
+        Wire.RoundTrip('a').Should().Be('a');
+    }
+
+    [Fact]
     public void Write_LocalDateTimeOrACollectionOfDateTimesAsObject_Refused()
     {
         Wire.RoundTrip<object>(new DateTime(2024, 1, 2, 7, 8, 9, DateTimeKind.Utc)).Should().Be(new DateTime(2024, 1, 2, 7, 8, 9, DateTimeKind.Utc));
