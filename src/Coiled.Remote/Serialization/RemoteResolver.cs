@@ -1,3 +1,4 @@
+using System.Collections;
 using System.Numerics;
 using System.Runtime.Serialization;
 using MessagePack;
@@ -19,7 +20,9 @@ namespace Coiled.Remote.Serialization;
 /// interfaces and abstract classes that are not collections (<see cref="RefusedTypeFormatter{T}"/>);</item>
 /// <item>classes and structs whose state the contractless formatter would drop are written member by member
 /// (<see cref="ObjectShape"/>), and those the reader could not create are refused;</item>
-/// <item>every type other values can nest in is guarded against cycles and depth (<see cref="GuardedFormatter{T}"/>).</item>
+/// <item>every type other values can nest in is guarded against cycles and depth (<see cref="GuardedFormatter{T}"/>);</item>
+/// <item>only a value of exactly its class may be passed for a collection class that can be derived from
+/// (<see cref="GuardedFormatter{T}"/>, <see cref="ExactTypeFormatter{T}"/>).</item>
 /// </list>
 /// Formatters are chosen once per type and cached in a static generic field, as the built-in resolvers do.
 /// </summary>
@@ -80,10 +83,16 @@ internal sealed class RemoteResolver : IFormatterResolver
 
         if (Standard.Select(r => r.GetFormatter<T>()).FirstOrDefault(f => f is not null) is { } standard)
         {
+            // A collection class that can be derived from would read a derived value back as itself: only it may be written.
+            var derivable = type.IsClass && !type.IsSealed && !type.IsAbstract && typeof(IEnumerable).IsAssignableFrom(type);
+
             // A nullable struct's own formatter is guarded; a collection of scalars has nothing to nest.
-            return Nullable.GetUnderlyingType(type) is not null || ScalarTypes.IsScalarOrCollectionOfScalars(type)
-                ? standard
-                : new GuardedFormatter<T>(standard, exactType: false);
+            if (Nullable.GetUnderlyingType(type) is not null || ScalarTypes.IsScalarOrCollectionOfScalars(type))
+            {
+                return derivable ? new ExactTypeFormatter<T>(standard) : standard;
+            }
+
+            return new GuardedFormatter<T>(standard, exactType: derivable);
         }
 
         if (type.IsInterface || type.IsAbstract)

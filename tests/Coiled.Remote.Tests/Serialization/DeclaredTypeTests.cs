@@ -99,6 +99,30 @@ public sealed class DeclaredTypeTests
     }
 
     [Fact]
+    public void Write_CollectionSubclassDeclaredAsItsBase_RefusedRatherThanArrivingAsTheBase()
+    {
+        Wire.Refusal<List<int>>(new Scores { 1, 2 }).Describe("Argument 's' of Jobs.Sum", "parameter").Should().Be(
+            "Argument 's' of Jobs.Sum is of type Scores, declared as List<int>: only the items of List<int> would travel, and it would arrive " +
+            "as List<int>. Declare the parameter as Scores instead.");
+        Wire.Refusal(new Atlas(new Places { ["p"] = new(1, 2) })).Describe("The result", "return type").Should().Be(
+            "The result holds a value of type Places at Atlas.Places, declared as Dictionary<string, Point>: only the items of " +
+            "Dictionary<string, Point> would travel, and it would arrive as Dictionary<string, Point>. Declare the member as Places instead.");
+        Wire.RoundTrip(new Scores { 3 }).Should().Equal(3);
+        Wire.RoundTrip(new List<int> { 4 }).Should().Equal(4);
+    }
+
+    [Fact]
+    public void Write_FrameworkViewOfACollectionDeclaredAsTheCollection_RefusedSayingToCopyIt()
+    {
+        var view = new SortedSet<int> { 1, 2, 3, 4 }.GetViewBetween(2, 3);
+
+        Wire.Refusal(view).Describe("x", "parameter").Should().Be(
+            "x is of type TreeSubSet<int>, declared as SortedSet<int>: only the items of SortedSet<int> would travel, and it would " +
+            "arrive as SortedSet<int>. Pass a new SortedSet<int> with its items instead.");
+        Wire.RoundTrip(new SortedSet<int>(view)).Should().Equal(2, 3);
+    }
+
+    [Fact]
     public void RoundTrip_CollectionInterfaces_KeepTheirItems()
     {
         Wire.RoundTrip<IReadOnlyList<Point>>([new Point(1, 2)]).Should().Equal(new Point(1, 2));
@@ -106,6 +130,12 @@ public sealed class DeclaredTypeTests
     }
 
     public sealed record Point(int X, int Y);
+
+    public sealed class Scores : List<int>;
+
+    public sealed class Places : Dictionary<string, Point>;
+
+    public sealed record Atlas(Dictionary<string, Point> Places);
 
     public sealed record Envelope(string Name, object? Payload);
 
