@@ -120,6 +120,7 @@ internal sealed class RemoteResolver : IFormatterResolver
             {
                 ObjectShape.Verdict.Contractless => Guard(DynamicContractlessObjectResolver.Instance.GetFormatter<T>(), exactType),
                 ObjectShape.Verdict.Memberwise => Guard(new MemberwiseFormatter<T>(shape), exactType),
+                ObjectShape.Verdict.LosesState => new RefusedTypeFormatter<T>(_ => UnsendableValueException.Incomplete(type, shape.Refusal), shape.Refusal),
                 _ => new RefusedTypeFormatter<T>(_ => UnsendableValueException.Uncreatable(type, shape.Refusal), shape.Refusal),
             };
         }

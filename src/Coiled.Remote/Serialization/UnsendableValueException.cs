@@ -3,7 +3,7 @@ namespace Coiled.Remote.Serialization;
 /// <summary>
 /// A value that cannot travel as it is, found while it was being written: a reference cycle or nesting deeper than
 /// <see cref="RemoteSerializer.MaxDepth"/>, a value whose declared type would change what arrives, a type that cannot
-/// be created on the other side, or a member MessagePack cannot write. On its way out it passes the formatters of the
+/// be created on the other side or would arrive without part of its state, or a member MessagePack cannot write. On its way out it passes the formatters of the
 /// values it is nested in (<see cref="GuardedFormatter{T}"/>), which add themselves to its trail, so that
 /// <see cref="Describe"/> can say where.
 /// </summary>
@@ -35,6 +35,7 @@ internal sealed class UnsendableValueException : Exception
         TooDeep,
         DeclaredType,
         Uncreatable,
+        Incomplete,
         Unserializable,
     }
 
@@ -69,6 +70,11 @@ internal sealed class UnsendableValueException : Exception
     /// <param name="type">The type.</param>
     /// <param name="reason">Why, and what to add.</param>
     public static UnsendableValueException Uncreatable(Type type, string reason) => new(Problem.Uncreatable, null, type, reason);
+
+    /// <summary>A type whose values would arrive without part of their state.</summary>
+    /// <param name="type">The type.</param>
+    /// <param name="reason">What would be lost, and what to change.</param>
+    public static UnsendableValueException Incomplete(Type type, string reason) => new(Problem.Incomplete, null, type, reason);
 
     /// <summary>MessagePack itself failed to write the value.</summary>
     public static UnsendableValueException Unserializable(Exception error)
@@ -121,6 +127,10 @@ internal sealed class UnsendableValueException : Exception
                 var type = TypeNames.Of(_actual!);
                 var what = nested ? $"holds a value of type {type} at {path.Render(last)}" : $"is of type {type}";
                 return $"{subject} {what}, which cannot be created on the other side: {_detail}";
+            case Problem.Incomplete:
+                var partial = TypeNames.Of(_actual!);
+                var held = nested ? $"holds a value of type {partial} at {path.Render(last)}" : $"is of type {partial}";
+                return $"{subject} {held}, which would not arrive whole: {_detail}";
             default:
                 return nested
                     ? $"{subject} cannot be serialized at {path.Render(last)}: {_detail}"
