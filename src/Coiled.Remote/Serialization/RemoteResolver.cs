@@ -22,7 +22,8 @@ namespace Coiled.Remote.Serialization;
 /// (<see cref="ObjectShape"/>), and those the reader could not create are refused;</item>
 /// <item>every type other values can nest in is guarded against cycles and depth (<see cref="GuardedFormatter{T}"/>);</item>
 /// <item>only a value of exactly its class may be passed for a collection class that can be derived from
-/// (<see cref="GuardedFormatter{T}"/>, <see cref="ExactTypeFormatter{T}"/>).</item>
+/// (<see cref="GuardedFormatter{T}"/>, <see cref="ExactTypeFormatter{T}"/>);</item>
+/// <item>sets and dictionaries with comparers of their own are refused (<see cref="ComparerCheckFormatter{T}"/>).</item>
 /// </list>
 /// Formatters are chosen once per type and cached in a static generic field, as the built-in resolvers do.
 /// </summary>
@@ -83,16 +84,8 @@ internal sealed class RemoteResolver : IFormatterResolver
 
         if (Standard.Select(r => r.GetFormatter<T>()).FirstOrDefault(f => f is not null) is { } standard)
         {
-            // A collection class that can be derived from would read a derived value back as itself: only it may be written.
-            var derivable = type.IsClass && !type.IsSealed && !type.IsAbstract && typeof(IEnumerable).IsAssignableFrom(type);
-
-            // A nullable struct's own formatter is guarded; a collection of scalars has nothing to nest.
-            if (Nullable.GetUnderlyingType(type) is not null || ScalarTypes.IsScalarOrCollectionOfScalars(type))
-            {
-                return derivable ? new ExactTypeFormatter<T>(standard) : standard;
-            }
-
-            return new GuardedFormatter<T>(standard, exactType: derivable);
+            var formatter = Guarded(type, standard);
+            return typeof(IEnumerable).IsAssignableFrom(type) && CustomComparers.MayHold(type) ? new ComparerCheckFormatter<T>(formatter) : formatter;
         }
 
         if (type.IsInterface || type.IsAbstract)
@@ -129,6 +122,21 @@ internal sealed class RemoteResolver : IFormatterResolver
             // MessagePack refuses some types when it builds their formatter; that is reported when a value is written.
             return new RefusedTypeFormatter<T>(_ => UnsendableValueException.Unserializable(ex), ex.GetBaseException().Message);
         }
+    }
+
+    /// <summary>The guards a formatter of MessagePack's own resolvers needs: against depth and cycles, and for an exact type.</summary>
+    private static IMessagePackFormatter<T> Guarded<T>(Type type, IMessagePackFormatter<T> standard)
+    {
+        // A collection class that can be derived from would read a derived value back as itself: only it may be written.
+        var derivable = type.IsClass && !type.IsSealed && !type.IsAbstract && typeof(IEnumerable).IsAssignableFrom(type);
+
+        // A nullable struct's own formatter is guarded; a collection of scalars has nothing to nest.
+        if (Nullable.GetUnderlyingType(type) is not null || ScalarTypes.IsScalarOrCollectionOfScalars(type))
+        {
+            return derivable ? new ExactTypeFormatter<T>(standard) : standard;
+        }
+
+        return new GuardedFormatter<T>(standard, exactType: derivable);
     }
 
     private static GuardedFormatter<T>? Guard<T>(IMessagePackFormatter<T>? formatter, bool exactType)
