@@ -37,6 +37,13 @@ internal sealed class ObjectFormatter : IMessagePackFormatter<object?>
                 .At(value, typeof(object));
         }
 
+        if (value is string text)
+        {
+            // The fallback writes strings itself, without StringFormatter's check.
+            StringFormatter.Instance.Serialize(ref writer, text, options);
+            return;
+        }
+
         DynamicObjectTypeFallbackFormatter.Instance.Serialize(ref writer, value, options);
     }
 

@@ -12,6 +12,7 @@ namespace Coiled.Remote.Serialization;
 /// MessagePack's contractless resolution, made exact: a value either arrives as the same value or is refused with an
 /// <see cref="UnsendableValueException"/> before anything is sent. On top of <c>ContractlessStandardResolver</c>:
 /// <list type="bullet">
+/// <item>strings that UTF-8 cannot carry are refused (<see cref="StringFormatter"/>);</item>
 /// <item><c>byte[]</c> is read by <see cref="UninitializedByteArrayFormatter"/>;</item>
 /// <item><c>BigInteger</c>, <c>Int128</c> and <c>UInt128</c> travel as their bytes (<see cref="WideIntegerFormatter"/>);</item>
 /// <item><c>DateTime</c> keeps its <c>Kind</c> (<see cref="NativeDateTimeResolver"/>, <c>ToBinary</c>);</item>
@@ -51,6 +52,17 @@ internal sealed class RemoteResolver : IFormatterResolver
     private static IMessagePackFormatter<T>? Create<T>()
     {
         var type = typeof(T);
+        if (type == typeof(string))
+        {
+            return (IMessagePackFormatter<T>)(object)StringFormatter.Instance;
+        }
+
+        if (type == typeof(string[]))
+        {
+            // The built-in formatter of string[] writes the strings itself; this one asks for StringFormatter.
+            return (IMessagePackFormatter<T>)(object)new ArrayFormatter<string>();
+        }
+
         if (type == typeof(byte[]))
         {
             return (IMessagePackFormatter<T>)(object)UninitializedByteArrayFormatter.Instance;
