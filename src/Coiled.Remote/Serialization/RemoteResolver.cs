@@ -94,10 +94,15 @@ internal sealed class RemoteResolver : IFormatterResolver
             return new RefusedTypeFormatter<T>(actual => UnsendableValueException.Uncreatable(actual, unsendable), unsendable);
         }
 
-        if (Standard.Select(r => r.GetFormatter<T>()).FirstOrDefault(f => f is not null) is { } standard)
+        if (StandardFormatter<T>(out var failure) is { } standard)
         {
             var formatter = Guarded(type, standard);
             return typeof(IEnumerable).IsAssignableFrom(type) && CustomComparers.MayHold(type) ? new ComparerCheckFormatter<T>(formatter) : formatter;
+        }
+
+        if (failure is not null && !type.IsInterface && !type.IsAbstract)
+        {
+            return new RefusedTypeFormatter<T>(_ => UnsendableValueException.Unserializable(failure), failure.GetBaseException().Message);
         }
 
         if (type.IsInterface || type.IsAbstract)
@@ -133,6 +138,24 @@ internal sealed class RemoteResolver : IFormatterResolver
         {
             // MessagePack refuses some types when it builds their formatter; that is reported when a value is written.
             return new RefusedTypeFormatter<T>(_ => UnsendableValueException.Unserializable(ex), ex.GetBaseException().Message);
+        }
+    }
+
+    /// <summary>
+    /// The formatter of MessagePack's own resolvers, or null. They throw for some types they half know, such as an
+    /// abstract collection class (<c>KeyedCollection&lt;K, V&gt;</c>); that is reported when a value is written.
+    /// </summary>
+    private static IMessagePackFormatter<T>? StandardFormatter<T>(out Exception? failure)
+    {
+        failure = null;
+        try
+        {
+            return Standard.Select(r => r.GetFormatter<T>()).FirstOrDefault(f => f is not null);
+        }
+        catch (Exception ex)
+        {
+            failure = ex;
+            return null;
         }
     }
 

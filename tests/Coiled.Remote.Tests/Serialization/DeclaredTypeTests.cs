@@ -1,3 +1,5 @@
+using System.Collections.ObjectModel;
+
 namespace Coiled.Remote.Tests.Serialization;
 
 /// <summary>
@@ -90,6 +92,16 @@ public sealed class DeclaredTypeTests
     }
 
     [Fact]
+    public void Write_AbstractCollectionClassDeclared_RefusedNamingTheRuntimeType()
+    {
+        var byName = new PointsByX { new Point(1, 2) };
+
+        Wire.Refusal<KeyedCollection<int, Point>>(byName).Describe("Argument 'p' of Jobs.Plot", "parameter").Should().Be(
+            "Argument 'p' of Jobs.Plot is of type PointsByX, declared as KeyedCollection<int, Point>: the other side could not tell which type " +
+            "to create for the abstract class KeyedCollection<int, Point>. Declare the parameter as PointsByX instead.");
+    }
+
+    [Fact]
     public void Write_DerivedClassDeclaredAsItsBase_RefusedRatherThanTruncated()
     {
         Wire.Refusal<Vehicle>(new Truck { Wheels = 6, Load = 10 }).Describe("Argument 'v' of Jobs.Drive", "parameter").Should().Be(
@@ -132,6 +144,11 @@ public sealed class DeclaredTypeTests
     public sealed record Point(int X, int Y);
 
     public sealed class Scores : List<int>;
+
+    public sealed class PointsByX : KeyedCollection<int, Point>
+    {
+        protected override int GetKeyForItem(Point item) => item.X;
+    }
 
     public sealed class Places : Dictionary<string, Point>;
 
