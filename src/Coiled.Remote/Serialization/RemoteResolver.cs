@@ -24,7 +24,8 @@ namespace Coiled.Remote.Serialization;
 /// <item>every type other values can nest in is guarded against cycles and depth (<see cref="GuardedFormatter{T}"/>);</item>
 /// <item>only a value of exactly its class may be passed for a collection class that can be derived from
 /// (<see cref="GuardedFormatter{T}"/>, <see cref="ExactTypeFormatter{T}"/>);</item>
-/// <item>sets and dictionaries with comparers of their own are refused (<see cref="ComparerCheckFormatter{T}"/>).</item>
+/// <item>sets and dictionaries with comparers of their own are refused (<see cref="ComparerCheckFormatter{T}"/>);</item>
+/// <item>the user's own collection classes are written through their typed face (<see cref="DerivedCollections"/>).</item>
 /// </list>
 /// Formatters are chosen once per type and cached in a static generic field, as the built-in resolvers do.
 /// </summary>
@@ -92,6 +93,13 @@ internal sealed class RemoteResolver : IFormatterResolver
         if (UnsendableTypes.Explain(type) is { } unsendable)
         {
             return new RefusedTypeFormatter<T>(actual => UnsendableValueException.Uncreatable(actual, unsendable), unsendable);
+        }
+
+        if (DerivedCollections.For<T>(out var ownState) is { } derived)
+        {
+            return ownState is null
+                ? new ComparerCheckFormatter<T>(new GuardedFormatter<T>(derived, exactType: !type.IsSealed))
+                : new RefusedTypeFormatter<T>(_ => UnsendableValueException.Incomplete(type, ownState), ownState);
         }
 
         if (StandardFormatter<T>(out var failure) is { } standard)
