@@ -106,6 +106,11 @@ internal static class SerializableTypes
             return "is a task, which cannot be serialized; await it and pass or return its result instead";
         }
 
+        if (IsOrDerivesFrom(type, "System", "Exception"))
+        {
+            return "is an exception, which would arrive without its stack trace and inner exceptions' types; pass its message or ToString() as a string, or throw it in the [Remote] method to fail the call with a RemoteException";
+        }
+
         if (IsCancellationToken(type))
         {
             return "cannot be serialized; take a CancellationToken as the method's last parameter and the cluster supplies it";
