@@ -11,7 +11,9 @@ namespace Coiled.Remote.Generators;
 /// </summary>
 internal static class SerializableTypes
 {
-    private static readonly SymbolDisplayFormat MessageFormat = SymbolDisplayFormat.CSharpShortErrorMessageFormat;
+    /// <summary>Types as users write them: <c>int[,]</c>, not the compiler's <c>int[*,*]</c>.</summary>
+    private static readonly SymbolDisplayFormat MessageFormat = SymbolDisplayFormat.CSharpShortErrorMessageFormat
+        .RemoveMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.UseAsterisksInMultiDimensionalArrays);
 
     /// <summary>Why <paramref name="type"/> cannot be serialized, as a sentence for a diagnostic, or null when it can.</summary>
     public static string? FindProblem(ITypeSymbol type)
@@ -49,6 +51,8 @@ internal static class SerializableTypes
         {
             case IPointerTypeSymbol or IFunctionPointerTypeSymbol:
                 return (type, "is a pointer, which means nothing in another process; pass the data it points to instead");
+            case IArrayTypeSymbol { Rank: > 4 }:
+                return (type, "has more than 4 dimensions, which cannot be serialized; use a jagged array, or flatten it into a one-dimensional array with its lengths");
             case IArrayTypeSymbol array:
                 return FindCulprit(array.ElementType);
             case INamedTypeSymbol named when named.TypeKind != TypeKind.Error:
