@@ -6,7 +6,7 @@ namespace Coiled.Remote.Serialization;
 
 /// <summary>
 /// State of a class or struct that would not travel: its non-public instance fields (those of its base classes too),
-/// non-public auto-properties included, that nothing on the other side sets again. A field is set again when it is the
+/// non-public auto-properties included, that nothing on the other side sets again, and the handlers of its events. A field is set again when it is the
 /// backing field of a member that travels, or is named like one (<c>_count</c> for <c>Count</c>), or like a parameter of
 /// the constructor the reader calls (<c>_name</c>, or the compiler's capture of a primary constructor's <c>name</c>).
 /// Whatever else such a field holds would be lost: <c>private readonly List&lt;int&gt; _items</c> behind
@@ -32,19 +32,36 @@ internal static class HiddenState
             foreach (var field in current.GetFields(Hidden))
             {
                 var property = BackedProperty(current, field);
-                if (StaysBehind(field) || (property is not null && StaysBehind(property)) || names.Contains(BareName(field.Name)))
+                if (StaysBehind(field) || (property is not null && StaysBehind(property)) || names.Contains(BareName(field.Name))
+                    || IsEvent(current, field))
                 {
                     continue;
                 }
 
-                lost.Add(property is not null ? ("property", property.Name)
-                    : current.GetEvent(field.Name, Hidden | BindingFlags.Public) is not null ? ("event", field.Name)
-                    : ("field", field.Name));
+                lost.Add(property is not null ? ("property", property.Name) : ("field", field.Name));
             }
         }
 
         return lost.Count == 0 ? null : Sentence(TypeNames.Of(type), lost);
     }
+
+    /// <summary>
+    /// The fields of the type's field-like events, which hold their handlers: an event without handlers travels as one
+    /// (there is nothing to lose), one with handlers is refused as it is written (<see cref="SubscriptionCheckFormatter{T}"/>).
+    /// </summary>
+    public static IReadOnlyList<FieldInfo> Events(Type type)
+    {
+        var events = new List<FieldInfo>();
+        for (var current = type; current is not null && current != typeof(object) && current != typeof(ValueType); current = current.BaseType)
+        {
+            events.AddRange(current.GetFields(Hidden).Where(field => IsEvent(current, field) && !StaysBehind(field)));
+        }
+
+        return events;
+    }
+
+    private static bool IsEvent(Type declaring, FieldInfo field)
+        => typeof(Delegate).IsAssignableFrom(field.FieldType) && declaring.GetEvent(field.Name, Hidden | BindingFlags.Public) is not null;
 
     private static string Sentence(string type, List<(string Kind, string Name)> lost)
     {
@@ -53,9 +70,9 @@ internal static class HiddenState
             ? $"{string.Join(", ", named)} and {lost.Count - MaxNamed} more"
             : named.Count == 1 ? named[0] : $"{string.Join(", ", named.Take(named.Count - 1))} and {named[^1]}";
         var it = lost.Count == 1 ? "it" : "them";
-        var marks = new[] { ("field", "[NonSerialized]"), ("event", "[field: NonSerialized]"), ("property", "[IgnoreMember]") }
+        var marks = new[] { ("field", "[NonSerialized]"), ("property", "[IgnoreMember]") }
             .Where(mark => lost.Any(m => m.Kind == mark.Item1))
-            .Select(mark => lost.Any(m => m.Kind != mark.Item1) ? $"{mark.Item2} on {(mark.Item1 == "event" ? "an" : "a")} {mark.Item1}" : mark.Item2);
+            .Select(mark => lost.Any(m => m.Kind != mark.Item1) ? $"{mark.Item2} on a {mark.Item1}" : mark.Item2);
         return $"{type} keeps state in non-public {list}, which would not travel, so {type} would arrive without {it}. " +
             "Make that state a public property (its setter may be private) or a constructor parameter named like one; " +
             $"if it need not travel, mark {it} {string.Join(" or ", marks)}.";

@@ -136,8 +136,8 @@ internal sealed class RemoteResolver : IFormatterResolver
             var shape = ObjectShape.Of(type);
             return shape.Kind switch
             {
-                ObjectShape.Verdict.Contractless => Guard(DynamicContractlessObjectResolver.Instance.GetFormatter<T>(), exactType),
-                ObjectShape.Verdict.Memberwise => Guard(new MemberwiseFormatter<T>(shape), exactType),
+                ObjectShape.Verdict.Contractless => WithEvents(type, Guard(DynamicContractlessObjectResolver.Instance.GetFormatter<T>(), exactType)),
+                ObjectShape.Verdict.Memberwise => WithEvents(type, Guard(new MemberwiseFormatter<T>(shape), exactType)),
                 ObjectShape.Verdict.LosesState => new RefusedTypeFormatter<T>(_ => UnsendableValueException.Incomplete(type, shape.Refusal), shape.Refusal),
                 _ => new RefusedTypeFormatter<T>(_ => UnsendableValueException.Uncreatable(type, shape.Refusal), shape.Refusal),
             };
@@ -181,6 +181,10 @@ internal sealed class RemoteResolver : IFormatterResolver
 
         return new GuardedFormatter<T>(standard, exactType: derivable);
     }
+
+    /// <summary>The formatter, refusing values whose events have handlers when the type has field-like events.</summary>
+    private static IMessagePackFormatter<T>? WithEvents<T>(Type type, IMessagePackFormatter<T>? formatter)
+        => formatter is not null && HiddenState.Events(type) is { Count: > 0 } events ? new SubscriptionCheckFormatter<T>(formatter, events) : formatter;
 
     private static GuardedFormatter<T>? Guard<T>(IMessagePackFormatter<T>? formatter, bool exactType)
         => formatter is null ? null : new GuardedFormatter<T>(formatter, exactType);

@@ -3,9 +3,9 @@ using MessagePack;
 namespace Coiled.Remote.Tests.Serialization;
 
 /// <summary>
-/// A class or struct whose non-public fields hold state that nothing would set again on the other side is refused,
-/// naming the fields; fields that a travelling member or a constructor parameter restores, and those marked to stay
-/// behind, do not stop it.
+/// A class or struct whose non-public fields hold state that nothing would set again on the other side, or whose events
+/// have handlers, is refused, naming them; fields that a travelling member or a constructor parameter restores, events
+/// without handlers, and what is marked to stay behind, do not stop it.
 /// </summary>
 public sealed class HiddenStateTests
 {
@@ -24,12 +24,25 @@ public sealed class HiddenStateTests
     }
 
     [Fact]
-    public void Write_NonPublicAutoPropertyAndEventNested_RefusedWithThePathAndHowToMarkEach()
+    public void Write_NonPublicAutoPropertyNested_RefusedWithThePathAndHowToMarkIt()
     {
         Wire.Refusal(new List<Secretive> { new() }).Describe("The result", "return type").Should().Be(
             "The result holds a value of type Secretive at List<Secretive>[0], which would not arrive whole: Secretive keeps state in non-public " +
-            "event Changed and property Code, which would not travel, so Secretive would arrive without them. " +
-            $"{Advice} them [field: NonSerialized] on an event or [IgnoreMember] on a property.");
+            $"property Code, which would not travel, so Secretive would arrive without it. {Advice} it [IgnoreMember].");
+    }
+
+    [Fact]
+    public void Write_EventWithHandlers_RefusedAndWithoutThemTravels()
+    {
+        var watched = new Watched { Name = "w" };
+        Wire.RoundTrip(watched).Name.Should().Be("w");
+
+        watched.Changed += (_, _) => { };
+
+        Wire.Refusal(watched).Describe("Argument 'w' of Jobs.Watch", "parameter").Should().Be(
+            "Argument 'w' of Jobs.Watch is of type Watched, which would not arrive whole: Watched has handlers subscribed to its event Changed, " +
+            "and handlers are code, which does not travel: it would arrive with none. Remove them before it is sent and subscribe again where " +
+            "it arrives, or mark the event [field: NonSerialized] to send it without them.");
     }
 
     [Fact]
@@ -67,11 +80,16 @@ public sealed class HiddenStateTests
 
     public sealed class Secretive
     {
-        public event EventHandler? Changed;
-
         public string Name { get; set; } = "s";
 
         internal int Code { get; set; } = 1;
+    }
+
+    public sealed class Watched
+    {
+        public event EventHandler? Changed;
+
+        public string Name { get; set; } = "";
 
         public void Touch() => Changed?.Invoke(this, EventArgs.Empty);
     }
