@@ -60,6 +60,12 @@ internal static class RemoteMethodRules
             return problems;
         }
 
+        // A static abstract or virtual interface member can be named only through a type parameter, which a stub has not.
+        if (method.IsStatic && method.ContainingType.TypeKind == TypeKind.Interface && (method.IsAbstract || method.IsVirtual))
+        {
+            problems.Add(new(DiagnosticDescriptors.InterfaceStaticMember, location, name, method.IsAbstract ? "abstract" : "virtual", method.ContainingType.Name));
+        }
+
         if (!method.IsStatic)
         {
             problems.Add(new(DiagnosticDescriptors.NotStatic, location, name));
@@ -101,6 +107,16 @@ internal static class RemoteMethodRules
             {
                 problems.Add(new(DiagnosticDescriptors.ParameterNotSerializable, parameterLocation, name, parameter.Name, problem));
             }
+        }
+
+        if (method.IsVararg)
+        {
+            problems.Add(new(
+                DiagnosticDescriptors.ParameterNotSerializable,
+                location,
+                name,
+                "__arglist",
+                "a variable argument list has no types to read the arguments as; take an array instead"));
         }
 
         var argumentCount = parameters.Length - (AcceptsCancellation(method) ? 1 : 0);
@@ -229,6 +245,11 @@ internal static class RemoteMethodRules
         if (method.ReturnsByRef || method.ReturnsByRefReadonly)
         {
             return "it returns by reference; return the value itself";
+        }
+
+        if (method.ReturnsVoid && method.IsAsync)
+        {
+            return "it is async void, so the worker could not wait for it to end or learn that it failed (an exception would end the worker's process); return Task instead";
         }
 
         if (method.ReturnsVoid || SerializableTypes.IsNonGenericTask(method.ReturnType))

@@ -13,14 +13,9 @@ public sealed partial class RemoteStubGenerator
     /// <summary>Turns a [Remote] method symbol into a <see cref="RemoteMethodSpec"/>, the last place symbols are seen.</summary>
     private static class Parser
     {
-        /// <summary>Types in generated code: <c>global::</c>-qualified, keeping <c>?</c> so nullable signatures match.</summary>
-        private static readonly SymbolDisplayFormat CodeFormat = SymbolDisplayFormat.FullyQualifiedFormat
-            .AddMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
-
         public static RemoteMethodSpec? Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
         {
-            // Static abstract interface members have no body to call; the compiler reports them at their call sites.
-            if (context.TargetSymbol is not IMethodSymbol { MethodKind: MethodKind.Ordinary, IsAbstract: false } method
+            if (context.TargetSymbol is not IMethodSymbol { MethodKind: MethodKind.Ordinary } method
                 || context.Attributes.FirstOrDefault()?.AttributeClass is not { } remoteAttribute
                 || RemoteMethodRules.FindProblems(method, remoteAttribute, cancellationToken).Count > 0
                 || method.Parameters.Any(static p => ContainsError(p.Type))
@@ -35,17 +30,22 @@ public sealed partial class RemoteStubGenerator
                 : method.Parameters.ToArray();
 
             var (retries, timeoutSeconds) = ReadAttribute(context.Attributes[0]);
+            var names = new QualifiedTypeNames(context.SemanticModel.Compilation);
+            var warnings = UsageWarnings.Of(method);
 
             return new RemoteMethodSpec(
                 RemoteMethodId.Of(method),
-                method.ContainingType.ToDisplayString(CodeFormat),
+                names.Of(method.ContainingType),
                 EscapeIdentifier(method.Name),
-                arguments.Select(static p => p.Type.ToDisplayString(CodeFormat)).ToEquatableArray(),
+                arguments.Select(p => names.Of(p.Type)).ToEquatableArray(),
                 acceptsCancellation,
-                method.ReturnsVoid ? "void" : method.ReturnType.ToDisplayString(CodeFormat),
+                method.ReturnsVoid ? "void" : names.Of(method.ReturnType),
                 ReturnKindOf(method),
                 retries,
-                timeoutSeconds);
+                timeoutSeconds,
+                names.Aliases.ToEquatableArray(),
+                warnings.Ids.ToEquatableArray(),
+                warnings.InObsoleteContext);
         }
 
         /// <summary>The registry class name: the assembly name made into an identifier, plus <c>_RemoteStubs</c>.</summary>

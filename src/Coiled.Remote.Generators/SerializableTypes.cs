@@ -4,12 +4,16 @@ namespace Coiled.Remote.Generators;
 
 /// <summary>
 /// The types that cannot travel between processes as MessagePack, looked for in a type and, recursively,
-/// in its array element types and generic type arguments (<c>List&lt;Stream&gt;</c> fails like <c>Stream</c>).
-/// Everything else, <see cref="object"/> included, is left to the contractless serializer.
+/// in its array element types and generic type arguments (<c>List&lt;Stream&gt;</c> fails like <c>Stream</c>): those
+/// that mean nothing in another process, and interfaces and abstract classes that are not collections, whose values
+/// the serializer refuses. Everything else, <see cref="object"/> included, is left to the serializer, which refuses at
+/// run time what only a value shows (a record in an <see cref="object"/>).
 /// </summary>
 internal static class SerializableTypes
 {
-    private static readonly SymbolDisplayFormat MessageFormat = SymbolDisplayFormat.CSharpShortErrorMessageFormat;
+    /// <summary>Types as users write them: <c>int[,]</c>, not the compiler's <c>int[*,*]</c>.</summary>
+    private static readonly SymbolDisplayFormat MessageFormat = SymbolDisplayFormat.CSharpShortErrorMessageFormat
+        .RemoveMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.UseAsterisksInMultiDimensionalArrays);
 
     /// <summary>Why <paramref name="type"/> cannot be serialized, as a sentence for a diagnostic, or null when it can.</summary>
     public static string? FindProblem(ITypeSymbol type)
@@ -47,6 +51,8 @@ internal static class SerializableTypes
         {
             case IPointerTypeSymbol or IFunctionPointerTypeSymbol:
                 return (type, "is a pointer, which means nothing in another process; pass the data it points to instead");
+            case IArrayTypeSymbol { Rank: > 4 }:
+                return (type, "has more than 4 dimensions, which cannot be serialized; use a jagged array, or flatten it into a one-dimensional array with its lengths");
             case IArrayTypeSymbol array:
                 return FindCulprit(array.ElementType);
             case INamedTypeSymbol named when named.TypeKind != TypeKind.Error:
@@ -104,6 +110,11 @@ internal static class SerializableTypes
             return "is a task, which cannot be serialized; await it and pass or return its result instead";
         }
 
+        if (IsOrDerivesFrom(type, "System", "Exception"))
+        {
+            return "is an exception, which would arrive without its stack trace and inner exceptions' types; pass its message or ToString() as a string, or throw it in the [Remote] method to fail the call with a RemoteException";
+        }
+
         if (IsCancellationToken(type))
         {
             return "cannot be serialized; take a CancellationToken as the method's last parameter and the cluster supplies it";
@@ -117,7 +128,43 @@ internal static class SerializableTypes
             return "is a lazy sequence, which cannot be serialized; use an array or a list instead";
         }
 
+        // Values of other interfaces and abstract classes are refused at run time: the reader could not tell what to create.
+        if ((type.TypeKind == TypeKind.Interface || (type.TypeKind == TypeKind.Class && type.IsAbstract))
+            && !IsCollectionInterface(type) && !HasOwnFormatter(type))
+        {
+            return type.TypeKind == TypeKind.Interface
+                ? "is an interface that is not a collection, so a worker could not tell which type to create from it; declare the class, record or struct you pass instead"
+                : "is an abstract class, so a worker could not tell which derived type to create from it; declare the class or record you pass instead";
+        }
+
         return null;
+    }
+
+    /// <summary>The collection interfaces that MessagePack reads into a collection of its choosing.</summary>
+    private static bool IsCollectionInterface(INamedTypeSymbol type)
+        => type.TypeKind == TypeKind.Interface && type.ContainingType is null && type.ContainingNamespace?.ToDisplayString() switch
+        {
+            "System.Collections.Generic" => type.MetadataName is "IEnumerable`1" or "ICollection`1" or "IList`1" or "IReadOnlyCollection`1"
+                or "IReadOnlyList`1" or "ISet`1" or "IReadOnlySet`1" or "IDictionary`2" or "IReadOnlyDictionary`2",
+            "System.Collections" => type.MetadataName is "IEnumerable" or "ICollection" or "IList" or "IDictionary",
+            "System.Linq" => type.MetadataName is "ILookup`2" or "IGrouping`2",
+            "System.Collections.Immutable" => type.MetadataName is "IImmutableList`1" or "IImmutableDictionary`2" or "IImmutableSet`1"
+                or "IImmutableQueue`1" or "IImmutableStack`1",
+            _ => false,
+        };
+
+    /// <summary>Whether the type says how MessagePack writes it: [Union] cases or a [MessagePackFormatter].</summary>
+    private static bool HasOwnFormatter(INamedTypeSymbol type)
+    {
+        foreach (var attribute in type.GetAttributes())
+        {
+            if (attribute.AttributeClass?.ToDisplayString() is "MessagePack.UnionAttribute" or "MessagePack.MessagePackFormatterAttribute")
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool IsOrDerivesFrom(INamedTypeSymbol type, string ns, string metadataName)

@@ -121,6 +121,10 @@ public sealed class AnalyzerTests
     [InlineData("(int, Stream)", "'(int, Stream)' contains 'Stream'")]
     [InlineData("Func<int>[]", "'Func<int>[]' contains 'Func<int>'")]
     [InlineData("IAsyncEnumerable<int>", "is a lazy sequence")]
+    [InlineData("InvalidOperationException", "'InvalidOperationException' is an exception, which would arrive without its stack trace")]
+    [InlineData("List<Exception>", "'List<Exception>' contains 'Exception', which is an exception")]
+    [InlineData("double[,,,,]", "'double[,,,,]' has more than 4 dimensions")]
+    [InlineData("List<int[,,,,,]>", "contains 'int[,,,,,]', which has more than 4 dimensions")]
     public async Task Analyze_UnserializableParameter_ReportsCR0004(string type, string detail)
     {
         await AssertSingleAsync("CR0004", "data", "'Jobs.Upload'", detail, $$"""

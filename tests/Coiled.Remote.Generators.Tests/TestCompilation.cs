@@ -8,7 +8,7 @@ using Microsoft.CodeAnalysis.Diagnostics;
 
 namespace Coiled.Remote.Generators.Tests;
 
-/// <summary>Builds user compilations against .NET 10, Coiled.Remote and MessagePack, and runs the generator and analyzers on them.</summary>
+/// <summary>Builds user compilations against .NET 10, Coiled.Remote and MessagePack (with its attributes), and runs the generator and analyzers on them.</summary>
 internal static class TestCompilation
 {
     public const string AssemblyName = "MyApp.Jobs";
@@ -32,6 +32,7 @@ internal static class TestCompilation
         .. Net100.References.All,
         MetadataReference.CreateFromFile(typeof(RemoteStub).Assembly.Location),
         MetadataReference.CreateFromFile(typeof(MessagePack.MessagePackSerializer).Assembly.Location),
+        MetadataReference.CreateFromFile(typeof(MessagePack.UnionAttribute).Assembly.Location),
     ];
 
     public static CSharpCompilation Create(params string[] sources) => CreateNamed(AssemblyName, sources);

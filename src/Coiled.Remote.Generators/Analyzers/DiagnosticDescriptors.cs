@@ -77,6 +77,11 @@ internal static class DiagnosticDescriptors
         "Extension method bound to a receiver passed to a Cluster method",
         "Extension method '{0}' is passed to {1} bound to the receiver '{2}', which does not travel to the worker; pass {0} itself and send the receiver as its first argument");
 
+    public static readonly DiagnosticDescriptor InterfaceStaticMember = Create(
+        "CR0015",
+        "[Remote] method is a static abstract or virtual interface member",
+        "[Remote] method '{0}' is a static {1} member of interface '{2}', which can be called only through a type parameter; put [Remote] on the static method of a class or struct that implements it instead");
+
     private static DiagnosticDescriptor Create(string id, string title, string messageFormat)
         => new(
             id,

@@ -6,7 +6,7 @@ using Microsoft.CodeAnalysis.Operations;
 namespace Coiled.Remote.Generators.Analyzers;
 
 /// <summary>
-/// Reports [Remote] methods the generator cannot write a stub for (CR0001–CR0006, CR0009, CR0010, CR0012), and
+/// Reports [Remote] methods the generator cannot write a stub for (CR0001–CR0006, CR0009, CR0010, CR0012, CR0015), and
 /// [Remote] on a local function or lambda (CR0011). The rules for methods live in <see cref="RemoteMethodRules"/>,
 /// which the generator uses to skip the same methods.
 /// </summary>
@@ -24,7 +24,8 @@ public sealed class RemoteMethodAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.NotAccessible,
         DiagnosticDescriptors.DuplicateId,
         DiagnosticDescriptors.NotAMethodOfAType,
-        DiagnosticDescriptors.InExtensionBlock);
+        DiagnosticDescriptors.InExtensionBlock,
+        DiagnosticDescriptors.InterfaceStaticMember);
 
     /// <inheritdoc/>
     public override void Initialize(AnalysisContext context)

@@ -13,7 +13,8 @@ namespace Coiled.Remote.Serialization;
 /// <param name="inner">The formatter that reads and writes the values.</param>
 /// <param name="exactType">
 /// Whether a value must be of exactly type <typeparamref name="T"/>: true for the classes that are written member by
-/// member and can be derived from, since a derived value would arrive as a <typeparamref name="T"/> without its own members.
+/// member and can be derived from, since a derived value would arrive as a <typeparamref name="T"/> without its own members,
+/// and for collection classes that can be derived from (<c>List&lt;T&gt;</c>), whose derived values would arrive as the base.
 /// </param>
 internal sealed class GuardedFormatter<T>(IMessagePackFormatter<T> inner, bool exactType) : IMessagePackFormatter<T>
 {
@@ -35,8 +36,7 @@ internal sealed class GuardedFormatter<T>(IMessagePackFormatter<T> inner, bool e
 
             if (exactType && value.GetType() != typeof(T))
             {
-                throw UnsendableValueException.DeclaredAs(
-                    typeof(T), value.GetType(), $"only the members of {TypeNames.Of(typeof(T))} would travel, and it would arrive as {TypeNames.Of(typeof(T))}");
+                throw UnsendableValueException.DerivedFrom(typeof(T), value.GetType());
             }
 
             inner.Serialize(ref writer, value, options);

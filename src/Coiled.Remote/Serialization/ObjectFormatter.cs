@@ -8,7 +8,7 @@ namespace Coiled.Remote.Serialization;
 /// <summary>
 /// Values declared as <c>object</c>. MessagePack reads them back as primitives, strings, <c>byte[]</c>, UTC
 /// <c>DateTime</c>s, <c>object[]</c> and <c>Dictionary&lt;object, object&gt;</c> only, whatever they were: a record
-/// would arrive as a dictionary of its members, an enum as its number, a local time as UTC. So values of other types
+/// would arrive as a dictionary of its members, an enum or a char as its number, a local time as UTC. So values of other types
 /// are refused before anything is sent, naming the type to declare instead; those that keep their type (collections
 /// too) are written as before.
 /// </summary>
@@ -27,11 +27,21 @@ internal sealed class ObjectFormatter : IMessagePackFormatter<object?>
     {
         if (value is not null && (!Travels.GetOrAdd(value.GetType(), KeepsItsType) || value is DateTime { Kind: not DateTimeKind.Utc }))
         {
+            var type = value.GetType();
             throw UnsendableValueException.DeclaredAs(
-                typeof(object), value.GetType(),
-                "only primitives, strings, byte[], UTC DateTimes and collections of primitives, strings and byte[] keep their type through object, " +
-                "so it would not arrive as itself")
+                typeof(object), type,
+                IsOrHoldsChar(type)
+                    ? "a char travels as its number, so through object it would arrive as a byte or a ushort"
+                    : "only primitives, strings, byte[], UTC DateTimes and collections of primitives, strings and byte[] keep their type through object, " +
+                        "so it would not arrive as itself")
                 .At(value, typeof(object));
+        }
+
+        if (value is string text)
+        {
+            // The fallback writes strings itself, without StringFormatter's check.
+            StringFormatter.Instance.Serialize(ref writer, text, options);
+            return;
         }
 
         DynamicObjectTypeFallbackFormatter.Instance.Serialize(ref writer, value, options);
@@ -48,7 +58,7 @@ internal sealed class ObjectFormatter : IMessagePackFormatter<object?>
     {
         if (type.IsPrimitive)
         {
-            return type != typeof(IntPtr) && type != typeof(UIntPtr);
+            return type != typeof(IntPtr) && type != typeof(UIntPtr) && type != typeof(char);
         }
 
         if (type == typeof(string) || type == typeof(byte[]))
@@ -78,4 +88,7 @@ internal sealed class ObjectFormatter : IMessagePackFormatter<object?>
     }
 
     private static bool HoldsItems(Type type) => type == typeof(object) || IsItem(type);
+
+    private static bool IsOrHoldsChar(Type type)
+        => type == typeof(char) || (type.IsArray && IsOrHoldsChar(type.GetElementType()!)) || (type.IsGenericType && type.GetGenericArguments().Any(IsOrHoldsChar));
 }

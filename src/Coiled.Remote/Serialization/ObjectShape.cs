@@ -9,7 +9,8 @@ namespace Coiled.Remote.Serialization;
 /// properties that store a value (a setter of any kind, or a get-only auto-property); MessagePack's contractless
 /// formatter writes only those it can set again, through a public setter or a constructor parameter of the same name,
 /// and silently drops the rest (<c>{ get; private set; }</c>, get-only auto-properties). Such types are written member
-/// by member instead (<see cref="MemberwiseFormatter{T}"/>), and a class with no constructor the reader could call is refused.
+/// by member instead (<see cref="MemberwiseFormatter{T}"/>). A class with no constructor the reader could call is refused,
+/// and so is a type whose non-public fields hold state that nothing would set again (<see cref="HiddenState"/>).
 /// </summary>
 internal sealed class ObjectShape
 {
@@ -34,6 +35,9 @@ internal sealed class ObjectShape
 
         /// <summary>The reader could not create the type: see <see cref="Refusal"/>.</summary>
         Refused,
+
+        /// <summary>Non-public state would not travel (<see cref="HiddenState"/>): see <see cref="Refusal"/>.</summary>
+        LosesState,
     }
 
     public Verdict Kind { get; }
@@ -47,25 +51,39 @@ internal sealed class ObjectShape
     /// <summary>For each parameter of <see cref="Constructor"/>, the index of its member in <see cref="Members"/>.</summary>
     public int[] ConstructorMembers { get; }
 
-    /// <summary>For <see cref="Verdict.Refused"/>: why, and what to add.</summary>
+    /// <summary>For <see cref="Verdict.Refused"/> and <see cref="Verdict.LosesState"/>: why, and what to change.</summary>
     public string Refusal { get; }
 
     public static ObjectShape Of(Type type)
     {
         var readable = ReadableMembers(type);
-        var contractless = FindConstructor(type, readable, nonPublic: false);
-        if (contractless is null && !type.IsValueType)
+        var constructor = FindConstructor(type, readable, nonPublic: false);
+        ObjectShape shape;
+        if (constructor is null && !type.IsValueType)
         {
             // MessagePack would fail on this class; non-public constructors may do.
-            return FindConstructor(type, readable, nonPublic: true) is { } anyConstructor
-                ? Memberwise(readable, anyConstructor)
-                : new ObjectShape(Verdict.Refused, [], null, [], NoConstructor(type, readable));
+            constructor = FindConstructor(type, readable, nonPublic: true);
+            if (constructor is null)
+            {
+                return new ObjectShape(Verdict.Refused, [], null, [], NoConstructor(type, readable));
+            }
+
+            shape = Memberwise(readable, constructor);
+        }
+        else
+        {
+            var passed = constructor?.Members.Select(i => readable[i]).ToHashSet() ?? [];
+            shape = readable.Any(m => m.Settable && !m.PubliclySettable && !passed.Contains(m))
+                ? Memberwise(readable, constructor)
+                : new ObjectShape(Verdict.Contractless, [], null, [], string.Empty);
         }
 
-        var passed = contractless?.Members.Select(i => readable[i]).ToHashSet() ?? [];
-        return readable.Any(m => m.Settable && !m.PubliclySettable && !passed.Contains(m))
-            ? Memberwise(readable, contractless)
-            : new ObjectShape(Verdict.Contractless, [], null, [], string.Empty);
+        // What the reader sets: the members that can be set or that the constructor takes, and its parameters.
+        var restored = readable.Where((m, i) => m.Settable || (constructor?.Members.Contains(i) ?? false)).Select(m => m.Name)
+            .Concat(constructor?.Constructor.GetParameters().Select(p => p.Name ?? string.Empty) ?? []);
+        return HiddenState.Describe(type, restored) is { } lost
+            ? new ObjectShape(Verdict.LosesState, [], null, [], lost)
+            : shape;
     }
 
     private static ObjectShape Memberwise(List<ShapeMember> readable, (ConstructorInfo Constructor, int[] Members)? constructor)

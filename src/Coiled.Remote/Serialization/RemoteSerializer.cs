@@ -18,9 +18,10 @@ internal static class RemoteSerializer
 
     /// <summary>
     /// Readers allow one level more than <see cref="MaxDepth"/>: a collection of scalars (<c>List&lt;int&gt;</c>) is
-    /// a level for the reader, but the writer does not count it, since nothing can nest inside it.
+    /// a level for the reader, but the writer does not count it, since nothing can nest inside it. Keys of dictionaries
+    /// and sets are compared as <see cref="RemoteSecurity"/> says.
     /// </summary>
     public static readonly MessagePackSerializerOptions Options = MessagePackSerializerOptions.Standard
         .WithResolver(RemoteResolver.Instance)
-        .WithSecurity(MessagePackSecurity.UntrustedData.WithMaximumObjectGraphDepth(MaxDepth + 1));
+        .WithSecurity(new RemoteSecurity(MaxDepth + 1));
 }

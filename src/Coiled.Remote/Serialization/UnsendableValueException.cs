@@ -3,7 +3,7 @@ namespace Coiled.Remote.Serialization;
 /// <summary>
 /// A value that cannot travel as it is, found while it was being written: a reference cycle or nesting deeper than
 /// <see cref="RemoteSerializer.MaxDepth"/>, a value whose declared type would change what arrives, a type that cannot
-/// be created on the other side, or a member MessagePack cannot write. On its way out it passes the formatters of the
+/// be created on the other side or would arrive without part of its state, or a member MessagePack cannot write. On its way out it passes the formatters of the
 /// values it is nested in (<see cref="GuardedFormatter{T}"/>), which add themselves to its trail, so that
 /// <see cref="Describe"/> can say where.
 /// </summary>
@@ -17,13 +17,17 @@ internal sealed class UnsendableValueException : Exception
     /// <summary>The values the failing one is nested in, innermost (the failing value itself) first.</summary>
     private readonly List<ValuePath.Step> _trail = [];
 
-    private UnsendableValueException(Problem problem, Type? declared, Type? actual, string detail, Exception? inner = null)
+    /// <summary>What to write instead, when it is not the usual advice for the problem.</summary>
+    private readonly string? _advice;
+
+    private UnsendableValueException(Problem problem, Type? declared, Type? actual, string detail, Exception? inner = null, string? advice = null)
         : base(detail, inner)
     {
         _problem = problem;
         _declared = declared;
         _actual = actual;
         _detail = detail;
+        _advice = advice;
     }
 
     private enum Problem
@@ -31,6 +35,7 @@ internal sealed class UnsendableValueException : Exception
         TooDeep,
         DeclaredType,
         Uncreatable,
+        Incomplete,
         Unserializable,
     }
 
@@ -43,13 +48,33 @@ internal sealed class UnsendableValueException : Exception
     /// <param name="declared">The declared type.</param>
     /// <param name="actual">The value's runtime type.</param>
     /// <param name="consequence">What would happen instead, e.g. "only the members of Animal would travel".</param>
-    public static UnsendableValueException DeclaredAs(Type declared, Type actual, string consequence)
-        => new(Problem.DeclaredType, declared, actual, consequence);
+    /// <param name="advice">What to write instead; by default, to declare the runtime type.</param>
+    public static UnsendableValueException DeclaredAs(Type declared, Type actual, string consequence, string? advice = null)
+        => new(Problem.DeclaredType, declared, actual, consequence, advice: advice);
+
+    /// <summary>A value of a class derived from its declared class, which would arrive as the declared class.</summary>
+    public static UnsendableValueException DerivedFrom(Type declared, Type actual)
+    {
+        var name = TypeNames.Of(declared);
+        if (!typeof(System.Collections.IEnumerable).IsAssignableFrom(declared))
+        {
+            return DeclaredAs(declared, actual, $"only the members of {name} would travel, and it would arrive as {name}");
+        }
+
+        // A collection class of the framework's own (a view such as SortedSet's) cannot be declared: its items can be copied.
+        var consequence = $"only the items of {name} would travel, and it would arrive as {name}";
+        return DeclaredAs(declared, actual, consequence, actual.IsVisible ? null : $"Pass a new {name} with its items instead.");
+    }
 
     /// <summary>A type that cannot be created on the other side.</summary>
     /// <param name="type">The type.</param>
     /// <param name="reason">Why, and what to add.</param>
     public static UnsendableValueException Uncreatable(Type type, string reason) => new(Problem.Uncreatable, null, type, reason);
+
+    /// <summary>A type whose values would arrive without part of their state.</summary>
+    /// <param name="type">The type.</param>
+    /// <param name="reason">What would be lost, and what to change.</param>
+    public static UnsendableValueException Incomplete(Type type, string reason) => new(Problem.Incomplete, null, type, reason);
 
     /// <summary>MessagePack itself failed to write the value.</summary>
     public static UnsendableValueException Unserializable(Exception error)
@@ -97,11 +122,15 @@ internal sealed class UnsendableValueException : Exception
             case Problem.DeclaredType:
                 var actual = TypeNames.Of(_actual!);
                 var where = nested ? $"holds a value of type {actual} at {path.Render(last)}" : $"is of type {actual}";
-                return $"{subject} {where}, declared as {TypeNames.Of(_declared!)}: {_detail}. Declare the {declaration} as {actual} instead.";
+                return $"{subject} {where}, declared as {TypeNames.Of(_declared!)}: {_detail}. {_advice ?? $"Declare the {declaration} as {actual} instead."}";
             case Problem.Uncreatable:
                 var type = TypeNames.Of(_actual!);
                 var what = nested ? $"holds a value of type {type} at {path.Render(last)}" : $"is of type {type}";
                 return $"{subject} {what}, which cannot be created on the other side: {_detail}";
+            case Problem.Incomplete:
+                var partial = TypeNames.Of(_actual!);
+                var held = nested ? $"holds a value of type {partial} at {path.Render(last)}" : $"is of type {partial}";
+                return $"{subject} {held}, which would not arrive whole: {_detail}";
             default:
                 return nested
                     ? $"{subject} cannot be serialized at {path.Render(last)}: {_detail}"

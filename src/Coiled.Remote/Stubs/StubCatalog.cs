@@ -15,6 +15,7 @@ internal static class StubCatalog
     public static RemoteStub Resolve(Delegate method)
     {
         ArgumentNullException.ThrowIfNull(method);
+        method = Unwrap(method);
         var info = method.Method;
         if (Stubs.TryGetValue(info, out var stub) && method.Target is null)
         {
@@ -49,6 +50,21 @@ internal static class StubCatalog
             $"{Describe(info)} is marked [Remote] but assembly {assembly.GetName().Name} has no generated stub for it. " +
             "Reference the Coiled.Remote package from the project that declares the method so its source generator runs, and fix any CR diagnostics it reports.",
             nameof(method));
+    }
+
+    /// <summary>
+    /// The delegate <paramref name="method"/> calls when it only calls another: <c>new Func&lt;int, int&gt;(d)</c> and
+    /// <c>d.Invoke</c> make a delegate bound to <c>d</c> whose method is <c>d</c>'s <c>Invoke</c>, and run what <c>d</c> holds.
+    /// </summary>
+    private static Delegate Unwrap(Delegate method)
+    {
+        while (method.Target is Delegate inner && method.Method.Name == nameof(Action.Invoke) && method.Method.DeclaringType == inner.GetType()
+            && method.GetInvocationList().Length == 1)
+        {
+            method = inner;
+        }
+
+        return method;
     }
 
     private static bool Register(Assembly assembly)

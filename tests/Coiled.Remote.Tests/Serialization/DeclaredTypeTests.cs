@@ -1,3 +1,5 @@
+using System.Collections.ObjectModel;
+
 namespace Coiled.Remote.Tests.Serialization;
 
 /// <summary>
@@ -39,6 +41,20 @@ public sealed class DeclaredTypeTests
     }
 
     [Fact]
+    public void Write_CharOrCharsAsObject_RefusedBecauseTheyWouldArriveAsNumbers()
+    {
+        const string CharRule = "a char travels as its number, so through object it would arrive as a byte or a ushort";
+
+        Wire.Refusal<object>('a').Describe("Argument 'o' of Jobs.Take", "parameter").Should()
+            .Be($"Argument 'o' of Jobs.Take is of type char, declared as object: {CharRule}. Declare the parameter as char instead.");
+        Wire.Refusal<object>(new[] { 'a', 'b' }).Describe("x", "parameter").Should()
+            .Be($"x is of type char[], declared as object: {CharRule}. Declare the parameter as char[] instead.");
+        Wire.Refusal(new Envelope("e", new List<char> { 'z' })).Describe("x", "parameter").Should()
+            .Be($"x holds a value of type List<char> at Envelope.Payload, declared as object: {CharRule}. Declare the member as List<char> instead.");
+        Wire.RoundTrip('a').Should().Be('a');
+    }
+
+    [Fact]
     public void Write_LocalDateTimeOrACollectionOfDateTimesAsObject_Refused()
     {
         Wire.RoundTrip<object>(new DateTime(2024, 1, 2, 7, 8, 9, DateTimeKind.Utc)).Should().Be(new DateTime(2024, 1, 2, 7, 8, 9, DateTimeKind.Utc));
@@ -76,12 +92,46 @@ public sealed class DeclaredTypeTests
     }
 
     [Fact]
+    public void Write_AbstractCollectionClassDeclared_RefusedNamingTheRuntimeType()
+    {
+        var byName = new PointsByX { new Point(1, 2) };
+
+        Wire.Refusal<KeyedCollection<int, Point>>(byName).Describe("Argument 'p' of Jobs.Plot", "parameter").Should().Be(
+            "Argument 'p' of Jobs.Plot is of type PointsByX, declared as KeyedCollection<int, Point>: the other side could not tell which type " +
+            "to create for the abstract class KeyedCollection<int, Point>. Declare the parameter as PointsByX instead.");
+    }
+
+    [Fact]
     public void Write_DerivedClassDeclaredAsItsBase_RefusedRatherThanTruncated()
     {
         Wire.Refusal<Vehicle>(new Truck { Wheels = 6, Load = 10 }).Describe("Argument 'v' of Jobs.Drive", "parameter").Should().Be(
             "Argument 'v' of Jobs.Drive is of type Truck, declared as Vehicle: only the members of Vehicle would travel, and it would arrive as Vehicle. " +
             "Declare the parameter as Truck instead.");
         Wire.RoundTrip(new Vehicle { Wheels = 4 }).Wheels.Should().Be(4);
+    }
+
+    [Fact]
+    public void Write_CollectionSubclassDeclaredAsItsBase_RefusedRatherThanArrivingAsTheBase()
+    {
+        Wire.Refusal<List<int>>(new Scores { 1, 2 }).Describe("Argument 's' of Jobs.Sum", "parameter").Should().Be(
+            "Argument 's' of Jobs.Sum is of type Scores, declared as List<int>: only the items of List<int> would travel, and it would arrive " +
+            "as List<int>. Declare the parameter as Scores instead.");
+        Wire.Refusal(new Atlas(new Places { ["p"] = new(1, 2) })).Describe("The result", "return type").Should().Be(
+            "The result holds a value of type Places at Atlas.Places, declared as Dictionary<string, Point>: only the items of " +
+            "Dictionary<string, Point> would travel, and it would arrive as Dictionary<string, Point>. Declare the member as Places instead.");
+        Wire.RoundTrip(new Scores { 3 }).Should().Equal(3);
+        Wire.RoundTrip(new List<int> { 4 }).Should().Equal(4);
+    }
+
+    [Fact]
+    public void Write_FrameworkViewOfACollectionDeclaredAsTheCollection_RefusedSayingToCopyIt()
+    {
+        var view = new SortedSet<int> { 1, 2, 3, 4 }.GetViewBetween(2, 3);
+
+        Wire.Refusal(view).Describe("x", "parameter").Should().Be(
+            "x is of type TreeSubSet<int>, declared as SortedSet<int>: only the items of SortedSet<int> would travel, and it would " +
+            "arrive as SortedSet<int>. Pass a new SortedSet<int> with its items instead.");
+        Wire.RoundTrip(new SortedSet<int>(view)).Should().Equal(2, 3);
     }
 
     [Fact]
@@ -92,6 +142,17 @@ public sealed class DeclaredTypeTests
     }
 
     public sealed record Point(int X, int Y);
+
+    public sealed class Scores : List<int>;
+
+    public sealed class PointsByX : KeyedCollection<int, Point>
+    {
+        protected override int GetKeyForItem(Point item) => item.X;
+    }
+
+    public sealed class Places : Dictionary<string, Point>;
+
+    public sealed record Atlas(Dictionary<string, Point> Places);
 
     public sealed record Envelope(string Name, object? Payload);
 

@@ -34,4 +34,27 @@ public sealed class StubCatalogTests
             context.Unload();
         }
     }
+
+    [Fact]
+    public void Resolve_DelegateThatWrapsARemoteMethodsDelegate_FindsThatMethodsStub()
+    {
+        var direct = (Func<int, int>)Support.TestJobs.Identity;
+        var wrapped = new Func<int, int>(direct);
+        Func<int, int> invoke = ((Func<int, int>)Support.TestJobs.Identity).Invoke;
+
+        wrapped.Target.Should().BeSameAs(direct, "C# binds a delegate made from a delegate to that delegate's Invoke");
+        StubCatalog.Resolve(wrapped).Should().BeSameAs(StubCatalog.Resolve(direct));
+        StubCatalog.Resolve(invoke).Id.Should().Be("Coiled.Remote.Tests.Support.TestJobs.Identity(System.Int32)");
+        StubCatalog.Resolve(new Func<int, int>(wrapped)).Should().BeSameAs(StubCatalog.Resolve(direct));
+    }
+
+    [Fact]
+    public void Resolve_DelegateThatWrapsALambda_IsStillRefused()
+    {
+        Func<int, int> lambda = x => x + 1;
+
+        var act = () => StubCatalog.Resolve(new Func<int, int>(lambda));
+
+        act.Should().Throw<ArgumentException>().WithMessage("A lambda, local function or instance method (*) cannot run remotely: only static methods marked [Remote] can.*");
+    }
 }
