@@ -361,8 +361,8 @@ internal sealed class TaskExecutor : IAsyncDisposable
     {
         TaskId = taskId,
         Kind = kind,
-        ExceptionType = exception.GetType().FullName ?? exception.GetType().Name,
-        Message = exception.Message,
+        ExceptionType = AlteredFileException.Cause(exception).GetType().FullName ?? exception.GetType().Name,
+        Message = AlteredFileException.Cause(exception).Message,
         StackTrace = exception.StackTrace ?? string.Empty,
     };
 }
