@@ -69,6 +69,14 @@ internal sealed class EnvironmentLoadContext : AssemblyLoadContext
             return resolved;
         }
 
+        if (!string.IsNullOrEmpty(assemblyName.CultureName))
+        {
+            // A satellite assembly (App.resources, culture fr) lives in its culture's folder: fr/App.resources.dll.
+            return assemblyName.CultureName.IndexOfAny(['/', '\\', '.']) < 0
+                ? new FolderIndex(Path.Combine(_directory, assemblyName.CultureName)).Find(assemblyName.Name + ".dll")
+                : null;
+        }
+
         return _managedFolders.Select(folder => folder.Find(assemblyName.Name + ".dll")).FirstOrDefault(path => path is not null);
     }
 
@@ -80,8 +88,9 @@ internal sealed class EnvironmentLoadContext : AssemblyLoadContext
             return resolved;
         }
 
-        var candidates = NativeFileNames(unmanagedDllName);
-        return _nativeFolders.SelectMany(folder => candidates.Select(folder.Find)).FirstOrDefault(path => path is not null);
+        // Each name in every folder before the next name, as the runtime probes: libAcme.so under runtimes/ before a
+        // file named Acme in the root, which may be the app's own executable.
+        return NativeFileNames(unmanagedDllName).SelectMany(name => _nativeFolders.Select(folder => folder.Find(name))).FirstOrDefault(path => path is not null);
     }
 
     protected override Assembly? Load(AssemblyName assemblyName)

@@ -87,6 +87,33 @@ public sealed class EnvironmentLoadContextTests
     }
 
     [Fact]
+    public void ResolveAssemblyPath_SatelliteAssemblyWithoutADepsJson_IsFoundInItsCultureFolderAndNowhereElse()
+    {
+        using var folder = new TempDirectory();
+        Directory.CreateDirectory(Path.Combine(folder.Path, "fr"));
+        File.WriteAllText(Path.Combine(folder.Path, "fr", "App.resources.dll"), "not loaded, only found");
+        File.WriteAllText(Path.Combine(folder.Path, "App.resources.dll"), "the neutral one, never a culture's");
+        var context = new EnvironmentLoadContext("satellite-fallback-test", folder.Path, "App");
+
+        context.ResolveAssemblyPath(new AssemblyName("App.resources") { CultureName = "fr" }).Should().Be(Path.Combine(folder.Path, "fr", "App.resources.dll"));
+        context.ResolveAssemblyPath(new AssemblyName("App.resources") { CultureName = "de" }).Should().BeNull();
+    }
+
+    [Fact]
+    public void ResolveNativePath_LibraryNamedAsTheAppsExecutableWithoutADepsJson_IsTheLibraryUnderRuntimesNotTheExecutable()
+    {
+        using var folder = new TempDirectory();
+        var library = OperatingSystem.IsWindows() ? "Acme.dll" : OperatingSystem.IsMacOS() ? "libAcme.dylib" : "libAcme.so";
+        var native = Path.Combine(folder.Path, "runtimes", Coiled.Remote.Synchronization.RuntimePlatform.Current.RuntimeIdentifier, "native");
+        Directory.CreateDirectory(native);
+        File.WriteAllText(Path.Combine(native, library), "the library");
+        File.WriteAllText(Path.Combine(folder.Path, "Acme"), "the app's executable (its apphost)");
+        var context = new EnvironmentLoadContext("native-order-test", folder.Path, "Acme");
+
+        context.ResolveNativePath("Acme").Should().Be(Path.Combine(native, library));
+    }
+
+    [Fact]
     public void ResolveAssemblyPath_AssemblyTheEnvironmentLacks_IsNull()
     {
         using var folder = new TempDirectory();
