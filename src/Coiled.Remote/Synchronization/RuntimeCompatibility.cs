@@ -28,7 +28,7 @@ internal static class RuntimeCompatibility
             throw new EnvironmentSyncException(
                 $"The application in {root} was built self-contained for {runtime} ({application.DepsFile} lists the .NET runtime itself): " +
                 $"its framework assemblies would shadow the workers' own, which run {platform.RuntimeIdentifier}. " +
-                $"To run it on these workers, {fix} --self-contained false, and start the cluster again.");
+                $"To run it on these workers, {fix} --self-contained false (and without PublishTrimmed, which needs self-contained), and start the cluster again.");
         }
 
         if (application.TargetRuntime is { } target && !platform.CanUse(target))

@@ -112,7 +112,8 @@ public sealed class ApplicationFolderTests : IDisposable
         act.Should().Throw<EnvironmentSyncException>().Which.Message.Should().Be(
             $"The application in {_app.Path} was built self-contained for linux-x64 (App.deps.json lists the .NET runtime itself): " +
             "its framework assemblies would shadow the workers' own, which run linux-x64. " +
-            "To run it on these workers, build without -r, or with -r linux-x64 --self-contained false, and start the cluster again.");
+            "To run it on these workers, build without -r, or with -r linux-x64 --self-contained false (and without PublishTrimmed, which needs self-contained), " +
+            "and start the cluster again.");
     }
 
     [Fact]
