@@ -3,7 +3,8 @@ namespace Coiled.Remote.Worker;
 /// <summary>
 /// A file of a cached environment that was written to since the worker cached it, refused by
 /// <see cref="EnvironmentLoadContext"/>. The runtime reports a refused load as a <see cref="FileLoadException"/> of its
-/// own with this one inside; what reports a task's failure takes this one's message, which says what to do.
+/// own with this one inside; what reports a task's failure (still a <see cref="FileLoadException"/>) takes this one's
+/// message, which says what to do.
 /// </summary>
 internal sealed class AlteredFileException : FileLoadException
 {

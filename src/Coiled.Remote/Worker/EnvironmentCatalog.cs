@@ -144,8 +144,8 @@ internal sealed class EnvironmentCatalog
         {
             throw new RpcException(new Status(
                 StatusCode.FailedPrecondition,
-                $"Environment {environmentId} cannot open: {missing.Count} file(s) were never uploaded, e.g. {string.Join(", ", missing.Take(5))}. " +
-                "Upload every blob PlanSync reported missing."));
+                $"Environment {environmentId} cannot open: {missing.Count} file(s) are not in the worker's cache, e.g. {string.Join(", ", missing.Take(5))}: " +
+                "never uploaded, or found written to since and deleted. Synchronize again (start the cluster again): upload every blob PlanSync reports missing."));
         }
 
         return LayOut(environmentId, manifest);

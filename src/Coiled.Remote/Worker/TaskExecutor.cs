@@ -361,7 +361,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
     {
         TaskId = taskId,
         Kind = kind,
-        ExceptionType = AlteredFileException.Cause(exception).GetType().FullName ?? exception.GetType().Name,
+        ExceptionType = exception.GetType().FullName ?? exception.GetType().Name,
         Message = AlteredFileException.Cause(exception).Message,
         StackTrace = exception.StackTrace ?? string.Empty,
     };
