@@ -202,18 +202,29 @@ public sealed class LocalProcessBackend : IClusterBackend
     {
         if (OperatingSystem.IsWindows())
         {
-            return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "coiled-remote");
+            return CacheDirectoryUnder(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData));
         }
 
         var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
         if (OperatingSystem.IsMacOS())
         {
-            return Path.Combine(home, "Library", "Caches", "coiled-remote");
+            return CacheDirectoryUnder(Path.IsPathRooted(home) ? Path.Combine(home, "Library", "Caches") : null);
         }
 
-        var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-        return Path.Combine(string.IsNullOrEmpty(xdg) ? Path.Combine(home, ".cache") : xdg, "coiled-remote");
+        return LinuxCacheDirectory(Environment.GetEnvironmentVariable("XDG_CACHE_HOME"), home);
     }
+
+    /// <summary>
+    /// <c>$XDG_CACHE_HOME/coiled-remote</c>, or <c>~/.cache/coiled-remote</c> where it is unset or, as the XDG base
+    /// directory specification says, not an absolute path (a relative one would put the cache in whatever folder the
+    /// caller started in).
+    /// </summary>
+    internal static string LinuxCacheDirectory(string? xdgCacheHome, string home)
+        => CacheDirectoryUnder(Path.IsPathRooted(xdgCacheHome) ? xdgCacheHome : Path.IsPathRooted(home) ? Path.Combine(home, ".cache") : null);
+
+    /// <summary><c>coiled-remote</c> in <paramref name="caches"/>; in the temporary folder, per user, for a user without a home or local application data (a service account).</summary>
+    private static string CacheDirectoryUnder(string? caches)
+        => Path.IsPathRooted(caches) ? Path.Combine(caches, "coiled-remote") : Path.Combine(Path.GetTempPath(), $"coiled-remote-{Environment.UserName}");
 
     private static string Seconds(TimeSpan value)
         => value == Timeout.InfiniteTimeSpan ? "0" : Math.Max(1, (long)value.TotalSeconds).ToString(CultureInfo.InvariantCulture);

@@ -15,7 +15,7 @@ namespace Coiled.Remote.Synchronization;
 /// </summary>
 internal sealed class ApplicationFolder
 {
-    /// <summary>Folders of the output that workers never need.</summary>
+    /// <summary>Folders of the output folder that workers never need, besides those whose names start with a dot (.vs, .git).</summary>
     private static readonly HashSet<string> SkippedFolders = new(StringComparer.OrdinalIgnoreCase)
     {
         "coiled-remote-worker", "ref", "TestResults",
@@ -132,8 +132,9 @@ internal sealed class ApplicationFolder
 
             foreach (var child in Directory.EnumerateDirectories(folder))
             {
+                // Only the output folder's own: a content folder of the app may be named so (wwwroot/.well-known, data/ref).
                 var name = Path.GetFileName(child);
-                if (!name.StartsWith('.') && !SkippedFolders.Contains(name))
+                if (folder != root || (!name.StartsWith('.') && !SkippedFolders.Contains(name)))
                 {
                     pending.Push(child);
                 }

@@ -6,6 +6,9 @@ namespace Coiled.Remote.Synchronization;
 /// <param name="RuntimeIdentifier">The runtime it is built for: <c>linux-x64</c>, <c>osx</c>, <c>win-arm64</c>.</param>
 internal sealed record NativeAsset(string Package, string Path, string RuntimeIdentifier)
 {
+    /// <summary>Whether a process can load it: not a static or import library (<c>e_sqlite3.a</c>, <c>acme.lib</c>), which only a native build links.</summary>
+    public bool IsLoadable => !Path.EndsWith(".a", StringComparison.OrdinalIgnoreCase) && !Path.EndsWith(".lib", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>
     /// The library's name as code asks for it, whatever the platform's prefix and suffix: <c>SkiaSharp</c> for
     /// <c>libSkiaSharp.so</c>, <c>libSkiaSharp.dylib</c> and <c>libSkiaSharp.dll</c>, <c>e_sqlite3</c> for

@@ -23,6 +23,12 @@ internal sealed class RuntimePlatform
         ["win"] = [],
     };
 
+    /// <summary>The operating systems of runtime identifiers for browsers and phones, where no worker runs.</summary>
+    private static readonly HashSet<string> AppOnlySystems = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "browser", "wasi", "ios", "iossimulator", "tvos", "tvossimulator", "maccatalyst", "android",
+    };
+
     private RuntimePlatform(string operatingSystem, string architecture)
     {
         OperatingSystem = operatingSystem;
@@ -76,6 +82,22 @@ internal sealed class RuntimePlatform
 
     /// <summary>Whether assets for <paramref name="runtimeIdentifier"/> (a <c>runtimes/&lt;rid&gt;</c> folder, a build's target) run here.</summary>
     public bool CanUse(string runtimeIdentifier) => Compatible.Contains(runtimeIdentifier, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Whether this platform is of <paramref name="operatingSystem"/> (as <see cref="OperatingSystemOf"/> gives it):
+    /// <c>linux</c> and <c>unix</c> for linux-arm64, <c>win</c> for win-x64.
+    /// </summary>
+    public bool RunsOn(string operatingSystem) => Compatible.Any(rid => OperatingSystemOf(rid).Equals(operatingSystem, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The operating system of a runtime identifier, without its variant or architecture: <c>linux</c> for linux-musl-x64, <c>osx</c> for osx.</summary>
+    public static string OperatingSystemOf(string runtimeIdentifier)
+    {
+        var dash = runtimeIdentifier.IndexOf('-');
+        return (dash < 0 ? runtimeIdentifier : runtimeIdentifier[..dash]).ToLowerInvariant();
+    }
+
+    /// <summary>Whether a worker can run on a platform of <paramref name="runtimeIdentifier"/>: not on a browser's or a phone's (<c>browser-wasm</c>, <c>ios-arm64</c>).</summary>
+    public static bool CanRunWorkers(string runtimeIdentifier) => !AppOnlySystems.Contains(OperatingSystemOf(runtimeIdentifier));
 
     /// <inheritdoc/>
     public override string ToString() => RuntimeIdentifier;

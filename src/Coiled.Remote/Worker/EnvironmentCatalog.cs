@@ -145,8 +145,8 @@ internal sealed class EnvironmentCatalog
         {
             throw new RpcException(new Status(
                 StatusCode.FailedPrecondition,
-                $"Environment {environmentId} cannot open: {missing.Count} file(s) were never uploaded, e.g. {string.Join(", ", missing.Take(5))}. " +
-                "Upload every blob PlanSync reported missing."));
+                $"Environment {environmentId} cannot open: {missing.Count} file(s) are not in the worker's cache, e.g. {string.Join(", ", missing.Take(5))}: " +
+                "never uploaded, or found written to since and deleted. Synchronize again (start the cluster again): upload every blob PlanSync reports missing."));
         }
 
         return (LayOut(environmentId, manifest), manifest.EntryAssembly);
@@ -296,11 +296,28 @@ internal sealed class EnvironmentCatalog
     }
 
     /// <summary>
-    /// Whether every file of the folder is as laid out: a write through a hard link changes the blob as well, whose
-    /// path <see cref="BlobStore.Contains"/> then deletes, but this name would still hold the altered bytes.
+    /// Whether the folder holds its manifest's files as laid out, and nothing else: a write through a hard link changes
+    /// the blob as well, whose path <see cref="BlobStore.Contains"/> then deletes, but this name would still hold the
+    /// altered bytes; and a file a task added beside the app's (its folder is the task's user's) would be there for the
+    /// next run of the same build.
     /// </summary>
     private static bool FilesIntact(string folder, Manifest manifest)
-        => manifest.Files.All(file => BlobStore.IsIntact(Path.Combine(folder, file.Path), file.Size));
+    {
+        if (!manifest.Files.All(file => BlobStore.IsIntact(Path.Combine(folder, file.Path), file.Size)))
+        {
+            return false;
+        }
+
+        try
+        {
+            return Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Count() == manifest.Files.Count;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A folder a task made unreadable: laid out again like any other change.
+            return false;
+        }
+    }
 
     /// <summary>Hex SHA-256 over the sorted (path, hash) pairs: the same application gives the same id on every worker.</summary>
     public static string ComputeId(Manifest manifest)

@@ -29,9 +29,9 @@ internal sealed class RemoteEnvironment
 
     public static RemoteEnvironment ForHost() => new(string.Empty, AssemblyLoadContext.Default, null);
 
-    /// <summary>A synchronized environment in its own load context, resolving through <paramref name="applicationName"/>'s deps.json.</summary>
+    /// <summary>A synchronized environment of the worker's cache in its own load context, resolving through <paramref name="applicationName"/>'s deps.json.</summary>
     public static RemoteEnvironment ForFolder(string id, string directory, string applicationName)
-        => new(id, new EnvironmentLoadContext($"coiled-remote:{id[..12]}", directory, applicationName), directory);
+        => new(id, new EnvironmentLoadContext($"coiled-remote:{id[..12]}", directory, applicationName, cached: true), directory);
 
     /// <summary>Finds a [Remote] stub, loading its assembly on first use.</summary>
     /// <exception cref="RemoteMethodNotFoundException">The environment has no such assembly or method.</exception>
@@ -86,7 +86,7 @@ internal sealed class RemoteEnvironment
         catch (Exception ex) when (ex is FileNotFoundException or FileLoadException or BadImageFormatException or ArgumentException)
         {
             throw new RemoteMethodNotFoundException(
-                $"Assembly {assemblyName} could not be loaded in environment {DescribeId()}: {ex.Message}", ex);
+                $"Assembly {assemblyName} could not be loaded in environment {DescribeId()}: {AlteredFileException.Cause(ex).Message}", ex);
         }
 
         var attribute = assembly.GetCustomAttribute<RemoteStubRegistryAttribute>()

@@ -381,7 +381,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
         TaskId = taskId,
         Kind = kind,
         ExceptionType = exception.GetType().FullName ?? exception.GetType().Name,
-        Message = exception.Message,
+        Message = AlteredFileException.Cause(exception).Message,
         StackTrace = exception.StackTrace ?? string.Empty,
     };
 }

@@ -54,6 +54,20 @@ public sealed class ExecutorIsolationTests
         (await File.ReadAllTextAsync(cached)).Should().Be("shipped", "a task never writes into the shared cache");
     }
 
+    [LinuxFact]
+    public async Task SubmitAsync_TaskReadsAFileInASubfolderOfItsAppThroughAppContextBaseDirectory_ReadsItsOwnBuildsFile()
+    {
+        await using var daemon = await TestDaemon.StartAsync();
+        using var build = new AppBuild("shipped");
+        Directory.CreateDirectory(Path.Combine(build.Path, "data", "nested"));
+        File.WriteAllText(Path.Combine(build.Path, "data", "nested", "notes.txt"), "shipped in a subfolder");
+        await using var cluster = await ConnectAsync(daemon, build, "reader");
+
+        var read = await cluster.SubmitAsync(TestJobs.ReadBesideApp, Path.Combine("data", "nested", "notes.txt")).WaitAsync(Safety);
+
+        read.Should().Be("shipped in a subfolder");
+    }
+
     /// <summary>Connects to the daemon with <paramref name="build"/>, forwarding <see cref="Variable"/> as <paramref name="value"/>.</summary>
     private static async Task<Cluster> ConnectAsync(TestDaemon daemon, AppBuild build, string value)
     {

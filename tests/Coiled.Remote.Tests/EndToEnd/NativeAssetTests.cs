@@ -57,6 +57,40 @@ public sealed class NativeAssetTests(NativeAppsFixture apps) : IClassFixture<Nat
         Directory.EnumerateFiles(Path.Combine(apps.Skia, "runtimes"), "*", SearchOption.AllDirectories).Should().HaveCountGreaterThan(10, "the build has natives for many runtimes");
     }
 
+    [Theory]
+    [InlineData("linux-x64")]
+    [InlineData("linux-arm64")]
+    [InlineData("linux-musl-x64")]
+    [InlineData("win-x64")]
+    [InlineData("osx-arm64")]
+    public void SnapshotFor_PortableSqliteApp_WarnsOfNothingAndSendsOneBuildOfTheLibraryPerRuntimeItFallsBackTo(string runtimeIdentifier)
+    {
+        using var logs = new CapturingLoggerProvider();
+        var platform = RuntimePlatform.Parse(runtimeIdentifier);
+
+        var snapshot = ApplicationFolder.Scan(apps.Sqlite, "Sp", logs.CreateLogger("test")).SnapshotFor(platform);
+
+        logs.Entries.Should().BeEmpty("SQLitePCLRaw brings e_sqlite3 for every runtime a worker runs on; its browser build is a static library");
+        snapshot.Manifest.Files.Select(f => f.Path).Where(p => p.StartsWith("runtimes/", StringComparison.Ordinal)).Should().Equal(
+            platform.Compatible.Where(rid => Directory.Exists(Path.Combine(apps.Sqlite, "runtimes", rid))).Order(StringComparer.Ordinal)
+                .Select(rid => $"runtimes/{rid}/native/" + (rid.StartsWith("win", StringComparison.Ordinal) ? "e_sqlite3.dll" : rid.StartsWith("osx", StringComparison.Ordinal) ? "libe_sqlite3.dylib" : "libe_sqlite3.so")));
+    }
+
+    [Fact]
+    public void EnvironmentLoadContext_PortableSqliteApp_OpensADatabaseThroughTheNativeLibraryOfThisPlatform()
+    {
+        var context = new EnvironmentLoadContext("sqlite-test", apps.Sqlite, "Sp");
+        var sqlite = context.LoadFromAssemblyName(new AssemblyName("Microsoft.Data.Sqlite"));
+        using var connection = (System.Data.Common.DbConnection)Activator.CreateInstance(sqlite.GetType("Microsoft.Data.Sqlite.SqliteConnection", throwOnError: true)!, "Data Source=:memory:")!;
+
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "select 6 * 7";
+
+        command.ExecuteScalar().Should().Be(42L);
+        connection.ServerVersion.Should().StartWith("3.");
+    }
+
     [Fact]
     public void EnvironmentLoadContext_PortableSkiaApp_LoadsTheNativeLibraryOfThisPlatformThroughTheDepsJson()
     {

@@ -3,11 +3,12 @@ using Coiled.Remote.Tests.Packaging;
 namespace Coiled.Remote.Tests.Support;
 
 /// <summary>
-/// Two small console apps with native NuGet libraries, built once for the tests that share this fixture, at the same
+/// Small console apps with native NuGet libraries, built once for the tests that share this fixture, at the same
 /// time, outside the repository (none of its build settings apply), and deleted afterwards:
 /// <list type="bullet">
 /// <item><see cref="SqliteForWindows"/>: Microsoft.Data.Sqlite built with <c>-r win-x64</c>, its natives flattened into the root.</item>
 /// <item><see cref="Skia"/>: SkiaSharp built without <c>-r</c>, with natives for Windows, macOS and Linux under <c>runtimes/</c>.</item>
+/// <item><see cref="Sqlite"/>: Microsoft.Data.Sqlite built without <c>-r</c>, with e_sqlite3 for every runtime SQLitePCLRaw has, browsers and phones too.</item>
 /// </list>
 /// </summary>
 public sealed class NativeAppsFixture : IAsyncLifetime
@@ -16,6 +17,9 @@ public sealed class NativeAppsFixture : IAsyncLifetime
 
     /// <summary>The output folder of the Sqlite app built for win-x64.</summary>
     public string SqliteForWindows => Path.Combine(_root.Path, "out", "sqlite-win-x64");
+
+    /// <summary>The output folder of the Sqlite app built without a runtime identifier.</summary>
+    public string Sqlite => Path.Combine(_root.Path, "out", "sqlite");
 
     /// <summary>The output folder of the SkiaSharp app built without a runtime identifier.</summary>
     public string Skia => Path.Combine(_root.Path, "out", "skia");
@@ -27,6 +31,8 @@ public sealed class NativeAppsFixture : IAsyncLifetime
         File.WriteAllText(Path.Combine(_root.Path, "Directory.Packages.props"), "<Project />\n");
         var sqlite = Write("Sq", """<PackageReference Include="Microsoft.Data.Sqlite" Version="10.0.12" />""",
             """System.Console.WriteLine(new Microsoft.Data.Sqlite.SqliteConnection("Data Source=:memory:").DataSource);""");
+        var portableSqlite = Write("Sp", """<PackageReference Include="Microsoft.Data.Sqlite" Version="10.0.12" />""",
+            """System.Console.WriteLine(new Microsoft.Data.Sqlite.SqliteConnection("Data Source=:memory:").DataSource);""");
         var skia = Write("Sk", """<PackageReference Include="SkiaSharp" Version="3.119.0" /><PackageReference Include="SkiaSharp.NativeAssets.Linux.NoDependencies" Version="3.119.0" />""",
             """System.Console.WriteLine(new SkiaSharp.SKBitmap(3, 2).Width);""");
 
@@ -34,6 +40,7 @@ public sealed class NativeAppsFixture : IAsyncLifetime
         var temp = Directory.CreateDirectory(Path.Combine(_root.Path, "tmp")).FullName;
         var builds = await Task.WhenAll(
             PackagingTools.DotnetWithTempAsync(temp, sqlite, "build", "-c", "Release", "-r", "win-x64", "--self-contained", "false", "-o", SqliteForWindows, "--disable-build-servers"),
+            PackagingTools.DotnetWithTempAsync(temp, portableSqlite, "build", "-c", "Release", "-o", Sqlite, "--disable-build-servers"),
             PackagingTools.DotnetWithTempAsync(temp, skia, "build", "-c", "Release", "-o", Skia, "--disable-build-servers"));
         foreach (var build in builds)
         {

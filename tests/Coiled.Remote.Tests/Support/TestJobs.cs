@@ -83,6 +83,10 @@ public static class TestJobs
     [Remote]
     public static string ReadAppFile(string relativePath) => File.ReadAllText(relativePath);
 
+    /// <summary>Reads a file that shipped with the app by its path under <see cref="AppContext.BaseDirectory"/>, as apps find their data files.</summary>
+    [Remote]
+    public static string ReadBesideApp(string relativePath) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, relativePath));
+
     /// <summary>Recurses until the stack overflows, which ends the process (SIGABRT).</summary>
     [Remote]
     public static int OverflowStack(int depth) => depth < 0 ? 0 : OverflowStack(depth + 1) + 1;

@@ -112,7 +112,8 @@ public sealed class ApplicationFolderTests : IDisposable
         act.Should().Throw<EnvironmentSyncException>().Which.Message.Should().Be(
             $"The application in {_app.Path} was built self-contained for linux-x64 (App.deps.json lists the .NET runtime itself): " +
             "its framework assemblies would shadow the workers' own, which run linux-x64. " +
-            "To run it on these workers, build without -r, or with -r linux-x64 --self-contained false, and start the cluster again.");
+            "To run it on these workers, build without -r, or with -r linux-x64 --self-contained false (and without PublishTrimmed, which needs self-contained), " +
+            "and start the cluster again.");
     }
 
     [Fact]
@@ -160,6 +161,139 @@ public sealed class ApplicationFolderTests : IDisposable
         application.SnapshotFor(RuntimePlatform.Parse("linux-x64")).Manifest.Files.Should().BeEmpty();
     }
 
+    [Fact]
+    public void MissingNativeLibraries_LibraryBuiltForWindowsOnlyOnALinuxWorker_IsNotMissing()
+    {
+        WriteDeps(
+            PortableTarget,
+            ("Microsoft.Data.SqlClient.SNI.runtime/6.0.2", "runtimes/win-arm64/native/Microsoft.Data.SqlClient.SNI.dll", "win-arm64"),
+            ("Microsoft.Data.SqlClient.SNI.runtime/6.0.2", "runtimes/win-x64/native/Microsoft.Data.SqlClient.SNI.dll", "win-x64"),
+            ("Microsoft.Data.SqlClient.SNI.runtime/6.0.2", "runtimes/win-x86/native/Microsoft.Data.SqlClient.SNI.dll", "win-x86"));
+
+        RuntimeCompatibility.MissingNativeLibraries(AppDependencies.Read(_app.Path, "App"), RuntimePlatform.Parse("linux-x64")).Should().BeEmpty();
+    }
+
+    [Fact]
+    public void MissingNativeLibraries_LibraryBuiltForLinuxOnlyOnAWindowsWorker_IsNotMissing()
+    {
+        WriteDeps(PortableTarget, ("Tmds.Acme/1.0.0", "runtimes/linux-x64/native/libacme.so", "linux-x64"), ("Tmds.Acme/1.0.0", "runtimes/linux-arm64/native/libacme.so", "linux-arm64"));
+
+        RuntimeCompatibility.MissingNativeLibraries(AppDependencies.Read(_app.Path, "App"), RuntimePlatform.Parse("win-x64")).Should().BeEmpty();
+    }
+
+    [Fact]
+    public void MissingNativeLibraries_StaticLibraryForBrowsersBesideTheWorkersBuild_IsNotMissing()
+    {
+        // As SQLitePCLRaw.lib.e_sqlite3 lists it in every portable Microsoft.Data.Sqlite app.
+        WriteDeps(
+            PortableTarget,
+            ("SQLitePCLRaw.lib.e_sqlite3/2.1.12", "runtimes/browser-wasm/nativeassets/net9.0/e_sqlite3.a", "browser-wasm"),
+            ("SQLitePCLRaw.lib.e_sqlite3/2.1.12", "runtimes/maccatalyst-arm64/native/libe_sqlite3.dylib", "maccatalyst-arm64"),
+            ("SQLitePCLRaw.lib.e_sqlite3/2.1.12", "runtimes/linux-x64/native/libe_sqlite3.so", "linux-x64"),
+            ("SQLitePCLRaw.lib.e_sqlite3/2.1.12", "runtimes/win-x64/native/e_sqlite3.dll", "win-x64"));
+
+        RuntimeCompatibility.MissingNativeLibraries(AppDependencies.Read(_app.Path, "App"), RuntimePlatform.Parse("linux-x64")).Should().BeEmpty();
+    }
+
+    [Fact]
+    public void MissingNativeLibraries_WorkersBuildListedButNotInTheFolder_IsMissingWithTheBuildsThatAre()
+    {
+        WriteDeps(
+            PortableTarget,
+            ("Acme.Imaging/2.1.0", "runtimes/linux-x64/native/libacme.so", "linux-x64"),
+            ("Acme.Imaging/2.1.0", "runtimes/linux-arm64/native/libacme.so", "linux-arm64"));
+        File.Delete(Path.Combine(_app.Path, "runtimes", "linux-x64", "native", "libacme.so"));
+
+        var missing = RuntimeCompatibility.MissingNativeLibraries(AppDependencies.Read(_app.Path, "App"), RuntimePlatform.Parse("linux-x64"));
+
+        missing.Should().ContainSingle().Which.Should().BeEquivalentTo(new MissingNativeLibrary("acme", ["Acme.Imaging 2.1.0"], ["linux-arm64"]));
+    }
+
+    [Theory]
+    [InlineData("App")]
+    [InlineData("App.exe")]
+    public void SnapshotFor_SingleFilePublish_IsRefusedNamingTheExecutableAndHowToPublish(string executable)
+    {
+        // What dotnet publish -r linux-x64 -p:PublishSingleFile=true leaves: the bundle, its symbols, natives it does not hold.
+        WriteFile(executable);
+        WriteFile("App.pdb");
+        WriteFile("libe_sqlite3.so");
+
+        var act = () => Scan().SnapshotFor(RuntimePlatform.Parse("linux-x64"));
+
+        act.Should().Throw<EnvironmentSyncException>().Which.Message.Should().Be(
+            $"The application in {_app.Path} has no App.dll: it was published as a single file or ahead of time (PublishSingleFile, PublishAot), " +
+            $"so its assemblies are inside {executable}, where the workers cannot load them. To run it on workers, publish it without " +
+            "-p:PublishSingleFile=true and -p:PublishAot=true (or run it with dotnet run), and start the cluster again.");
+    }
+
+    [Fact]
+    public void SnapshotFor_AppHostBesideItsDllWithoutADepsJson_IsTaken()
+    {
+        WriteFile("App");
+        WriteFile("App.dll");
+
+        Scan().SnapshotFor(RuntimePlatform.Parse("linux-x64")).Manifest.Files.Select(f => f.Path).Should().Equal("App", "App.dll");
+    }
+
+    [Fact]
+    public void Scan_DepsJsonAndRuntimeConfigWithComments_AreReadAsTheHostReadsThem()
+    {
+        WriteDeps(".NETCoreApp,Version=v10.0/linux-x64");
+        var deps = Path.Combine(_app.Path, "App.deps.json");
+        File.WriteAllText(deps, "// written by hand\n" + File.ReadAllText(deps));
+        File.WriteAllText(Path.Combine(_app.Path, "App.runtimeconfig.json"), """
+            {
+              /* the host allows comments */
+              "runtimeOptions": { "tfm": "net10.0", "framework": { "name": "Microsoft.NETCore.App", "version": "10.0.0" } }
+            }
+            """);
+
+        var application = Scan();
+
+        application.Dependencies.TargetRuntime.Should().Be("linux-x64");
+        application.Dependencies.SelfContained.Should().BeFalse();
+    }
+
+    [Fact]
+    public void Scan_RuntimeConfigNotValid_IsRefusedNamingThatFile()
+    {
+        WriteDeps(PortableTarget);
+        var runtimeConfig = Path.Combine(_app.Path, "App.runtimeconfig.json");
+        File.WriteAllText(runtimeConfig, "{ \"runtimeOptions\": ");
+
+        var act = () => Scan();
+
+        act.Should().Throw<EnvironmentSyncException>().Which.Message.Should().StartWith($"The application's {runtimeConfig} is not valid JSON (")
+            .And.EndWith("), so where it can run cannot be told. Rebuild the application, then start the cluster again.");
+    }
+
+    [Fact]
+    public void Scan_DepsJsonHoldingNoObject_IsRefusedNamingIt()
+    {
+        File.WriteAllText(Path.Combine(_app.Path, "App.deps.json"), "[]");
+
+        var act = () => Scan();
+
+        act.Should().Throw<EnvironmentSyncException>().Which.Message.Should().Be(
+            $"The application's {Path.Combine(_app.Path, "App.deps.json")} is not valid JSON (it holds no object), so where it can run cannot be told. " +
+            "Rebuild the application, then start the cluster again.");
+    }
+
+    [Fact]
+    public void SnapshotFor_ContentFoldersNamedAsSkippedOnesBelowTheRoot_AreSent()
+    {
+        WriteFile("App.dll");
+        WriteFile(".vs/settings.json");
+        WriteFile("ref/App.dll");
+        WriteFile("data/ref/genome.fa");
+        WriteFile("wwwroot/.well-known/security.txt");
+        WriteFile("data/TestResults/expected.csv");
+
+        Scan().SnapshotFor(RuntimePlatform.Parse("linux-x64")).Manifest.Files.Select(f => f.Path).Should().Equal(
+            "App.dll", "data/TestResults/expected.csv", "data/ref/genome.fa", "wwwroot/.well-known/security.txt");
+    }
+
     private ApplicationFolder Scan() => ApplicationFolder.Scan(_app.Path, "App", _logs.CreateLogger("test"));
 
     private void WriteFile(string relativePath)
@@ -169,9 +303,14 @@ public sealed class ApplicationFolderTests : IDisposable
         File.WriteAllText(path, relativePath);
     }
 
-    /// <summary>Writes App.deps.json for <paramref name="target"/> with one library per native asset given.</summary>
+    /// <summary>Writes App.deps.json for <paramref name="target"/> with one library per native asset given, and the assets' files.</summary>
     private void WriteDeps(string target, params (string Library, string Path, string Rid)[] natives)
     {
+        foreach (var native in natives)
+        {
+            WriteFile(native.Path);
+        }
+
         var libraries = natives.GroupBy(n => n.Library).ToDictionary(
             g => g.Key,
             g => (object)new { runtimeTargets = g.ToDictionary(n => n.Path, n => new { rid = n.Rid, assetType = "native", fileVersion = "0.0.0.0" }) });

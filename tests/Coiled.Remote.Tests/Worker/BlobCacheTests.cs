@@ -208,6 +208,25 @@ public sealed class BlobCacheTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Run_FileATaskAddedToItsEnvironment_IsGoneOnTheNextOpen()
+    {
+        await UploadAsync();
+        var plan = await PlanAsync();
+        await OpenAsync(plan.EnvironmentId);
+        var folder = Path.Combine(_worker.CachePath, "envs", plan.EnvironmentId);
+
+        // What a task does that writes beside its assembly (Path.GetDirectoryName(typeof(Jobs).Assembly.Location)).
+        Directory.CreateDirectory(Path.Combine(folder, "logs"));
+        File.WriteAllText(Path.Combine(folder, "logs", "run.log"), "left by a task\n");
+
+        await OpenAsync(plan.EnvironmentId);
+
+        Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Select(Path.GetFileName).Should().Equal(
+            ["data.txt"], "the next run of the same build finds the app's files only");
+        File.ReadAllBytes(Path.Combine(folder, "data.txt")).Should().Equal(Content);
+    }
+
+    [Fact]
     public void Sweep_LeftoversOlderThanTheMinimumAge_AreDeletedAndRecentOnesKept()
     {
         using var folder = new TempDirectory();

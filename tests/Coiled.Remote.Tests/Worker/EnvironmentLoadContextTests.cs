@@ -51,6 +51,69 @@ public sealed class EnvironmentLoadContextTests
     }
 
     [Fact]
+    public void LoadFromAssemblyName_CachedAssemblyWrittenToThroughAnotherEnvironment_IsRefusedSayingWhatToDo()
+    {
+        // Two environments of a cache whose Humanizer.dll is the same blob: hard links to one file.
+        using var cache = new TempDirectory();
+        var blob = Path.Combine(cache.Path, "blob");
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "Humanizer.dll"), blob);
+        BlobStore.Seal(blob, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        var (first, second) = (Directory.CreateDirectory(Path.Combine(cache.Path, "a")).FullName, Directory.CreateDirectory(Path.Combine(cache.Path, "b")).FullName);
+        HardLink.TryCreate(blob, Path.Combine(first, "Humanizer.dll")).Should().BeTrue();
+        HardLink.TryCreate(blob, Path.Combine(second, "Humanizer.dll")).Should().BeTrue();
+        new EnvironmentLoadContext("before", second, "App", cached: true).LoadFromAssemblyName(new AssemblyName("Humanizer")).GetName().Name.Should().Be("Humanizer");
+
+        // A task of the first environment, as root or after making the file writable, appends to its assembly.
+        File.SetAttributes(Path.Combine(first, "Humanizer.dll"), FileAttributes.Normal);
+        File.AppendAllText(Path.Combine(first, "Humanizer.dll"), "appended by a task");
+        var act = () => new EnvironmentLoadContext("after", second, "App", cached: true).LoadFromAssemblyName(new AssemblyName("Humanizer"));
+
+        act.Should().Throw<FileLoadException>().WithInnerException<AlteredFileException>().Which.Message.Should().Be(
+            $"{Path.Combine(second, "Humanizer.dll")} was written to after the worker cached it (a task wrote to the same cached file through another environment " +
+            "of this worker, as root or after making it writable), so it is not loaded. Start the cluster again: its synchronization uploads the file again, " +
+            "and the worker lays the environment out anew.");
+    }
+
+    [LinuxFact]
+    public void ResolveAssemblyPath_TwoFilesDifferingOnlyInCaseNeitherTheNameAskedFor_IsNull()
+    {
+        using var folder = new TempDirectory();
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "Humanizer.dll"), Path.Combine(folder.Path, "humanizer.dll"));
+        File.WriteAllText(Path.Combine(folder.Path, "HUMANIZER.dll"), "another file");
+        var context = new EnvironmentLoadContext("ambiguous-test", folder.Path, "App");
+
+        context.ResolveAssemblyPath(new AssemblyName("Humanizer")).Should().BeNull("either could be meant; the runtime itself would find neither on Linux");
+        context.ResolveAssemblyPath(new AssemblyName("humanizer")).Should().Be(Path.Combine(folder.Path, "humanizer.dll"), "the exact name wins");
+    }
+
+    [Fact]
+    public void ResolveAssemblyPath_SatelliteAssemblyWithoutADepsJson_IsFoundInItsCultureFolderAndNowhereElse()
+    {
+        using var folder = new TempDirectory();
+        Directory.CreateDirectory(Path.Combine(folder.Path, "fr"));
+        File.WriteAllText(Path.Combine(folder.Path, "fr", "App.resources.dll"), "not loaded, only found");
+        File.WriteAllText(Path.Combine(folder.Path, "App.resources.dll"), "the neutral one, never a culture's");
+        var context = new EnvironmentLoadContext("satellite-fallback-test", folder.Path, "App");
+
+        context.ResolveAssemblyPath(new AssemblyName("App.resources") { CultureName = "fr" }).Should().Be(Path.Combine(folder.Path, "fr", "App.resources.dll"));
+        context.ResolveAssemblyPath(new AssemblyName("App.resources") { CultureName = "de" }).Should().BeNull();
+    }
+
+    [Fact]
+    public void ResolveNativePath_LibraryNamedAsTheAppsExecutableWithoutADepsJson_IsTheLibraryUnderRuntimesNotTheExecutable()
+    {
+        using var folder = new TempDirectory();
+        var library = OperatingSystem.IsWindows() ? "Acme.dll" : OperatingSystem.IsMacOS() ? "libAcme.dylib" : "libAcme.so";
+        var native = Path.Combine(folder.Path, "runtimes", Coiled.Remote.Synchronization.RuntimePlatform.Current.RuntimeIdentifier, "native");
+        Directory.CreateDirectory(native);
+        File.WriteAllText(Path.Combine(native, library), "the library");
+        File.WriteAllText(Path.Combine(folder.Path, "Acme"), "the app's executable (its apphost)");
+        var context = new EnvironmentLoadContext("native-order-test", folder.Path, "Acme");
+
+        context.ResolveNativePath("Acme").Should().Be(Path.Combine(native, library));
+    }
+
+    [Fact]
     public void ResolveAssemblyPath_AssemblyTheEnvironmentLacks_IsNull()
     {
         using var folder = new TempDirectory();

@@ -138,7 +138,9 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
 
         var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
         thrown.StatusCode.Should().Be(StatusCode.FailedPrecondition);
-        thrown.Status.Detail.Should().Be($"Environment {plan.EnvironmentId} cannot open: 1 file(s) were never uploaded, e.g. App.dll. Upload every blob PlanSync reported missing.");
+        thrown.Status.Detail.Should().Be(
+            $"Environment {plan.EnvironmentId} cannot open: 1 file(s) are not in the worker's cache, e.g. App.dll: never uploaded, or found written to since and deleted. " +
+            "Synchronize again (start the cluster again): upload every blob PlanSync reports missing.");
     }
 
     [Fact]

@@ -191,9 +191,15 @@ internal sealed class ExecutorHost
         return (RemoteEnvironment.ForFolder(open.EnvironmentId, directory, entryAssembly), entryAssembly);
     }
 
-    /// <summary>Serves tasks in <paramref name="environment"/> from now on, and loads the [Remote] methods of its entry assembly meanwhile.</summary>
+    /// <summary>
+    /// Serves tasks in <paramref name="environment"/> from now on, and loads the [Remote] methods of its entry assembly
+    /// meanwhile. <see cref="AppContext.BaseDirectory"/> becomes the working directory, where the app's files are, so that
+    /// <c>Path.Combine(AppContext.BaseDirectory, "data", "x.json")</c> finds a file shipped with it, as on the caller, and
+    /// not the worker's own folder.
+    /// </summary>
     private void Take(RemoteEnvironment environment, string entryAssembly)
     {
+        AppContext.SetData("APP_CONTEXT_BASE_DIRECTORY", Path.TrimEndingDirectorySeparator(Environment.CurrentDirectory) + Path.DirectorySeparatorChar);
         _environment.SetResult(environment);
 
         // While the daemon answers the client and the client sends its first tasks.
