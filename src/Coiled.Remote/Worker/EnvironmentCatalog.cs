@@ -220,11 +220,20 @@ internal sealed class EnvironmentCatalog
             try
             {
                 Directory.Move(target, altered);
-                BlobStore.DeleteFolder(altered);
+                TryDelete(altered);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                // Another worker sharing the cache moved it first, or a leftover stays for the next start's sweep.
+                // Another worker sharing the cache may have moved it first and laid it out anew. If it is still there as
+                // it was, a process holds its files (Windows renames no folder with an open file): never serve it so.
+                if (Directory.Exists(target) && !FilesIntact(target, manifest))
+                {
+                    throw new RpcException(new Status(
+                        StatusCode.FailedPrecondition,
+                        $"Environment {id} in the worker's cache ({target}) was changed by a task (a file written to or added) and cannot be laid out " +
+                        $"again while a process holds its files: {ex.Message} Start the cluster again once that environment's executors have ended " +
+                        "(after the worker's --executor-idle-timeout), or restart the worker."));
+                }
             }
         }
 

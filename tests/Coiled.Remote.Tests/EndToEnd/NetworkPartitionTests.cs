@@ -38,9 +38,10 @@ public sealed class NetworkPartitionTests(ITestOutputHelper output) : IDisposabl
         var map = Start(caller, Path.Combine(AppContext.BaseDirectory, "coiled-remote-test-caller.dll"), "connect", token, "150", "http://10.231.1.2:7400", "http://10.231.2.2:7400");
         (await ReadUntilAsync(map, line => line == "started")).Should().NotBeNull();
 
-        // Cut on the worker's side: the caller's own interface stays up, so nothing tells it the peer is gone.
-        IpOk("ip", "-n", workerA, "link", "set", "to-c", "down");
+        // Cut on the worker's side: the caller's own interface stays up, so nothing tells it the peer is gone. The time
+        // is taken before the command, which cuts the link somewhere during its run (slower on a busy machine).
         var cutAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        IpOk("ip", "-n", workerA, "link", "set", "to-c", "down");
 
         var lost = await ReadUntilAsync(map, line => line.StartsWith("lost ", StringComparison.Ordinal));
         var done = await ReadUntilAsync(map, line => line.StartsWith("done ", StringComparison.Ordinal));

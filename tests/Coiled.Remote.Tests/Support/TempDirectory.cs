@@ -1,6 +1,11 @@
+using Coiled.Remote.Worker;
+
 namespace Coiled.Remote.Tests.Support;
 
-/// <summary>A folder under /tmp that is deleted, with everything in it, when disposed.</summary>
+/// <summary>
+/// A folder under /tmp that is deleted, with everything in it, when disposed: a worker cache's read-only files too,
+/// which Windows deletes only once their read-only attribute is cleared.
+/// </summary>
 public sealed class TempDirectory : IDisposable
 {
     public TempDirectory(string prefix = "coiled-remote-test-") => Path = Directory.CreateTempSubdirectory(prefix).FullName;
@@ -11,7 +16,7 @@ public sealed class TempDirectory : IDisposable
     {
         if (Directory.Exists(Path))
         {
-            Directory.Delete(Path, recursive: true);
+            BlobStore.DeleteFolder(Path);
         }
     }
 }

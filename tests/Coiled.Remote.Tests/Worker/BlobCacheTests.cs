@@ -226,6 +226,45 @@ public sealed class BlobCacheTests : IAsyncLifetime
         File.ReadAllBytes(Path.Combine(folder, "data.txt")).Should().Equal(Content);
     }
 
+    [WindowsFact]
+    public async Task Run_ChangedEnvironmentWhoseFileAProcessHoldsOpen_IsRefusedNotServedChanged()
+    {
+        await UploadAsync();
+        var plan = await PlanAsync();
+        await OpenAsync(plan.EnvironmentId);
+        var folder = Path.Combine(_worker.CachePath, "envs", plan.EnvironmentId);
+        File.WriteAllText(Path.Combine(folder, "added.txt"), "left by a task\n");
+
+        // As an executor holds the assemblies it loaded: Windows then renames no folder above them.
+        using (new FileStream(Path.Combine(folder, "data.txt"), FileMode.Open, FileAccess.Read, FileShare.Read))
+        {
+            var act = () => OpenAsync(plan.EnvironmentId);
+
+            var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
+            thrown.StatusCode.Should().Be(StatusCode.FailedPrecondition);
+            thrown.Status.Detail.Should().StartWith($"Environment {plan.EnvironmentId} in the worker's cache ({folder}) was changed by a task (a file written to or added) " +
+                "and cannot be laid out again while a process holds its files: ")
+                .And.EndWith(" Start the cluster again once that environment's executors have ended (after the worker's --executor-idle-timeout), or restart the worker.");
+        }
+
+        await OpenAsync(plan.EnvironmentId);
+        File.Exists(Path.Combine(folder, "added.txt")).Should().BeFalse("once nothing holds it, the folder is laid out anew");
+    }
+
+    [Fact]
+    public void Dispose_TemporaryFolderWithSealedFiles_DeletesThemOnEveryPlatform()
+    {
+        var folder = new TempDirectory();
+        var sealedFile = Path.Combine(folder.Path, "blobs", "0123abcd");
+        Directory.CreateDirectory(Path.GetDirectoryName(sealedFile)!);
+        File.WriteAllText(sealedFile, "a blob");
+        BlobStore.Seal(sealedFile, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+
+        folder.Dispose();
+
+        Directory.Exists(folder.Path).Should().BeFalse("a test's worker cache is deleted with its read-only blobs, on Windows too");
+    }
+
     [Fact]
     public void Sweep_LeftoversOlderThanTheMinimumAge_AreDeletedAndRecentOnesKept()
     {
