@@ -81,21 +81,7 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
         const string Token = "executor-idle-token-0123456789";
         var time = new FakeTimeProvider();
         using var cache = new TempDirectory();
-        await using var host = await WorkerHost.StartAsync(new WorkerHostOptions
-        {
-            Listen = new IPEndPoint(IPAddress.Loopback, 0),
-            Token = Token,
-            CacheDirectory = cache.Path,
-            Slots = 2,
-            TimeProvider = time,
-            Executors = new ExecutorOptions
-            {
-                FileName = Environment.ProcessPath!,
-                Arguments = [Path.Combine(AppContext.BaseDirectory, "coiled-remote-worker.dll")],
-                IdleTimeout = TimeSpan.FromSeconds(60),
-                KeepSpare = false,
-            },
-        }, CancellationToken.None);
+        await using var host = await StartHostAsync(Token, time, cache.Path, keepSpare: false);
         var executors = host.Runtime.Executors!;
         int first;
         await using (var cluster = await Cluster.ConnectAsync([host.Address], Token).WaitAsync(Safety))
@@ -123,20 +109,7 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
         const string Token = "executor-spare-token-0123456789";
         var time = new FakeTimeProvider();
         using var cache = new TempDirectory();
-        await using var host = await WorkerHost.StartAsync(new WorkerHostOptions
-        {
-            Listen = new IPEndPoint(IPAddress.Loopback, 0),
-            Token = Token,
-            CacheDirectory = cache.Path,
-            Slots = 2,
-            TimeProvider = time,
-            Executors = new ExecutorOptions
-            {
-                FileName = Environment.ProcessPath!,
-                Arguments = [Path.Combine(AppContext.BaseDirectory, "coiled-remote-worker.dll")],
-                IdleTimeout = TimeSpan.FromSeconds(60),
-            },
-        }, CancellationToken.None);
+        await using var host = await StartHostAsync(Token, time, cache.Path, keepSpare: true);
         var executors = host.Runtime.Executors!;
         await using (var cluster = await Cluster.ConnectAsync([host.Address], Token).WaitAsync(Safety))
         {
@@ -156,4 +129,21 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
         await ProcessAssert.AllExitAsync([spare], TimeSpan.FromSeconds(30));
         executors.SpareProcessId.Should().BeNull();
     }
+
+    /// <summary>A worker host in this process whose executors end after 60 s without a client, on <paramref name="time"/>.</summary>
+    private static Task<WorkerHost> StartHostAsync(string token, FakeTimeProvider time, string cache, bool keepSpare) => WorkerHost.StartAsync(new WorkerHostOptions
+    {
+        Listen = new IPEndPoint(IPAddress.Loopback, 0),
+        Token = token,
+        CacheDirectory = cache,
+        Slots = 2,
+        TimeProvider = time,
+        Executors = new ExecutorOptions
+        {
+            FileName = Environment.ProcessPath!,
+            Arguments = [Path.Combine(AppContext.BaseDirectory, "coiled-remote-worker.dll")],
+            IdleTimeout = TimeSpan.FromSeconds(60),
+            KeepSpare = keepSpare,
+        },
+    }, CancellationToken.None);
 }
