@@ -40,6 +40,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly BulkChannel? _bulk;
     private AsyncDuplexStreamingCall<RunRequest, RunReply>? _run;
+    private DirectTaskStream? _direct;
     private OpenEnvironment? _open;
     private Task _loops = Task.CompletedTask;
     private double _averageTaskNanoseconds;
@@ -48,13 +49,16 @@ internal sealed class WorkerConnection : IAsyncDisposable
     private WorkerStats? _stats;
     private long _lastHeard = Stopwatch.GetTimestamp();
 
+    /// <summary>The longest a direct route may take to connect and open, once the worker issued its ticket.</summary>
+    private static readonly TimeSpan DirectRouteTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>The shortest wait for a worker's first answer, whatever <see cref="ClusterOptions.WorkerTimeout"/> says.</summary>
     internal static readonly TimeSpan FirstAnswerAllowance = TimeSpan.FromSeconds(10);
 
     private WorkerConnection(WorkerEndpoint endpoint, GrpcChannel channel, CallOptions call, HelloReply hello, string token, TimeSpan workerTimeout)
     {
         WorkerTimeout = workerTimeout;
-        if (hello.BulkPort > 0)
+        if (hello.BulkPort > 0 && !hello.DirectRoutes)
         {
             // Bulk data shares the worker's one port: the port this client reached it on, which differs from the one
             // the worker listens on behind a port mapping, a tunnel or a load balancer.
@@ -270,6 +274,23 @@ internal sealed class WorkerConnection : IAsyncDisposable
     private async Task OpenStreamAsync(CancellationToken cancellationToken)
     {
         var environmentId = _open!.EnvironmentId;
+        if (Hello.DirectRoutes)
+        {
+            // The executor serves the stream itself, on a connection of its own: no process in between.
+            var ticket = await _client.OpenRouteAsync(_open, _call.WithCancellationToken(cancellationToken)).ConfigureAwait(false);
+            _direct?.Dispose();
+            (_direct, var ready) = await DirectTaskStream.OpenAsync(Endpoint, ticket, DirectRouteTimeout, cancellationToken).ConfigureAwait(false);
+            if (_stop.IsCancellationRequested)
+            {
+                // Disposed meanwhile, after it closed the stream it knew.
+                _direct.Dispose();
+            }
+
+            Slots = Math.Clamp(ready.Slots, 1, Worker.WorkerHostOptions.MaxSlots);
+            Window = Slots * 2;
+            return;
+        }
+
         _run?.Dispose();
         _run = _client.Run(_call.WithCancellationToken(_stop.Token));
         await _run.RequestStream.WriteAsync(new RunRequest { Open = _open }, cancellationToken).ConfigureAwait(false);
@@ -396,6 +417,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
     {
         MarkEnded();
         _stop.Cancel();
+
+        // Ends a blocking read of results.
+        _direct?.Dispose();
         try
         {
             await _loops.ConfigureAwait(false);
@@ -417,7 +441,8 @@ internal sealed class WorkerConnection : IAsyncDisposable
 
     private async Task SendLoopAsync(Scheduler scheduler, CancellationToken stream)
     {
-        var requests = _run!.RequestStream;
+        var requests = _run?.RequestStream;
+        var direct = _direct;
         try
         {
             while (await Signal.WaitAsync(stream).ConfigureAwait(false))
@@ -427,6 +452,13 @@ internal sealed class WorkerConnection : IAsyncDisposable
                     try
                     {
                         var request = outgoing.Request;
+                        if (direct is not null)
+                        {
+                            // Blocking: the socket stays a plain blocking one (see DirectTaskStream).
+                            direct.Send(request);
+                            continue;
+                        }
+
                         if (_bulk is not null && request.Tasks is { } tasks && tasks.Arguments.Length >= BulkFrame.ThresholdBytes)
                         {
                             // Large arguments go beside the control stream, as raw bytes; the batch only names them.
@@ -434,7 +466,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
                             tasks.Arguments = Google.Protobuf.ByteString.Empty;
                         }
 
-                        await requests.WriteAsync(request, stream).ConfigureAwait(false);
+                        await requests!.WriteAsync(request, stream).ConfigureAwait(false);
                     }
                     finally
                     {
@@ -571,6 +603,11 @@ internal sealed class WorkerConnection : IAsyncDisposable
     /// </summary>
     private async Task<string?> ReceiveLoopAsync(Scheduler scheduler)
     {
+        if (_direct is { } direct)
+        {
+            return await ReceiveDirectAsync(scheduler, direct).ConfigureAwait(false);
+        }
+
         var responses = _run!.ResponseStream;
         try
         {
@@ -600,6 +637,78 @@ internal sealed class WorkerConnection : IAsyncDisposable
             await scheduler.OnWorkerLostAsync(this, ex).ConfigureAwait(false);
         }
 
+        return null;
+    }
+
+    /// <summary>
+    /// Reads result batches from a direct route until it ends, on a thread of its own; returns how the executor behind it
+    /// died when that ended it (the worker says, asked after the connection broke), else null (disposed, or the worker was
+    /// lost, which is reported here).
+    /// </summary>
+    private async Task<string?> ReceiveDirectAsync(Scheduler scheduler, DirectTaskStream direct)
+    {
+        Exception? error = null;
+        try
+        {
+            await Transport.DedicatedThread.Run("coiled-remote results", () =>
+            {
+                while (direct.Read() is { } frame)
+                {
+                    try
+                    {
+                        if (frame.Header.KindCase == RunReply.KindOneofCase.Results)
+                        {
+                            var batch = frame.Header.Results;
+                            batch.Results = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(frame.Data);
+                            scheduler.OnResults(this, batch);
+                            batch.Results = Google.Protobuf.ByteString.Empty;
+                        }
+                    }
+                    finally
+                    {
+                        // The results were read into their calls' own objects.
+                        frame.Payload?.Release();
+                    }
+                }
+
+                return true;
+            }).ConfigureAwait(false);
+        }
+        catch (Exception) when (_stop.IsCancellationRequested)
+        {
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidDataException or ObjectDisposedException or Google.Protobuf.InvalidProtocolBufferException)
+        {
+            error = ex;
+        }
+
+        if (_stop.IsCancellationRequested)
+        {
+            return null;
+        }
+
+        // The connection ended without this client closing it: the executor behind it died, or the whole worker did.
+        try
+        {
+            using var asking = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            asking.CancelAfter(DirectRouteTimeout);
+            var ended = await _client.RouteEndedAsync(new RouteEndedRequest { RouteId = direct.RouteId }, _call.WithCancellationToken(asking.Token)).ConfigureAwait(false);
+            if (ended.ExecutorLost.Length > 0)
+            {
+                return ended.ExecutorLost;
+            }
+        }
+        catch (Exception) when (_stop.IsCancellationRequested)
+        {
+            return null;
+        }
+        catch (RpcException ex)
+        {
+            error ??= ex;
+        }
+
+        await scheduler.OnWorkerLostAsync(this, error).ConfigureAwait(false);
         return null;
     }
 }

@@ -13,12 +13,15 @@ namespace Coiled.Remote.Worker;
 /// <summary>
 /// The worker's listening socket. Each accepted connection is routed on how it opens, which it peeks without
 /// consuming: the bulk-data preamble's NUL goes to the <see cref="BulkListener"/> with the socket itself (so blobs are
-/// still read straight into their arrays); the whole cleartext HTTP/2 client preface, or a whole TLS record header,
+/// still read straight into their arrays); a direct route's opening (<see cref="DirectRoute"/>) goes, socket and all,
+/// to the executor process its ticket names, and leaves this process; the whole cleartext HTTP/2 client preface, or a whole TLS record header,
 /// makes a Kestrel connection through <see cref="SocketConnectionContextFactory"/>, as Kestrel's own socket transport
 /// would make it; anything else, or too little within <see cref="RoutingTimeout"/>, is closed. Kestrel would hold a
 /// connection that never finishes its preface for minutes, so connections that say nothing useful must not reach it.
 /// Every accepted connection takes a place of the worker's <see cref="ConnectionLimit"/> until it ends, whatever it
-/// turned out to be; one accepted when every place is taken is closed at once.
+/// turned out to be; one accepted when every place is taken is closed at once. Peeking polls instead of waiting
+/// asynchronously: an asynchronous operation would register the socket with this process's socket engine, which would
+/// then go on hearing of a connection handed to an executor.
 /// </summary>
 internal sealed class SharedPortListener : IConnectionListener
 {
@@ -35,7 +38,7 @@ internal sealed class SharedPortListener : IConnectionListener
     private const int TlsRecordHeaderBytes = 5;
 
     /// <summary>How long to wait before peeking again at a connection that has sent only part of its opening; doubled up to <see cref="LongestPause"/>.</summary>
-    private static readonly TimeSpan FirstPause = TimeSpan.FromMilliseconds(5);
+    private static readonly TimeSpan FirstPause = TimeSpan.FromMilliseconds(1);
 
     private static readonly TimeSpan LongestPause = TimeSpan.FromMilliseconds(200);
 
@@ -44,6 +47,7 @@ internal sealed class SharedPortListener : IConnectionListener
 
     private readonly Socket _socket;
     private readonly BulkListener _bulk;
+    private readonly Executors.DirectRouteTable? _routes;
     private readonly ConnectionLimit _limit;
     private readonly ILogger _logger;
     private readonly SocketConnectionContextFactory _contexts;
@@ -55,11 +59,12 @@ internal sealed class SharedPortListener : IConnectionListener
     private readonly Task _accepting;
     private int _unbound;
 
-    private SharedPortListener(Socket socket, BulkListener bulk, ConnectionLimit limit, ILoggerFactory loggerFactory, TimeProvider time)
+    private SharedPortListener(Socket socket, BulkListener bulk, Executors.DirectRouteTable? routes, ConnectionLimit limit, ILoggerFactory loggerFactory, TimeProvider time)
     {
         _socket = socket;
         _time = time;
         _bulk = bulk;
+        _routes = routes;
         _limit = limit;
         _logger = loggerFactory.CreateLogger<SharedPortListener>();
         _contexts = new SocketConnectionContextFactory(new SocketConnectionFactoryOptions(), loggerFactory.CreateLogger<SocketConnectionContextFactory>());
@@ -71,7 +76,7 @@ internal sealed class SharedPortListener : IConnectionListener
 
     /// <summary>Binds and listens on <paramref name="endpoint"/>.</summary>
     /// <exception cref="WorkerListenException">Another process holds the port, or the address cannot be listened on.</exception>
-    public static SharedPortListener Bind(IPEndPoint endpoint, BulkListener bulk, ConnectionLimit limit, ILoggerFactory loggerFactory, TimeProvider time)
+    public static SharedPortListener Bind(IPEndPoint endpoint, BulkListener bulk, Executors.DirectRouteTable? routes, ConnectionLimit limit, ILoggerFactory loggerFactory, TimeProvider time)
     {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -83,7 +88,7 @@ internal sealed class SharedPortListener : IConnectionListener
 
             socket.Bind(endpoint);
             socket.Listen(512);
-            return new SharedPortListener(socket, bulk, limit, loggerFactory, time);
+            return new SharedPortListener(socket, bulk, routes, limit, loggerFactory, time);
         }
         catch (SocketException ex)
         {
@@ -156,6 +161,11 @@ internal sealed class SharedPortListener : IConnectionListener
             return Route.Bulk;
         }
 
+        if (seen[0] == DirectRoute.Opening)
+        {
+            return seen.Length >= DirectRoute.OpeningBytes ? Route.Direct : Route.Wait;
+        }
+
         if (seen[0] == 0x16)
         {
             return seen.Length >= 2 && seen[1] != 0x03 ? Route.Refuse
@@ -218,15 +228,19 @@ internal sealed class SharedPortListener : IConnectionListener
             var pause = FirstPause;
             while (true)
             {
-                // The first peek waits for data; later ones return what arrived so far at once, hence the pause between them.
-                var count = await connection.ReceiveAsync(seen, SocketFlags.Peek, routing.Token).ConfigureAwait(false);
-                route = count == 0 ? Route.Refuse : Classify(seen.AsSpan(0, count));
-                if (route != Route.Wait)
+                // Readable: something arrived, or the peer closed (a peek of nothing).
+                if (connection.Poll(0, SelectMode.SelectRead))
                 {
-                    break;
+                    var count = connection.Receive(seen, SocketFlags.Peek);
+                    route = count == 0 ? Route.Refuse : Classify(seen.AsSpan(0, count));
+                    if (route != Route.Wait)
+                    {
+                        break;
+                    }
                 }
 
-                await Task.Delay(pause, _time, routing.Token).ConfigureAwait(false);
+                // Real time between polls; the deadline is on the listener's clock.
+                await Task.Delay(pause, TimeProvider.System, routing.Token).ConfigureAwait(false);
                 pause = pause * 2 < LongestPause ? pause * 2 : LongestPause;
             }
         }
@@ -251,7 +265,11 @@ internal sealed class SharedPortListener : IConnectionListener
         var handedOver = false;
         try
         {
-            if (route == Route.Bulk)
+            if (route == Route.Direct)
+            {
+                HandOff(connection);
+            }
+            else if (route == Route.Bulk)
             {
                 _bulk.Serve(connection, _limit);
                 handedOver = true;
@@ -288,6 +306,32 @@ internal sealed class SharedPortListener : IConnectionListener
         }
     }
 
+    /// <summary>
+    /// Reads a direct route's opening and hands the connection to the executor of its ticket; this process's copy is
+    /// closed after, either way. A connection without a valid ticket is closed unanswered.
+    /// </summary>
+    private void HandOff(Socket connection)
+    {
+        var opening = new byte[DirectRoute.OpeningBytes];
+        var read = 0;
+        while (read < opening.Length)
+        {
+            // All of it was seen by the peek, so this does not wait.
+            var n = connection.Receive(opening.AsSpan(read));
+            if (n == 0)
+            {
+                return;
+            }
+
+            read += n;
+        }
+
+        if (_routes?.TryHandOff(opening.AsSpan(1), connection) != true)
+        {
+            _logger.LogDebug("The worker closed a connection from {Remote}: it asked for a direct route without a valid ticket", connection.RemoteEndPoint);
+        }
+    }
+
     /// <summary>Closes a connection that goes nowhere and gives its place back.</summary>
     private void Close(Socket connection)
     {
@@ -303,6 +347,9 @@ internal sealed class SharedPortListener : IConnectionListener
 
         /// <summary>To the <see cref="BulkListener"/>.</summary>
         Bulk,
+
+        /// <summary>To an executor process: a direct route's connection.</summary>
+        Direct,
 
         /// <summary>To Kestrel: HTTP/2, or TLS.</summary>
         Http,

@@ -75,7 +75,7 @@ internal sealed class WorkerHost : IAsyncDisposable
         builder.WebHost.UseKestrelCore();
 
         // Registered last, so Kestrel binds with it: one port, gRPC and bulk data told apart by how they open.
-        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(new SharedPortTransport(bulk, runtime.Connections, loggerFactory, options.TimeProvider));
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(new SharedPortTransport(bulk, runtime.Routes, runtime.Connections, loggerFactory, options.TimeProvider));
         ListenOptions? grpcListener = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -114,6 +114,7 @@ internal sealed class WorkerHost : IAsyncDisposable
         {
             await bulk.DisposeAsync().ConfigureAwait(false);
             await app.DisposeAsync().ConfigureAwait(false);
+            runtime.Routes?.Dispose();
             if (runtime.Executors is { } executors)
             {
                 await executors.DisposeAsync().ConfigureAwait(false);
@@ -157,6 +158,7 @@ internal sealed class WorkerHost : IAsyncDisposable
         }
 
         await _app.DisposeAsync().ConfigureAwait(false);
+        _runtime.Routes?.Dispose();
         if (_runtime.Executors is { } executors)
         {
             // Ending an environment ends its process: everything its tasks loaded and allocated goes with it.

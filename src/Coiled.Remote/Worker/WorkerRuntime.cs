@@ -22,7 +22,13 @@ internal sealed class WorkerRuntime
         {
             Executors = new ExecutorSupervisor(
                 executors, options.CacheDirectory, options.Slots, options.Limits, options.TimeProvider, loggerFactory.CreateLogger<ExecutorSupervisor>());
+            if (executors.DirectRoutes && SocketPassing.IsSupported)
+            {
+                Routes = new DirectRouteTable(
+                    Activity, options.Certificate?.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), options.TimeProvider, loggerFactory.CreateLogger<DirectRouteTable>());
+            }
         }
+
         Refusals = new RefusalLog(loggerFactory.CreateLogger<RefusalLog>(), options.TimeProvider);
         Bulk = new BulkStore(BulkStore.DefaultArrivalTimeout, options.TimeProvider, options.MaxUnclaimedBulkBytes);
         Connections = new ConnectionLimit(options.MaxConnections, Refusals);
@@ -64,6 +70,9 @@ internal sealed class WorkerRuntime
 
     /// <summary>The executor processes that run the tasks (the worker daemon); null when tasks run in this process.</summary>
     public ExecutorSupervisor? Executors { get; }
+
+    /// <summary>Task streams handed to their executors as connections of their own; null when streams are relayed or run in this process.</summary>
+    public DirectRouteTable? Routes { get; }
 
     /// <summary>Completes with the reason once something asked the worker to stop.</summary>
     public Task<string> StopRequested => _stopped.Task;

@@ -36,6 +36,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             RuntimeIdentifier = RuntimePlatform.Current.RuntimeIdentifier,
             BulkPort = state.BulkPort,
             BulkLocalName = state.BulkLocalName ?? string.Empty,
+            DirectRoutes = state.Routes is not null,
         });
     }
 
@@ -83,6 +84,23 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             await RunHereAsync(open, requestStream, responseStream, aborted).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Finds or starts the executor of an environment and issues a ticket for a direct route to it.</summary>
+    public override async Task<RouteTicket> OpenRoute(OpenEnvironment request, ServerCallContext context)
+    {
+        if (state.Routes is not { } routes || state.Executors is not { } executors)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"Worker {state.WorkerId} offers no direct routes; open a Run stream instead."));
+        }
+
+        var lease = await LeaseExecutorAsync(executors, request, context.CancellationToken).ConfigureAwait(false);
+        logger.LogInformation("Worker {WorkerId} opened environment {EnvironmentId} in executor {Pid} for a direct route", state.WorkerId, request.EnvironmentId, lease.Executor.ProcessId);
+        return routes.Issue(lease, new Ready { EnvironmentId = request.EnvironmentId, Slots = state.Options.Slots });
+    }
+
+    /// <summary>How the executor behind a direct route that broke ended.</summary>
+    public override async Task<RouteEndedReply> RouteEnded(RouteEndedRequest request, ServerCallContext context)
+        => new() { ExecutorLost = state.Routes is { } routes ? Printable(await routes.EndedAsync(request.RouteId.Span).ConfigureAwait(false)) : string.Empty };
 
     public override Task Watch(WatchRequest request, IServerStreamWriter<WorkerStats> responseStream, ServerCallContext context)
         => WorkerStatsReader.SendAsync(responseStream, request.IntervalMs, state.Executors is { } executors ? executors.Usage : null, context.CancellationToken);
@@ -148,24 +166,12 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
     private async Task RunInExecutorAsync(
         Executors.ExecutorSupervisor executors, OpenEnvironment open, IAsyncStreamReader<RunRequest> requestStream, IServerStreamWriter<RunReply> responseStream, CancellationToken aborted)
     {
-        var (directory, entryAssembly) = state.Environments.Locate(open.EnvironmentId);
-        var environment = new Executors.ExecutorEnvironment(open.EnvironmentId, directory, entryAssembly, open.EnvironmentVariables);
-        Executors.ExecutorLease lease;
-        try
-        {
-            lease = await executors.OpenAsync(environment, aborted).ConfigureAwait(false);
-        }
-        catch (Executors.ExecutorStartException ex)
-        {
-            throw new RpcException(new Status(
-                StatusCode.Unavailable,
-                $"Worker {state.WorkerId} could not start the executor process of environment {open.EnvironmentId[..12]}: {ex.Message}"));
-        }
-
+        var lease = await LeaseExecutorAsync(executors, open, aborted).ConfigureAwait(false);
         using (lease)
         using (state.Activity.ClientConnected())
         using (var relay = CancellationTokenSource.CreateLinkedTokenSource(aborted))
         {
+            lease.Link.SendRelayedMode();
             await responseStream.WriteAsync(new RunReply { Ready = new Ready { EnvironmentId = open.EnvironmentId, Slots = state.Options.Slots } }, aborted).ConfigureAwait(false);
             logger.LogInformation("Worker {WorkerId} opened environment {EnvironmentId} in executor {Pid}", state.WorkerId, open.EnvironmentId, lease.Executor.ProcessId);
             // Tasks forwarded whose results the executor has not sent back, held within the client's credit window.
@@ -252,6 +258,26 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
     }
 
     /// <summary>Admits a batch into the stream's window (or ends the stream, see <see cref="TaskWindow.Admit"/>) before it goes to the executor.</summary>
+    /// <summary>The executor of <paramref name="open"/>'s environment, started if none runs it, held for one stream.</summary>
+    private async Task<Executors.ExecutorLease> LeaseExecutorAsync(Executors.ExecutorSupervisor executors, OpenEnvironment open, CancellationToken aborted)
+    {
+        var (directory, entryAssembly) = state.Environments.Locate(open.EnvironmentId);
+        var environment = new Executors.ExecutorEnvironment(open.EnvironmentId, directory, entryAssembly, open.EnvironmentVariables);
+        try
+        {
+            return await executors.OpenAsync(environment, aborted).ConfigureAwait(false);
+        }
+        catch (Executors.ExecutorStartException ex)
+        {
+            throw new RpcException(new Status(
+                StatusCode.Unavailable,
+                $"Worker {state.WorkerId} could not start the executor process of environment {open.EnvironmentId[..12]}: {ex.Message}"));
+        }
+    }
+
+    /// <summary>A header's value is printable ASCII; what a crashing process wrote may not be.</summary>
+    private static string Printable(string text) => new([.. text.Select(c => c is >= ' ' and <= '~' ? c : '?')]);
+
     private void Forwarded(TaskWindow outstanding, int tasks)
     {
         outstanding.Admit(tasks);
@@ -281,7 +307,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
     {
         try
         {
-            var everyOutcomeSent = await Executors.DedicatedThread.Run("coiled-remote executor relay", () =>
+            var everyOutcomeSent = await DedicatedThread.Run("coiled-remote executor relay", () =>
             {
                 while (lease.Link.Read(RunReply.Parser) is { } frame)
                 {
@@ -347,8 +373,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             "Its running tasks count it as a worker death (ClusterOptions.MaxWorkerDeaths); the worker starts a new executor for the next stream.";
         logger.LogWarning("Worker {WorkerId}: {Message}", state.WorkerId, message);
 
-        // A trailer's value is printable ASCII; what a crashing process wrote may not be.
-        var trailer = new string([.. $"its executor (process {executor.ProcessId}) ended: {how}".Select(c => c is >= ' ' and <= '~' ? c : '?')]);
+        var trailer = Printable($"its executor (process {executor.ProcessId}) ended: {how}");
         throw new RpcException(new Status(StatusCode.Unavailable, message), new Metadata { { WireLimits.ExecutorLostTrailer, trailer } });
     }
 

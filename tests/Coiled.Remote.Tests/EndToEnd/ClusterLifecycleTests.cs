@@ -206,6 +206,10 @@ public sealed class ClusterLifecycleTests
         var onVictim = (await gate.WaitUntilAsync(started => started.Any(s => s.ProcessId == victim), "a task running on the victim"))
             .Where(s => s.ProcessId == victim).Select(s => s.Item).ToList();
         Process.GetProcessById(victim).Kill();
+
+        // Tasks hold their executor's connection to the caller: one could still send a result in the moment before it
+        // sees its daemon gone, which counts, once. Opening the gate only once the worker is lost makes them all re-run.
+        await Eventually.HoldsAsync(() => cluster.Workers.Single(w => w.ProcessId == victim).State == WorkerState.Lost, "the killed worker to be declared lost");
         gate.Release();
         var results = await map.WaitAsync(Safety);
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Coiled.Remote.Serialization;
+using Coiled.Remote.Transport;
 using Coiled.Remote.Transport.Protocol;
 using Google.Protobuf;
 using MessagePack;
@@ -35,6 +36,9 @@ internal sealed class ExecutorHost
 
     /// <summary>A connection must present the secret within this time.</summary>
     private static readonly TimeSpan SecretTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often an executor serving a direct route tells the daemon whether tasks run.</summary>
+    private static readonly TimeSpan ReportPeriod = TimeSpan.FromSeconds(1);
 
     /// <summary>The longest a recycling executor waits for outcomes to reach the daemon.</summary>
     private static readonly TimeSpan FlushLimit = TimeSpan.FromSeconds(2);
@@ -285,7 +289,7 @@ internal sealed class ExecutorHost
         }
     }
 
-    /// <summary>Serves one client's task stream, relayed by the daemon, until the daemon ends it.</summary>
+    /// <summary>Serves one client's task stream, relayed by the daemon or on a direct route, until it ends.</summary>
     private async Task ServeAsync(Socket connection)
     {
         using var link = new ExecutorLink(connection);
@@ -294,78 +298,175 @@ internal sealed class ExecutorHost
             return;
         }
 
+        (byte? Mode, Socket? Passed) opening;
+        try
+        {
+            opening = link.ReceiveMode();
+        }
+        catch (SocketException)
+        {
+            return;
+        }
+
         // A spare serves no task before it knows its environment.
         var environment = await _environment.Task.ConfigureAwait(false);
-        var executor = new TaskExecutor(_options.Slots, _activity, _options.Limits, reason => _recycle.TrySetResult(reason));
-        await using (executor.ConfigureAwait(false))
+        if (opening is { Mode: ExecutorLink.DirectMode, Passed: { } passed })
         {
-            var batcher = new ResultBatcher(executor);
-            _batchers[batcher] = 0;
-            var pump = PumpAsync(link, batcher, executor);
-            try
+            await ServeDirectAsync(link, passed, environment).ConfigureAwait(false);
+        }
+        else if (opening.Mode == ExecutorLink.RelayedMode)
+        {
+            await ServeStreamAsync(new RelayedStream(link), environment).ConfigureAwait(false);
+        }
+        else
+        {
+            opening.Passed?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Serves a direct route: the client's own connection, which came with the link's mode byte. Meanwhile the daemon
+    /// hears on the link about once a second whether tasks run, and the end of the link when the route ends.
+    /// </summary>
+    private async Task ServeDirectAsync(ExecutorLink link, Socket passed, RemoteEnvironment environment)
+    {
+        FrameStream.Frame<RouteHandoff>? handoff;
+        try
+        {
+            handoff = link.Read(RouteHandoff.Parser);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or InvalidDataException or InvalidProtocolBufferException)
+        {
+            handoff = null;
+        }
+
+        if (handoff is not { } received)
+        {
+            passed.Dispose();
+            return;
+        }
+
+        received.Payload?.Release();
+        var stream = await Task.Run(() => DirectStream.Accept(passed, received.Header, new Ready { EnvironmentId = environment.Id, Slots = _options.Slots })).ConfigureAwait(false);
+        if (stream is null)
+        {
+            return;
+        }
+
+        using var reporting = new CancellationTokenSource();
+        var reports = ReportAsync(link, reporting.Token);
+        try
+        {
+            await ServeStreamAsync(stream, environment).ConfigureAwait(false);
+        }
+        finally
+        {
+            await reporting.CancelAsync().ConfigureAwait(false);
+            await reports.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Tells the daemon, about once a second while a direct route is served, how many tasks run, so that its idle timeout sees the work.</summary>
+    private async Task ReportAsync(ExecutorLink link, CancellationToken stop)
+    {
+        var sent = 0;
+        using var timer = new PeriodicTimer(ReportPeriod);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
             {
-                await DedicatedThread.Run("coiled-remote executor link", () => ReadRequests(link, executor, environment)).ConfigureAwait(false);
+                var running = _activity.RunningTasks;
+                if (running != sent || _activity.WithoutWork() < ReportPeriod * 2)
+                {
+                    link.Write(new ExecutorReport { RunningTasks = running }, []);
+                    sent = running;
+                }
             }
-            finally
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
+        {
+            // The route ended, or the daemon is gone.
+        }
+    }
+
+    /// <summary>Serves one client's task stream until it ends.</summary>
+    private async Task ServeStreamAsync(IExecutorStream stream, RemoteEnvironment environment)
+    {
+        using (stream)
+        {
+            var executor = new TaskExecutor(_options.Slots, _activity, _options.Limits, reason => _recycle.TrySetResult(reason));
+            await using (executor.ConfigureAwait(false))
             {
-                await pump.ConfigureAwait(false);
-                _batchers.TryRemove(batcher, out _);
+                var batcher = new ResultBatcher(executor);
+                _batchers[batcher] = 0;
+                var pump = PumpAsync(stream, batcher, executor);
+                try
+                {
+                    await DedicatedThread.Run("coiled-remote executor stream", () => ReadRequests(stream, executor, environment)).ConfigureAwait(false);
+                }
+                finally
+                {
+                    await pump.ConfigureAwait(false);
+                    _batchers.TryRemove(batcher, out _);
+                }
             }
         }
     }
 
-    /// <summary>Reads the daemon's frames, blocking, until the stream ends: tasks are queued, cancels passed on.</summary>
-    private static bool ReadRequests(ExecutorLink link, TaskExecutor executor, RemoteEnvironment environment)
+    /// <summary>Reads the stream's requests, blocking, until they end: tasks are queued, cancels passed on.</summary>
+    private static bool ReadRequests(IExecutorStream stream, TaskExecutor executor, RemoteEnvironment environment)
     {
         try
         {
-            while (link.Read(RunRequest.Parser) is { } frame)
+            while (stream.Read() is { } frame)
             {
                 var request = frame.Header;
                 if (request.KindCase == RunRequest.KindOneofCase.Tasks)
                 {
                     executor.Enqueue(environment, request.Tasks, frame.Data, frame.Payload);
                 }
-                else if (request.KindCase == RunRequest.KindOneofCase.Cancel)
-                {
-                    executor.Cancel(request.Cancel.TaskIds);
-                }
                 else
                 {
-                    // The client is gone: what is queued is dropped and what runs is cancelled.
                     frame.Payload?.Release();
-                    executor.Abort();
-                    return false;
+                    executor.Cancel(request.Cancel.TaskIds);
                 }
             }
 
-            executor.Complete();
-            return true;
+            if (stream.EndCompletes)
+            {
+                executor.Complete();
+                return true;
+            }
         }
-        catch (Exception ex) when (ex is IOException or SocketException or InvalidDataException or ObjectDisposedException or InvalidProtocolBufferException or Grpc.Core.RpcException)
+        catch (Grpc.Core.RpcException ex)
         {
-            // A broken link, or (which the daemon's own window prevents) more tasks than the stream's window.
-            executor.Abort();
-            return false;
+            // More tasks than the stream's window (the daemon's own window prevents it on relayed streams).
+            stream.Refuse(ex.Status.Detail);
         }
+        catch (Exception ex) when (ex is IOException or SocketException or InvalidDataException or ObjectDisposedException or InvalidProtocolBufferException)
+        {
+            // A broken connection, or the client is gone: what is queued is dropped and what runs is cancelled.
+        }
+
+        executor.Abort();
+        return false;
     }
 
-    /// <summary>Sends the outcomes back as they come, then the frame that says every outcome was sent.</summary>
-    private static async Task PumpAsync(ExecutorLink link, ResultBatcher batcher, TaskExecutor executor)
+    /// <summary>Sends the outcomes back as they come, then says that every outcome was sent.</summary>
+    private static async Task PumpAsync(IExecutorStream stream, ResultBatcher batcher, TaskExecutor executor)
     {
         try
         {
             await batcher.PumpAsync((batch, results) =>
             {
-                link.Write(new RunReply { Results = batch }, results.Span);
+                stream.Write(new RunReply { Results = batch }, results.Span);
                 return ValueTask.CompletedTask;
             }).ConfigureAwait(false);
-            link.Write(new RunReply(), []);
-            link.CompleteWrites();
+            stream.Finish();
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
         {
-            // The daemon closed the connection: nobody waits for these outcomes.
+            // The client or the daemon closed the connection: nobody waits for these outcomes.
             executor.Abort();
         }
     }

@@ -23,6 +23,12 @@ internal sealed record ExecutorOptions
     /// </summary>
     public bool KeepSpare { get; init; } = true;
 
+    /// <summary>
+    /// Hand each client's task stream to its executor as a connection of its own (direct routes, where the machine can
+    /// pass a socket between processes: Linux) instead of relaying it through the daemon (default true).
+    /// </summary>
+    public bool DirectRoutes { get; init; } = true;
+
     /// <summary>An executor that has not reported ready within this time is killed, and the client's stream fails.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 

@@ -1,4 +1,4 @@
-namespace Coiled.Remote.Worker.Executors;
+namespace Coiled.Remote.Transport;
 
 /// <summary>Runs a blocking loop (a link's reads) on a background thread of its own, as a task.</summary>
 internal static class DedicatedThread
