@@ -165,6 +165,32 @@ public sealed class DirectRouteTests
     }
 
     [LinuxFact]
+    public async Task OpenRoute_WhenTheMostTicketsWaitAlready_IsRefusedAsResourceExhaustedWithoutHoldingTheExecutorAgain()
+    {
+        using var cache = new TempDirectory();
+        var time = new FakeTimeProvider();
+        await using var host = await StartHostAsync(cache.Path, time);
+        using var channel = GrpcChannel.ForAddress(host.Address);
+        var client = new Transport.Protocol.Worker.WorkerClient(channel);
+        var first = await OpenRouteAsync(client);
+        var open = new OpenEnvironment { EnvironmentId = first.Ready.EnvironmentId };
+        for (var i = 1; i < DirectRouteTable.MaxWaiting; i++)
+        {
+            await client.OpenRouteAsync(open, Auth()).ResponseAsync.WaitAsync(Safety);
+        }
+
+        var act = () => client.OpenRouteAsync(open, Auth()).ResponseAsync.WaitAsync(Safety);
+
+        var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
+        thrown.StatusCode.Should().Be(StatusCode.ResourceExhausted);
+        thrown.Status.Detail.Should().Be("1,024 direct routes wait for their connection on this worker already; a ticket is good for 30 s. Connect with the tickets issued before asking for more.");
+        host.Runtime.Executors!.Streams.Should().Be(DirectRouteTable.MaxWaiting);
+        time.Advance(DirectRoute.TicketLifetime);
+        await Eventually.HoldsAsync(() => host.Runtime.Executors.Streams == 0, "the expired tickets to release their executor");
+        (await client.OpenRouteAsync(open, Auth()).ResponseAsync.WaitAsync(Safety)).RouteId.Length.Should().Be(DirectRoute.RouteIdBytes);
+    }
+
+    [LinuxFact]
     public async Task Route_TaskRunning_CountsAsWorkForTheDaemonsIdleTimeoutUntilItEnds()
     {
         using var cache = new TempDirectory();

@@ -23,6 +23,9 @@ internal sealed class DirectRouteTable : IDisposable
     /// <summary>How long <see cref="EndedAsync"/> waits for the executor behind a broken route to exit.</summary>
     private static readonly TimeSpan ExitWait = TimeSpan.FromSeconds(5);
 
+    /// <summary>Most tickets waiting for their connection at once; a client opens one per worker and stream.</summary>
+    internal const int MaxWaiting = 1024;
+
     private readonly ConcurrentDictionary<UInt128, Ticket> _tickets = new();
     private readonly ConcurrentDictionary<UInt128, ExecutorProcess> _executors = new();
     private readonly WorkerActivity _activity;
@@ -47,8 +50,17 @@ internal sealed class DirectRouteTable : IDisposable
     public int Waiting => _tickets.Count;
 
     /// <summary>Issues a ticket for <paramref name="lease"/>, which the route then holds until it ends or the ticket expires.</summary>
+    /// <exception cref="Grpc.Core.RpcException"><see cref="Grpc.Core.StatusCode.ResourceExhausted"/>: <see cref="MaxWaiting"/> tickets wait already; the lease is given back.</exception>
     public RouteTicket Issue(ExecutorLease lease, Ready ready)
     {
+        if (_tickets.Count >= MaxWaiting)
+        {
+            lease.Dispose();
+            throw new Grpc.Core.RpcException(new Grpc.Core.Status(
+                Grpc.Core.StatusCode.ResourceExhausted,
+                $"{MaxWaiting:N0} direct routes wait for their connection on this worker already; a ticket is good for {DirectRoute.TicketLifetime.TotalSeconds:0} s. Connect with the tickets issued before asking for more."));
+        }
+
         var id = RandomNumberGenerator.GetBytes(DirectRoute.RouteIdBytes);
         var secret = RandomNumberGenerator.GetBytes(DirectRoute.SecretBytes);
         var key = Key(id);
