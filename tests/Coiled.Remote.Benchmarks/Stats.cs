@@ -26,22 +26,34 @@ internal static class Stats
 internal static class Rss
 {
     /// <summary>Resident set size of a process in MiB, from /proc/&lt;pid&gt;/status (VmRSS).</summary>
-    public static double MiB(int pid)
+    public static double MiB(int pid) => Field($"/proc/{pid}/status", "VmRSS:");
+
+    /// <summary>
+    /// Proportional set size of a process in MiB, from /proc/&lt;pid&gt;/smaps_rollup (Pss): its private pages, and each
+    /// page it shares with other processes (the runtime's and the app's code, mapped by every .NET process) divided by
+    /// how many map it. Summed over processes, shared code counts once, where RSS counts it in each.
+    /// </summary>
+    public static double ProportionalMiB(int pid) => Field($"/proc/{pid}/smaps_rollup", "Pss:");
+
+    /// <summary>The proportional set size of a process and of the processes it started, in MiB.</summary>
+    public static double ProportionalWithChildrenMiB(int pid) => ProportionalMiB(pid) + Children(pid).Sum(c => OrZero(c, ProportionalMiB));
+
+    private static double Field(string path, string name)
     {
-        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        foreach (var line in File.ReadLines(path))
         {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            if (line.StartsWith(name, StringComparison.Ordinal))
             {
-                var kb = long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+                var kb = long.Parse(line[name.Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
                 return kb / 1024.0;
             }
         }
 
-        throw new InvalidOperationException($"/proc/{pid}/status has no VmRSS line.");
+        throw new InvalidOperationException($"{path} has no {name} line.");
     }
 
     /// <summary>Resident set size of a process and of the processes it started (a worker daemon's executors), in MiB.</summary>
-    public static double WithChildrenMiB(int pid) => MiB(pid) + Children(pid).Sum(OrZero);
+    public static double WithChildrenMiB(int pid) => MiB(pid) + Children(pid).Sum(c => OrZero(c, MiB));
 
     /// <summary>The processes a process started and that still run (Linux: /proc/PID/task/TID/children).</summary>
     public static List<int> Children(int pid)
@@ -62,12 +74,12 @@ internal static class Rss
         return children;
     }
 
-    /// <summary>A process's RSS; 0 for one that ended while it was read.</summary>
-    private static double OrZero(int pid)
+    /// <summary>A process's figure; 0 for one that ended while it was read.</summary>
+    private static double OrZero(int pid, Func<int, double> figure)
     {
         try
         {
-            return MiB(pid);
+            return figure(pid);
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException)
         {

@@ -263,8 +263,11 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
         var workers = pids.Select(Rss.WithChildrenMiB).ToList();
         var daemons = pids.Select(Rss.MiB).ToList();
         var total = caller + workers.Sum();
+        var proportional = Rss.ProportionalMiB(Environment.ProcessId) + pids.Sum(Rss.ProportionalWithChildrenMiB);
         Row("memory", $"idle RSS {when}, caller + 2 workers (each its daemon and executors)",
-            $"{total:F0} MiB (caller {caller:F0}, workers {string.Join(" + ", workers.Select(w => w.ToString("F0")))}, of which daemons {string.Join(" + ", daemons.Select(d => d.ToString("F0")))})");
+            $"{total:F0} MiB (caller {caller:F0}, workers {string.Join(" + ", workers.Select(w => w.ToString("F0")))}, of which daemons {string.Join(" + ", daemons.Select(d => d.ToString("F0")))}); " +
+            $"proportional set (PSS: shared code counted once) {proportional:F0} MiB");
+        _extra[$"{key}_pss_mb"] = Math.Round(proportional, 1);
         _extra[$"{key}_caller_mb"] = Math.Round(caller, 1);
         _extra[$"{key}_workers_mb"] = new JsonArray([.. workers.Select(w => (JsonNode)Math.Round(w, 1))]);
         return total;
