@@ -130,6 +130,38 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
         executors.SpareProcessId.Should().BeNull();
     }
 
+    [Fact]
+    public async Task Spare_WhileNewBuildsComeWithinTheIdleTimeout_IsReplacedAsSoonAsOneIsTakenAndTheNextBuildIsBoundToIt()
+    {
+        const string Token = "executor-spare-loop-token-0123456789";
+        const string Variable = "COILED_REMOTE_TEST_SPARE_LOOP";
+        var time = new FakeTimeProvider();
+        using var cache = new TempDirectory();
+        await using var host = await StartHostAsync(Token, time, cache.Path, keepSpare: true);
+        var executors = host.Runtime.Executors!;
+        var options = new ClusterOptions { ForwardEnvironmentVariables = [Variable] };
+
+        // Each value of a forwarded variable needs an executor of its own, as a new build does.
+        Environment.SetEnvironmentVariable(Variable, "first");
+        await using var first = await Cluster.ConnectAsync([host.Address], Token, options).WaitAsync(Safety);
+        await first.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety);
+        var afterFirst = executors.SpareProcessId;
+        time.Advance(TimeSpan.FromSeconds(59));
+        Environment.SetEnvironmentVariable(Variable, "second");
+        await using var second = await Cluster.ConnectAsync([host.Address], Token, options).WaitAsync(Safety);
+        await second.SubmitAsync(TestJobs.ProcessId, 1).WaitAsync(Safety);
+        await Eventually.HoldsAsync(() => executors.SpareProcessId is not null, "a spare to start after the second new build within the idle timeout");
+        var spare = executors.SpareProcessId!.Value;
+        Environment.SetEnvironmentVariable(Variable, "third");
+        await using var third = await Cluster.ConnectAsync([host.Address], Token, options).WaitAsync(Safety);
+        var ranIn = await third.SubmitAsync(TestJobs.ProcessId, 2).WaitAsync(Safety);
+        Environment.SetEnvironmentVariable(Variable, null);
+
+        afterFirst.Should().BeNull("one new build alone keeps no spare");
+        ranIn.Should().Be(spare, "the third build was bound to the spare the second one left");
+        await Eventually.HoldsAsync(() => executors.SpareProcessId is { } next && next != spare, "another spare to replace the one taken");
+    }
+
     /// <summary>A worker host in this process whose executors end after 60 s without a client, on <paramref name="time"/>.</summary>
     private static Task<WorkerHost> StartHostAsync(string token, FakeTimeProvider time, string cache, bool keepSpare) => WorkerHost.StartAsync(new WorkerHostOptions
     {

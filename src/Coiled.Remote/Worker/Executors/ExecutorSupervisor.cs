@@ -11,7 +11,9 @@ namespace Coiled.Remote.Worker.Executors;
 /// another from the same cached files. Like Ray's prestarted workers, a spare executor starts, its runtime with it,
 /// when a client plans the sync of a build that no executor runs, and takes that environment when the client opens it:
 /// binding it costs milliseconds where starting a process costs a tenth of a second, and the upload hides the start.
-/// A spare that no client takes ends after the idle timeout, so that a daemon keeps no process it does not use.
+/// While builds change (a second new environment within the idle timeout of the one before: an edit-and-run loop), a
+/// spare also starts as soon as one is taken, so that the next build finds it ready. A spare that no client takes ends
+/// after the idle timeout, so that a daemon keeps no process it does not use.
 /// </summary>
 internal sealed class ExecutorSupervisor : IAsyncDisposable
 {
@@ -41,6 +43,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
     private readonly ITimer _sweeper;
     private Task<ExecutorProcess>? _spare;
     private long _spareSince;
+    private long _lastNewExecutor;
     private TimeSpan _endedCpu;
     private int _next;
     private bool _disposed;
@@ -316,7 +319,24 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         _logger.LogInformation(
             "Executor {Pid} for environment {EnvironmentId} {How} in {Ms:0} ms", executor.ProcessId, environment.ShortId, how, _time.GetElapsedTime(started).TotalMilliseconds);
         _ = executor.Exited.ContinueWith(exited => OnExited(key, executor, exited.Result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        ReplaceSpareWhileBuildsChange();
         return executor;
+    }
+
+    /// <summary>After an executor started for a new environment: starts a spare when the one before also came within the idle timeout.</summary>
+    private void ReplaceSpareWhileBuildsChange()
+    {
+        lock (_gate)
+        {
+            var now = _time.GetTimestamp();
+            var changing = _lastNewExecutor != 0 && _time.GetElapsedTime(_lastNewExecutor, now) < _options.IdleTimeout;
+            _lastNewExecutor = now;
+            if (changing && _options.KeepSpare && _spare is null && !_disposed)
+            {
+                _spareSince = now;
+                _spare = StartSpareAsync();
+            }
+        }
     }
 
     /// <summary>The spare, for an environment whose variables a started runtime can still take on; null when there is none to take.</summary>
