@@ -267,6 +267,43 @@ public sealed class DirectRouteTests
         sent.Should().BeLessThan(DirectRoute.SecretBytes);
     }
 
+    [LinuxFact]
+    public async Task Cluster_ExecutorKilledWhileTasksAreBeingSent_ReopensTheRouteOnTheSameWorkerAndRunsEveryTask()
+    {
+        using var cache = new TempDirectory();
+        using var gate = new TaskGate();
+        await using var host = await StartHostAsync(cache.Path);
+        await using var cluster = await Cluster.ConnectAsync([new WorkerEndpoint(host.Address)], Token).WaitAsync(Safety);
+        var executor = await cluster.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety);
+        var running = cluster.SubmitAsync(TestJobs.IdentityWhenReleasedAsync, 5, gate.Folder);
+        await gate.WaitUntilAsync(started => started.Count == 1, "the gated task to run");
+
+        using (var process = System.Diagnostics.Process.GetProcessById(executor))
+        {
+            process.Kill();
+        }
+
+        // Sent while, and after, the route's connection breaks.
+        var more = new List<Task<int>>();
+        for (var i = 0; i < 200; i++)
+        {
+            more.Add(cluster.SubmitAsync(TestJobs.Identity, i));
+            if (i % 20 == 0)
+            {
+                await Task.Delay(1);
+            }
+        }
+
+        gate.Release();
+        var gated = await running.WaitAsync(Safety);
+        var identities = await Task.WhenAll(more).WaitAsync(Safety);
+
+        gated.Should().Be(5);
+        identities.Should().Equal(Enumerable.Range(0, 200));
+        cluster.Workers.Should().ContainSingle().Which.State.Should().Be(WorkerState.Ready, "only its executor died; the worker reopened its route");
+        (await cluster.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety)).Should().NotBe(executor);
+    }
+
     private static Task<WorkerHost> StartHostAsync(string cache, TimeProvider? time = null, ClusterCertificate? certificate = null, bool directRoutes = true)
         => WorkerHost.StartAsync(new WorkerHostOptions
         {
