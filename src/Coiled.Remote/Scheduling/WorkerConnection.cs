@@ -484,6 +484,11 @@ internal sealed class WorkerConnection : IAsyncDisposable
         {
             // The stream ended; the receive loop reads its status and says how.
         }
+        catch (Exception ex) when (direct is not null && ex is IOException or System.Net.Sockets.SocketException)
+        {
+            // The route's connection broke (its executor died, or the whole worker did): the receive loop reads the same
+            // end of the connection and asks the worker which, as for a relayed stream's status.
+        }
         catch (Exception ex)
         {
             await scheduler.OnWorkerLostAsync(this, ex).ConfigureAwait(false);

@@ -210,6 +210,100 @@ public sealed class DirectRouteTests
         host.Runtime.Activity.WithoutWork().Should().BeLessThan(TimeSpan.FromSeconds(10), "the task's end counts as work just done");
     }
 
+    [LinuxFact]
+    public async Task Route_WhileHundredsOfTicketsWaitForTheirConnection_RunsItsTaskAtOnceNotWhenTheyExpire()
+    {
+        using var cache = new TempDirectory();
+        await using var host = await StartHostAsync(cache.Path);
+        using var channel = GrpcChannel.ForAddress(host.Address);
+        var client = new Transport.Protocol.Worker.WorkerClient(channel);
+        var ticket = await OpenRouteAsync(client);
+        var open = new OpenEnvironment { EnvironmentId = ticket.Ready.EnvironmentId };
+        for (var i = 0; i < 300; i++)
+        {
+            // Each holds a connection to the executor until its client connects, or for the ticket's 30 s.
+            await client.OpenRouteAsync(open, Auth()).ResponseAsync.WaitAsync(Safety);
+        }
+
+        var elapsed = System.Diagnostics.Stopwatch.StartNew();
+        using var route = await ConnectAsync(host, ticket.RouteId.Span);
+        route.Write(ticket.Secret.Span);
+        await ReadAsync(route);
+        Send(route, new RunRequest { Tasks = IdentityBatch([7]) });
+        var result = Deserialize((await ReadAsync(route))!.Value);
+
+        result.Should().Equal(7);
+        elapsed.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(10), "tickets waiting for their connection hold no thread the executor's tasks need");
+        host.Runtime.Routes!.Waiting.Should().Be(300);
+    }
+
+    [LinuxFact]
+    public async Task Route_SecretSentAByteEveryTwoSeconds_IsClosedOnceTheOpeningTimeoutIsOver()
+    {
+        using var cache = new TempDirectory();
+        await using var host = await StartHostAsync(cache.Path);
+        using var channel = GrpcChannel.ForAddress(host.Address);
+        var ticket = await OpenRouteAsync(new Transport.Protocol.Worker.WorkerClient(channel));
+        using var route = await ConnectAsync(host, ticket.RouteId.Span);
+        var elapsed = System.Diagnostics.Stopwatch.StartNew();
+
+        var sent = 0;
+        while (sent < DirectRoute.SecretBytes && !route.Stream.Socket.Poll(2_000_000, SelectMode.SelectRead))
+        {
+            try
+            {
+                // Each read of the opening gets its byte well within the timeout; the opening as a whole does not.
+                route.Write(ticket.Secret.Span.Slice(sent, 1));
+                sent++;
+            }
+            catch (IOException)
+            {
+                break;
+            }
+        }
+
+        (await PeerClose.ReadOrResetAsync(route.Stream)).Should().Be(0, "the executor closed the connection unanswered");
+        elapsed.Elapsed.Should().BeGreaterThan(DirectStream.OpeningTimeout - TimeSpan.FromSeconds(1)).And.BeLessThan(DirectStream.OpeningTimeout + TimeSpan.FromSeconds(5));
+        sent.Should().BeLessThan(DirectRoute.SecretBytes);
+    }
+
+    [LinuxFact]
+    public async Task Cluster_ExecutorKilledWhileTasksAreBeingSent_ReopensTheRouteOnTheSameWorkerAndRunsEveryTask()
+    {
+        using var cache = new TempDirectory();
+        using var gate = new TaskGate();
+        await using var host = await StartHostAsync(cache.Path);
+        await using var cluster = await Cluster.ConnectAsync([new WorkerEndpoint(host.Address)], Token).WaitAsync(Safety);
+        var executor = await cluster.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety);
+        var running = cluster.SubmitAsync(TestJobs.IdentityWhenReleasedAsync, 5, gate.Folder);
+        await gate.WaitUntilAsync(started => started.Count == 1, "the gated task to run");
+
+        using (var process = System.Diagnostics.Process.GetProcessById(executor))
+        {
+            process.Kill();
+        }
+
+        // Sent while, and after, the route's connection breaks.
+        var more = new List<Task<int>>();
+        for (var i = 0; i < 200; i++)
+        {
+            more.Add(cluster.SubmitAsync(TestJobs.Identity, i));
+            if (i % 20 == 0)
+            {
+                await Task.Delay(1);
+            }
+        }
+
+        gate.Release();
+        var gated = await running.WaitAsync(Safety);
+        var identities = await Task.WhenAll(more).WaitAsync(Safety);
+
+        gated.Should().Be(5);
+        identities.Should().Equal(Enumerable.Range(0, 200));
+        cluster.Workers.Should().ContainSingle().Which.State.Should().Be(WorkerState.Ready, "only its executor died; the worker reopened its route");
+        (await cluster.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety)).Should().NotBe(executor);
+    }
+
     private static Task<WorkerHost> StartHostAsync(string cache, TimeProvider? time = null, ClusterCertificate? certificate = null, bool directRoutes = true)
         => WorkerHost.StartAsync(new WorkerHostOptions
         {

@@ -39,6 +39,10 @@ internal sealed class DirectStream : IExecutorStream
         connection.NoDelay = true;
         connection.ReceiveTimeout = connection.SendTimeout = (int)OpeningTimeout.TotalMilliseconds;
         Stream stream = new NetworkStream(connection, ownsSocket: true);
+
+        // The timeouts above bound each read; this bounds the whole opening, which a client sending a byte at a time would stretch.
+        using var deadline = new CancellationTokenSource(OpeningTimeout);
+        var expiry = deadline.Token.Register(connection.Dispose);
         try
         {
             if (!handoff.Certificate.IsEmpty)
@@ -58,14 +62,26 @@ internal sealed class DirectStream : IExecutorStream
                 return null;
             }
 
+            // Waits for the deadline's callback if it runs now; a connection it closed is not served.
+            expiry.Dispose();
+            if (deadline.IsCancellationRequested)
+            {
+                frames.Dispose();
+                return null;
+            }
+
             connection.ReceiveTimeout = connection.SendTimeout = 0;
             frames.Write(new RunReply { Ready = ready }, []);
             return new DirectStream(frames);
         }
-        catch (Exception ex) when (ex is IOException or SocketException or AuthenticationException or InvalidDataException)
+        catch (Exception ex) when (ex is IOException or SocketException or AuthenticationException or InvalidDataException or ObjectDisposedException)
         {
             stream.Dispose();
             return null;
+        }
+        finally
+        {
+            expiry.Dispose();
         }
     }
 

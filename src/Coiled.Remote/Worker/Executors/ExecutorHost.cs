@@ -293,9 +293,37 @@ internal sealed class ExecutorHost
     private async Task ServeAsync(Socket connection)
     {
         using var link = new ExecutorLink(connection);
-        if (!link.AcceptSecret(_secret, SecretTimeout))
+
+        // Blocking until the daemon says what the connection is for, which for a direct route is when its client connects
+        // (a ticket waits up to its lifetime): on a thread of its own, so that waiting tickets never hold the thread
+        // pool, which runs the tasks.
+        var opening = await DedicatedThread.Run("coiled-remote executor opening", () => Open(link)).ConfigureAwait(false);
+        if (opening is not { } opened)
         {
             return;
+        }
+
+        // A spare serves no task before it knows its environment.
+        var environment = await _environment.Task.ConfigureAwait(false);
+        if (opened.Handoff is { } handoff)
+        {
+            await ServeDirectAsync(link, opened.Passed!, handoff, environment).ConfigureAwait(false);
+        }
+        else
+        {
+            await ServeStreamAsync(new RelayedStream(link), environment).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Reads, blocking, the secret, the mode byte and (for a direct route) the client's connection that came with it and
+    /// what serves it; null when the connection is not the daemon's, or ended first.
+    /// </summary>
+    private (Socket? Passed, RouteHandoff? Handoff)? Open(ExecutorLink link)
+    {
+        if (!link.AcceptSecret(_secret, SecretTimeout))
+        {
+            return null;
         }
 
         (byte? Mode, Socket? Passed) opening;
@@ -305,49 +333,47 @@ internal sealed class ExecutorHost
         }
         catch (SocketException)
         {
-            return;
+            return null;
         }
 
-        // A spare serves no task before it knows its environment.
-        var environment = await _environment.Task.ConfigureAwait(false);
-        if (opening is { Mode: ExecutorLink.DirectMode, Passed: { } passed })
-        {
-            await ServeDirectAsync(link, passed, environment).ConfigureAwait(false);
-        }
-        else if (opening.Mode == ExecutorLink.RelayedMode)
-        {
-            await ServeStreamAsync(new RelayedStream(link), environment).ConfigureAwait(false);
-        }
-        else
+        if (opening.Mode == ExecutorLink.RelayedMode)
         {
             opening.Passed?.Dispose();
+            return (null, null);
         }
+
+        if (opening is not { Mode: ExecutorLink.DirectMode, Passed: { } passed })
+        {
+            opening.Passed?.Dispose();
+            return null;
+        }
+
+        try
+        {
+            if (link.Read(RouteHandoff.Parser) is { } received)
+            {
+                received.Payload?.Release();
+                return (passed, received.Header);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or InvalidDataException or InvalidProtocolBufferException)
+        {
+            // The daemon went away meanwhile.
+        }
+
+        passed.Dispose();
+        return null;
     }
 
     /// <summary>
     /// Serves a direct route: the client's own connection, which came with the link's mode byte. Meanwhile the daemon
     /// hears on the link about once a second whether tasks run, and the end of the link when the route ends.
     /// </summary>
-    private async Task ServeDirectAsync(ExecutorLink link, Socket passed, RemoteEnvironment environment)
+    private async Task ServeDirectAsync(ExecutorLink link, Socket passed, RouteHandoff handoff, RemoteEnvironment environment)
     {
-        FrameStream.Frame<RouteHandoff>? handoff;
-        try
-        {
-            handoff = link.Read(RouteHandoff.Parser);
-        }
-        catch (Exception ex) when (ex is IOException or SocketException or InvalidDataException or InvalidProtocolBufferException)
-        {
-            handoff = null;
-        }
-
-        if (handoff is not { } received)
-        {
-            passed.Dispose();
-            return;
-        }
-
-        received.Payload?.Release();
-        var stream = await Task.Run(() => DirectStream.Accept(passed, received.Header, new Ready { EnvironmentId = environment.Id, Slots = _options.Slots })).ConfigureAwait(false);
+        // TLS and the secret may take the client up to DirectStream.OpeningTimeout: not on the thread pool either.
+        var ready = new Ready { EnvironmentId = environment.Id, Slots = _options.Slots };
+        var stream = await DedicatedThread.Run("coiled-remote route opening", () => DirectStream.Accept(passed, handoff, ready)).ConfigureAwait(false);
         if (stream is null)
         {
             return;
