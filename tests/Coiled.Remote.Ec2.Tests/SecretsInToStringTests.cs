@@ -11,11 +11,7 @@ public sealed class SecretsInToStringTests
 {
     [Fact]
     public void ToString_OfEveryTypeThatHoldsASecret_NeverPrintsIt()
-    {
-        var types = SecretScan.TypesHoldingSecrets(SecretScan.ProductAssemblies());
-
-        types.Select(SecretScan.Problem).OfType<string>().Should().BeEmpty();
-    }
+        => SecretScan.Problems(SecretScan.ProductAssemblies()).Should().BeEmpty();
 
     [Fact]
     public void TypesHoldingSecrets_AllAssemblies_IncludeTheEc2BootSettings()

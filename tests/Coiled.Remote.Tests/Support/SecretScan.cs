@@ -53,6 +53,10 @@ internal static partial class SecretScan
             .ToList();
     }
 
+    /// <summary>What is wrong with each type of <paramref name="assemblies"/> that holds a secret: empty when none prints one.</summary>
+    public static IReadOnlyList<string> Problems(IEnumerable<Assembly> assemblies)
+        => [.. TypesHoldingSecrets(assemblies).Select(Problem).OfType<string>()];
+
     /// <summary>Null when <paramref name="type"/> prints no secret; otherwise what is wrong, for the test's message.</summary>
     public static string? Problem(Type type)
     {
