@@ -87,7 +87,7 @@ internal static class Ec2Commands
             c.Owner ?? "?",
             c.InstanceIds.Count.ToString(CultureInfo.InvariantCulture),
             c.InstanceTypes.Count == 0 ? "-" : string.Join(",", c.InstanceTypes),
-            c.LaunchedAt is null ? "-" : Ec2Backend.FormatDuration(c.Uptime),
+            c.LaunchedAt is null ? "-" : CostText.FormatDuration(c.Uptime),
             c.Cost is { } cost ? "≈ $" + cost.ToString("0.00", CultureInfo.InvariantCulture) : "?",
             c.Expires?.UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture) + "Z",
             c.StaleReason is null ? "in use" : "stale: " + c.StaleReason,

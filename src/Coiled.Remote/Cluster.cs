@@ -205,7 +205,7 @@ public sealed partial class Cluster : IAsyncDisposable
             Report(options, "synchronizing", 0, count);
             var variables = ForwardedVariables(options, logger);
             var session = await SynchronizeAsync(connections, application, variables, cancellationToken).ConfigureAwait(false);
-            session = session with { Token = token, Launch = launch, Variables = variables, Sync = session.Sync with { Elapsed = Stopwatch.GetElapsedTime(started) - connected } };
+            session = session with { Launch = launch, Variables = variables, Sync = session.Sync with { Elapsed = Stopwatch.GetElapsedTime(started) - connected } };
             var total = Stopwatch.GetElapsedTime(started);
             logger.LogInformation(
                 "Cluster started on {Backend} in {TotalMs:0} ms (workers {ProvisionMs:0} ms, connect {ConnectMs:0} ms, sync {SyncMs:0} ms): {Count} worker(s); sent {Blobs} file(s), {Bytes} byte(s)",
@@ -319,7 +319,7 @@ public sealed partial class Cluster : IAsyncDisposable
         }
 
         await Task.WhenAll(connections.Select(c => OpenOneAsync(c, environments.GetValueOrDefault(c, string.Empty), variables, cancellationToken))).ConfigureAwait(false);
-        return new ClusterSession(string.Empty, null!, application, variables, report);
+        return new ClusterSession(null!, application, variables, report);
     }
 
     /// <summary>The application as <paramref name="connection"/>'s platform needs it; refused when it cannot run there.</summary>
@@ -355,7 +355,7 @@ public sealed partial class Cluster : IAsyncDisposable
         {
             var token = _lifetime.Token;
             var endpoints = await _backend.StartWorkersAsync(_session.Launch with { Count = 1 }, token).ConfigureAwait(false);
-            connection = await WorkerConnection.ConnectAsync(endpoints[0], _session.Token, _options.WorkerTimeout, token).ConfigureAwait(false);
+            connection = await WorkerConnection.ConnectAsync(endpoints[0], _session.Launch.Token, _options.WorkerTimeout, token).ConfigureAwait(false);
             lock (_connections)
             {
                 _connections.Add(connection);

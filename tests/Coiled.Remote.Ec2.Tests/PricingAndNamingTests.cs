@@ -40,7 +40,7 @@ public sealed class PricingAndNamingTests
     {
         var cost = 4 * InstancePrices.For(InstancePrices.OnDemandHourly("c7i.large")!.Value, TimeSpan.FromSeconds(372));
 
-        Ec2Backend.CostSummary(4, "c7i.large", TimeSpan.FromSeconds(372), cost).Should().Be("4 x c7i.large for 6m12s ≈ $0.04");
+        CostText.CostSummary(4, "c7i.large", TimeSpan.FromSeconds(372), cost).Should().Be("4 x c7i.large for 6m12s ≈ $0.04");
     }
 
     [Fact]

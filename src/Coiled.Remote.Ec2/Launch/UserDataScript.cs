@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using Coiled.Remote.Security;
 
 namespace Coiled.Remote.Ec2;
 
@@ -29,7 +30,18 @@ internal static partial class UserDataScript
         Uri WorkerPackageSource,
         TimeSpan IdleTimeout,
         TimeSpan NoClientTimeout,
-        TimeSpan MaxLifetime);
+        TimeSpan MaxLifetime)
+    {
+        // The token and the certificate's private key are secrets: printing the settings says that they are set, never what they are.
+        private bool PrintMembers(StringBuilder builder)
+        {
+            builder.Append(CultureInfo.InvariantCulture,
+                $"Token = {Redacted.Text}, CertificatePfx = {Redacted.Text}, Port = {Port}, WorkerVersion = {WorkerVersion}, WorkerPackageSource = {WorkerPackageSource}, ");
+            builder.Append(CultureInfo.InvariantCulture,
+                $"IdleTimeout = {IdleTimeout}, NoClientTimeout = {NoClientTimeout}, MaxLifetime = {MaxLifetime}");
+            return true;
+        }
+    }
 
     public static string Render(Settings settings)
     {

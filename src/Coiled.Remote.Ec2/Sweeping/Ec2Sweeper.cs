@@ -48,7 +48,7 @@ internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvi
     private async Task<List<Ec2ClusterSummary>> FindAsync(IAmazonEC2 client, CancellationToken cancellationToken)
     {
         var hasClusterTag = new Filter("tag-key", [ClusterTags.Cluster]);
-        var instances = await Ec2Teardown.FindLiveAsync(client, [hasClusterTag], cancellationToken).ConfigureAwait(false);
+        var instances = await Ec2Calls.FindLiveAsync(client, [hasClusterTag], cancellationToken).ConfigureAwait(false);
         var groups = new List<SecurityGroup>();
         string? next = null;
         do

@@ -5,7 +5,5 @@ internal static class TaskIds
 {
     public static ulong Of(uint jobId, int index) => ((ulong)jobId << 32) | (uint)index;
 
-    public static uint JobOf(ulong taskId) => (uint)(taskId >> 32);
-
     public static int IndexOf(ulong taskId) => (int)(uint)taskId;
 }

@@ -11,8 +11,8 @@ internal sealed record WorkerHostOptions
     /// <summary>Where Kestrel listens; port 0 picks a free port.</summary>
     public required IPEndPoint Listen { get; init; }
 
-    /// <summary>The bearer token every call must carry.</summary>
-    public required string Token { get; init; }
+    /// <summary>The bearer token every call must carry; internal so that the record's <c>ToString</c> leaves it out.</summary>
+    internal required string Token { get; init; }
 
     /// <summary>Folder for blobs and environments; shared by workers on one machine.</summary>
     public required string CacheDirectory { get; init; }

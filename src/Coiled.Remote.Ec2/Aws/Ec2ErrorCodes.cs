@@ -22,5 +22,4 @@ internal static class Ec2ErrorCodes
     public const string InstanceNotFound = "InvalidInstanceID.NotFound";
     public const string GroupNotFound = "InvalidGroup.NotFound";
     public const string DependencyViolation = "DependencyViolation";
-    public const string NoDefaultVpc = "VPCIdNotSpecified";
 }

@@ -1,0 +1,146 @@
+using Amazon.EC2.Model;
+
+namespace Coiled.Remote.Ec2;
+
+/// <summary>
+/// What one cluster created in EC2 and what it has cost: its instances (when each was launched, at what price, when it
+/// was seen terminated), its security group, and a launch EC2 has not answered yet. The launcher adds to it, teardown
+/// reads it to know what to remove, and the backend reads it for <see cref="Ec2Backend.Cost"/>.
+/// </summary>
+internal sealed class ClusterResources(TimeProvider time)
+{
+    private readonly List<LaunchedInstance> _instances = [];
+    private RunInstancesRequest? _pendingLaunch;
+    private string? _securityGroupId;
+
+    /// <summary>The cluster's security group, once created.</summary>
+    public string? SecurityGroupId => Volatile.Read(ref _securityGroupId);
+
+    /// <summary>
+    /// A RunInstances request that was sent and not answered: instances may exist that no id names yet. Repeating it
+    /// with its client token returns exactly those instances instead of launching more.
+    /// </summary>
+    public RunInstancesRequest? PendingLaunch => Volatile.Read(ref _pendingLaunch);
+
+    /// <summary>Every instance launched or found so far.</summary>
+    public IReadOnlyList<string> InstanceIds => [.. Snapshot().Select(i => i.Id)];
+
+    /// <summary>The instances not yet seen terminated.</summary>
+    public IReadOnlyList<string> LiveInstanceIds => [.. Snapshot().Where(i => i.TerminatedAt is null).Select(i => i.Id)];
+
+    /// <summary>
+    /// What the instances have cost so far, each per second from its launch until it was seen terminated (or now);
+    /// null when one of them has no known price.
+    /// </summary>
+    public decimal? Cost => CostOf(Snapshot(), time.GetUtcNow());
+
+    public void SecurityGroupCreated(string groupId) => Volatile.Write(ref _securityGroupId, groupId);
+
+    public void LaunchSent(RunInstancesRequest request) => Volatile.Write(ref _pendingLaunch, request);
+
+    /// <summary>EC2 answered the pending launch with an error: nothing was launched.</summary>
+    public void LaunchRefused() => Volatile.Write(ref _pendingLaunch, null);
+
+    /// <summary>EC2 answered the pending launch: its instances are the cluster's from now on.</summary>
+    public void Launched(RunInstancesResponse response)
+    {
+        var launchedAt = time.GetUtcNow();
+        lock (_instances)
+        {
+            foreach (var instance in response.Reservation?.Instances ?? [])
+            {
+                if (_instances.All(i => i.Id != instance.InstanceId))
+                {
+                    _instances.Add(new LaunchedInstance(instance.InstanceId, launchedAt));
+                }
+            }
+        }
+
+        Volatile.Write(ref _pendingLaunch, null);
+    }
+
+    /// <summary>Instances found by the cluster's tag that the cluster did not know of: they count from now.</summary>
+    public void Found(IEnumerable<string> ids)
+    {
+        lock (_instances)
+        {
+            foreach (var id in ids.Where(id => _instances.All(i => i.Id != id)))
+            {
+                _instances.Add(new LaunchedInstance(id, time.GetUtcNow()));
+            }
+        }
+    }
+
+    /// <summary>Sets the price per hour of every instance: they are one type in one market.</summary>
+    public void Priced(decimal? hourly)
+    {
+        lock (_instances)
+        {
+            foreach (var instance in _instances)
+            {
+                instance.HourlyPrice = hourly;
+            }
+        }
+    }
+
+    public void Terminated(string id)
+    {
+        lock (_instances)
+        {
+            foreach (var instance in _instances.Where(i => i.Id == id && i.TerminatedAt is null))
+            {
+                instance.TerminatedAt = time.GetUtcNow();
+            }
+        }
+    }
+
+    /// <summary>E.g. <c>4 x c7i.large for 6m12s ≈ $0.04</c>, from the longest-running instance; null before any launch.</summary>
+    public string? CostSummary(string instanceType)
+    {
+        var instances = Snapshot();
+        if (instances.Count == 0)
+        {
+            return null;
+        }
+
+        var now = time.GetUtcNow();
+        var longest = instances.Max(i => (i.TerminatedAt ?? now) - i.LaunchedAt);
+        return CostText.CostSummary(instances.Count, instanceType, longest, CostOf(instances, now));
+    }
+
+    private static decimal? CostOf(IReadOnlyList<LaunchedInstance> instances, DateTimeOffset now)
+    {
+        decimal total = 0;
+        foreach (var instance in instances)
+        {
+            if (instance.HourlyPrice is not { } price)
+            {
+                return null;
+            }
+
+            total += InstancePrices.For(price, (instance.TerminatedAt ?? now) - instance.LaunchedAt);
+        }
+
+        return total;
+    }
+
+    private List<LaunchedInstance> Snapshot()
+    {
+        lock (_instances)
+        {
+            return [.. _instances];
+        }
+    }
+
+    /// <summary>One instance the cluster launched, and what it costs.</summary>
+    private sealed class LaunchedInstance(string id, DateTimeOffset launchedAt)
+    {
+        public string Id { get; } = id;
+
+        public DateTimeOffset LaunchedAt { get; } = launchedAt;
+
+        public decimal? HourlyPrice { get; set; }
+
+        public DateTimeOffset? TerminatedAt { get; set; }
+    }
+}

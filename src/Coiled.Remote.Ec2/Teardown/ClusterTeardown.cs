@@ -1,0 +1,135 @@
+using Amazon.EC2;
+using Amazon.EC2.Model;
+using Amazon.Runtime;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote.Ec2;
+
+/// <summary>
+/// Removes what one cluster created: terminates every instance it launched or that carries its tag (repeating a launch
+/// EC2 had not answered, to learn its instances), waits until EC2 reports them terminated, deletes the security group,
+/// and logs what the cluster cost. Safe to run more than once, and concurrently.
+/// </summary>
+internal sealed class ClusterTeardown(
+    IAmazonEC2 client, ClusterResources resources, string clusterName, string region, string instanceType, Ec2Tuning tuning, TimeProvider time, ILogger logger)
+{
+    private readonly SemaphoreSlim _lock = new(1, 1);
+    private bool _securityGroupDeleted;
+    private volatile bool _done;
+
+    /// <summary>Removes everything the cluster created, once; later calls return at once.</summary>
+    /// <exception cref="Ec2TeardownException">Something could not be removed; the message says what and how to remove it.</exception>
+    public async Task TeardownAsync(string reason)
+    {
+        await _lock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_done)
+            {
+                return;
+            }
+
+            using var timeout = new CancellationTokenSource(tuning.TeardownTimeout, time);
+            try
+            {
+                await TerminateAllAsync(reason, timeout.Token).ConfigureAwait(false);
+                await DeleteSecurityGroupAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or OperationCanceledException or HttpRequestException)
+            {
+                var why = ex is OperationCanceledException ? $"it did not finish within {tuning.TeardownTimeout.TotalMinutes:0} min" : ex.Message;
+                var message =
+                    $"EC2 cluster {clusterName} could not be removed completely: {why}. Instances: {string.Join(", ", resources.InstanceIds.DefaultIfEmpty("none"))}; " +
+                    $"security group: {(_securityGroupDeleted ? "deleted" : resources.SecurityGroupId ?? "none")}. The instances power themselves off when their client is gone; " +
+                    $"run `coiled-remote ec2 cleanup --region {region}` to remove what is left.";
+                logger.LogError(ex, "{Message}", message);
+                throw new Ec2TeardownException(message, ex);
+            }
+
+            _done = true;
+            if (resources.CostSummary(instanceType) is { } summary)
+            {
+                logger.LogInformation("{Summary}", summary);
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>
+    /// The process is ending without the cluster having been disposed: there is no time to wait for termination, but
+    /// one call stops the billing; the security group is left to <c>coiled-remote ec2 cleanup</c>.
+    /// </summary>
+    public void TerminateAtProcessExit()
+    {
+        if (_done)
+        {
+            return;
+        }
+
+        var ids = resources.LiveInstanceIds;
+        if (ids.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            client.TerminateInstancesAsync(new TerminateInstancesRequest { InstanceIds = [.. ids] }, timeout.Token).GetAwaiter().GetResult();
+            Console.Error.WriteLine($"coiled-remote: the process exited without disposing cluster {clusterName}: terminated {string.Join(", ", ids)}; run `coiled-remote ec2 cleanup` to delete its security group.");
+        }
+        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or OperationCanceledException or HttpRequestException)
+        {
+            logger.LogError(ex, "Could not terminate {Ids} as the process exited", string.Join(", ", ids));
+            Console.Error.WriteLine($"coiled-remote: could not terminate {string.Join(", ", ids)} as the process exited ({ex.Message}); run `coiled-remote ec2 cleanup`.");
+        }
+    }
+
+    private async Task TerminateAllAsync(string reason, CancellationToken cancellationToken)
+    {
+        if (resources.PendingLaunch is { } lost)
+        {
+            // A launch whose answer was lost (Ctrl+C, a dropped connection) may have started instances that nothing
+            // lists yet. Repeating it with its client token returns exactly those instances.
+            try
+            {
+                resources.Launched(await client.RunInstancesAsync(lost, cancellationToken).ConfigureAwait(false));
+            }
+            catch (AmazonEC2Exception ex)
+            {
+                logger.LogInformation("Repeating the interrupted launch of {Cluster} found nothing to terminate ({Code})", clusterName, ex.ErrorCode);
+                resources.LaunchRefused();
+            }
+        }
+
+        // Known ids, plus anything tagged with the cluster's name.
+        var ids = new SortedSet<string>(resources.LiveInstanceIds, StringComparer.Ordinal);
+        var tagged = await Ec2Calls.FindLiveAsync(client, [new Filter("tag:" + ClusterTags.Cluster, [clusterName])], cancellationToken).ConfigureAwait(false);
+        ids.UnionWith(tagged.Select(i => i.InstanceId));
+        resources.Found(ids);
+
+        if (ids.Count == 0)
+        {
+            return;
+        }
+
+        logger.LogInformation("Terminating {Count} EC2 instance(s) of {Cluster} ({Reason}): {Ids}", ids.Count, clusterName, reason, string.Join(", ", ids));
+        await Ec2Teardown.TerminateAndWaitAsync(client, ids, tuning, time, resources.Terminated, cancellationToken).ConfigureAwait(false);
+        logger.LogInformation("All {Count} EC2 instance(s) of {Cluster} are terminated", ids.Count, clusterName);
+    }
+
+    private async Task DeleteSecurityGroupAsync(CancellationToken cancellationToken)
+    {
+        if (resources.SecurityGroupId is not { } groupId || _securityGroupDeleted)
+        {
+            return;
+        }
+
+        await Ec2Teardown.DeleteSecurityGroupAsync(client, groupId, tuning, time, logger, cancellationToken).ConfigureAwait(false);
+        _securityGroupDeleted = true;
+        logger.LogInformation("Deleted security group {Group} of {Cluster}", groupId, clusterName);
+    }
+}

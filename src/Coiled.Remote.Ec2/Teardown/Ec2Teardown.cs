@@ -1,0 +1,71 @@
+using Amazon.EC2;
+using Amazon.EC2.Model;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote.Ec2;
+
+/// <summary>
+/// The steps that remove EC2 resources, shared by a cluster's own teardown (<see cref="ClusterTeardown"/>) and by
+/// cleanup (<see cref="Ec2Sweeper"/>): terminate, wait until EC2 reports terminated, then delete the security group,
+/// retrying while a lingering network interface holds it.
+/// </summary>
+internal static class Ec2Teardown
+{
+    /// <summary>Terminates <paramref name="ids"/> and returns once EC2 reports each of them terminated.</summary>
+    public static async Task TerminateAndWaitAsync(
+        IAmazonEC2 client, IReadOnlyCollection<string> ids, Ec2Tuning tuning, TimeProvider time, Action<string> terminated, CancellationToken cancellationToken)
+    {
+        if (ids.Count == 0)
+        {
+            return;
+        }
+
+        await Ec2Calls.RetryAsync(
+            () => client.TerminateInstancesAsync(new TerminateInstancesRequest { InstanceIds = [.. ids] }, cancellationToken),
+            Ec2ErrorCodes.InstanceNotFound, tuning, time, cancellationToken).ConfigureAwait(false);
+
+        // TerminateInstances only starts termination; a security group can go once its instances are gone.
+        var remaining = new HashSet<string>(ids, StringComparer.Ordinal);
+        while (true)
+        {
+            foreach (var instance in await Ec2Calls.DescribeAsync(client, remaining, cancellationToken).ConfigureAwait(false))
+            {
+                if (instance.State?.Name?.Value == "terminated" && remaining.Remove(instance.InstanceId))
+                {
+                    terminated(instance.InstanceId);
+                }
+            }
+
+            if (remaining.Count == 0)
+            {
+                return;
+            }
+
+            await Task.Delay(tuning.PollInterval, time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Deletes a security group, waiting while a terminated instance's network interface still holds it.</summary>
+    public static async Task DeleteSecurityGroupAsync(IAmazonEC2 client, string groupId, Ec2Tuning tuning, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+    {
+        var delay = tuning.FirstRetryDelay;
+        while (true)
+        {
+            try
+            {
+                await client.DeleteSecurityGroupAsync(new DeleteSecurityGroupRequest { GroupId = groupId }, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (AmazonEC2Exception ex) when (ex.ErrorCode == Ec2ErrorCodes.DependencyViolation)
+            {
+                logger.LogDebug("Security group {Group} is still in use ({Message}); retrying in {Delay}", groupId, ex.Message, delay);
+                await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
+                delay = Ec2Calls.NextRetryDelay(delay, tuning);
+            }
+            catch (AmazonEC2Exception ex) when (ex.ErrorCode == Ec2ErrorCodes.GroupNotFound)
+            {
+                return;
+            }
+        }
+    }
+}
