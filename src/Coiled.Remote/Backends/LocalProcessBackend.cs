@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
-using Coiled.Remote.Worker;
 using Microsoft.Extensions.Logging;
 
 namespace Coiled.Remote;
@@ -50,10 +49,10 @@ public sealed class LocalProcessBackend : IClusterBackend
     public int? SlotsPerWorker
     {
         get;
-        init => field = value is null or (>= 1 and <= WorkerHostOptions.MaxSlots)
+        init => field = value is null or (>= 1 and <= Transport.WireLimits.MaxSlots)
             ? value
             : throw new ArgumentOutOfRangeException(
-                nameof(SlotsPerWorker), value, $"LocalProcessBackend.SlotsPerWorker must be from 1 to {WorkerHostOptions.MaxSlots}, or null for the processors of this machine shared among the workers.");
+                nameof(SlotsPerWorker), value, $"LocalProcessBackend.SlotsPerWorker must be from 1 to {Transport.WireLimits.MaxSlots}, or null for the processors of this machine shared among the workers.");
     }
 
     /// <summary>How long each worker keeps an environment's executor process without a client (tests and benchmarks shorten it); default the worker's own.</summary>

@@ -96,7 +96,7 @@ internal sealed class WorkerProcess
         return Describe(Process.ExitCode);
     }
 
-    internal static string Describe(int exitCode) => Worker.ProcessExit.Describe(exitCode, "worker");
+    internal static string Describe(int exitCode) => Processes.ProcessExit.Describe(exitCode, "worker");
 
     private void OnOutput(string? line)
     {

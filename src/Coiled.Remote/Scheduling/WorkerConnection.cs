@@ -70,7 +70,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
         _call = call;
         _client = new Transport.Protocol.Worker.WorkerClient(channel);
         Hello = hello;
-        Slots = Math.Clamp(hello.Cores, 1, Worker.WorkerHostOptions.MaxSlots);
+        Slots = Math.Clamp(hello.Cores, 1, WireLimits.MaxSlots);
         Window = Slots * 2;
     }
 
@@ -286,7 +286,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
                 _direct.Dispose();
             }
 
-            Slots = Math.Clamp(ready.Slots, 1, Worker.WorkerHostOptions.MaxSlots);
+            Slots = Math.Clamp(ready.Slots, 1, WireLimits.MaxSlots);
             Window = Slots * 2;
             return;
         }
@@ -305,7 +305,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
             throw new EnvironmentSyncException($"Worker {Id} answered the environment opening with '{reply.KindCase}' instead of 'ready'.");
         }
 
-        Slots = Math.Clamp(reply.Ready.Slots, 1, Worker.WorkerHostOptions.MaxSlots);
+        Slots = Math.Clamp(reply.Ready.Slots, 1, WireLimits.MaxSlots);
         Window = Slots * 2;
     }
 

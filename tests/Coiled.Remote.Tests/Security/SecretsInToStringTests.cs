@@ -21,7 +21,7 @@ public sealed class SecretsInToStringTests
     {
         var assemblies = SecretScan.ProductAssemblies();
 
-        assemblies.Select(a => a.GetName().Name).Should().Contain(["Coiled.Remote", "coiled-remote-worker"]);
+        assemblies.Select(a => a.GetName().Name).Should().Contain(["Coiled.Remote", "Coiled.Remote.Protocol", "Coiled.Remote.Worker", "coiled-remote-worker"]);
         SecretScan.TypesHoldingSecrets(assemblies).Should().Contain([typeof(WorkerLaunch), typeof(ClusterSession), typeof(WorkerHostOptions)]);
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
+using Coiled.Remote.Processes;
 using Microsoft.Extensions.Logging;
 
 namespace Coiled.Remote.Worker.Executors;

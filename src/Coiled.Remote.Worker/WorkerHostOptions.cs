@@ -26,8 +26,8 @@ internal sealed record WorkerHostOptions
     /// </summary>
     public Executors.ExecutorOptions? Executors { get; init; }
 
-    /// <summary>Most execution slots a worker takes: each is a thread pool thread kept free, and the client keeps twice as many tasks in flight.</summary>
-    internal const int MaxSlots = 4096;
+    /// <summary>Most execution slots a worker takes (<see cref="WireLimits.MaxSlots"/>).</summary>
+    internal const int MaxSlots = WireLimits.MaxSlots;
 
     /// <summary>Execution slots, 1 to <see cref="MaxSlots"/>; default one per processor.</summary>
     public int Slots { get; init; } = Environment.ProcessorCount;

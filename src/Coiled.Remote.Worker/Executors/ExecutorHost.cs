@@ -1,8 +1,9 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using Coiled.Remote.Processes;
 using Coiled.Remote.Serialization;
-using Coiled.Remote.Transport;
 using Coiled.Remote.Transport.Protocol;
+using Coiled.Remote.Transport;
 using Google.Protobuf;
 using MessagePack;
 

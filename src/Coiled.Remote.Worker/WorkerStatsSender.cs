@@ -2,10 +2,10 @@ using System.Diagnostics;
 using Coiled.Remote.Transport.Protocol;
 using Grpc.Core;
 
-namespace Coiled.Remote.Telemetry;
+namespace Coiled.Remote.Worker;
 
 /// <summary>The worker's side of the stats the client shows as per-worker CPU and memory metrics.</summary>
-internal static class WorkerStatsReader
+internal static class WorkerStatsSender
 {
     /// <summary>Shortest interval a client may ask for, so that a hostile client cannot make a worker spin.</summary>
     private const uint MinIntervalMilliseconds = 100;

@@ -3,6 +3,9 @@ namespace Coiled.Remote.Transport;
 /// <summary>Sizes that bound what crosses the wire, shared by client and worker.</summary>
 internal static class WireLimits
 {
+    /// <summary>Most execution slots a worker takes: each is a thread pool thread kept free, and the client keeps twice as many tasks in flight.</summary>
+    public const int MaxSlots = 4096;
+
     /// <summary>Largest gRPC message either side accepts: one task batch or result batch.</summary>
     public const int MaxMessageBytes = 512 * 1024 * 1024;
 

@@ -1,4 +1,4 @@
-namespace Coiled.Remote.Worker;
+namespace Coiled.Remote.Processes;
 
 /// <summary>What a worker or executor process's exit code says about how it ended.</summary>
 internal static class ProcessExit

@@ -103,7 +103,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         => new() { ExecutorLost = state.Routes is { } routes ? Printable(await routes.EndedAsync(request.RouteId.Span).ConfigureAwait(false)) : string.Empty };
 
     public override Task Watch(WatchRequest request, IServerStreamWriter<WorkerStats> responseStream, ServerCallContext context)
-        => WorkerStatsReader.SendAsync(responseStream, request.IntervalMs, state.Executors is { } executors ? executors.Usage : null, context.CancellationToken);
+        => WorkerStatsSender.SendAsync(responseStream, request.IntervalMs, state.Executors is { } executors ? executors.Usage : null, context.CancellationToken);
 
     /// <summary>
     /// Runs a stream's tasks in this process (in-process workers), in the caller's own code or a synchronized copy of it,
