@@ -96,7 +96,7 @@ internal sealed class BulkListener : IAsyncDisposable
         catch (SocketException ex)
         {
             socket.Dispose();
-            logger.LogDebug("Worker {WorkerId} offers bulk data over TCP only: no abstract Unix socket ({Reason})", runtime.WorkerId, ex.Message);
+            logger.BulkOverTcpOnly(runtime.WorkerId, ex.Message);
             return (null, null);
         }
     }
@@ -150,7 +150,7 @@ internal sealed class BulkListener : IAsyncDisposable
                 if (await stream.ReadAtLeastAsync(preamble, preamble.Length, throwOnEndOfStream: false, handshake.Token).ConfigureAwait(false) < preamble.Length
                     || !preamble.AsSpan().SequenceEqual(BulkFrame.Preamble))
                 {
-                    _logger.LogDebug("Worker {WorkerId} closed a connection from {Remote}: it does not open with the bulk-data preamble", _runtime.WorkerId, remote);
+                    _logger.BulkPreambleMissing(_runtime.WorkerId, remote);
                     return;
                 }
 
@@ -175,7 +175,7 @@ internal sealed class BulkListener : IAsyncDisposable
             using var watch = new BulkConnectionWatch(
                 _runtime.Options.BulkIdleTimeout, _runtime.Options.BulkStallTimeout, _runtime.Options.TimeProvider, () => SayGoodbyeAsync(channel, sink!), why =>
                 {
-                    _logger.LogDebug("Worker {WorkerId} closed a bulk-data connection from {Remote}: {Reason}", _runtime.WorkerId, remote, why);
+                    _logger.BulkConnectionClosed(_runtime.WorkerId, remote, why);
                     stream.Dispose();
                 });
             var activity = watch.Activity;
@@ -206,11 +206,11 @@ internal sealed class BulkListener : IAsyncDisposable
         }
         catch (InvalidDataException ex)
         {
-            _logger.LogDebug("Worker {WorkerId} closed a bulk-data connection from {Remote}: {Reason}", _runtime.WorkerId, remote, ex.Message);
+            _logger.BulkConnectionClosed(_runtime.WorkerId, remote, ex.Message);
         }
         catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
         {
-            _logger.LogDebug("Worker {WorkerId} closed a bulk-data connection from {Remote}: no token within {Seconds:0} s", _runtime.WorkerId, remote, HandshakeTimeout.TotalSeconds);
+            _logger.BulkTokenMissing(_runtime.WorkerId, remote, HandshakeTimeout.TotalSeconds);
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException or AuthenticationException)
         {
@@ -235,7 +235,7 @@ internal sealed class BulkListener : IAsyncDisposable
         _runtime.ResultChannels.TryRemove(KeyValuePair.Create(channel, sink));
         if (await sink.SayGoodbyeAsync().ConfigureAwait(false))
         {
-            _logger.LogDebug("Worker {WorkerId} said goodbye on a bulk-data connection idle for {Seconds:0} s", _runtime.WorkerId, _runtime.Options.BulkIdleTimeout.TotalSeconds);
+            _logger.BulkIdleGoodbye(_runtime.WorkerId, _runtime.Options.BulkIdleTimeout.TotalSeconds);
         }
     }
 

@@ -51,7 +51,7 @@ internal sealed class RefusalLog(ILogger logger, TimeProvider time)
             entry.LastLogged = now;
         }
 
-        logger.LogWarning("The worker refused {Count} {What} from {Address} since it last said so (at most once a minute per address): {Why}", count, what, address, why);
+        logger.Refused(count, what, address, why);
     }
 
     private sealed class Entry

@@ -192,7 +192,7 @@ internal sealed class SharedPortListener : IConnectionListener
 
             if (_routing.Count >= MaxRouting)
             {
-                _logger.LogDebug("The worker closed a connection from {Remote}: {Count} connections are already waiting to say what they are", connection.RemoteEndPoint, MaxRouting);
+                _logger.TooManyRouting(connection.RemoteEndPoint, MaxRouting);
                 Close(connection);
                 continue;
             }
@@ -202,7 +202,7 @@ internal sealed class SharedPortListener : IConnectionListener
                 var waiting = _routingFrom.GetValueOrDefault(from);
                 if (waiting >= MaxRoutingPerAddress)
                 {
-                    _logger.LogDebug("The worker closed a connection from {Remote}: {Count} connections from there are already waiting to say what they are", connection.RemoteEndPoint, waiting);
+                    _logger.TooManyRoutingFromAddress(connection.RemoteEndPoint, waiting);
                     Close(connection);
                     continue;
                 }
@@ -328,7 +328,7 @@ internal sealed class SharedPortListener : IConnectionListener
 
         if (_routes?.TryHandOff(opening.AsSpan(1), connection) != true)
         {
-            _logger.LogDebug("The worker closed a connection from {Remote}: it asked for a direct route without a valid ticket", connection.RemoteEndPoint);
+            _logger.DirectRouteWithoutTicket(connection.RemoteEndPoint);
         }
     }
 

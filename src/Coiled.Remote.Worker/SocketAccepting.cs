@@ -27,7 +27,7 @@ internal static class SocketAccepting
             }
             catch (SocketException ex)
             {
-                logger.LogDebug("The worker could not accept {What}: {Reason}", what, ex.Message);
+                logger.AcceptFailed(what, ex.Message);
                 try
                 {
                     await Task.Delay(Backoff, stop).ConfigureAwait(false);

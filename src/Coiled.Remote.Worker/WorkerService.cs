@@ -54,7 +54,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
 
     public override Task<ShutdownReply> Shutdown(ShutdownRequest request, ServerCallContext context)
     {
-        logger.LogInformation("Worker {WorkerId} asked to shut down: {Reason}", state.WorkerId, request.Reason);
+        logger.ShutdownRequested(state.WorkerId, request.Reason);
         state.RequestStop("asked by the client: " + request.Reason);
         return Task.FromResult(new ShutdownReply());
     }
@@ -94,7 +94,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         }
 
         var lease = await LeaseExecutorAsync(executors, request, context.CancellationToken).ConfigureAwait(false);
-        logger.LogInformation("Worker {WorkerId} opened environment {EnvironmentId} in executor {Pid} for a direct route", state.WorkerId, request.EnvironmentId, lease.Executor.ProcessId);
+        logger.EnvironmentOpenedForDirectRoute(state.WorkerId, request.EnvironmentId, lease.Executor.ProcessId);
         return routes.Issue(lease, new Ready { EnvironmentId = request.EnvironmentId, Slots = state.Options.Slots });
     }
 
@@ -114,7 +114,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         var environment = state.Environments.Open(open.EnvironmentId);
         using var connection = state.Activity.ClientConnected();
         await responseStream.WriteAsync(new RunReply { Ready = new Ready { EnvironmentId = environment.Id, Slots = state.Options.Slots } }, aborted).ConfigureAwait(false);
-        logger.LogInformation("Worker {WorkerId} opened environment {EnvironmentId}", state.WorkerId, environment.Id);
+        logger.EnvironmentOpened(state.WorkerId, environment.Id);
 
         var executor = new TaskExecutor(state.Options.Slots, state.Activity, state.Options.Limits, recycle: null);
         await using (executor.ConfigureAwait(false))
@@ -173,7 +173,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         {
             lease.Link.SendRelayedMode();
             await responseStream.WriteAsync(new RunReply { Ready = new Ready { EnvironmentId = open.EnvironmentId, Slots = state.Options.Slots } }, aborted).ConfigureAwait(false);
-            logger.LogInformation("Worker {WorkerId} opened environment {EnvironmentId} in executor {Pid}", state.WorkerId, open.EnvironmentId, lease.Executor.ProcessId);
+            logger.EnvironmentOpenedInExecutor(state.WorkerId, open.EnvironmentId, lease.Executor.ProcessId);
             // Tasks forwarded whose results the executor has not sent back, held within the client's credit window.
             var outstanding = new TaskWindow();
             var closing = new StrongBox<bool>();
@@ -371,7 +371,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
 
         var message = $"The executor process of environment {executor.EnvironmentLabel} (process {executor.ProcessId}) on worker {state.WorkerId} ended: {how}. " +
             "Its running tasks count it as a worker death (ClusterOptions.MaxWorkerDeaths); the worker starts a new executor for the next stream.";
-        logger.LogWarning("Worker {WorkerId}: {Message}", state.WorkerId, message);
+        logger.ExecutorEndedUnasked(state.WorkerId, message);
 
         var trailer = Printable($"its executor (process {executor.ProcessId}) ended: {how}");
         throw new RpcException(new Status(StatusCode.Unavailable, message), new Metadata { { WireLimits.ExecutorLostTrailer, trailer } });
@@ -431,7 +431,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or System.Net.Sockets.SocketException or OperationCanceledException && !aborted.IsCancellationRequested)
         {
-            logger.LogDebug("Worker {WorkerId} sends {Bytes} bytes of results in the task stream: the bulk-data connection failed ({Reason})", state.WorkerId, results.Length, ex.Message);
+            logger.ResultsInTaskStream(state.WorkerId, results.Length, ex.Message);
             return false;
         }
 

@@ -144,7 +144,7 @@ internal sealed class DirectRouteTable : IDisposable
 
         if (_tickets.TryRemove(new KeyValuePair<UInt128, Ticket>(key, ticket)))
         {
-            _logger.LogDebug("A direct route's ticket expired unused; its executor (process {Pid}) is no longer held for it", ticket.Lease.Executor.ProcessId);
+            _logger.TicketExpired(ticket.Lease.Executor.ProcessId);
             ticket.End();
             Forget(key);
         }

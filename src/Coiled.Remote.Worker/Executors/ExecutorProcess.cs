@@ -198,7 +198,7 @@ internal sealed class ExecutorProcess
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            _logger.LogDebug("Spare executor {Pid} could not be bound to environment {EnvironmentId}: {Reason}", ProcessId, EnvironmentLabel, ex.Message);
+            _logger.SpareNotBound(ProcessId, EnvironmentLabel, ex.Message);
             return false;
         }
 
@@ -409,7 +409,7 @@ internal sealed class ExecutorProcess
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            _logger.LogDebug("The folder {Folder} of an ended executor could not be deleted: {Reason}", Folder, ex.Message);
+            _logger.EndedExecutorFolderNotDeleted(Folder, ex.Message);
         }
     }
 }

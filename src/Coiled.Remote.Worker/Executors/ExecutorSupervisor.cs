@@ -268,7 +268,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                _logger.LogDebug("The executors' folder {Folder} could not be deleted: {Reason}", _root.Value, ex.Message);
+                _logger.ExecutorsFolderNotDeleted(_root.Value, ex.Message);
             }
         }
 
@@ -310,14 +310,13 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
             }
             catch (ExecutorStartException ex)
             {
-                _logger.LogDebug("The spare executor failed to start ({Reason}); starting one for environment {EnvironmentId}", ex.Message, environment.ShortId);
+                _logger.SpareFailedToStart(ex.Message, environment.ShortId);
             }
         }
 
         var how = executor is null ? "started" : "bound from the spare";
         executor ??= await ExecutorProcess.StartAsync(_options, environment, NextFolder(), _slots, _limits, _time, _logger, _lifetime.Token).ConfigureAwait(false);
-        _logger.LogInformation(
-            "Executor {Pid} for environment {EnvironmentId} {How} in {Ms:0} ms", executor.ProcessId, environment.ShortId, how, _time.GetElapsedTime(started).TotalMilliseconds);
+        _logger.ExecutorReady(executor.ProcessId, environment.ShortId, how, _time.GetElapsedTime(started).TotalMilliseconds);
         _ = executor.Exited.ContinueWith(exited => OnExited(key, executor, exited.Result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         ReplaceSpareWhileBuildsChange();
         return executor;
@@ -415,7 +414,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         if (known)
         {
             // An executor the daemon did not end: the streams that used it say so to their clients.
-            _logger.LogWarning("Executor {Pid} of environment {EnvironmentId} ended: {How}", executor.ProcessId, executor.EnvironmentLabel, how);
+            _logger.ExecutorEnded(executor.ProcessId, executor.EnvironmentLabel, how);
             Track(executor.StopAsync());
         }
     }
@@ -445,8 +444,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
 
         foreach (var executor in idle ?? [])
         {
-            _logger.LogInformation(
-                "Executor {Pid} of environment {EnvironmentId} ends: no client for {Seconds:0.#} s", executor.ProcessId, executor.EnvironmentLabel, _options.IdleTimeout.TotalSeconds);
+            _logger.ExecutorIdle(executor.ProcessId, executor.EnvironmentLabel, _options.IdleTimeout.TotalSeconds);
             Track(executor.StopAsync());
         }
     }
@@ -506,7 +504,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
-                    logger.LogDebug("The leftover executor folder {Folder} could not be deleted: {Reason}", folder, ex.Message);
+                    logger.LeftoverFolderNotDeleted(folder, ex.Message);
                 }
             }
         }
