@@ -118,7 +118,7 @@ public sealed class Ec2Backend : IClusterBackend
         }
         catch (Exception ex)
         {
-            logger.LogWarning("Starting EC2 cluster {Cluster} failed ({Reason}); removing what it created", ClusterName, ex.Message);
+            logger.StartFailed(ClusterName, ex.Message);
             try
             {
                 await teardown.TeardownAsync(ex is OperationCanceledException ? "the start was cancelled" : "the start failed").ConfigureAwait(false);

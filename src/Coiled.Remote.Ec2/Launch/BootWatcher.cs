@@ -38,13 +38,13 @@ internal sealed class BootWatcher(IAmazonEC2 client, string clusterName, int wor
                 {
                     var endpoint = new Uri($"https://{address}:{workerPort.ToString(CultureInfo.InvariantCulture)}");
                     ready[instance.InstanceId] = endpoint;
-                    logger.LogInformation("Worker on {Instance} is up at {Endpoint} ({Ready}/{Count})", instance.InstanceId, endpoint, ready.Count, ids.Count);
+                    logger.WorkerUp(instance.InstanceId, endpoint, ready.Count, ids.Count);
                 }
             }
 
             if (ready.Count == ids.Count)
             {
-                logger.LogInformation("All {Count} EC2 worker(s) of {Cluster} are up after {Seconds:0} s", ids.Count, clusterName, time.GetElapsedTime(started).TotalSeconds);
+                logger.AllWorkersUp(ids.Count, clusterName, time.GetElapsedTime(started).TotalSeconds);
                 return [.. ids.Select(id => ready[id])];
             }
 

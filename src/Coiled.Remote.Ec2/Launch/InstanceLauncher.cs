@@ -52,7 +52,7 @@ internal sealed class InstanceLauncher(
         resources.Priced(hourly);
         if (hourly is null)
         {
-            logger.LogInformation("No price is known for {Type}; Cluster.Cost stays unknown", options.InstanceType);
+            logger.NoPriceKnown(options.InstanceType);
         }
     }
 
@@ -94,7 +94,7 @@ internal sealed class InstanceLauncher(
         }, cancellationToken).ConfigureAwait(false);
         var groupId = created.GroupId;
         resources.SecurityGroupCreated(groupId);
-        logger.LogInformation("Created security group {Group} ({Name}) in {Vpc}, admitting {Cidr} on port {Port}", groupId, clusterName, vpcId, cidr, options.WorkerPort);
+        logger.SecurityGroupCreated(groupId, clusterName, vpcId, cidr, options.WorkerPort);
 
         // The worker's one port carries its gRPC calls and its bulk data alike.
         var ports = options.KeyName is null
@@ -127,9 +127,7 @@ internal sealed class InstanceLauncher(
             }
             catch (AmazonEC2Exception ex) when (Ec2ErrorCodes.SpotFallback.Contains(ex.ErrorCode))
             {
-                logger.LogWarning(
-                    "Spot {Type} instances are not available in {Zone} ({Code}: {Message}); launching on-demand instances instead",
-                    options.InstanceType, zone, ex.ErrorCode, ex.Message);
+                logger.SpotUnavailable(options.InstanceType, zone, ex.ErrorCode, ex.Message);
             }
         }
 
@@ -205,8 +203,7 @@ internal sealed class InstanceLauncher(
         }
 
         resources.Launched(response);
-        logger.LogInformation(
-            "Launched {Count} x {Type} ({Market}) in {Zone} from {Image}: {Ids}; waiting for them to boot",
+        logger.Launched(
             count, options.InstanceType, spot ? "spot" : "on-demand", zone, imageId, string.Join(", ", resources.InstanceIds));
     }
 
@@ -230,7 +227,7 @@ internal sealed class InstanceLauncher(
         }
         catch (AmazonEC2Exception ex)
         {
-            logger.LogInformation("Could not read the spot price of {Type} in {Zone} ({Message}); costs use the on-demand price", options.InstanceType, zone, ex.Message);
+            logger.SpotPriceUnknown(options.InstanceType, zone, ex.Message);
         }
 
         return InstancePrices.OnDemandHourly(options.InstanceType);

@@ -26,19 +26,18 @@ internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvi
             var kept = clusters.Except(removed).ToList();
             foreach (var cluster in removed)
             {
-                logger.LogInformation(
-                    "Removing cluster {Cluster} ({Reason}): instances {Instances}; security groups {Groups}",
+                logger.RemovingCluster(
                     cluster.Name, cluster.StaleReason ?? "asked to remove every cluster", string.Join(", ", cluster.InstanceIds.DefaultIfEmpty("none")),
                     string.Join(", ", cluster.SecurityGroupIds.DefaultIfEmpty("none")));
             }
 
             var instances = removed.SelectMany(c => c.InstanceIds).Distinct(StringComparer.Ordinal).ToList();
-            await Ec2Teardown.TerminateAndWaitAsync(client, instances, tuning, time, id => logger.LogInformation("Terminated {Instance}", id), cancellationToken).ConfigureAwait(false);
+            await Ec2Teardown.TerminateAndWaitAsync(client, instances, tuning, time, logger.InstanceTerminated, cancellationToken).ConfigureAwait(false);
             await Task.WhenAll(removed.SelectMany(c => c.SecurityGroupIds).Distinct(StringComparer.Ordinal)
                 .Select(g => Ec2Teardown.DeleteSecurityGroupAsync(client, g, tuning, time, logger, cancellationToken))).ConfigureAwait(false);
             foreach (var cluster in kept)
             {
-                logger.LogInformation("Kept cluster {Cluster} of {Owner} in {Region}: it is not expired and its owner is not known to be gone", cluster.Name, cluster.Owner, region);
+                logger.KeptCluster(cluster.Name, cluster.Owner, region);
             }
 
             return new Ec2CleanupReport(removed, kept);

@@ -42,14 +42,14 @@ internal sealed class ClusterTeardown(
                     $"EC2 cluster {clusterName} could not be removed completely: {why}. Instances: {string.Join(", ", resources.InstanceIds.DefaultIfEmpty("none"))}; " +
                     $"security group: {(_securityGroupDeleted ? "deleted" : resources.SecurityGroupId ?? "none")}. The instances power themselves off when their client is gone; " +
                     $"run `coiled-remote ec2 cleanup --region {region}` to remove what is left.";
-                logger.LogError(ex, "{Message}", message);
+                logger.TeardownIncomplete(ex, message);
                 throw new Ec2TeardownException(message, ex);
             }
 
             _done = true;
             if (resources.CostSummary(instanceType) is { } summary)
             {
-                logger.LogInformation("{Summary}", summary);
+                logger.CostSummary(summary);
             }
         }
         finally
@@ -83,7 +83,7 @@ internal sealed class ClusterTeardown(
         }
         catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or OperationCanceledException or HttpRequestException)
         {
-            logger.LogError(ex, "Could not terminate {Ids} as the process exited", string.Join(", ", ids));
+            logger.TerminateAtExitFailed(ex, string.Join(", ", ids));
             Console.Error.WriteLine($"coiled-remote: could not terminate {string.Join(", ", ids)} as the process exited ({ex.Message}); run `coiled-remote ec2 cleanup`.");
         }
     }
@@ -100,7 +100,7 @@ internal sealed class ClusterTeardown(
             }
             catch (AmazonEC2Exception ex)
             {
-                logger.LogInformation("Repeating the interrupted launch of {Cluster} found nothing to terminate ({Code})", clusterName, ex.ErrorCode);
+                logger.InterruptedLaunchFoundNothing(clusterName, ex.ErrorCode);
                 resources.LaunchRefused();
             }
         }
@@ -116,9 +116,9 @@ internal sealed class ClusterTeardown(
             return;
         }
 
-        logger.LogInformation("Terminating {Count} EC2 instance(s) of {Cluster} ({Reason}): {Ids}", ids.Count, clusterName, reason, string.Join(", ", ids));
+        logger.Terminating(ids.Count, clusterName, reason, string.Join(", ", ids));
         await Ec2Teardown.TerminateAndWaitAsync(client, ids, tuning, time, resources.Terminated, cancellationToken).ConfigureAwait(false);
-        logger.LogInformation("All {Count} EC2 instance(s) of {Cluster} are terminated", ids.Count, clusterName);
+        logger.AllTerminated(ids.Count, clusterName);
     }
 
     private async Task DeleteSecurityGroupAsync(CancellationToken cancellationToken)
@@ -130,6 +130,6 @@ internal sealed class ClusterTeardown(
 
         await Ec2Teardown.DeleteSecurityGroupAsync(client, groupId, tuning, time, logger, cancellationToken).ConfigureAwait(false);
         _securityGroupDeleted = true;
-        logger.LogInformation("Deleted security group {Group} of {Cluster}", groupId, clusterName);
+        logger.SecurityGroupDeleted(groupId, clusterName);
     }
 }

@@ -58,7 +58,7 @@ internal static class Ec2Teardown
             }
             catch (AmazonEC2Exception ex) when (ex.ErrorCode == Ec2ErrorCodes.DependencyViolation)
             {
-                logger.LogDebug("Security group {Group} is still in use ({Message}); retrying in {Delay}", groupId, ex.Message, delay);
+                logger.SecurityGroupInUse(groupId, ex.Message, delay);
                 await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
                 delay = Ec2Calls.NextRetryDelay(delay, tuning);
             }

@@ -1,0 +1,68 @@
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote.Ec2;
+
+// Event ids by area: worker daemon 1000-1099, executors 1100-1199, EC2 2000-2999 (this file: backend 2000-2099,
+// launch 2100-2199, teardown 2200-2299, cleanup 2300-2399), synchronization 3000-3099, backends 3100-3199,
+// scheduler and cluster 4000 and up.
+
+/// <summary>The EC2 backend's log lines: starting, launching, booting, tearing down and cleaning up clusters (event ids 2000-2999).</summary>
+internal static partial class Ec2Log
+{
+    [LoggerMessage(EventId = 2000, Level = LogLevel.Warning, Message = "Starting EC2 cluster {Cluster} failed ({Reason}); removing what it created")]
+    public static partial void StartFailed(this ILogger logger, string cluster, string reason);
+
+    [LoggerMessage(EventId = 2100, Level = LogLevel.Information, Message = "No price is known for {Type}; Cluster.Cost stays unknown")]
+    public static partial void NoPriceKnown(this ILogger logger, string type);
+
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "Created security group {Group} ({Name}) in {Vpc}, admitting {Cidr} on port {Port}")]
+    public static partial void SecurityGroupCreated(this ILogger logger, string group, string name, string vpc, string cidr, int port);
+
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Warning, Message = "Spot {Type} instances are not available in {Zone} ({Code}: {Message}); launching on-demand instances instead")]
+    public static partial void SpotUnavailable(this ILogger logger, string type, string zone, string code, string message);
+
+    [LoggerMessage(EventId = 2103, Level = LogLevel.Information, Message = "Launched {Count} x {Type} ({Market}) in {Zone} from {Image}: {Ids}; waiting for them to boot")]
+    public static partial void Launched(this ILogger logger, int count, string type, string market, string zone, string image, string ids);
+
+    [LoggerMessage(EventId = 2104, Level = LogLevel.Information, Message = "Could not read the spot price of {Type} in {Zone} ({Message}); costs use the on-demand price")]
+    public static partial void SpotPriceUnknown(this ILogger logger, string type, string zone, string message);
+
+    [LoggerMessage(EventId = 2110, Level = LogLevel.Information, Message = "Worker on {Instance} is up at {Endpoint} ({Ready}/{Count})")]
+    public static partial void WorkerUp(this ILogger logger, string instance, Uri endpoint, int ready, int count);
+
+    [LoggerMessage(EventId = 2111, Level = LogLevel.Information, Message = "All {Count} EC2 worker(s) of {Cluster} are up after {Seconds:0} s")]
+    public static partial void AllWorkersUp(this ILogger logger, int count, string cluster, double seconds);
+
+    [LoggerMessage(EventId = 2200, Level = LogLevel.Error, Message = "{Message}")]
+    public static partial void TeardownIncomplete(this ILogger logger, Exception exception, string message);
+
+    [LoggerMessage(EventId = 2201, Level = LogLevel.Information, Message = "{Summary}")]
+    public static partial void CostSummary(this ILogger logger, string summary);
+
+    [LoggerMessage(EventId = 2202, Level = LogLevel.Error, Message = "Could not terminate {Ids} as the process exited")]
+    public static partial void TerminateAtExitFailed(this ILogger logger, Exception exception, string ids);
+
+    [LoggerMessage(EventId = 2203, Level = LogLevel.Information, Message = "Repeating the interrupted launch of {Cluster} found nothing to terminate ({Code})")]
+    public static partial void InterruptedLaunchFoundNothing(this ILogger logger, string cluster, string code);
+
+    [LoggerMessage(EventId = 2204, Level = LogLevel.Information, Message = "Terminating {Count} EC2 instance(s) of {Cluster} ({Reason}): {Ids}")]
+    public static partial void Terminating(this ILogger logger, int count, string cluster, string reason, string ids);
+
+    [LoggerMessage(EventId = 2205, Level = LogLevel.Information, Message = "All {Count} EC2 instance(s) of {Cluster} are terminated")]
+    public static partial void AllTerminated(this ILogger logger, int count, string cluster);
+
+    [LoggerMessage(EventId = 2206, Level = LogLevel.Information, Message = "Deleted security group {Group} of {Cluster}")]
+    public static partial void SecurityGroupDeleted(this ILogger logger, string group, string cluster);
+
+    [LoggerMessage(EventId = 2210, Level = LogLevel.Debug, Message = "Security group {Group} is still in use ({Message}); retrying in {Delay}")]
+    public static partial void SecurityGroupInUse(this ILogger logger, string group, string message, TimeSpan delay);
+
+    [LoggerMessage(EventId = 2300, Level = LogLevel.Information, Message = "Removing cluster {Cluster} ({Reason}): instances {Instances}; security groups {Groups}")]
+    public static partial void RemovingCluster(this ILogger logger, string cluster, string reason, string instances, string groups);
+
+    [LoggerMessage(EventId = 2301, Level = LogLevel.Information, Message = "Terminated {Instance}")]
+    public static partial void InstanceTerminated(this ILogger logger, string instance);
+
+    [LoggerMessage(EventId = 2302, Level = LogLevel.Information, Message = "Kept cluster {Cluster} of {Owner} in {Region}: it is not expired and its owner is not known to be gone")]
+    public static partial void KeptCluster(this ILogger logger, string cluster, string? owner, string region);
+}
