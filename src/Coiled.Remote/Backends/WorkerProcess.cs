@@ -112,7 +112,7 @@ internal sealed class WorkerProcess
             return;
         }
 
-        _logger.LogDebug("worker {Pid}: {Line}", Process.Id, line);
+        _logger.WorkerOutput(Process.Id, line);
     }
 
     private void OnError(string? line)
@@ -131,7 +131,7 @@ internal sealed class WorkerProcess
             }
         }
 
-        _logger.LogWarning("worker {Pid}: {Line}", Process.Id, line);
+        _logger.WorkerError(Process.Id, line);
     }
 
     private string ErrorOutput()

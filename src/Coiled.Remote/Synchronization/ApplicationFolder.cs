@@ -87,9 +87,7 @@ internal sealed class ApplicationFolder
         RuntimeCompatibility.EnsureRunnable(Dependencies, platform, BaseDirectory);
         foreach (var missing in RuntimeCompatibility.MissingNativeLibraries(Dependencies, platform))
         {
-            _logger.LogWarning(
-                "Native library {Library} of {Packages} has no build for the workers' runtime {RuntimeIdentifier} (only for {Available}): " +
-                "calls into it will fail there with DllNotFoundException. Reference a package that brings it for that runtime, or use workers that can run one of those",
+            _logger.NativeLibraryMissing(
                 missing.Library, string.Join(", ", missing.Packages), platform.RuntimeIdentifier, string.Join(", ", missing.Available));
         }
 
@@ -198,10 +196,7 @@ internal sealed class ApplicationFolder
                 }
                 catch (IOException ex) when (IsHeldOpen(ex) && !CodeExtensions.Contains(Path.GetExtension(FullPath)))
                 {
-                    logger.LogWarning(
-                        "{Path} is held open by another process that lets no one else read it ({Reason}); it is left out of the synchronization, " +
-                        "and workers will not have it. Close it before starting the cluster, or keep it out of the output folder",
-                        info.FullName, ex.Message);
+                    logger.FileHeldOpen(info.FullName, ex.Message);
                     return false;
                 }
                 catch (IOException ex)
