@@ -1,0 +1,73 @@
+using System.Reflection;
+using Coiled.Remote.Tests.Support;
+
+namespace Coiled.Remote.Tests.Telemetry;
+
+/// <summary>
+/// Log lines go through [LoggerMessage] methods with event ids: unique within an assembly, each area in its own range,
+/// and no direct ILogger.LogX calls left in the areas that were converted.
+/// </summary>
+public sealed class LogEventIdTests
+{
+    public static TheoryData<string> Assemblies => ["Coiled.Remote", "Coiled.Remote.Worker"];
+
+    [Theory]
+    [MemberData(nameof(Assemblies))]
+    public void LoggerMessageMethods_OfAProductAssembly_HaveUniqueEventIdsInTheirAreasRanges(string name)
+    {
+        var methods = LogEventIds.Methods(Assembly.Load(name));
+
+        methods.Should().NotBeEmpty("{0} logs through [LoggerMessage] methods", name);
+        LogEventIds.Duplicates(methods).Should().BeEmpty();
+        LogEventIds.OutOfRange(methods).Should().BeEmpty();
+    }
+
+    [Theory]
+    [InlineData("Coiled.Remote", "Coiled.Remote.Synchronization.SynchronizationLog")]
+    [InlineData("Coiled.Remote", "Coiled.Remote.BackendLog")]
+    [InlineData("Coiled.Remote.Worker", "Coiled.Remote.Worker.WorkerLog")]
+    [InlineData("Coiled.Remote.Worker", "Coiled.Remote.Worker.Executors.ExecutorLog")]
+    public void AreaLogClass_HasLogMethods(string assembly, string area)
+        => LogEventIds.Methods(Assembly.Load(assembly)).Should().Contain(m => m.Area == area, "the range check must not pass for want of methods");
+
+    [Fact]
+    public void Checks_OnDuplicateAndStrayIds_Fail()
+    {
+        LogEventIds.Duplicates([new("A", "One", 7), new("B", "Two", 7)]).Should().ContainSingle();
+        LogEventIds.OutOfRange([new("Coiled.Remote.Worker.WorkerLog", "Stray", 1100)]).Should().ContainSingle();
+        LogEventIds.OutOfRange([new("Coiled.Remote.SchedulerLog", "Borrowed", 3000)]).Should().ContainSingle();
+        LogEventIds.OutOfRange([new("Coiled.Remote.SchedulerLog", "NoId", -1)]).Should().ContainSingle();
+        LogEventIds.OutOfRange([new("Coiled.Remote.SchedulerLog", "Own", 4000)]).Should().BeEmpty();
+    }
+
+    [Theory]
+    [InlineData("src/Coiled.Remote.Worker")]
+    [InlineData("src/Coiled.Remote.WorkerDaemon")]
+    [InlineData("src/Coiled.Remote.Ec2")]
+    [InlineData("src/Coiled.Remote.Cli")]
+    [InlineData("src/Coiled.Remote/Synchronization")]
+    [InlineData("src/Coiled.Remote/Backends")]
+    [InlineData("src/Coiled.Remote/Telemetry")]
+    public void ConvertedFolder_HasNoDirectLoggerCalls(string folder)
+    {
+        var path = Path.Combine(LogEventIds.RepositoryRoot(), folder);
+        Directory.EnumerateFiles(path, "*.cs", SearchOption.AllDirectories).Should().NotBeEmpty("{0} is where the sources are", path);
+
+        LogEventIds.DirectCalls(path).Should().BeEmpty("log lines go through the area's [LoggerMessage] methods");
+    }
+
+    [Fact]
+    public void DirectCallCheck_FindsDirectCalls()
+    {
+        const string Source = """
+            logger.LogInformation("Worker {WorkerId} started", id);
+            _logger?.LogWarning (
+                "x");
+            logger.Log(LogLevel.Debug, "y");
+            logger.ShutdownRequested(id, reason);
+            ExecutorLog.ExecutorEnded(logger, 1, "e", "how");
+            """;
+
+        LogEventIds.DirectCallLines(Source).Should().Equal(1, 2, 4);
+    }
+}
