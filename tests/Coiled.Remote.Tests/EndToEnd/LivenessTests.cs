@@ -48,7 +48,7 @@ public sealed partial class LivenessTests : IAsyncLifetime
         var frozen = _backend.ProcessIds[0];
 
         var map = cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 300));
-        Signal(frozen, SigStop);
+        var processes = Freeze(frozen);
         try
         {
             // Longer than any earlier heartbeat limit, and than an HTTP/2 keepalive ping's one-second timeout.
@@ -56,7 +56,7 @@ public sealed partial class LivenessTests : IAsyncLifetime
         }
         finally
         {
-            Signal(frozen, SigCont);
+            Thaw(processes);
         }
 
         var results = await map.WaitAsync(Safety);
@@ -79,7 +79,7 @@ public sealed partial class LivenessTests : IAsyncLifetime
         var frozenId = cluster.Workers.Single(w => w.ProcessId == frozen).Id;
 
         var map = cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 200));
-        Signal(frozen, SigStop);
+        var processes = Freeze(frozen);
         try
         {
             var results = await map.WaitAsync(Safety);
@@ -94,8 +94,8 @@ public sealed partial class LivenessTests : IAsyncLifetime
         }
         finally
         {
-            // Resumes it if the test failed before the cluster killed it; a killed process takes no signal.
-            _ = Kill(frozen, SigCont);
+            // Resumes what the cluster did not kill: its executors then see their daemon gone and exit.
+            Thaw(processes);
         }
     }
 
@@ -109,7 +109,7 @@ public sealed partial class LivenessTests : IAsyncLifetime
         var frozen = _backend.ProcessIds[0];
 
         var map = _cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 200));
-        Signal(frozen, SigStop);
+        var processes = Freeze(frozen);
         try
         {
             await ProcessAssert.AllExitAsync([frozen], Safety);
@@ -122,7 +122,7 @@ public sealed partial class LivenessTests : IAsyncLifetime
         finally
         {
             backend.Open.TrySetResult();
-            _ = Kill(frozen, SigCont);
+            Thaw(processes);
         }
     }
 
@@ -238,6 +238,36 @@ public sealed partial class LivenessTests : IAsyncLifetime
 
     private static void Signal(int processId, int signal)
         => Kill(processId, signal).Should().Be(0, $"signal {signal} reaches worker process {processId}");
+
+    /// <summary>
+    /// Stops a worker daemon and the executor processes it runs, as a frozen machine stops them all: an executor left
+    /// running would go on serving its direct route while its daemon says nothing. Returns what it stopped.
+    /// </summary>
+    private static List<int> Freeze(int daemon)
+    {
+        Signal(daemon, SigStop);
+        var stopped = new List<int> { daemon };
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{daemon}/task"))
+        {
+            foreach (var child in File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var id = int.Parse(child, CultureInfo.InvariantCulture);
+                Signal(id, SigStop);
+                stopped.Add(id);
+            }
+        }
+
+        return stopped;
+    }
+
+    /// <summary>Resumes what <see cref="Freeze"/> stopped and still runs; a killed process takes no signal.</summary>
+    private static void Thaw(IEnumerable<int> processes)
+    {
+        foreach (var id in processes)
+        {
+            _ = Kill(id, SigCont);
+        }
+    }
 
 #pragma warning disable SYSLIB1054 // LibraryImport would need unsafe code in this project for one call.
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
