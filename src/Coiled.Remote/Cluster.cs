@@ -180,7 +180,7 @@ public sealed partial class Cluster : IAsyncDisposable
             var endpoints = await ProvisionAsync(backend, launch, cancellationToken).ConfigureAwait(false);
             var provisioned = time.GetElapsedTime(started);
 
-            await ConnectAsync(endpoints, launch.Token, options, connections, cancellationToken).ConfigureAwait(false);
+            await ConnectWorkersAsync(endpoints, launch.Token, options, connections, cancellationToken).ConfigureAwait(false);
             var connected = time.GetElapsedTime(started);
 
             Report(options, "synchronizing", 0, count);
@@ -229,7 +229,7 @@ public sealed partial class Cluster : IAsyncDisposable
     }
 
     /// <summary>Start-up phase 2: connect to every worker; <paramref name="connections"/> gets each one made, even when another fails.</summary>
-    private static async Task ConnectAsync(
+    private static async Task ConnectWorkersAsync(
         IReadOnlyList<WorkerEndpoint> endpoints, string token, ClusterOptions options, List<WorkerConnection> connections, CancellationToken cancellationToken)
     {
         var connecting = endpoints.Select(e => WorkerConnection.ConnectAsync(e, token, options.WorkerTimeout, options.TimeProvider, cancellationToken)).ToList();
