@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Threading.Channels;
 using Coiled.Remote.Stubs;
 using Coiled.Remote.Transport;
@@ -43,12 +42,14 @@ internal sealed class TaskExecutor : IAsyncDisposable
     private readonly TaskWindow _window = new();
     private readonly WorkerActivity _activity;
     private readonly TaskLimits _limits;
+    private readonly TimeProvider _time;
     private readonly Action<string>? _recycle;
     private readonly Task _slots;
 
     /// <param name="slots">Tasks run at once.</param>
     /// <param name="activity">Told when tasks start and finish.</param>
     /// <param name="limits">Timeout grace and result size limit.</param>
+    /// <param name="time">The clock of task timeouts and execution times.</param>
     /// <param name="recycle">
     /// Called when a task overran its timeout and grace and its process (an executor) must be replaced; null where the
     /// process cannot be (an in-process worker), and the task then keeps its slot.
@@ -58,8 +59,9 @@ internal sealed class TaskExecutor : IAsyncDisposable
     /// than on another thread of the pool: for a reader that sends synchronously, one thread hop less on every task's
     /// round trip. The slot then waits while its outcome is sent.
     /// </param>
-    public TaskExecutor(int slots, WorkerActivity activity, TaskLimits limits, Action<string>? recycle, bool reportInline = false)
+    public TaskExecutor(int slots, WorkerActivity activity, TaskLimits limits, TimeProvider time, Action<string>? recycle, bool reportInline = false)
     {
+        _time = time;
         _outcomes = Channel.CreateUnbounded<TaskOutcome>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = reportInline });
         _activity = activity;
         _limits = limits;
@@ -233,8 +235,8 @@ internal sealed class TaskExecutor : IAsyncDisposable
             if (item.Stub.TimeoutSeconds > 0)
             {
                 var timeout = TimeSpan.FromSeconds(item.Stub.TimeoutSeconds);
-                running.Source.CancelAfter(timeout);
-                running.Overrun = new Timer(_ => Overran(item, running), null, timeout + _limits.TimeoutGrace, Timeout.InfiniteTimeSpan);
+                running.Deadline = _time.CreateTimer(static state => ((RunningTask)state!).Cancel(), running, timeout, Timeout.InfiniteTimeSpan);
+                running.Overrun = _time.CreateTimer(_ => Overran(item, running), null, timeout + _limits.TimeoutGrace, Timeout.InfiniteTimeSpan);
             }
 
             _cancellable[id] = running;
@@ -248,7 +250,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
         }
 
         _activity.TaskStarted();
-        var started = Stopwatch.GetTimestamp();
+        var started = _time.GetTimestamp();
         try
         {
             await item.Stub.InvokeAsync(item.Arguments, buffer, token).ConfigureAwait(false);
@@ -362,19 +364,36 @@ internal sealed class TaskExecutor : IAsyncDisposable
 
         public CancellationTokenSource Source { get; } = source;
 
-        public Timer? Overrun { get; set; }
+        /// <summary>Cancels the task's token when its timeout is up.</summary>
+        public ITimer? Deadline { get; set; }
+
+        public ITimer? Overrun { get; set; }
 
         /// <summary>True for the one caller (the task's completion or its overrun timer) that reports the outcome.</summary>
         public bool TryClaimReport() => Interlocked.Exchange(ref _reported, 1) == 0;
 
+        /// <summary>Cancels the task's token, unless the task already ended and disposed it.</summary>
+        public void Cancel()
+        {
+            try
+            {
+                Source.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The task ended as its timeout came.
+            }
+        }
+
         public void Dispose()
         {
+            Deadline?.Dispose();
             Overrun?.Dispose();
             Source.Dispose();
         }
     }
 
-    private static long Elapsed(long started) => (long)Stopwatch.GetElapsedTime(started).TotalNanoseconds;
+    private long Elapsed(long started) => (long)_time.GetElapsedTime(started).TotalNanoseconds;
 
     private static TaskFailure Failure(ulong taskId, FailureKind kind, Exception exception) => new()
     {

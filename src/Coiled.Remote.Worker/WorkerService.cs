@@ -116,7 +116,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         await responseStream.WriteAsync(new RunReply { Ready = new Ready { EnvironmentId = environment.Id, Slots = state.Options.Slots } }, aborted).ConfigureAwait(false);
         logger.EnvironmentOpened(state.WorkerId, environment.Id);
 
-        var executor = new TaskExecutor(state.Options.Slots, state.Activity, state.Options.Limits, recycle: null);
+        var executor = new TaskExecutor(state.Options.Slots, state.Activity, state.Options.Limits, state.Options.TimeProvider, recycle: null);
         await using (executor.ConfigureAwait(false))
         {
             var pump = PumpResultsAsync(executor, responseStream, open.ResultChannel, aborted);

@@ -76,7 +76,7 @@ public sealed partial class Cluster
 
         var job = createJob(stub, count, cancellationToken);
         job.Activity = RemoteTelemetry.StartCall(operation, stub.DisplayName, Id, count);
-        job.Progress = progress is null ? null : new MapProgressTracker(progress, count, TimeProvider.System);
+        job.Progress = progress is null ? null : new MapProgressTracker(progress, count, _options.TimeProvider);
         var builder = new ArgumentChunkBuilder<TArgs>(writer, stub, itemized: true, pooled: true);
         var submitted = false;
         var index = 0;
@@ -151,7 +151,7 @@ public sealed partial class Cluster
         var job = new StreamJob<TResult>(stub, window ?? NewStreamWindow(), cancellationToken)
         {
             Activity = RemoteTelemetry.StartCall("map_stream", stub.DisplayName, Id, -1),
-            Progress = progress is null ? null : new MapProgressTracker(progress, -1, TimeProvider.System),
+            Progress = progress is null ? null : new MapProgressTracker(progress, -1, _options.TimeProvider),
         };
         Exception? error = null;
         long yielded = 0;

@@ -17,9 +17,9 @@ public sealed partial class Cluster
     public ClusterSummary Summary => Volatile.Read(ref _closedSummary) ?? CurrentSummary();
 
     /// <summary>A random id per cluster, tagged on its activities and measurements.</summary>
-    internal string Id => _scheduler.ClusterId;
+    internal string Id => _scheduler.Metrics.ClusterId;
 
-    internal KeyValuePair<string, object?> Tag => new(RemoteTelemetry.ClusterTag, _scheduler.ClusterId);
+    internal KeyValuePair<string, object?> Tag => new(RemoteTelemetry.ClusterTag, _scheduler.Metrics.ClusterId);
 
     internal Scheduler Scheduler => _scheduler;
 
@@ -46,13 +46,12 @@ public sealed partial class Cluster
             LogWorker(connection);
         }
 
-        if (_options.Progress is { } progress)
-        {
-            _scheduler.Changed = new ClusterProgressReporter(progress, _scheduler, _session.Launch.Count, TimeProvider.System).OnChanged;
-        }
-
         RemoteTelemetry.Register(this);
     }
+
+    /// <summary>What reports the cluster's progress while calls run; null unless the options ask for progress.</summary>
+    private static Action<Scheduler, bool>? ProgressReporter(ClusterOptions options, int workersRequested)
+        => options.Progress is { } progress ? new ClusterProgressReporter(progress, workersRequested, options.TimeProvider).OnChanged : null;
 
     private void OnSynchronized(long bytes)
     {
@@ -82,18 +81,18 @@ public sealed partial class Cluster
 
     private ClusterSummary CurrentSummary()
     {
-        var failed = _scheduler.TasksFailed;
+        var failed = _scheduler.Metrics.TasksFailed;
         return new ClusterSummary(
-            _scheduler.TasksDone + failed,
+            _scheduler.Metrics.TasksDone + failed,
             failed,
-            _scheduler.TasksRetried,
+            _scheduler.Metrics.TasksRetried,
             Connections.Sum(c => c.ConnectedTime.TotalSeconds),
-            _scheduler.ArgumentBytes,
-            _scheduler.ResultBytes,
+            _scheduler.Metrics.ArgumentBytes,
+            _scheduler.Metrics.ResultBytes,
             Interlocked.Read(ref _syncBytes),
             _backend.Cost)
         {
-            TasksRequeued = _scheduler.TasksRequeued,
+            TasksRequeued = _scheduler.Metrics.TasksRequeued,
         };
     }
 }

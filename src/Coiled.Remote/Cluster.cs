@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Reflection;
 using System.Security.Cryptography;
 using Coiled.Remote.Scheduling;
@@ -38,17 +37,20 @@ public sealed partial class Cluster : IAsyncDisposable
     private int _replacements;
     private int _disposed;
 
-    private Cluster(IClusterBackend backend, Scheduler scheduler, List<WorkerConnection> connections, ClusterOptions options, ILogger logger, ClusterSession session)
+    private Cluster(IClusterBackend backend, List<WorkerConnection> connections, ClusterOptions options, ILoggerFactory loggerFactory, ClusterSession session)
     {
         _backend = backend;
-        _scheduler = scheduler;
         _connections = connections;
         _options = options;
-        _logger = logger;
+        _logger = loggerFactory.CreateLogger<Cluster>();
         _session = session;
-        if (options.ReplaceLostWorkers)
+        _scheduler = new Scheduler(
+            options.MaxWorkerDeaths, NewClusterId(), options.TimeProvider, loggerFactory.CreateLogger<Scheduler>(),
+            workerLost: options.ReplaceLostWorkers ? ReplaceAsync : null,
+            changed: ProgressReporter(options, session.Launch.Count));
+        foreach (var connection in connections)
         {
-            scheduler.WorkerLost = ReplaceAsync;
+            StartWorker(connection);
         }
 
         OnStarted();
@@ -140,11 +142,8 @@ public sealed partial class Cluster : IAsyncDisposable
             connections = [.. _connections];
         }
 
-        if (_backend is not ConnectedBackend)
-        {
-            // Workers started by hand (ConnectAsync) keep running for the next client; the ones this cluster started stop.
-            await Task.WhenAll(connections.Select(c => c.ShutdownAsync("the cluster was disposed"))).ConfigureAwait(false);
-        }
+        // Workers started by hand (ConnectAsync) keep running for the next client; the ones this cluster started stop.
+        await Task.WhenAll(connections.Where(c => !c.Endpoint.StartedByHand).Select(c => c.ShutdownAsync("the cluster was disposed"))).ConfigureAwait(false);
 
         foreach (var connection in connections)
         {
@@ -155,6 +154,10 @@ public sealed partial class Cluster : IAsyncDisposable
         OnClosed();
     }
 
+    /// <summary>
+    /// Starts the cluster in the phases it reports and logs: provision the workers, connect to them, synchronize the
+    /// application, then start the scheduler. On failure or cancellation whatever was started is stopped.
+    /// </summary>
     private static async Task<Cluster> StartCoreAsync(ClusterOptions options, IClusterBackend backend, string? token, CancellationToken cancellationToken)
     {
         var loggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
@@ -166,70 +169,37 @@ public sealed partial class Cluster : IAsyncDisposable
             throw invalid;
         }
 
-        token ??= Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var time = options.TimeProvider;
+        var launch = new WorkerLaunch(count, token ?? NewToken(), options.IdleTimeout, options.NoClientTimeout, loggerFactory);
         var connections = new List<WorkerConnection>();
         try
         {
-            var started = Stopwatch.GetTimestamp();
+            var started = time.GetTimestamp();
             Report(options, "starting workers", 0, count);
             var application = Task.Run(() => ScanApplication(options.ApplicationDirectory, logger), cancellationToken);
-            var launch = new WorkerLaunch(count, token, options.IdleTimeout, options.NoClientTimeout, loggerFactory);
-            IReadOnlyList<WorkerEndpoint> endpoints;
-            try
-            {
-                endpoints = await backend.StartWorkersAsync(launch, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not (OperationCanceledException or ClusterStartException))
-            {
-                throw new ClusterStartException($"The {backend.Name} backend could not start {count} worker(s): {ex.Message}", ex);
-            }
+            var endpoints = await ProvisionAsync(backend, launch, cancellationToken).ConfigureAwait(false);
+            var provisioned = time.GetElapsedTime(started);
 
-            var provisioned = Stopwatch.GetElapsedTime(started);
-            var connecting = endpoints.Select(e => WorkerConnection.ConnectAsync(e, token, options.WorkerTimeout, cancellationToken)).ToList();
-            try
-            {
-                await Task.WhenAll(connecting).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                throw new ClusterStartException(
-                    $"Could not reach {connecting.Count(t => !t.IsCompletedSuccessfully)} of {endpoints.Count} worker(s) " +
-                    $"({string.Join(", ", endpoints.Select(e => e.Address))}): {ex.Message}", ex);
-            }
-            finally
-            {
-                connections.AddRange(connecting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
-            }
+            await ConnectWorkersAsync(endpoints, launch.Token, options, connections, cancellationToken).ConfigureAwait(false);
+            var connected = time.GetElapsedTime(started);
 
-            var connected = Stopwatch.GetElapsedTime(started);
             Report(options, "synchronizing", 0, count);
             var variables = ForwardedVariables(options, logger);
             var session = await SynchronizeAsync(connections, application, variables, cancellationToken).ConfigureAwait(false);
-            session = session with { Launch = launch, Variables = variables, Sync = session.Sync with { Elapsed = Stopwatch.GetElapsedTime(started) - connected } };
-            var total = Stopwatch.GetElapsedTime(started);
+            var total = time.GetElapsedTime(started);
+            session = session with { Launch = launch, Variables = variables, Sync = session.Sync with { Elapsed = total - connected } };
             logger.LogInformation(
                 "Cluster started on {Backend} in {TotalMs:0} ms (workers {ProvisionMs:0} ms, connect {ConnectMs:0} ms, sync {SyncMs:0} ms): {Count} worker(s); sent {Blobs} file(s), {Bytes} byte(s)",
                 backend.Name, total.TotalMilliseconds, provisioned.TotalMilliseconds, (connected - provisioned).TotalMilliseconds, (total - connected).TotalMilliseconds,
                 connections.Count, session.Sync.BlobsSent, session.Sync.BytesSent);
 
-            var scheduler = new Scheduler(options.MaxWorkerDeaths, loggerFactory.CreateLogger<Scheduler>()) { ClusterId = NewClusterId() };
-            foreach (var connection in connections)
-            {
-                scheduler.AddWorker(connection);
-            }
-
             cancellationToken.ThrowIfCancellationRequested();
             Report(options, "running", connections.Count, count);
-            return new Cluster(backend, scheduler, connections, options, logger, session);
+            return new Cluster(backend, connections, options, loggerFactory, session);
         }
         catch (Exception ex)
         {
-            foreach (var connection in connections)
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
-            }
-
-            await backend.DisposeAsync().ConfigureAwait(false);
+            await StopStartedAsync(backend, connections).ConfigureAwait(false);
 
             // A call cut short by the caller's token fails in its own way (a cancelled gRPC call, a closed stream), and
             // whatever wraps it; the caller asked to stop, and hears that.
@@ -240,6 +210,61 @@ public sealed partial class Cluster : IAsyncDisposable
 
             throw;
         }
+    }
+
+    /// <summary>A new cluster token: 32 random bytes, URL-safe base64.</summary>
+    private static string NewToken() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>Start-up phase 1: the backend starts the workers.</summary>
+    private static async Task<IReadOnlyList<WorkerEndpoint>> ProvisionAsync(IClusterBackend backend, WorkerLaunch launch, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await backend.StartWorkersAsync(launch, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not (OperationCanceledException or ClusterStartException))
+        {
+            throw new ClusterStartException($"The {backend.Name} backend could not start {launch.Count} worker(s): {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Start-up phase 2: connect to every worker; <paramref name="connections"/> gets each one made, even when another fails.</summary>
+    private static async Task ConnectWorkersAsync(
+        IReadOnlyList<WorkerEndpoint> endpoints, string token, ClusterOptions options, List<WorkerConnection> connections, CancellationToken cancellationToken)
+    {
+        var connecting = endpoints.Select(e => WorkerConnection.ConnectAsync(e, token, options.WorkerTimeout, options.TimeProvider, cancellationToken)).ToList();
+        try
+        {
+            await Task.WhenAll(connecting).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw new ClusterStartException(
+                $"Could not reach {connecting.Count(t => !t.IsCompletedSuccessfully)} of {endpoints.Count} worker(s) " +
+                $"({string.Join(", ", endpoints.Select(e => e.Address))}): {ex.Message}", ex);
+        }
+        finally
+        {
+            connections.AddRange(connecting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
+        }
+    }
+
+    /// <summary>A start that failed stops what it started: the connections made, then the backend's workers.</summary>
+    private static async Task StopStartedAsync(IClusterBackend backend, List<WorkerConnection> connections)
+    {
+        foreach (var connection in connections)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await backend.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The last phase, for every worker and each replacement: the scheduler takes the worker, which starts its loops.</summary>
+    private void StartWorker(WorkerConnection connection)
+    {
+        _scheduler.AddWorker(connection);
+        connection.Start(_scheduler);
     }
 
     /// <summary>What is wrong with <paramref name="options"/>, or null when the cluster can start with them.</summary>
@@ -337,7 +362,7 @@ public sealed partial class Cluster : IAsyncDisposable
     }
 
     /// <summary>A worker was lost: start, synchronize and add a replacement, or give up when that is off or fails.</summary>
-    private async Task ReplaceAsync(WorkerConnection lost, string how)
+    private async Task ReplaceAsync(ITaskWorker lost, string how)
     {
         if (Volatile.Read(ref _disposed) != 0)
         {
@@ -355,7 +380,7 @@ public sealed partial class Cluster : IAsyncDisposable
         {
             var token = _lifetime.Token;
             var endpoints = await _backend.StartWorkersAsync(_session.Launch with { Count = 1 }, token).ConfigureAwait(false);
-            connection = await WorkerConnection.ConnectAsync(endpoints[0], _session.Launch.Token, _options.WorkerTimeout, token).ConfigureAwait(false);
+            connection = await WorkerConnection.ConnectAsync(endpoints[0], _session.Launch.Token, _options.WorkerTimeout, _options.TimeProvider, token).ConfigureAwait(false);
             lock (_connections)
             {
                 _connections.Add(connection);
@@ -370,7 +395,7 @@ public sealed partial class Cluster : IAsyncDisposable
             }
 
             await OpenOneAsync(connection, environmentId, _session.Variables, token).ConfigureAwait(false);
-            _scheduler.AddWorker(connection);
+            StartWorker(connection);
             _logger.LogWarning("Worker {Lost} was lost ({How}); replaced by worker {WorkerId} at {Address}", lost.Id, how, connection.Id, connection.Endpoint.Address);
             LogWorker(connection);
         }

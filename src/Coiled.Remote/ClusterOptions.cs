@@ -94,6 +94,12 @@ public sealed record ClusterOptions
     /// </summary>
     internal string? ApplicationDirectory { get; init; }
 
+    /// <summary>
+    /// The clock of every timer and timeout on the caller's side: retries, heartbeats, connection waits, progress.
+    /// Default the system clock; tests set a fake one to drive time exactly.
+    /// </summary>
+    internal TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
     /// <summary>Receives the cluster's progress: start-up phases and task counts.</summary>
     public IProgress<ClusterProgress>? Progress { get; init; }
 }

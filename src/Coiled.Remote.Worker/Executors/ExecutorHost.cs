@@ -421,7 +421,7 @@ internal sealed class ExecutorHost
     {
         using (stream)
         {
-            var executor = new TaskExecutor(_options.Slots, _activity, _options.Limits, reason => _recycle.TrySetResult(reason));
+            var executor = new TaskExecutor(_options.Slots, _activity, _options.Limits, TimeProvider.System, reason => _recycle.TrySetResult(reason));
             await using (executor.ConfigureAwait(false))
             {
                 var batcher = new ResultBatcher(executor);

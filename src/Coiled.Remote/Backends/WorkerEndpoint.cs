@@ -28,4 +28,10 @@ public sealed record WorkerEndpoint(Uri Address)
     /// silent, so that it cannot go on running tasks that now run elsewhere.
     /// </summary>
     internal Action? Abandon { get; init; }
+
+    /// <summary>
+    /// The worker was started by hand (<see cref="Cluster.ConnectAsync(IEnumerable{WorkerEndpoint}, string, ClusterOptions?, CancellationToken)"/>):
+    /// it keeps running for the next client when the cluster closes, instead of being shut down with it.
+    /// </summary>
+    internal bool StartedByHand { get; init; }
 }

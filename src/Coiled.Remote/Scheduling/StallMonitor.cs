@@ -23,6 +23,12 @@ internal sealed class StallMonitor
     /// <summary>The monitor of this process, started on first use.</summary>
     public static StallMonitor Process => Shared.Value;
 
+    /// <summary>
+    /// The monitor for waits on <paramref name="time"/>: this process's when it is the system clock, whose timestamps the
+    /// monitor's are; none for any other clock (a test's), whose timestamps cannot be compared with them.
+    /// </summary>
+    public static StallMonitor? For(TimeProvider time) => time == TimeProvider.System ? Process : null;
+
     /// <summary>The <see cref="Stopwatch"/> timestamp of the latest moment this process was seen stalled; 0 if never.</summary>
     public long LastStalled => Volatile.Read(ref _lastStalled);
 

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Net.Http;
-using Coiled.Remote.Security;
 using Coiled.Remote.Synchronization;
 using Coiled.Remote.Transport;
 using Coiled.Remote.Transport.Protocol;
@@ -10,29 +7,13 @@ using Grpc.Net.Client;
 namespace Coiled.Remote.Scheduling;
 
 /// <summary>
-/// The cluster's side of one worker: the gRPC channel, the long-lived task stream, and the worker's share of the
-/// scheduler's state (tasks in flight, credit window, pending cancels), which is guarded by the scheduler's lock.
+/// The cluster's side of one worker: the gRPC channel, the long-lived task stream that carries the scheduler's batches
+/// and the worker's results, and the <see cref="HeartbeatMonitor"/> that tells when the worker went silent.
 /// </summary>
-internal sealed class WorkerConnection : IAsyncDisposable
+internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
 {
-    private const int MaxWindowPerWorker = WireLimits.MaxTasksInFlight;
-    private static readonly TimeSpan TargetQueueTime = TimeSpan.FromMilliseconds(2);
-
-    /// <summary>How often the worker reports its CPU and memory on a call of its own; the reports double as heartbeats.</summary>
-    private const uint StatsIntervalMilliseconds = 500;
-
-    /// <summary>The longest wait between two HTTP/2 keepalive pings: often enough for middleboxes to keep an idle connection.</summary>
-    private static readonly TimeSpan LongestPingDelay = TimeSpan.FromSeconds(15);
-
-    /// <summary>The longest an unanswered ping may wait for a finite worker timeout (longer ones would overflow): a day.</summary>
-    private static readonly TimeSpan LongestPingTimeout = TimeSpan.FromDays(1);
-
     /// <summary>Executor deaths in a row with no task in flight after which the worker counts as lost: something other than a task kills them.</summary>
     private const int MaxIdleExecutorLosses = 3;
-
-    /// <summary>A silence check that ran this late means this process itself was stalled (a pause, a frozen machine).</summary>
-    private static readonly TimeSpan StalledCheck = TimeSpan.FromSeconds(1);
-    private static readonly TimeSpan HelloCheckPeriod = TimeSpan.FromMilliseconds(100);
 
     private readonly GrpcChannel _channel;
     private readonly Transport.Protocol.Worker.WorkerClient _client;
@@ -42,22 +23,22 @@ internal sealed class WorkerConnection : IAsyncDisposable
     private AsyncDuplexStreamingCall<RunRequest, RunReply>? _run;
     private DirectTaskStream? _direct;
     private OpenEnvironment? _open;
+    private readonly AsyncSignal _signal = new();
+    private readonly TimeProvider _time;
+    private readonly HeartbeatMonitor _heartbeats;
+    private readonly long _connectedAt;
     private Task _loops = Task.CompletedTask;
-    private double _averageTaskNanoseconds;
-    private readonly long _connectedAt = Stopwatch.GetTimestamp();
     private long _endedAt;
-    private WorkerStats? _stats;
-    private long _lastHeard = Stopwatch.GetTimestamp();
 
     /// <summary>The longest a direct route may take to connect and open, once the worker issued its ticket.</summary>
     private static readonly TimeSpan DirectRouteTimeout = TimeSpan.FromSeconds(30);
 
-    /// <summary>The shortest wait for a worker's first answer, whatever <see cref="ClusterOptions.WorkerTimeout"/> says.</summary>
-    internal static readonly TimeSpan FirstAnswerAllowance = TimeSpan.FromSeconds(10);
-
-    private WorkerConnection(WorkerEndpoint endpoint, GrpcChannel channel, CallOptions call, HelloReply hello, string token, TimeSpan workerTimeout)
+    private WorkerConnection(WorkerEndpoint endpoint, GrpcChannel channel, CallOptions call, HelloReply hello, string token, TimeSpan workerTimeout, TimeProvider time)
     {
         WorkerTimeout = workerTimeout;
+        _time = time;
+        _connectedAt = time.GetTimestamp();
+        _heartbeats = new HeartbeatMonitor(workerTimeout, time, StallMonitor.For(time));
         if (hello.BulkPort > 0 && !hello.DirectRoutes)
         {
             // Bulk data shares the worker's one port: the port this client reached it on, which differs from the one
@@ -71,7 +52,6 @@ internal sealed class WorkerConnection : IAsyncDisposable
         _client = new Transport.Protocol.Worker.WorkerClient(channel);
         Hello = hello;
         Slots = Math.Clamp(hello.Cores, 1, WireLimits.MaxSlots);
-        Window = Slots * 2;
     }
 
     public WorkerEndpoint Endpoint { get; }
@@ -83,32 +63,20 @@ internal sealed class WorkerConnection : IAsyncDisposable
 
     public string Id => Hello.WorkerId;
 
+    public Uri Address => Endpoint.Address;
+
     /// <summary>The worker's id as a metric tag.</summary>
     public KeyValuePair<string, object?> Tag => new(Telemetry.RemoteTelemetry.WorkerTag, Hello.WorkerId);
 
     public int Slots { get; private set; }
 
+    /// <summary>Set by the scheduler, under its lock; read by anyone.</summary>
     public WorkerState State { get; set; } = WorkerState.Starting;
 
     public WorkerInfo Info => new(Id, Endpoint.Address, Hello.Cores, Hello.MemoryBytes, Hello.ProcessId, State);
 
-    // The members below are guarded by the scheduler's lock.
-    public Dictionary<ulong, PendingTask> InFlight { get; } = [];
-
-    public List<ulong> PendingCancels { get; } = [];
-
-    /// <summary>The suspect task this worker runs alone, if any; it gets nothing else until that task ends.</summary>
-    public ulong? Isolating { get; set; }
-
-    /// <summary>Most tasks this worker may hold at once: its slots plus enough prefetch to cover the round trip.</summary>
-    public int Window { get; private set; }
-
-    public int Credit => Window - InFlight.Count;
-
-    public AsyncSignal Signal { get; } = new();
-
     /// <summary>The worker's latest CPU and memory report; null until the first arrives.</summary>
-    public WorkerStats? Stats => Volatile.Read(ref _stats);
+    public WorkerStats? Stats => _heartbeats.Stats;
 
     /// <summary>How long the worker has been connected: until it was lost or disconnected, or until now.</summary>
     public TimeSpan ConnectedTime
@@ -116,117 +84,32 @@ internal sealed class WorkerConnection : IAsyncDisposable
         get
         {
             var ended = Interlocked.Read(ref _endedAt);
-            return Stopwatch.GetElapsedTime(_connectedAt, ended == 0 ? Stopwatch.GetTimestamp() : ended);
+            return _time.GetElapsedTime(_connectedAt, ended == 0 ? _time.GetTimestamp() : ended);
         }
     }
 
     /// <summary>Stops the <see cref="ConnectedTime"/> clock; later calls change nothing.</summary>
-    public void MarkEnded() => Interlocked.CompareExchange(ref _endedAt, Stopwatch.GetTimestamp(), 0);
+    public void MarkEnded() => Interlocked.CompareExchange(ref _endedAt, _time.GetTimestamp(), 0);
 
-    /// <summary>Opens a channel to the worker and says hello.</summary>
+    public void Wake() => _signal.Set();
+
+    /// <summary>Opens a channel to the worker and says hello (<see cref="WorkerDialer"/>).</summary>
     /// <param name="endpoint">The worker.</param>
     /// <param name="token">The cluster token.</param>
     /// <param name="workerTimeout">How long the worker may stay silent, at start and later, before its connection is given up.</param>
+    /// <param name="time">The clock the connection's timeouts and heartbeats are timed on.</param>
     /// <param name="cancellationToken">Cancels connecting.</param>
-    public static async Task<WorkerConnection> ConnectAsync(WorkerEndpoint endpoint, string token, TimeSpan workerTimeout, CancellationToken cancellationToken)
+    public static async Task<WorkerConnection> ConnectAsync(WorkerEndpoint endpoint, string token, TimeSpan workerTimeout, TimeProvider time, CancellationToken cancellationToken)
     {
-        var handler = new SocketsHttpHandler
-        {
-            EnableMultipleHttp2Connections = true,
-            InitialHttp2StreamWindowSize = 16 * 1024 * 1024,
-            // Pings go out only when nothing came from the worker for a while (its heartbeats normally arrive twice a
-            // second), and keep an idle connection open through middleboxes. Silence is judged by the heartbeats; an
-            // unanswered ping ends the connection only well after that, as a backstop, so a busy worker or a long
-            // garbage collection is never taken for a dead peer. SocketsHttpHandler refuses a ping delay under one second.
-            KeepAlivePingDelay = PingDelay(workerTimeout),
-            // Never sooner than a first answer may take.
-            KeepAlivePingTimeout = workerTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan
-                : workerTimeout > LongestPingTimeout / 2 ? LongestPingTimeout
-                : workerTimeout * 2 > FirstAnswerAllowance ? workerTimeout * 2 : FirstAnswerAllowance + TimeSpan.FromSeconds(5),
-            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-            ConnectTimeout = TimeSpan.FromSeconds(10),
-        };
-        if (endpoint.CertificateThumbprint is not null && endpoint.Address.Scheme != Uri.UriSchemeHttps)
-        {
-            throw new ClusterStartException(
-                $"Worker {endpoint.Address} has a CertificateThumbprint to pin but a plaintext address: use https://{endpoint.Address.Authority} for a worker started with --cert, or no thumbprint for one without.");
-        }
-
-        if (endpoint.CertificateThumbprint is { } pinned)
-        {
-            // Trust exactly the cluster's own certificate: no certificate authority, no host name check.
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) => ClusterCertificate.Matches(certificate, pinned);
-        }
-        else if (endpoint.Address.Scheme == Uri.UriSchemeHttps)
-        {
-            throw new ClusterStartException($"Worker {endpoint.Address} uses TLS but its endpoint has no CertificateThumbprint to pin.");
-        }
-
-        var channel = GrpcChannel.ForAddress(endpoint.Address, new GrpcChannelOptions
-        {
-            HttpHandler = handler,
-            DisposeHttpClient = true,
-            MaxReceiveMessageSize = WireLimits.MaxMessageBytes,
-            MaxSendMessageSize = WireLimits.MaxMessageBytes,
-        });
-        var call = new CallOptions(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + token } });
+        var (channel, call, hello) = await WorkerDialer.DialAsync(endpoint, token, workerTimeout, time, cancellationToken).ConfigureAwait(false);
         try
         {
-            var client = new Transport.Protocol.Worker.WorkerClient(channel);
-
-            // A worker that does not answer its first call within the worker timeout is as silent as one that stops later,
-            // except that a process just started on a busy machine may need a few seconds to compile its first call.
-            var firstAnswer = workerTimeout == Timeout.InfiniteTimeSpan || workerTimeout >= FirstAnswerAllowance ? workerTimeout : FirstAnswerAllowance;
-            using var answer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            HelloReply hello;
-            try
-            {
-                var asked = client.HelloAsync(
-                    new HelloRequest { ProtocolVersion = ProtocolVersion.Current, ClientName = Environment.MachineName },
-                    call.WithCancellationToken(answer.Token)).ResponseAsync;
-                await CancelUnlessAnsweredAsync(asked, answer, firstAnswer).ConfigureAwait(false);
-                hello = await asked.ConfigureAwait(false);
-            }
-            catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && !cancellationToken.IsCancellationRequested)
-            {
-                throw new TimeoutException(
-                    $"the worker did not answer within {firstAnswer.TotalSeconds:0.#} s (ClusterOptions.WorkerTimeout, at least {FirstAnswerAllowance.TotalSeconds:0} s for a first answer)", ex);
-            }
-
-            return new WorkerConnection(endpoint, channel, call, hello, token, workerTimeout);
+            return new WorkerConnection(endpoint, channel, call, hello, token, workerTimeout, time);
         }
         catch
         {
             channel.Dispose();
             throw;
-        }
-    }
-
-    /// <summary>
-    /// Cancels <paramref name="cancel"/> when <paramref name="call"/> has not completed within <paramref name="timeout"/>,
-    /// counted, like heartbeats, only from the last moment this process was seen keeping up (<see cref="StallMonitor"/>).
-    /// </summary>
-    private static async Task CancelUnlessAnsweredAsync(Task call, CancellationTokenSource cancel, TimeSpan timeout)
-    {
-        if (timeout == Timeout.InfiniteTimeSpan)
-        {
-            return;
-        }
-
-        var started = Stopwatch.GetTimestamp();
-        var stalls = StallMonitor.Process;
-        while (!call.IsCompleted)
-        {
-            var waited = Stopwatch.GetElapsedTime(Math.Max(started, stalls.LastStalled));
-            if (waited >= timeout)
-            {
-                cancel.Cancel();
-                return;
-            }
-
-            var step = timeout - waited < HelloCheckPeriod ? timeout - waited : HelloCheckPeriod;
-            await Task.WhenAny(call, Task.Delay(step, CancellationToken.None)).ConfigureAwait(false);
         }
     }
 
@@ -260,11 +143,10 @@ internal sealed class WorkerConnection : IAsyncDisposable
         await OpenStreamAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Starts sending batches and receiving results for <paramref name="scheduler"/>.</summary>
+    /// <summary>Starts sending batches and receiving results for <paramref name="scheduler"/>, which took the worker (<see cref="Scheduler.AddWorker"/>).</summary>
     public void Start(Scheduler scheduler)
     {
-        State = WorkerState.Ready;
-        Volatile.Write(ref _lastHeard, Stopwatch.GetTimestamp());
+        _heartbeats.Restart();
         _loops = Task.WhenAll(
             Task.Run(() => RunStreamsAsync(scheduler)),
             Task.Run(() => WatchHeartbeatsAsync(scheduler)));
@@ -287,7 +169,6 @@ internal sealed class WorkerConnection : IAsyncDisposable
             }
 
             Slots = Math.Clamp(ready.Slots, 1, WireLimits.MaxSlots);
-            Window = Slots * 2;
             return;
         }
 
@@ -306,7 +187,6 @@ internal sealed class WorkerConnection : IAsyncDisposable
         }
 
         Slots = Math.Clamp(reply.Ready.Slots, 1, WireLimits.MaxSlots);
-        Window = Slots * 2;
     }
 
     /// <summary>
@@ -342,13 +222,9 @@ internal sealed class WorkerConnection : IAsyncDisposable
 
             try
             {
-                using var opening = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-                if (WorkerTimeout != Timeout.InfiniteTimeSpan)
-                {
-                    // An executor starts in well under a second; a worker that cannot start one in this time is as good as lost.
-                    opening.CancelAfter(WorkerTimeout);
-                }
-
+                // An executor starts in well under a second; a worker that cannot start one in this time is as good as lost.
+                using var timeout = new CancellationTokenSource(WorkerTimeout, _time);
+                using var opening = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, timeout.Token);
                 await OpenStreamAsync(opening.Token).ConfigureAwait(false);
             }
             catch (Exception) when (_stop.IsCancellationRequested)
@@ -365,26 +241,12 @@ internal sealed class WorkerConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Adapts the window to how long tasks take on this worker (scheduler lock).</summary>
-    public void RecordExecution(ulong nanoseconds, int tasks)
-    {
-        if (tasks == 0)
-        {
-            return;
-        }
-
-        var perTask = Math.Max(1_000.0, (double)nanoseconds / tasks);
-        _averageTaskNanoseconds = _averageTaskNanoseconds == 0 ? perTask : (_averageTaskNanoseconds * 0.7) + (perTask * 0.3);
-        var prefetch = Math.Ceiling(Slots * TargetQueueTime.TotalNanoseconds / _averageTaskNanoseconds);
-        Window = (int)Math.Clamp(Slots + prefetch, Slots + 1, MaxWindowPerWorker);
-    }
-
     /// <summary>Describes how the worker ended, waiting briefly for its backend to report the process exit.</summary>
     public async Task<string> DescribeLossAsync(Exception? error)
     {
         if (error is not TimeoutException && Endpoint.Exited is { } exited)
         {
-            await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(1))).ConfigureAwait(false);
+            await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(1), _time)).ConfigureAwait(false);
             if (exited.IsCompletedSuccessfully)
             {
                 return exited.Result;
@@ -404,7 +266,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
     {
         try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2), _time);
             await _client.ShutdownAsync(new ShutdownRequest { Reason = reason }, _call.WithCancellationToken(timeout.Token)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RpcException or OperationCanceledException)
@@ -445,7 +307,7 @@ internal sealed class WorkerConnection : IAsyncDisposable
         var direct = _direct;
         try
         {
-            while (await Signal.WaitAsync(stream).ConfigureAwait(false))
+            while (await _signal.WaitAsync(stream).ConfigureAwait(false))
             {
                 while (scheduler.TakeRequest(this) is { } outgoing)
                 {
@@ -495,83 +357,24 @@ internal sealed class WorkerConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// Reads the worker's heartbeats (its CPU and memory reports, on a call of their own) and declares the worker lost
-    /// when they stop for <see cref="WorkerTimeout"/>: a cut network or a frozen machine shows no error to the sender.
-    /// Time this process itself spent stalled or behind on its thread pool (<see cref="StallMonitor"/>) does not count
-    /// as the worker's silence, since heartbeats that arrived meanwhile may still wait unread.
-    /// </summary>
+    /// <summary>Declares the worker lost when its <see cref="HeartbeatMonitor"/> finds it silent while it should run tasks.</summary>
     private async Task WatchHeartbeatsAsync(Scheduler scheduler)
     {
-        using var watch = _client.Watch(new WatchRequest { IntervalMs = StatsIntervalMilliseconds }, _call.WithCancellationToken(_stop.Token));
-        var reading = ReadHeartbeatsAsync(watch.ResponseStream);
-        var period = TimeSpan.FromMilliseconds(StatsIntervalMilliseconds / 2);
-        using var timer = new PeriodicTimer(period);
-        var stalls = StallMonitor.Process;
-        var lastCheck = Stopwatch.GetTimestamp();
-        try
-        {
-            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
-            {
-                var now = Stopwatch.GetTimestamp();
-                var late = Stopwatch.GetElapsedTime(lastCheck, now) - period;
-                lastCheck = now;
-                if (late > StalledCheck)
-                {
-                    // This process was stalled: move the last heartbeat forward by the stall, and let the reader catch up.
-                    var heard = Volatile.Read(ref _lastHeard);
-                    Interlocked.CompareExchange(ref _lastHeard, Math.Min(now, heard + (long)(late.TotalSeconds * Stopwatch.Frequency)), heard);
-                    continue;
-                }
-
-                // Silence counts only from the last moment this process was seen keeping up.
-                var silent = Stopwatch.GetElapsedTime(Math.Max(Volatile.Read(ref _lastHeard), stalls.LastStalled), now);
-                if (WorkerTimeout != Timeout.InfiniteTimeSpan && silent > WorkerTimeout && State == WorkerState.Ready)
-                {
-                    // Recording the loss puts its tasks back in the queue before it first waits (for a replacement).
-                    var lost = scheduler.OnWorkerLostAsync(this, new TimeoutException(
-                        $"no heartbeat for {silent.TotalSeconds:0.0} s; one is due every {StatsIntervalMilliseconds} ms, and ClusterOptions.WorkerTimeout is {WorkerTimeout.TotalSeconds:0.#} s"));
-
-                    // Its tasks now run elsewhere: a worker of this cluster's own that was only frozen must not run them too,
-                    // so it is stopped at once, not after its replacement started.
-                    _run?.Dispose();
-                    Endpoint.Abandon?.Invoke();
-                    await lost.ConfigureAwait(false);
-                    return;
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // Disposed.
-        }
-        finally
-        {
-            watch.Dispose();
-            await reading.ConfigureAwait(false);
-        }
+        var watch = _client.Watch(new WatchRequest { IntervalMs = HeartbeatMonitor.IntervalMilliseconds }, _call.WithCancellationToken(_stop.Token));
+        await _heartbeats.WatchAsync(watch, () => State == WorkerState.Ready, silent => OnSilentAsync(scheduler, silent), _stop.Token).ConfigureAwait(false);
     }
 
-    /// <summary>How often to ping the worker: a few times per worker timeout, between one and fifteen seconds.</summary>
-    private static TimeSpan PingDelay(TimeSpan workerTimeout)
-        => workerTimeout == Timeout.InfiniteTimeSpan
-            ? LongestPingDelay
-            : TimeSpan.FromTicks(Math.Clamp(workerTimeout.Ticks / 3, TimeSpan.TicksPerSecond, LongestPingDelay.Ticks));
-
-    private async Task ReadHeartbeatsAsync(IAsyncStreamReader<WorkerStats> heartbeats)
+    private async Task OnSilentAsync(Scheduler scheduler, TimeSpan silent)
     {
-        try
-        {
-            while (await heartbeats.MoveNext(_stop.Token).ConfigureAwait(false))
-            {
-                Volatile.Write(ref _lastHeard, Stopwatch.GetTimestamp());
-                Volatile.Write(ref _stats, heartbeats.Current);
-            }
-        }
-        catch (Exception)
-        {
-            // A broken heartbeat call shows as silence, and the task stream reports its own error.
-        }
+        // Recording the loss puts its tasks back in the queue before it first waits (for a replacement).
+        var lost = scheduler.OnWorkerLostAsync(this, new TimeoutException(
+            $"no heartbeat for {silent.TotalSeconds:0.0} s; one is due every {HeartbeatMonitor.IntervalMilliseconds} ms, and ClusterOptions.WorkerTimeout is {WorkerTimeout.TotalSeconds:0.#} s"));
+
+        // Its tasks now run elsewhere: a worker of this cluster's own that was only frozen must not run them too,
+        // so it is stopped at once, not after its replacement started.
+        _run?.Dispose();
+        Endpoint.Abandon?.Invoke();
+        await lost.ConfigureAwait(false);
     }
 
     /// <summary>Hands a result batch to the scheduler, with its results from the bulk-data connection when it names a blob.</summary>
@@ -696,8 +499,8 @@ internal sealed class WorkerConnection : IAsyncDisposable
         // The connection ended without this client closing it: the executor behind it died, or the whole worker did.
         try
         {
-            using var asking = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-            asking.CancelAfter(DirectRouteTimeout);
+            using var timeout = new CancellationTokenSource(DirectRouteTimeout, _time);
+            using var asking = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, timeout.Token);
             var ended = await _client.RouteEndedAsync(new RouteEndedRequest { RouteId = direct.RouteId }, _call.WithCancellationToken(asking.Token)).ConfigureAwait(false);
             if (ended.ExecutorLost.Length > 0)
             {

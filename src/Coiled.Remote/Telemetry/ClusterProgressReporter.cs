@@ -6,7 +6,7 @@ namespace Coiled.Remote.Telemetry;
 /// Sends <see cref="ClusterProgress"/> while calls run: on the scheduler's changes, at most every
 /// <see cref="Interval"/>, and once more when the last running call ends.
 /// </summary>
-internal sealed class ClusterProgressReporter(IProgress<ClusterProgress> progress, Scheduler scheduler, int workersRequested, TimeProvider time)
+internal sealed class ClusterProgressReporter(IProgress<ClusterProgress> progress, int workersRequested, TimeProvider time)
 {
     internal static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(100);
 
@@ -14,7 +14,7 @@ internal sealed class ClusterProgressReporter(IProgress<ClusterProgress> progres
     private readonly object _lock = new();
 
     /// <summary>The scheduler changed; <paramref name="idle"/> says no call is left, which is always reported.</summary>
-    public void OnChanged(bool idle)
+    public void OnChanged(Scheduler scheduler, bool idle)
     {
         if (!idle && !_throttle.MayPass)
         {
@@ -30,7 +30,7 @@ internal sealed class ClusterProgressReporter(IProgress<ClusterProgress> progres
 
             var (queued, running) = scheduler.Counts();
             progress.Report(new ClusterProgress(
-                "running", scheduler.WorkerCount, workersRequested, queued, running, scheduler.TasksDone, scheduler.TasksFailed));
+                "running", scheduler.WorkerCount, workersRequested, queued, running, scheduler.Metrics.TasksDone, scheduler.Metrics.TasksFailed));
         }
     }
 }

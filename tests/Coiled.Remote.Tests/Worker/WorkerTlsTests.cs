@@ -45,7 +45,7 @@ public sealed class WorkerTlsTests : IAsyncLifetime
         _host.Address.Scheme.Should().Be("https");
 
         await using var connection = await WorkerConnection.ConnectAsync(
-            new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, CancellationToken.None);
+            new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, TimeProvider.System, CancellationToken.None);
 
         connection.Id.Should().Be(_host.WorkerId);
     }
@@ -54,7 +54,7 @@ public sealed class WorkerTlsTests : IAsyncLifetime
     public async Task Hello_TlsWorker_OffersNoUnencryptedUnixSocketForBulkData()
     {
         await using var connection = await WorkerConnection.ConnectAsync(
-            new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, CancellationToken.None);
+            new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, TimeProvider.System, CancellationToken.None);
 
         connection.Hello.BulkPort.Should().BeGreaterThan(0);
         connection.Hello.BulkLocalName.Should().BeEmpty();
@@ -64,7 +64,7 @@ public sealed class WorkerTlsTests : IAsyncLifetime
     public async Task BulkChannel_OverTlsWithThePinnedCertificate_DeliversTheBlob()
     {
         await using var connection = await WorkerConnection.ConnectAsync(
-            new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, CancellationToken.None);
+            new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, TimeProvider.System, CancellationToken.None);
         await using var channel = new BulkChannel("127.0.0.1", connection.Hello.BulkPort, null, Token, _certificate.Thumbprint);
         var data = new byte[200_000];
         new Random(9).NextBytes(data);
@@ -96,7 +96,7 @@ public sealed class WorkerTlsTests : IAsyncLifetime
     public async Task Connect_ThumbprintOnAPlaintextAddress_ThrowsClusterStartExceptionSayingWhichScheme()
     {
         var act = () => WorkerConnection.ConnectAsync(
-            new WorkerEndpoint(new Uri($"http://127.0.0.1:{_host.Address.Port}")) { CertificateThumbprint = _certificate.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, CancellationToken.None);
+            new WorkerEndpoint(new Uri($"http://127.0.0.1:{_host.Address.Port}")) { CertificateThumbprint = _certificate.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, TimeProvider.System, CancellationToken.None);
 
         (await act.Should().ThrowAsync<ClusterStartException>()).Which.Message.Should().Be(
             $"Worker http://127.0.0.1:{_host.Address.Port}/ has a CertificateThumbprint to pin but a plaintext address: use https://127.0.0.1:{_host.Address.Port} for a worker started with --cert, or no thumbprint for one without.");
@@ -106,13 +106,13 @@ public sealed class WorkerTlsTests : IAsyncLifetime
     public async Task Connect_PinnedThumbprintDiffers_FailsBeforeAnyCallReachesTheWorker()
     {
         using var other = ClusterCertificate.Create("someone-else", TimeSpan.FromHours(1));
-        await using (await WorkerConnection.ConnectAsync(new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, CancellationToken.None))
+        await using (await WorkerConnection.ConnectAsync(new WorkerEndpoint(_host.Address) { CertificateThumbprint = _certificate.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, TimeProvider.System, CancellationToken.None))
         {
             Requests().Should().ContainSingle("the worker sees the handshake of a client that pins its certificate: /Hello");
         }
 
         var act = () => WorkerConnection.ConnectAsync(
-            new WorkerEndpoint(_host.Address) { CertificateThumbprint = other.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, CancellationToken.None);
+            new WorkerEndpoint(_host.Address) { CertificateThumbprint = other.Thumbprint }, Token, ClusterOptions.DefaultWorkerTimeout, TimeProvider.System, CancellationToken.None);
 
         (await act.Should().ThrowAsync<Exception>()).Which.ToString().Should().Contain("SSL");
         Requests().Should().ContainSingle("a client that pins another certificate ends the TLS handshake before sending any request");
@@ -125,7 +125,7 @@ public sealed class WorkerTlsTests : IAsyncLifetime
     [Fact]
     public async Task Connect_HttpsWithoutThumbprint_ThrowsClusterStartException()
     {
-        var act = () => WorkerConnection.ConnectAsync(new WorkerEndpoint(_host.Address), Token, ClusterOptions.DefaultWorkerTimeout, CancellationToken.None);
+        var act = () => WorkerConnection.ConnectAsync(new WorkerEndpoint(_host.Address), Token, ClusterOptions.DefaultWorkerTimeout, TimeProvider.System, CancellationToken.None);
 
         (await act.Should().ThrowAsync<ClusterStartException>()).Which.Message.Should().Contain("has no CertificateThumbprint to pin");
     }

@@ -1,0 +1,189 @@
+using System.Buffers;
+using Coiled.Remote.Transport;
+using Coiled.Remote.Transport.Protocol;
+using Google.Protobuf;
+
+namespace Coiled.Remote.Scheduling;
+
+/// <summary>
+/// The tasks waiting to be sent, and the batches taken from them within a worker's credit: first a suspect (a task a
+/// dead worker ran) alone to an idle worker, then retries whose backoff ended, then queued items, the jobs taking turns.
+/// Touched only under the scheduler's lock.
+/// </summary>
+internal sealed class TaskQueue
+{
+    private readonly LinkedList<Job> _jobs = new();
+    private readonly LinkedList<PendingTask> _retries = new();
+
+    /// <summary>
+    /// Tasks that were in flight on a worker that died. Each runs alone on an otherwise idle worker, so that a task
+    /// that kills its worker is identified and innocent neighbours do not accumulate deaths.
+    /// </summary>
+    private readonly LinkedList<PendingTask> _suspects = new();
+
+    /// <summary>Tasks waiting: queued items, retries due and suspects.</summary>
+    public long Count => _retries.Count + _suspects.Count + _jobs.Sum(j => j.QueuedItemCount);
+
+    /// <summary>Puts the job in line if it has items and is not in line already.</summary>
+    public void Enqueue(Job job)
+    {
+        if (!job.IsQueued && job.HasQueuedItems)
+        {
+            _jobs.AddLast(job);
+            job.IsQueued = true;
+        }
+    }
+
+    /// <summary>A task whose backoff ended: it goes out before queued items.</summary>
+    public void AddRetry(PendingTask task) => _retries.AddLast(task);
+
+    /// <summary>A task that was running on a worker that died: it goes out next, alone.</summary>
+    public void AddSuspect(PendingTask task) => _suspects.AddLast(task);
+
+    /// <summary>Drops whatever of an ended job still waits; <paramref name="early"/> says it ended before every item did.</summary>
+    public void Remove(Job job, bool early)
+    {
+        job.ClearQueue();
+        if (job.IsQueued)
+        {
+            _jobs.Remove(job);
+            job.IsQueued = false;
+        }
+
+        // A job that ended because every item ended has no retries or suspects left.
+        if (early)
+        {
+            Remove(_retries, job);
+            Remove(_suspects, job);
+        }
+    }
+
+    /// <summary>
+    /// The next batch for <paramref name="worker"/>, placed on it; null when nothing waits or its credit is spent.
+    /// <paramref name="lease"/> is a hold on the pooled array the batch's arguments point into, if any.
+    /// </summary>
+    /// <param name="worker">The worker that asks.</param>
+    /// <param name="workers">How many workers share the queue (a worker takes no more than its share).</param>
+    /// <param name="lease">The hold on the batch's pooled array, which the sender releases.</param>
+    public TaskBatch? TakeFor(WorkerTasks worker, int workers, out RentedBuffer? lease)
+    {
+        lease = null;
+        if (worker.InFlight.Count == 0 && TakeSuspect(worker) is { } isolated)
+        {
+            return isolated;
+        }
+
+        var credit = Math.Min(worker.Credit, WireLimits.MaxTasksPerBatch);
+        if (credit <= 0)
+        {
+            return null;
+        }
+
+        return TakeRetries(worker, credit) ?? TakeQueued(worker, credit, workers, out lease);
+    }
+
+    /// <summary>Sends one suspect task to an idle worker, alone.</summary>
+    private TaskBatch? TakeSuspect(WorkerTasks worker)
+    {
+        while (_suspects.First is { } node)
+        {
+            var task = node.Value;
+            _suspects.RemoveFirst();
+            if (task.Job.IsFinished)
+            {
+                continue;
+            }
+
+            var batch = NewBatch(task.Job);
+            batch.TaskIds.Add(task.TaskId);
+            // A copy: the job may end, and return its pooled arrays, while the batch is still being sent.
+            batch.Arguments = ByteString.CopyFrom(task.Arguments.Span);
+            worker.Isolate(task with { SentAt = task.Job.TraceTimestamp() });
+            return batch;
+        }
+
+        return null;
+    }
+
+    private TaskBatch? TakeRetries(WorkerTasks worker, int credit)
+    {
+        if (_retries.First is not { } first)
+        {
+            return null;
+        }
+
+        var job = first.Value.Job;
+        var batch = NewBatch(job);
+        var buffer = new ArrayBufferWriter<byte>();
+        var sentAt = job.TraceTimestamp();
+        while (_retries.First is { } node && node.Value.Job == job && batch.TaskIds.Count < credit)
+        {
+            var task = node.Value;
+            _retries.RemoveFirst();
+            batch.TaskIds.Add(task.TaskId);
+            buffer.Write(task.Arguments.Span);
+            worker.Place(task with { SentAt = sentAt });
+        }
+
+        batch.Arguments = UnsafeByteOperations.UnsafeWrap(buffer.WrittenMemory);
+        return batch;
+    }
+
+    /// <summary>The next batch of queued items; <paramref name="lease"/> is a hold on the pooled array its arguments point into.</summary>
+    private TaskBatch? TakeQueued(WorkerTasks worker, int credit, int workers, out RentedBuffer? lease)
+    {
+        lease = null;
+        while (_jobs.First is { } node)
+        {
+            var job = node.Value;
+
+            // A worker takes no more than its share of what is queued, so that a short map spreads over every worker
+            // instead of filling the prefetch window of whichever worker asks first.
+            var share = (int)Math.Min(credit, Math.Max(1, (job.QueuedItemCount + workers - 1) / workers));
+            if (job.IsFinished || !job.TryTake(share, WireLimits.BatchTargetBytes, out var chunk, out var start, out var count))
+            {
+                _jobs.RemoveFirst();
+                job.IsQueued = false;
+                continue;
+            }
+
+            if (!job.HasQueuedItems)
+            {
+                _jobs.RemoveFirst();
+                job.IsQueued = false;
+            }
+
+            var batch = NewBatch(job);
+            var sentAt = job.TraceTimestamp();
+            for (var i = 0; i < count; i++)
+            {
+                var task = new PendingTask(job, chunk.FirstIndex + start + i, chunk.Slice(start + i, 1), 0, null, sentAt);
+                batch.TaskIds.Add(task.TaskId);
+                worker.Place(task);
+            }
+
+            batch.Arguments = UnsafeByteOperations.UnsafeWrap(chunk.Slice(start, count));
+            lease = chunk.Lease;
+            lease?.Retain();
+            return batch;
+        }
+
+        return null;
+    }
+
+    private static TaskBatch NewBatch(Job job) => new() { Assembly = job.Stub.AssemblyName, StubId = job.Stub.Id };
+
+    private static void Remove(LinkedList<PendingTask> tasks, Job job)
+    {
+        for (var node = tasks.First; node is not null;)
+        {
+            var next = node.Next;
+            if (node.Value.Job == job)
+            {
+                tasks.Remove(node);
+            }
+
+            node = next;
+        }
+    }
+}
