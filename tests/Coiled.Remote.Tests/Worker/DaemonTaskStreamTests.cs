@@ -12,7 +12,6 @@ namespace Coiled.Remote.Tests.Worker;
 /// <summary>The Run stream driven by hand against a real daemon, which relays it to an executor process.</summary>
 public sealed class DaemonTaskStreamTests
 {
-    private const string IdentityId = "Coiled.Remote.Tests.Support.TestJobs.Identity(System.Int32)";
     private static readonly string TestAssembly = typeof(TestJobs).Assembly.GetName().Name!;
     private static readonly TimeSpan Safety = TimeSpan.FromMinutes(2);
 
@@ -25,7 +24,7 @@ public sealed class DaemonTaskStreamTests
         var synced = await EnvironmentUploader.SyncAsync(client, ApplicationFolder.Scan(AppContext.BaseDirectory, TestAssembly, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).SnapshotFor(RuntimePlatform.Current), Auth(), CancellationToken.None).WaitAsync(Safety);
         using var run = await OpenAsync(client, synced.EnvironmentId);
 
-        await run.RequestStream.WriteAsync(new RunRequest { Tasks = IdentityBatch(Enumerable.Range(1, WireLimits.MaxTasksInFlight + 1)) });
+        await run.RequestStream.WriteAsync(new RunRequest { Tasks = IdentityBatches.Of(Enumerable.Range(1, WireLimits.MaxTasksInFlight + 1)) });
         var act = () => run.ResponseStream.MoveNext().WaitAsync(Safety);
 
         var thrown = (await act.Should().ThrowAsync<RpcException>()).Which;
@@ -34,7 +33,7 @@ public sealed class DaemonTaskStreamTests
             "The client sent 16,385 more task(s) on a stream that already had 0 whose outcomes it had not received; a stream may have at most 16,384, " +
             "and the stream was ended. Use the same Coiled.Remote version on the caller and the workers: its scheduler sends only as many tasks as its credit window allows.");
         using var next = await OpenAsync(client, synced.EnvironmentId);
-        await next.RequestStream.WriteAsync(new RunRequest { Tasks = IdentityBatch([7]) });
+        await next.RequestStream.WriteAsync(new RunRequest { Tasks = IdentityBatches.Of([7]) });
         (await next.ResponseStream.MoveNext().WaitAsync(Safety)).Should().BeTrue();
         MessagePackSerializer.Deserialize<int>(next.ResponseStream.Current.Results.Results.Memory).Should().Be(7);
     }
@@ -46,19 +45,6 @@ public sealed class DaemonTaskStreamTests
         (await run.ResponseStream.MoveNext().WaitAsync(Safety)).Should().BeTrue();
         run.ResponseStream.Current.KindCase.Should().Be(RunReply.KindOneofCase.Ready);
         return run;
-    }
-
-    private static TaskBatch IdentityBatch(IEnumerable<int> items)
-    {
-        var values = items.ToList();
-        var batch = new TaskBatch
-        {
-            Assembly = TestAssembly,
-            StubId = IdentityId,
-            Arguments = ByteString.CopyFrom([.. values.SelectMany(i => MessagePackSerializer.Serialize(new object[] { i }))]),
-        };
-        batch.TaskIds.AddRange(values.Select(i => (ulong)i));
-        return batch;
     }
 
     private static CallOptions Auth() => new(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + TestDaemon.Token } });

@@ -22,7 +22,6 @@ namespace Coiled.Remote.Tests.Worker;
 public sealed class DirectRouteTests
 {
     private const string Token = "direct-route-token-0123456789";
-    private const string IdentityId = "Coiled.Remote.Tests.Support.TestJobs.Identity(System.Int32)";
     private static readonly string TestAssembly = typeof(TestJobs).Assembly.GetName().Name!;
     private static readonly TimeSpan Safety = TimeSpan.FromMinutes(2);
 
@@ -81,7 +80,7 @@ public sealed class DirectRouteTests
         var ready = await ReadAsync(route);
         using var again = await ConnectAsync(host, ticket.RouteId.Span);
         using var unknown = await ConnectAsync(host, new byte[DirectRoute.RouteIdBytes]);
-        Send(route, new RunRequest { Tasks = IdentityBatch([7, 8]) });
+        Send(route, new RunRequest { Tasks = IdentityBatches.Of([7, 8]) });
         var results = new Dictionary<ulong, int>();
         while (results.Count < 2)
         {
@@ -128,13 +127,13 @@ public sealed class DirectRouteTests
         route.Write(ticket.Secret.Span);
         await ReadAsync(route);
 
-        Send(route, new RunRequest { Tasks = IdentityBatch(Enumerable.Range(1, WireLimits.MaxTasksInFlight + 1)) });
+        Send(route, new RunRequest { Tasks = IdentityBatches.Of(Enumerable.Range(1, WireLimits.MaxTasksInFlight + 1)) });
         var refused = await ReadAsync(route);
         var next = await OpenRouteAsync(client);
         using var nextRoute = await ConnectAsync(host, next.RouteId.Span);
         nextRoute.Write(next.Secret.Span);
         await ReadAsync(nextRoute);
-        Send(nextRoute, new RunRequest { Tasks = IdentityBatch([9]) });
+        Send(nextRoute, new RunRequest { Tasks = IdentityBatches.Of([9]) });
 
         refused!.Value.Header.Refused.Should().Be(
             "The client sent 16,385 more task(s) on a stream that already had 0 whose outcomes it had not received; a stream may have at most 16,384, " +
@@ -229,7 +228,7 @@ public sealed class DirectRouteTests
         using var route = await ConnectAsync(host, ticket.RouteId.Span);
         route.Write(ticket.Secret.Span);
         await ReadAsync(route);
-        Send(route, new RunRequest { Tasks = IdentityBatch([7]) });
+        Send(route, new RunRequest { Tasks = IdentityBatches.Of([7]) });
         var result = Deserialize((await ReadAsync(route))!.Value);
 
         result.Should().Equal(7);
@@ -360,19 +359,6 @@ public sealed class DirectRouteTests
         }
 
         return values;
-    }
-
-    private static TaskBatch IdentityBatch(IEnumerable<int> items)
-    {
-        var values = items.ToList();
-        var batch = new TaskBatch
-        {
-            Assembly = TestAssembly,
-            StubId = IdentityId,
-            Arguments = ByteString.CopyFrom([.. values.SelectMany(i => MessagePackSerializer.Serialize(new object[] { i }))]),
-        };
-        batch.TaskIds.AddRange(values.Select(i => (ulong)i));
-        return batch;
     }
 
     private static CallOptions Auth() => new(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + Token } });
