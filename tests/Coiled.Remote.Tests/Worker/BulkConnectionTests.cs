@@ -102,6 +102,7 @@ public sealed class BulkConnectionTests
 
         await client.Stream.WriteAsync((byte[])[.. Header(10, 1000), .. new byte[10]]);
         await time.WhenTimerSetAsync(Stall);
+        await Eventually.HoldsAsync(() => worker.Host.BulkConnections.Activities.Single().ArrivingReceived == 10, "the worker to read the blob's first 10 bytes");
         time.Advance(Stall);
 
         (await PeerClose.ReadOrResetAsync(client.Stream)).Should().Be(0, $"nothing arrived for {Stall} inside the blob, and the stall timeout is shorter than the idle one");
