@@ -4,12 +4,13 @@ namespace Coiled.Remote.Worker.Executors;
 
 /// <summary>
 /// The command line of an executor process, which only the worker daemon writes:
-/// <c>--executor [--environment ID --environment-dir DIR --entry-assembly NAME] --socket PATH --slots N --timeout-grace-ms MS --max-result-bytes N</c>.
+/// <c>--executor [--environment ID --environment-dir DIR --entry-assembly NAME] --socket PATH --slots N --timeout-grace-ms MS --max-result-bytes N [--tls true]</c>.
 /// Without an environment, the executor is a spare, started ahead of need, which learns its environment on standard
 /// input (see <see cref="ExecutorHost"/>). Its secret comes on the first line of standard input, never on the command
-/// line, which other users can read.
+/// line, which other users can read. <c>--tls true</c> says that the daemon's clients speak TLS, which a spare then
+/// warms up.
 /// </summary>
-internal sealed record ExecutorCommandLine(string? EnvironmentId, string? EnvironmentDirectory, string EntryAssembly, string SocketPath, int Slots, TaskLimits Limits)
+internal sealed record ExecutorCommandLine(string? EnvironmentId, string? EnvironmentDirectory, string EntryAssembly, string SocketPath, int Slots, TaskLimits Limits, bool Tls = false)
 {
     /// <exception cref="ArgumentException">An option is missing, unknown or malformed.</exception>
     public static ExecutorCommandLine Parse(IReadOnlyList<string> args)
@@ -17,7 +18,7 @@ internal sealed record ExecutorCommandLine(string? EnvironmentId, string? Enviro
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = 0; i < args.Count; i++)
         {
-            if (args[i] is not ("--environment" or "--environment-dir" or "--entry-assembly" or "--socket" or "--slots" or "--timeout-grace-ms" or "--max-result-bytes") || i + 1 >= args.Count)
+            if (args[i] is not ("--environment" or "--environment-dir" or "--entry-assembly" or "--socket" or "--slots" or "--timeout-grace-ms" or "--max-result-bytes" or "--tls") || i + 1 >= args.Count)
             {
                 throw new ArgumentException($"Unknown executor option or missing value: '{args[i]}'.");
             }
@@ -43,6 +44,12 @@ internal sealed record ExecutorCommandLine(string? EnvironmentId, string? Enviro
             values.GetValueOrDefault("--entry-assembly", string.Empty),
             Required("--socket"),
             Number("--slots"),
-            new TaskLimits(TimeSpan.FromMilliseconds(Number("--timeout-grace-ms", least: 0)), Number("--max-result-bytes"), CollectAfterLargeTasks: true));
+            new TaskLimits(TimeSpan.FromMilliseconds(Number("--timeout-grace-ms", least: 0)), Number("--max-result-bytes"), CollectAfterLargeTasks: true),
+            values.GetValueOrDefault("--tls", "false") switch
+            {
+                "true" => true,
+                "false" => false,
+                var other => throw new ArgumentException($"--tls takes true or false, not '{other}'."),
+            });
     }
 }

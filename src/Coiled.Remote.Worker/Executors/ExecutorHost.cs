@@ -1,11 +1,9 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Coiled.Remote.Processes;
-using Coiled.Remote.Serialization;
 using Coiled.Remote.Transport.Protocol;
 using Coiled.Remote.Transport;
 using Google.Protobuf;
-using MessagePack;
 
 namespace Coiled.Remote.Worker.Executors;
 
@@ -51,7 +49,9 @@ internal sealed class ExecutorHost
     private readonly TaskCompletionSource<string> _recycle = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ConcurrentDictionary<ResultBatcher, byte> _batchers = new();
 
-    private ExecutorHost(byte[] secret, ExecutorCommandLine options)
+    /// <param name="secret">What the daemon's links must present first.</param>
+    /// <param name="options">The executor's command line.</param>
+    internal ExecutorHost(byte[] secret, ExecutorCommandLine options)
     {
         _secret = secret;
         _options = options;
@@ -98,8 +98,8 @@ internal sealed class ExecutorHost
 
         if (!host._environment.Task.IsCompleted)
         {
-            // A spare: everything a first task needs that does not depend on its environment is made now, not then.
-            WarmUp();
+            // A spare: what a first route needs that does not depend on its environment is made meanwhile, not then.
+            _ = Task.Run(() => ExecutorWarmUp.RunAsync(Path.GetDirectoryName(options.SocketPath)!, host._secret, options.Tls, (link, environment) => host.ServeAsync(link, Task.FromResult(environment)), host._environment.Task));
             if (ReadLine(input) is not { } bind || !bind.StartsWith(BindPrefix, StringComparison.Ordinal))
             {
                 return 0;
@@ -211,20 +211,6 @@ internal sealed class ExecutorHost
         _ = Task.Run(() => environment.Preload(entryAssembly));
     }
 
-    /// <summary>Compiles and initializes, before a spare is bound, the serializers every first task uses.</summary>
-    private static void WarmUp()
-    {
-        var resolver = Serialization.RemoteSerializer.Options.Resolver;
-        _ = resolver.GetFormatter<int>();
-        _ = resolver.GetFormatter<long>();
-        _ = resolver.GetFormatter<double>();
-        _ = resolver.GetFormatter<string>();
-        _ = resolver.GetFormatter<byte[]>();
-        var reply = new RunReply { Results = new ResultBatch { TaskIds = { 1 }, Failures = { new TaskFailure { TaskId = 2, Message = "warm-up" } } } };
-        _ = RunRequest.Parser.ParseFrom(new RunRequest { Tasks = new TaskBatch { Assembly = "a", StubId = "s", TaskIds = { 1 } } }.ToByteArray());
-        _ = reply.CalculateSize();
-    }
-
     /// <summary>A line of standard input, without its end; null when the input ends first. Reads byte by byte, so nothing after it is consumed.</summary>
     private static string? ReadLine(Stream input)
     {
@@ -286,12 +272,12 @@ internal sealed class ExecutorHost
                 return false;
             }
 
-            _ = Task.Run(() => ServeAsync(connection));
+            _ = Task.Run(() => ServeAsync(connection, _environment.Task));
         }
     }
 
-    /// <summary>Serves one client's task stream, relayed by the daemon or on a direct route, until it ends.</summary>
-    private async Task ServeAsync(Socket connection)
+    /// <summary>Serves one client's task stream, relayed by the daemon or on a direct route, in <paramref name="environmentTask"/>'s environment, until it ends.</summary>
+    internal async Task ServeAsync(Socket connection, Task<RemoteEnvironment> environmentTask)
     {
         using var link = new ExecutorLink(connection);
 
@@ -305,7 +291,7 @@ internal sealed class ExecutorHost
         }
 
         // A spare serves no task before it knows its environment.
-        var environment = await _environment.Task.ConfigureAwait(false);
+        var environment = await environmentTask.ConfigureAwait(false);
         if (opened.Handoff is { } handoff)
         {
             await ServeDirectAsync(link, opened.Passed!, handoff, environment).ConfigureAwait(false);

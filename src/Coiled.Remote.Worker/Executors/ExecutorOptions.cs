@@ -29,6 +29,12 @@ internal sealed record ExecutorOptions
     /// </summary>
     public bool DirectRoutes { get; init; } = true;
 
+    /// <summary>
+    /// Whether the daemon's clients speak TLS, so that a spare executor warms TLS up too before its first direct route
+    /// (default false).
+    /// </summary>
+    public bool Tls { get; init; }
+
     /// <summary>An executor that has not reported ready within this time is killed, and the client's stream fails.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 

@@ -164,7 +164,7 @@ internal sealed class ExecutorProcess
             "--slots", slots.ToString(CultureInfo.InvariantCulture),
             "--timeout-grace-ms", ((long)limits.TimeoutGrace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture),
             "--max-result-bytes", limits.MaxResultBytes.ToString(CultureInfo.InvariantCulture),
-        ]))
+        ]).Concat(options.Tls ? ["--tls", "true"] : []))
         {
             start.ArgumentList.Add(argument);
         }
@@ -178,17 +178,19 @@ internal sealed class ExecutorProcess
     }
 
     /// <summary>
-    /// Gives a spare its environment: the app's files in its working directory, then the environment and the variables
-    /// on its standard input; false when it does not confirm (it ended), and it must not be used.
+    /// Gives a spare its environment: the environment and the variables on its standard input, and meanwhile the app's
+    /// files in its working directory; false when it does not confirm (it ended), and it must not be used.
     /// </summary>
     public async Task<bool> TryBindAsync(ExecutorEnvironment environment, TimeSpan timeout, CancellationToken cancellationToken)
     {
         EnvironmentId = environment.Id;
         try
         {
-            CopyAppFiles(environment.Directory, WorkingDirectory);
             await _process.StandardInput.WriteLineAsync(ExecutorHost.BindLine(environment).AsMemory(), cancellationToken).ConfigureAwait(false);
             await _process.StandardInput.FlushAsync(cancellationToken).ConfigureAwait(false);
+
+            // While the executor takes on its environment: no task reaches it before this returns.
+            CopyAppFiles(environment.Directory, WorkingDirectory);
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             wait.CancelAfter(timeout);
             if (await _process.StandardOutput.ReadLineAsync(wait.Token).ConfigureAwait(false) != ExecutorHost.BoundLine)
