@@ -4,7 +4,7 @@ namespace Coiled.Remote.Ec2;
 
 // Event ids by area: worker daemon 1000-1099, executors 1100-1199, EC2 2000-2999 (this file: backend 2000-2099,
 // launch 2100-2199, teardown 2200-2299, cleanup 2300-2399), synchronization 3000-3099, backends 3100-3199,
-// scheduler and cluster 4000 and up.
+// scheduler 4000-4099, cluster 4100-4199.
 
 /// <summary>The EC2 backend's log lines: starting, launching, booting, tearing down and cleaning up clusters (event ids 2000-2999).</summary>
 internal static partial class Ec2Log

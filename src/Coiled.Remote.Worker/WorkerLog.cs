@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 namespace Coiled.Remote.Worker;
 
 // Event ids by area: worker daemon 1000-1099 (this file), executors 1100-1199 (Executors/ExecutorLog.cs),
-// EC2 2000-2999, synchronization 3000-3099, backends 3100-3199, scheduler and cluster 4000 and up.
+// EC2 2000-2999, synchronization 3000-3099, backends 3100-3199, scheduler 4000-4099, cluster 4100-4199.
 
 /// <summary>The worker daemon's log lines: its gRPC service, its listeners and the refusals it counts (event ids 1000-1099).</summary>
 internal static partial class WorkerLog

@@ -3,7 +3,6 @@ using System.Runtime.CompilerServices;
 using Coiled.Remote.Scheduling;
 using Coiled.Remote.Stubs;
 using Coiled.Remote.Telemetry;
-using Microsoft.Extensions.Logging;
 
 namespace Coiled.Remote;
 
@@ -189,9 +188,7 @@ public sealed partial class Cluster
         {
             job.Activity?.SetTag(RemoteTelemetry.ItemCountTag, yielded);
             RemoteTelemetry.EndCall(job.Activity, error);
-            _logger.LogDebug(
-                "map_stream {Method}: {Count} result(s) read, {Outcome}; at most {PeakItems} item(s) and {PeakBytes} byte(s) in flight",
-                stub.DisplayName, yielded, error is null ? "ended" : $"failed ({error.GetType().Name})", job.Window.PeakItems, job.Window.PeakBytes);
+            _logger.StreamEnded(stub.DisplayName, yielded, error is null ? "ended" : $"failed ({error.GetType().Name})", job.Window.PeakItems, job.Window.PeakBytes);
 
             // However the consumer stopped (end, error, break), nothing of this stream keeps running: the source is read no
             // more. A read of the source under way is not waited for, since the source may block as long as it likes; the
@@ -227,13 +224,13 @@ public sealed partial class Cluster
         {
             var output = await completion.ConfigureAwait(false);
             RemoteTelemetry.EndCall(job.Activity, null);
-            _logger.LogDebug("{Operation} {Method}: {Count} item(s) in {ElapsedMs:0} ms", operation, job.Stub.DisplayName, count, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            _logger.CallCompleted(operation, job.Stub.DisplayName, count, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             return output;
         }
         catch (Exception ex)
         {
             RemoteTelemetry.EndCall(job.Activity, ex);
-            _logger.LogDebug("{Operation} {Method} of {Count} item(s) failed after {ElapsedMs:0} ms: {Error}", operation, job.Stub.DisplayName, count, Stopwatch.GetElapsedTime(started).TotalMilliseconds, ex.GetType().Name);
+            _logger.CallFailed(operation, job.Stub.DisplayName, count, Stopwatch.GetElapsedTime(started).TotalMilliseconds, ex.GetType().Name);
             throw;
         }
     }

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using Coiled.Remote.Scheduling;
 using Coiled.Remote.Telemetry;
-using Microsoft.Extensions.Logging;
 
 namespace Coiled.Remote;
 
@@ -60,8 +59,7 @@ public sealed partial class Cluster
     }
 
     private void LogWorker(WorkerConnection connection)
-        => _logger.LogDebug(
-            "Worker {WorkerId} at {Address}: {Slots} slot(s), {MemoryBytes} byte(s) of memory, {Os} {Architecture}, process {ProcessId}, Coiled.Remote {Version}",
+        => _logger.WorkerJoined(
             connection.Id, connection.Endpoint.Address, connection.Slots, connection.Hello.MemoryBytes, connection.Hello.OsDescription,
             connection.Hello.Architecture, connection.Hello.ProcessId, connection.Hello.LibraryVersion);
 
@@ -71,9 +69,7 @@ public sealed partial class Cluster
         RemoteTelemetry.Unregister(this);
         var summary = CurrentSummary();
         Volatile.Write(ref _closedSummary, summary);
-        _logger.LogInformation(
-            "Cluster closed: {TasksRun} task(s) run, {TasksFailed} failed, {TasksRetried} retried; {WorkerSeconds:0.0} worker-seconds; " +
-            "{BytesMoved} byte(s) moved (arguments {ArgumentBytes}, results {ResultBytes}, synchronization {SyncBytes}); cost {Cost}",
+        _logger.ClusterClosed(
             summary.TasksRun, summary.TasksFailed, summary.TasksRetried, summary.WorkerSeconds,
             summary.BytesMoved, summary.ArgumentBytes, summary.ResultBytes, summary.SyncBytes,
             summary.Cost is { } cost ? $"${cost:0.0000}" : "unknown");

@@ -188,8 +188,7 @@ public sealed partial class Cluster : IAsyncDisposable
             var session = await SynchronizeAsync(connections, application, variables, cancellationToken).ConfigureAwait(false);
             var total = time.GetElapsedTime(started);
             session = session with { Launch = launch, Variables = variables, Sync = session.Sync with { Elapsed = total - connected } };
-            logger.LogInformation(
-                "Cluster started on {Backend} in {TotalMs:0} ms (workers {ProvisionMs:0} ms, connect {ConnectMs:0} ms, sync {SyncMs:0} ms): {Count} worker(s); sent {Blobs} file(s), {Bytes} byte(s)",
+            logger.ClusterStarted(
                 backend.Name, total.TotalMilliseconds, provisioned.TotalMilliseconds, (connected - provisioned).TotalMilliseconds, (total - connected).TotalMilliseconds,
                 connections.Count, session.Sync.BlobsSent, session.Sync.BytesSent);
 
@@ -396,12 +395,12 @@ public sealed partial class Cluster : IAsyncDisposable
 
             await OpenOneAsync(connection, environmentId, _session.Variables, token).ConfigureAwait(false);
             StartWorker(connection);
-            _logger.LogWarning("Worker {Lost} was lost ({How}); replaced by worker {WorkerId} at {Address}", lost.Id, how, connection.Id, connection.Endpoint.Address);
+            _logger.WorkerReplaced(lost.Id, how, connection.Id, connection.Endpoint.Address);
             LogWorker(connection);
         }
         catch (Exception ex) when (Volatile.Read(ref _disposed) == 0)
         {
-            _logger.LogError(ex, "Worker {Lost} was lost ({How}) and could not be replaced", lost.Id, how);
+            _logger.WorkerNotReplaced(ex, lost.Id, how);
             _scheduler.GiveUpIfNoWorkers($"worker {lost.Id} ended ({how}) and starting a replacement failed: {ex.GetBaseException().Message}");
         }
         catch (Exception)
@@ -451,7 +450,7 @@ public sealed partial class Cluster : IAsyncDisposable
             }
             else
             {
-                logger.LogWarning("Environment variable {Name} is not set in this process; it is not forwarded to the workers", name);
+                logger.VariableNotForwarded(name);
             }
         }
 

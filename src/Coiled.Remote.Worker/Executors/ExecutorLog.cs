@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace Coiled.Remote.Worker.Executors;
 
 // Event ids by area: worker daemon 1000-1099 (WorkerLog.cs), executors 1100-1199 (this file),
-// EC2 2000-2999, synchronization 3000-3099, backends 3100-3199, scheduler and cluster 4000 and up.
+// EC2 2000-2999, synchronization 3000-3099, backends 3100-3199, scheduler 4000-4099, cluster 4100-4199.
 
 /// <summary>The log lines of the executor processes the worker daemon starts, binds and ends (event ids 1100-1199).</summary>
 internal static partial class ExecutorLog

@@ -49,7 +49,7 @@ internal sealed class PoisonIsolation(int maxWorkerDeaths, TaskQueue queue, Sche
     {
         foreach (var (task, exception) in poisoned)
         {
-            logger.LogError("{Method} item {Index} fails: it was running in {Deaths} worker processes that died", task.Job.Stub.DisplayName, task.Index, exception.WorkerDeaths.Count);
+            logger.ItemPoisoned(task.Job.Stub.DisplayName, task.Index, exception.WorkerDeaths.Count);
             metrics.Failed(worker, 1);
             task.Job.OnFailure(task.Index, exception);
         }

@@ -51,9 +51,7 @@ internal sealed class ResultHandler(RetryTimer retries, SchedulerMetrics metrics
 
             if (failure.Kind == FailureKind.Exception && task.Attempt < task.Job.Stub.Retries)
             {
-                logger.LogInformation(
-                    "{Method} item {Index} threw {Type} on worker {WorkerId}; retry {Attempt} of {Retries}",
-                    task.Job.Stub.DisplayName, task.Index, failure.ExceptionType, workerId, task.Attempt + 1, task.Job.Stub.Retries);
+                logger.ItemRetried(task.Job.Stub.DisplayName, task.Index, failure.ExceptionType, workerId, task.Attempt + 1, task.Job.Stub.Retries);
                 retries.Schedule(task with { Attempt = task.Attempt + 1 });
                 retried++;
             }

@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Logging;
-
 namespace Coiled.Remote.Scheduling;
 
 /// <summary>The scheduler's workers: how they join, and what happens to their tasks when they or their executors are lost.</summary>
@@ -60,7 +58,7 @@ internal sealed partial class Scheduler
         lock (_gate)
         {
             _workers.Remove(worker, out var tasks);
-            _logger.LogWarning("Worker {WorkerId} at {Address} was lost: {How}; {Count} task(s) go back to the queue", worker.Id, worker.Address, how, tasks?.InFlight.Count ?? 0);
+            _logger.WorkerLost(worker.Id, worker.Address, how, tasks?.InFlight.Count ?? 0);
             poisoned = tasks is null ? [] : _poison.Requeue(tasks, how);
             if (_workers.Count == 0 && _workerLost is null)
             {
@@ -103,7 +101,7 @@ internal sealed partial class Scheduler
             }
 
             worker.State = WorkerState.Starting;
-            _logger.LogWarning("Worker {WorkerId} at {Address}: {How}; {Count} task(s) go back to the queue", worker.Id, worker.Address, how, tasks);
+            _logger.ExecutorLost(worker.Id, worker.Address, how, tasks);
             poisoned = _poison.Requeue(placed, how);
         }
 
@@ -148,7 +146,7 @@ internal sealed partial class Scheduler
             jobs = [.. _jobs.Values];
         }
 
-        _logger.LogError("The cluster has no workers left and gets none back: {Why} {Jobs} call(s) fail", why, jobs.Count);
+        _logger.NoWorkersLeft(why, jobs.Count);
         foreach (var job in jobs)
         {
             job.Fail(TaskFailures.NoWorkersToFinish(job, why));

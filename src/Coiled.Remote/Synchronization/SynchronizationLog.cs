@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace Coiled.Remote.Synchronization;
 
 // Event ids by area: worker daemon 1000-1099, executors 1100-1199, EC2 2000-2999,
-// synchronization 3000-3099 (this file), backends 3100-3199 (Backends/BackendLog.cs), scheduler and cluster 4000 and up.
+// synchronization 3000-3099 (this file), backends 3100-3199 (Backends/BackendLog.cs), scheduler 4000-4099, cluster 4100-4199.
 
 /// <summary>The log lines of scanning and snapshotting the application's folder (event ids 3000-3099).</summary>
 internal static partial class SynchronizationLog

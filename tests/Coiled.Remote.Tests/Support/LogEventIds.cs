@@ -19,6 +19,8 @@ internal static partial class LogEventIds
         ["Coiled.Remote.Ec2.Ec2Log"] = (2000, 2999),
         ["Coiled.Remote.Synchronization.SynchronizationLog"] = (3000, 3099),
         ["Coiled.Remote.BackendLog"] = (3100, 3199),
+        ["Coiled.Remote.Scheduling.SchedulerLog"] = (4000, 4099),
+        ["Coiled.Remote.ClusterLog"] = (4100, 4199),
     };
 
     /// <summary>One source-generated log method.</summary>

@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote;
+
+// Event ids by area: worker daemon 1000-1099, executors 1100-1199, EC2 2000-2999, synchronization 3000-3099,
+// backends 3100-3199, scheduler 4000-4099 (Scheduling/SchedulerLog.cs), cluster 4100-4199 (this file).
+
+/// <summary>The cluster's log lines: starting and closing, replacing lost workers, and the calls it runs (event ids 4100-4199).</summary>
+internal static partial class ClusterLog
+{
+    [LoggerMessage(EventId = 4100, Level = LogLevel.Information, Message =
+        "Cluster started on {Backend} in {TotalMs:0} ms (workers {ProvisionMs:0} ms, connect {ConnectMs:0} ms, sync {SyncMs:0} ms): {Count} worker(s); sent {Blobs} file(s), {Bytes} byte(s)")]
+    public static partial void ClusterStarted(
+        this ILogger logger, string backend, double totalMs, double provisionMs, double connectMs, double syncMs, int count, int blobs, long bytes);
+
+    [LoggerMessage(EventId = 4101, Level = LogLevel.Warning, Message = "Environment variable {Name} is not set in this process; it is not forwarded to the workers")]
+    public static partial void VariableNotForwarded(this ILogger logger, string name);
+
+    [LoggerMessage(EventId = 4102, Level = LogLevel.Information, Message =
+        "Cluster closed: {TasksRun} task(s) run, {TasksFailed} failed, {TasksRetried} retried; {WorkerSeconds:0.0} worker-seconds; " +
+        "{BytesMoved} byte(s) moved (arguments {ArgumentBytes}, results {ResultBytes}, synchronization {SyncBytes}); cost {Cost}")]
+    public static partial void ClusterClosed(
+        this ILogger logger, long tasksRun, long tasksFailed, long tasksRetried, double workerSeconds,
+        long bytesMoved, long argumentBytes, long resultBytes, long syncBytes, string cost);
+
+    [LoggerMessage(EventId = 4110, Level = LogLevel.Debug, Message =
+        "Worker {WorkerId} at {Address}: {Slots} slot(s), {MemoryBytes} byte(s) of memory, {Os} {Architecture}, process {ProcessId}, Coiled.Remote {Version}")]
+    public static partial void WorkerJoined(
+        this ILogger logger, string workerId, Uri address, int slots, long memoryBytes, string os, string architecture, int processId, string version);
+
+    [LoggerMessage(EventId = 4111, Level = LogLevel.Warning, Message = "Worker {Lost} was lost ({How}); replaced by worker {WorkerId} at {Address}")]
+    public static partial void WorkerReplaced(this ILogger logger, string lost, string how, string workerId, Uri address);
+
+    [LoggerMessage(EventId = 4112, Level = LogLevel.Error, Message = "Worker {Lost} was lost ({How}) and could not be replaced")]
+    public static partial void WorkerNotReplaced(this ILogger logger, Exception exception, string lost, string how);
+
+    [LoggerMessage(EventId = 4120, Level = LogLevel.Debug, Message = "{Operation} {Method}: {Count} item(s) in {ElapsedMs:0} ms")]
+    public static partial void CallCompleted(this ILogger logger, string operation, string method, int count, double elapsedMs);
+
+    [LoggerMessage(EventId = 4121, Level = LogLevel.Debug, Message = "{Operation} {Method} of {Count} item(s) failed after {ElapsedMs:0} ms: {Error}")]
+    public static partial void CallFailed(this ILogger logger, string operation, string method, int count, double elapsedMs, string error);
+
+    [LoggerMessage(EventId = 4122, Level = LogLevel.Debug, Message =
+        "map_stream {Method}: {Count} result(s) read, {Outcome}; at most {PeakItems} item(s) and {PeakBytes} byte(s) in flight")]
+    public static partial void StreamEnded(this ILogger logger, string method, long count, string outcome, long peakItems, long peakBytes);
+}

@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote.Scheduling;
+
+// Event ids by area: worker daemon 1000-1099, executors 1100-1199, EC2 2000-2999, synchronization 3000-3099,
+// backends 3100-3199, scheduler 4000-4099 (this file), cluster 4100-4199 (ClusterLog.cs).
+
+/// <summary>The scheduler's log lines: workers and executors lost, tasks retried or failed for good (event ids 4000-4099).</summary>
+internal static partial class SchedulerLog
+{
+    [LoggerMessage(EventId = 4000, Level = LogLevel.Warning, Message = "Worker {WorkerId} at {Address} was lost: {How}; {Count} task(s) go back to the queue")]
+    public static partial void WorkerLost(this ILogger logger, string workerId, Uri address, string how, int count);
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Worker {WorkerId} at {Address}: {How}; {Count} task(s) go back to the queue")]
+    public static partial void ExecutorLost(this ILogger logger, string workerId, Uri address, string how, int count);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Error, Message = "The cluster has no workers left and gets none back: {Why} {Jobs} call(s) fail")]
+    public static partial void NoWorkersLeft(this ILogger logger, string why, int jobs);
+
+    [LoggerMessage(EventId = 4010, Level = LogLevel.Error, Message = "{Method} item {Index} fails: it was running in {Deaths} worker processes that died")]
+    public static partial void ItemPoisoned(this ILogger logger, string method, int index, int deaths);
+
+    [LoggerMessage(EventId = 4020, Level = LogLevel.Information, Message = "{Method} item {Index} threw {Type} on worker {WorkerId}; retry {Attempt} of {Retries}")]
+    public static partial void ItemRetried(this ILogger logger, string method, int index, string type, string workerId, int attempt, int retries);
+}
