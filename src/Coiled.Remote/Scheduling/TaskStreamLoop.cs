@@ -132,17 +132,17 @@ internal sealed class TaskStreamLoop
             throw new InvalidDataException($"Worker {_worker.Id} sent results as bulk blob {batch.BulkId}, but this client has no bulk-data connection to it.");
         }
 
-        var blob = await _bulk.Results.TakeAsync(batch.BulkId, _stop).ConfigureAwait(false);
+        var payload = await _bulk.Results.TakeAsync(batch.BulkId, _stop).ConfigureAwait(false);
         try
         {
-            batch.Results = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(blob.Data);
+            batch.Results = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(payload.Data);
             _scheduler.OnResults(_worker, batch);
         }
         finally
         {
             // The results were read into their calls' own objects.
             batch.Results = Google.Protobuf.ByteString.Empty;
-            blob.Buffer.Release();
+            payload.Buffer.Release();
         }
     }
 
