@@ -49,8 +49,8 @@ def args_type(arity):
 
 def writer(arity):
     if arity == 0:
-        return "ArgumentWriter.None"
-    return f"ArgumentWriter<{', '.join(f'T{i}' for i in range(1, arity + 1))}>.Instance"
+        return "ArgumentArrays.Empty"
+    return f"ArgumentArrays<{', '.join(f'T{i}' for i in range(1, arity + 1))}>.Writer"
 
 
 def item_doc(arity):

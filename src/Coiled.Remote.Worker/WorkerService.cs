@@ -128,9 +128,9 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                     switch (request.KindCase)
                     {
                         case RunRequest.KindOneofCase.Tasks when request.Tasks.BulkId != 0:
-                            var blob = await state.Bulk.TakeAsync(request.Tasks.BulkId, aborted).ConfigureAwait(false);
+                            var payload = await state.Bulk.TakeAsync(request.Tasks.BulkId, aborted).ConfigureAwait(false);
                             state.CountBulkArguments();
-                            executor.Enqueue(environment, request.Tasks, blob.Data, blob.Buffer);
+                            executor.Enqueue(environment, request.Tasks, payload.Data, payload.Buffer);
                             break;
                         case RunRequest.KindOneofCase.Tasks:
                             executor.Enqueue(environment, request.Tasks, request.Tasks.Arguments.Memory);
@@ -201,17 +201,17 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                     switch (request.KindCase)
                     {
                         case RunRequest.KindOneofCase.Tasks when request.Tasks.BulkId != 0:
-                            var blob = await state.Bulk.TakeAsync(request.Tasks.BulkId, relay.Token).ConfigureAwait(false);
+                            var payload = await state.Bulk.TakeAsync(request.Tasks.BulkId, relay.Token).ConfigureAwait(false);
                             try
                             {
                                 state.CountBulkArguments();
                                 request.Tasks.BulkId = 0;
                                 Forwarded(outstanding, request.Tasks.TaskIds.Count);
-                                Send(request, blob.Data.Span);
+                                Send(request, payload.Data.Span);
                             }
                             finally
                             {
-                                blob.Buffer.Release();
+                                payload.Buffer.Release();
                             }
 
                             break;

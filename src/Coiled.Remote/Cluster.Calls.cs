@@ -9,7 +9,7 @@ namespace Coiled.Remote;
 public sealed partial class Cluster
 {
     private async Task<TResult> SubmitCoreAsync<TArgs, TResult>(
-        Delegate method, int arity, TArgs arguments, ArgumentsWriter<TArgs> writer, CancellationToken cancellationToken)
+        Delegate method, int arity, TArgs arguments, ArgumentArrayWriter<TArgs> writer, CancellationToken cancellationToken)
     {
         var stub = Resolve(method, arity);
         cancellationToken.ThrowIfCancellationRequested();
@@ -32,11 +32,11 @@ public sealed partial class Cluster
     }
 
     private Task<TResult[]> MapCoreAsync<TArgs, TResult>(
-        Delegate method, int arity, IEnumerable<TArgs> items, ArgumentsWriter<TArgs> writer, IProgress<MapProgress>? progress, CancellationToken cancellationToken)
+        Delegate method, int arity, IEnumerable<TArgs> items, ArgumentArrayWriter<TArgs> writer, IProgress<MapProgress>? progress, CancellationToken cancellationToken)
         => RunAllAsync("map", method, arity, items, writer, static (stub, count, token) => new MapJob<TResult>(stub, count, token), job => job.Completion, [], progress, cancellationToken);
 
     private Task<ItemOutcome<TResult>[]> MapOutcomesCoreAsync<TArgs, TResult>(
-        Delegate method, int arity, IEnumerable<TArgs> items, ArgumentsWriter<TArgs> writer, IProgress<MapProgress>? progress, CancellationToken cancellationToken)
+        Delegate method, int arity, IEnumerable<TArgs> items, ArgumentArrayWriter<TArgs> writer, IProgress<MapProgress>? progress, CancellationToken cancellationToken)
         => RunAllAsync("map_outcomes", method, arity, items, writer, static (stub, count, token) => new OutcomeJob<TResult>(stub, count, token), job => job.Completion, [], progress, cancellationToken);
 
     /// <summary>Serializes every item into chunks and submits them as one job; the first chunk runs while the rest is still being serialized.</summary>
@@ -45,7 +45,7 @@ public sealed partial class Cluster
         Delegate method,
         int arity,
         IEnumerable<TArgs> items,
-        ArgumentsWriter<TArgs> writer,
+        ArgumentArrayWriter<TArgs> writer,
         Func<RemoteStub, int, CancellationToken, TJob> createJob,
         Func<TJob, Task<TOutput[]>> completion,
         TOutput[] empty,
@@ -129,7 +129,7 @@ public sealed partial class Cluster
     }
 
     private IAsyncEnumerable<TResult> MapStreamCoreAsync<TArgs, TResult>(
-        Delegate method, int arity, ItemSource<TArgs> items, ArgumentsWriter<TArgs> writer, IProgress<MapProgress>? progress, CancellationToken cancellationToken)
+        Delegate method, int arity, ItemSource<TArgs> items, ArgumentArrayWriter<TArgs> writer, IProgress<MapProgress>? progress, CancellationToken cancellationToken)
         => MapStreamCoreAsync<TArgs, TResult>(method, arity, items, writer, progress, window: null, cancellationToken);
 
     /// <summary>
@@ -141,7 +141,7 @@ public sealed partial class Cluster
         Delegate method,
         int arity,
         ItemSource<TArgs> items,
-        ArgumentsWriter<TArgs> writer,
+        ArgumentArrayWriter<TArgs> writer,
         IProgress<MapProgress>? progress,
         StreamWindow? window,
         [EnumeratorCancellation] CancellationToken cancellationToken)

@@ -12,7 +12,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -20,14 +20,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -35,14 +35,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -50,14 +50,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1>([RemoteMethodParameter] Action<T1> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -65,14 +65,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1>([RemoteMethodParameter] Action<T1> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, Task> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -80,14 +80,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, Task> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, ValueTask> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -95,14 +95,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, ValueTask> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -110,14 +110,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -125,14 +125,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -140,14 +140,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1>([RemoteMethodParameter] Action<T1, CancellationToken> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -155,14 +155,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1>([RemoteMethodParameter] Action<T1, CancellationToken> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, CancellationToken, Task> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -170,14 +170,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, CancellationToken, Task> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -185,14 +185,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapCoreAsync<T1, object?>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -200,14 +200,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -215,14 +215,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -230,14 +230,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2>([RemoteMethodParameter] Action<T1, T2> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -245,14 +245,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2>([RemoteMethodParameter] Action<T1, T2> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, Task> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -260,14 +260,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, Task> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, ValueTask> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -275,14 +275,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, ValueTask> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -290,14 +290,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -305,14 +305,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -320,14 +320,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2>([RemoteMethodParameter] Action<T1, T2, CancellationToken> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -335,14 +335,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2>([RemoteMethodParameter] Action<T1, T2, CancellationToken> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -350,14 +350,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -365,14 +365,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2), object?>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -380,14 +380,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -395,14 +395,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -410,14 +410,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Action<T1, T2, T3> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -425,14 +425,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Action<T1, T2, T3> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, Task> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -440,14 +440,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, Task> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -455,14 +455,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -470,14 +470,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -485,14 +485,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -500,14 +500,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Action<T1, T2, T3, CancellationToken> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -515,14 +515,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Action<T1, T2, T3, CancellationToken> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -530,14 +530,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -545,14 +545,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3), object?>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -560,14 +560,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -575,14 +575,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -590,14 +590,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Action<T1, T2, T3, T4> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -605,14 +605,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Action<T1, T2, T3, T4> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -620,14 +620,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -635,14 +635,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -650,14 +650,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -665,14 +665,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers; results come back in input order.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -680,14 +680,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Action<T1, T2, T3, T4, CancellationToken> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -695,14 +695,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Action<T1, T2, T3, T4, CancellationToken> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -710,14 +710,14 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item across the workers and completes when every item has run.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -725,5 +725,5 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task MapAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapCoreAsync<(T1, T2, T3, T4), object?>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 }

@@ -13,7 +13,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -22,7 +22,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -30,7 +30,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -39,7 +39,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -47,7 +47,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -56,7 +56,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -64,7 +64,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -73,7 +73,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -81,7 +81,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -90,7 +90,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -98,7 +98,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -107,7 +107,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<T1, TResult>(method, 1, items, ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -115,7 +115,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -124,7 +124,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -132,7 +132,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -141,7 +141,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -149,7 +149,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -158,7 +158,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -166,7 +166,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -175,7 +175,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -183,7 +183,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -192,7 +192,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -200,7 +200,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -209,7 +209,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2), TResult>(method, 2, items, ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -217,7 +217,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -226,7 +226,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -234,7 +234,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -243,7 +243,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -251,7 +251,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -260,7 +260,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -268,7 +268,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -277,7 +277,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -285,7 +285,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -294,7 +294,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -302,7 +302,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -311,7 +311,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3), TResult>(method, 3, items, ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -319,7 +319,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -328,7 +328,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -336,7 +336,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -345,7 +345,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -353,7 +353,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -362,7 +362,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -370,7 +370,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -379,7 +379,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -387,7 +387,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -396,7 +396,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -404,7 +404,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and returns every item's outcome in input order:
     /// its result or its exception. One failing item does not stop the others.</summary>
@@ -413,5 +413,5 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total, rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<ItemOutcome<TResult>[]> MapOutcomesAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapOutcomesCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, items, ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 }

@@ -14,7 +14,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -24,7 +24,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -33,7 +33,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -43,7 +43,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -52,7 +52,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -62,7 +62,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -71,7 +71,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -81,7 +81,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -90,7 +90,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -100,7 +100,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -109,7 +109,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -119,7 +119,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -128,7 +128,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -138,7 +138,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -147,7 +147,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -157,7 +157,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -166,7 +166,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -176,7 +176,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -185,7 +185,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -195,7 +195,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -204,7 +204,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -214,7 +214,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -223,7 +223,7 @@ public sealed partial class Cluster
     /// <param name="items">The items; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -233,7 +233,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<T1> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentWriter<T1>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<T1, TResult>(method, 1, ItemSource.From(items), ArgumentArrays<T1>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -242,7 +242,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -252,7 +252,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -261,7 +261,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -271,7 +271,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -280,7 +280,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -290,7 +290,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -299,7 +299,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -309,7 +309,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -318,7 +318,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -328,7 +328,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -337,7 +337,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -347,7 +347,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -356,7 +356,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -366,7 +366,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -375,7 +375,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -385,7 +385,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -394,7 +394,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -404,7 +404,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -413,7 +413,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -423,7 +423,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -432,7 +432,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -442,7 +442,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -451,7 +451,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 2 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -461,7 +461,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentWriter<T1, T2>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2), TResult>(method, 2, ItemSource.From(items), ArgumentArrays<T1, T2>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -470,7 +470,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -480,7 +480,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -489,7 +489,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -499,7 +499,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -508,7 +508,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -518,7 +518,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -527,7 +527,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -537,7 +537,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -546,7 +546,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -556,7 +556,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -565,7 +565,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -575,7 +575,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -584,7 +584,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -594,7 +594,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -603,7 +603,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -613,7 +613,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -622,7 +622,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -632,7 +632,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -641,7 +641,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -651,7 +651,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -660,7 +660,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -670,7 +670,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -679,7 +679,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 3 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -689,7 +689,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentWriter<T1, T2, T3>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3), TResult>(method, 3, ItemSource.From(items), ArgumentArrays<T1, T2, T3>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -698,7 +698,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -708,7 +708,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -717,7 +717,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -727,7 +727,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -736,7 +736,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -746,7 +746,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -755,7 +755,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -765,7 +765,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -774,7 +774,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -784,7 +784,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -793,7 +793,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -803,7 +803,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -812,7 +812,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -822,7 +822,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -831,7 +831,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -841,7 +841,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -850,7 +850,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -860,7 +860,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -869,7 +869,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -879,7 +879,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -888,7 +888,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -898,7 +898,7 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -907,7 +907,7 @@ public sealed partial class Cluster
     /// <param name="items">The items as tuples of the method's 4 arguments; each becomes one task. Read lazily, as the window allows.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, null, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, null, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once per item and streams the results in input order,
     /// holding at most <see cref="ClusterOptions.StreamWindowBytes"/> of arguments and results (plus one item) and 65,536 items
@@ -917,5 +917,5 @@ public sealed partial class Cluster
     /// <param name="progress">Receives <see cref="MapProgress"/> (done, failed, total (-1 until the source ends), rate, time left) at most about ten times a second, and once more when the call ends.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public IAsyncEnumerable<TResult> MapStreamAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, IAsyncEnumerable<(T1, T2, T3, T4)> items, IProgress<MapProgress> progress, CancellationToken cancellationToken = default)
-        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentWriter<T1, T2, T3, T4>.Instance, progress, cancellationToken);
+        => MapStreamCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, ItemSource.From(items), ArgumentArrays<T1, T2, T3, T4>.Writer, progress, cancellationToken);
 }

@@ -11,157 +11,157 @@ public sealed partial class Cluster
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult> SubmitAsync<TResult>([RemoteMethodParameter] Func<TResult> method, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentWriter.None, cancellationToken);
+        => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentArrays.Empty, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult> SubmitAsync<TResult>([RemoteMethodParameter] Func<Task<TResult>> method, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentWriter.None, cancellationToken);
+        => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentArrays.Empty, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult> SubmitAsync<TResult>([RemoteMethodParameter] Func<ValueTask<TResult>> method, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentWriter.None, cancellationToken);
+        => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentArrays.Empty, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task SubmitAsync([RemoteMethodParameter] Action method, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentWriter.None, cancellationToken);
+        => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentArrays.Empty, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task SubmitAsync([RemoteMethodParameter] Func<Task> method, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentWriter.None, cancellationToken);
+        => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentArrays.Empty, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task SubmitAsync([RemoteMethodParameter] Func<ValueTask> method, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentWriter.None, cancellationToken);
+        => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentArrays.Empty, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult> SubmitAsync<TResult>([RemoteMethodParameter] Func<CancellationToken, TResult> method, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentWriter.None, cancellationToken);
+        => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentArrays.Empty, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult> SubmitAsync<TResult>([RemoteMethodParameter] Func<CancellationToken, Task<TResult>> method, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentWriter.None, cancellationToken);
+        => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentArrays.Empty, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult> SubmitAsync<TResult>([RemoteMethodParameter] Func<CancellationToken, ValueTask<TResult>> method, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentWriter.None, cancellationToken);
+        => SubmitCoreAsync<ValueTuple, TResult>(method, 0, default, ArgumentArrays.Empty, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task SubmitAsync([RemoteMethodParameter] Action<CancellationToken> method, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentWriter.None, cancellationToken);
+        => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentArrays.Empty, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task SubmitAsync([RemoteMethodParameter] Func<CancellationToken, Task> method, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentWriter.None, cancellationToken);
+        => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentArrays.Empty, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task SubmitAsync([RemoteMethodParameter] Func<CancellationToken, ValueTask> method, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentWriter.None, cancellationToken);
+        => SubmitCoreAsync<ValueTuple, object?>(method, 0, default, ArgumentArrays.Empty, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult> SubmitAsync<T1, TResult>([RemoteMethodParameter] Func<T1, TResult> method, T1 arg1, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
+        => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentArrays<T1>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult> SubmitAsync<T1, TResult>([RemoteMethodParameter] Func<T1, Task<TResult>> method, T1 arg1, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
+        => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentArrays<T1>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult> SubmitAsync<T1, TResult>([RemoteMethodParameter] Func<T1, ValueTask<TResult>> method, T1 arg1, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
+        => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentArrays<T1>.Writer, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task SubmitAsync<T1>([RemoteMethodParameter] Action<T1> method, T1 arg1, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
+        => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentArrays<T1>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task SubmitAsync<T1>([RemoteMethodParameter] Func<T1, Task> method, T1 arg1, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
+        => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentArrays<T1>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task SubmitAsync<T1>([RemoteMethodParameter] Func<T1, ValueTask> method, T1 arg1, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
+        => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentArrays<T1>.Writer, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult> SubmitAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, TResult> method, T1 arg1, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
+        => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentArrays<T1>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult> SubmitAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, Task<TResult>> method, T1 arg1, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
+        => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentArrays<T1>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult> SubmitAsync<T1, TResult>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask<TResult>> method, T1 arg1, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
+        => SubmitCoreAsync<T1, TResult>(method, 1, arg1, ArgumentArrays<T1>.Writer, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task SubmitAsync<T1>([RemoteMethodParameter] Action<T1, CancellationToken> method, T1 arg1, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
+        => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentArrays<T1>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task SubmitAsync<T1>([RemoteMethodParameter] Func<T1, CancellationToken, Task> method, T1 arg1, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
+        => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentArrays<T1>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
     /// <param name="arg1">The first argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task SubmitAsync<T1>([RemoteMethodParameter] Func<T1, CancellationToken, ValueTask> method, T1 arg1, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentWriter<T1>.Instance, cancellationToken);
+        => SubmitCoreAsync<T1, object?>(method, 1, arg1, ArgumentArrays<T1>.Writer, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -169,7 +169,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult> SubmitAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, TResult> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentArrays<T1, T2>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -177,7 +177,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult> SubmitAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, Task<TResult>> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentArrays<T1, T2>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -185,7 +185,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult> SubmitAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, ValueTask<TResult>> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentArrays<T1, T2>.Writer, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -193,7 +193,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task SubmitAsync<T1, T2>([RemoteMethodParameter] Action<T1, T2> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentArrays<T1, T2>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -201,7 +201,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task SubmitAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, Task> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentArrays<T1, T2>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -209,7 +209,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task SubmitAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, ValueTask> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentArrays<T1, T2>.Writer, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -217,7 +217,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult> SubmitAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, TResult> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentArrays<T1, T2>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -225,7 +225,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult> SubmitAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task<TResult>> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentArrays<T1, T2>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -233,7 +233,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult> SubmitAsync<T1, T2, TResult>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask<TResult>> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2), TResult>(method, 2, (arg1, arg2), ArgumentArrays<T1, T2>.Writer, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -241,7 +241,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task SubmitAsync<T1, T2>([RemoteMethodParameter] Action<T1, T2, CancellationToken> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentArrays<T1, T2>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -249,7 +249,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task SubmitAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, CancellationToken, Task> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentArrays<T1, T2>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -257,7 +257,7 @@ public sealed partial class Cluster
     /// <param name="arg2">The second argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task SubmitAsync<T1, T2>([RemoteMethodParameter] Func<T1, T2, CancellationToken, ValueTask> method, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentWriter<T1, T2>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2), object?>(method, 2, (arg1, arg2), ArgumentArrays<T1, T2>.Writer, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -266,7 +266,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult> SubmitAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, TResult> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentArrays<T1, T2, T3>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -275,7 +275,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult> SubmitAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, Task<TResult>> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentArrays<T1, T2, T3>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -284,7 +284,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult> SubmitAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask<TResult>> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentArrays<T1, T2, T3>.Writer, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -293,7 +293,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task SubmitAsync<T1, T2, T3>([RemoteMethodParameter] Action<T1, T2, T3> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentArrays<T1, T2, T3>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -302,7 +302,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task SubmitAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, Task> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentArrays<T1, T2, T3>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -311,7 +311,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task SubmitAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, ValueTask> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentArrays<T1, T2, T3>.Writer, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -320,7 +320,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult> SubmitAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, TResult> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentArrays<T1, T2, T3>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -329,7 +329,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult> SubmitAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task<TResult>> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentArrays<T1, T2, T3>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -338,7 +338,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult> SubmitAsync<T1, T2, T3, TResult>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3), TResult>(method, 3, (arg1, arg2, arg3), ArgumentArrays<T1, T2, T3>.Writer, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -347,7 +347,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task SubmitAsync<T1, T2, T3>([RemoteMethodParameter] Action<T1, T2, T3, CancellationToken> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentArrays<T1, T2, T3>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -356,7 +356,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task SubmitAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, Task> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentArrays<T1, T2, T3>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -365,7 +365,7 @@ public sealed partial class Cluster
     /// <param name="arg3">The third argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task SubmitAsync<T1, T2, T3>([RemoteMethodParameter] Func<T1, T2, T3, CancellationToken, ValueTask> method, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentWriter<T1, T2, T3>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3), object?>(method, 3, (arg1, arg2, arg3), ArgumentArrays<T1, T2, T3>.Writer, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -375,7 +375,7 @@ public sealed partial class Cluster
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, TResult> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentArrays<T1, T2, T3, T4>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -385,7 +385,7 @@ public sealed partial class Cluster
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task<TResult>> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentArrays<T1, T2, T3, T4>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -395,7 +395,7 @@ public sealed partial class Cluster
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask<TResult>> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentArrays<T1, T2, T3, T4>.Writer, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -405,7 +405,7 @@ public sealed partial class Cluster
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task SubmitAsync<T1, T2, T3, T4>([RemoteMethodParameter] Action<T1, T2, T3, T4> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentArrays<T1, T2, T3, T4>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -415,7 +415,7 @@ public sealed partial class Cluster
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task SubmitAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, Task> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentArrays<T1, T2, T3, T4>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -425,7 +425,7 @@ public sealed partial class Cluster
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call: queued tasks are dropped and running ones abandoned.</param>
     public Task SubmitAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, ValueTask> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentArrays<T1, T2, T3, T4>.Writer, cancellationToken);
 
     /// <summary>Runs the synchronous [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -435,7 +435,7 @@ public sealed partial class Cluster
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, TResult> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentArrays<T1, T2, T3, T4>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -445,7 +445,7 @@ public sealed partial class Cluster
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentArrays<T1, T2, T3, T4>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -455,7 +455,7 @@ public sealed partial class Cluster
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task<TResult> SubmitAsync<T1, T2, T3, T4, TResult>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3, T4), TResult>(method, 4, (arg1, arg2, arg3, arg4), ArgumentArrays<T1, T2, T3, T4>.Writer, cancellationToken);
 
     /// <summary>Runs the void [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -465,7 +465,7 @@ public sealed partial class Cluster
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task SubmitAsync<T1, T2, T3, T4>([RemoteMethodParameter] Action<T1, T2, T3, T4, CancellationToken> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentArrays<T1, T2, T3, T4>.Writer, cancellationToken);
 
     /// <summary>Runs the Task-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -475,7 +475,7 @@ public sealed partial class Cluster
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task SubmitAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, Task> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentArrays<T1, T2, T3, T4>.Writer, cancellationToken);
 
     /// <summary>Runs the ValueTask-returning [Remote] <paramref name="method"/> once on a worker and returns its result.</summary>
     /// <param name="method">A static method marked [Remote], passed as a method group, e.g. <c>Jobs.Square</c>.</param>
@@ -485,5 +485,5 @@ public sealed partial class Cluster
     /// <param name="arg4">The fourth argument.</param>
     /// <param name="cancellationToken">Cancels the call. The [Remote] method's own <see cref="CancellationToken"/> is cancelled on the worker.</param>
     public Task SubmitAsync<T1, T2, T3, T4>([RemoteMethodParameter] Func<T1, T2, T3, T4, CancellationToken, ValueTask> method, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
-        => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentWriter<T1, T2, T3, T4>.Instance, cancellationToken);
+        => SubmitCoreAsync<(T1, T2, T3, T4), object?>(method, 4, (arg1, arg2, arg3, arg4), ArgumentArrays<T1, T2, T3, T4>.Writer, cancellationToken);
 }

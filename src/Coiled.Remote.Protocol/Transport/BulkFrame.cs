@@ -111,7 +111,7 @@ internal static class BulkFrame
     /// another blob begins.
     /// </summary>
     /// <exception cref="InvalidDataException">The blob declares more than <paramref name="maxLength"/> bytes, or the stream ends inside it.</exception>
-    public static async Task<(ulong Id, BulkBlob Blob)?> ReadBlobAsync(Stream stream, long maxLength, BulkActivity? activity, CancellationToken cancellationToken)
+    public static async Task<(ulong Id, BulkPayload Payload)?> ReadBlobAsync(Stream stream, long maxLength, BulkActivity? activity, CancellationToken cancellationToken)
     {
         if (await ReadBlobHeaderAsync(stream, maxLength, activity, cancellationToken).ConfigureAwait(false) is not (var id, var length))
         {
@@ -163,7 +163,7 @@ internal static class BulkFrame
     /// length is rented, that half is copied into it (once) and the rest is read straight into it.
     /// </summary>
     /// <exception cref="InvalidDataException">The stream ends inside the blob.</exception>
-    public static async Task<BulkBlob> ReadBlobBodyAsync(Stream stream, ulong id, int length, BulkActivity? activity, CancellationToken cancellationToken)
+    public static async Task<BulkPayload> ReadBlobBodyAsync(Stream stream, ulong id, int length, BulkActivity? activity, CancellationToken cancellationToken)
     {
         var what = $"blob {id}";
         var pieces = new List<(byte[] Array, int Length)>();
@@ -196,9 +196,9 @@ internal static class BulkFrame
             ReturnAll(pieces);
             activity?.Holding(whole.Array.Length);
             await ReadExactlyAsync(stream, whole.Array.AsMemory(offset, length - offset), what, body: true, activity, cancellationToken).ConfigureAwait(false);
-            var blob = new BulkBlob(whole, length);
+            var payload = new BulkPayload(whole, length);
             whole = null;
-            return blob;
+            return payload;
         }
         finally
         {

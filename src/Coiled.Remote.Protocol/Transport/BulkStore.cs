@@ -58,7 +58,7 @@ internal sealed class BulkStore(TimeSpan arrivalTimeout, TimeProvider timeProvid
     /// Hands over a blob; the store holds its buffer until a batch claims it or the arrival timeout passes. A blob
     /// that no message waits for and that would take the unclaimed bytes past the cap is refused and its buffer released.
     /// </summary>
-    public void Deliver(ulong id, BulkBlob blob)
+    public void Deliver(ulong id, BulkPayload payload)
     {
         var slot = SlotOf(id);
         lock (slot)
@@ -66,25 +66,25 @@ internal sealed class BulkStore(TimeSpan arrivalTimeout, TimeProvider timeProvid
             if (slot.Arrival.Task.IsCompleted)
             {
                 // The same id twice, or one refused: the first one stands.
-                blob.Buffer.Release();
+                payload.Buffer.Release();
                 return;
             }
 
             if (!slot.Waiting)
             {
-                var unclaimed = Interlocked.Add(ref _unclaimedBytes, blob.Length);
+                var unclaimed = Interlocked.Add(ref _unclaimedBytes, payload.Length);
                 if (unclaimed > maxUnclaimedBytes)
                 {
-                    Interlocked.Add(ref _unclaimedBytes, -blob.Length);
-                    blob.Buffer.Release();
-                    RefuseLocked(id, slot, blob.Length, unclaimed - blob.Length);
+                    Interlocked.Add(ref _unclaimedBytes, -payload.Length);
+                    payload.Buffer.Release();
+                    RefuseLocked(id, slot, payload.Length, unclaimed - payload.Length);
                     return;
                 }
 
-                slot.Counted = blob.Length;
+                slot.Counted = payload.Length;
             }
 
-            slot.Arrival.TrySetResult(blob);
+            slot.Arrival.TrySetResult(payload);
             if (!slot.Claimed)
             {
                 slot.Expiry = timeProvider.CreateTimer(static state => ((Expiring)state!).Expire(), new Expiring(this, id, slot), arrivalTimeout, Timeout.InfiniteTimeSpan);
@@ -97,7 +97,7 @@ internal sealed class BulkStore(TimeSpan arrivalTimeout, TimeProvider timeProvid
     /// <see cref="StatusCode.DataLoss"/>: it did not arrive in time, or was dropped; <see cref="StatusCode.ResourceExhausted"/>:
     /// it was refused for the cap of unclaimed bytes.
     /// </exception>
-    public async Task<BulkBlob> TakeAsync(ulong id, CancellationToken cancellationToken)
+    public async Task<BulkPayload> TakeAsync(ulong id, CancellationToken cancellationToken)
     {
         var slot = SlotOf(id);
         if (Volatile.Read(ref _broken) is { } broken && !slot.Arrival.Task.IsCompleted)
@@ -194,7 +194,7 @@ internal sealed class BulkStore(TimeSpan arrivalTimeout, TimeProvider timeProvid
     /// <summary>One blob id: its arrival, and the timer that drops the blob if no batch claims it.</summary>
     private sealed class Slot
     {
-        public TaskCompletionSource<BulkBlob> Arrival { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<BulkPayload> Arrival { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public ITimer? Expiry { get; set; }
 

@@ -15,7 +15,7 @@ namespace Coiled.Remote.Scheduling;
 /// Whether large chunks may keep a pooled array (<see cref="ArgumentChunk.Lease"/>), which their job returns when it
 /// ends. Streams pass false: they run for as long as their source lasts, so their chunks are left to the garbage collector.
 /// </param>
-internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, RemoteStub stub, bool itemized, bool pooled)
+internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentArrayWriter<TArgs> write, RemoteStub stub, bool itemized, bool pooled)
 {
     private const int ChunkTargetBytes = 1024 * 1024;
     private const int MaxItemsPerChunk = 16384;
@@ -23,7 +23,7 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentsWriter<TArgs> write, 
     /// <summary>Chunks at least this large keep the builder's buffer instead of a copy of it.</summary>
     private const int HandOverBytes = 256 * 1024;
 
-    private readonly ArgumentsWriter<TArgs> _write = DeclaredArguments<TArgs>.Writer(stub, write);
+    private readonly ArgumentArrayWriter<TArgs> _write = DeclaredArguments<TArgs>.Writer(stub, write);
     private GrowableBuffer _buffer = new(4096);
     private readonly List<int> _ends = [];
     private int _firstIndex;

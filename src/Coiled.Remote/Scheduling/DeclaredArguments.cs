@@ -15,9 +15,9 @@ namespace Coiled.Remote.Scheduling;
 /// </summary>
 internal static class DeclaredArguments<TArgs>
 {
-    private static readonly ConcurrentDictionary<RemoteStub, ArgumentsWriter<TArgs>> Writers = new();
+    private static readonly ConcurrentDictionary<RemoteStub, ArgumentArrayWriter<TArgs>> Writers = new();
 
-    public static ArgumentsWriter<TArgs> Writer(RemoteStub stub, ArgumentsWriter<TArgs> inferred)
+    public static ArgumentArrayWriter<TArgs> Writer(RemoteStub stub, ArgumentArrayWriter<TArgs> inferred)
     {
         if (stub.ArgumentCount == 0 || (stub.ArgumentCount == 1 && stub.ArgumentTypes[0] == typeof(TArgs)))
         {
@@ -27,7 +27,7 @@ internal static class DeclaredArguments<TArgs>
         return Writers.GetOrAdd(stub, static (stub, inferred) => Create(stub, inferred), inferred);
     }
 
-    private static ArgumentsWriter<TArgs> Create(RemoteStub stub, ArgumentsWriter<TArgs> inferred)
+    private static ArgumentArrayWriter<TArgs> Create(RemoteStub stub, ArgumentArrayWriter<TArgs> inferred)
     {
         Type[] passed = stub.ArgumentCount == 1 ? [typeof(TArgs)] : typeof(TArgs).GetGenericArguments();
         if (passed.SequenceEqual(stub.ArgumentTypes))

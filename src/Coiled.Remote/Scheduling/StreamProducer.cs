@@ -21,7 +21,7 @@ internal sealed class StreamProducer<TArgs, TResult>
     private long _inSourceSince;
     private int _readingSource;
 
-    public StreamProducer(StreamJob<TResult> job, ItemSource<TArgs> items, ArgumentsWriter<TArgs> writer, Scheduler scheduler)
+    public StreamProducer(StreamJob<TResult> job, ItemSource<TArgs> items, ArgumentArrayWriter<TArgs> writer, Scheduler scheduler)
     {
         _job = job;
         _items = items;

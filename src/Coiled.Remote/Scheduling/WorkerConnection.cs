@@ -7,31 +7,23 @@ using Grpc.Net.Client;
 namespace Coiled.Remote.Scheduling;
 
 /// <summary>
-/// The cluster's side of one worker: the gRPC channel, the long-lived task stream that carries the scheduler's batches
-/// and the worker's results, and the <see cref="HeartbeatMonitor"/> that tells when the worker went silent.
+/// The cluster's side of one worker: the gRPC channel, the environment it syncs and opens, the long-lived task stream
+/// that carries the scheduler's batches and the worker's results (<see cref="TaskStreams"/>), and the
+/// <see cref="HeartbeatMonitor"/> that tells when the worker went silent.
 /// </summary>
 internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
 {
-    /// <summary>Executor deaths in a row with no task in flight after which the worker counts as lost: something other than a task kills them.</summary>
-    private const int MaxIdleExecutorLosses = 3;
-
     private readonly GrpcChannel _channel;
     private readonly Transport.Protocol.Worker.WorkerClient _client;
     private readonly CallOptions _call;
     private readonly CancellationTokenSource _stop = new();
     private readonly BulkChannel? _bulk;
-    private AsyncDuplexStreamingCall<RunRequest, RunReply>? _run;
-    private DirectTaskStream? _direct;
-    private OpenEnvironment? _open;
-    private readonly AsyncSignal _signal = new();
+    private readonly TaskStreams _streams;
     private readonly TimeProvider _time;
     private readonly HeartbeatMonitor _heartbeats;
     private readonly long _connectedAt;
     private Task _loops = Task.CompletedTask;
     private long _endedAt;
-
-    /// <summary>The longest a direct route may take to connect and open, once the worker issued its ticket.</summary>
-    private static readonly TimeSpan DirectRouteTimeout = TimeSpan.FromSeconds(30);
 
     private WorkerConnection(WorkerEndpoint endpoint, GrpcChannel channel, CallOptions call, HelloReply hello, string token, TimeSpan workerTimeout, TimeProvider time)
     {
@@ -51,7 +43,8 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
         _call = call;
         _client = new Transport.Protocol.Worker.WorkerClient(channel);
         Hello = hello;
-        Slots = Math.Clamp(hello.Cores, 1, WireLimits.MaxSlots);
+        _streams = new TaskStreams(
+            this, endpoint, _client, call, hello.DirectRoutes, Math.Clamp(hello.Cores, 1, WireLimits.MaxSlots), _bulk, workerTimeout, time, _stop.Token);
     }
 
     public WorkerEndpoint Endpoint { get; }
@@ -68,7 +61,7 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
     /// <summary>The worker's id as a metric tag.</summary>
     public KeyValuePair<string, object?> Tag => new(Telemetry.RemoteTelemetry.WorkerTag, Hello.WorkerId);
 
-    public int Slots { get; private set; }
+    public int Slots => _streams.Slots;
 
     /// <summary>Set by the scheduler, under its lock; read by anyone.</summary>
     public WorkerState State { get; set; } = WorkerState.Starting;
@@ -91,7 +84,7 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
     /// <summary>Stops the <see cref="ConnectedTime"/> clock; later calls change nothing.</summary>
     public void MarkEnded() => Interlocked.CompareExchange(ref _endedAt, _time.GetTimestamp(), 0);
 
-    public void Wake() => _signal.Set();
+    public void Wake() => _streams.Wake();
 
     /// <summary>Opens a channel to the worker and says hello (<see cref="WorkerDialer"/>).</summary>
     /// <param name="endpoint">The worker.</param>
@@ -139,8 +132,7 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
             }
         }
 
-        _open = open;
-        await OpenStreamAsync(cancellationToken).ConfigureAwait(false);
+        await _streams.OpenAsync(open, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Starts sending batches and receiving results for <paramref name="scheduler"/>, which took the worker (<see cref="Scheduler.AddWorker"/>).</summary>
@@ -148,97 +140,8 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
     {
         _heartbeats.Restart();
         _loops = Task.WhenAll(
-            Task.Run(() => RunStreamsAsync(scheduler)),
+            Task.Run(() => _streams.RunAsync(scheduler)),
             Task.Run(() => WatchHeartbeatsAsync(scheduler)));
-    }
-
-    /// <summary>Opens a task stream with what <see cref="OpenAsync"/> was given and waits until the worker says it is ready.</summary>
-    private async Task OpenStreamAsync(CancellationToken cancellationToken)
-    {
-        var environmentId = _open!.EnvironmentId;
-        if (Hello.DirectRoutes)
-        {
-            // The executor serves the stream itself, on a connection of its own: no process in between.
-            var ticket = await _client.OpenRouteAsync(_open, _call.WithCancellationToken(cancellationToken)).ConfigureAwait(false);
-            _direct?.Dispose();
-            (_direct, var ready) = await DirectTaskStream.OpenAsync(Endpoint, ticket, DirectRouteTimeout, cancellationToken).ConfigureAwait(false);
-            if (_stop.IsCancellationRequested)
-            {
-                // Disposed meanwhile, after it closed the stream it knew.
-                _direct.Dispose();
-            }
-
-            Slots = Math.Clamp(ready.Slots, 1, WireLimits.MaxSlots);
-            return;
-        }
-
-        _run?.Dispose();
-        _run = _client.Run(_call.WithCancellationToken(_stop.Token));
-        await _run.RequestStream.WriteAsync(new RunRequest { Open = _open }, cancellationToken).ConfigureAwait(false);
-        if (!await _run.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
-        {
-            throw new EnvironmentSyncException($"Worker {Id} at {Endpoint.Address} closed the task stream instead of opening environment {environmentId}.");
-        }
-
-        var reply = _run.ResponseStream.Current;
-        if (reply.KindCase != RunReply.KindOneofCase.Ready)
-        {
-            throw new EnvironmentSyncException($"Worker {Id} answered the environment opening with '{reply.KindCase}' instead of 'ready'.");
-        }
-
-        Slots = Math.Clamp(reply.Ready.Slots, 1, WireLimits.MaxSlots);
-    }
-
-    /// <summary>
-    /// Runs the task stream, and when the executor process behind it dies while the worker lives on, counts the death
-    /// for the tasks it had and opens a new stream on the same worker, which starts a new executor from its cache.
-    /// </summary>
-    private async Task RunStreamsAsync(Scheduler scheduler)
-    {
-        var idleLosses = 0;
-        while (true)
-        {
-            string? executorLost;
-            using (var stream = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
-            {
-                var sending = Task.Run(() => SendLoopAsync(scheduler, stream.Token));
-                executorLost = await ReceiveLoopAsync(scheduler).ConfigureAwait(false);
-                stream.Cancel();
-                await sending.ConfigureAwait(false);
-            }
-
-            if (executorLost is null || !scheduler.OnExecutorLost(this, executorLost, out var tasks))
-            {
-                return;
-            }
-
-            // Deaths with tasks in flight count against those tasks; deaths with none cannot, and must not go on forever.
-            idleLosses = tasks == 0 ? idleLosses + 1 : 0;
-            if (idleLosses > MaxIdleExecutorLosses)
-            {
-                await scheduler.OnWorkerLostAsync(this, new IOException($"{executorLost}; its executors died {idleLosses} times in a row without a task running")).ConfigureAwait(false);
-                return;
-            }
-
-            try
-            {
-                // An executor starts in well under a second; a worker that cannot start one in this time is as good as lost.
-                using var timeout = new CancellationTokenSource(WorkerTimeout, _time);
-                using var opening = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, timeout.Token);
-                await OpenStreamAsync(opening.Token).ConfigureAwait(false);
-            }
-            catch (Exception) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                await scheduler.OnWorkerLostAsync(this, new IOException($"{executorLost}, and no new task stream could be opened: {ex.GetBaseException().Message}", ex)).ConfigureAwait(false);
-                return;
-            }
-
-            scheduler.OnExecutorReplaced(this);
-        }
     }
 
     /// <summary>Describes how the worker ended, waiting briefly for its backend to report the process exit.</summary>
@@ -281,7 +184,7 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
         _stop.Cancel();
 
         // Ends a blocking read of results.
-        _direct?.Dispose();
+        _streams.CloseDirect();
         try
         {
             await _loops.ConfigureAwait(false);
@@ -291,7 +194,7 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
             // Loop failures were reported to the scheduler as the worker's loss.
         }
 
-        _run?.Dispose();
+        _streams.CloseRelayed();
         if (_bulk is not null)
         {
             await _bulk.DisposeAsync().ConfigureAwait(false);
@@ -299,62 +202,6 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
 
         _channel.Dispose();
         _stop.Dispose();
-    }
-
-    private async Task SendLoopAsync(Scheduler scheduler, CancellationToken stream)
-    {
-        var requests = _run?.RequestStream;
-        var direct = _direct;
-        try
-        {
-            while (await _signal.WaitAsync(stream).ConfigureAwait(false))
-            {
-                while (scheduler.TakeRequest(this) is { } outgoing)
-                {
-                    try
-                    {
-                        var request = outgoing.Request;
-                        if (direct is not null)
-                        {
-                            // Blocking: the socket stays a plain blocking one (see DirectTaskStream).
-                            direct.Send(request);
-                            continue;
-                        }
-
-                        if (_bulk is not null && request.Tasks is { } tasks && tasks.Arguments.Length >= BulkFrame.ThresholdBytes)
-                        {
-                            // Large arguments go beside the control stream, as raw bytes; the batch only names them.
-                            tasks.BulkId = await _bulk.SendAsync(tasks.Arguments.Memory, stream).ConfigureAwait(false);
-                            tasks.Arguments = Google.Protobuf.ByteString.Empty;
-                        }
-
-                        await requests!.WriteAsync(request, stream).ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        // The arguments were copied to the socket or into gRPC's own buffer.
-                        outgoing.Lease?.Release();
-                    }
-                }
-            }
-        }
-        catch (Exception) when (stream.IsCancellationRequested)
-        {
-            // Disposed, or the stream ended and the receive loop says how.
-        }
-        catch (RpcException)
-        {
-            // The stream ended; the receive loop reads its status and says how.
-        }
-        catch (Exception ex) when (direct is not null && ex is IOException or System.Net.Sockets.SocketException)
-        {
-            // The route's connection broke (its executor died, or the whole worker did): the receive loop reads the same
-            // end of the connection and asks the worker which, as for a relayed stream's status.
-        }
-        catch (Exception ex)
-        {
-            await scheduler.OnWorkerLostAsync(this, ex).ConfigureAwait(false);
-        }
     }
 
     /// <summary>Declares the worker lost when its <see cref="HeartbeatMonitor"/> finds it silent while it should run tasks.</summary>
@@ -372,151 +219,8 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
 
         // Its tasks now run elsewhere: a worker of this cluster's own that was only frozen must not run them too,
         // so it is stopped at once, not after its replacement started.
-        _run?.Dispose();
+        _streams.CloseRelayed();
         Endpoint.Abandon?.Invoke();
         await lost.ConfigureAwait(false);
-    }
-
-    /// <summary>Hands a result batch to the scheduler, with its results from the bulk-data connection when it names a blob.</summary>
-    private async Task DeliverResultsAsync(Scheduler scheduler, ResultBatch batch)
-    {
-        if (batch.BulkId == 0)
-        {
-            scheduler.OnResults(this, batch);
-            return;
-        }
-
-        if (_bulk is null)
-        {
-            throw new InvalidDataException($"Worker {Id} sent results as bulk blob {batch.BulkId}, but this client has no bulk-data connection to it.");
-        }
-
-        var blob = await _bulk.Results.TakeAsync(batch.BulkId, _stop.Token).ConfigureAwait(false);
-        try
-        {
-            batch.Results = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(blob.Data);
-            scheduler.OnResults(this, batch);
-        }
-        finally
-        {
-            // The results were read into their calls' own objects.
-            batch.Results = Google.Protobuf.ByteString.Empty;
-            blob.Buffer.Release();
-        }
-    }
-
-    /// <summary>
-    /// Reads result batches until the stream ends; returns how the executor behind it died when that ended it, else null
-    /// (disposed, or the worker was lost, which is reported here).
-    /// </summary>
-    private async Task<string?> ReceiveLoopAsync(Scheduler scheduler)
-    {
-        if (_direct is { } direct)
-        {
-            return await ReceiveDirectAsync(scheduler, direct).ConfigureAwait(false);
-        }
-
-        var responses = _run!.ResponseStream;
-        try
-        {
-            while (await responses.MoveNext(_stop.Token).ConfigureAwait(false))
-            {
-                if (responses.Current.KindCase == RunReply.KindOneofCase.Results)
-                {
-                    await DeliverResultsAsync(scheduler, responses.Current.Results).ConfigureAwait(false);
-                }
-            }
-
-            if (!_stop.IsCancellationRequested)
-            {
-                await scheduler.OnWorkerLostAsync(this, null).ConfigureAwait(false);
-            }
-        }
-        catch (Exception) when (_stop.IsCancellationRequested)
-        {
-            // Disposed.
-        }
-        catch (RpcException ex) when (ex.Trailers.GetValue(WireLimits.ExecutorLostTrailer) is { } how)
-        {
-            return how;
-        }
-        catch (Exception ex)
-        {
-            await scheduler.OnWorkerLostAsync(this, ex).ConfigureAwait(false);
-        }
-
-        return null;
-    }
-
-    /// <summary>
-    /// Reads result batches from a direct route until it ends, on a thread of its own; returns how the executor behind it
-    /// died when that ended it (the worker says, asked after the connection broke), else null (disposed, or the worker was
-    /// lost, which is reported here).
-    /// </summary>
-    private async Task<string?> ReceiveDirectAsync(Scheduler scheduler, DirectTaskStream direct)
-    {
-        Exception? error = null;
-        try
-        {
-            await Transport.DedicatedThread.Run("coiled-remote results", () =>
-            {
-                while (direct.Read() is { } frame)
-                {
-                    try
-                    {
-                        if (frame.Header.KindCase == RunReply.KindOneofCase.Results)
-                        {
-                            var batch = frame.Header.Results;
-                            batch.Results = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(frame.Data);
-                            scheduler.OnResults(this, batch);
-                            batch.Results = Google.Protobuf.ByteString.Empty;
-                        }
-                    }
-                    finally
-                    {
-                        // The results were read into their calls' own objects.
-                        frame.Payload?.Release();
-                    }
-                }
-
-                return true;
-            }).ConfigureAwait(false);
-        }
-        catch (Exception) when (_stop.IsCancellationRequested)
-        {
-            return null;
-        }
-        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidDataException or ObjectDisposedException or Google.Protobuf.InvalidProtocolBufferException)
-        {
-            error = ex;
-        }
-
-        if (_stop.IsCancellationRequested)
-        {
-            return null;
-        }
-
-        // The connection ended without this client closing it: the executor behind it died, or the whole worker did.
-        try
-        {
-            using var timeout = new CancellationTokenSource(DirectRouteTimeout, _time);
-            using var asking = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, timeout.Token);
-            var ended = await _client.RouteEndedAsync(new RouteEndedRequest { RouteId = direct.RouteId }, _call.WithCancellationToken(asking.Token)).ConfigureAwait(false);
-            if (ended.ExecutorLost.Length > 0)
-            {
-                return ended.ExecutorLost;
-            }
-        }
-        catch (Exception) when (_stop.IsCancellationRequested)
-        {
-            return null;
-        }
-        catch (RpcException ex)
-        {
-            error ??= ex;
-        }
-
-        await scheduler.OnWorkerLostAsync(this, error).ConfigureAwait(false);
-        return null;
     }
 }

@@ -174,16 +174,16 @@ internal sealed class BulkChannel(string host, int port, string? localName, stri
         var goodbye = false;
         try
         {
-            while (await BulkFrame.ReadBlobAsync(stream, WireLimits.MaxMessageBytes, activity: null, CancellationToken.None).ConfigureAwait(false) is (var id, var blob))
+            while (await BulkFrame.ReadBlobAsync(stream, WireLimits.MaxMessageBytes, activity: null, CancellationToken.None).ConfigureAwait(false) is (var id, var payload))
             {
                 if (id == BulkFrame.GoodbyeId)
                 {
-                    blob.Buffer.Release();
+                    payload.Buffer.Release();
                     goodbye = true;
                     break;
                 }
 
-                Results.Deliver(id, blob);
+                Results.Deliver(id, payload);
             }
 
             ended = new IOException(goodbye ? "the worker closed the bulk-data connection, which had been idle" : "the bulk-data connection was closed");

@@ -32,7 +32,7 @@ public sealed class MapStreamWindowTests
         var data = new byte[MiB];
         var source = new CountingSource<byte[]>(1024, _ => data);
         var stream = cluster.MapStreamCoreAsync<byte[], long>(
-            (Func<byte[], long>)TestJobs.SlowLength, 1, ItemSource.From(source.Items()), ArgumentWriter<byte[]>.Instance, null, window, CancellationToken.None);
+            (Func<byte[], long>)TestJobs.SlowLength, 1, ItemSource.From(source.Items()), ArgumentArrays<byte[]>.Writer, null, window, CancellationToken.None);
 
         var lengths = await HeldThenOpenAsync(stream, () => source.Pulled == 16, () =>
         {
@@ -56,7 +56,7 @@ public sealed class MapStreamWindowTests
         window.ItemsBeforeFirstResult.Should().Be(Math.Max(Cluster.MinItemsBeforeFirstResult, 2 * slots));
         var source = new CountingSource<int>(200_000, i => i);
         var stream = cluster.MapStreamCoreAsync<int, int>(
-            (Func<int, int>)TestJobs.IdentityWhenOpen, 1, ItemSource.From(source.Items()), ArgumentWriter<int>.Instance, null, window, CancellationToken.None);
+            (Func<int, int>)TestJobs.IdentityWhenOpen, 1, ItemSource.From(source.Items()), ArgumentArrays<int>.Writer, null, window, CancellationToken.None);
 
         var values = await HeldThenOpenAsync(stream, () => source.Pulled == window.ItemsBeforeFirstResult, () =>
         {
@@ -74,7 +74,7 @@ public sealed class MapStreamWindowTests
         var window = cluster.NewStreamWindow();
         var source = new CountingSource<int>(200_000, i => i);
         var stream = cluster.MapStreamCoreAsync<int, int>(
-            (Func<int, int>)TestJobs.Identity, 1, ItemSource.From(source.Items()), ArgumentWriter<int>.Instance, null, window, CancellationToken.None);
+            (Func<int, int>)TestJobs.Identity, 1, ItemSource.From(source.Items()), ArgumentArrays<int>.Writer, null, window, CancellationToken.None);
 
         var values = await ConsumerHeldAfterFirstAsync(stream, () => source.Pulled == Cluster.StreamWindowItems + 1 && window.ResultBytesWaiting == ResultBytesOf65536Items, () =>
         {
@@ -99,7 +99,7 @@ public sealed class MapStreamWindowTests
         var window = new StreamWindow(Cluster.StreamWindowItems, Budget, itemsBeforeFirstResult: 4);
         var source = new CountingSource<int>(64, _ => MiB);
         var stream = cluster.MapStreamCoreAsync<int, byte[]>(
-            (Func<int, byte[]>)TestJobs.Allocate, 1, ItemSource.From(source.Items()), ArgumentWriter<int>.Instance, null, window, CancellationToken.None);
+            (Func<int, byte[]>)TestJobs.Allocate, 1, ItemSource.From(source.Items()), ArgumentArrays<int>.Writer, null, window, CancellationToken.None);
 
         var results = await ConsumerHeldAfterFirstAsync(stream, () => source.Pulled == 9 && window.ResultBytesWaiting == 8L * MiBResultBytes, () =>
         {

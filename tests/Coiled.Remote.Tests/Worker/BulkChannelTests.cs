@@ -62,9 +62,9 @@ public sealed class BulkChannelTests : IAsyncLifetime
 
         noticed.Should().BeTrue("the worker closed the connection after the oversize blob");
         var id = await channel.SendAsync(new byte[] { 1, 2, 3 }, CancellationToken.None);
-        var blob = await _host.Runtime.Bulk.TakeAsync(id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        var payload = await _host.Runtime.Bulk.TakeAsync(id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
 
-        blob.Data.ToArray().Should().Equal(1, 2, 3);
-        blob.Buffer.Release();
+        payload.Data.ToArray().Should().Equal(1, 2, 3);
+        payload.Buffer.Release();
     }
 }

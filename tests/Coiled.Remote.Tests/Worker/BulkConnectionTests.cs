@@ -46,11 +46,11 @@ public sealed class BulkConnectionTests
 
         await client.Stream.WriteAsync(Header(6, data.Length));
         await client.Stream.WriteAsync(data);
-        var blob = await worker.Host.Runtime.Bulk.TakeAsync(6, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        var payload = await worker.Host.Runtime.Bulk.TakeAsync(6, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
 
-        blob.Length.Should().Be(data.Length);
-        blob.Data.ToArray().Should().Equal(data);
-        blob.Buffer.Release();
+        payload.Length.Should().Be(data.Length);
+        payload.Data.ToArray().Should().Equal(data);
+        payload.Buffer.Release();
     }
 
     [Fact]
@@ -86,10 +86,10 @@ public sealed class BulkConnectionTests
 
         // A client that was writing this blob while the goodbye was on its way.
         await client.Stream.WriteAsync((byte[])[.. Header(9, 3), 1, 2, 3]);
-        var blob = await worker.Host.Runtime.Bulk.TakeAsync(9, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        var payload = await worker.Host.Runtime.Bulk.TakeAsync(9, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
 
-        blob.Data.ToArray().Should().Equal(1, 2, 3);
-        blob.Buffer.Release();
+        payload.Data.ToArray().Should().Equal(1, 2, 3);
+        payload.Buffer.Release();
     }
 
     [Fact]
@@ -122,10 +122,10 @@ public sealed class BulkConnectionTests
         time.Advance(Idle);
         await Eventually.HoldsAsync(() => worker.Host.BulkConnections.Activities.Count == 0, "the client to close the connection the worker said goodbye on");
         var id = await channel.SendAsync(new byte[] { 4, 5, 6 }, CancellationToken.None);
-        var blob = await worker.Host.Runtime.Bulk.TakeAsync(id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        var payload = await worker.Host.Runtime.Bulk.TakeAsync(id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
 
-        blob.Data.ToArray().Should().Equal(4, 5, 6);
-        blob.Buffer.Release();
+        payload.Data.ToArray().Should().Equal(4, 5, 6);
+        payload.Buffer.Release();
         worker.Host.BulkConnections.Activities.Should().ContainSingle("the blob came on a new connection");
     }
 

@@ -14,8 +14,8 @@ public sealed class BulkStoreTests
     public async Task TakeAsync_BlobDeliveredFirst_ReturnsItAndForgetsIt()
     {
         var store = new BulkStore(Timeout, _time);
-        var blob = Blob(1, 2, 3);
-        store.Deliver(7, blob);
+        var payload = Payload(1, 2, 3);
+        store.Deliver(7, payload);
 
         var taken = await store.TakeAsync(7, CancellationToken.None);
 
@@ -28,7 +28,7 @@ public sealed class BulkStoreTests
     public async Task TakeAsync_ClaimedBlob_IsLeftToItsClaimantWhenTheTimeoutPasses()
     {
         var store = new BulkStore(Timeout, _time);
-        store.Deliver(8, Blob(5, 6));
+        store.Deliver(8, Payload(5, 6));
         var taken = await store.TakeAsync(8, CancellationToken.None);
 
         _time.Advance(Timeout * 2);
@@ -46,7 +46,7 @@ public sealed class BulkStoreTests
         var taking = store.TakeAsync(9, CancellationToken.None);
         taking.IsCompleted.Should().BeFalse();
 
-        store.Deliver(9, Blob(4));
+        store.Deliver(9, Payload(4));
         var taken = await taking.WaitAsync(TimeSpan.FromSeconds(30));
 
         taken.Data.ToArray().Should().Equal(4);
@@ -72,13 +72,13 @@ public sealed class BulkStoreTests
     public async Task Deliver_BlobNeverClaimed_IsReleasedAfterTheTimeout()
     {
         var store = new BulkStore(Timeout, _time);
-        var blob = Blob(1);
-        store.Deliver(13, blob);
+        var payload = Payload(1);
+        store.Deliver(13, payload);
 
         _time.Advance(Timeout + TimeSpan.FromSeconds(1));
 
         store.Count.Should().Be(0);
-        var use = () => blob.Buffer.Array;
+        var use = () => payload.Buffer.Array;
         use.Should().Throw<ObjectDisposedException>("the store let go of the only hold");
         var late = store.TakeAsync(13, CancellationToken.None);
         _time.Advance(Timeout + TimeSpan.FromSeconds(1));
@@ -89,8 +89,8 @@ public sealed class BulkStoreTests
     public async Task Deliver_SameIdTwice_KeepsTheFirstAndReleasesTheSecond()
     {
         var store = new BulkStore(Timeout, _time);
-        var first = Blob(1);
-        var second = Blob(2);
+        var first = Payload(1);
+        var second = Payload(2);
 
         store.Deliver(15, first);
         store.Deliver(15, second);
@@ -106,7 +106,7 @@ public sealed class BulkStoreTests
     public async Task Broke_FailsWaitsForBlobsNotYetHereAndLaterOnesUntilReopened()
     {
         var store = new BulkStore(Timeout, _time);
-        store.Deliver(20, Blob(1));
+        store.Deliver(20, Payload(1));
         var waiting = store.TakeAsync(21, CancellationToken.None);
 
         store.Broke(new IOException("the bulk-data connection was closed"));
@@ -119,7 +119,7 @@ public sealed class BulkStoreTests
 
         store.Reopened();
         var later = store.TakeAsync(23, CancellationToken.None);
-        store.Deliver(23, Blob(9));
+        store.Deliver(23, Payload(9));
         (await later.WaitAsync(TimeSpan.FromSeconds(30))).Data.ToArray().Should().Equal(9);
         store.Count.Should().Be(0);
     }
@@ -142,8 +142,8 @@ public sealed class BulkStoreTests
     {
         var store = new BulkStore(Timeout, _time);
 
-        store.Deliver(30, Blob(1, 2, 3));
-        store.Deliver(31, Blob(4, 5));
+        store.Deliver(30, Payload(1, 2, 3));
+        store.Deliver(31, Payload(4, 5));
         store.UnclaimedBytes.Should().Be(5);
         (await store.TakeAsync(30, CancellationToken.None)).Buffer.Release();
         store.UnclaimedBytes.Should().Be(2);
@@ -157,8 +157,8 @@ public sealed class BulkStoreTests
     public async Task Deliver_PassingTheCap_ReleasesTheBlobAndItsBatchFailsWithResourceExhausted()
     {
         var store = new BulkStore(Timeout, _time, maxUnclaimedBytes: 5);
-        store.Deliver(40, Blob(1, 2, 3, 4));
-        var second = Blob(5, 6);
+        store.Deliver(40, Payload(1, 2, 3, 4));
+        var second = Payload(5, 6);
 
         store.Deliver(41, second);
         var act = () => store.TakeAsync(41, CancellationToken.None);
@@ -177,12 +177,12 @@ public sealed class BulkStoreTests
     public async Task Admits_PastTheCap_IsFalseUnlessABatchAlreadyWaitsForTheBlob()
     {
         var store = new BulkStore(Timeout, _time, maxUnclaimedBytes: 5);
-        store.Deliver(50, Blob(1, 2, 3, 4));
+        store.Deliver(50, Payload(1, 2, 3, 4));
         var waiting = store.TakeAsync(52, CancellationToken.None);
 
         store.Admits(51, 2).Should().BeFalse();
         store.Admits(52, 2).Should().BeTrue();
-        store.Deliver(52, Blob(7, 8));
+        store.Deliver(52, Payload(7, 8));
 
         var taken = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
         taken.Data.ToArray().Should().Equal(7, 8);
@@ -193,10 +193,10 @@ public sealed class BulkStoreTests
         store.Count.Should().Be(0);
     }
 
-    private static BulkBlob Blob(params byte[] data)
+    private static BulkPayload Payload(params byte[] data)
     {
         var buffer = RentedBuffer.Rent(data.Length);
         data.CopyTo(buffer.Array, 0);
-        return new BulkBlob(buffer, data.Length);
+        return new BulkPayload(buffer, data.Length);
     }
 }

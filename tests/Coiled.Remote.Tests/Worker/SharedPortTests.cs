@@ -35,12 +35,12 @@ public sealed class SharedPortTests : IAsyncLifetime
         // No Unix socket name: the blob goes over TCP, to the same port as the gRPC calls around it.
         await using var channel = new BulkChannel("127.0.0.1", _worker.Host.Address.Port, localName: null, Token, certificateThumbprint: null);
         var id = await channel.SendAsync(data, CancellationToken.None);
-        var blob = await _worker.Host.Runtime.Bulk.TakeAsync(id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        var payload = await _worker.Host.Runtime.Bulk.TakeAsync(id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
         var hello = await _worker.Client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, Auth());
 
         channel.IsLocal.Should().BeFalse();
-        blob.Data.ToArray().Should().Equal(data);
-        blob.Buffer.Release();
+        payload.Data.ToArray().Should().Equal(data);
+        payload.Buffer.Release();
         hello.WorkerId.Should().Be(_worker.Host.WorkerId);
     }
 

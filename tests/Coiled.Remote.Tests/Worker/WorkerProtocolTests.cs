@@ -228,11 +228,11 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         await using var channel = new BulkChannel("127.0.0.1", hello.BulkPort, hello.BulkLocalName, Token, certificateThumbprint: null);
 
         var id = await channel.SendAsync(data, CancellationToken.None);
-        var blob = await _worker.Host.Runtime.Bulk.TakeAsync(id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        var payload = await _worker.Host.Runtime.Bulk.TakeAsync(id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
 
         channel.IsLocal.Should().Be(OperatingSystem.IsLinux());
-        blob.Data.ToArray().Should().Equal(data);
-        blob.Buffer.Release();
+        payload.Data.ToArray().Should().Equal(data);
+        payload.Buffer.Release();
     }
 
     [Fact]
@@ -242,11 +242,11 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
         await using var channel = new BulkChannel("127.0.0.1", hello.BulkPort, "coiled-remote-bulk-nobody-listens-here", Token, certificateThumbprint: null);
 
         var id = await channel.SendAsync(new byte[] { 1, 2, 3 }, CancellationToken.None);
-        var blob = await _worker.Host.Runtime.Bulk.TakeAsync(id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        var payload = await _worker.Host.Runtime.Bulk.TakeAsync(id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
 
         channel.IsLocal.Should().BeFalse();
-        blob.Data.ToArray().Should().Equal(1, 2, 3);
-        blob.Buffer.Release();
+        payload.Data.ToArray().Should().Equal(1, 2, 3);
+        payload.Buffer.Release();
     }
 
     [Fact]

@@ -73,7 +73,7 @@ public sealed class WorkerTaskStreamTests : IAsyncLifetime
         var arguments = payloads.SelectMany((p, i) => MessagePackSerializer.Serialize(new object[] { p, i, gate.Folder })).ToArray();
         var buffer = RentedBuffer.Rent(arguments.Length);
         arguments.CopyTo(buffer.Array, 0);
-        _worker.Host.Runtime.Bulk.Deliver(77, new BulkBlob(buffer, arguments.Length));
+        _worker.Host.Runtime.Bulk.Deliver(77, new BulkPayload(buffer, arguments.Length));
         var batch = Batch(TestAssembly, stub.Id, [.. Enumerable.Range(1, 6).Select(i => (ulong)i)]);
         batch.BulkId = 77;
 
@@ -130,9 +130,9 @@ public sealed class WorkerTaskStreamTests : IAsyncLifetime
         {
             batch.BulkId.Should().NotBe(0UL);
             batch.Results.IsEmpty.Should().BeTrue();
-            var blob = await bulk.Results.TakeAsync(batch.BulkId, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
-            results = blob.Data.ToArray();
-            blob.Buffer.Release();
+            var payload = await bulk.Results.TakeAsync(batch.BulkId, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+            results = payload.Data.ToArray();
+            payload.Buffer.Release();
         }
         else
         {

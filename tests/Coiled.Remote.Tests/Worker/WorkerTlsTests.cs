@@ -70,10 +70,10 @@ public sealed class WorkerTlsTests : IAsyncLifetime
         new Random(9).NextBytes(data);
 
         var id = await channel.SendAsync(data, CancellationToken.None);
-        var blob = await _host.Runtime.Bulk.TakeAsync(id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        var payload = await _host.Runtime.Bulk.TakeAsync(id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
 
-        blob.Data.ToArray().Should().Equal(data);
-        blob.Buffer.Release();
+        payload.Data.ToArray().Should().Equal(data);
+        payload.Buffer.Release();
     }
 
     [Fact]

@@ -3,4 +3,4 @@ using MessagePack;
 namespace Coiled.Remote.Scheduling;
 
 /// <summary>Writes one task's arguments as a MessagePack array.</summary>
-internal delegate void ArgumentsWriter<in TArgs>(ref MessagePackWriter writer, TArgs arguments);
+internal delegate void ArgumentArrayWriter<in TArgs>(ref MessagePackWriter writer, TArgs arguments);
