@@ -26,12 +26,12 @@ public sealed class AssemblyBoundaryTests
     public void ClientAssembly_HoldsNoGeneratedGrpcCode_WhichLivesOnceInTheProtocolAssembly()
     {
         var client = typeof(Cluster).Assembly;
-        var protocol = typeof(Transport.Protocol.Worker).Assembly;
+        var protocol = typeof(Coiled.Remote.Transport.Protocol.Worker).Assembly;
 
         client.GetTypes().Where(t => t.Namespace == "Coiled.Remote.Transport.Protocol").Should().BeEmpty();
         protocol.GetName().Name.Should().Be("Coiled.Remote.Protocol");
-        typeof(Transport.Protocol.Worker.WorkerClient).Assembly.Should().BeSameAs(protocol);
-        typeof(Transport.Protocol.Worker.WorkerBase).Assembly.Should().BeSameAs(protocol);
+        typeof(Coiled.Remote.Transport.Protocol.Worker.WorkerClient).Assembly.Should().BeSameAs(protocol);
+        typeof(Coiled.Remote.Transport.Protocol.Worker.WorkerBase).Assembly.Should().BeSameAs(protocol);
     }
 
     [Fact]

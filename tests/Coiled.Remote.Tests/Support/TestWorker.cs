@@ -25,7 +25,7 @@ internal sealed class TestWorker : IAsyncDisposable
 
     public string CachePath => _cache.Path;
 
-    public Transport.Protocol.Worker.WorkerClient Client => new(Channel);
+    public Coiled.Remote.Transport.Protocol.Worker.WorkerClient Client => new(Channel);
 
     /// <param name="token">The token every call must carry.</param>
     /// <param name="hostEnvironment">Run tasks with the test process's own code (as in-process workers do).</param>

@@ -20,7 +20,7 @@ public sealed class BlobCacheTests : IAsyncLifetime
     private static readonly byte[] Hash = SHA256.HashData(Content);
     private TestWorker _worker = null!;
 
-    private Transport.Protocol.Worker.WorkerClient Client => _worker.Client;
+    private Coiled.Remote.Transport.Protocol.Worker.WorkerClient Client => _worker.Client;
 
     private string BlobPath => Path.Combine(_worker.CachePath, "blobs", Convert.ToHexStringLower(Hash));
 
@@ -170,7 +170,7 @@ public sealed class BlobCacheTests : IAsyncLifetime
         await UploadAsync();
         var plan = await PlanAsync();
         var stored = Path.Combine(_worker.CachePath, "manifests", plan.EnvironmentId);
-        var altered = Transport.Protocol.Manifest.Parser.ParseFrom(File.ReadAllBytes(stored));
+        var altered = Coiled.Remote.Transport.Protocol.Manifest.Parser.ParseFrom(File.ReadAllBytes(stored));
         altered.Files[0].Path = "other.txt";
         File.WriteAllBytes(stored, altered.ToByteArray());
 

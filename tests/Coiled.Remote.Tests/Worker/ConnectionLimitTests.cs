@@ -102,8 +102,8 @@ public sealed class ConnectionLimitTests
     }
 
     private static Task<HelloReply> HelloAsync(GrpcChannel channel, string token)
-        => new Transport.Protocol.Worker.WorkerClient(channel).HelloAsync(
-            new HelloRequest { ProtocolVersion = Transport.ProtocolVersion.Current },
+        => new Coiled.Remote.Transport.Protocol.Worker.WorkerClient(channel).HelloAsync(
+            new HelloRequest { ProtocolVersion = Coiled.Remote.Transport.ProtocolVersion.Current },
             new Grpc.Core.Metadata { { "authorization", "Bearer " + token } }).ResponseAsync;
 
     private static Task<TcpClient> ConnectAsync(TestWorker worker) => ConnectAsync(worker.Host.Address);

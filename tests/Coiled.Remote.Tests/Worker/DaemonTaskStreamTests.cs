@@ -20,7 +20,7 @@ public sealed class DaemonTaskStreamTests
     {
         await using var daemon = await TestDaemon.StartAsync();
         using var channel = GrpcChannel.ForAddress(daemon.Address);
-        var client = new Transport.Protocol.Worker.WorkerClient(channel);
+        var client = new Coiled.Remote.Transport.Protocol.Worker.WorkerClient(channel);
         var synced = await EnvironmentUploader.SyncAsync(client, ApplicationFolder.Scan(AppContext.BaseDirectory, TestAssembly, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).SnapshotFor(RuntimePlatform.Current), Auth(), CancellationToken.None).WaitAsync(Safety);
         using var run = await OpenAsync(client, synced.EnvironmentId);
 
@@ -38,7 +38,7 @@ public sealed class DaemonTaskStreamTests
         MessagePackSerializer.Deserialize<int>(next.ResponseStream.Current.Results.Results.Memory).Should().Be(7);
     }
 
-    private static async Task<AsyncDuplexStreamingCall<RunRequest, RunReply>> OpenAsync(Transport.Protocol.Worker.WorkerClient client, string environmentId)
+    private static async Task<AsyncDuplexStreamingCall<RunRequest, RunReply>> OpenAsync(Coiled.Remote.Transport.Protocol.Worker.WorkerClient client, string environmentId)
     {
         var run = client.Run(Auth());
         await run.RequestStream.WriteAsync(new RunRequest { Open = new OpenEnvironment { EnvironmentId = environmentId } });

@@ -72,7 +72,7 @@ public sealed class DirectRouteTests
         using var cache = new TempDirectory();
         await using var host = await StartHostAsync(cache.Path);
         using var channel = GrpcChannel.ForAddress(host.Address);
-        var client = new Transport.Protocol.Worker.WorkerClient(channel);
+        var client = new Coiled.Remote.Transport.Protocol.Worker.WorkerClient(channel);
         var ticket = await OpenRouteAsync(client);
 
         using var route = await ConnectAsync(host, ticket.RouteId.Span);
@@ -105,7 +105,7 @@ public sealed class DirectRouteTests
         using var cache = new TempDirectory();
         await using var host = await StartHostAsync(cache.Path);
         using var channel = GrpcChannel.ForAddress(host.Address);
-        var ticket = await OpenRouteAsync(new Transport.Protocol.Worker.WorkerClient(channel));
+        var ticket = await OpenRouteAsync(new Coiled.Remote.Transport.Protocol.Worker.WorkerClient(channel));
 
         using var route = await ConnectAsync(host, ticket.RouteId.Span);
         route.Write(new byte[DirectRoute.SecretBytes]);
@@ -121,7 +121,7 @@ public sealed class DirectRouteTests
         using var cache = new TempDirectory();
         await using var host = await StartHostAsync(cache.Path);
         using var channel = GrpcChannel.ForAddress(host.Address);
-        var client = new Transport.Protocol.Worker.WorkerClient(channel);
+        var client = new Coiled.Remote.Transport.Protocol.Worker.WorkerClient(channel);
         var ticket = await OpenRouteAsync(client);
         using var route = await ConnectAsync(host, ticket.RouteId.Span);
         route.Write(ticket.Secret.Span);
@@ -148,7 +148,7 @@ public sealed class DirectRouteTests
         var time = new FakeTimeProvider();
         await using var host = await StartHostAsync(cache.Path, time);
         using var channel = GrpcChannel.ForAddress(host.Address);
-        var ticket = await OpenRouteAsync(new Transport.Protocol.Worker.WorkerClient(channel));
+        var ticket = await OpenRouteAsync(new Coiled.Remote.Transport.Protocol.Worker.WorkerClient(channel));
         var executors = host.Runtime.Executors!;
         executors.Streams.Should().Be(1, "the ticket holds its executor for the client");
 
@@ -170,7 +170,7 @@ public sealed class DirectRouteTests
         var time = new FakeTimeProvider();
         await using var host = await StartHostAsync(cache.Path, time);
         using var channel = GrpcChannel.ForAddress(host.Address);
-        var client = new Transport.Protocol.Worker.WorkerClient(channel);
+        var client = new Coiled.Remote.Transport.Protocol.Worker.WorkerClient(channel);
         var first = await OpenRouteAsync(client);
         var open = new OpenEnvironment { EnvironmentId = first.Ready.EnvironmentId };
         for (var i = 1; i < DirectRouteTable.MaxWaiting; i++)
@@ -215,7 +215,7 @@ public sealed class DirectRouteTests
         using var cache = new TempDirectory();
         await using var host = await StartHostAsync(cache.Path);
         using var channel = GrpcChannel.ForAddress(host.Address);
-        var client = new Transport.Protocol.Worker.WorkerClient(channel);
+        var client = new Coiled.Remote.Transport.Protocol.Worker.WorkerClient(channel);
         var ticket = await OpenRouteAsync(client);
         var open = new OpenEnvironment { EnvironmentId = ticket.Ready.EnvironmentId };
         for (var i = 0; i < 300; i++)
@@ -242,7 +242,7 @@ public sealed class DirectRouteTests
         using var cache = new TempDirectory();
         await using var host = await StartHostAsync(cache.Path);
         using var channel = GrpcChannel.ForAddress(host.Address);
-        var ticket = await OpenRouteAsync(new Transport.Protocol.Worker.WorkerClient(channel));
+        var ticket = await OpenRouteAsync(new Coiled.Remote.Transport.Protocol.Worker.WorkerClient(channel));
         using var route = await ConnectAsync(host, ticket.RouteId.Span);
         var elapsed = System.Diagnostics.Stopwatch.StartNew();
 
@@ -322,7 +322,7 @@ public sealed class DirectRouteTests
         }, CancellationToken.None);
 
     /// <summary>Synchronizes the test assembly's folder and opens a route to its environment.</summary>
-    private static async Task<RouteTicket> OpenRouteAsync(Transport.Protocol.Worker.WorkerClient client)
+    private static async Task<RouteTicket> OpenRouteAsync(Coiled.Remote.Transport.Protocol.Worker.WorkerClient client)
     {
         var snapshot = ApplicationFolder.Scan(AppContext.BaseDirectory, TestAssembly, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).SnapshotFor(RuntimePlatform.Current);
         var synced = await EnvironmentUploader.SyncAsync(client, snapshot, Auth(), CancellationToken.None).WaitAsync(Safety);

@@ -16,7 +16,7 @@ public sealed class WorkerProtocolTests : IAsyncLifetime
     private const string Token = "test-token-0123456789abcdef";
     private TestWorker _worker = null!;
 
-    private Transport.Protocol.Worker.WorkerClient Client => _worker.Client;
+    private Coiled.Remote.Transport.Protocol.Worker.WorkerClient Client => _worker.Client;
 
     public async Task InitializeAsync() => _worker = await TestWorker.StartAsync(Token);
 

@@ -78,7 +78,7 @@ public sealed class WorkerTaskStreamTests : IAsyncLifetime
         batch.BulkId = 77;
 
         var auth = new CallOptions(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + Token } });
-        using var run = new Transport.Protocol.Worker.WorkerClient(_worker.Channel).Run(auth);
+        using var run = new Coiled.Remote.Transport.Protocol.Worker.WorkerClient(_worker.Channel).Run(auth);
         await run.RequestStream.WriteAsync(new RunRequest { Open = new OpenEnvironment() });
         (await run.ResponseStream.MoveNext()).Should().BeTrue();
         await run.RequestStream.WriteAsync(new RunRequest { Tasks = batch });
@@ -111,7 +111,7 @@ public sealed class WorkerTaskStreamTests : IAsyncLifetime
     {
         const string RandomBytesId = "Coiled.Remote.Tests.Support.TestJobs.RandomBytes(System.Int32,System.Int32)";
         var auth = new CallOptions(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + Token } });
-        var client = new Transport.Protocol.Worker.WorkerClient(_worker.Channel);
+        var client = new Coiled.Remote.Transport.Protocol.Worker.WorkerClient(_worker.Channel);
         var hello = await client.HelloAsync(new HelloRequest { ProtocolVersion = ProtocolVersion.Current }, auth);
         await using var bulk = new BulkChannel("127.0.0.1", hello.BulkPort, hello.BulkLocalName, Token, certificateThumbprint: null);
         await bulk.ConnectAsync(CancellationToken.None);
@@ -151,7 +151,7 @@ public sealed class WorkerTaskStreamTests : IAsyncLifetime
         using var gate = new TaskGate();
         var stub = Coiled.Remote.Stubs.StubCatalog.Resolve((Func<int, string, CancellationToken, Task<int>>)TestJobs.IdentityWhenReleasedAsync);
         var window = Enumerable.Range(0, WireLimits.MaxTasksInFlight).ToArray();
-        using var run = new Transport.Protocol.Worker.WorkerClient(_worker.Channel).Run(Auth());
+        using var run = new Coiled.Remote.Transport.Protocol.Worker.WorkerClient(_worker.Channel).Run(Auth());
         await run.RequestStream.WriteAsync(new RunRequest { Open = new OpenEnvironment() });
         (await run.ResponseStream.MoveNext()).Should().BeTrue();
 
@@ -185,7 +185,7 @@ public sealed class WorkerTaskStreamTests : IAsyncLifetime
     public async Task Run_OutcomesTheClientReceived_MakeRoomForAnotherWholeWindowOfTasks()
     {
         var stub = Coiled.Remote.Stubs.StubCatalog.Resolve((Func<int, int>)TestJobs.Identity);
-        using var run = new Transport.Protocol.Worker.WorkerClient(_worker.Channel).Run(Auth());
+        using var run = new Coiled.Remote.Transport.Protocol.Worker.WorkerClient(_worker.Channel).Run(Auth());
         await run.RequestStream.WriteAsync(new RunRequest { Open = new OpenEnvironment() });
         (await run.ResponseStream.MoveNext()).Should().BeTrue();
         var received = 0;
@@ -223,7 +223,7 @@ public sealed class WorkerTaskStreamTests : IAsyncLifetime
     private async Task<List<ResultBatch>> RunAsync(params TaskBatch[] batches)
     {
         var auth = new CallOptions(new Metadata { { WireLimits.AuthorizationHeader, WireLimits.BearerPrefix + Token } });
-        using var run = new Transport.Protocol.Worker.WorkerClient(_worker.Channel).Run(auth);
+        using var run = new Coiled.Remote.Transport.Protocol.Worker.WorkerClient(_worker.Channel).Run(auth);
         await run.RequestStream.WriteAsync(new RunRequest { Open = new OpenEnvironment() });
         (await run.ResponseStream.MoveNext()).Should().BeTrue();
         run.ResponseStream.Current.KindCase.Should().Be(RunReply.KindOneofCase.Ready);

@@ -1,6 +1,6 @@
 using Coiled.Remote.Transport;
 
-namespace Coiled.Remote.Tests.Buffers;
+namespace Coiled.Remote.Tests.Protocol.Transport;
 
 /// <summary>The shared pooled array under large arguments: it goes back to the pool once, after its last holder.</summary>
 public sealed class RentedBufferTests

@@ -1,7 +1,7 @@
 using Coiled.Remote.Transport;
 using Microsoft.Extensions.Time.Testing;
 
-namespace Coiled.Remote.Tests.Buffers;
+namespace Coiled.Remote.Tests.Protocol.Transport;
 
 /// <summary>The pool of large argument and result buffers: shared by every thread, bounded, and emptied when idle.</summary>
 public sealed class BufferPoolTests

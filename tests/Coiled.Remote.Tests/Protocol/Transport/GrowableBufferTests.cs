@@ -1,7 +1,7 @@
 using Coiled.Remote.Transport;
 using MessagePack;
 
-namespace Coiled.Remote.Tests.Buffers;
+namespace Coiled.Remote.Tests.Protocol.Transport;
 
 /// <summary>The pooled buffer that arguments and results are serialized into.</summary>
 public sealed class GrowableBufferTests

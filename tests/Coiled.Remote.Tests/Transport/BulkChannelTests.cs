@@ -3,7 +3,7 @@ using Coiled.Remote.Tests.Support;
 using Coiled.Remote.Transport;
 using Coiled.Remote.Worker;
 
-namespace Coiled.Remote.Tests.Worker;
+namespace Coiled.Remote.Tests.Transport;
 
 /// <summary>The client's bulk-data connection when the worker ends it.</summary>
 public sealed class BulkChannelTests : IAsyncLifetime

@@ -2,7 +2,7 @@ using Coiled.Remote.Transport;
 using Grpc.Core;
 using Microsoft.Extensions.Time.Testing;
 
-namespace Coiled.Remote.Tests.Worker;
+namespace Coiled.Remote.Tests.Protocol.Transport;
 
 /// <summary>Where bulk-data arguments wait for the task batch that names them, whichever of the two arrives first.</summary>
 public sealed class BulkStoreTests

@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using Coiled.Remote.Tests.Support;
 using Coiled.Remote.Worker.Executors;
 
-namespace Coiled.Remote.Tests.Worker;
+namespace Coiled.Remote.Tests.Worker.Executors;
 
 /// <summary>A connected socket handed over a Unix socket keeps its connection, and only the receiver's copy serves it.</summary>
 public sealed class SocketPassingTests

@@ -1,7 +1,7 @@
 using Coiled.Remote.Serialization;
 using MessagePack;
 
-namespace Coiled.Remote.Tests.Buffers;
+namespace Coiled.Remote.Tests.Serialization;
 
 /// <summary>byte[] arguments and results under the library's MessagePack settings.</summary>
 public sealed class UninitializedByteArrayFormatterTests
