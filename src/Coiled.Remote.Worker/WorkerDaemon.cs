@@ -68,7 +68,7 @@ internal static class WorkerDaemon
                 Token = token,
                 CacheDirectory = cache,
                 OwnsProcess = true,
-                Executors = ExecutorOptions.ForThisProgram(options.ExecutorIdleTimeout) with { KeepSpare = options.SpareExecutor, Tls = certificate is not null },
+                Executors = ExecutorOptions.ForThisProgram(options.ExecutorIdleTimeout) with { KeepSpare = options.SpareExecutor },
                 Slots = options.Slots,
                 MaxConnections = options.MaxConnections,
                 IdleTimeout = options.IdleTimeout,

@@ -20,8 +20,9 @@ internal sealed class WorkerRuntime
         Activity = new WorkerActivity(options.TimeProvider);
         if (options.Executors is { } executors)
         {
+            // A spare warms up TLS when the worker's clients use it.
             Executors = new ExecutorSupervisor(
-                executors, options.CacheDirectory, options.Slots, options.Limits, options.TimeProvider, loggerFactory.CreateLogger<ExecutorSupervisor>());
+                executors with { Tls = executors.Tls || options.Certificate is not null }, options.CacheDirectory, options.Slots, options.Limits, options.TimeProvider, loggerFactory.CreateLogger<ExecutorSupervisor>());
             if (executors.DirectRoutes && SocketPassing.IsSupported)
             {
                 Routes = new DirectRouteTable(

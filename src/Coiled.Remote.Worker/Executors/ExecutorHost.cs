@@ -176,7 +176,8 @@ internal sealed class ExecutorHost
 
     /// <summary>
     /// Takes on the environment and variables of a bind line. The variables are set for native code too (setenv), which
-    /// is safe here: no task has run, and no thread of this process reads the environment meanwhile.
+    /// is safe here: no task has run, and the one other thread that may read them natively, the warm-up's TLS
+    /// handshake, holds <see cref="ExecutorWarmUp.NativeGate"/> while it does.
     /// </summary>
     private static (RemoteEnvironment Environment, string EntryAssembly) Bind(string line)
     {
@@ -184,12 +185,16 @@ internal sealed class ExecutorHost
         var directory = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(parts[0]));
         var entryAssembly = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(parts[1]));
         var open = OpenEnvironment.Parser.ParseFrom(Convert.FromBase64String(parts[2]));
-        foreach (var (name, value) in open.EnvironmentVariables)
+        // Not while a warm-up's TLS handshake reads the process's variables.
+        lock (ExecutorWarmUp.NativeGate)
         {
-            Environment.SetEnvironmentVariable(name, value);
-            if (!OperatingSystem.IsWindows())
+            foreach (var (name, value) in open.EnvironmentVariables)
             {
-                _ = NativeEnvironment.SetVariable(name, value, 1);
+                Environment.SetEnvironmentVariable(name, value);
+                if (!OperatingSystem.IsWindows())
+                {
+                    _ = NativeEnvironment.SetVariable(name, value, 1);
+                }
             }
         }
 

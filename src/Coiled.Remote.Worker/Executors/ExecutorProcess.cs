@@ -178,19 +178,19 @@ internal sealed class ExecutorProcess
     }
 
     /// <summary>
-    /// Gives a spare its environment: the environment and the variables on its standard input, and meanwhile the app's
-    /// files in its working directory; false when it does not confirm (it ended), and it must not be used.
+    /// Gives a spare its environment: the app's files in its working directory, then the environment and the variables
+    /// on its standard input; false when that fails (the files could not be copied, or it did not confirm), and it must
+    /// not be used.
     /// </summary>
     public async Task<bool> TryBindAsync(ExecutorEnvironment environment, TimeSpan timeout, CancellationToken cancellationToken)
     {
         EnvironmentId = environment.Id;
         try
         {
+            // Before the bind line: taking on its environment runs the app's module initializers, which may look for its files.
+            CopyAppFiles(environment.Directory, WorkingDirectory);
             await _process.StandardInput.WriteLineAsync(ExecutorHost.BindLine(environment).AsMemory(), cancellationToken).ConfigureAwait(false);
             await _process.StandardInput.FlushAsync(cancellationToken).ConfigureAwait(false);
-
-            // While the executor takes on its environment: no task reaches it before this returns.
-            CopyAppFiles(environment.Directory, WorkingDirectory);
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             wait.CancelAfter(timeout);
             if (await _process.StandardOutput.ReadLineAsync(wait.Token).ConfigureAwait(false) != ExecutorHost.BoundLine)
@@ -198,7 +198,7 @@ internal sealed class ExecutorProcess
                 return false;
             }
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             _logger.SpareNotBound(ProcessId, EnvironmentLabel, ex.Message);
             return false;

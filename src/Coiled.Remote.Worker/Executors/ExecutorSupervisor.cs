@@ -21,10 +21,11 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
     private const int MaxSocketPathBytes = 100;
 
     /// <summary>
-    /// Variables that a started runtime or loader has already read: an environment forwarding one of these gets an
-    /// executor started with it, never a spare.
+    /// Variables that a started runtime or loader has already read, or that a spare's warm-up has (the trusted
+    /// certificates its TLS handshake loaded): an environment forwarding one of these gets an executor started with it,
+    /// never a spare.
     /// </summary>
-    private static readonly string[] StartupVariablePrefixes = ["DOTNET_", "COMPlus_", "CORECLR_", "LD_", "MALLOC_"];
+    private static readonly string[] StartupVariablePrefixes = ["DOTNET_", "COMPlus_", "CORECLR_", "LD_", "MALLOC_", "SSL_CERT_", "OPENSSL_"];
 
     /// <summary>How the executors' folder of a daemon whose cache is too deep for socket paths is named in the temporary folder, before its process id.</summary>
     private const string TemporaryPrefix = "coiled-remote-executors-";
@@ -299,13 +300,17 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
             try
             {
                 var candidate = await spare.ConfigureAwait(false);
-                if (await candidate.TryBindAsync(environment, _options.StartTimeout, _lifetime.Token).ConfigureAwait(false))
+                try
                 {
-                    executor = candidate;
+                    executor = await candidate.TryBindAsync(environment, _options.StartTimeout, _lifetime.Token).ConfigureAwait(false) ? candidate : null;
                 }
-                else
+                finally
                 {
-                    Track(candidate.StopAsync());
+                    if (executor is null)
+                    {
+                        // Not bound, whatever the reason: it ends here, since nothing else knows of it any more.
+                        Track(candidate.StopAsync());
+                    }
                 }
             }
             catch (ExecutorStartException ex)

@@ -28,6 +28,12 @@ internal static class ExecutorWarmUp
     /// <summary>The stub the warm-up batch asks for, which no assembly has.</summary>
     internal const string StubId = "coiled-remote warm-up";
 
+    /// <summary>
+    /// Held while the warm-up's TLS handshake runs, on both its sides: the TLS library reads process variables then,
+    /// which a bind must not set meanwhile (glibc's getenv is not safe against a concurrent setenv).
+    /// </summary>
+    internal static readonly Lock NativeGate = new();
+
     /// <summary>The longest any step of the warm-up route may wait.</summary>
     private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(10);
 
@@ -51,7 +57,7 @@ internal static class ExecutorWarmUp
             return await RouteAsync(folder, linkSecret, tls, serve, bound).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or SocketException or AuthenticationException or CryptographicException or InvalidDataException
-            or InvalidProtocolBufferException or ObjectDisposedException or UnauthorizedAccessException or TimeoutException)
+            or InvalidProtocolBufferException or ObjectDisposedException or UnauthorizedAccessException or TimeoutException or ArgumentOutOfRangeException)
         {
             return false;
         }
@@ -83,6 +89,11 @@ internal static class ExecutorWarmUp
             listener.Listen(1);
             client.Connect(listener.LocalEndPoint!);
             using var routed = listener.Accept();
+            if (!routed.RemoteEndPoint!.Equals(client.LocalEndPoint))
+            {
+                // Another local process connected first: it gets nothing, and the warm-up ends.
+                return false;
+            }
 
             // The daemon's side of a link, as ExecutorSupervisor makes one, on a socket of its own.
             var path = Path.Combine(folder, "warm-up.sock");
@@ -117,34 +128,55 @@ internal static class ExecutorWarmUp
     private static bool Client(Socket socket, byte[] routeSecret, bool tls, Task bound)
     {
         Stream stream = new NetworkStream(socket, ownsSocket: false);
+        FrameStream frames;
         if (tls)
         {
-            var secured = new SslStream(stream, leaveInnerStreamOpen: false);
-            stream = secured;
-            secured.AuthenticateAsClient(new SslClientAuthenticationOptions
+            // Both sides' handshakes are through when the executor's ready arrives.
+            lock (NativeGate)
             {
-                TargetHost = "localhost",
+                if (bound.IsCompleted)
+                {
+                    return false;
+                }
 
-                // The executor's own throwaway certificate, on a connection to itself.
-                RemoteCertificateValidationCallback = static (_, _, _, _) => true,
-            });
+                var secured = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = secured;
+                secured.AuthenticateAsClient(new SslClientAuthenticationOptions
+                {
+                    TargetHost = "localhost",
+
+                    // The executor's own throwaway certificate, on a connection to itself.
+                    RemoteCertificateValidationCallback = static (_, _, _, _) => true,
+                });
+                frames = new FrameStream(secured);
+                if (!Open(frames, stream, routeSecret))
+                {
+                    return false;
+                }
+            }
         }
-
-        using var frames = new FrameStream(stream);
-        if (bound.IsCompleted)
+        else
         {
-            return false;
+            frames = new FrameStream(stream);
+            if (bound.IsCompleted || !Open(frames, stream, routeSecret))
+            {
+                return false;
+            }
         }
 
+        using (frames)
+        {
+            // An empty MessagePack array of arguments: the stub is not found before they would be read.
+            frames.Write(new RunRequest { Tasks = new TaskBatch { Assembly = Assembly, StubId = StubId, TaskIds = { 1 } } }, [0x90]);
+            return Reply(frames) is { KindCase: RunReply.KindOneofCase.Results } outcome && outcome.Results.Failures.Count == 1;
+        }
+    }
+
+    /// <summary>Presents the route's secret and reads the executor's first answer: whether it is ready.</summary>
+    private static bool Open(FrameStream frames, Stream stream, byte[] routeSecret)
+    {
         stream.Write(routeSecret);
-        if (Reply(frames) is not { KindCase: RunReply.KindOneofCase.Ready })
-        {
-            return false;
-        }
-
-        // An empty MessagePack array of arguments: the stub is not found before they would be read.
-        frames.Write(new RunRequest { Tasks = new TaskBatch { Assembly = Assembly, StubId = StubId, TaskIds = { 1 } } }, [0x90]);
-        return Reply(frames) is { KindCase: RunReply.KindOneofCase.Results } outcome && outcome.Results.Failures.Count == 1;
+        return Reply(frames) is { KindCase: RunReply.KindOneofCase.Ready };
     }
 
     private static RunReply? Reply(FrameStream frames)

@@ -162,6 +162,61 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
         await Eventually.HoldsAsync(() => executors.SpareProcessId is { } next && next != spare, "another spare to replace the one taken");
     }
 
+    [LinuxFact]
+    public async Task Spare_WhoseAppFilesCannotBeCopied_IsEndedAndTheBuildGetsAnExecutorStartedForIt()
+    {
+        const string Token = "executor-spare-copy-failure-token-0123456789";
+        var time = new FakeTimeProvider();
+        using var cache = new TempDirectory();
+        await using var host = await StartHostAsync(Token, time, cache.Path, keepSpare: true);
+        var executors = host.Runtime.Executors!;
+        executors.PrepareSpare(new string('a', 64));
+        await Eventually.HoldsAsync(() => executors.SpareProcessId is not null, "the spare to start");
+        var spare = executors.SpareProcessId!.Value;
+
+        // A folder where the app's deps.json goes: copying it into the spare's working directory fails.
+        var work = new DirectoryInfo($"/proc/{spare}/cwd").LinkTarget!;
+        Directory.CreateDirectory(Path.Combine(work, Path.GetFileNameWithoutExtension(typeof(TestJobs).Assembly.Location) + ".deps.json"));
+        await using var cluster = await Cluster.ConnectAsync([host.Address], Token).WaitAsync(Safety);
+        var ranIn = await cluster.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety);
+
+        ranIn.Should().NotBe(spare).And.NotBe(Environment.ProcessId);
+        await ProcessAssert.AllExitAsync([spare], TimeSpan.FromSeconds(30));
+        executors.SpareProcessId.Should().BeNull();
+    }
+
+    [Theory]
+    [InlineData("DOTNET_COILED_REMOTE_TEST_SETTING")]
+    [InlineData("SSL_CERT_FILE")]
+    [InlineData("OPENSSL_CONF")]
+    public async Task Spare_EnvironmentForwardingAVariableReadAtStartOrByTheWarmUp_GetsAProcessOfItsOwnAndTheSpareStays(string variable)
+    {
+        const string Token = "executor-spare-startup-variable-token-0123456789";
+        var time = new FakeTimeProvider();
+        using var cache = new TempDirectory();
+        await using var host = await StartHostAsync(Token, time, cache.Path, keepSpare: true);
+        var executors = host.Runtime.Executors!;
+        executors.PrepareSpare(new string('a', 64));
+        await Eventually.HoldsAsync(() => executors.SpareProcessId is not null, "the spare to start");
+        var spare = executors.SpareProcessId!.Value;
+
+        Environment.SetEnvironmentVariable(variable, "/dev/null");
+        try
+        {
+            await using var cluster = await Cluster.ConnectAsync([host.Address], Token, new ClusterOptions { ForwardEnvironmentVariables = [variable] }).WaitAsync(Safety);
+            var ranIn = await cluster.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety);
+            var seen = await cluster.SubmitAsync(TestJobs.ReadVariable, variable).WaitAsync(Safety);
+
+            ranIn.Should().NotBe(spare, "a started runtime, or a spare's warmed-up TLS library, has read such a variable already");
+            seen.Should().Be("/dev/null");
+            executors.SpareProcessId.Should().Be(spare, "the spare waits for a build it can take");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(variable, null);
+        }
+    }
+
     /// <summary>A worker host in this process whose executors end after 60 s without a client, on <paramref name="time"/>.</summary>
     private static Task<WorkerHost> StartHostAsync(string token, FakeTimeProvider time, string cache, bool keepSpare) => WorkerHost.StartAsync(new WorkerHostOptions
     {
