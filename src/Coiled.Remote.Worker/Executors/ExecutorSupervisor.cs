@@ -6,26 +6,14 @@ namespace Coiled.Remote.Worker.Executors;
 
 /// <summary>
 /// The worker daemon's executor processes, one per environment and set of forwarded variables: started when a client
-/// stream first needs one, shared by the streams that need the same, ended after <see cref="ExecutorOptions.IdleTimeout"/>
-/// without a stream, and all ended with the daemon. An executor that dies is forgotten, and the next stream starts
-/// another from the same cached files. Like Ray's prestarted workers, a spare executor starts, its runtime with it,
-/// when a client plans the sync of a build that no executor runs, and takes that environment when the client opens it:
-/// binding it costs milliseconds where starting a process costs a tenth of a second, and the upload hides the start.
-/// While builds change (a second new environment within the idle timeout of the one before: an edit-and-run loop), a
-/// spare also starts as soon as one is taken, so that the next build finds it ready. A spare that no client takes ends
-/// after the idle timeout, so that a daemon keeps no process it does not use.
+/// stream first needs one (or bound from the <see cref="SpareExecutor"/>, which it keeps), shared by the streams that
+/// need the same, ended after <see cref="ExecutorOptions.IdleTimeout"/> without a stream, and all ended with the daemon.
+/// An executor that dies is forgotten, and the next stream starts another from the same cached files.
 /// </summary>
 internal sealed class ExecutorSupervisor : IAsyncDisposable
 {
     /// <summary>A Unix socket's path must fit in 108 bytes, with its terminating NUL.</summary>
     private const int MaxSocketPathBytes = 100;
-
-    /// <summary>
-    /// Variables that a started runtime or loader has already read, or that a spare's warm-up has (the trusted
-    /// certificates its TLS handshake loaded): an environment forwarding one of these gets an executor started with it,
-    /// never a spare.
-    /// </summary>
-    private static readonly string[] StartupVariablePrefixes = ["DOTNET_", "COMPlus_", "CORECLR_", "LD_", "MALLOC_", "SSL_CERT_", "OPENSSL_"];
 
     /// <summary>How the executors' folder of a daemon whose cache is too deep for socket paths is named in the temporary folder, before its process id.</summary>
     private const string TemporaryPrefix = "coiled-remote-executors-";
@@ -42,9 +30,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
     private readonly List<Task> _stopping = [];
     private readonly CancellationTokenSource _lifetime = new();
     private readonly ITimer _sweeper;
-    private Task<ExecutorProcess>? _spare;
-    private long _spareSince;
-    private long _lastNewExecutor;
+    private readonly SpareExecutor _spare;
     private TimeSpan _endedCpu;
     private int _next;
     private bool _disposed;
@@ -67,6 +53,8 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         DeleteLeftovers(parent, string.Empty, logger);
         DeleteLeftovers(Path.GetTempPath(), TemporaryPrefix, logger);
         _root = new Lazy<string>(() => CreateRoot(parent));
+        _spare = new SpareExecutor(
+            options, time, logger, () => ExecutorProcess.StartAsync(_options, environment: null, NextFolder(), _slots, _limits, _time, _logger, _lifetime.Token), Track);
         var period = TimeSpan.FromTicks(Math.Clamp(options.IdleTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond * 10, TimeSpan.TicksPerSecond));
         _sweeper = time.CreateTimer(static state => ((ExecutorSupervisor)state!).EndIdle(), this, period, period);
     }
@@ -84,16 +72,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
     }
 
     /// <summary>The spare's process id once it started; null when there is none or it is still starting.</summary>
-    public int? SpareProcessId
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _spare is { IsCompletedSuccessfully: true } spare ? spare.Result.ProcessId : null;
-            }
-        }
-    }
+    public int? SpareProcessId => _spare.Started?.ProcessId;
 
     /// <summary>Client streams connected to an executor now.</summary>
     public int Streams
@@ -115,10 +94,9 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
     {
         lock (_gate)
         {
-            if (_options.KeepSpare && _spare is null && !_disposed && !_executors.Keys.Any(key => key.StartsWith(environmentId, StringComparison.Ordinal)))
+            if (!_disposed && !_executors.Keys.Any(key => key.StartsWith(environmentId, StringComparison.Ordinal)))
             {
-                _spareSince = _time.GetTimestamp();
-                _spare = StartSpareAsync();
+                _spare.Prepare();
             }
         }
     }
@@ -187,7 +165,11 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         List<ExecutorProcess> running;
         lock (_gate)
         {
-            running = [.. _executors.Values.Append(_spare).Where(t => t?.IsCompletedSuccessfully == true).Select(t => t!.Result)];
+            running = [.. _executors.Values.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result)];
+            if (_spare.Started is { } spare)
+            {
+                running.Add(spare);
+            }
         }
 
         var cpu = TimeSpan.Zero;
@@ -229,10 +211,9 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
 
             _disposed = true;
             executors = [.. _executors.Values];
-            if (_spare is not null)
+            if (_spare.Close() is { } spare)
             {
-                executors.Add(_spare);
-                _spare = null;
+                executors.Add(spare);
             }
 
             _executors.Clear();
@@ -294,96 +275,13 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         // Not on the caller's thread: copying the app's files and starting the process must not hold the lock's caller.
         await Task.Yield();
         var started = _time.GetTimestamp();
-        ExecutorProcess? executor = null;
-        if (TakeSpare(environment.Variables) is { } spare)
-        {
-            try
-            {
-                var candidate = await spare.ConfigureAwait(false);
-                try
-                {
-                    executor = await candidate.TryBindAsync(environment, _options.StartTimeout, _lifetime.Token).ConfigureAwait(false) ? candidate : null;
-                }
-                finally
-                {
-                    if (executor is null)
-                    {
-                        // Not bound, whatever the reason: it ends here, since nothing else knows of it any more.
-                        Track(candidate.StopAsync());
-                    }
-                }
-            }
-            catch (ExecutorStartException ex)
-            {
-                _logger.SpareFailedToStart(ex.Message, environment.ShortId);
-            }
-        }
-
+        var executor = await _spare.TryBindAsync(environment, _lifetime.Token).ConfigureAwait(false);
         var how = executor is null ? "started" : "bound from the spare";
         executor ??= await ExecutorProcess.StartAsync(_options, environment, NextFolder(), _slots, _limits, _time, _logger, _lifetime.Token).ConfigureAwait(false);
         _logger.ExecutorReady(executor.ProcessId, environment.ShortId, how, _time.GetElapsedTime(started).TotalMilliseconds);
         _ = executor.Exited.ContinueWith(exited => OnExited(key, executor, exited.Result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        ReplaceSpareWhileBuildsChange();
+        _spare.ReplaceWhileBuildsChange();
         return executor;
-    }
-
-    /// <summary>After an executor started for a new environment: starts a spare when the one before also came within the idle timeout.</summary>
-    private void ReplaceSpareWhileBuildsChange()
-    {
-        lock (_gate)
-        {
-            var now = _time.GetTimestamp();
-            var changing = _lastNewExecutor != 0 && _time.GetElapsedTime(_lastNewExecutor, now) < _options.IdleTimeout;
-            _lastNewExecutor = now;
-            if (changing && _options.KeepSpare && _spare is null && !_disposed)
-            {
-                _spareSince = now;
-                _spare = StartSpareAsync();
-            }
-        }
-    }
-
-    /// <summary>The spare, for an environment whose variables a started runtime can still take on; null when there is none to take.</summary>
-    private Task<ExecutorProcess>? TakeSpare(IReadOnlyDictionary<string, string> variables)
-    {
-        if (variables.Keys.Any(name => StartupVariablePrefixes.Any(prefix => name.StartsWith(prefix, StringComparison.Ordinal))))
-        {
-            return null;
-        }
-
-        lock (_gate)
-        {
-            var spare = _spare;
-            _spare = null;
-            return spare is { IsFaulted: false, IsCanceled: false } && !(spare.IsCompletedSuccessfully && spare.Result.Exited.IsCompleted) ? spare : null;
-        }
-    }
-
-    private async Task<ExecutorProcess> StartSpareAsync()
-    {
-        await Task.Yield();
-        var spare = await ExecutorProcess.StartAsync(_options, environment: null, NextFolder(), _slots, _limits, _time, _logger, _lifetime.Token).ConfigureAwait(false);
-        _ = spare.Exited.ContinueWith(_ => OnSpareExited(spare), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        return spare;
-    }
-
-    /// <summary>The spare ended before it was bound (killed, or out of memory): forgotten; the next new environment starts another.</summary>
-    private void OnSpareExited(ExecutorProcess spare)
-    {
-        bool wasSpare;
-        lock (_gate)
-        {
-            wasSpare = _spare is { IsCompletedSuccessfully: true } current && current.Result == spare;
-            if (wasSpare)
-            {
-                _spare = null;
-            }
-        }
-
-        if (wasSpare)
-        {
-            Track(spare.StopAsync());
-        }
     }
 
     private string NextFolder() => Path.Combine(_root.Value, Interlocked.Increment(ref _next).ToString(CultureInfo.InvariantCulture));
@@ -430,11 +328,9 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         List<ExecutorProcess>? idle = null;
         lock (_gate)
         {
-            if (_spare is { IsCompletedSuccessfully: true } spare && _time.GetElapsedTime(_spareSince) >= _options.IdleTimeout)
+            if (_spare.TakeIfIdle() is { } spare)
             {
-                _spare = null;
-                spare.Result.Retire();
-                (idle ??= []).Add(spare.Result);
+                (idle ??= []).Add(spare);
             }
 
             foreach (var (key, starting) in _executors.ToList())
