@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Coiled.Remote.Processes;
 using Coiled.Remote.Transport.Protocol;
@@ -9,14 +8,15 @@ namespace Coiled.Remote.Worker.Executors;
 
 /// <summary>
 /// An executor process (<c>coiled-remote-worker --executor</c>): runs the tasks of one environment, in the working
-/// directory and with the variables its daemon started it with, for the daemon's connections on a Unix socket, each a
-/// client's task stream served by a <see cref="TaskExecutor"/> of its own. It has no web server, so that it starts fast.
-/// A spare executor, started ahead of need, learns its environment and variables from a <see cref="BindPrefix"/> line
-/// on standard input, after its secret. It exits when its standard input closes (the daemon ended it, or is gone),
-/// and with <see cref="ProcessExit.RecycleExitCode"/> once a task overran its timeout and the outcomes reported by then
-/// were sent.
+/// directory and with the variables its daemon started it with, for the daemon's connections on a Unix socket, which an
+/// <see cref="ExecutorServer"/> serves. It has no web server, so that it starts fast. It speaks with its daemon on
+/// standard input and output: its secret comes first on standard input, and it prints <see cref="ReadyLine"/> once it
+/// listens. A spare executor, started ahead of need, learns its environment and variables from a
+/// <see cref="BindPrefix"/> line on standard input, after its secret, and prints <see cref="BoundLine"/>. It exits when
+/// its standard input closes (the daemon ended it, or is gone), and with <see cref="ProcessExit.RecycleExitCode"/> once
+/// a task overran its timeout and the outcomes reported by then were sent.
 /// </summary>
-internal sealed class ExecutorHost
+internal static class ExecutorHost
 {
     /// <summary>The first argument that makes <c>coiled-remote-worker</c> an executor.</summary>
     public const string Mode = "--executor";
@@ -33,29 +33,8 @@ internal sealed class ExecutorHost
     /// </summary>
     public const string BindPrefix = "bind ";
 
-    /// <summary>A connection must present the secret within this time.</summary>
-    private static readonly TimeSpan SecretTimeout = TimeSpan.FromSeconds(10);
-
-    /// <summary>How often an executor serving a direct route tells the daemon whether tasks run.</summary>
-    private static readonly TimeSpan ReportPeriod = TimeSpan.FromSeconds(1);
-
     /// <summary>The longest a recycling executor waits for outcomes to reach the daemon.</summary>
     private static readonly TimeSpan FlushLimit = TimeSpan.FromSeconds(2);
-
-    private readonly TaskCompletionSource<RemoteEnvironment> _environment = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly byte[] _secret;
-    private readonly ExecutorCommandLine _options;
-    private readonly WorkerActivity _activity = new(TimeProvider.System);
-    private readonly TaskCompletionSource<string> _recycle = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly ConcurrentDictionary<ResultBatcher, byte> _batchers = new();
-
-    /// <param name="secret">What the daemon's links must present first.</param>
-    /// <param name="options">The executor's command line.</param>
-    internal ExecutorHost(byte[] secret, ExecutorCommandLine options)
-    {
-        _secret = secret;
-        _options = options;
-    }
 
     /// <summary>Runs the executor until the daemon ends it; returns its exit code.</summary>
     /// <param name="args">The arguments after <see cref="Mode"/>.</param>
@@ -80,39 +59,41 @@ internal sealed class ExecutorHost
             return 0;
         }
 
-        var host = new ExecutorHost(Convert.FromHexString(secretLine), options);
+        var secret = Convert.FromHexString(secretLine);
+        var server = new ExecutorServer(secret, options);
+        var environment = new TaskCompletionSource<RemoteEnvironment>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (options.EnvironmentId is { } id)
         {
-            host.Take(RemoteEnvironment.ForFolder(id, options.EnvironmentDirectory!, options.EntryAssembly), options.EntryAssembly);
+            Take(environment, RemoteEnvironment.ForFolder(id, options.EnvironmentDirectory!, options.EntryAssembly), options.EntryAssembly);
         }
 
         using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         listener.Bind(new UnixDomainSocketEndPoint(options.SocketPath));
         listener.Listen(64);
-        _ = DedicatedThread.Run("coiled-remote executor accept", () => host.Accept(listener));
+        _ = DedicatedThread.Run("coiled-remote executor accept", () => server.Accept(listener, environment.Task));
         using (var output = Console.OpenStandardOutput())
         {
             output.Write(System.Text.Encoding.ASCII.GetBytes(ReadyLine + "\n"));
             output.Flush();
         }
 
-        if (!host._environment.Task.IsCompleted)
+        if (!environment.Task.IsCompleted)
         {
             // A spare: what a first route needs that does not depend on its environment is made meanwhile, not then.
-            _ = Task.Run(() => ExecutorWarmUp.RunAsync(Path.GetDirectoryName(options.SocketPath)!, host._secret, options.Tls, (link, environment) => host.ServeAsync(link, Task.FromResult(environment)), host._environment.Task));
+            _ = Task.Run(() => ExecutorWarmUp.RunAsync(Path.GetDirectoryName(options.SocketPath)!, secret, options.Tls, (link, warmUp) => server.ServeAsync(link, Task.FromResult(warmUp)), environment.Task));
             if (ReadLine(input) is not { } bind || !bind.StartsWith(BindPrefix, StringComparison.Ordinal))
             {
                 return 0;
             }
 
-            var (environment, entryAssembly) = Bind(bind);
-            host.Take(environment, entryAssembly);
+            var (bound, entryAssembly) = Bind(bind);
+            Take(environment, bound, entryAssembly);
             await Console.Out.WriteLineAsync(BoundLine).ConfigureAwait(false);
             await Console.Out.FlushAsync().ConfigureAwait(false);
         }
 
-        var ended = await Task.WhenAny(WaitForEndOfInput(input), host._recycle.Task).ConfigureAwait(false);
-        if (ended != host._recycle.Task)
+        var ended = await Task.WhenAny(WaitForEndOfInput(input), server.Recycling).ConfigureAwait(false);
+        if (ended != server.Recycling)
         {
             if (daemon is not null && ParentProcessId() != daemon)
             {
@@ -124,7 +105,7 @@ internal sealed class ExecutorHost
         }
 
         listener.Dispose();
-        await Task.WhenAny(Task.WhenAll(host._batchers.Keys.Select(b => b.WhenDrainedAsync())), Task.Delay(FlushLimit)).ConfigureAwait(false);
+        await Task.WhenAny(server.WhenDrainedAsync(), Task.Delay(FlushLimit)).ConfigureAwait(false);
         return ProcessExit.RecycleExitCode;
     }
 
@@ -202,15 +183,16 @@ internal sealed class ExecutorHost
     }
 
     /// <summary>
-    /// Serves tasks in <paramref name="environment"/> from now on, and loads the [Remote] methods of its entry assembly
-    /// meanwhile. <see cref="AppContext.BaseDirectory"/> becomes the working directory, where the app's files are, so that
+    /// Serves tasks in <paramref name="environment"/> from now on (it completes <paramref name="served"/>, which the
+    /// server's connections wait for), and loads the [Remote] methods of its entry assembly meanwhile.
+    /// <see cref="AppContext.BaseDirectory"/> becomes the working directory, where the app's files are, so that
     /// <c>Path.Combine(AppContext.BaseDirectory, "data", "x.json")</c> finds a file shipped with it, as on the caller, and
     /// not the worker's own folder.
     /// </summary>
-    private void Take(RemoteEnvironment environment, string entryAssembly)
+    private static void Take(TaskCompletionSource<RemoteEnvironment> served, RemoteEnvironment environment, string entryAssembly)
     {
         AppContext.SetData("APP_CONTEXT_BASE_DIRECTORY", Path.TrimEndingDirectorySeparator(Environment.CurrentDirectory) + Path.DirectorySeparatorChar);
-        _environment.SetResult(environment);
+        served.SetResult(environment);
 
         // While the daemon answers the client and the client sends its first tasks.
         _ = Task.Run(() => environment.Preload(entryAssembly));
@@ -260,232 +242,5 @@ internal sealed class ExecutorHost
         };
         reader.Start();
         return ended.Task;
-    }
-
-    /// <summary>Accepts the daemon's connections, blocking (so that they are plain blocking sockets), until recycling closes the listener.</summary>
-    private bool Accept(Socket listener)
-    {
-        while (true)
-        {
-            Socket connection;
-            try
-            {
-                connection = listener.Accept();
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-            {
-                return false;
-            }
-
-            _ = Task.Run(() => ServeAsync(connection, _environment.Task));
-        }
-    }
-
-    /// <summary>Serves one client's task stream, relayed by the daemon or on a direct route, in <paramref name="environmentTask"/>'s environment, until it ends.</summary>
-    internal async Task ServeAsync(Socket connection, Task<RemoteEnvironment> environmentTask)
-    {
-        using var link = new ExecutorLink(connection);
-
-        // Blocking until the daemon says what the connection is for, which for a direct route is when its client connects
-        // (a ticket waits up to its lifetime): on a thread of its own, so that waiting tickets never hold the thread
-        // pool, which runs the tasks.
-        var opening = await DedicatedThread.Run("coiled-remote executor opening", () => Open(link)).ConfigureAwait(false);
-        if (opening is not { } opened)
-        {
-            return;
-        }
-
-        // A spare serves no task before it knows its environment.
-        var environment = await environmentTask.ConfigureAwait(false);
-        if (opened.Handoff is { } handoff)
-        {
-            await ServeDirectAsync(link, opened.Passed!, handoff, environment).ConfigureAwait(false);
-        }
-        else
-        {
-            await ServeStreamAsync(new RelayedStream(link), environment).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>
-    /// Reads, blocking, the secret, the mode byte and (for a direct route) the client's connection that came with it and
-    /// what serves it; null when the connection is not the daemon's, or ended first.
-    /// </summary>
-    private (Socket? Passed, RouteHandoff? Handoff)? Open(ExecutorLink link)
-    {
-        if (!link.AcceptSecret(_secret, SecretTimeout))
-        {
-            return null;
-        }
-
-        (byte? Mode, Socket? Passed) opening;
-        try
-        {
-            opening = link.ReceiveMode();
-        }
-        catch (SocketException)
-        {
-            return null;
-        }
-
-        if (opening.Mode == ExecutorLink.RelayedMode)
-        {
-            opening.Passed?.Dispose();
-            return (null, null);
-        }
-
-        if (opening is not { Mode: ExecutorLink.DirectMode, Passed: { } passed })
-        {
-            opening.Passed?.Dispose();
-            return null;
-        }
-
-        try
-        {
-            if (link.Read(RouteHandoff.Parser) is { } received)
-            {
-                received.Payload?.Release();
-                return (passed, received.Header);
-            }
-        }
-        catch (Exception ex) when (ex is IOException or SocketException or InvalidDataException or InvalidProtocolBufferException)
-        {
-            // The daemon went away meanwhile.
-        }
-
-        passed.Dispose();
-        return null;
-    }
-
-    /// <summary>
-    /// Serves a direct route: the client's own connection, which came with the link's mode byte. Meanwhile the daemon
-    /// hears on the link about once a second whether tasks run, and the end of the link when the route ends.
-    /// </summary>
-    private async Task ServeDirectAsync(ExecutorLink link, Socket passed, RouteHandoff handoff, RemoteEnvironment environment)
-    {
-        // TLS and the secret may take the client up to DirectStream.OpeningTimeout: not on the thread pool either.
-        var ready = new Ready { EnvironmentId = environment.Id, Slots = _options.Slots };
-        var stream = await DedicatedThread.Run("coiled-remote route opening", () => DirectStream.Accept(passed, handoff, ready)).ConfigureAwait(false);
-        if (stream is null)
-        {
-            return;
-        }
-
-        using var reporting = new CancellationTokenSource();
-        var reports = ReportAsync(link, reporting.Token);
-        try
-        {
-            await ServeStreamAsync(stream, environment).ConfigureAwait(false);
-        }
-        finally
-        {
-            await reporting.CancelAsync().ConfigureAwait(false);
-            await reports.ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Tells the daemon, about once a second while a direct route is served, how many tasks run, so that its idle timeout sees the work.</summary>
-    private async Task ReportAsync(ExecutorLink link, CancellationToken stop)
-    {
-        var sent = 0;
-        using var timer = new PeriodicTimer(ReportPeriod);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
-            {
-                var running = _activity.RunningTasks;
-                if (running != sent || _activity.WithoutWork() < ReportPeriod * 2)
-                {
-                    link.Write(new ExecutorReport { RunningTasks = running }, []);
-                    sent = running;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
-        {
-            // The route ended, or the daemon is gone.
-        }
-    }
-
-    /// <summary>Serves one client's task stream until it ends.</summary>
-    private async Task ServeStreamAsync(IExecutorStream stream, RemoteEnvironment environment)
-    {
-        using (stream)
-        {
-            var executor = new TaskExecutor(_options.Slots, _activity, _options.Limits, TimeProvider.System, reason => _recycle.TrySetResult(reason));
-            await using (executor.ConfigureAwait(false))
-            {
-                var batcher = new ResultBatcher(executor);
-                _batchers[batcher] = 0;
-                var pump = PumpAsync(stream, batcher, executor);
-                try
-                {
-                    await DedicatedThread.Run("coiled-remote executor stream", () => ReadRequests(stream, executor, environment)).ConfigureAwait(false);
-                }
-                finally
-                {
-                    await pump.ConfigureAwait(false);
-                    _batchers.TryRemove(batcher, out _);
-                }
-            }
-        }
-    }
-
-    /// <summary>Reads the stream's requests, blocking, until they end: tasks are queued, cancels passed on.</summary>
-    private static bool ReadRequests(IExecutorStream stream, TaskExecutor executor, RemoteEnvironment environment)
-    {
-        try
-        {
-            while (stream.Read() is { } frame)
-            {
-                var request = frame.Header;
-                if (request.KindCase == RunRequest.KindOneofCase.Tasks)
-                {
-                    executor.Enqueue(environment, request.Tasks, frame.Data, frame.Payload);
-                }
-                else
-                {
-                    frame.Payload?.Release();
-                    executor.Cancel(request.Cancel.TaskIds);
-                }
-            }
-
-            if (stream.EndCompletes)
-            {
-                executor.Complete();
-                return true;
-            }
-        }
-        catch (Grpc.Core.RpcException ex)
-        {
-            // More tasks than the stream's window (the daemon's own window prevents it on relayed streams).
-            stream.Refuse(ex.Status.Detail);
-        }
-        catch (Exception ex) when (ex is IOException or SocketException or InvalidDataException or ObjectDisposedException or InvalidProtocolBufferException)
-        {
-            // A broken connection, or the client is gone: what is queued is dropped and what runs is cancelled.
-        }
-
-        executor.Abort();
-        return false;
-    }
-
-    /// <summary>Sends the outcomes back as they come, then says that every outcome was sent.</summary>
-    private static async Task PumpAsync(IExecutorStream stream, ResultBatcher batcher, TaskExecutor executor)
-    {
-        try
-        {
-            await batcher.PumpAsync((batch, results) =>
-            {
-                stream.Write(new RunReply { Results = batch }, results.Span);
-                return ValueTask.CompletedTask;
-            }).ConfigureAwait(false);
-            stream.Finish();
-        }
-        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
-        {
-            // The client or the daemon closed the connection: nobody waits for these outcomes.
-            executor.Abort();
-        }
     }
 }

@@ -19,10 +19,10 @@ public sealed class ExecutorWarmUpTests
     {
         using var folder = new TempDirectory();
         var secret = RandomNumberGenerator.GetBytes(ExecutorLink.SecretBytes);
-        var host = new ExecutorHost(secret, Options(folder.Path, tls));
+        var server = new ExecutorServer(secret, Options(folder.Path, tls));
         var served = new List<Task>();
 
-        var carried = await ExecutorWarmUp.RunAsync(folder.Path, secret, tls, (link, environment) => Serve(host, link, environment, served), new TaskCompletionSource().Task).WaitAsync(Safety);
+        var carried = await ExecutorWarmUp.RunAsync(folder.Path, secret, tls, (link, environment) => Serve(server, link, environment, served), new TaskCompletionSource().Task).WaitAsync(Safety);
 
         carried.Should().BeTrue("the unknown-method failure of the warm-up batch came back on the route");
         served.Should().ContainSingle().Which.IsCompletedSuccessfully.Should().BeTrue("serving ended when the warm-up's client closed the route");
@@ -34,10 +34,10 @@ public sealed class ExecutorWarmUpTests
     {
         using var folder = new TempDirectory();
         var secret = RandomNumberGenerator.GetBytes(ExecutorLink.SecretBytes);
-        var host = new ExecutorHost(secret, Options(folder.Path, tls: false));
+        var server = new ExecutorServer(secret, Options(folder.Path, tls: false));
         var served = new List<Task>();
 
-        var carried = await ExecutorWarmUp.RunAsync(folder.Path, secret, tls: false, (link, environment) => Serve(host, link, environment, served), Task.CompletedTask).WaitAsync(Safety);
+        var carried = await ExecutorWarmUp.RunAsync(folder.Path, secret, tls: false, (link, environment) => Serve(server, link, environment, served), Task.CompletedTask).WaitAsync(Safety);
 
         carried.Should().BeFalse();
         served.Should().BeEmpty("a bound spare's first route compiles what is still cold itself");
@@ -47,20 +47,20 @@ public sealed class ExecutorWarmUpTests
     public async Task RunAsync_LinkWithTheWrongSecret_IsRefusedByTheExecutorAndTheWarmUpEndsWithoutHanging()
     {
         using var folder = new TempDirectory();
-        var host = new ExecutorHost(RandomNumberGenerator.GetBytes(ExecutorLink.SecretBytes), Options(folder.Path, tls: false));
+        var server = new ExecutorServer(RandomNumberGenerator.GetBytes(ExecutorLink.SecretBytes), Options(folder.Path, tls: false));
         var served = new List<Task>();
 
         var carried = await ExecutorWarmUp.RunAsync(
-            folder.Path, RandomNumberGenerator.GetBytes(ExecutorLink.SecretBytes), tls: false, (link, environment) => Serve(host, link, environment, served), new TaskCompletionSource().Task).WaitAsync(Safety);
+            folder.Path, RandomNumberGenerator.GetBytes(ExecutorLink.SecretBytes), tls: false, (link, environment) => Serve(server, link, environment, served), new TaskCompletionSource().Task).WaitAsync(Safety);
 
         carried.Should().BeFalse("the executor closed a link that did not present its secret, and the route's connection with it");
         served.Should().ContainSingle().Which.IsCompletedSuccessfully.Should().BeTrue();
         Directory.EnumerateFileSystemEntries(folder.Path).Should().BeEmpty();
     }
 
-    private static Task Serve(ExecutorHost host, System.Net.Sockets.Socket link, Coiled.Remote.Worker.RemoteEnvironment environment, List<Task> served)
+    private static Task Serve(ExecutorServer server, System.Net.Sockets.Socket link, Coiled.Remote.Worker.RemoteEnvironment environment, List<Task> served)
     {
-        var serving = host.ServeAsync(link, Task.FromResult(environment));
+        var serving = server.ServeAsync(link, Task.FromResult(environment));
         served.Add(serving);
         return serving;
     }
