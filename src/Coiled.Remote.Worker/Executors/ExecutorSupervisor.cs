@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Logging;
 
@@ -8,22 +7,17 @@ namespace Coiled.Remote.Worker.Executors;
 /// The worker daemon's executor processes, one per environment and set of forwarded variables: started when a client
 /// stream first needs one (or bound from the <see cref="SpareExecutor"/>, which it keeps), shared by the streams that
 /// need the same, ended after <see cref="ExecutorOptions.IdleTimeout"/> without a stream, and all ended with the daemon.
-/// An executor that dies is forgotten, and the next stream starts another from the same cached files.
+/// An executor that dies is forgotten, and the next stream starts another from the same cached files. Each executor has
+/// a private folder in the daemon's <see cref="ExecutorFolders"/>.
 /// </summary>
 internal sealed class ExecutorSupervisor : IAsyncDisposable
 {
-    /// <summary>A Unix socket's path must fit in 108 bytes, with its terminating NUL.</summary>
-    private const int MaxSocketPathBytes = 100;
-
-    /// <summary>How the executors' folder of a daemon whose cache is too deep for socket paths is named in the temporary folder, before its process id.</summary>
-    private const string TemporaryPrefix = "coiled-remote-executors-";
-
     private readonly ExecutorOptions _options;
     private readonly int _slots;
     private readonly TaskLimits _limits;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly Lazy<string> _root;
+    private readonly ExecutorFolders _folders;
     private readonly object _gate = new();
     private readonly Dictionary<string, Task<ExecutorProcess>> _executors = new(StringComparer.Ordinal);
     private readonly Dictionary<ExecutorProcess, TimeSpan> _lastCpu = [];
@@ -32,7 +26,6 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
     private readonly ITimer _sweeper;
     private readonly SpareExecutor _spare;
     private TimeSpan _endedCpu;
-    private int _next;
     private bool _disposed;
 
     /// <param name="options">How to start executors and when to end idle ones.</param>
@@ -48,13 +41,9 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         _limits = limits with { CollectAfterLargeTasks = true };
         _time = time;
         _logger = logger;
-        var parent = Path.Combine(cacheDirectory, "executors");
-        Directory.CreateDirectory(parent);
-        DeleteLeftovers(parent, string.Empty, logger);
-        DeleteLeftovers(Path.GetTempPath(), TemporaryPrefix, logger);
-        _root = new Lazy<string>(() => CreateRoot(parent));
+        _folders = new ExecutorFolders(cacheDirectory, logger);
         _spare = new SpareExecutor(
-            options, time, logger, () => ExecutorProcess.StartAsync(_options, environment: null, NextFolder(), _slots, _limits, _time, _logger, _lifetime.Token), Track);
+            options, time, logger, () => ExecutorProcess.StartAsync(_options, environment: null, _folders.Next(), _slots, _limits, _time, _logger, _lifetime.Token), Track);
         var period = TimeSpan.FromTicks(Math.Clamp(options.IdleTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond * 10, TimeSpan.TicksPerSecond));
         _sweeper = time.CreateTimer(static state => ((ExecutorSupervisor)state!).EndIdle(), this, period, period);
     }
@@ -242,32 +231,8 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         }
 
         await Task.WhenAll(stopping).ConfigureAwait(false);
-        if (_root.IsValueCreated)
-        {
-            try
-            {
-                Directory.Delete(_root.Value, recursive: true);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                _logger.ExecutorsFolderNotDeleted(_root.Value, ex.Message);
-            }
-        }
-
+        _folders.Delete();
         _lifetime.Dispose();
-    }
-
-    /// <summary>Creates a folder only its owner may enter (0700), where the platform has such modes.</summary>
-    internal static void CreatePrivateDirectory(string path)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            Directory.CreateDirectory(path);
-        }
-        else
-        {
-            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
     }
 
     private async Task<ExecutorProcess> StartAsync(string key, ExecutorEnvironment environment)
@@ -277,29 +242,11 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         var started = _time.GetTimestamp();
         var executor = await _spare.TryBindAsync(environment, _lifetime.Token).ConfigureAwait(false);
         var how = executor is null ? "started" : "bound from the spare";
-        executor ??= await ExecutorProcess.StartAsync(_options, environment, NextFolder(), _slots, _limits, _time, _logger, _lifetime.Token).ConfigureAwait(false);
+        executor ??= await ExecutorProcess.StartAsync(_options, environment, _folders.Next(), _slots, _limits, _time, _logger, _lifetime.Token).ConfigureAwait(false);
         _logger.ExecutorReady(executor.ProcessId, environment.ShortId, how, _time.GetElapsedTime(started).TotalMilliseconds);
         _ = executor.Exited.ContinueWith(exited => OnExited(key, executor, exited.Result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         _spare.ReplaceWhileBuildsChange();
         return executor;
-    }
-
-    private string NextFolder() => Path.Combine(_root.Value, Interlocked.Increment(ref _next).ToString(CultureInfo.InvariantCulture));
-
-    /// <summary>
-    /// The daemon's executors' folder, made when the first executor starts (a daemon that never starts one leaves
-    /// nothing): under the cache, or, when the cache is too deep for socket paths, a private temporary folder.
-    /// </summary>
-    private static string CreateRoot(string parent)
-    {
-        var root = Path.Combine(parent, $"{Environment.ProcessId}-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}");
-        if (Encoding.UTF8.GetByteCount(Path.Combine(root, "999999", "link")) > MaxSocketPathBytes)
-        {
-            return Directory.CreateTempSubdirectory($"{TemporaryPrefix}{Environment.ProcessId}-").FullName;
-        }
-
-        CreatePrivateDirectory(root);
-        return root;
     }
 
     private void OnExited(string key, ExecutorProcess executor, string how)
@@ -380,34 +327,5 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         }
 
         return key.ToString();
-    }
-
-    /// <summary>
-    /// Deletes the executor folders (named <paramref name="prefix"/>, a process id, a dash) of daemons that are gone, killed
-    /// before they could clean up.
-    /// </summary>
-    private static void DeleteLeftovers(string parent, string prefix, ILogger logger)
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-
-        foreach (var folder in Directory.EnumerateDirectories(parent, prefix + "*"))
-        {
-            var name = Path.GetFileName(folder)[prefix.Length..];
-            var dash = name.IndexOf('-', StringComparison.Ordinal);
-            if (dash > 0 && int.TryParse(name.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && !Directory.Exists($"/proc/{pid}"))
-            {
-                try
-                {
-                    Directory.Delete(folder, recursive: true);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    logger.LeftoverFolderNotDeleted(folder, ex.Message);
-                }
-            }
-        }
     }
 }
