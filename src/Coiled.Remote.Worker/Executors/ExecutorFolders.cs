@@ -54,19 +54,6 @@ internal sealed class ExecutorFolders
         }
     }
 
-    /// <summary>Creates a folder only its owner may enter (0700), where the platform has such modes.</summary>
-    internal static void CreatePrivateDirectory(string path)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            Directory.CreateDirectory(path);
-        }
-        else
-        {
-            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-    }
-
     /// <summary>
     /// The daemon's executors' folder, made when the first executor starts (a daemon that never starts one leaves
     /// nothing): under the cache, or, when the cache is too deep for socket paths, a private temporary folder.
@@ -79,7 +66,7 @@ internal sealed class ExecutorFolders
             return Directory.CreateTempSubdirectory($"{TemporaryPrefix}{Environment.ProcessId}-").FullName;
         }
 
-        CreatePrivateDirectory(root);
+        BlobStore.CreatePrivateDirectory(root);
         return root;
     }
 

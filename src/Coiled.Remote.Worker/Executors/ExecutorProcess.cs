@@ -78,7 +78,7 @@ internal sealed class ExecutorProcess
         ExecutorOptions options, ExecutorEnvironment? environment, string folder, int slots, TaskLimits limits, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
     {
         var work = Path.Combine(folder, "work");
-        ExecutorFolders.CreatePrivateDirectory(folder);
+        BlobStore.CreatePrivateDirectory(folder);
         Directory.CreateDirectory(work);
         var start = StartInfo(options, environment, folder, slots, limits);
 
