@@ -26,6 +26,9 @@ internal sealed record WorkerCommandLine
                                     client (fractions allowed, e.g. 0.5; default 60)
           --no-spare-executor       keep no executor started ahead for the next new environment (saves its
                                     memory; each new environment then waits for a process to start)
+          --spare-timeout SECONDS   end a spare executor no client took after this long; a second new
+                                    environment within it of the one before keeps a spare started
+                                    (fractions allowed; default 600)
           --cert FILE               serve TLS with this PFX certificate
           --poweroff-on-exit        power the machine off when the worker exits (cloud machines)
         """;
@@ -60,6 +63,8 @@ internal sealed record WorkerCommandLine
 
     public bool SpareExecutor { get; init; } = true;
 
+    public TimeSpan SpareTimeout { get; init; } = ExecutorOptions.DefaultSpareTimeout;
+
     public string? CertificateFile { get; init; }
 
     public bool PowerOffOnExit { get; init; }
@@ -75,6 +80,7 @@ internal sealed record WorkerCommandLine
         var idle = TimeSpan.FromMinutes(20);
         var noClient = TimeSpan.FromMinutes(2);
         var executorIdle = ExecutorOptions.DefaultIdleTimeout;
+        var spareTimeout = ExecutorOptions.DefaultSpareTimeout;
         for (var i = 0; i < args.Count; i++)
         {
             string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -94,6 +100,7 @@ internal sealed record WorkerCommandLine
                 case "--idle-timeout": idle = Seconds("--idle-timeout", Value()); break;
                 case "--no-client-timeout": noClient = Seconds("--no-client-timeout", Value()); break;
                 case "--executor-idle-timeout": executorIdle = FractionalSeconds("--executor-idle-timeout", Value()); break;
+                case "--spare-timeout": spareTimeout = FractionalSeconds("--spare-timeout", Value()); break;
                 case "--no-spare-executor": spare = false; break;
                 case "--cert": certificate = Value(); break;
                 case "--poweroff-on-exit": powerOff = true; break;
@@ -125,6 +132,7 @@ internal sealed record WorkerCommandLine
             NoClientTimeout = noClient,
             ExecutorIdleTimeout = executorIdle,
             SpareExecutor = spare,
+            SpareTimeout = spareTimeout,
             CertificateFile = certificate,
             PowerOffOnExit = powerOff,
         };

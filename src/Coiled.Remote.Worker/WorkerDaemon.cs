@@ -68,7 +68,7 @@ internal static class WorkerDaemon
                 Token = token,
                 CacheDirectory = cache,
                 OwnsProcess = true,
-                Executors = ExecutorOptions.ForThisProgram(options.ExecutorIdleTimeout) with { KeepSpare = options.SpareExecutor },
+                Executors = ExecutorOptions.ForThisProgram(options.ExecutorIdleTimeout) with { KeepSpare = options.SpareExecutor, SpareTimeout = options.SpareTimeout },
                 Slots = options.Slots,
                 MaxConnections = options.MaxConnections,
                 IdleTimeout = options.IdleTimeout,

@@ -8,6 +8,9 @@ internal sealed record ExecutorOptions
     /// <summary>The default of <see cref="IdleTimeout"/>.</summary>
     internal static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromSeconds(60);
 
+    /// <summary>The default of <see cref="SpareTimeout"/>.</summary>
+    internal static readonly TimeSpan DefaultSpareTimeout = TimeSpan.FromMinutes(10);
+
     /// <summary>The program that runs an executor: the worker's own, or the <c>dotnet</c> host with <see cref="Arguments"/> naming it.</summary>
     public required string FileName { get; init; }
 
@@ -22,6 +25,13 @@ internal sealed record ExecutorOptions
     /// each new environment waits for a process to start.
     /// </summary>
     public bool KeepSpare { get; init; } = true;
+
+    /// <summary>
+    /// The window of an edit-and-run loop: a second new environment within this time of the one before starts a spare as
+    /// soon as one is taken; a spare that no client takes ends after this time (default 10 minutes). Longer than
+    /// <see cref="IdleTimeout"/>, since a developer edits for minutes between runs.
+    /// </summary>
+    public TimeSpan SpareTimeout { get; init; } = DefaultSpareTimeout;
 
     /// <summary>
     /// Hand each client's task stream to its executor as a connection of its own (direct routes, where the machine can

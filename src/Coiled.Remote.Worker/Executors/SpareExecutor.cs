@@ -6,9 +6,10 @@ namespace Coiled.Remote.Worker.Executors;
 /// The worker daemon's spare executor, kept by its <see cref="ExecutorSupervisor"/>. Like Ray's prestarted workers, a
 /// spare executor starts, its runtime with it, when a client plans the sync of a build that no executor runs, and takes
 /// that environment when the client opens it: binding it costs milliseconds where starting a process costs a tenth of a
-/// second, and the upload hides the start. While builds change (a second new environment within the idle timeout of the
-/// one before: an edit-and-run loop), a spare also starts as soon as one is taken, so that the next build finds it ready.
-/// A spare that no client takes ends after the idle timeout, so that a daemon keeps no process it does not use.
+/// second, and the upload hides the start. While builds change (a second new environment within the spare timeout, 10
+/// minutes, of the one before: an edit-and-run loop), a spare also starts as soon as one is taken, so that the next build
+/// finds it ready. A spare that no client takes ends after the spare timeout, so that a daemon keeps no process it does
+/// not use.
 /// </summary>
 /// <remarks>
 /// The supervisor calls <see cref="Prepare"/>, <see cref="TakeIfIdle"/> and <see cref="Close"/>, and reads
@@ -120,13 +121,13 @@ internal sealed class SpareExecutor
         return executor;
     }
 
-    /// <summary>After an executor started for a new environment: starts a spare when the one before also came within the idle timeout.</summary>
+    /// <summary>After an executor started for a new environment: starts a spare when the one before also came within the spare timeout.</summary>
     public void ReplaceWhileBuildsChange()
     {
         lock (_gate)
         {
             var now = _time.GetTimestamp();
-            var changing = _lastNewExecutor != 0 && _time.GetElapsedTime(_lastNewExecutor, now) < _options.IdleTimeout;
+            var changing = _lastNewExecutor != 0 && _time.GetElapsedTime(_lastNewExecutor, now) < _options.SpareTimeout;
             _lastNewExecutor = now;
             if (changing && _options.KeepSpare && _spare is null && !_closed)
             {
@@ -136,12 +137,12 @@ internal sealed class SpareExecutor
         }
     }
 
-    /// <summary>The spare, retired, when it started and no client took it within the idle timeout; null otherwise. The caller stops it.</summary>
+    /// <summary>The spare, retired, when it started and no client took it within the spare timeout; null otherwise. The caller stops it.</summary>
     public ExecutorProcess? TakeIfIdle()
     {
         lock (_gate)
         {
-            if (_spare is { IsCompletedSuccessfully: true } spare && _time.GetElapsedTime(_spareSince) >= _options.IdleTimeout)
+            if (_spare is { IsCompletedSuccessfully: true } spare && _time.GetElapsedTime(_spareSince) >= _options.SpareTimeout)
             {
                 _spare = null;
                 spare.Result.Retire();

@@ -104,7 +104,7 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Spare_StartsForANewBuildOnly_IsTakenWithoutReplacementAndEndsAfterTheIdleTimeoutWhenNoClientTakesIt()
+    public async Task Spare_StartsForANewBuildOnly_IsTakenWithoutReplacementAndEndsAfterTheSpareTimeoutWhenNoClientTakesIt()
     {
         const string Token = "executor-spare-token-0123456789";
         var time = new FakeTimeProvider();
@@ -123,15 +123,15 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
         executors.PrepareSpare(new string('a', 64));
         await Eventually.HoldsAsync(() => executors.SpareProcessId is not null, "the spare for a planned new build to start");
         var spare = executors.SpareProcessId!.Value;
-        time.Advance(TimeSpan.FromSeconds(59));
-        ProcessAssert.IsRunning(spare).Should().BeTrue("59 s untaken is within the idle timeout");
+        time.Advance(TimeSpan.FromSeconds(599));
+        ProcessAssert.IsRunning(spare).Should().BeTrue("599 s untaken is within the spare timeout of 10 minutes, though past the executors' idle timeout of 60 s");
         time.Advance(TimeSpan.FromSeconds(1));
         await ProcessAssert.AllExitAsync([spare], TimeSpan.FromSeconds(30));
         executors.SpareProcessId.Should().BeNull();
     }
 
     [Fact]
-    public async Task Spare_WhileNewBuildsComeWithinTheIdleTimeout_IsReplacedAsSoonAsOneIsTakenAndTheNextBuildIsBoundToIt()
+    public async Task Spare_WhileNewBuildsComeWithinTheSpareTimeout_IsReplacedAsSoonAsOneIsTakenAndTheNextBuildIsBoundToIt()
     {
         const string Token = "executor-spare-loop-token-0123456789";
         const string Variable = "COILED_REMOTE_TEST_SPARE_LOOP";
@@ -146,11 +146,11 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
         await using var first = await Cluster.ConnectAsync([host.Address], Token, options).WaitAsync(Safety);
         await first.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety);
         var afterFirst = executors.SpareProcessId;
-        time.Advance(TimeSpan.FromSeconds(59));
+        time.Advance(TimeSpan.FromSeconds(599));
         Environment.SetEnvironmentVariable(Variable, "second");
         await using var second = await Cluster.ConnectAsync([host.Address], Token, options).WaitAsync(Safety);
         await second.SubmitAsync(TestJobs.ProcessId, 1).WaitAsync(Safety);
-        await Eventually.HoldsAsync(() => executors.SpareProcessId is not null, "a spare to start after the second new build within the idle timeout");
+        await Eventually.HoldsAsync(() => executors.SpareProcessId is not null, "a spare to start after the second new build within the spare timeout");
         var spare = executors.SpareProcessId!.Value;
         Environment.SetEnvironmentVariable(Variable, "third");
         await using var third = await Cluster.ConnectAsync([host.Address], Token, options).WaitAsync(Safety);

@@ -1,0 +1,43 @@
+using Coiled.Remote.Worker;
+
+namespace Coiled.Remote.Tests.Worker;
+
+/// <summary>The daemon's executor options on its command line: defaults, values, and values refused with what to write.</summary>
+public sealed class WorkerCommandLineTests
+{
+    private static readonly string[] Required = ["--listen", "127.0.0.1:0", "--token-stdin"];
+
+    [Fact]
+    public void Parse_WithoutExecutorOptions_KeepsASpareWithATenMinuteSpareTimeoutAndEndsExecutorsAfterAMinute()
+    {
+        var options = WorkerCommandLine.Parse(Required);
+
+        (options.SpareExecutor, options.SpareTimeout, options.ExecutorIdleTimeout).Should().Be((true, TimeSpan.FromMinutes(10), TimeSpan.FromSeconds(60)));
+    }
+
+    [Fact]
+    public void Parse_SpareAndExecutorTimeouts_TakeFractionalSeconds()
+    {
+        var options = WorkerCommandLine.Parse([.. Required, "--spare-timeout", "90.5", "--executor-idle-timeout", "0.25", "--no-spare-executor"]);
+
+        (options.SpareExecutor, options.SpareTimeout, options.ExecutorIdleTimeout).Should().Be((false, TimeSpan.FromSeconds(90.5), TimeSpan.FromSeconds(0.25)));
+    }
+
+    [Theory]
+    [InlineData("ten", "--spare-timeout takes a number of seconds, e.g. 60 or 0.5, not 'ten'.")]
+    [InlineData("-1", "--spare-timeout takes a number of seconds, e.g. 60 or 0.5, not '-1'.")]
+    public void Parse_SpareTimeoutThatIsNotANumberOfSeconds_IsRefusedSayingWhatToWrite(string value, string message)
+    {
+        var parse = () => WorkerCommandLine.Parse([.. Required, "--spare-timeout", value]);
+
+        parse.Should().Throw<ArgumentException>().WithMessage(message);
+    }
+
+    [Fact]
+    public void Parse_SpareTimeoutWithoutAValue_IsRefused()
+    {
+        var parse = () => WorkerCommandLine.Parse([.. Required, "--spare-timeout"]);
+
+        parse.Should().Throw<ArgumentException>().WithMessage("--spare-timeout needs a value.");
+    }
+}
