@@ -40,8 +40,8 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
             await DeathAsync(addresses, token, NewBuild());
         }
 
-        // Memory across many builds on one whose executors end soon after their client, so that ended builds leave at once.
-        await using (var backend = new LocalProcessBackend { CacheDirectory = cache, SlotsPerWorker = 2, ExecutorIdleTimeout = ExecutorIdle })
+        // Memory across many builds on one whose executors and spares end soon after their client, so that ended builds leave at once.
+        await using (var backend = new LocalProcessBackend { CacheDirectory = cache, SlotsPerWorker = 2, ExecutorIdleTimeout = ExecutorIdle, SpareTimeout = ExecutorIdle })
         {
             var addresses = await StartDaemonAsync(backend, token, logging);
             await MemoryAsync(addresses, token, backend.ProcessIds[0], NewBuild);

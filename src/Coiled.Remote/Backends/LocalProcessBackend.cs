@@ -58,6 +58,9 @@ public sealed class LocalProcessBackend : IClusterBackend
     /// <summary>How long each worker keeps an environment's executor process without a client (tests and benchmarks shorten it); default the worker's own.</summary>
     internal TimeSpan? ExecutorIdleTimeout { get; init; }
 
+    /// <summary>How long each worker keeps a spare executor no client took, and its edit-and-run window (benchmarks shorten it); default the worker's own.</summary>
+    internal TimeSpan? SpareTimeout { get; init; }
+
     /// <summary>Process ids of the workers started so far (for diagnostics and tests).</summary>
     public IReadOnlyList<int> ProcessIds => [.. _workers.Select(w => w.Process.Id)];
 
@@ -143,6 +146,12 @@ public sealed class LocalProcessBackend : IClusterBackend
         {
             start.ArgumentList.Add("--executor-idle-timeout");
             start.ArgumentList.Add(executorIdle.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture));
+        }
+
+        if (SpareTimeout is { } spareTimeout)
+        {
+            start.ArgumentList.Add("--spare-timeout");
+            start.ArgumentList.Add(spareTimeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture));
         }
 
         start.Environment["DOTNET_TieredPGO"] = "0";
