@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Security.Cryptography;
 using Coiled.Remote.Scheduling;
+using Coiled.Remote.Sharing;
 using Coiled.Remote.Stubs;
 using Coiled.Remote.Synchronization;
 using Microsoft.Extensions.Logging;
@@ -34,6 +35,7 @@ public sealed partial class Cluster : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ClusterSession _session;
     private readonly CancellationTokenSource _lifetime = new();
+    private readonly RepeatedArguments _repeatedArguments = new();
     private int _replacements;
     private int _disposed;
 
@@ -47,7 +49,8 @@ public sealed partial class Cluster : IAsyncDisposable
         _scheduler = new Scheduler(
             options.MaxWorkerDeaths, NewClusterId(), options.TimeProvider, loggerFactory.CreateLogger<Scheduler>(),
             workerLost: options.ReplaceLostWorkers ? ReplaceAsync : null,
-            changed: ProgressReporter(options, session.Launch.Count));
+            changed: ProgressReporter(options, session.Launch.Count),
+            sharedValueBytes: options.SharedValueBytes);
         foreach (var connection in connections)
         {
             StartWorker(connection);
