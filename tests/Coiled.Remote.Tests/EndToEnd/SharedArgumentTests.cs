@@ -1,4 +1,6 @@
 using Coiled.Remote.Tests.Support;
+using Coiled.Remote.Worker;
+using Coiled.Remote.Worker.Executors;
 
 namespace Coiled.Remote.Tests.EndToEnd;
 
@@ -25,6 +27,47 @@ public sealed class SharedArgumentTests
             .And.BeGreaterThanOrEqualTo(ModelBytes);
         cluster.Summary.ArgumentBytesSaved.Should().BeGreaterThan(45L * ModelBytes, "49 items carried a reference instead of the model, which went to at most 2 workers");
         cluster.Scheduler.Metrics.SharedValuesSent.Should().BeInRange(1, 2);
+    }
+
+    [Fact]
+    public async Task MapAsync_InProcessWorkers_GetTheModelOnceInTheirTaskStreams()
+    {
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend() });
+        var model = Model(seed: 6);
+
+        var scores = await cluster.MapAsync(TestJobs.Score, Enumerable.Range(0, 50).Select(i => (model, i))).WaitAsync(Safety);
+
+        scores.Should().Equal(Enumerable.Range(0, 50).Select(i => Expected(model, i)));
+        cluster.Summary.ArgumentBytes.Should().BeLessThanOrEqualTo(2L * ModelBytes * 2);
+    }
+
+    [LinuxFact]
+    public async Task MapAsync_StreamRelayedByTheDaemon_TheModelGoesOnceOnTheBulkDataConnection()
+    {
+        const string Token = "shared-argument-token-0123456789";
+        using var cache = new TempDirectory();
+        await using var host = await WorkerHost.StartAsync(new WorkerHostOptions
+        {
+            Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0),
+            Token = Token,
+            CacheDirectory = cache.Path,
+            Slots = 2,
+            Executors = new ExecutorOptions
+            {
+                FileName = Environment.ProcessPath!,
+                Arguments = [Path.Combine(AppContext.BaseDirectory, "coiled-remote-worker.dll")],
+                KeepSpare = false,
+                DirectRoutes = false,
+            },
+        }, CancellationToken.None);
+        await using var cluster = await Cluster.ConnectAsync([new WorkerEndpoint(host.Address)], Token).WaitAsync(Safety);
+        var model = Model(seed: 7);
+
+        var scores = await cluster.MapAsync(TestJobs.Score, Enumerable.Range(0, 50).Select(i => (model, i))).WaitAsync(Safety);
+
+        scores.Should().Equal(Enumerable.Range(0, 50).Select(i => Expected(model, i)));
+        host.Runtime.BulkArgumentBatches.Should().Be(2, "the first item's batch carried the model, which then went once to be shared");
+        cluster.Summary.ArgumentBytes.Should().BeLessThanOrEqualTo((2L * ModelBytes) + 4096);
     }
 
     [Fact]
