@@ -30,7 +30,9 @@ internal sealed class SharedValue
     /// <summary>A copy of <paramref name="serialized"/> with its hash.</summary>
     public static SharedValue Of(ReadOnlySpan<byte> serialized)
     {
-        var bytes = serialized.ToArray();
+        // Every byte is written by the copy: clearing the array first would only cost another pass over it.
+        var bytes = GC.AllocateUninitializedArray<byte>(serialized.Length);
+        serialized.CopyTo(bytes);
         return new SharedValue(ValueHash.Of(bytes), bytes);
     }
 }
