@@ -158,7 +158,8 @@ public sealed partial class Cluster
         var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var registration = Watch(job, cancellationToken);
         _scheduler.Submit(job, []);
-        var reader = new StreamProducer<TArgs, TResult>(job, items, NewBuilder(writer, stub, itemized: true, pooled: false), _scheduler);
+        // Not shared: a call refers to its shared values until it ends, so a long stream would hold every one it ever passed.
+        var reader = new StreamProducer<TArgs, TResult>(job, items, NewBuilder(writer, stub, itemized: true, pooled: false, share: false), _scheduler);
         var producer = reader.RunAsync(stop.Token);
         try
         {
@@ -211,11 +212,15 @@ public sealed partial class Cluster
     }
 
     /// <summary>
-    /// The serializer of one call's items, which sends a large argument that comes again once to each worker (unless the
-    /// cluster was told not to share).
+    /// The serializer of one call's items, which, when <paramref name="share"/> and the cluster shares, sends a large
+    /// argument that comes again once to each worker.
     /// </summary>
-    internal ArgumentChunkBuilder<TArgs> NewBuilder<TArgs>(ArgumentArrayWriter<TArgs> writer, RemoteStub stub, bool itemized, bool pooled)
-        => new(writer, stub, itemized, pooled, _options.ShareRepeatedArguments ? new ArgumentSharing(_repeatedArguments) : null, _scheduler.SharedValueBytes);
+    internal ArgumentChunkBuilder<TArgs> NewBuilder<TArgs>(ArgumentArrayWriter<TArgs> writer, RemoteStub stub, bool itemized, bool pooled, bool share = true)
+    {
+        // A method none of whose arguments is of a reference type has nothing to share, and its calls pay nothing for it.
+        var sharing = share && _options.ShareRepeatedArguments && SharingArgumentWriter<TArgs>.For(stub) is not null ? new ArgumentSharing(_repeatedArguments) : null;
+        return new(writer, stub, itemized, pooled, sharing, _scheduler.SharedValueBytes);
+    }
 
     /// <summary>
     /// A window of <see cref="StreamWindowItems"/> items and <see cref="ClusterOptions.StreamWindowBytes"/> bytes that reads

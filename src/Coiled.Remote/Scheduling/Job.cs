@@ -61,8 +61,18 @@ internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken
         _queuedItems += chunk.Remaining;
     }
 
+    private HashSet<SharedValue>? _sharedValues;
+
     /// <summary>The shared values this job's items refer to (scheduler lock); each counts the job as a call that refers to it until the job ends.</summary>
-    public HashSet<SharedValue> SharedValues { get; } = new(ReferenceEqualityComparer.Instance);
+    public ISet<SharedValue> SharedValues => _sharedValues ??= new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Takes the shared values the job referred to, once it ended (scheduler lock); empty for a job that shared none.</summary>
+    public IReadOnlyCollection<SharedValue> TakeSharedValues()
+    {
+        IReadOnlyCollection<SharedValue> values = _sharedValues ?? [];
+        _sharedValues = null;
+        return values;
+    }
 
     /// <summary>
     /// The next up to <paramref name="maxCount"/> consecutive items, stopping early at <paramref name="maxBytes"/>,

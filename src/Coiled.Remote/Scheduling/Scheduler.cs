@@ -263,12 +263,10 @@ internal sealed partial class Scheduler
 
             // Nothing of the job can be sent again (retries and suspects copy their arguments under this lock).
             job.ReleaseBuffers();
-            foreach (var value in job.SharedValues)
+            foreach (var value in job.TakeSharedValues())
             {
                 _shared.EndCall(value);
             }
-
-            job.SharedValues.Clear();
         }
 
         foreach (var worker in toWake ?? [])
