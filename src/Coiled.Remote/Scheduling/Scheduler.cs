@@ -60,18 +60,6 @@ internal sealed partial class Scheduler
     /// <summary>Most bytes of shared argument values each worker holds.</summary>
     public long SharedValueBytes => _sharedValueBytes;
 
-    /// <summary>Shared values the cluster knows now: referred to by a running call or held by a worker.</summary>
-    public int SharedValueCount
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _shared.Count;
-            }
-        }
-    }
-
     public (long Queued, long Running) Counts()
     {
         lock (_gate)
@@ -192,7 +180,7 @@ internal sealed partial class Scheduler
 
         if (sent > 0)
         {
-            Metrics.ArgumentsSent((int)Math.Min(sent, int.MaxValue));
+            Metrics.ArgumentsSent(sent);
         }
 
         if (replacedBytes > 0 || requests is not null)

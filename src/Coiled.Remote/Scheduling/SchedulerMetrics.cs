@@ -39,7 +39,7 @@ internal sealed class SchedulerMetrics(string clusterId)
     public long TasksRequeued => Interlocked.Read(ref _requeued);
 
     /// <summary>A batch of arguments went to a worker (scheduler lock).</summary>
-    public void ArgumentsSent(int bytes)
+    public void ArgumentsSent(long bytes)
     {
         _argumentBytes += bytes;
         RemoteTelemetry.ArgumentBytes.Add(bytes, _clusterTag);
