@@ -43,6 +43,14 @@ internal sealed class GrowableBuffer(int initialCapacity = 256, int limit = int.
         WrittenCount = length;
     }
 
+    /// <summary>Gives the array back to the pool; the buffer is not written to or read afterwards.</summary>
+    public void Release()
+    {
+        BufferPool.Shared.Return(_array);
+        _array = [];
+        WrittenCount = 0;
+    }
+
     /// <summary>
     /// Hands the array with what was written over to a <see cref="RentedBuffer"/> held once by the caller, and starts
     /// over with a new array.

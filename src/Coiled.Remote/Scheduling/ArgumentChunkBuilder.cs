@@ -38,6 +38,7 @@ internal sealed class ArgumentChunkBuilder<TArgs>(
     private GrowableBuffer _buffer = new(4096);
     private readonly List<int> _ends = [];
     private int _firstIndex;
+    private bool _disposed;
 
     public int Count => _ends.Count;
 
@@ -46,6 +47,7 @@ internal sealed class ArgumentChunkBuilder<TArgs>(
     /// <summary>Serializes one item and returns its size in bytes; a type that cannot be serialized is reported as the caller's mistake.</summary>
     public int Add(TArgs item, long index)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var before = _buffer.WrittenCount;
         try
         {
@@ -84,8 +86,22 @@ internal sealed class ArgumentChunkBuilder<TArgs>(
         return size;
     }
 
-    /// <summary>Lets go of what the call's sharing holds.</summary>
-    public void Dispose() => sharing?.Dispose();
+    /// <summary>
+    /// Gives the buffer items were written into back to the pool (the chunks have their own), and lets go of what the
+    /// call's sharing holds; items added since the last <see cref="Seal"/> are dropped.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _ends.Clear();
+        _buffer.Release();
+        sharing?.Dispose();
+    }
 
     /// <summary>Records the shared values the item just written refers to, which must fit in a worker together.</summary>
     private void AddShares(long index)
@@ -112,7 +128,7 @@ internal sealed class ArgumentChunkBuilder<TArgs>(
     /// <summary>Seals the items added so far into a chunk and starts a new one; null when there are none.</summary>
     public ArgumentChunk? Seal()
     {
-        if (_ends.Count == 0)
+        if (_ends.Count == 0 || _disposed)
         {
             return null;
         }

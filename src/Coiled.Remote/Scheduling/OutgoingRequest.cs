@@ -6,6 +6,6 @@ namespace Coiled.Remote.Scheduling;
 /// <summary>
 /// A message for a worker's task stream, with the pooled array its arguments point into (if any), which the sender
 /// holds until the message is written and then releases, and the messages that must go before it (<paramref name="Before"/>:
-/// shared values the worker drops and those it is sent, which the batch's arguments refer to).
+/// shared values the worker drops and those it is sent, with their bytes' holds, which the batch's arguments refer to).
 /// </summary>
-internal readonly record struct OutgoingRequest(RunRequest Request, RentedBuffer? Lease = null, RunRequest[]? Before = null);
+internal readonly record struct OutgoingRequest(RunRequest Request, RentedBuffer? Lease = null, OutgoingRequest[]? Before = null);

@@ -160,22 +160,23 @@ internal sealed partial class Scheduler
     /// The requests that go before a batch: the shared values the worker is told to drop, then those it is sent; null
     /// for none. Counts what was sent, and what the batch's references saved (scheduler lock).
     /// </summary>
-    private RunRequest[]? SharedTransfers(WorkerSharedValues worker, long replacedBytes)
+    private OutgoingRequest[]? SharedTransfers(WorkerSharedValues worker, long replacedBytes)
     {
         var (drop, send) = worker.TakeTransfers();
         long sent = 0;
-        List<RunRequest>? requests = null;
+        List<OutgoingRequest>? requests = null;
         if (drop is not null)
         {
             var release = new ReleaseValues();
             release.Sha256.AddRange(drop.Select(hash => hash.ToByteString()));
-            (requests ??= []).Add(new RunRequest { Release = release });
+            (requests ??= []).Add(new OutgoingRequest(new RunRequest { Release = release }));
         }
 
-        foreach (var (hash, bytes) in send ?? [])
+        foreach (var (hash, bytes, size) in send ?? [])
         {
-            (requests ??= []).Add(new RunRequest { Share = new ShareValue { Sha256 = hash.ToByteString(), Value = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(bytes) } });
-            sent += bytes.Length;
+            var share = new ShareValue { Sha256 = hash.ToByteString(), Value = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(bytes.Array.AsMemory(0, size)) };
+            (requests ??= []).Add(new OutgoingRequest(new RunRequest { Share = share }, bytes));
+            sent += size;
         }
 
         if (sent > 0)

@@ -76,14 +76,19 @@ internal sealed class TaskStreamLoop
                     {
                         foreach (var before in outgoing.Before ?? [])
                         {
-                            await SendAsync(before, direct, requests, stream).ConfigureAwait(false);
+                            await SendAsync(before.Request, direct, requests, stream).ConfigureAwait(false);
                         }
 
                         await SendAsync(outgoing.Request, direct, requests, stream).ConfigureAwait(false);
                     }
                     finally
                     {
-                        // The arguments were copied to the socket or into gRPC's own buffer.
+                        // The arguments and shared values were copied to the socket or into gRPC's own buffer.
+                        foreach (var before in outgoing.Before ?? [])
+                        {
+                            before.Lease?.Release();
+                        }
+
                         outgoing.Lease?.Release();
                     }
                 }

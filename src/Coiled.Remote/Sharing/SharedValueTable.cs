@@ -17,7 +17,7 @@ internal sealed class SharedValueTable
         if (_values.TryGetValue(value.Hash, out var known))
         {
             // A call that ended let go of the bytes; the workers that hold it keep their copy, others get these.
-            known.Bytes ??= value.Bytes;
+            known.Absorb(value);
             return known;
         }
 
@@ -33,7 +33,7 @@ internal sealed class SharedValueTable
     {
         if (--value.Calls == 0)
         {
-            value.Bytes = null;
+            value.DropBytes();
             ForgetIfUnused(value);
         }
     }

@@ -1,3 +1,5 @@
+using Coiled.Remote.Transport;
+
 namespace Coiled.Remote.Sharing;
 
 /// <summary>
@@ -11,7 +13,7 @@ namespace Coiled.Remote.Sharing;
 internal sealed class WorkerSharedValues(SharedValueTable table, long budget)
 {
     private readonly Dictionary<SharedValue, Holding> _held = new(ReferenceEqualityComparer.Instance);
-    private List<(ValueHash Hash, byte[] Bytes)>? _toSend;
+    private List<(ValueHash Hash, RentedBuffer Bytes, int Size)>? _toSend;
     private List<ValueHash>? _toDrop;
     private long _clock;
 
@@ -62,12 +64,12 @@ internal sealed class WorkerSharedValues(SharedValueTable table, long budget)
         {
             if (!_held.TryGetValue(value, out var holding))
             {
-                var bytes = value.Bytes ?? throw new InvalidOperationException($"Shared value {value.Hash} is needed by a task but no running call holds its bytes.");
+                var bytes = value.HoldBytes();
                 holding = new Holding();
                 _held.Add(value, holding);
                 Bytes += value.Size;
                 SharedValueTable.Hold(value);
-                (_toSend ??= []).Add((value.Hash, bytes));
+                (_toSend ??= []).Add((value.Hash, bytes, value.Size));
             }
 
             holding.LastUse = now;
@@ -97,8 +99,11 @@ internal sealed class WorkerSharedValues(SharedValueTable table, long budget)
         }
     }
 
-    /// <summary>What to drop and what to send, in that order, before the batch just prepared; taken.</summary>
-    public (List<ValueHash>? Drop, List<(ValueHash Hash, byte[] Bytes)>? Send) TakeTransfers()
+    /// <summary>
+    /// What to drop and what to send, in that order, before the batch just prepared; taken. Each value sent comes with a
+    /// hold on its bytes, which its sender releases.
+    /// </summary>
+    public (List<ValueHash>? Drop, List<(ValueHash Hash, RentedBuffer Bytes, int Size)>? Send) TakeTransfers()
     {
         var transfers = (_toDrop, _toSend);
         _toDrop = null;
@@ -116,6 +121,11 @@ internal sealed class WorkerSharedValues(SharedValueTable table, long budget)
 
         _held.Clear();
         Bytes = 0;
+        foreach (var (_, bytes, _) in _toSend ?? [])
+        {
+            bytes.Release();
+        }
+
         _toSend = null;
         _toDrop = null;
     }

@@ -83,7 +83,7 @@ public sealed class WorkerSharedValuesTests
         worker.Bytes.Should().Be(0);
         worker.Holds(used).Should().BeFalse();
         _table.Count.Should().Be(1, "a running call still refers to one of them");
-        unused.Bytes.Should().BeNull("no running call refers to it, so the caller let go of its bytes");
+        unused.HasBytes.Should().BeFalse("no running call refers to it, so the caller let go of its bytes");
     }
 
     private SharedValue Value(int seed, int size, int calls = 1)
