@@ -30,6 +30,21 @@ public sealed class SharedArgumentTests
     }
 
     [Fact]
+    public async Task MapOutcomesAsync_OneModelInEveryItemAndOneItemFails_SharesItAndKeepsTheOtherResults()
+    {
+        using var cache = new TempDirectory();
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new LocalProcessBackend { CacheDirectory = cache.Path } });
+        var model = Model(seed: 8, bytes: 1_000_000);
+        var indexes = Enumerable.Range(0, 40).Append(2_000_000).ToList();
+
+        var outcomes = await cluster.MapOutcomesAsync(TestJobs.Score, indexes.Select(i => (model, i))).WaitAsync(Safety);
+
+        outcomes.Take(40).Select(o => o.Value).Should().Equal(Enumerable.Range(0, 40).Select(i => Expected(model, i)));
+        outcomes[40].Error.Should().BeOfType<RemoteException>().Which.RemoteType.Should().Be("System.IndexOutOfRangeException");
+        cluster.Summary.ArgumentBytes.Should().BeLessThanOrEqualTo(2L * 1_000_000 * 2);
+    }
+
+    [Fact]
     public async Task MapAsync_InProcessWorkers_GetTheModelOnceInTheirTaskStreams()
     {
         await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend() });
