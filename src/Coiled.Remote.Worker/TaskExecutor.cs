@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Threading.Channels;
+using Coiled.Remote.Sharing;
 using Coiled.Remote.Stubs;
 using Coiled.Remote.Transport;
 using Coiled.Remote.Transport.Protocol;
@@ -40,6 +41,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
     private readonly ConcurrentDictionary<ulong, byte> _cancelRequested = new();
     private readonly CancellationTokenSource _abort = new();
     private readonly TaskWindow _window = new();
+    private readonly SharedValueStore _shared = new();
     private readonly WorkerActivity _activity;
     private readonly TaskLimits _limits;
     private readonly TimeProvider _time;
@@ -151,6 +153,16 @@ internal sealed class TaskExecutor : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Keeps a shared argument value that the stream's next batches refer to, until <see cref="Release"/> or the end of
+    /// the stream; <paramref name="lease"/> (taken over) holds its bytes if pooled.
+    /// </summary>
+    /// <exception cref="Grpc.Core.RpcException">The value would take the stream past its budget of shared values.</exception>
+    public void Share(ReadOnlySpan<byte> sha256, ReadOnlyMemory<byte> value, RentedBuffer? lease = null) => _shared.Add(sha256, value, lease);
+
+    /// <summary>Lets go of shared values the client will no longer refer to.</summary>
+    public void Release(IEnumerable<Google.Protobuf.ByteString> hashes) => _shared.Release(hashes.Select(hash => hash.Memory));
+
     /// <summary>Cancels tasks: running ones through their token, queued ones before they start.</summary>
     public void Cancel(IEnumerable<ulong> taskIds)
     {
@@ -179,6 +191,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
         Abort();
         await _slots.ConfigureAwait(false);
         _abort.Dispose();
+        _shared.Dispose();
     }
 
     private async Task RunSlotAsync()
@@ -253,7 +266,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
         var started = _time.GetTimestamp();
         try
         {
-            await item.Stub.InvokeAsync(item.Arguments, buffer, token).ConfigureAwait(false);
+            await Invoke(item, buffer, token).ConfigureAwait(false);
             if (running is not null && !running.TryClaimReport())
             {
                 return null;
@@ -314,6 +327,20 @@ internal sealed class TaskExecutor : IAsyncDisposable
             {
                 _cancelRequested.TryRemove(id, out _);
             }
+        }
+    }
+
+    /// <summary>Starts the task's method, which reads its arguments before it returns, shared ones from the stream's store.</summary>
+    private ValueTask Invoke(WorkItem item, GrowableBuffer buffer, CancellationToken token)
+    {
+        SharedReference.Source = _shared;
+        try
+        {
+            return item.Stub.InvokeAsync(item.Arguments, buffer, token);
+        }
+        finally
+        {
+            SharedReference.Source = null;
         }
     }
 

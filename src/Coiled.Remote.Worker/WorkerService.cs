@@ -135,6 +135,17 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                         case RunRequest.KindOneofCase.Tasks:
                             executor.Enqueue(environment, request.Tasks, request.Tasks.Arguments.Memory);
                             break;
+                        case RunRequest.KindOneofCase.Share when request.Share.BulkId != 0:
+                            var value = await state.Bulk.TakeAsync(request.Share.BulkId, aborted).ConfigureAwait(false);
+                            state.CountBulkArguments();
+                            executor.Share(request.Share.Sha256.Span, value.Data, value.Buffer);
+                            break;
+                        case RunRequest.KindOneofCase.Share:
+                            executor.Share(request.Share.Sha256.Span, request.Share.Value.Memory);
+                            break;
+                        case RunRequest.KindOneofCase.Release:
+                            executor.Release(request.Release.Sha256);
+                            break;
                         case RunRequest.KindOneofCase.Cancel:
                             executor.Cancel(request.Cancel.TaskIds);
                             break;
@@ -221,7 +232,26 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                             Forwarded(outstanding, request.Tasks.TaskIds.Count);
                             Send(request, arguments.Span);
                             break;
-                        case RunRequest.KindOneofCase.Cancel:
+                        case RunRequest.KindOneofCase.Share when request.Share.BulkId != 0:
+                            var shared = await state.Bulk.TakeAsync(request.Share.BulkId, relay.Token).ConfigureAwait(false);
+                            try
+                            {
+                                state.CountBulkArguments();
+                                request.Share.BulkId = 0;
+                                Send(request, shared.Data.Span);
+                            }
+                            finally
+                            {
+                                shared.Buffer.Release();
+                            }
+
+                            break;
+                        case RunRequest.KindOneofCase.Share:
+                            var value = request.Share.Value;
+                            request.Share.Value = ByteString.Empty;
+                            Send(request, value.Span);
+                            break;
+                        case RunRequest.KindOneofCase.Cancel or RunRequest.KindOneofCase.Release:
                             Send(request, []);
                             break;
                         default:
@@ -379,7 +409,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
 
     private static RpcException UnexpectedRequest(RunRequest request) => request.KindCase == RunRequest.KindOneofCase.Open
         ? new RpcException(new Status(StatusCode.FailedPrecondition, "This Run stream already has an open environment; open another stream for another environment."))
-        : new RpcException(new Status(StatusCode.InvalidArgument, "A Run message must carry 'tasks' or 'cancel'."));
+        : new RpcException(new Status(StatusCode.InvalidArgument, "A Run message must carry 'tasks', 'cancel', 'share' or 'release'."));
 
     /// <summary>Sends the outcomes of an in-process executor back in batches as they come.</summary>
     private async Task PumpResultsAsync(TaskExecutor executor, IServerStreamWriter<RunReply> responseStream, ulong resultChannel, CancellationToken aborted)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Coiled.Remote.Scheduling;
+using Coiled.Remote.Sharing;
 using Coiled.Remote.Stubs;
 using Coiled.Remote.Telemetry;
 
@@ -13,7 +14,7 @@ public sealed partial class Cluster
     {
         var stub = Resolve(method, arity);
         cancellationToken.ThrowIfCancellationRequested();
-        var builder = new ArgumentChunkBuilder<TArgs>(writer, stub, itemized: false, pooled: true);
+        using var builder = NewBuilder(writer, stub, itemized: false, pooled: true);
         builder.Add(arguments, 0);
         var job = new MapJob<TResult>(stub, 1, cancellationToken) { Activity = RemoteTelemetry.StartCall("submit", stub.DisplayName, Id, 1) };
         try
@@ -76,7 +77,7 @@ public sealed partial class Cluster
         var job = createJob(stub, count, cancellationToken);
         job.Activity = RemoteTelemetry.StartCall(operation, stub.DisplayName, Id, count);
         job.Progress = progress is null ? null : new MapProgressTracker(progress, count, _options.TimeProvider);
-        var builder = new ArgumentChunkBuilder<TArgs>(writer, stub, itemized: true, pooled: true);
+        using var builder = NewBuilder(writer, stub, itemized: true, pooled: true);
         var submitted = false;
         var index = 0;
         try
@@ -157,7 +158,8 @@ public sealed partial class Cluster
         var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var registration = Watch(job, cancellationToken);
         _scheduler.Submit(job, []);
-        var reader = new StreamProducer<TArgs, TResult>(job, items, writer, _scheduler);
+        // Not shared: a call refers to its shared values until it ends, so a long stream would hold every one it ever passed.
+        var reader = new StreamProducer<TArgs, TResult>(job, items, NewBuilder(writer, stub, itemized: true, pooled: false, share: false), _scheduler);
         var producer = reader.RunAsync(stop.Token);
         try
         {
@@ -207,6 +209,17 @@ public sealed partial class Cluster
 
             _ = producer.ContinueWith(static (_, state) => ((CancellationTokenSource)state!).Dispose(), stop, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
+    }
+
+    /// <summary>
+    /// The serializer of one call's items, which, when <paramref name="share"/> and the cluster shares, sends a large
+    /// argument that comes again once to each worker.
+    /// </summary>
+    internal ArgumentChunkBuilder<TArgs> NewBuilder<TArgs>(ArgumentArrayWriter<TArgs> writer, RemoteStub stub, bool itemized, bool pooled, bool share = true)
+    {
+        // A method none of whose arguments is of a reference type has nothing to share, and its calls pay nothing for it.
+        var sharing = share && _options.ShareRepeatedArguments && SharingArgumentWriter<TArgs>.For(stub) is not null ? new ArgumentSharing(_repeatedArguments) : null;
+        return new(writer, stub, itemized, pooled, sharing, _scheduler.SharedValueBytes);
     }
 
     /// <summary>

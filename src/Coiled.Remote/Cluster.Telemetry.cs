@@ -10,8 +10,8 @@ public sealed partial class Cluster
     private ClusterSummary? _closedSummary;
 
     /// <summary>
-    /// What the cluster has done so far: tasks run, failed, retried and requeued, worker-seconds, bytes moved and cost where the
-    /// backend knows it. Final once the cluster is disposed; <see cref="DisposeAsync"/> also logs it.
+    /// What the cluster has done so far: tasks run, failed, retried and requeued, worker-seconds, bytes moved (and saved by
+    /// sending repeated arguments once) and cost where the backend knows it. Final once the cluster is disposed; <see cref="DisposeAsync"/> also logs it.
     /// </summary>
     public ClusterSummary Summary => Volatile.Read(ref _closedSummary) ?? CurrentSummary();
 
@@ -89,6 +89,7 @@ public sealed partial class Cluster
             _backend.Cost)
         {
             TasksRequeued = _scheduler.Metrics.TasksRequeued,
+            ArgumentBytesSaved = _scheduler.Metrics.ArgumentBytesSaved,
         };
     }
 }

@@ -1,4 +1,5 @@
 using Coiled.Remote.Scheduling;
+using Coiled.Remote.Sharing;
 using Coiled.Remote.Stubs;
 using Coiled.Remote.Synchronization;
 using Microsoft.Extensions.Logging;
@@ -31,6 +32,7 @@ public sealed partial class Cluster : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ClusterSession _session;
     private readonly CancellationTokenSource _lifetime = new();
+    private readonly RepeatedArguments _repeatedArguments = new();
     private int _replacements;
     private int _disposed;
 
@@ -44,7 +46,8 @@ public sealed partial class Cluster : IAsyncDisposable
         _scheduler = new Scheduler(
             options.MaxWorkerDeaths, NewClusterId(), options.TimeProvider, loggerFactory.CreateLogger<Scheduler>(),
             workerLost: options.ReplaceLostWorkers ? ReplaceAsync : null,
-            changed: ProgressReporter(options, session.Launch.Count));
+            changed: ProgressReporter(options, session.Launch.Count),
+            sharedValueBytes: options.SharedValueBytes);
         foreach (var connection in connections)
         {
             StartWorker(connection);

@@ -100,6 +100,18 @@ public sealed record ClusterOptions
     /// </summary>
     internal TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
+    /// <summary>
+    /// Whether an argument value of at least 64 KiB that comes again (the same object) is sent to each worker once and
+    /// referred to by the tasks that pass it (default true). Benchmarks turn it off to measure the transport itself.
+    /// </summary>
+    internal bool ShareRepeatedArguments { get; init; } = true;
+
+    /// <summary>
+    /// Most bytes of shared argument values each worker holds for the cluster (default and most: 1 GiB). Tests make it
+    /// small to see values dropped and sent again.
+    /// </summary>
+    internal long SharedValueBytes { get; init; } = Transport.WireLimits.MaxSharedValueBytes;
+
     /// <summary>Receives the cluster's progress: start-up phases and task counts.</summary>
     public IProgress<ClusterProgress>? Progress { get; init; }
 }

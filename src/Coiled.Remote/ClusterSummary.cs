@@ -30,6 +30,13 @@ public sealed record ClusterSummary(
     /// </summary>
     public long TasksRequeued { get; init; }
 
+    /// <summary>
+    /// Bytes of arguments the cluster did not send because an argument value of 64 KiB or more that came again (the same
+    /// object) went to each worker once, and the tasks that passed it carried a reference to it instead: the bytes those
+    /// references stood for, less the shared values sent. <see cref="ArgumentBytes"/> counts what was sent, shared values included.
+    /// </summary>
+    public long ArgumentBytesSaved { get; init; }
+
     /// <summary>Every byte the cluster moved: arguments, results and synchronization.</summary>
     public long BytesMoved => ArgumentBytes + ResultBytes + SyncBytes;
 }

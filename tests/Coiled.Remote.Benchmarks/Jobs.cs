@@ -13,6 +13,10 @@ public static class Jobs
     [Remote]
     public static int Length(byte[] data) => data.Length;
 
+    /// <summary>Scores item <paramref name="i"/> against a model that every item shares: what is measured is getting the model to the workers.</summary>
+    [Remote]
+    public static int Score(byte[] model, int i) => model[i % model.Length];
+
     /// <summary>The pauses <see cref="SlowLength"/> owes and has not yet slept, in this worker.</summary>
     private static long _owedMicroseconds;
 

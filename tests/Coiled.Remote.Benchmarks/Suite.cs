@@ -8,7 +8,7 @@ namespace Coiled.Remote.Benchmarks;
 internal sealed class Suite(bool quick, IReadOnlySet<string> only)
 {
     /// <summary>The figures <c>--only</c> can select, in the order they run.</summary>
-    public static readonly string[] Sections = ["start", "resync", "memory", "latency", "throughput", "payload", "montecarlo", "stream", "scaling", "load", "executor"];
+    public static readonly string[] Sections = ["start", "resync", "memory", "latency", "throughput", "payload", "montecarlo", "stream", "scaling", "broadcast", "load", "executor"];
 
     private const int Workers = 2;
     private const double MB = 1_000_000;
@@ -30,6 +30,8 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
     private double? _idleRssMb;
     private double? _speedup;
     private JsonObject? _streamGrowth;
+    private double? _broadcastMs;
+    private double? _broadcastArgumentMb;
     private readonly JsonObject _extra = [];
     private LoadTest? _load;
     private ExecutorBench? _executors;
@@ -48,6 +50,7 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
             }
 
             await Phase("scaling", "scaling", ScalingAsync);
+            await Phase("broadcast", "broadcast: one 10 MB array in every item", BroadcastAsync);
             if (Selected("load") && (!quick || only.Contains("load")))
             {
                 _load = new LoadTest(_cache, Row, _failures);
@@ -335,13 +338,17 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
 
     private async Task PayloadAsync(Cluster cluster)
     {
+        // The argument figures measure moving the bytes: a cluster that shares would send the array passed on every call
+        // once (the broadcast section measures that), so they run on one that does not.
+        var (options, _) = Options(Workers);
+        await using var unshared = await Cluster.StartAsync(options with { ShareRepeatedArguments = false });
         foreach (var mb in new[] { 1, 10, 100 })
         {
             var data = new byte[(int)(mb * MB)];
             Random.Shared.NextBytes(data);
-            var seconds = await TransferAsync("argument (one array, sent on every call)", mb, async () =>
+            var seconds = await TransferAsync("argument (one array, sent on every call, sharing off)", mb, async () =>
             {
-                var length = await cluster.SubmitAsync(Jobs.Length, data);
+                var length = await unshared.SubmitAsync(Jobs.Length, data);
                 return length == data.Length ? null : $"Length({data.Length:N0} bytes) answered {length:N0}.";
             });
             _payload[mb] = mb / seconds;
@@ -573,6 +580,72 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
         }
     }
 
+    // ---- one large argument in every item -------------------------------------------------------------------
+
+    /// <summary>
+    /// Maps over items that all pass the same 10 MB array, each timed call with a new array: with sharing (the array goes
+    /// to each worker once) for 50 and 1,000 items, and without it for 50 (each item carries its own copy, and a map holds
+    /// every item's serialized arguments, so 1,000 would hold 10 GB). Then the same 100 MB array passed to SubmitAsync
+    /// again and again, which the worker holds: each call serializes and hashes it, and sends a reference.
+    /// </summary>
+    private async Task BroadcastAsync()
+    {
+        const int ModelBytes = 10_000_000;
+        var broadcast = new JsonObject();
+        foreach (var share in new[] { true, false })
+        {
+            var (options, _) = Options(Workers);
+            await using var cluster = await Cluster.StartAsync(options with { ShareRepeatedArguments = share });
+            var warm = new byte[1_000_000];
+            await cluster.MapAsync(Jobs.Score, Enumerable.Range(0, 100).Select(i => (warm, i)));
+            foreach (var items in share ? new[] { 50, 1000 } : [50])
+            {
+                var times = new List<double>();
+                var megabytes = new List<double>();
+                for (var r = 0; r < (quick ? 2 : 3); r++)
+                {
+                    var model = new byte[ModelBytes];
+                    Random.Shared.NextBytes(model);
+                    var before = cluster.Summary.ArgumentBytes;
+                    var clock = Stopwatch.StartNew();
+                    var scores = await cluster.MapAsync(Jobs.Score, Enumerable.Range(0, items).Select(i => (model, i)));
+                    times.Add(clock.Elapsed.TotalMilliseconds);
+                    megabytes.Add((cluster.Summary.ArgumentBytes - before) / MB);
+                    if (scores.Length != items || scores[^1] != model[items - 1])
+                    {
+                        throw new InvalidOperationException($"Score over {items} items answered {scores.Length} scores, the last {scores[^1]}, not {model[items - 1]}.");
+                    }
+                }
+
+                var (ms, mb) = (Stats.Median(times), Stats.Median(megabytes));
+                var key = $"broadcast{(share ? string.Empty : "_nodedup")}_10mb_x{items}";
+                broadcast[$"{key}_ms"] = Math.Round(ms, 1);
+                broadcast[$"{key}_argument_mb"] = Math.Round(mb, 1);
+                if (share && items == 1000)
+                {
+                    (_broadcastMs, _broadcastArgumentMb) = (ms, mb);
+                }
+
+                Row("broadcast", $"MapAsync, {items:N0} items sharing one 10 MB array, {(share ? "sent once per worker" : "sharing off: each item carries it")} (median of {times.Count})",
+                    $"{ms,8:F0} ms, {mb,7:F1} MB of arguments sent");
+            }
+
+            if (share)
+            {
+                var data = new byte[100_000_000];
+                Random.Shared.NextBytes(data);
+                var seconds = await TransferAsync("argument (one array on every call, shared: the worker holds it)", 100, async () =>
+                {
+                    var length = await cluster.SubmitAsync(Jobs.Length, data);
+                    return length == data.Length ? null : $"Length({data.Length:N0} bytes) answered {length:N0}.";
+                });
+                broadcast["broadcast_same_100mb_submit_ms"] = Math.Round(seconds * 1000, 1);
+            }
+        }
+
+        _extra["broadcast"] = broadcast;
+    }
+
     // ---- scaling with the number of workers ----------------------------------------------------------------
 
     private async Task ScalingAsync()
@@ -659,6 +732,8 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
             ["idle_rss_mb"] = Round(_idleRssMb),
             ["montecarlo_speedup"] = _speedup is { } s ? Math.Round(s, 2) : null,
             ["stream_growth_mib"] = _streamGrowth,
+            ["broadcast_10mb_x1000_ms"] = Round(_broadcastMs),
+            ["broadcast_argument_mb"] = Round(_broadcastArgumentMb),
             ["extra"] = _extra,
         };
         _load?.WriteJson(json);

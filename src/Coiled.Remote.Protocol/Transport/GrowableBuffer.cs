@@ -35,6 +35,22 @@ internal sealed class GrowableBuffer(int initialCapacity = 256, int limit = int.
     /// <summary>Forgets what was written and keeps the array for the next use.</summary>
     public void ResetWrittenCount() => WrittenCount = 0;
 
+    /// <summary>Forgets what was written after the first <paramref name="length"/> bytes.</summary>
+    public void Truncate(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, WrittenCount);
+        WrittenCount = length;
+    }
+
+    /// <summary>Gives the array back to the pool; the buffer is not written to or read afterwards.</summary>
+    public void Release()
+    {
+        BufferPool.Shared.Return(_array);
+        _array = [];
+        WrittenCount = 0;
+    }
+
     /// <summary>
     /// Hands the array with what was written over to a <see cref="RentedBuffer"/> held once by the caller, and starts
     /// over with a new array.

@@ -30,6 +30,18 @@ internal static class WireLimits
     /// </summary>
     public const int MaxTasksInFlight = 16384;
 
+    /// <summary>
+    /// An argument value at least this large, when the same object comes again in a call, travels once per worker
+    /// (a <c>ShareValue</c>) and the tasks that pass it carry a reference to it.
+    /// </summary>
+    public const int MinSharedValueBytes = 64 * 1024;
+
+    /// <summary>
+    /// Most bytes of shared argument values the executor of one task stream keeps; it ends a stream that sends more.
+    /// Larger than any one task's arguments, so that every value that can be sent at all can be shared.
+    /// </summary>
+    public const long MaxSharedValueBytes = 1024L * 1024 * 1024;
+
     /// <summary>Header that carries the cluster token on every call.</summary>
     public const string AuthorizationHeader = "authorization";
 

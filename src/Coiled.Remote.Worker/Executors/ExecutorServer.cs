@@ -214,7 +214,7 @@ internal sealed class ExecutorServer
         }
     }
 
-    /// <summary>Reads the stream's requests, blocking, until they end: tasks are queued, cancels passed on.</summary>
+    /// <summary>Reads the stream's requests, blocking, until they end: tasks are queued, shared values kept and released, cancels passed on.</summary>
     private static bool ReadRequests(IExecutorStream stream, TaskExecutor executor, RemoteEnvironment environment)
     {
         try
@@ -222,14 +222,22 @@ internal sealed class ExecutorServer
             while (stream.Read() is { } frame)
             {
                 var request = frame.Header;
-                if (request.KindCase == RunRequest.KindOneofCase.Tasks)
+                switch (request.KindCase)
                 {
-                    executor.Enqueue(environment, request.Tasks, frame.Data, frame.Payload);
-                }
-                else
-                {
-                    frame.Payload?.Release();
-                    executor.Cancel(request.Cancel.TaskIds);
+                    case RunRequest.KindOneofCase.Tasks:
+                        executor.Enqueue(environment, request.Tasks, frame.Data, frame.Payload);
+                        break;
+                    case RunRequest.KindOneofCase.Share:
+                        executor.Share(request.Share.Sha256.Span, frame.Data, frame.Payload);
+                        break;
+                    case RunRequest.KindOneofCase.Release:
+                        frame.Payload?.Release();
+                        executor.Release(request.Release.Sha256);
+                        break;
+                    default:
+                        frame.Payload?.Release();
+                        executor.Cancel(request.Cancel.TaskIds);
+                        break;
                 }
             }
 
@@ -241,7 +249,7 @@ internal sealed class ExecutorServer
         }
         catch (Grpc.Core.RpcException ex)
         {
-            // More tasks than the stream's window (the daemon's own window prevents it on relayed streams).
+            // More tasks than the stream's window (the daemon's own window prevents it on relayed streams), or more shared values than its budget.
             stream.Refuse(ex.Status.Detail);
         }
         catch (Exception ex) when (ex is IOException or SocketException or InvalidDataException or ObjectDisposedException or InvalidProtocolBufferException)

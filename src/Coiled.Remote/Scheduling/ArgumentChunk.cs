@@ -1,3 +1,4 @@
+using Coiled.Remote.Sharing;
 using Coiled.Remote.Transport;
 
 namespace Coiled.Remote.Scheduling;
@@ -6,8 +7,11 @@ namespace Coiled.Remote.Scheduling;
 /// The serialized arguments of consecutive items of one job, back to back in one buffer, so that a run of them
 /// travels to a worker as a single slice without copying.
 /// </summary>
-internal sealed class ArgumentChunk(int firstIndex, ReadOnlyMemory<byte> buffer, int[] ends, int count, RentedBuffer? lease = null)
+internal sealed class ArgumentChunk(int firstIndex, ReadOnlyMemory<byte> buffer, int[] ends, int count, RentedBuffer? lease = null, ChunkShares? shares = null)
 {
+    /// <summary>The shared values the items refer to; null when none does.</summary>
+    public ChunkShares? Shares { get; } = shares;
+
     /// <summary>
     /// The pooled array under <c>buffer</c>, if it is one: held by the chunk's job until the job ended, and by each
     /// send of a slice of it until that send is done (see <see cref="Job.AddChunk"/>).

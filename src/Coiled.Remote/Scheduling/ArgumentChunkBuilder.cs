@@ -1,3 +1,4 @@
+using Coiled.Remote.Sharing;
 using Coiled.Remote.Stubs;
 using Coiled.Remote.Transport;
 using MessagePack;
@@ -15,7 +16,13 @@ namespace Coiled.Remote.Scheduling;
 /// Whether large chunks may keep a pooled array (<see cref="ArgumentChunk.Lease"/>), which their job returns when it
 /// ends. Streams pass false: they run for as long as their source lasts, so their chunks are left to the garbage collector.
 /// </param>
-internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentArrayWriter<TArgs> write, RemoteStub stub, bool itemized, bool pooled)
+/// <param name="sharing">
+/// The call's sharing of repeated large arguments, which the builder then owns; null to write every argument inline.
+/// </param>
+/// <param name="sharedValueBytes">Most bytes of shared values one item may refer to: what a worker holds of them.</param>
+internal sealed class ArgumentChunkBuilder<TArgs>(
+    ArgumentArrayWriter<TArgs> write, RemoteStub stub, bool itemized, bool pooled, ArgumentSharing? sharing = null, long sharedValueBytes = WireLimits.MaxSharedValueBytes)
+    : IDisposable
 {
     private const int ChunkTargetBytes = 1024 * 1024;
     private const int MaxItemsPerChunk = 16384;
@@ -24,9 +31,14 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentArrayWriter<TArgs> wri
     private const int HandOverBytes = 256 * 1024;
 
     private readonly ArgumentArrayWriter<TArgs> _write = DeclaredArguments<TArgs>.Writer(stub, write);
+
+    /// <summary>Null unless the call shares and an argument can be shared: items are then written as without sharing.</summary>
+    private readonly SharingArgumentWriter<TArgs>? _sharingWriter = sharing is null ? null : SharingArgumentWriter<TArgs>.For(stub);
+    private ChunkShares? _shares;
     private GrowableBuffer _buffer = new(4096);
     private readonly List<int> _ends = [];
     private int _firstIndex;
+    private bool _disposed;
 
     public int Count => _ends.Count;
 
@@ -35,11 +47,21 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentArrayWriter<TArgs> wri
     /// <summary>Serializes one item and returns its size in bytes; a type that cannot be serialized is reported as the caller's mistake.</summary>
     public int Add(TArgs item, long index)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var before = _buffer.WrittenCount;
         try
         {
             var writer = new MessagePackWriter(_buffer);
-            _write(ref writer, item);
+            if (_sharingWriter is null)
+            {
+                _write(ref writer, item);
+            }
+            else
+            {
+                sharing!.BeginItem(_buffer);
+                _sharingWriter.Write(ref writer, item, sharing);
+            }
+
             writer.Flush();
         }
         catch (Exception ex)
@@ -55,14 +77,58 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentArrayWriter<TArgs> wri
                 "Split the data into several items, or put it in storage the workers can read and pass its location.");
         }
 
+        if (_sharingWriter is not null)
+        {
+            AddShares(index);
+        }
+
         _ends.Add(_buffer.WrittenCount);
         return size;
+    }
+
+    /// <summary>
+    /// Gives the buffer items were written into back to the pool (the chunks have their own), and lets go of what the
+    /// call's sharing holds; items added since the last <see cref="Seal"/> are dropped.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _ends.Clear();
+        _buffer.Release();
+        sharing?.Dispose();
+    }
+
+    /// <summary>Records the shared values the item just written refers to, which must fit in a worker together.</summary>
+    private void AddShares(long index)
+    {
+        var values = sharing!.ItemShares;
+        if (values.Count == 0)
+        {
+            _shares?.Add(values, 0);
+            return;
+        }
+
+        var together = WorkerSharedValues.SizeOf(values);
+        if (together > sharedValueBytes)
+        {
+            var which = itemized ? $"Item {index} of {stub.DisplayName} passes" : $"{stub.DisplayName} is passed";
+            throw new ArgumentException(
+                $"{which} {values.Count} repeated argument value(s) of {together:N0} bytes together, which are sent to each worker once and kept there; " +
+                $"a worker keeps at most {sharedValueBytes:N0} bytes of them. Pass smaller values, or put the data in storage the workers can read and pass its location.");
+        }
+
+        (_shares ??= new ChunkShares(_ends.Count)).Add(values, sharing.ItemReplacedBytes);
     }
 
     /// <summary>Seals the items added so far into a chunk and starts a new one; null when there are none.</summary>
     public ArgumentChunk? Seal()
     {
-        if (_ends.Count == 0)
+        if (_ends.Count == 0 || _disposed)
         {
             return null;
         }
@@ -90,9 +156,11 @@ internal sealed class ArgumentChunkBuilder<TArgs>(ArgumentArrayWriter<TArgs> wri
             _buffer.ResetWrittenCount();
         }
 
-        var chunk = new ArgumentChunk(_firstIndex, data, [.. _ends], _ends.Count, lease);
+        sharing?.Sealed(data, lease);
+        var chunk = new ArgumentChunk(_firstIndex, data, [.. _ends], _ends.Count, lease, _shares);
         _firstIndex += _ends.Count;
         _ends.Clear();
+        _shares = null;
         return chunk;
     }
 }

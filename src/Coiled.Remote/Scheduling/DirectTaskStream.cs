@@ -69,7 +69,7 @@ internal sealed class DirectTaskStream : IDisposable
         }
     }
 
-    /// <summary>Sends a request; a task batch's arguments go as the frame's payload, not inside its header.</summary>
+    /// <summary>Sends a request; a task batch's arguments and a shared value's bytes go as the frame's payload, not inside its header.</summary>
     public void Send(RunRequest request)
     {
         if (request.Tasks is { } tasks)
@@ -77,6 +77,12 @@ internal sealed class DirectTaskStream : IDisposable
             var arguments = tasks.Arguments;
             tasks.Arguments = ByteString.Empty;
             _frames.Write(request, arguments.Span);
+        }
+        else if (request.Share is { } share)
+        {
+            var value = share.Value;
+            share.Value = ByteString.Empty;
+            _frames.Write(request, value.Span);
         }
         else
         {

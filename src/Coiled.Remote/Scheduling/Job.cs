@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Coiled.Remote.Sharing;
 using Coiled.Remote.Stubs;
 using Coiled.Remote.Telemetry;
 using Coiled.Remote.Transport;
@@ -60,8 +61,24 @@ internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken
         _queuedItems += chunk.Remaining;
     }
 
-    /// <summary>Takes up to <paramref name="maxCount"/> consecutive items, stopping early at <paramref name="maxBytes"/>.</summary>
-    public bool TryTake(int maxCount, int maxBytes, out ArgumentChunk chunk, out int start, out int count)
+    private HashSet<SharedValue>? _sharedValues;
+
+    /// <summary>The shared values this job's items refer to (scheduler lock); each counts the job as a call that refers to it until the job ends.</summary>
+    public ISet<SharedValue> SharedValues => _sharedValues ??= new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Takes the shared values the job referred to, once it ended (scheduler lock); empty for a job that shared none.</summary>
+    public IReadOnlyCollection<SharedValue> TakeSharedValues()
+    {
+        IReadOnlyCollection<SharedValue> values = _sharedValues ?? [];
+        _sharedValues = null;
+        return values;
+    }
+
+    /// <summary>
+    /// The next up to <paramref name="maxCount"/> consecutive items, stopping early at <paramref name="maxBytes"/>,
+    /// without taking them (scheduler lock); <see cref="Take"/> takes them.
+    /// </summary>
+    public bool TryPeek(int maxCount, int maxBytes, out ArgumentChunk chunk, out int start, out int count)
     {
         while (_chunks.TryPeek(out chunk!))
         {
@@ -78,19 +95,23 @@ internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken
                 count /= 2;
             }
 
-            chunk.Taken += count;
-            _queuedItems -= count;
-            if (chunk.Remaining == 0)
-            {
-                _chunks.Dequeue();
-            }
-
             return true;
         }
 
         chunk = null!;
         start = count = 0;
         return false;
+    }
+
+    /// <summary>Takes the first <paramref name="count"/> items of the chunk <see cref="TryPeek"/> found (scheduler lock).</summary>
+    public void Take(ArgumentChunk chunk, int count)
+    {
+        chunk.Taken += count;
+        _queuedItems -= count;
+        if (chunk.Remaining == 0)
+        {
+            _chunks.Dequeue();
+        }
     }
 
     /// <summary>

@@ -1,3 +1,5 @@
+using Coiled.Remote.Sharing;
+
 namespace Coiled.Remote.Scheduling;
 
 /// <summary>The scheduler's workers: how they join, and what happens to their tasks when they or their executors are lost.</summary>
@@ -31,7 +33,7 @@ internal sealed partial class Scheduler
     {
         lock (_gate)
         {
-            _workers.Add(worker, new WorkerTasks(worker));
+            _workers.Add(worker, new WorkerTasks(worker, new WorkerSharedValues(_shared, _sharedValueBytes)));
             worker.State = WorkerState.Ready;
         }
 

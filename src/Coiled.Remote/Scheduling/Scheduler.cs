@@ -1,3 +1,4 @@
+using Coiled.Remote.Sharing;
 using Coiled.Remote.Transport;
 using Coiled.Remote.Transport.Protocol;
 using Microsoft.Extensions.Logging;
@@ -21,6 +22,8 @@ internal sealed partial class Scheduler
     private readonly ILogger _logger;
     private readonly Func<ITaskWorker, string, Task>? _workerLost;
     private readonly Action<Scheduler, bool>? _changed;
+    private readonly SharedValueTable _shared = new();
+    private readonly long _sharedValueBytes;
     private uint _nextJobId;
     private bool _closed;
     private string? _withoutWorkers;
@@ -37,19 +40,25 @@ internal sealed partial class Scheduler
     /// Told after results arrived or a job was submitted or ended, with whether no job is left (cluster-wide
     /// progress). Null unless someone asked for progress, so that it costs nothing otherwise.
     /// </param>
+    /// <param name="sharedValueBytes">Most bytes of shared argument values each worker holds.</param>
     public Scheduler(
         int maxWorkerDeaths, string clusterId, TimeProvider time, ILogger logger,
-        Func<ITaskWorker, string, Task>? workerLost = null, Action<Scheduler, bool>? changed = null)
+        Func<ITaskWorker, string, Task>? workerLost = null, Action<Scheduler, bool>? changed = null,
+        long sharedValueBytes = WireLimits.MaxSharedValueBytes)
     {
         _logger = logger;
         _workerLost = workerLost;
         _changed = changed;
+        _sharedValueBytes = Math.Clamp(sharedValueBytes, 1, WireLimits.MaxSharedValueBytes);
         Metrics = new SchedulerMetrics(clusterId);
         _results = new ResultHandler(new RetryTimer(time, OnRetryDue), Metrics, logger);
         _poison = new PoisonIsolation(maxWorkerDeaths, _queue, Metrics, logger);
     }
 
     public SchedulerMetrics Metrics { get; }
+
+    /// <summary>Most bytes of shared argument values each worker holds.</summary>
+    public long SharedValueBytes => _sharedValueBytes;
 
     public (long Queued, long Running) Counts()
     {
@@ -84,7 +93,7 @@ internal sealed partial class Scheduler
             _jobs.Add(job.Id, job);
             foreach (var chunk in chunks)
             {
-                job.AddChunk(chunk);
+                AddChunk(job, chunk);
             }
 
             _queue.Enqueue(job);
@@ -104,11 +113,18 @@ internal sealed partial class Scheduler
                 return;
             }
 
-            job.AddChunk(chunk);
+            AddChunk(job, chunk);
             _queue.Enqueue(job);
         }
 
         WakeAll();
+    }
+
+    /// <summary>Queues a chunk of a job's items, with the shared values they refer to counted as the job's (scheduler lock).</summary>
+    private void AddChunk(Job job, ArgumentChunk chunk)
+    {
+        chunk.Shares?.Intern(_shared, job.SharedValues);
+        job.AddChunk(chunk);
     }
 
     /// <summary>The next message for a worker's stream: cancels first, then a batch its credit allows; null when there is nothing.</summary>
@@ -129,14 +145,51 @@ internal sealed partial class Scheduler
             }
 
             if (worker.State != WorkerState.Ready || tasks.Isolating is not null
-                || _queue.TakeFor(tasks, _workers.Count, out var lease) is not { } batch)
+                || _queue.TakeFor(tasks, _workers.Count, out var lease, out var replacedBytes) is not { } batch)
             {
                 return null;
             }
 
             Metrics.ArgumentsSent(batch.Arguments.Length);
-            return new OutgoingRequest(new RunRequest { Tasks = batch }, lease);
+            var before = SharedTransfers(tasks.Shared, replacedBytes);
+            return new OutgoingRequest(new RunRequest { Tasks = batch }, lease, before);
         }
+    }
+
+    /// <summary>
+    /// The requests that go before a batch: the shared values the worker is told to drop, then those it is sent; null
+    /// for none. Counts what was sent, and what the batch's references saved (scheduler lock).
+    /// </summary>
+    private OutgoingRequest[]? SharedTransfers(WorkerSharedValues worker, long replacedBytes)
+    {
+        var (drop, send) = worker.TakeTransfers();
+        long sent = 0;
+        List<OutgoingRequest>? requests = null;
+        if (drop is not null)
+        {
+            var release = new ReleaseValues();
+            release.Sha256.AddRange(drop.Select(hash => hash.ToByteString()));
+            (requests ??= []).Add(new OutgoingRequest(new RunRequest { Release = release }));
+        }
+
+        foreach (var (hash, bytes, size) in send ?? [])
+        {
+            var share = new ShareValue { Sha256 = hash.ToByteString(), Value = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(bytes.Array.AsMemory(0, size)) };
+            (requests ??= []).Add(new OutgoingRequest(new RunRequest { Share = share }, bytes));
+            sent += size;
+        }
+
+        if (sent > 0)
+        {
+            Metrics.ArgumentsSent(sent);
+        }
+
+        if (replacedBytes > 0 || requests is not null)
+        {
+            Metrics.SharedValuesMoved(send?.Count ?? 0, drop?.Count ?? 0, worker.Bytes, replacedBytes - sent);
+        }
+
+        return requests?.ToArray();
     }
 
     /// <summary>A worker's results arrived: hand each to its job, retry failures the method's Retries allow.</summary>
@@ -199,6 +252,10 @@ internal sealed partial class Scheduler
 
             // Nothing of the job can be sent again (retries and suspects copy their arguments under this lock).
             job.ReleaseBuffers();
+            foreach (var value in job.TakeSharedValues())
+            {
+                _shared.EndCall(value);
+            }
         }
 
         foreach (var worker in toWake ?? [])

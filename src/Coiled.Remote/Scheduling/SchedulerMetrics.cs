@@ -15,11 +15,15 @@ internal sealed class SchedulerMetrics(string clusterId)
     private long _requeued;
     private long _argumentBytes;
     private long _resultBytes;
+    private long _sharingSaved;
 
     public string ClusterId => clusterId;
 
     /// <summary>Bytes of task arguments sent to workers.</summary>
     public long ArgumentBytes => Interlocked.Read(ref _argumentBytes);
+
+    /// <summary>Bytes of arguments not sent because repeated argument values went to each worker once.</summary>
+    public long ArgumentBytesSaved => Interlocked.Read(ref _sharingSaved);
 
     /// <summary>Bytes of task results received from workers.</summary>
     public long ResultBytes => Interlocked.Read(ref _resultBytes);
@@ -35,10 +39,33 @@ internal sealed class SchedulerMetrics(string clusterId)
     public long TasksRequeued => Interlocked.Read(ref _requeued);
 
     /// <summary>A batch of arguments went to a worker (scheduler lock).</summary>
-    public void ArgumentsSent(int bytes)
+    public void ArgumentsSent(long bytes)
     {
         _argumentBytes += bytes;
         RemoteTelemetry.ArgumentBytes.Add(bytes, _clusterTag);
+    }
+
+    /// <summary>Shared values sent to workers, a value sent again after a worker dropped it (or was replaced) counting again.</summary>
+    public long SharedValuesSent { get; private set; }
+
+    /// <summary>Shared values workers were told to drop to make room for others.</summary>
+    public long SharedValuesDropped { get; private set; }
+
+    /// <summary>The most bytes of shared values one worker was to hold at once.</summary>
+    public long SharedValueBytesPeak { get; private set; }
+
+    /// <summary>
+    /// Shared values went to a worker before a batch (scheduler lock): <paramref name="sent"/> of them, after it was told
+    /// to drop <paramref name="dropped"/>, so that it then holds <paramref name="held"/> bytes of them; and the batch's
+    /// references stood for <paramref name="saved"/> bytes more than the values sent (negative when a value goes to a
+    /// worker with the first batch that refers to it).
+    /// </summary>
+    public void SharedValuesMoved(int sent, int dropped, long held, long saved)
+    {
+        SharedValuesSent += sent;
+        SharedValuesDropped += dropped;
+        SharedValueBytesPeak = Math.Max(SharedValueBytesPeak, held);
+        _sharingSaved += saved;
     }
 
     /// <summary>

@@ -21,12 +21,16 @@ internal sealed class StreamProducer<TArgs, TResult>
     private long _inSourceSince;
     private int _readingSource;
 
-    public StreamProducer(StreamJob<TResult> job, ItemSource<TArgs> items, ArgumentArrayWriter<TArgs> writer, Scheduler scheduler)
+    /// <param name="job">The stream's job.</param>
+    /// <param name="items">The stream's source.</param>
+    /// <param name="builder">What serializes the items (unpooled: a stream's chunks are left to the garbage collector); disposed when the source is read.</param>
+    /// <param name="scheduler">Where the chunks go.</param>
+    public StreamProducer(StreamJob<TResult> job, ItemSource<TArgs> items, ArgumentChunkBuilder<TArgs> builder, Scheduler scheduler)
     {
         _job = job;
         _items = items;
         _scheduler = scheduler;
-        _builder = new ArgumentChunkBuilder<TArgs>(writer, job.Stub, itemized: true, pooled: false);
+        _builder = builder;
     }
 
     /// <summary>Whether the source is being asked for its next item now (it may block for as long as it likes).</summary>
@@ -116,6 +120,13 @@ internal sealed class StreamProducer<TArgs, TResult>
         catch (Exception ex)
         {
             _job.Fail(ex);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _builder.Dispose();
+            }
         }
     }
 

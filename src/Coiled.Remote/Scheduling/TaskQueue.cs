@@ -1,4 +1,5 @@
 using System.Buffers;
+using Coiled.Remote.Sharing;
 using Coiled.Remote.Transport;
 using Coiled.Remote.Transport.Protocol;
 using Google.Protobuf;
@@ -60,14 +61,18 @@ internal sealed class TaskQueue
 
     /// <summary>
     /// The next batch for <paramref name="worker"/>, placed on it; null when nothing waits or its credit is spent.
-    /// <paramref name="lease"/> is a hold on the pooled array the batch's arguments point into, if any.
+    /// <paramref name="lease"/> is a hold on the pooled array the batch's arguments point into, if any. The shared
+    /// values the batch refers to are prepared on the worker (<see cref="WorkerSharedValues.TryPrepare"/>); a batch whose
+    /// values do not fit beside those its tasks in flight need waits, and another job's goes instead.
     /// </summary>
     /// <param name="worker">The worker that asks.</param>
     /// <param name="workers">How many workers share the queue (a worker takes no more than its share).</param>
     /// <param name="lease">The hold on the batch's pooled array, which the sender releases.</param>
-    public TaskBatch? TakeFor(WorkerTasks worker, int workers, out RentedBuffer? lease)
+    /// <param name="replacedBytes">Bytes the batch's references to shared values stand for.</param>
+    public TaskBatch? TakeFor(WorkerTasks worker, int workers, out RentedBuffer? lease, out long replacedBytes)
     {
         lease = null;
+        replacedBytes = 0;
         if (worker.InFlight.Count == 0 && TakeSuspect(worker) is { } isolated)
         {
             return isolated;
@@ -79,7 +84,7 @@ internal sealed class TaskQueue
             return null;
         }
 
-        return TakeRetries(worker, credit) ?? TakeQueued(worker, credit, workers, out lease);
+        return TakeRetries(worker, credit) ?? TakeQueued(worker, credit, workers, out lease, out replacedBytes);
     }
 
     /// <summary>Sends one suspect task to an idle worker, alone.</summary>
@@ -88,11 +93,18 @@ internal sealed class TaskQueue
         while (_suspects.First is { } node)
         {
             var task = node.Value;
-            _suspects.RemoveFirst();
             if (task.Job.IsFinished)
             {
+                _suspects.RemoveFirst();
                 continue;
             }
+
+            if (task.Shares is { } shares && !worker.Shared.TryPrepare(shares))
+            {
+                return null;
+            }
+
+            _suspects.RemoveFirst();
 
             var batch = NewBatch(task.Job);
             batch.TaskIds.Add(task.TaskId);
@@ -119,10 +131,21 @@ internal sealed class TaskQueue
         while (_retries.First is { } node && node.Value.Job == job && batch.TaskIds.Count < credit)
         {
             var task = node.Value;
+            if (task.Shares is { } shares && !worker.Shared.TryPrepare(shares))
+            {
+                // Its shared values do not fit beside what the worker's tasks in flight need: it waits for them.
+                break;
+            }
+
             _retries.RemoveFirst();
             batch.TaskIds.Add(task.TaskId);
             buffer.Write(task.Arguments.Span);
             worker.Place(task with { SentAt = sentAt });
+        }
+
+        if (batch.TaskIds.Count == 0)
+        {
+            return null;
         }
 
         batch.Arguments = UnsafeByteOperations.UnsafeWrap(buffer.WrittenMemory);
@@ -130,26 +153,44 @@ internal sealed class TaskQueue
     }
 
     /// <summary>The next batch of queued items; <paramref name="lease"/> is a hold on the pooled array its arguments point into.</summary>
-    private TaskBatch? TakeQueued(WorkerTasks worker, int credit, int workers, out RentedBuffer? lease)
+    private TaskBatch? TakeQueued(WorkerTasks worker, int credit, int workers, out RentedBuffer? lease, out long replacedBytes)
     {
         lease = null;
-        while (_jobs.First is { } node)
+        replacedBytes = 0;
+        for (var node = _jobs.First; node is not null;)
         {
             var job = node.Value;
+            var next = node.Next;
 
             // A worker takes no more than its share of what is queued, so that a short map spreads over every worker
             // instead of filling the prefetch window of whichever worker asks first.
             var share = (int)Math.Min(credit, Math.Max(1, (job.QueuedItemCount + workers - 1) / workers));
-            if (job.IsFinished || !job.TryTake(share, WireLimits.BatchTargetBytes, out var chunk, out var start, out var count))
+            if (job.IsFinished || !job.TryPeek(share, WireLimits.BatchTargetBytes, out var chunk, out var start, out var count))
             {
-                _jobs.RemoveFirst();
+                _jobs.Remove(node);
                 job.IsQueued = false;
+                node = next;
                 continue;
             }
 
+            SharedValue[]? shares = null;
+            if (chunk.Shares is { } chunkShares)
+            {
+                shares = SharesFitting(chunkShares, worker.Shared.Budget, start, ref count);
+                if (shares is not null && !worker.Shared.TryPrepare(shares))
+                {
+                    // Its shared values do not fit beside what the worker's tasks in flight need: another job's items may.
+                    node = next;
+                    continue;
+                }
+
+                replacedBytes = chunkShares.ReplacedBytes(start, count);
+            }
+
+            job.Take(chunk, count);
             if (!job.HasQueuedItems)
             {
-                _jobs.RemoveFirst();
+                _jobs.Remove(node);
                 job.IsQueued = false;
             }
 
@@ -157,7 +198,7 @@ internal sealed class TaskQueue
             var sentAt = job.TraceTimestamp();
             for (var i = 0; i < count; i++)
             {
-                var task = new PendingTask(job, chunk.FirstIndex + start + i, chunk.Slice(start + i, 1), 0, null, sentAt);
+                var task = new PendingTask(job, chunk.FirstIndex + start + i, chunk.Slice(start + i, 1), 0, null, sentAt, shares);
                 batch.TaskIds.Add(task.TaskId);
                 worker.Place(task);
             }
@@ -169,6 +210,23 @@ internal sealed class TaskQueue
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// The shared values items [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>) refer to,
+    /// with <paramref name="count"/> cut until they fit in a worker's <paramref name="budget"/> (one item's always do: its
+    /// builder refused more); null for none.
+    /// </summary>
+    private static SharedValue[]? SharesFitting(ChunkShares chunk, long budget, int start, ref int count)
+    {
+        var shares = chunk.ValuesOf(start, count);
+        while (count > 1 && shares is not null && WorkerSharedValues.SizeOf(shares) > budget)
+        {
+            count /= 2;
+            shares = chunk.ValuesOf(start, count);
+        }
+
+        return shares;
     }
 
     private static TaskBatch NewBatch(Job job) => new() { Assembly = job.Stub.AssemblyName, StubId = job.Stub.Id };

@@ -74,26 +74,21 @@ internal sealed class TaskStreamLoop
                 {
                     try
                     {
-                        var request = outgoing.Request;
-                        if (direct is not null)
+                        foreach (var before in outgoing.Before ?? [])
                         {
-                            // Blocking: the socket stays a plain blocking one (see DirectTaskStream).
-                            direct.Send(request);
-                            continue;
+                            await SendAsync(before.Request, direct, requests, stream).ConfigureAwait(false);
                         }
 
-                        if (_bulk is not null && request.Tasks is { } tasks && tasks.Arguments.Length >= BulkFrame.ThresholdBytes)
-                        {
-                            // Large arguments go beside the control stream, as raw bytes; the batch only names them.
-                            tasks.BulkId = await _bulk.SendAsync(tasks.Arguments.Memory, stream).ConfigureAwait(false);
-                            tasks.Arguments = Google.Protobuf.ByteString.Empty;
-                        }
-
-                        await requests!.WriteAsync(request, stream).ConfigureAwait(false);
+                        await SendAsync(outgoing.Request, direct, requests, stream).ConfigureAwait(false);
                     }
                     finally
                     {
-                        // The arguments were copied to the socket or into gRPC's own buffer.
+                        // The arguments and shared values were copied to the socket or into gRPC's own buffer.
+                        foreach (var before in outgoing.Before ?? [])
+                        {
+                            before.Lease?.Release();
+                        }
+
                         outgoing.Lease?.Release();
                     }
                 }
@@ -116,6 +111,31 @@ internal sealed class TaskStreamLoop
         {
             await _scheduler.OnWorkerLostAsync(_worker, ex).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Sends one request on the direct route, or on the relayed stream with large payloads on the bulk-data connection.</summary>
+    private async ValueTask SendAsync(RunRequest request, DirectTaskStream? direct, IClientStreamWriter<RunRequest>? requests, CancellationToken stream)
+    {
+        if (direct is not null)
+        {
+            // Blocking: the socket stays a plain blocking one (see DirectTaskStream).
+            direct.Send(request);
+            return;
+        }
+
+        if (_bulk is not null && request.Tasks is { } tasks && tasks.Arguments.Length >= BulkFrame.ThresholdBytes)
+        {
+            // Large arguments go beside the control stream, as raw bytes; the batch only names them.
+            tasks.BulkId = await _bulk.SendAsync(tasks.Arguments.Memory, stream).ConfigureAwait(false);
+            tasks.Arguments = Google.Protobuf.ByteString.Empty;
+        }
+        else if (_bulk is not null && request.Share is { } share && share.Value.Length >= BulkFrame.ThresholdBytes)
+        {
+            share.BulkId = await _bulk.SendAsync(share.Value.Memory, stream).ConfigureAwait(false);
+            share.Value = Google.Protobuf.ByteString.Empty;
+        }
+
+        await requests!.WriteAsync(request, stream).ConfigureAwait(false);
     }
 
     /// <summary>Hands a result batch to the scheduler, with its results from the bulk-data connection when it names a blob.</summary>

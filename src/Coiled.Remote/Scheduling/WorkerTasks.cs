@@ -1,10 +1,11 @@
+using Coiled.Remote.Sharing;
 using Coiled.Remote.Transport;
 
 namespace Coiled.Remote.Scheduling;
 
 /// <summary>
 /// What the scheduler placed on one worker: its tasks in flight, the cancels it has yet to send, the suspect it runs
-/// alone, and its credit window. The scheduler's own state, touched only under the scheduler's lock.
+/// alone, its credit window, and the shared values it holds. The scheduler's own state, touched only under the scheduler's lock.
 /// </summary>
 internal sealed class WorkerTasks
 {
@@ -15,13 +16,19 @@ internal sealed class WorkerTasks
     private readonly List<ulong> _pendingCancels = [];
     private double _averageTaskNanoseconds;
 
-    public WorkerTasks(ITaskWorker worker)
+    /// <param name="worker">The worker.</param>
+    /// <param name="shared">The shared values it holds.</param>
+    public WorkerTasks(ITaskWorker worker, WorkerSharedValues shared)
     {
         Worker = worker;
+        Shared = shared;
         ResetWindow();
     }
 
     public ITaskWorker Worker { get; }
+
+    /// <summary>The shared values the worker holds, and what it is sent or told to drop.</summary>
+    public WorkerSharedValues Shared { get; }
 
     public IReadOnlyDictionary<ulong, PendingTask> InFlight => _inFlight;
 
@@ -37,7 +44,14 @@ internal sealed class WorkerTasks
     public void ResetWindow() => Window = Worker.Slots * 2;
 
     /// <summary>The task was sent to this worker.</summary>
-    public void Place(PendingTask task) => _inFlight[task.TaskId] = task;
+    public void Place(PendingTask task)
+    {
+        _inFlight[task.TaskId] = task;
+        if (task.Shares is { } shares)
+        {
+            Shared.TaskPlaced(shares);
+        }
+    }
 
     /// <summary>The suspect task was sent to this worker to run alone.</summary>
     public void Isolate(PendingTask task)
@@ -54,7 +68,17 @@ internal sealed class WorkerTasks
             Isolating = null;
         }
 
-        return _inFlight.Remove(taskId, out task);
+        if (!_inFlight.Remove(taskId, out task))
+        {
+            return false;
+        }
+
+        if (task.Shares is { } shares)
+        {
+            Shared.TaskEnded(shares);
+        }
+
+        return true;
     }
 
     /// <summary>Asks the worker to stop the job's tasks it runs; true when there was one.</summary>
@@ -85,10 +109,11 @@ internal sealed class WorkerTasks
         return cancels;
     }
 
-    /// <summary>Forgets everything placed on the worker (it or its executor died; the tasks went elsewhere).</summary>
+    /// <summary>Forgets everything placed on the worker, and the shared values it held (it or its executor died; the tasks went elsewhere).</summary>
     public void Clear()
     {
         _inFlight.Clear();
+        Shared.Clear();
         _pendingCancels.Clear();
         Isolating = null;
     }

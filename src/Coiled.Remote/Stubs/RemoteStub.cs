@@ -2,6 +2,7 @@ using System.Buffers;
 using System.ComponentModel;
 using System.Reflection;
 using Coiled.Remote.Serialization;
+using Coiled.Remote.Sharing;
 using MessagePack;
 
 namespace Coiled.Remote.Stubs;
@@ -98,11 +99,18 @@ public abstract class RemoteStub
         return reader;
     }
 
-    /// <summary>Reads the next argument as <typeparamref name="T"/>.</summary>
+    /// <summary>Reads the next argument as <typeparamref name="T"/>: the value itself, or a reference to a value shared with the worker.</summary>
     protected T ReadArgument<T>(ref MessagePackReader reader, int position)
     {
         try
         {
+            if (SharedReference.TryRead(ref reader, out var hash))
+            {
+                return SharedReference.Source is { } shared
+                    ? shared.Read<T>(hash)
+                    : throw new RemoteArgumentException($"The argument refers to shared value {hash}, but this worker keeps no shared values here.");
+            }
+
             return RemoteSerializer.Options.Resolver.GetFormatterWithVerify<T>().Deserialize(ref reader, RemoteSerializer.Options);
         }
         catch (Exception ex)

@@ -320,6 +320,27 @@ public static class TestJobs
         return x;
     }
 
+    /// <summary>Scores item <paramref name="i"/> against a model: its length and its byte at <paramref name="i"/>, so that a wrong or stale model shows.</summary>
+    [Remote]
+    public static long Score(byte[] model, int i) => (model.Length * 256L) + model[i];
+
+    /// <summary>Where <see cref="Score"/> ran: the worker daemon's process, and which object the task was handed for the model.</summary>
+    [Remote]
+    public static ScoreSeen ScoreWhere(byte[] model, int i) => new(TestProcesses.WorkerProcessId(), System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(model), Score(model, i));
+
+    /// <summary><see cref="Score"/>, except that the first task to score item <paramref name="exitOn"/> ends its process (its executor); <paramref name="marker"/> remembers it did.</summary>
+    [Remote]
+    public static long ScoreOrExit(byte[] model, int i, int exitOn, string marker)
+    {
+        if (i == exitOn && !File.Exists(marker))
+        {
+            File.WriteAllText(marker, "exited");
+            Environment.Exit(5);
+        }
+
+        return Score(model, i);
+    }
+
     /// <summary>Not marked [Remote]: passing it to the cluster must fail with a clear error.</summary>
     public static double NotRemote(double x) => x;
 
@@ -333,6 +354,9 @@ public static class TestJobs
 }
 
 public sealed record Point(double X, double Y);
+
+/// <summary>What <see cref="TestJobs.ScoreWhere"/> saw.</summary>
+public sealed record ScoreSeen(int Worker, int Model, long Score);
 
 /// <summary>What <see cref="TestJobs.Look"/> saw.</summary>
 public sealed record Surroundings(string WorkingDirectory, string? Variable, string Build, string[] Written, int ProcessId);

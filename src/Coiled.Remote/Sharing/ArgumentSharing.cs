@@ -1,0 +1,161 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using Coiled.Remote.Serialization;
+using Coiled.Remote.Transport;
+using MessagePack;
+using MessagePack.Formatters;
+
+namespace Coiled.Remote.Sharing;
+
+/// <summary>
+/// Writes one call's arguments so that a large one repeated across items travels to each worker once. An argument
+/// object whose serialized form is at least <see cref="WireLimits.MinSharedValueBytes"/> is written inline the first
+/// time the call passes it, and remembered (weakly) with its bytes; when the same object (reference equality) comes
+/// again, those bytes become a <see cref="SharedValue"/> and this and every later item carry a
+/// <see cref="SharedReference"/> to it instead. An object an earlier call of the cluster passed is shared from its
+/// first item on, serialized again, so that one changed between calls is sent again under its new hash.
+/// </summary>
+/// <remarks>
+/// Small arguments cost a flag test and a flush more; nothing is looked up or hashed for them, nor for any argument at
+/// a position where no large one came yet. Only the bytes of the latest large value are kept for its second coming
+/// (a stream of distinct large items holds no more than that); another one is serialized again when it repeats.
+/// One call's items are written by one thread at a time.
+/// </remarks>
+internal sealed class ArgumentSharing(RepeatedArguments cluster) : IDisposable
+{
+    private readonly List<SharedValue> _itemShares = [];
+    private ConditionalWeakTable<object, Entry>? _entries;
+    private GrowableBuffer _buffer = null!;
+    private Candidate? _candidate;
+
+    /// <summary>A bit per argument position at which a large value came in this call: only there are objects looked up.</summary>
+    private int _positions;
+
+    /// <summary>The shared values the item written last refers to.</summary>
+    public IReadOnlyList<SharedValue> ItemShares => _itemShares;
+
+    /// <summary>Bytes the item written last would have carried more without its references.</summary>
+    public long ItemReplacedBytes { get; private set; }
+
+    /// <summary>Starts an item, written into <paramref name="buffer"/>.</summary>
+    public void BeginItem(GrowableBuffer buffer)
+    {
+        _buffer = buffer;
+        _itemShares.Clear();
+        ItemReplacedBytes = 0;
+    }
+
+    /// <summary>Writes the argument at <paramref name="position"/> with <paramref name="formatter"/> (its declared type's), or a reference to it.</summary>
+    public void Write<T>(ref MessagePackWriter writer, int position, T value, IMessagePackFormatter<T> formatter)
+    {
+        if (typeof(T).IsValueType || value is null)
+        {
+            formatter.Serialize(ref writer, value, RemoteSerializer.Options);
+            return;
+        }
+
+        if ((_positions & (1 << position)) != 0 && _entries!.TryGetValue(value, out var known) && ReferenceEquals(known.Formatter, formatter))
+        {
+            Refer(ref writer, known.Shared ??= ShareAgain(known, value, formatter));
+            return;
+        }
+
+        writer.Flush();
+        var start = _buffer.WrittenCount;
+        formatter.Serialize(ref writer, value, RemoteSerializer.Options);
+        writer.Flush();
+        var size = _buffer.WrittenCount - start;
+        if (size < WireLimits.MinSharedValueBytes)
+        {
+            return;
+        }
+
+        _positions |= 1 << position;
+        _entries ??= [];
+        var entry = new Entry(formatter);
+        _entries.AddOrUpdate(value, entry);
+        if (cluster.SeenBefore(value))
+        {
+            // An earlier call passed it: the workers may hold these very bytes already, and only a reference goes.
+            entry.Shared = SharedValue.Of(_buffer.WrittenSpan.Slice(start, size));
+            _buffer.Truncate(start);
+            Refer(ref writer, entry.Shared);
+            return;
+        }
+
+        DropCandidate();
+        _candidate = new Candidate(entry, start, size);
+    }
+
+    /// <summary>
+    /// The items written so far were sealed into a chunk of <paramref name="data"/> (the buffer's bytes from its start),
+    /// held by <paramref name="lease"/> if pooled: the latest large value's bytes are now there.
+    /// </summary>
+    public void Sealed(ReadOnlyMemory<byte> data, RentedBuffer? lease)
+    {
+        if (_candidate is { Bytes: null } candidate)
+        {
+            candidate.Bytes = data.Slice(candidate.Start, candidate.Length);
+            candidate.Lease = lease;
+            lease?.Retain();
+        }
+    }
+
+    public void Dispose() => DropCandidate();
+
+    private void Refer(ref MessagePackWriter writer, SharedValue shared)
+    {
+        SharedReference.Write(ref writer, shared.Hash);
+        if (!_itemShares.Contains(shared))
+        {
+            _itemShares.Add(shared);
+        }
+
+        ItemReplacedBytes += shared.Size - SharedReference.Size;
+    }
+
+    /// <summary>A large value comes a second time in this call: its bytes, kept from its first time or written again, become shared.</summary>
+    private SharedValue ShareAgain<T>(Entry entry, T value, IMessagePackFormatter<T> formatter)
+    {
+        if (_candidate is { } candidate && candidate.Entry == entry)
+        {
+            var shared = SharedValue.Of(candidate.Bytes is { } sealedBytes ? sealedBytes.Span : _buffer.WrittenSpan.Slice(candidate.Start, candidate.Length));
+            DropCandidate();
+            return shared;
+        }
+
+        var again = new ArrayBufferWriter<byte>();
+        var writer = new MessagePackWriter(again);
+        formatter.Serialize(ref writer, value, RemoteSerializer.Options);
+        writer.Flush();
+        return SharedValue.Of(again.WrittenSpan);
+    }
+
+    private void DropCandidate()
+    {
+        _candidate?.Lease?.Release();
+        _candidate = null;
+    }
+
+    /// <summary>A large object of this call: the formatter it was written with, and its shared value once it came again.</summary>
+    private sealed class Entry(object formatter)
+    {
+        public object Formatter { get; } = formatter;
+
+        public SharedValue? Shared { get; set; }
+    }
+
+    /// <summary>The latest large value's bytes: at <see cref="Start"/> in the buffer being written, or in a sealed chunk.</summary>
+    private sealed class Candidate(Entry entry, int start, int length)
+    {
+        public Entry Entry { get; } = entry;
+
+        public int Start { get; } = start;
+
+        public int Length { get; } = length;
+
+        public ReadOnlyMemory<byte>? Bytes { get; set; }
+
+        public RentedBuffer? Lease { get; set; }
+    }
+}
