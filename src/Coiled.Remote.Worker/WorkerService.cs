@@ -204,6 +204,26 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                 }
             }
 
+            // A request whose payload came on the bulk-data connection: forwarded with that payload, then the payload is given back.
+            async Task SendFromBulkAsync(RunRequest request, ulong bulkId, int tasks)
+            {
+                var payload = await state.Bulk.TakeAsync(bulkId, relay.Token).ConfigureAwait(false);
+                try
+                {
+                    state.CountBulkArguments();
+                    if (tasks > 0)
+                    {
+                        Forwarded(outstanding, tasks);
+                    }
+
+                    Send(request, payload.Data.Span);
+                }
+                finally
+                {
+                    payload.Buffer.Release();
+                }
+            }
+
             try
             {
                 while (await requestStream.MoveNext(relay.Token).ConfigureAwait(false))
@@ -212,19 +232,9 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                     switch (request.KindCase)
                     {
                         case RunRequest.KindOneofCase.Tasks when request.Tasks.BulkId != 0:
-                            var payload = await state.Bulk.TakeAsync(request.Tasks.BulkId, relay.Token).ConfigureAwait(false);
-                            try
-                            {
-                                state.CountBulkArguments();
-                                request.Tasks.BulkId = 0;
-                                Forwarded(outstanding, request.Tasks.TaskIds.Count);
-                                Send(request, payload.Data.Span);
-                            }
-                            finally
-                            {
-                                payload.Buffer.Release();
-                            }
-
+                            var tasksBulkId = request.Tasks.BulkId;
+                            request.Tasks.BulkId = 0;
+                            await SendFromBulkAsync(request, tasksBulkId, request.Tasks.TaskIds.Count).ConfigureAwait(false);
                             break;
                         case RunRequest.KindOneofCase.Tasks:
                             var arguments = request.Tasks.Arguments;
@@ -233,18 +243,9 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                             Send(request, arguments.Span);
                             break;
                         case RunRequest.KindOneofCase.Share when request.Share.BulkId != 0:
-                            var shared = await state.Bulk.TakeAsync(request.Share.BulkId, relay.Token).ConfigureAwait(false);
-                            try
-                            {
-                                state.CountBulkArguments();
-                                request.Share.BulkId = 0;
-                                Send(request, shared.Data.Span);
-                            }
-                            finally
-                            {
-                                shared.Buffer.Release();
-                            }
-
+                            var shareBulkId = request.Share.BulkId;
+                            request.Share.BulkId = 0;
+                            await SendFromBulkAsync(request, shareBulkId, tasks: 0).ConfigureAwait(false);
                             break;
                         case RunRequest.KindOneofCase.Share:
                             var value = request.Share.Value;
