@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Amazon.EC2;
 using Amazon.Runtime;
+using Amazon.S3;
 using Coiled.Remote.Security;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -35,6 +36,8 @@ public sealed class Ec2Backend : IClusterBackend
     private readonly OwnerIdentity _owner;
     private readonly ClusterResources _resources;
     private IAmazonEC2? _client;
+    private IAmazonS3? _s3;
+    private BootSecrets? _secrets;
     private string? _region;
     private ClusterTeardown? _teardown;
     private InterruptWatcher? _interrupts;
@@ -119,6 +122,7 @@ public sealed class Ec2Backend : IClusterBackend
         catch (Exception ex)
         {
             logger.StartFailed(ClusterName, ex.Message);
+            await DeleteBootSecretsAsync("the start failed").ConfigureAwait(false);
             try
             {
                 await teardown.TeardownAsync(ex is OperationCanceledException ? "the start was cancelled" : "the start failed").ConfigureAwait(false);
@@ -149,12 +153,14 @@ public sealed class Ec2Backend : IClusterBackend
     public async ValueTask DisposeAsync()
     {
         _interrupts?.Stop();
+        await DeleteBootSecretsAsync("the cluster was disposed").ConfigureAwait(false);
         if (_teardown is { } teardown)
         {
             await teardown.TeardownAsync("the cluster was disposed").ConfigureAwait(false);
         }
 
         _client?.Dispose();
+        _s3?.Dispose();
     }
 
     /// <summary>
@@ -181,13 +187,34 @@ public sealed class Ec2Backend : IClusterBackend
     private async Task<IReadOnlyList<WorkerEndpoint>> StartCoreAsync(
         IAmazonEC2 client, AWSCredentials credentials, string region, WorkerLaunch launch, ILogger logger, CancellationToken cancellationToken)
     {
+        // What can be checked before anything is created or billed: the worker for the instances' architecture, the
+        // credentials (the account), and the staging bucket.
+        var bundle = WorkerBundle.Find(InstanceArchitecture.Of(_options.InstanceType), _tuning.WorkerBundleDirectory);
+        var account = await AccountIdentity.AccountIdAsync(_options, credentials, region, cancellationToken).ConfigureAwait(false);
+        var s3 = _s3 = S3ClientFactory.Create(_options, credentials, region);
+        var bucket = await StagingBucket.EnsureAsync(s3, account, region, logger, cancellationToken).ConfigureAwait(false);
+        var staging = new S3Staging(s3, bucket, _options.S3ServiceUrl, _time, logger);
+        var workerKey = await staging.StageFileAsync(bundle.Path, bundle.Sha256, cancellationToken).ConfigureAwait(false);
+
+        // The instances fetch the worker and the secrets while they boot; the addresses expire with the boot.
         using var certificate = ClusterCertificate.Create(ClusterName, _options.MaxLifetime + TimeSpan.FromDays(1));
+        var secrets = _secrets = new BootSecrets(staging, ClusterName, logger);
+        var secretsUrl = await secrets.StageAsync(launch.Token, certificate.ExportPfx(), _tuning.BootTimeout, cancellationToken).ConfigureAwait(false);
+        var workerUrl = await staging.PresignAsync(workerKey, _tuning.BootTimeout).ConfigureAwait(false);
+        var script = UserDataScript.Render(new UserDataScript.Settings(
+            _options.WorkerPort, workerUrl, bundle.Sha256, secretsUrl, launch.IdleTimeout, launch.NoClientTimeout, _options.MaxLifetime));
+
         var launcher = new InstanceLauncher(client, _options, region, ClusterName, _owner, _resources, _tuning, _time, logger);
-        await launcher.LaunchAsync(launch, certificate.ExportPfx(), cancellationToken).ConfigureAwait(false);
+        await launcher.LaunchAsync(launch.Count, script, cancellationToken).ConfigureAwait(false);
 
         var booting = new BootWatcher(client, ClusterName, _options.WorkerPort, _tuning, _time, logger);
         var addresses = await booting.WaitForWorkersAsync(_resources.InstanceIds, cancellationToken).ConfigureAwait(false);
+
+        // Every worker has read its secrets before it listens: nobody needs them in S3 any more.
+        await secrets.DeleteAsync("every worker is up").ConfigureAwait(false);
         var variables = _options.ForwardAwsCredentials ? await AwsCredentialVariables.ReadAsync(credentials, region).ConfigureAwait(false) : null;
         return [.. addresses.Select(a => new WorkerEndpoint(a) { CertificateThumbprint = certificate.Thumbprint, EnvironmentVariables = variables })];
     }
+
+    private Task DeleteBootSecretsAsync(string why) => _secrets?.DeleteAsync(why) ?? Task.CompletedTask;
 }

@@ -65,4 +65,19 @@ internal static partial class Ec2Log
 
     [LoggerMessage(EventId = 2302, Level = LogLevel.Information, Message = "Kept cluster {Cluster} of {Owner} in {Region}: it is not expired and its owner is not known to be gone")]
     public static partial void KeptCluster(this ILogger logger, string cluster, string? owner, string region);
+
+    [LoggerMessage(EventId = 2400, Level = LogLevel.Information, Message = "Created the staging bucket {Bucket} in {Region}: private, encrypted, objects expire after {Days} day(s)")]
+    public static partial void StagingBucketCreated(this ILogger logger, string bucket, string region, int days);
+
+    [LoggerMessage(EventId = 2401, Level = LogLevel.Debug, Message = "Staged {Key} ({Bytes} bytes) in {Bucket}")]
+    public static partial void Staged(this ILogger logger, string key, long bytes, string bucket);
+
+    [LoggerMessage(EventId = 2402, Level = LogLevel.Debug, Message = "{Key} ({Bytes} bytes) is already staged")]
+    public static partial void AlreadyStaged(this ILogger logger, string key, long bytes);
+
+    [LoggerMessage(EventId = 2403, Level = LogLevel.Debug, Message = "Deleted the boot secrets of cluster {Cluster}: {Reason}")]
+    public static partial void BootSecretsDeleted(this ILogger logger, string cluster, string reason);
+
+    [LoggerMessage(EventId = 2404, Level = LogLevel.Warning, Message = "Could not delete the boot secrets of cluster {Cluster} (s3://{Bucket}/{Key}); the bucket's expiry removes them within a day, and their address expires with the boot")]
+    public static partial void BootSecretsNotDeleted(this ILogger logger, Exception exception, string cluster, string bucket, string key);
 }

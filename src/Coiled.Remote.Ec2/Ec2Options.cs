@@ -45,8 +45,17 @@ public sealed record Ec2Options
     /// <summary>Extra tags for the instances, their volumes and the security group.</summary>
     public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
 
-    /// <summary>A custom EC2 endpoint (a VPC endpoint, a proxy, or a local test endpoint). Default: the region's endpoint.</summary>
+    /// <summary>
+    /// A custom endpoint for the EC2 and STS calls (a VPC endpoint, a proxy, or a local endpoint that serves both).
+    /// Default: the region's endpoints.
+    /// </summary>
     public Uri? ServiceUrl { get; init; }
+
+    /// <summary>
+    /// A custom S3 endpoint for the staging bucket (a VPC endpoint, or a local S3-compatible store), addressed
+    /// path-style. Instances fetch from it too, so they must be able to reach it. Default: the region's S3 endpoint.
+    /// </summary>
+    public Uri? S3ServiceUrl { get; init; }
 
     /// <summary>The AWS credentials to use. Default: the SDK's usual chain (environment, profile, SSO, instance role).</summary>
     public AWSCredentials? Credentials { get; init; }
@@ -67,9 +76,7 @@ public sealed record Ec2Options
     /// </summary>
     public int WorkerPort { get; init; } = DefaultWorkerPort;
 
-    /// <summary>
-    /// Where instances download the worker daemon when the image does not have it: a NuGet v3 flat-container base
-    /// address that serves the Coiled.Remote package of the caller's version. Default: nuget.org.
-    /// </summary>
+    /// <summary>Ignored: instances fetch the self-contained worker that the Coiled.Remote.Ec2 package brings from the staging bucket.</summary>
+    [Obsolete("Instances no longer download the worker from a package feed: they fetch the self-contained worker the Coiled.Remote.Ec2 package brings from the cluster's S3 staging bucket. Remove this setting.")]
     public Uri WorkerPackageSource { get; init; } = new("https://api.nuget.org/v3-flatcontainer/");
 }

@@ -13,7 +13,7 @@ internal sealed record Ec2Tuning
     /// <summary>Between two DescribeInstances calls while instances boot or terminate.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>From RunInstances until every worker accepts connections. First boots install .NET and the worker.</summary>
+    /// <summary>From RunInstances until every worker accepts connections. A boot fetches the worker from S3 and starts it.</summary>
     public TimeSpan BootTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
     /// <summary>One TCP connection attempt to a booting worker.</summary>
@@ -39,6 +39,12 @@ internal sealed record Ec2Tuning
 
     /// <summary>The owner written to the <c>coiled-remote:owner</c> tag. Default: this user, machine and process.</summary>
     public OwnerIdentity? Owner { get; init; }
+
+    /// <summary>
+    /// The folder holding the self-contained workers (<c>coiled-remote-worker-linux-x64.zip</c>, <c>-linux-arm64.zip</c>).
+    /// Default: the <c>Coiled.Remote.Ec2.WorkerBundleDirectory</c> runtime option the package's build sets.
+    /// </summary>
+    public string? WorkerBundleDirectory { get; init; }
 
     /// <summary>Whether a process of this machine is alive, for cleanup. Default: asks the operating system.</summary>
     public Func<int, bool>? IsProcessAlive { get; init; }

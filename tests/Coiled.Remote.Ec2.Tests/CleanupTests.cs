@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Coiled.Remote.Ec2.Tests.LocalEc2;
+using Coiled.Remote.Ec2.Tests.LocalS3;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Coiled.Remote.Ec2.Tests;
@@ -7,8 +8,8 @@ namespace Coiled.Remote.Ec2.Tests;
 /// <summary>What a killed or crashed caller leaves, found by tags and removed by cleanup.</summary>
 public sealed class CleanupTests
 {
-    [Fact]
-    public async Task CleanupAsync_LocalEc2PreinstalledWorkerStubbedInstall_OwnerProcessKilled_RemovesItsClusterAndKeepsLiveOnes()
+    [LocalS3Fact]
+    public async Task CleanupAsync_LocalEc2SelfContainedWorker_OwnerProcessKilled_RemovesItsClusterAndKeepsLiveOnes()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         using var caller = Process.Start(new ProcessStartInfo("sleep", "60") { UseShellExecute = false })!;
@@ -45,8 +46,8 @@ public sealed class CleanupTests
         ec2.Groups.Should().BeEmpty();
     }
 
-    [Fact]
-    public async Task CleanupAsync_LocalEc2PreinstalledWorkerStubbedInstall_ExpiredClusterOfAnotherMachine_IsRemoved()
+    [LocalS3Fact]
+    public async Task CleanupAsync_LocalEc2SelfContainedWorker_ExpiredClusterOfAnotherMachine_IsRemoved()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         var elsewhere = new OwnerIdentity("someone", "another-machine", 4242);

@@ -1,13 +1,14 @@
 using System.Diagnostics;
 using Coiled.Remote.Ec2.Tests.LocalEc2;
+using Coiled.Remote.Ec2.Tests.LocalS3;
 
 namespace Coiled.Remote.Ec2.Tests;
 
 /// <summary>The <c>coiled-remote</c> command as a child process, with AWS credentials from its environment.</summary>
 public sealed class CliTests
 {
-    [Fact]
-    public async Task Ec2LsAndCleanup_LocalEc2PreinstalledWorkerStubbedInstall_ListAndRemoveClusterOfKilledCaller()
+    [LocalS3Fact]
+    public async Task Ec2LsAndCleanup_LocalEc2SelfContainedWorker_ListAndRemoveClusterOfKilledCaller()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         using var caller = Process.Start(new ProcessStartInfo("sleep", "60") { UseShellExecute = false })!;

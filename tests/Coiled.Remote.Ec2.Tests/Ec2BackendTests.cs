@@ -1,20 +1,22 @@
 using Coiled.Remote.Ec2.Tests.LocalEc2;
+using Coiled.Remote.Ec2.Tests.LocalS3;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Coiled.Remote.Ec2.Tests;
 
 /// <summary>
-/// The EC2 backend with the real AWSSDK.EC2 client against <see cref="LocalEc2Endpoint"/>. Its instances run the real boot
-/// script, but on this machine: the worker is preinstalled where the script looks for it and the install path (dnf, curl)
-/// is stubbed, so tests named "PreinstalledWorkerStubbedInstall" prove the boot without proving the download.
+/// The EC2 backend with the real AWSSDK clients against <see cref="LocalEc2Endpoint"/> and its local S3 endpoint
+/// (s3rver). Its instances run the real boot script in a sandbox of this machine where nothing is installed: the
+/// script fetches the self-contained worker and the secrets from the staging bucket with presigned addresses and real
+/// curl, and `dotnet` there is a stub that fails.
 /// </summary>
 public sealed class Ec2BackendTests
 {
     private static readonly WorkerLaunch OneWorker = Launch(1);
 
-    [Fact]
-    public async Task StartAsync_LocalEc2PreinstalledWorkerStubbedInstall_RunsMapAndLeavesNothingBehind()
+    [LocalS3Fact]
+    public async Task StartAsync_LocalEc2SelfContainedWorker_RunsMapAndLeavesNothingBehind()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         var logs = new ListLoggerProvider();
@@ -30,11 +32,16 @@ public sealed class Ec2BackendTests
             cluster.Workers.Should().HaveCount(2);
             cluster.Cost.Should().BeGreaterThan(0);
 
-            // The boot script used the runtime and worker the image had, and kept the secrets to root.
+            // The boot script fetched the self-contained worker and ran it without any .NET on the machine, and kept the
+            // secrets to root.
+            var bundle = WorkerBundle.Find(InstanceArchitecture.X64);
             foreach (var instance in ec2.LiveInstances)
             {
-                instance.Console.Should().Contain("coiled-remote: starting worker").And.NotContain("installing");
+                instance.Console.Should().Contain($"coiled-remote: fetching the worker ({bundle.Sha256})").And.Contain("coiled-remote: starting the worker");
+                File.Exists(Path.Combine(instance.Sandbox!, "dotnet.log")).Should().BeFalse("nothing on the instance may use an installed .NET");
                 var root = Path.Combine(instance.Sandbox!, "opt", "coiled-remote");
+                File.Exists(Path.Combine(root, "secrets")).Should().BeFalse("the fetched secrets are split into the token and the certificate");
+                File.Exists(Path.Combine(root, $"worker-{bundle.Sha256}", "coiled-remote-worker")).Should().BeTrue();
                 File.GetUnixFileMode(Path.Combine(root, "token")).Should().Be(UnixFileMode.UserRead | UnixFileMode.UserWrite);
                 File.GetUnixFileMode(Path.Combine(root, "worker.pfx")).Should().Be(UnixFileMode.UserRead | UnixFileMode.UserWrite);
                 File.ReadAllText(Path.Combine(instance.Sandbox!, "power.log")).Should().Contain("shutdown -P +720 coiled-remote: maximum lifetime reached");
@@ -44,10 +51,28 @@ public sealed class Ec2BackendTests
         ec2.LiveInstances.Should().BeEmpty();
         ec2.Groups.Should().BeEmpty();
 
-        // Image and subnet are looked up together; then the group, its rule, the launch; boot; teardown.
+        // The staging bucket keeps the worker, keyed by its SHA-256, for the next cluster; the boot secrets are gone.
+        var staged = await ec2.S3.ObjectsAsync(LocalEc2Endpoint.StagingBucketName);
+        var worker = WorkerBundle.Find(InstanceArchitecture.X64);
+        staged.Should().Equal(new Dictionary<string, long> { [S3Staging.ContentKey(worker.Sha256)] = worker.Size });
+        using (var s3 = ec2.S3.Client())
+        {
+            var lifecycle = await s3.GetLifecycleConfigurationAsync(new Amazon.S3.Model.GetLifecycleConfigurationRequest { BucketName = LocalEc2Endpoint.StagingBucketName });
+            lifecycle.Configuration.Rules.Should().ContainSingle().Which.Expiration.Days.Should().Be(1);
+            var block = await s3.GetPublicAccessBlockAsync(new Amazon.S3.Model.GetPublicAccessBlockRequest { BucketName = LocalEc2Endpoint.StagingBucketName });
+            block.PublicAccessBlockConfiguration.BlockPublicAcls.Should().BeTrue();
+            block.PublicAccessBlockConfiguration.RestrictPublicBuckets.Should().BeTrue();
+        }
+
+        // A day later the bucket's lifecycle has removed what was staged.
+        (await ec2.S3.ExpireAsync(DateTimeOffset.UtcNow.AddDays(1).AddMinutes(1))).Should().Be(1);
+        (await ec2.S3.ObjectsAsync(LocalEc2Endpoint.StagingBucketName)).Should().BeEmpty();
+
+        // The account first; image and subnet are looked up together; then the group, its rule, the launch; boot; teardown.
         var actions = ec2.Calls.Select(c => c.Action).ToList();
-        actions.Take(2).Should().BeEquivalentTo(["DescribeImages", "DescribeSubnets"]);
-        string.Join(" ", actions.Skip(2)).Should().MatchRegex(
+        actions[0].Should().Be("GetCallerIdentity");
+        actions.Skip(1).Take(2).Should().BeEquivalentTo(["DescribeImages", "DescribeSubnets"]);
+        string.Join(" ", actions.Skip(3)).Should().MatchRegex(
             "^CreateSecurityGroup AuthorizeSecurityGroupIngress RunInstances( DescribeInstances)+ TerminateInstances( DescribeInstances)+ DeleteSecurityGroup DeleteSecurityGroup DeleteSecurityGroup$");
 
         var group = ec2.Calls.Single(c => c.Action == "CreateSecurityGroup");
@@ -89,16 +114,22 @@ public sealed class Ec2BackendTests
         ec2.Calls.Should().OnlyContain(c => c.AccessKeyId == credential.AccessKey, "every call is signed with Ec2Options.Credentials");
         var script = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(run["UserData"]!));
         script.Should().StartWith("#!/bin/bash\n", "the user data decodes to the boot script");
-        script.Should().NotContain(credential.SecretKey).And.NotContain(credential.AccessKey);
+        script.Should().NotContain(credential.SecretKey);
+        // The access key id (not a secret, AWS says) appears only as the signer of the presigned addresses.
+        System.Text.RegularExpressions.Regex.Matches(script, credential.AccessKey).Should().HaveCount(2);
+        System.Text.RegularExpressions.Regex.Matches(script, "X-Amz-Credential=" + credential.AccessKey).Should().HaveCount(2);
+        script.Should().NotContain(Launch(1).Token, "the cluster token reaches the instances through the expiring secrets object, not the user data");
+        script.Should().NotContain("CERTIFICATE");
 
         logs.Lines.Should().Contain(l => l.StartsWith("2 x c7i.large for ", StringComparison.Ordinal) && l.Contains("≈", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task StartAsync_LocalEc2PreinstalledWorkerStubbedInstall_GravitonSpot_PicksArm64ImageAndSpotPrice()
+    [LocalS3Fact]
+    public async Task StartAsync_LocalEc2SelfContainedWorker_GravitonSpot_PicksArm64ImageAndSpotPrice()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
-        await using var backend = new Ec2Backend(ec2.Options("c7g.large", spot: true), TestTuning.Fast(), TimeProvider.System);
+        using var bundles = new Arm64AsX64Bundles();
+        await using var backend = new Ec2Backend(ec2.Options("c7g.large", spot: true), TestTuning.Fast() with { WorkerBundleDirectory = bundles.Path }, TimeProvider.System);
 
         var endpoints = await backend.StartWorkersAsync(OneWorker, CancellationToken.None);
 
@@ -114,8 +145,8 @@ public sealed class Ec2BackendTests
         backend.Cost.Should().Be(InstancePrices.For(0.0312m, TimeSpan.FromMinutes(1)), "a spot instance running under a minute bills one minute at the spot price");
     }
 
-    [Fact]
-    public async Task StartAsync_LocalEc2PreinstalledWorkerStubbedInstall_SpotCapacityError_FallsBackToOnDemand()
+    [LocalS3Fact]
+    public async Task StartAsync_LocalEc2SelfContainedWorker_SpotCapacityError_FallsBackToOnDemand()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         ec2.SpotError = "InsufficientInstanceCapacity";
@@ -138,24 +169,40 @@ public sealed class Ec2BackendTests
         ec2.Groups.Should().BeEmpty();
     }
 
-    [Fact]
-    public async Task StartAsync_LocalEc2WorkerNotPreinstalledAndStubbedInstallFails_FailsWithConsoleOutputAndLeavesNothing()
+    [LocalS3Fact]
+    public async Task StartAsync_LocalEc2StagedWorkerAlteredInS3_InstanceRefusesItAndStartFailsWithConsoleOutputLeavingNothing()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
-        ec2.PreinstallWorker = false;
+        var bundle = WorkerBundle.Find(InstanceArchitecture.X64);
+        ec2.OnCall = call =>
+        {
+            if (call.Action == "RunInstances")
+            {
+                // Someone with write access to the bucket swaps the worker for other bytes of the same size.
+                using var s3 = ec2.S3.Client();
+                s3.PutObjectAsync(new Amazon.S3.Model.PutObjectRequest
+                {
+                    BucketName = LocalEc2Endpoint.StagingBucketName,
+                    Key = S3Staging.ContentKey(bundle.Sha256),
+                    InputStream = new MemoryStream(new byte[bundle.Size]),
+                    UseChunkEncoding = false,
+                }).GetAwaiter().GetResult();
+            }
+        };
         var start = () => Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System) });
 
         var failure = await start.Should().ThrowAsync<ClusterStartException>();
 
         var instance = ec2.Instances.Should().ContainSingle().Subject;
-        failure.Which.Message.Should().Contain(instance.Id).And.Contain("while booting")
-            .And.Contain("installing worker").And.Contain("curl -fsSL");
+        failure.Which.Message.Should().Contain(instance.Id).And.Contain("while booting").And.Contain("FAILED");
+        instance.Console.Should().NotContain("starting the worker", "a worker whose SHA-256 does not match is never run");
         instance.StateReason.Should().Contain("InstanceInitiatedShutdown", "the failed boot script powered the machine off, which terminated it");
         ec2.LiveInstances.Should().BeEmpty();
         ec2.Groups.Should().BeEmpty();
+        (await ec2.S3.ObjectsAsync(LocalEc2Endpoint.StagingBucketName)).Keys.Should().NotContain(k => k.StartsWith("boot/", StringComparison.Ordinal));
     }
 
-    [Fact]
+    [LocalS3Fact]
     public async Task StartAsync_AgainstLocalEc2Endpoint_WorkerNeverAnswers_TimesOutNamingInstancesAndCleansUp()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
@@ -177,7 +224,7 @@ public sealed class Ec2BackendTests
         ec2.Groups.Should().BeEmpty();
     }
 
-    [Fact]
+    [LocalS3Fact]
     public async Task StartAsync_AgainstLocalEc2Endpoint_CancelledBeforeRunInstancesAnswered_TerminatesWhatWasLaunched()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
@@ -205,7 +252,7 @@ public sealed class Ec2BackendTests
         runs[1]["ClientToken"].Should().Be(runs[0]["ClientToken"]);
     }
 
-    [Fact]
+    [LocalS3Fact]
     public async Task Interrupt_AgainstLocalEc2Endpoint_WhileBooting_CancelsStartAndCleansUp()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
@@ -228,8 +275,8 @@ public sealed class Ec2BackendTests
         ec2.Groups.Should().BeEmpty();
     }
 
-    [Fact]
-    public async Task Interrupt_LocalEc2PreinstalledWorkerStubbedInstall_WhileRunning_TearsDown()
+    [LocalS3Fact]
+    public async Task Interrupt_LocalEc2SelfContainedWorker_WhileRunning_TearsDown()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         await using var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System);
@@ -241,8 +288,8 @@ public sealed class Ec2BackendTests
         ec2.Groups.Should().BeEmpty();
     }
 
-    [Fact]
-    public async Task Worker_LocalEc2PreinstalledWorkerStubbedInstall_NoClientConnects_PowersOffAndInstanceTerminatesItself()
+    [LocalS3Fact]
+    public async Task Worker_LocalEc2SelfContainedWorker_NoClientConnects_PowersOffAndInstanceTerminatesItself()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         await using var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System);
@@ -260,7 +307,7 @@ public sealed class Ec2BackendTests
         File.ReadAllText(Path.Combine(instance.Sandbox!, "power.log")).Should().Contain("systemctl poweroff");
     }
 
-    [Fact]
+    [LocalS3Fact]
     public async Task StartAsync_AgainstLocalEc2Endpoint_NoDefaultVpc_FailsWithAdviceAndCreatesNothing()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
@@ -274,8 +321,8 @@ public sealed class Ec2BackendTests
         ec2.Calls.Should().NotContain(c => c.Action == "CreateSecurityGroup" || c.Action == "RunInstances");
     }
 
-    [Fact]
-    public async Task StartAsync_LocalEc2PreinstalledWorkerStubbedInstall_GivenSubnetImageAndIngress_UsesThem()
+    [LocalS3Fact]
+    public async Task StartAsync_LocalEc2SelfContainedWorker_GivenSubnetImageAndIngress_UsesThem()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         var options = ec2.Options() with { SubnetId = "subnet-0b", ImageId = "ami-0x86old", AllowIngressFrom = "198.51.100.0/24", KeyName = "my-key" };
@@ -294,8 +341,8 @@ public sealed class Ec2BackendTests
         rules.Should().OnlyContain(r => r.Ranges.SequenceEqual(new[] { "198.51.100.0/24" }));
     }
 
-    [Fact]
-    public async Task StartAsync_LocalEc2PreinstalledWorkerStubbedInstall_ForwardAwsCredentials_GivesTasksTheCallersCredentialsOutsideUserData()
+    [LocalS3Fact]
+    public async Task StartAsync_LocalEc2SelfContainedWorker_ForwardAwsCredentials_GivesTasksTheCallersCredentialsOutsideUserData()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         var options = ec2.Options() with { ForwardAwsCredentials = true };

@@ -4,8 +4,9 @@ using Coiled.Remote.Tests.Support;
 namespace Coiled.Remote.Ec2.Tests;
 
 /// <summary>
-/// The EC2 backend carries the cluster token and the TLS certificate's private key to the instances it boots: no type
-/// of its own, nor of the <c>coiled-remote</c> command, may print them from <c>ToString</c>.
+/// The EC2 backend carries the cluster token and the TLS certificate's private key to the instances it boots (through
+/// the staging bucket, never the user data): no type of its own, nor of the <c>coiled-remote</c> command, may print them
+/// from <c>ToString</c>.
 /// </summary>
 public sealed class SecretsInToStringTests
 {
@@ -14,12 +15,14 @@ public sealed class SecretsInToStringTests
         => SecretScan.Problems(SecretScan.ProductAssemblies()).Should().BeEmpty();
 
     [Fact]
-    public void TypesHoldingSecrets_AllAssemblies_IncludeTheEc2BootSettings()
+    public void TypesHoldingSecrets_AllAssemblies_IncludeTheLaunchButNotTheBootScriptSettings()
     {
         var assemblies = SecretScan.ProductAssemblies();
 
         assemblies.Select(a => a.GetName().Name).Should().Contain(["Coiled.Remote", "Coiled.Remote.Ec2", "coiled-remote", "coiled-remote-worker"]);
-        SecretScan.TypesHoldingSecrets(assemblies).Should().Contain(typeof(UserDataScript.Settings));
+        var holding = SecretScan.TypesHoldingSecrets(assemblies);
+        holding.Should().Contain(typeof(WorkerLaunch), "the launch carries the cluster token to the backend");
+        holding.Should().NotContain(typeof(UserDataScript.Settings), "the user data carries no secret: the token and the certificate travel in the expiring secrets object");
     }
 
     [Fact]
@@ -35,14 +38,14 @@ public sealed class SecretsInToStringTests
     }
 
     [Fact]
-    public void ToString_UserDataScriptSettings_PrintsEveryMemberWithStarsForTheTokenAndTheCertificate()
+    public void ToString_UserDataScriptSettings_PrintsEveryMemberWithStarsForThePresignedSignatures()
     {
         var settings = new UserDataScript.Settings(
-            "s3cr3t-token", [1, 2, 3], 7400, "0.1.0", new Uri("https://api.nuget.org/v3-flatcontainer/"),
-            TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(2), TimeSpan.FromHours(12));
+            7400, new Uri("https://bucket.s3.amazonaws.com/sha256/ab?X-Amz-Signature=5ec7e7"), new string('a', 64),
+            new Uri("https://bucket.s3.amazonaws.com/boot/c/k?X-Amz-Signature=5ec7e8"), TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(2), TimeSpan.FromHours(12));
 
         settings.ToString().Should().Be(
-            "Settings { Token = ***, CertificatePfx = ***, Port = 7400, WorkerVersion = 0.1.0, " +
-            "WorkerPackageSource = https://api.nuget.org/v3-flatcontainer/, IdleTimeout = 00:20:00, NoClientTimeout = 00:02:00, MaxLifetime = 12:00:00 }");
+            $"Settings {{ Port = 7400, WorkerUrl = https://bucket.s3.amazonaws.com/sha256/ab?***, WorkerSha256 = {new string('a', 64)}, " +
+            "SecretsUrl = https://bucket.s3.amazonaws.com/boot/c/k?***, IdleTimeout = 00:20:00, NoClientTimeout = 00:02:00, MaxLifetime = 12:00:00 }");
     }
 }

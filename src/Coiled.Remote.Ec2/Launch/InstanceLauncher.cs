@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Reflection;
 using Amazon.EC2;
 using Amazon.EC2.Model;
 using Microsoft.Extensions.Logging;
@@ -8,7 +7,7 @@ namespace Coiled.Remote.Ec2;
 
 /// <summary>
 /// Launches a cluster's instances: finds the image and the subnet, creates the security group admitting only the
-/// caller, and runs tagged instances whose user data installs and starts the worker, spot first where asked, with
+/// caller, and runs tagged instances whose user data fetches and starts the worker, spot first where asked, with
 /// on-demand fallback. What it creates it records in <see cref="ClusterResources"/> before anything else can fail, so
 /// that teardown finds it.
 /// </summary>
@@ -16,19 +15,8 @@ internal sealed class InstanceLauncher(
     IAmazonEC2 client, Ec2Options options, string region, string clusterName, OwnerIdentity owner, ClusterResources resources,
     Ec2Tuning tuning, TimeProvider time, ILogger logger)
 {
-    /// <summary>The version of the worker the instances install: the caller's Coiled.Remote version.</summary>
-    internal static string WorkerVersion
-    {
-        get
-        {
-            var assembly = typeof(Cluster).Assembly;
-            var informational = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
-            return informational is { Length: > 0 } ? informational.Split('+')[0] : assembly.GetName().Version!.ToString(3);
-        }
-    }
-
-    /// <summary>Launches <see cref="WorkerLaunch.Count"/> instances whose workers serve TLS with <paramref name="certificatePfx"/>.</summary>
-    public async Task LaunchAsync(WorkerLaunch launch, byte[] certificatePfx, CancellationToken cancellationToken)
+    /// <summary>Launches <paramref name="count"/> instances that boot with <paramref name="script"/> as their user data.</summary>
+    public async Task LaunchAsync(int count, string script, CancellationToken cancellationToken)
     {
         var architecture = InstanceArchitecture.Of(options.InstanceType);
         var image = options.ImageId is { Length: > 0 } given
@@ -42,12 +30,8 @@ internal sealed class InstanceLauncher(
         var expires = time.GetUtcNow() + options.MaxLifetime;
         await CreateSecurityGroupAsync(vpcId, await ingress.ConfigureAwait(false), expires, cancellationToken).ConfigureAwait(false);
 
-        var script = UserDataScript.Render(new UserDataScript.Settings(
-            launch.Token, certificatePfx, options.WorkerPort, WorkerVersion, options.WorkerPackageSource,
-            launch.IdleTimeout, launch.NoClientTimeout, options.MaxLifetime));
-
         var imageId = await image.ConfigureAwait(false);
-        var spot = await RunInstancesAsync(launch.Count, imageId, subnetId, zone, script, expires, cancellationToken).ConfigureAwait(false);
+        var spot = await RunInstancesAsync(count, imageId, subnetId, zone, script, expires, cancellationToken).ConfigureAwait(false);
         var hourly = spot ? await SpotPriceAsync(zone, cancellationToken).ConfigureAwait(false) : InstancePrices.OnDemandHourly(options.InstanceType);
         resources.Priced(hourly);
         if (hourly is null)

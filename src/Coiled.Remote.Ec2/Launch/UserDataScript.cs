@@ -6,75 +6,75 @@ using Coiled.Remote.Security;
 namespace Coiled.Remote.Ec2;
 
 /// <summary>
-/// The bash script that cloud-init runs once, as root, when a worker instance first boots: it installs the ASP.NET
-/// Core runtime and the worker daemon unless the image has them, writes the cluster's token and certificate readable
-/// by root only, runs the worker, and powers the machine off when the worker exits. Instances are launched with
-/// shutdown behaviour <c>terminate</c>, so powering off ends them.
+/// The bash script that cloud-init runs once, as root, when a worker instance first boots: it fetches the cluster's
+/// secrets and the self-contained worker (the .NET runtime inside) from presigned S3 addresses, so that the image needs
+/// neither .NET nor a package feed, checks the worker's SHA-256, runs it, and powers the machine off when it exits.
+/// Instances are launched with shutdown behaviour <c>terminate</c>, so powering off ends them. The script holds no
+/// secret: the secrets' address expires within minutes, and the caller deletes them once its workers connected.
 /// </summary>
 internal static partial class UserDataScript
 {
     /// <summary>EC2 accepts at most 16 KB of user data before base64 encoding.</summary>
     public const int MaxBytes = 16 * 1024;
 
-    /// <summary>The .NET channel the worker runs on.</summary>
-    public const string DotnetChannel = "10.0";
-
     /// <summary>Where the script keeps the worker, its secrets and its cache on a real machine.</summary>
     public const string DefaultRoot = "/opt/coiled-remote";
 
+    /// <summary>What the script is made of; none of it is secret.</summary>
+    /// <param name="Port">The worker's one port.</param>
+    /// <param name="WorkerUrl">A presigned GET address of the self-contained worker's zip.</param>
+    /// <param name="WorkerSha256">The zip's SHA-256, lowercase hex, which the script checks.</param>
+    /// <param name="SecretsUrl">A presigned GET address, valid for minutes, of the token and the certificate.</param>
+    /// <param name="IdleTimeout">The worker stops after this long without work.</param>
+    /// <param name="NoClientTimeout">The worker stops after this long without a client.</param>
+    /// <param name="MaxLifetime">The machine powers off after this long whatever happens.</param>
     public sealed record Settings(
-        string Token,
-        byte[] CertificatePfx,
         int Port,
-        string WorkerVersion,
-        Uri WorkerPackageSource,
+        Uri WorkerUrl,
+        string WorkerSha256,
+        Uri SecretsUrl,
         TimeSpan IdleTimeout,
         TimeSpan NoClientTimeout,
         TimeSpan MaxLifetime)
     {
-        // The token and the certificate's private key are secrets: printing the settings says that they are set, never what they are.
+        // A presigned address lets whoever holds it read the object: printing the settings shows where, never the signature.
         private bool PrintMembers(StringBuilder builder)
         {
             builder.Append(CultureInfo.InvariantCulture,
-                $"Token = {Redacted.Text}, CertificatePfx = {Redacted.Text}, Port = {Port}, WorkerVersion = {WorkerVersion}, WorkerPackageSource = {WorkerPackageSource}, ");
+                $"Port = {Port}, WorkerUrl = {WorkerUrl.GetLeftPart(UriPartial.Path)}?{Redacted.Text}, WorkerSha256 = {WorkerSha256}, ");
             builder.Append(CultureInfo.InvariantCulture,
-                $"IdleTimeout = {IdleTimeout}, NoClientTimeout = {NoClientTimeout}, MaxLifetime = {MaxLifetime}");
+                $"SecretsUrl = {SecretsUrl.GetLeftPart(UriPartial.Path)}?{Redacted.Text}, IdleTimeout = {IdleTimeout}, NoClientTimeout = {NoClientTimeout}, MaxLifetime = {MaxLifetime}");
             return true;
         }
     }
 
+    /// <summary>The boot secrets object the script fetches: the token on the first line, the certificate (PKCS#12, base64) after it.</summary>
+    public static byte[] Secrets(string token, byte[] certificatePfx)
+    {
+        if (!SafeText().IsMatch(token))
+        {
+            throw new ArgumentException("The cluster token may hold only letters, digits, '-' and '_'.", nameof(token));
+        }
+
+        return Encoding.ASCII.GetBytes(token + "\n" + Convert.ToBase64String(certificatePfx) + "\n");
+    }
+
     public static string Render(Settings settings)
     {
-        if (!SafeText().IsMatch(settings.Token))
+        if (!Sha256Hex().IsMatch(settings.WorkerSha256))
         {
-            throw new ArgumentException("The cluster token may hold only letters, digits, '-' and '_'.", nameof(settings));
+            throw new ArgumentException($"'{settings.WorkerSha256}' is not a SHA-256 in lowercase hex.", nameof(settings));
         }
 
-        if (!SafeText().IsMatch(settings.WorkerVersion.Replace('.', '_').Replace('+', '_')))
-        {
-            throw new ArgumentException($"'{settings.WorkerVersion}' is not a package version.", nameof(settings));
-        }
-
-        var packageId = "coiled.remote";
-        var version = settings.WorkerVersion.ToLowerInvariant();
-        var packageUrl = new Uri(settings.WorkerPackageSource, $"{packageId}/{version}/{packageId}.{version}.nupkg").AbsoluteUri;
-        if (packageUrl.Contains('\'', StringComparison.Ordinal))
-        {
-            throw new ArgumentException($"The worker package address {packageUrl} may not contain a quote.", nameof(settings));
-        }
-
-        var certificate = Convert.ToBase64String(settings.CertificatePfx, Base64FormattingOptions.InsertLineBreaks);
         var script = Template
             .Replace("@PORT@", settings.Port.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
-            .Replace("@VERSION@", settings.WorkerVersion, StringComparison.Ordinal)
-            .Replace("@PACKAGE_URL@", packageUrl, StringComparison.Ordinal)
-            .Replace("@DOTNET_CHANNEL@", DotnetChannel, StringComparison.Ordinal)
+            .Replace("@WORKER_URL@", Quotable(settings.WorkerUrl), StringComparison.Ordinal)
+            .Replace("@WORKER_SHA256@", settings.WorkerSha256, StringComparison.Ordinal)
+            .Replace("@SECRETS_URL@", Quotable(settings.SecretsUrl), StringComparison.Ordinal)
             .Replace("@IDLE_TIMEOUT@", Seconds(settings.IdleTimeout), StringComparison.Ordinal)
             .Replace("@NO_CLIENT_TIMEOUT@", Seconds(settings.NoClientTimeout), StringComparison.Ordinal)
             .Replace("@MAX_LIFETIME_MINUTES@", Math.Max(1, (long)Math.Ceiling(settings.MaxLifetime.TotalMinutes)).ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
             .Replace("@ROOT@", DefaultRoot, StringComparison.Ordinal)
-            .Replace("@TOKEN@", settings.Token, StringComparison.Ordinal)
-            .Replace("@CERTIFICATE@", certificate.ReplaceLineEndings("\n"), StringComparison.Ordinal)
             .ReplaceLineEndings("\n");
         var bytes = Encoding.UTF8.GetByteCount(script);
         if (bytes > MaxBytes)
@@ -88,27 +88,42 @@ internal static partial class UserDataScript
     /// <summary>The script as RunInstances takes it: base64 of its UTF-8 bytes (the SDK does not encode it).</summary>
     public static string Encode(string script) => Convert.ToBase64String(Encoding.UTF8.GetBytes(script));
 
+    /// <summary>An address as the script quotes it: between single quotes, which it may not contain.</summary>
+    private static string Quotable(Uri address)
+    {
+        var text = address.AbsoluteUri;
+        if (text.Contains('\'', StringComparison.Ordinal) || address.Scheme is not ("https" or "http"))
+        {
+            throw new ArgumentException($"The address {address.GetLeftPart(UriPartial.Path)} cannot go into the boot script: it must be http(s) and hold no quote.", nameof(address));
+        }
+
+        return text;
+    }
+
     private static string Seconds(TimeSpan value)
         => value == Timeout.InfiniteTimeSpan ? "0" : Math.Max(1, (long)value.TotalSeconds).ToString(CultureInfo.InvariantCulture);
 
     [GeneratedRegex("^[A-Za-z0-9_-]+$")]
     private static partial Regex SafeText();
 
+    [GeneratedRegex("^[0-9a-f]{64}$")]
+    private static partial Regex Sha256Hex();
+
     private const string Template = """
         #!/bin/bash
         # Coiled.Remote worker boot script, run once as root by cloud-init on first boot.
-        # It installs the ASP.NET Core runtime and the worker unless the image has them, starts the worker
-        # with this cluster's token and certificate, and powers the machine off when the worker exits.
-        # The instance's shutdown behaviour is terminate, so powering off ends it and its billing.
+        # It fetches the cluster's secrets and the self-contained worker (the .NET runtime inside) from presigned S3
+        # addresses, checks the worker's SHA-256, starts it, and powers the machine off when it exits. Nothing is
+        # installed from a package feed. The instance's shutdown behaviour is terminate, so powering off ends it and its billing.
         set -euo pipefail
 
         # COILED_REMOTE_ROOT and COILED_REMOTE_LISTEN_ADDRESS let tests run this script in a sandbox.
         root="${COILED_REMOTE_ROOT:-@ROOT@}"
         listen_address="${COILED_REMOTE_LISTEN_ADDRESS:-0.0.0.0}"
         port=@PORT@
-        version='@VERSION@'
-        package_url='@PACKAGE_URL@'
-        dotnet_channel='@DOTNET_CHANNEL@'
+        worker_url='@WORKER_URL@'
+        worker_sha256='@WORKER_SHA256@'
+        secrets_url='@SECRETS_URL@'
         idle_timeout=@IDLE_TIMEOUT@
         no_client_timeout=@NO_CLIENT_TIMEOUT@
         max_lifetime_minutes=@MAX_LIFETIME_MINUTES@
@@ -117,56 +132,52 @@ internal static partial class UserDataScript
           echo "coiled-remote: powering off"
           systemctl poweroff || shutdown -P now
         }
-        # Whatever ends this script (the worker's idle or no-client timeout, a failed install), the machine goes.
+        # Whatever ends this script (the worker's idle or no-client timeout, a failed download), the machine goes.
         trap power_off EXIT
 
         # A hard cap on the machine's life, whatever happens to the worker or its client.
         shutdown -P "+${max_lifetime_minutes}" "coiled-remote: maximum lifetime reached" || true
 
         export HOME="${HOME:-/root}"
-        export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
         umask 077
         mkdir -p "$root"
 
-        # The cluster's secrets, readable by root only.
-        printf '%s\n' '@TOKEN@' > "$root/token"
-        base64 -d > "$root/worker.pfx" <<'CERTIFICATE'
-        @CERTIFICATE@
-        CERTIFICATE
+        fetch() {
+          curl -fsS --retry 5 --retry-all-errors --connect-timeout 10 -o "$2" "$1"
+        }
+
+        # The cluster's token and certificate, readable by root only. Their address expires within minutes, and the
+        # caller deletes them once its workers have connected.
+        fetch "$secrets_url" "$root/secrets"
+        head -n 1 "$root/secrets" > "$root/token"
+        tail -n +2 "$root/secrets" | base64 -d > "$root/worker.pfx"
+        rm -f "$root/secrets"
         chmod 0600 "$root/token" "$root/worker.pfx"
 
-        if ! dotnet --list-runtimes 2>/dev/null | grep -q "^Microsoft.AspNetCore.App ${dotnet_channel}\."; then
-          echo "coiled-remote: installing the ASP.NET Core ${dotnet_channel} runtime"
-          if ! dnf install -y "aspnetcore-runtime-${dotnet_channel}"; then
-            curl -fsSL --retry 5 -o "$root/dotnet-install.sh" https://dot.net/v1/dotnet-install.sh
-            bash "$root/dotnet-install.sh" --channel "$dotnet_channel" --runtime aspnetcore --install-dir /usr/lib/dotnet
-            ln -sf /usr/lib/dotnet/dotnet /usr/bin/dotnet
-          fi
-        fi
-
-        worker_dir="$root/worker-$version"
-        if [ ! -f "$worker_dir/coiled-remote-worker.dll" ]; then
-          echo "coiled-remote: installing worker $version from $package_url"
-          curl -fsSL --retry 5 -o "$root/coiled.remote.nupkg" "$package_url"
+        worker_dir="$root/worker-$worker_sha256"
+        if [ ! -x "$worker_dir/coiled-remote-worker" ]; then
+          echo "coiled-remote: fetching the worker ($worker_sha256)"
+          fetch "$worker_url" "$root/worker.zip"
+          echo "$worker_sha256  $root/worker.zip" | sha256sum -c --quiet -
           rm -rf "$worker_dir.partial"
-          python3 - "$root/coiled.remote.nupkg" "$worker_dir.partial" <<'PYTHON'
+          python3 - "$root/worker.zip" "$worker_dir.partial" <<'PYTHON'
         import os, sys, zipfile
         package, target = sys.argv[1], sys.argv[2]
-        prefix = "tools/worker/"
         with zipfile.ZipFile(package) as archive:
-            for name in archive.namelist():
-                if name.startswith(prefix) and not name.endswith("/"):
-                    path = os.path.join(target, name[len(prefix):])
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    with archive.open(name) as source, open(path, "wb") as destination:
-                        destination.write(source.read())
+            for entry in archive.infolist():
+                path = archive.extract(entry, target)
+                mode = (entry.external_attr >> 16) & 0o777
+                if mode:
+                    os.chmod(path, mode)
         PYTHON
+          chmod 0755 "$worker_dir.partial/coiled-remote-worker"
           mv "$worker_dir.partial" "$worker_dir"
+          rm -f "$root/worker.zip"
         fi
 
-        echo "coiled-remote: starting worker $version on ${listen_address}:${port}"
+        echo "coiled-remote: starting the worker on ${listen_address}:${port}"
         status=0
-        dotnet "$worker_dir/coiled-remote-worker.dll" \
+        "$worker_dir/coiled-remote-worker" \
           --listen "${listen_address}:${port}" \
           --token-file "$root/token" \
           --cert "$root/worker.pfx" \

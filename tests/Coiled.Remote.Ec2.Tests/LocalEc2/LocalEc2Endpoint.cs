@@ -10,16 +10,19 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Coiled.Remote.Ec2.Tests.LocalS3;
 using Microsoft.Extensions.Logging;
 
 namespace Coiled.Remote.Ec2.Tests.LocalEc2;
 
 /// <summary>
 /// A local endpoint on 127.0.0.1 that speaks the EC2 Query API (form-encoded POST, XML answers in the documented
-/// shapes) to the real AWSSDK.EC2 client. RunInstances "boots" each instance by running its user data with bash in
-/// a sandbox folder: the worker daemon is preinstalled there (the tests' output folder), `systemctl`, `shutdown`,
-/// `dnf` and `curl` are stubs, and the instance listens on its own loopback address 127.0.0.N. When the script ends
-/// after a power-off, the instance terminates or stops as its shutdown behaviour says.
+/// shapes) to the real AWSSDK.EC2 client, and STS's GetCallerIdentity; beside it a <see cref="LocalS3Endpoint"/>
+/// (s3rver) for the staging bucket. RunInstances "boots" each instance by running its user data with bash in a sandbox
+/// folder where nothing is installed: `dotnet` is a stub that fails (and says so in the sandbox's dotnet.log), so
+/// the worker that runs is the self-contained one the script fetched from the local S3 endpoint with real curl;
+/// `systemctl` and `shutdown` are stubs that record power-off; the instance listens on its own loopback address
+/// 127.0.0.N. When the script ends after a power-off, the instance terminates or stops as its shutdown behaviour says.
 /// </summary>
 public sealed partial class LocalEc2Endpoint : IAsyncDisposable
 {
@@ -36,13 +39,23 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     private readonly List<Task> _background = [];
     private int _ids = 0x1000;
 
-    private LocalEc2Endpoint(WebApplication app)
+    private LocalEc2Endpoint(WebApplication app, LocalS3Endpoint s3)
     {
         _app = app;
+        S3 = s3;
         SandboxRoot = Directory.CreateTempSubdirectory("coiled-remote-ec2-sandbox-").FullName;
     }
 
     public Uri Url { get; private set; } = null!;
+
+    /// <summary>The S3 endpoint of the staging bucket, which the instances fetch from too.</summary>
+    public LocalS3Endpoint S3 { get; }
+
+    /// <summary>The account GetCallerIdentity names, and so the staging bucket's.</summary>
+    public const string Account = "123456789012";
+
+    /// <summary>The staging bucket the backend creates for <see cref="Account"/> in <see cref="Region"/>.</summary>
+    public static string StagingBucketName => StagingBucket.NameFor(Account, Region);
 
     /// <summary>Where instances' sandboxes are; deleted on dispose.</summary>
     public string SandboxRoot { get; }
@@ -75,9 +88,6 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
 
     /// <summary>Run the user data of launched instances; when false they run but never start anything.</summary>
     public bool BootInstances { get; set; } = true;
-
-    /// <summary>Put the worker daemon in the sandbox where the boot script looks for it.</summary>
-    public bool PreinstallWorker { get; set; } = true;
 
     /// <summary>How long shutting-down lasts.</summary>
     public TimeSpan TerminationDelay { get; set; } = TimeSpan.FromMilliseconds(200);
@@ -128,11 +138,12 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
 
     public static async Task<LocalEc2Endpoint> StartAsync()
     {
+        var s3 = await LocalS3Endpoint.StartAsync();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
         var app = builder.Build();
-        var endpoint = new LocalEc2Endpoint(app);
+        var endpoint = new LocalEc2Endpoint(app, s3);
         app.MapPost("/", endpoint.HandleAsync);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -145,7 +156,8 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     {
         Region = Region,
         ServiceUrl = Url,
-        Credentials = new Amazon.Runtime.BasicAWSCredentials("AKIDLOCALEC2TEST", "local-ec2-secret-key"),
+        S3ServiceUrl = S3.Url,
+        Credentials = new Amazon.Runtime.BasicAWSCredentials(LocalS3Endpoint.AccessKey, LocalS3Endpoint.SecretKey),
         InstanceType = instanceType,
         Spot = spot,
         WorkerPort = FreePort(),
@@ -170,15 +182,8 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         }
 
         await Task.WhenAll(background).WaitAsync(TimeSpan.FromSeconds(10));
-        foreach (var link in Directory.EnumerateDirectories(SandboxRoot, "worker-*", SearchOption.AllDirectories).ToList())
-        {
-            if (new DirectoryInfo(link).LinkTarget is not null)
-            {
-                Directory.Delete(link);
-            }
-        }
-
         Directory.Delete(SandboxRoot, recursive: true);
+        await S3.DisposeAsync();
     }
 
     private static int FreePort()
@@ -200,6 +205,12 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         }
 
         OnCall?.Invoke(call);
+        if (call.Action == "GetCallerIdentity")
+        {
+            await AnswerCallerIdentityAsync(context, call);
+            return;
+        }
+
         XElement body;
         try
         {
@@ -223,6 +234,20 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         body.AddFirst(new XElement(Ns + "requestId", Guid.NewGuid()));
         context.Response.ContentType = "text/xml;charset=UTF-8";
         await context.Response.WriteAsync(new XDocument(new XDeclaration("1.0", "UTF-8", null), body).Declaration + body.ToString(SaveOptions.DisableFormatting));
+    }
+
+    /// <summary>STS's answer, in its own namespace: the account of the test credentials.</summary>
+    private static async Task AnswerCallerIdentityAsync(HttpContext context, Ec2Call call)
+    {
+        XNamespace sts = "https://sts.amazonaws.com/doc/2011-06-15/";
+        var body = new XElement(sts + "GetCallerIdentityResponse",
+            new XElement(sts + "GetCallerIdentityResult",
+                new XElement(sts + "Arn", $"arn:aws:iam::{Account}:user/local-ec2-test"),
+                new XElement(sts + "UserId", call.AccessKeyId),
+                new XElement(sts + "Account", Account)),
+            new XElement(sts + "ResponseMetadata", new XElement(sts + "RequestId", Guid.NewGuid())));
+        context.Response.ContentType = "text/xml;charset=UTF-8";
+        await context.Response.WriteAsync(body.ToString(SaveOptions.DisableFormatting));
     }
 
     private XElement Answer(Ec2Call call) => call.Action switch
@@ -543,22 +568,13 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         var home = Directory.CreateDirectory(Path.Combine(sandbox, "home")).FullName;
         instance.Sandbox = sandbox;
 
-        // Power-off and the package tools are stubs: the sandbox records power-off, and anything the script tries to
-        // download fails, so a test proves the preinstalled runtime and worker were used.
+        // Power-off is a stub that records it; `dotnet` is one that fails and records the attempt: nothing is installed.
         foreach (var command in new[] { "systemctl", "shutdown", "poweroff" })
         {
             WriteExecutable(Path.Combine(bin, command), $"#!/bin/bash\necho \"{command} $*\" >> \"$COILED_REMOTE_SANDBOX/power.log\"\n");
         }
 
-        foreach (var command in new[] { "dnf", "curl" })
-        {
-            WriteExecutable(Path.Combine(bin, command), $"#!/bin/bash\necho \"{command} $*: not available in the local EC2 sandbox\" >&2\nexit 1\n");
-        }
-
-        if (PreinstallWorker && VersionPattern().Match(instance.UserData) is { Success: true } version)
-        {
-            Directory.CreateSymbolicLink(Path.Combine(root, "worker-" + version.Groups[1].Value), AppContext.BaseDirectory.TrimEnd('/'));
-        }
+        WriteExecutable(Path.Combine(bin, "dotnet"), "#!/bin/bash\necho \"dotnet $*\" >> \"$COILED_REMOTE_SANDBOX/dotnet.log\"\necho \"dotnet: not installed on this instance\" >&2\nexit 127\n");
 
         var script = Path.Combine(sandbox, "user-data.sh");
         File.WriteAllText(script, instance.UserData);
@@ -570,8 +586,15 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
             WorkingDirectory = sandbox,
         };
         start.ArgumentList.Add(script);
-        var dotnet = Path.GetDirectoryName(Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "/usr/bin/dotnet");
-        start.Environment["PATH"] = $"{bin}:{dotnet}:{Environment.GetEnvironmentVariable("PATH")}";
+        // The image's PATH, without the folder of the .NET the tests run on; and none of its variables.
+        var dotnet = Path.GetDirectoryName(Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "/usr/share/dotnet");
+        var path = (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':').Where(folder => folder != dotnet);
+        start.Environment["PATH"] = string.Join(':', path.Prepend(bin));
+        foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("DOTNET_", StringComparison.Ordinal) || k.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            start.Environment.Remove(name);
+        }
+
         start.Environment["HOME"] = home;
         start.Environment["COILED_REMOTE_ROOT"] = root;
         start.Environment["COILED_REMOTE_LISTEN_ADDRESS"] = instance.SandboxAddress;
@@ -639,9 +662,6 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     }
 
     private string NextId() => (Interlocked.Increment(ref _ids) * 2654435761L % 0xFFFFFFFFF).ToString("x9", CultureInfo.InvariantCulture) + "abcdef01";
-
-    [GeneratedRegex("^version='([^']+)'$", RegexOptions.Multiline)]
-    private static partial Regex VersionPattern();
 
     /// <summary>The access key id in a Signature Version 4 authorization header: <c>AWS4-HMAC-SHA256 Credential=AKID/date/region/ec2/aws4_request, ...</c>.</summary>
     [GeneratedRegex("^AWS4-HMAC-SHA256 Credential=([^/]+)/")]

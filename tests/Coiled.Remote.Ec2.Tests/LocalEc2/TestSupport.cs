@@ -35,6 +35,25 @@ internal static class TestTuning
     };
 }
 
+/// <summary>
+/// A folder of self-contained workers for both architectures where the arm64 one is a link to the x64 one: the local
+/// EC2 endpoint "boots" Graviton instances on this x64 machine. Deleted on dispose.
+/// </summary>
+internal sealed class Arm64AsX64Bundles : IDisposable
+{
+    public Arm64AsX64Bundles()
+    {
+        var x64 = WorkerBundle.Find(InstanceArchitecture.X64);
+        Path = Directory.CreateTempSubdirectory("coiled-remote-bundles-").FullName;
+        File.CreateSymbolicLink(System.IO.Path.Combine(Path, WorkerBundle.FileName("linux-arm64")), x64.Path);
+        File.CreateSymbolicLink(System.IO.Path.Combine(Path, WorkerBundle.FileName("linux-x64")), x64.Path);
+    }
+
+    public string Path { get; }
+
+    public void Dispose() => Directory.Delete(Path, recursive: true);
+}
+
 /// <summary>Keeps every log line, for assertions.</summary>
 internal sealed class ListLoggerProvider : ILoggerProvider
 {

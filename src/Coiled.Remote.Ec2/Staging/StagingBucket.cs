@@ -1,0 +1,106 @@
+using System.Net;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote.Ec2;
+
+/// <summary>
+/// The S3 bucket where a region's clusters stage what their instances fetch (the self-contained worker, the boot
+/// secrets): one per account and region, created on first use, private (public access blocked, encrypted at rest),
+/// with every object expiring a day after it was written.
+/// </summary>
+internal static class StagingBucket
+{
+    /// <summary>Staged objects expire after this many days.</summary>
+    public const int ExpiryDays = 1;
+
+    /// <summary>The tag that marks the bucket as Coiled.Remote's, for <c>coiled-remote ec2 ls</c> and cleanup.</summary>
+    public const string Tag = "coiled-remote:staging";
+
+    public static string NameFor(string accountId, string region) => $"coiled-remote-staging-{accountId}-{region}";
+
+    /// <summary>Creates the bucket and sets its protection and expiry when it does not exist; returns its name.</summary>
+    public static async Task<string> EnsureAsync(IAmazonS3 s3, string accountId, string region, ILogger logger, CancellationToken cancellationToken)
+    {
+        var name = NameFor(accountId, region);
+        if (await ExistsAsync(s3, name, cancellationToken).ConfigureAwait(false))
+        {
+            return name;
+        }
+
+        try
+        {
+            await s3.PutBucketAsync(new PutBucketRequest
+            {
+                BucketName = name,
+                BucketRegion = region == "us-east-1" ? null : new S3Region(region),
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AmazonS3Exception ex) when (ex.ErrorCode == "BucketAlreadyOwnedByYou")
+        {
+            // Another caller of this account created it a moment ago; it configures it too, the same way.
+        }
+
+        await s3.PutPublicAccessBlockAsync(new PutPublicAccessBlockRequest
+        {
+            BucketName = name,
+            PublicAccessBlockConfiguration = new PublicAccessBlockConfiguration
+            {
+                BlockPublicAcls = true,
+                BlockPublicPolicy = true,
+                IgnorePublicAcls = true,
+                RestrictPublicBuckets = true,
+            },
+        }, cancellationToken).ConfigureAwait(false);
+        await s3.PutBucketEncryptionAsync(new PutBucketEncryptionRequest
+        {
+            BucketName = name,
+            ServerSideEncryptionConfiguration = new ServerSideEncryptionConfiguration
+            {
+                ServerSideEncryptionRules = [new ServerSideEncryptionRule { ServerSideEncryptionByDefault = new ServerSideEncryptionByDefault { ServerSideEncryptionAlgorithm = ServerSideEncryptionMethod.AES256 } }],
+            },
+        }, cancellationToken).ConfigureAwait(false);
+        await s3.PutLifecycleConfigurationAsync(new PutLifecycleConfigurationRequest
+        {
+            BucketName = name,
+            Configuration = new LifecycleConfiguration
+            {
+                Rules =
+                [
+                    new LifecycleRule
+                    {
+                        Id = "coiled-remote-expiry",
+                        Status = LifecycleRuleStatus.Enabled,
+                        Filter = new LifecycleFilter { LifecycleFilterPredicate = new LifecyclePrefixPredicate { Prefix = string.Empty } },
+                        Expiration = new LifecycleRuleExpiration { Days = ExpiryDays },
+                        AbortIncompleteMultipartUpload = new LifecycleRuleAbortIncompleteMultipartUpload { DaysAfterInitiation = ExpiryDays },
+                    },
+                ],
+            },
+        }, cancellationToken).ConfigureAwait(false);
+        await s3.PutBucketTaggingAsync(new PutBucketTaggingRequest { BucketName = name, TagSet = [new Tag { Key = Tag, Value = "true" }] }, cancellationToken).ConfigureAwait(false);
+        logger.StagingBucketCreated(name, region, ExpiryDays);
+        return name;
+    }
+
+    private static async Task<bool> ExistsAsync(IAmazonS3 s3, string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await s3.GetBucketLocationAsync(new GetBucketLocationRequest { BucketName = name }, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+        catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.Forbidden)
+        {
+            throw new ClusterStartException(
+                $"The staging bucket {name} exists but these credentials may not use it ({ex.ErrorCode}: {ex.Message}). " +
+                "Coiled.Remote stages the worker there for the instances to fetch: allow s3:GetBucketLocation, s3:PutObject, s3:GetObject, " +
+                "s3:DeleteObject and s3:ListBucket on it, or remove it if it is not this account's.", ex);
+        }
+    }
+}
