@@ -109,6 +109,16 @@ public sealed class PackedPackageTests(PackedPackagesFixture packages)
         build.ExitCode.Should().Be(0, "an app referencing Coiled.Remote and Coiled.Remote.Ec2 must build:\n{0}", build.Output);
         File.Exists(Path.Combine(app, "bin", "Release", "net10.0", "Coiled.Remote.Ec2.dll")).Should().BeTrue(build.Output);
         File.Exists(Path.Combine(app, "bin", "Release", "net10.0", "AWSSDK.EC2.dll")).Should().BeTrue(build.Output);
+
+        // The build points the app at the self-contained workers the package brings, which EC2 instances fetch.
+        using var runtimeConfig = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(app, "bin", "Release", "net10.0", "Ec2App.runtimeconfig.json")));
+        var bundles = runtimeConfig.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties").GetProperty("Coiled.Remote.Ec2.WorkerBundleDirectory").GetString();
+        foreach (var runtime in new[] { "linux-x64", "linux-arm64" })
+        {
+            using var bundle = ZipFile.OpenRead(Path.Combine(bundles!, $"coiled-remote-worker-{runtime}.zip"));
+            bundle.Entries.Select(e => e.FullName).Should().Contain(["coiled-remote-worker", "libcoreclr.so", "System.Private.CoreLib.dll", "Microsoft.AspNetCore.Server.Kestrel.Core.dll"],
+                "the {0} worker is self-contained: the runtime and ASP.NET Core come inside", runtime);
+        }
     }
 
     [Theory]
