@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Amazon.EC2;
 using Amazon.Runtime;
 using Amazon.S3;
+using Coiled.Remote.Synchronization;
 using Coiled.Remote.Security;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -24,7 +25,7 @@ namespace Coiled.Remote.Ec2;
 /// });
 /// </code>
 /// </example>
-public sealed class Ec2Backend : IClusterBackend
+public sealed class Ec2Backend : IClusterBackend, IStagingBackend
 {
     internal const int DefaultWorkers = 4;
 
@@ -38,6 +39,8 @@ public sealed class Ec2Backend : IClusterBackend
     private IAmazonEC2? _client;
     private IAmazonS3? _s3;
     private BootSecrets? _secrets;
+    private S3Staging? _staging;
+    private S3BlobStaging? _blobStaging;
     private string? _region;
     private ClusterTeardown? _teardown;
     private InterruptWatcher? _interrupts;
@@ -96,6 +99,12 @@ public sealed class Ec2Backend : IClusterBackend
 
     /// <summary>The cluster's security group, once created.</summary>
     public string? SecurityGroupId => _resources.SecurityGroupId;
+
+    /// <summary>The workers fetch the application's files from the staging bucket: the caller uploads each distinct file once.</summary>
+    IBlobStaging? IStagingBackend.Staging => _blobStaging;
+
+    /// <summary>Bytes this cluster's start uploaded to the staging bucket (the worker, once per account and region, the secrets, the application's files).</summary>
+    internal long BytesStaged => _staging?.BytesUploaded ?? 0;
 
     /// <inheritdoc/>
     public async Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken)
@@ -193,7 +202,8 @@ public sealed class Ec2Backend : IClusterBackend
         var account = await AccountIdentity.AccountIdAsync(_options, credentials, region, cancellationToken).ConfigureAwait(false);
         var s3 = _s3 = S3ClientFactory.Create(_options, credentials, region);
         var bucket = await StagingBucket.EnsureAsync(s3, account, region, logger, cancellationToken).ConfigureAwait(false);
-        var staging = new S3Staging(s3, bucket, _options.S3ServiceUrl, _time, logger);
+        var staging = _staging = new S3Staging(s3, bucket, _options.S3ServiceUrl, _time, logger);
+        _blobStaging = new S3BlobStaging(staging, _tuning.BootTimeout);
         var workerKey = await staging.StageFileAsync(bundle.Path, bundle.Sha256, cancellationToken).ConfigureAwait(false);
 
         // The instances fetch the worker and the secrets while they boot; the addresses expire with the boot.

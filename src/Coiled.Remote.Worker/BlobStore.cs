@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Coiled.Remote.Transport;
 using Coiled.Remote.Transport.Protocol;
 using Grpc.Core;
@@ -136,7 +135,7 @@ internal sealed class BlobStore
                 {
                     if (pending is null)
                     {
-                        pending = PendingBlob.Begin(chunk, _directory);
+                        pending = Begin(chunk.Sha256.Span, chunk.Size, chunk.Offset);
                     }
                     else if (!chunk.Sha256.Span.SequenceEqual(pending.Sha256))
                     {
@@ -145,7 +144,7 @@ internal sealed class BlobStore
                             $"and a chunk of blob {Convert.ToHexStringLower(chunk.Sha256.Span)} began. Send each blob's chunks in order until it is complete.");
                     }
 
-                    await pending.AppendAsync(chunk, cancellationToken).ConfigureAwait(false);
+                    await pending.AppendAsync(chunk.Data.Memory, chunk.Offset, chunk.Size, cancellationToken).ConfigureAwait(false);
                     if (pending.IsComplete)
                     {
                         pending.Commit(PathOf(pending.Sha256));
@@ -178,117 +177,26 @@ internal sealed class BlobStore
         }
     }
 
-    private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
-
-    private sealed class PendingBlob
+    /// <summary>Begins receiving a blob into a temporary file of the store; it becomes visible only on <see cref="PendingBlob.Commit"/>.</summary>
+    public PendingBlob Begin(ReadOnlySpan<byte> sha256, long size, long offset = 0)
     {
-        private const UnixFileMode ReadOnly = UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-
-        private readonly FileStream _file;
-        private readonly string _tempPath;
-        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-
-        private PendingBlob(byte[] sha256, long size, string directory)
+        if (sha256.Length != HashBytes)
         {
-            Sha256 = sha256;
-            Size = size;
-            _tempPath = Path.Combine(directory, $"{UploadPrefix}{Guid.NewGuid():N}");
-            _file = new FileStream(_tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
+            throw Invalid($"A blob's sha256 must be {HashBytes} bytes; this one has {sha256.Length}.");
         }
 
-        public byte[] Sha256 { get; }
-
-        public long Size { get; }
-
-        public long Received { get; private set; }
-
-        public bool IsComplete => Received == Size;
-
-        public static PendingBlob Begin(BlobChunk chunk, string directory)
+        if (size < 0)
         {
-            if (chunk.Sha256.Length != HashBytes)
-            {
-                throw Invalid($"A blob chunk's sha256 must be {HashBytes} bytes; this one has {chunk.Sha256.Length}.");
-            }
-
-            if (chunk.Size < 0)
-            {
-                throw Invalid($"Blob {Convert.ToHexStringLower(chunk.Sha256.Span)} declares a negative size ({chunk.Size}).");
-            }
-
-            if (chunk.Offset != 0)
-            {
-                throw Invalid($"Blob {Convert.ToHexStringLower(chunk.Sha256.Span)} must start at offset 0, not {chunk.Offset}.");
-            }
-
-            return new PendingBlob(chunk.Sha256.ToByteArray(), chunk.Size, directory);
+            throw Invalid($"Blob {Convert.ToHexStringLower(sha256)} declares a negative size ({size}).");
         }
 
-        public async Task AppendAsync(BlobChunk chunk, CancellationToken cancellationToken)
+        if (offset != 0)
         {
-            if (chunk.Offset != Received)
-            {
-                throw Invalid($"Blob {Convert.ToHexStringLower(Sha256)}: expected a chunk at offset {Received}, got one at {chunk.Offset}.");
-            }
-
-            if (chunk.Size != Size || chunk.Data.Length > Size - Received)
-            {
-                throw Invalid($"Blob {Convert.ToHexStringLower(Sha256)}: the chunk at offset {chunk.Offset} runs past the declared size {Size}.");
-            }
-
-            _hash.AppendData(chunk.Data.Span);
-            await _file.WriteAsync(chunk.Data.Memory, cancellationToken).ConfigureAwait(false);
-            Received += chunk.Data.Length;
+            throw Invalid($"Blob {Convert.ToHexStringLower(sha256)} must start at offset 0, not {offset}.");
         }
 
-        public void Commit(string finalPath)
-        {
-            _file.Dispose();
-            var actual = _hash.GetHashAndReset();
-            if (!actual.AsSpan().SequenceEqual(Sha256))
-            {
-                throw new RpcException(new Status(
-                    StatusCode.DataLoss,
-                    $"Blob {Convert.ToHexStringLower(Sha256)} arrived with SHA-256 {Convert.ToHexStringLower(actual)}; it was discarded. Upload it again."));
-            }
-
-            // Another upload of the same content may have landed first; either copy is the same bytes.
-            Seal(_tempPath, ReadOnly);
-            try
-            {
-                File.Move(_tempPath, finalPath, overwrite: true);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException && IsIntact(finalPath, Size))
-            {
-                // Windows replaces neither a read-only file nor one an executor has loaded; the one there is these bytes, intact.
-                DeleteTemporary();
-            }
-
-            _hash.Dispose();
-        }
-
-        public void Abandon()
-        {
-            _file.Dispose();
-            _hash.Dispose();
-            DeleteTemporary();
-        }
-
-        private void DeleteTemporary()
-        {
-            try
-            {
-                if (OperatingSystem.IsWindows() && File.Exists(_tempPath))
-                {
-                    File.SetAttributes(_tempPath, FileAttributes.Normal);
-                }
-
-                File.Delete(_tempPath);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // A leftover temp file is harmless: names are unique and never read, and the next start sweeps it.
-            }
-        }
+        return new PendingBlob(sha256.ToArray(), size, Path.Combine(_directory, $"{UploadPrefix}{Guid.NewGuid():N}"));
     }
+
+    internal static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
 }

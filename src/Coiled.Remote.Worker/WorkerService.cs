@@ -52,6 +52,9 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
     public override Task<UploadReply> Upload(IAsyncStreamReader<BlobChunk> requestStream, ServerCallContext context)
         => state.Blobs.ReceiveAsync(requestStream, context.CancellationToken);
 
+    public override Task<UploadReply> Fetch(FetchRequest request, ServerCallContext context)
+        => new BlobFetcher(state.Blobs, BlobFetcher.SharedHttp, state.Options.TimeProvider).FetchAsync(request, context.CancellationToken);
+
     public override Task<ShutdownReply> Shutdown(ShutdownRequest request, ServerCallContext context)
     {
         logger.ShutdownRequested(state.WorkerId, request.Reason);

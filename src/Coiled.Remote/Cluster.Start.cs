@@ -41,7 +41,8 @@ public sealed partial class Cluster
 
             Report(options, "synchronizing", 0, count);
             var variables = ForwardedVariables(options, logger);
-            var session = await SynchronizeAsync(connections, application, variables, cancellationToken).ConfigureAwait(false);
+            var staging = (backend as IStagingBackend)?.Staging;
+            var session = await SynchronizeAsync(connections, application, variables, staging, cancellationToken).ConfigureAwait(false);
             var total = time.GetElapsedTime(started);
             session = session with { Launch = launch, Variables = variables, Sync = session.Sync with { Elapsed = total - connected } };
             logger.ClusterStarted(
@@ -163,7 +164,8 @@ public sealed partial class Cluster
         => ApplicationFolder.Scan(applicationDirectory ?? AppContext.BaseDirectory, Assembly.GetEntryAssembly()?.GetName().Name ?? "unknown", logger);
 
     private static async Task<ClusterSession> SynchronizeAsync(
-        IReadOnlyList<WorkerConnection> connections, Task<ApplicationFolder> applicationTask, IReadOnlyDictionary<string, string> variables, CancellationToken cancellationToken)
+        IReadOnlyList<WorkerConnection> connections, Task<ApplicationFolder> applicationTask, IReadOnlyDictionary<string, string> variables, IBlobStaging? staging,
+        CancellationToken cancellationToken)
     {
         var synchronized = connections.Where(c => !c.Endpoint.UsesCallerProcess).ToList();
         var report = new SyncReport(0, 0, 0);
@@ -185,8 +187,9 @@ public sealed partial class Cluster
 
             // The first worker goes alone: workers sharing a machine share a blob cache, so the rest then find
             // everything present and upload nothing.
-            var first = await SyncOneAsync(synchronized[0], snapshots[0], cancellationToken).ConfigureAwait(false);
-            var rest = await Task.WhenAll(synchronized.Skip(1).Select((c, i) => SyncOneAsync(c, snapshots[i + 1], cancellationToken))).ConfigureAwait(false);
+            // (With shared storage each worker fetches from there, and the caller stages each file once whoever asks.)
+            var first = await SyncOneAsync(synchronized[0], snapshots[0], staging, cancellationToken).ConfigureAwait(false);
+            var rest = await Task.WhenAll(synchronized.Skip(1).Select((c, i) => SyncOneAsync(c, snapshots[i + 1], staging, cancellationToken))).ConfigureAwait(false);
             foreach (var (connection, outcome) in synchronized.Zip(rest.Prepend(first)))
             {
                 environments[connection] = outcome.EnvironmentId;
@@ -195,7 +198,9 @@ public sealed partial class Cluster
             report = new SyncReport(
                 first.BlobsSent + rest.Sum(r => r.BlobsSent),
                 first.BytesSent + rest.Sum(r => r.BytesSent),
-                snapshots[0].Manifest.Files.Count);
+                snapshots[0].Manifest.Files.Count,
+                BlobsFetched: first.BlobsFetched + rest.Sum(r => r.BlobsFetched),
+                BytesFetched: first.BytesFetched + rest.Sum(r => r.BytesFetched));
         }
 
         await Task.WhenAll(connections.Select(c => OpenOneAsync(c, environments.GetValueOrDefault(c, string.Empty), variables, cancellationToken))).ConfigureAwait(false);
@@ -216,11 +221,12 @@ public sealed partial class Cluster
         }
     }
 
-    private static async Task<EnvironmentUploader.Outcome> SyncOneAsync(WorkerConnection connection, EnvironmentSnapshot snapshot, CancellationToken cancellationToken)
+    private static async Task<EnvironmentUploader.Outcome> SyncOneAsync(
+        WorkerConnection connection, EnvironmentSnapshot snapshot, IBlobStaging? staging, CancellationToken cancellationToken)
     {
         try
         {
-            return await connection.SyncAsync(snapshot, cancellationToken).ConfigureAwait(false);
+            return await connection.SyncAsync(snapshot, staging, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not (EnvironmentSyncException or OperationCanceledException))
         {

@@ -182,7 +182,7 @@ public sealed partial class Cluster : IAsyncDisposable
             var environmentId = string.Empty;
             if (!connection.Endpoint.UsesCallerProcess)
             {
-                var synchronized = await SyncOneAsync(connection, SnapshotFor(_session.Application!, connection), token).ConfigureAwait(false);
+                var synchronized = await SyncOneAsync(connection, SnapshotFor(_session.Application!, connection), (_backend as IStagingBackend)?.Staging, token).ConfigureAwait(false);
                 environmentId = synchronized.EnvironmentId;
                 OnSynchronized(synchronized.BytesSent);
             }

@@ -24,6 +24,7 @@ public sealed class Ec2BackendTests
         var options = ec2.Options() with { Tags = new Dictionary<string, string> { ["team"] = "research" } };
         var backend = new Ec2Backend(options, TestTuning.Fast(), TimeProvider.System);
         var startedAt = DateTimeOffset.UtcNow;
+        long syncBytes;
 
         await using (var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = backend, LoggerFactory = loggerFactory }))
         {
@@ -31,6 +32,7 @@ public sealed class Ec2BackendTests
             squares.Should().Equal(Enumerable.Range(0, 20).Select(i => (double)(i * i)));
             cluster.Workers.Should().HaveCount(2);
             cluster.Cost.Should().BeGreaterThan(0);
+            syncBytes = cluster.Summary.SyncBytes;
 
             // The boot script fetched the self-contained worker and ran it without any .NET on the machine, and kept the
             // secrets to root.
@@ -51,10 +53,16 @@ public sealed class Ec2BackendTests
         ec2.LiveInstances.Should().BeEmpty();
         ec2.Groups.Should().BeEmpty();
 
-        // The staging bucket keeps the worker, keyed by its SHA-256, for the next cluster; the boot secrets are gone.
+        // The staging bucket keeps the worker and the application's files, keyed by SHA-256, for the next cluster; the
+        // boot secrets are gone. The caller uploaded each of them once although two workers fetched them, and nothing
+        // else: what it staged is their sizes plus the small secrets object.
         var staged = await ec2.S3.ObjectsAsync(LocalEc2Endpoint.StagingBucketName);
         var worker = WorkerBundle.Find(InstanceArchitecture.X64);
-        staged.Should().Equal(new Dictionary<string, long> { [S3Staging.ContentKey(worker.Sha256)] = worker.Size });
+        staged.Should().Contain(S3Staging.ContentKey(worker.Sha256), worker.Size);
+        staged.Keys.Should().OnlyContain(k => k.StartsWith("sha256/", StringComparison.Ordinal));
+        staged.Count.Should().BeGreaterThan(10, "the application's files are staged beside the worker");
+        (backend.BytesStaged - staged.Values.Sum()).Should().BeInRange(1, 10_000, "each file was uploaded once; the rest is the boot secrets");
+        syncBytes.Should().Be(0, "the workers fetched the application from the bucket: the caller sent them nothing directly");
         using (var s3 = ec2.S3.Client())
         {
             var lifecycle = await s3.GetLifecycleConfigurationAsync(new Amazon.S3.Model.GetLifecycleConfigurationRequest { BucketName = LocalEc2Endpoint.StagingBucketName });
@@ -65,7 +73,7 @@ public sealed class Ec2BackendTests
         }
 
         // A day later the bucket's lifecycle has removed what was staged.
-        (await ec2.S3.ExpireAsync(DateTimeOffset.UtcNow.AddDays(1).AddMinutes(1))).Should().Be(1);
+        (await ec2.S3.ExpireAsync(DateTimeOffset.UtcNow.AddDays(1).AddMinutes(1))).Should().Be(staged.Count);
         (await ec2.S3.ObjectsAsync(LocalEc2Endpoint.StagingBucketName)).Should().BeEmpty();
 
         // The account first; image and subnet are looked up together; then the group, its rule, the launch; boot; teardown.

@@ -106,8 +106,8 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
         }
     }
 
-    public Task<EnvironmentUploader.Outcome> SyncAsync(EnvironmentSnapshot snapshot, CancellationToken cancellationToken)
-        => EnvironmentUploader.SyncAsync(_client, snapshot, _call, cancellationToken);
+    public Task<EnvironmentUploader.Outcome> SyncAsync(EnvironmentSnapshot snapshot, IBlobStaging? staging, CancellationToken cancellationToken)
+        => EnvironmentUploader.SyncAsync(_client, snapshot, _call, staging, cancellationToken);
 
     /// <summary>Opens the task stream in an environment and waits until the worker says it is ready.</summary>
     public async Task OpenAsync(string environmentId, IReadOnlyDictionary<string, string> environmentVariables, CancellationToken cancellationToken)

@@ -5,19 +5,27 @@ using Grpc.Core;
 
 namespace Coiled.Remote.Synchronization;
 
-/// <summary>Brings one worker up to date with a snapshot: asks what it lacks, uploads only that, chunked.</summary>
+/// <summary>
+/// Brings one worker up to date with a snapshot: asks what it lacks, then uploads only that, chunked, or, where the
+/// cluster has shared storage (<see cref="IBlobStaging"/>), stages it there and has the worker fetch it.
+/// </summary>
 internal static class EnvironmentUploader
 {
-    /// <summary>What one synchronization did.</summary>
-    public readonly record struct Outcome(string EnvironmentId, int BlobsSent, long BytesSent);
+    /// <summary>What one synchronization did: blobs and bytes the caller sent the worker, and those the worker fetched from staging.</summary>
+    public readonly record struct Outcome(string EnvironmentId, int BlobsSent, long BytesSent, int BlobsFetched = 0, long BytesFetched = 0);
 
     public static async Task<Outcome> SyncAsync(
-        Transport.Protocol.Worker.WorkerClient client, EnvironmentSnapshot snapshot, CallOptions call, CancellationToken cancellationToken)
+        Transport.Protocol.Worker.WorkerClient client, EnvironmentSnapshot snapshot, CallOptions call, IBlobStaging? staging, CancellationToken cancellationToken)
     {
         var plan = await client.PlanSyncAsync(new SyncPlanRequest { Manifest = snapshot.Manifest }, call.WithCancellationToken(cancellationToken)).ConfigureAwait(false);
         if (plan.Missing.Count == 0)
         {
             return new Outcome(plan.EnvironmentId, 0, 0);
+        }
+
+        if (staging is not null)
+        {
+            return await FetchAsync(client, snapshot, call, staging, plan, cancellationToken).ConfigureAwait(false);
         }
 
         long sent = 0;
@@ -59,6 +67,29 @@ internal static class EnvironmentUploader
         await upload.RequestStream.CompleteAsync().ConfigureAwait(false);
         await upload.ResponseAsync.ConfigureAwait(false);
         return new Outcome(plan.EnvironmentId, plan.Missing.Count, sent);
+    }
+
+    /// <summary>Stages what the worker lacks (each distinct file once per cluster) and has the worker fetch it from there.</summary>
+    private static async Task<Outcome> FetchAsync(
+        Transport.Protocol.Worker.WorkerClient client, EnvironmentSnapshot snapshot, CallOptions call, IBlobStaging staging, SyncPlanReply plan, CancellationToken cancellationToken)
+    {
+        var blobs = await Task.WhenAll(plan.Missing.Select(async hash =>
+        {
+            var hex = Convert.ToHexStringLower(hash.Span);
+            if (!snapshot.BlobPaths.TryGetValue(hex, out var path))
+            {
+                throw new EnvironmentSyncException($"The worker asked for blob {hex}, which is not part of this application's manifest.");
+            }
+
+            var size = new FileInfo(path).Length;
+            var address = await staging.StageAsync(hex, path, size, cancellationToken).ConfigureAwait(false);
+            return new FetchBlob { Sha256 = hash, Size = size, Url = address.AbsoluteUri };
+        })).ConfigureAwait(false);
+
+        var request = new FetchRequest();
+        request.Blobs.AddRange(blobs);
+        var reply = await client.FetchAsync(request, call.WithCancellationToken(cancellationToken)).ConfigureAwait(false);
+        return new Outcome(plan.EnvironmentId, 0, 0, reply.BlobsStored, reply.BytesStored);
     }
 
     /// <summary>Opens a file of the application for reading, whatever other readers and writers it has.</summary>

@@ -21,7 +21,7 @@ public sealed class DaemonTaskStreamTests
         await using var daemon = await TestDaemon.StartAsync();
         using var channel = GrpcChannel.ForAddress(daemon.Address);
         var client = new Coiled.Remote.Transport.Protocol.Worker.WorkerClient(channel);
-        var synced = await EnvironmentUploader.SyncAsync(client, ApplicationFolder.Scan(AppContext.BaseDirectory, TestAssembly, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).SnapshotFor(RuntimePlatform.Current), Auth(), CancellationToken.None).WaitAsync(Safety);
+        var synced = await EnvironmentUploader.SyncAsync(client, ApplicationFolder.Scan(AppContext.BaseDirectory, TestAssembly, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).SnapshotFor(RuntimePlatform.Current), Auth(), null, CancellationToken.None).WaitAsync(Safety);
         using var run = await OpenAsync(client, synced.EnvironmentId);
 
         await run.RequestStream.WriteAsync(new RunRequest { Tasks = IdentityBatches.Of(Enumerable.Range(1, WireLimits.MaxTasksInFlight + 1)) });

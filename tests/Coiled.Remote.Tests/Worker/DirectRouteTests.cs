@@ -325,7 +325,7 @@ public sealed class DirectRouteTests
     private static async Task<RouteTicket> OpenRouteAsync(Coiled.Remote.Transport.Protocol.Worker.WorkerClient client)
     {
         var snapshot = ApplicationFolder.Scan(AppContext.BaseDirectory, TestAssembly, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).SnapshotFor(RuntimePlatform.Current);
-        var synced = await EnvironmentUploader.SyncAsync(client, snapshot, Auth(), CancellationToken.None).WaitAsync(Safety);
+        var synced = await EnvironmentUploader.SyncAsync(client, snapshot, Auth(), null, CancellationToken.None).WaitAsync(Safety);
         return await client.OpenRouteAsync(new OpenEnvironment { EnvironmentId = synced.EnvironmentId }, Auth()).ResponseAsync.WaitAsync(Safety);
     }
 
