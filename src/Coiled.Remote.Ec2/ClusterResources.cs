@@ -12,6 +12,7 @@ internal sealed class ClusterResources(TimeProvider time)
     private readonly List<LaunchedInstance> _instances = [];
     private RunInstancesRequest? _pendingLaunch;
     private string? _securityGroupId;
+    private volatile bool _anyLaunchSent;
 
     /// <summary>The cluster's security group, once created.</summary>
     public string? SecurityGroupId => Volatile.Read(ref _securityGroupId);
@@ -36,7 +37,14 @@ internal sealed class ClusterResources(TimeProvider time)
 
     public void SecurityGroupCreated(string groupId) => Volatile.Write(ref _securityGroupId, groupId);
 
-    public void LaunchSent(RunInstancesRequest request) => Volatile.Write(ref _pendingLaunch, request);
+    /// <summary>Whether RunInstances was ever sent: until then no instance can carry the cluster's (fresh, random) name.</summary>
+    public bool AnyLaunchSent => _anyLaunchSent;
+
+    public void LaunchSent(RunInstancesRequest request)
+    {
+        _anyLaunchSent = true;
+        Volatile.Write(ref _pendingLaunch, request);
+    }
 
     /// <summary>EC2 answered the pending launch with an error: nothing was launched.</summary>
     public void LaunchRefused() => Volatile.Write(ref _pendingLaunch, null);

@@ -201,10 +201,9 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         var bundle = WorkerBundle.Find(InstanceArchitecture.Of(_options.InstanceType), _tuning.WorkerBundleDirectory);
         var account = await AccountIdentity.AccountIdAsync(_options, credentials, region, cancellationToken).ConfigureAwait(false);
         var s3 = _s3 = S3ClientFactory.Create(_options, credentials, region);
-        var bucket = await StagingBucket.EnsureAsync(s3, account, region, logger, cancellationToken).ConfigureAwait(false);
-        var staging = _staging = new S3Staging(s3, bucket, _options.S3ServiceUrl, _time, logger);
+        var staging = _staging = await StageAsync(s3, account, region, logger, cancellationToken).ConfigureAwait(false);
         _blobStaging = new S3BlobStaging(staging, _tuning.BootTimeout);
-        var workerKey = await staging.StageFileAsync(bundle.Path, bundle.Sha256, cancellationToken).ConfigureAwait(false);
+        var workerKey = await StageWorkerAsync(staging, bundle, cancellationToken).ConfigureAwait(false);
 
         // The instances fetch the worker and the secrets while they boot; the addresses expire with the boot.
         using var certificate = ClusterCertificate.Create(ClusterName, _options.MaxLifetime + TimeSpan.FromDays(1));
@@ -225,6 +224,37 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         var variables = _options.ForwardAwsCredentials ? await AwsCredentialVariables.ReadAsync(credentials, region).ConfigureAwait(false) : null;
         return [.. addresses.Select(a => new WorkerEndpoint(a) { CertificateThumbprint = certificate.Thumbprint, EnvironmentVariables = variables })];
     }
+
+    private async Task<S3Staging> StageAsync(IAmazonS3 s3, string account, string region, ILogger logger, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var bucket = await StagingBucket.EnsureAsync(s3, account, region, logger, cancellationToken).ConfigureAwait(false);
+            return new S3Staging(s3, bucket, _options.S3ServiceUrl, _time, logger);
+        }
+        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or HttpRequestException)
+        {
+            throw StagingFailed(StagingBucket.NameFor(account, region), ex);
+        }
+    }
+
+    private async Task<string> StageWorkerAsync(S3Staging staging, WorkerBundle bundle, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await staging.StageFileAsync(bundle.Path, bundle.Sha256, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or HttpRequestException)
+        {
+            throw StagingFailed(staging.Bucket, ex);
+        }
+    }
+
+    private ClusterStartException StagingFailed(string bucket, Exception ex)
+        => new(
+            $"The staging bucket {bucket} could not be used{(_options.S3ServiceUrl is { } url ? $" at {url}" : string.Empty)}: {ex.Message} " +
+            "The instances fetch the worker from it, so nothing was started. Check that S3 is reachable from here and that the credentials " +
+            "may use the bucket (README, Permissions).", ex);
 
     private Task DeleteBootSecretsAsync(string why) => _secrets?.DeleteAsync(why) ?? Task.CompletedTask;
 }

@@ -76,12 +76,13 @@ public sealed class Ec2BackendTests
         (await ec2.S3.ExpireAsync(DateTimeOffset.UtcNow.AddDays(1).AddMinutes(1))).Should().Be(staged.Count);
         (await ec2.S3.ObjectsAsync(LocalEc2Endpoint.StagingBucketName)).Should().BeEmpty();
 
-        // The account first; image and subnet are looked up together; then the group, its rule, the launch; boot; teardown.
+        // The account first; image and subnet are looked up together; the type is offered in the zone; then the group,
+        // its rule, the launch; boot; teardown.
         var actions = ec2.Calls.Select(c => c.Action).ToList();
         actions[0].Should().Be("GetCallerIdentity");
         actions.Skip(1).Take(2).Should().BeEquivalentTo(["DescribeImages", "DescribeSubnets"]);
         string.Join(" ", actions.Skip(3)).Should().MatchRegex(
-            "^CreateSecurityGroup AuthorizeSecurityGroupIngress RunInstances( DescribeInstances)+ TerminateInstances( DescribeInstances)+ DeleteSecurityGroup DeleteSecurityGroup DeleteSecurityGroup$");
+            "^DescribeInstanceTypeOfferings CreateSecurityGroup AuthorizeSecurityGroupIngress RunInstances( DescribeInstances)+ TerminateInstances( DescribeInstances)+ DeleteSecurityGroup DeleteSecurityGroup DeleteSecurityGroup$");
 
         var group = ec2.Calls.Single(c => c.Action == "CreateSecurityGroup");
         group["VpcId"].Should().Be(LocalEc2Endpoint.DefaultVpc);

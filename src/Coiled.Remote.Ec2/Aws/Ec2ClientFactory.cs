@@ -17,6 +17,13 @@ internal static class Ec2ClientFactory
         var config = new AmazonEC2Config();
         if (options.Region is { Length: > 0 } region)
         {
+            // Checked before GetBySystemName, which makes up an endpoint for any name it is given.
+            if (options.ServiceUrl is null && !RegionEndpoint.EnumerableAllRegions.Any(r => r.SystemName == region))
+            {
+                throw new ClusterStartException(
+                    $"'{region}' is not an AWS region (e.g. us-east-1, eu-west-1). Set Ec2Options.Region or AWS_REGION to one; nothing was started.");
+            }
+
             config.RegionEndpoint = RegionEndpoint.GetBySystemName(region);
         }
 

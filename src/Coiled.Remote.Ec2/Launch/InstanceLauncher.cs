@@ -26,6 +26,7 @@ internal sealed class InstanceLauncher(
         var ingress = IngressRangeAsync(cancellationToken);
         await Task.WhenAll(image, subnet, ingress).ConfigureAwait(false);
         var (subnetId, vpcId, zone) = await subnet.ConfigureAwait(false);
+        await CapacityCheck.EnsureOfferedAsync(client, options.InstanceType, zone, region, cancellationToken).ConfigureAwait(false);
 
         var expires = time.GetUtcNow() + options.MaxLifetime;
         await CreateSecurityGroupAsync(vpcId, await ingress.ConfigureAwait(false), expires, cancellationToken).ConfigureAwait(false);
@@ -180,9 +181,14 @@ internal sealed class InstanceLauncher(
         {
             response = await client.RunInstancesAsync(request, cancellationToken).ConfigureAwait(false);
         }
-        catch (AmazonEC2Exception)
+        catch (AmazonEC2Exception ex)
         {
             resources.LaunchRefused();
+            if (ex.ErrorCode == "VcpuLimitExceeded")
+            {
+                throw await CapacityCheck.QuotaExceededAsync(client, ex, options.InstanceType, count, region, cancellationToken).ConfigureAwait(false);
+            }
+
             throw;
         }
 

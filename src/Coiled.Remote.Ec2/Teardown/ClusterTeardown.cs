@@ -105,8 +105,13 @@ internal sealed class ClusterTeardown(
             }
         }
 
-        // Known ids, plus anything tagged with the cluster's name.
+        // Known ids, plus anything tagged with the cluster's name, which only a launch can have made.
         var ids = new SortedSet<string>(resources.LiveInstanceIds, StringComparer.Ordinal);
+        if (!resources.AnyLaunchSent && ids.Count == 0)
+        {
+            return;
+        }
+
         var tagged = await Ec2Calls.FindLiveAsync(client, [new Filter("tag:" + ClusterTags.Cluster, [clusterName])], cancellationToken).ConfigureAwait(false);
         ids.UnionWith(tagged.Select(i => i.InstanceId));
         resources.Found(ids);

@@ -37,6 +37,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     private readonly Dictionary<string, FakeInstance> _instances = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FakeGroup> _groups = new(StringComparer.Ordinal);
     private readonly List<Task> _background = [];
+    private readonly string _bin;
     private int _ids = 0x1000;
 
     private LocalEc2Endpoint(WebApplication app, LocalS3Endpoint s3)
@@ -44,6 +45,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         _app = app;
         S3 = s3;
         SandboxRoot = Directory.CreateTempSubdirectory("coiled-remote-ec2-sandbox-").FullName;
+        _bin = WriteStubs(Directory.CreateDirectory(Path.Combine(SandboxRoot, "bin")).FullName);
     }
 
     public Uri Url { get; private set; } = null!;
@@ -263,6 +265,8 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         "TerminateInstances" => TerminateInstances(call),
         "GetConsoleOutput" => GetConsoleOutput(call),
         "DescribeSpotPriceHistory" => DescribeSpotPriceHistory(call),
+        "DescribeInstanceTypeOfferings" => DescribeInstanceTypeOfferings(call),
+        "DescribeInstanceTypes" => DescribeInstanceTypes(call),
         _ => throw new Ec2Error("InvalidAction", $"The action {call.Action} is not valid for this web service."),
     };
 
@@ -417,6 +421,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         if (existing.Count == 0)
         {
             var count = int.Parse(call["MaxCount"]!, CultureInfo.InvariantCulture);
+            CheckVcpuQuota(call["InstanceType"] ?? "m1.small", count);
             var subnetId = call["NetworkInterface.1.SubnetId"] ?? call["SubnetId"] ?? Subnets.First(s => s.DefaultForAz).SubnetId;
             var subnet = Subnets.FirstOrDefault(s => s.SubnetId == subnetId) ?? throw new Ec2Error("InvalidSubnetID.NotFound", $"The subnet ID '{subnetId}' does not exist");
             var groups = call.List("NetworkInterface.1.SecurityGroupId").Concat(call.List("SecurityGroupId")).ToList();
@@ -563,18 +568,10 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     private void StartUserData(FakeInstance instance)
     {
         var sandbox = Path.Combine(SandboxRoot, instance.Id);
-        var bin = Directory.CreateDirectory(Path.Combine(sandbox, "bin")).FullName;
+        var bin = _bin;
         var root = Directory.CreateDirectory(Path.Combine(sandbox, "opt", "coiled-remote")).FullName;
         var home = Directory.CreateDirectory(Path.Combine(sandbox, "home")).FullName;
         instance.Sandbox = sandbox;
-
-        // Power-off is a stub that records it; `dotnet` is one that fails and records the attempt: nothing is installed.
-        foreach (var command in new[] { "systemctl", "shutdown", "poweroff" })
-        {
-            WriteExecutable(Path.Combine(bin, command), $"#!/bin/bash\necho \"{command} $*\" >> \"$COILED_REMOTE_SANDBOX/power.log\"\n");
-        }
-
-        WriteExecutable(Path.Combine(bin, "dotnet"), "#!/bin/bash\necho \"dotnet $*\" >> \"$COILED_REMOTE_SANDBOX/dotnet.log\"\necho \"dotnet: not installed on this instance\" >&2\nexit 127\n");
 
         var script = Path.Combine(sandbox, "user-data.sh");
         File.WriteAllText(script, instance.UserData);
@@ -653,6 +650,22 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         {
             // Already gone.
         }
+    }
+
+    /// <summary>
+    /// The commands every sandbox has instead of the machine's: power-off stubs that record it, and a `dotnet` that
+    /// fails and records the attempt (nothing is installed). Written once, when the endpoint starts: a script written
+    /// just before it runs can fail with "text file busy" when another test forks meanwhile.
+    /// </summary>
+    private static string WriteStubs(string bin)
+    {
+        foreach (var command in new[] { "systemctl", "shutdown", "poweroff" })
+        {
+            WriteExecutable(Path.Combine(bin, command), $"#!/bin/bash\necho \"{command} $*\" >> \"$COILED_REMOTE_SANDBOX/power.log\"\n");
+        }
+
+        WriteExecutable(Path.Combine(bin, "dotnet"), "#!/bin/bash\necho \"dotnet $*\" >> \"$COILED_REMOTE_SANDBOX/dotnet.log\"\necho \"dotnet: not installed on this instance\" >&2\nexit 127\n");
+        return bin;
     }
 
     private static void WriteExecutable(string path, string content)

@@ -1,0 +1,99 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Amazon.EC2;
+using Amazon.EC2.Model;
+
+namespace Coiled.Remote.Ec2;
+
+/// <summary>
+/// What EC2 capacity a start needs, checked and explained before anything is billed: the instance type must be offered
+/// in the cluster's zone, and a launch refused for the account's vCPU quota says how many vCPUs the quota allows and how
+/// many the cluster needs. (EC2 refuses such a launch whole: no instance starts.)
+/// </summary>
+internal static partial class CapacityCheck
+{
+    /// <summary>Fails with where the type is offered when it is not offered in <paramref name="zone"/>.</summary>
+    public static async Task EnsureOfferedAsync(IAmazonEC2 client, string instanceType, string zone, string region, CancellationToken cancellationToken)
+    {
+        var zones = new SortedSet<string>(StringComparer.Ordinal);
+        string? next = null;
+        do
+        {
+            var page = await client.DescribeInstanceTypeOfferingsAsync(new DescribeInstanceTypeOfferingsRequest
+            {
+                LocationType = LocationType.AvailabilityZone,
+                Filters = [new Filter("instance-type", [instanceType])],
+                NextToken = next,
+            }, cancellationToken).ConfigureAwait(false);
+            zones.UnionWith((page.InstanceTypeOfferings ?? []).Select(o => o.Location));
+            next = page.NextToken;
+        }
+        while (!string.IsNullOrEmpty(next));
+
+        if (zones.Contains(zone))
+        {
+            return;
+        }
+
+        throw new ClusterStartException(zones.Count == 0
+            ? $"The instance type {instanceType} is not offered in {region}: a misspelt type, or one this region does not have. Nothing was started. " +
+              $"Set Ec2Options.InstanceType to a type of the region (`aws ec2 describe-instance-type-offerings --region {region}` lists them)."
+            : $"The instance type {instanceType} is not offered in {zone}, the zone of the cluster's subnet; {region} offers it in {string.Join(", ", zones)}. " +
+              "Nothing was started. Set Ec2Options.SubnetId to a subnet in one of those zones, or choose another instance type.");
+    }
+
+    /// <summary>
+    /// The clear form of a launch EC2 refused for the account's vCPU quota: the quota, what the cluster needs, and how
+    /// to get more. <paramref name="refusal"/> is EC2's <c>VcpuLimitExceeded</c>.
+    /// </summary>
+    public static async Task<ClusterStartException> QuotaExceededAsync(
+        IAmazonEC2 client, AmazonEC2Exception refusal, string instanceType, int count, string region, CancellationToken cancellationToken)
+    {
+        var vcpus = await VcpusOfAsync(client, instanceType, cancellationToken).ConfigureAwait(false);
+        var limit = QuotaInMessage().Match(refusal.Message);
+        var family = FamilyBucket(instanceType);
+        var quota = limit.Success ? $"Quota {limit.Groups[1].Value} vCPU for {family} instances" : $"The account's vCPU quota for {family} instances is too small";
+        var need = vcpus is { } each
+            ? $"this cluster needs {(count * each).ToString(CultureInfo.InvariantCulture)} ({count} x {instanceType} of {each} vCPU), besides the account's running instances"
+            : $"this cluster needs {count} x {instanceType}";
+        return new ClusterStartException(
+            $"{quota}; {need}. EC2 launched nothing, so nothing is billed. Start fewer workers or a smaller type, stop other instances, " +
+            $"or ask AWS for more in the Service Quotas console ({region}, 'Running On-Demand {family} instances'). EC2 said: {refusal.Message}",
+            refusal);
+    }
+
+    /// <summary>EC2's vCPU quota bucket of an instance type, from its family: Standard covers A, C, D, H, I, M, R, T and Z.</summary>
+    public static string FamilyBucket(string instanceType)
+    {
+        var family = instanceType.Split('.')[0].ToLowerInvariant();
+        return family switch
+        {
+            _ when family.StartsWith("inf", StringComparison.Ordinal) => "Inf",
+            _ when family.StartsWith("trn", StringComparison.Ordinal) => "Trn",
+            _ when family.StartsWith("dl", StringComparison.Ordinal) => "DL",
+            _ when family.StartsWith("hpc", StringComparison.Ordinal) => "HPC",
+            _ when family.StartsWith("vt", StringComparison.Ordinal) || family.StartsWith('g') => "G and VT",
+            _ when family.StartsWith('p') => "P",
+            _ when family.StartsWith('f') => "F",
+            _ when family.StartsWith('x') => "X",
+            _ when family.StartsWith('u') => "High Memory",
+            _ => "Standard (A, C, D, H, I, M, R, T, Z)",
+        };
+    }
+
+    private static async Task<int?> VcpusOfAsync(IAmazonEC2 client, string instanceType, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var described = await client.DescribeInstanceTypesAsync(new DescribeInstanceTypesRequest { InstanceTypes = [instanceType] }, cancellationToken).ConfigureAwait(false);
+            return described.InstanceTypes?.FirstOrDefault()?.VCpuInfo?.DefaultVCpus;
+        }
+        catch (AmazonEC2Exception)
+        {
+            return null;
+        }
+    }
+
+    [GeneratedRegex(@"vCPU limit of (\d+)")]
+    private static partial Regex QuotaInMessage();
+}
