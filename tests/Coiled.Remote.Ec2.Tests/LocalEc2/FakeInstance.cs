@@ -24,7 +24,11 @@ public sealed class FakeInstance
     public required string? KeyName { get; init; }
     public required DateTime LaunchTime { get; init; }
     public required string PrivateIp { get; init; }
-    public required string SandboxAddress { get; init; }
+    /// <summary>Where the instance listens: its own loopback address, or its address in the sandbox network.</summary>
+    public required string SandboxAddress { get; set; }
+
+    /// <summary>The network namespace the instance runs in, in a sandbox network; null on the machine's own network.</summary>
+    public string? Namespace { get; set; }
 
     public string State { get; set; } = "pending";
     public string? PublicIp { get; set; }

@@ -40,15 +40,22 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     private readonly string _bin;
     private int _ids = 0x1000;
 
-    private LocalEc2Endpoint(WebApplication app, LocalS3Endpoint s3)
+    private LocalEc2Endpoint(WebApplication app, LocalS3Endpoint s3, SandboxNetwork? network)
     {
         _app = app;
         S3 = s3;
+        Network = network;
         SandboxRoot = Directory.CreateTempSubdirectory("coiled-remote-ec2-sandbox-").FullName;
         _bin = WriteStubs(Directory.CreateDirectory(Path.Combine(SandboxRoot, "bin")).FullName);
     }
 
     public Uri Url { get; private set; } = null!;
+
+    /// <summary>
+    /// The sandbox network the instances run in when the endpoint was started with one: each instance in a network
+    /// namespace that reaches only the local S3 endpoint and the caller. Null: instances share this machine's network.
+    /// </summary>
+    public SandboxNetwork? Network { get; }
 
     /// <summary>The S3 endpoint of the staging bucket, which the instances fetch from too.</summary>
     public LocalS3Endpoint S3 { get; }
@@ -138,14 +145,26 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         }
     }
 
-    public static async Task<LocalEc2Endpoint> StartAsync()
+    /// <summary>Starts the endpoint; with <paramref name="isolateNetwork"/>, its instances run in a <see cref="SandboxNetwork"/>.</summary>
+    public static async Task<LocalEc2Endpoint> StartAsync(bool isolateNetwork = false)
     {
-        var s3 = await LocalS3Endpoint.StartAsync();
+        var network = isolateNetwork ? SandboxNetwork.Create() : null;
+        LocalS3Endpoint s3;
+        try
+        {
+            s3 = await LocalS3Endpoint.StartAsync(network?.HostAddress ?? IPAddress.Loopback);
+        }
+        catch
+        {
+            network?.Dispose();
+            throw;
+        }
+
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
         var app = builder.Build();
-        var endpoint = new LocalEc2Endpoint(app, s3);
+        var endpoint = new LocalEc2Endpoint(app, s3, network);
         app.MapPost("/", endpoint.HandleAsync);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -186,6 +205,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         await Task.WhenAll(background).WaitAsync(TimeSpan.FromSeconds(10));
         Directory.Delete(SandboxRoot, recursive: true);
         await S3.DisposeAsync();
+        Network?.Dispose();
     }
 
     private static int FreePort()
@@ -549,6 +569,12 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     private async Task BootAsync(FakeInstance instance)
     {
         await Task.Delay(100);
+        if (Network is { } network && BootInstances)
+        {
+            (instance.Namespace, var address) = network.AddInstance();
+            instance.SandboxAddress = address.ToString();
+        }
+
         lock (_lock)
         {
             if (instance.State != "pending")
@@ -575,14 +601,18 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
 
         var script = Path.Combine(sandbox, "user-data.sh");
         File.WriteAllText(script, instance.UserData);
-        var start = new ProcessStartInfo("bash")
+        var start = new ProcessStartInfo(instance.Namespace is null ? "bash" : "ip")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = sandbox,
         };
-        start.ArgumentList.Add(script);
+        foreach (var argument in (instance.Namespace is { } name ? new[] { "netns", "exec", name, "bash" } : []).Append(script))
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         // The image's PATH, without the folder of the .NET the tests run on; and none of its variables.
         var dotnet = Path.GetDirectoryName(Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "/usr/share/dotnet");
         var path = (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':').Where(folder => folder != dotnet);

@@ -5,7 +5,7 @@ using Amazon.S3.Model;
 namespace Coiled.Remote.Ec2.Tests.LocalS3;
 
 /// <summary>
-/// A local S3-compatible endpoint: s3rver, the npm package, run by node on 127.0.0.1 with the bucket settings it lacks
+/// A local S3-compatible endpoint: s3rver, the npm package, run by node (on 127.0.0.1 or a sandbox network's host address) with the bucket settings it lacks
 /// (local-s3.js). Its data lives in a temporary folder deleted on dispose; the node process ends with it (or with this
 /// process, when its standard input closes).
 /// </summary>
@@ -26,8 +26,10 @@ public sealed class LocalS3Endpoint : IAsyncDisposable
 
     public Uri Url { get; }
 
-    public static async Task<LocalS3Endpoint> StartAsync()
+    /// <summary>Starts s3rver listening on <paramref name="address"/> (default 127.0.0.1).</summary>
+    public static async Task<LocalS3Endpoint> StartAsync(System.Net.IPAddress? address = null)
     {
+        address ??= System.Net.IPAddress.Loopback;
         var module = S3rver.ModuleDirectory() ?? throw new InvalidOperationException(S3rver.Missing);
         var data = Directory.CreateTempSubdirectory("coiled-remote-local-s3-").FullName;
         var start = new ProcessStartInfo(S3rver.Node()!)
@@ -37,7 +39,7 @@ public sealed class LocalS3Endpoint : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "LocalS3", "local-s3.js"), module, data, AccessKey, SecretKey })
+        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "LocalS3", "local-s3.js"), module, data, AccessKey, SecretKey, address.ToString() })
         {
             start.ArgumentList.Add(argument);
         }
@@ -53,7 +55,7 @@ public sealed class LocalS3Endpoint : IAsyncDisposable
             }
 
             _ = node.StandardError.ReadToEndAsync();
-            return new LocalS3Endpoint(node, data, new Uri($"http://127.0.0.1:{line["listening ".Length..]}/"));
+            return new LocalS3Endpoint(node, data, new Uri($"http://{address}:{line["listening ".Length..]}/"));
         }
         catch
         {

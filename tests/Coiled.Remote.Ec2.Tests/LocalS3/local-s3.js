@@ -1,13 +1,13 @@
-// The local S3 endpoint of the EC2 tests: s3rver (npm), a third-party S3-compatible server, on 127.0.0.1.
+// The local S3 endpoint of the EC2 tests: s3rver (npm), a third-party S3-compatible server, on 127.0.0.1 (or ADDRESS).
 // It adds what s3rver answers NotImplemented and the staging bucket needs: the lifecycle, encryption,
 // public-access-block and tagging settings of a bucket, kept as sent and given back on GET, and, as S3's own
 // lifecycle does once a day, expiry of objects older than a lifecycle rule's Days (POST /_expire?now=ISO-8601).
 //
-// usage: node local-s3.js S3RVER_MODULE_DIR DATA_DIR ACCESS_KEY SECRET_KEY
+// usage: node local-s3.js S3RVER_MODULE_DIR DATA_DIR ACCESS_KEY SECRET_KEY [ADDRESS]
 // Prints "listening PORT" once it serves; exits when its standard input closes (the test process is gone).
 'use strict';
 
-const [moduleDir, directory, accessKey, secretKey] = process.argv.slice(2);
+const [moduleDir, directory, accessKey, secretKey, address = '127.0.0.1'] = process.argv.slice(2);
 const S3rver = require(moduleDir);
 const AWSAccount = require(moduleDir + '/lib/models/account');
 
@@ -15,7 +15,7 @@ new AWSAccount(123456789012, 'local').createKeyPair(accessKey, secretKey);
 
 const kept = ['lifecycle', 'encryption', 'publicAccessBlock', 'tagging'];
 const settings = new Map();
-const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true });
+const server = new S3rver({ address, port: 0, directory, silent: true });
 
 function read(request) {
   return new Promise((resolve, reject) => {
