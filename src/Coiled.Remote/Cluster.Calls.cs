@@ -212,13 +212,15 @@ public sealed partial class Cluster
     }
 
     /// <summary>
-    /// The serializer of one call's items, which, when <paramref name="share"/> and the cluster shares, sends a large
-    /// argument that comes again once to each worker.
+    /// The serializer of one call's items, which writes a <see cref="Shared{T}"/> argument as a reference to its value
+    /// and, when <paramref name="share"/> and the cluster shares, sends a large argument that comes again once to each worker.
     /// </summary>
     internal ArgumentChunkBuilder<TArgs> NewBuilder<TArgs>(ArgumentArrayWriter<TArgs> writer, RemoteStub stub, bool itemized, bool pooled, bool share = true)
     {
         // A method none of whose arguments is of a reference type has nothing to share, and its calls pay nothing for it.
-        var sharing = share && _options.ShareRepeatedArguments && SharingArgumentWriter<TArgs>.For(stub) is not null ? new ArgumentSharing(_repeatedArguments) : null;
+        var sharing = SharingArgumentWriter<TArgs>.For(stub) is null
+            ? null
+            : new ArgumentSharing(share && _options.ShareRepeatedArguments ? _repeatedArguments : null, this);
         return new(writer, stub, itemized, pooled, sharing, _scheduler.SharedValueBytes);
     }
 

@@ -13,7 +13,8 @@ namespace Coiled.Remote.Sharing;
 /// time the call passes it, and remembered (weakly) with its bytes; when the same object (reference equality) comes
 /// again, those bytes become a <see cref="SharedValue"/> and this and every later item carry a
 /// <see cref="SharedReference"/> to it instead. An object an earlier call of the cluster passed is shared from its
-/// first item on, serialized again, so that one changed between calls is sent again under its new hash.
+/// first item on, serialized again, so that one changed between calls is sent again under its new hash. A
+/// <see cref="Shared{T}"/> passed as an argument is always a reference to the value its cluster shares.
 /// </summary>
 /// <remarks>
 /// Small arguments cost a flag test and a flush more; nothing is looked up or hashed for them, nor for any argument at
@@ -21,7 +22,9 @@ namespace Coiled.Remote.Sharing;
 /// (a stream of distinct large items holds no more than that); another one is serialized again when it repeats.
 /// One call's items are written by one thread at a time.
 /// </remarks>
-internal sealed class ArgumentSharing(RepeatedArguments cluster) : IDisposable
+/// <param name="cluster">The large objects the cluster's calls passed; null to share only <see cref="Shared{T}"/> handles.</param>
+/// <param name="owner">The cluster the call is made on: handles of another are refused.</param>
+internal sealed class ArgumentSharing(RepeatedArguments? cluster, Cluster? owner = null) : IDisposable
 {
     private readonly List<SharedValue> _itemShares = [];
     private ConditionalWeakTable<object, Entry>? _entries;
@@ -49,6 +52,18 @@ internal sealed class ArgumentSharing(RepeatedArguments cluster) : IDisposable
     public void Write<T>(ref MessagePackWriter writer, int position, T value, IMessagePackFormatter<T> formatter)
     {
         if (typeof(T).IsValueType || value is null)
+        {
+            formatter.Serialize(ref writer, value, RemoteSerializer.Options);
+            return;
+        }
+
+        if (value is ISharedHandle handle)
+        {
+            Refer(ref writer, Checked(handle, position));
+            return;
+        }
+
+        if (cluster is null)
         {
             formatter.Serialize(ref writer, value, RemoteSerializer.Options);
             return;
@@ -112,6 +127,29 @@ internal sealed class ArgumentSharing(RepeatedArguments cluster) : IDisposable
         }
 
         ItemReplacedBytes += shared.Size - SharedReference.Size;
+    }
+
+    /// <summary>The value of a handle passed at <paramref name="position"/>, if this call may pass it.</summary>
+    /// <exception cref="SharedHandleException">It is another cluster's, or it was disposed.</exception>
+    private SharedValue Checked(ISharedHandle handle, int position)
+    {
+        var type = Serialization.TypeNames.Of(handle.GetType());
+        if (handle.Cluster is not { } made)
+        {
+            throw new SharedHandleException(position, $"is a {type} that a worker read, which only its own tasks can use. Pass it to the caller and share its value with the cluster's ShareAsync there.");
+        }
+
+        if (!ReferenceEquals(made, owner))
+        {
+            throw new SharedHandleException(position, $"is a {type} of cluster {made.Id}, not of this cluster {owner?.Id}: a shared value is held by the workers of the cluster that shared it. Share the value with this cluster's ShareAsync and pass that handle.");
+        }
+
+        if (handle.IsDisposed)
+        {
+            throw new SharedHandleException(position, $"is a {type} that was disposed, so cluster {made.Id}'s workers let go of its value. Dispose a handle only after the calls that pass it ended, or share the value again with ShareAsync.");
+        }
+
+        return handle.Shared!;
     }
 
     /// <summary>A large value comes a second time in this call: its bytes, kept from its first time or written again, become shared.</summary>

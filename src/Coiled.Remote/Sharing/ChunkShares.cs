@@ -39,6 +39,9 @@ internal sealed class ChunkShares
         _replacedEnds.Add((_replacedEnds.Count == 0 ? 0 : _replacedEnds[^1]) + replacedBytes);
     }
 
+    /// <summary>The first value whose <see cref="Shared{T}"/> handles were disposed since the items were written; null for none (scheduler lock).</summary>
+    public SharedValue? FirstWithdrawn() => _runs.Find(run => run.Value.Withdrawn).Value;
+
     /// <summary>Swaps each value for the table's value of its hash, and counts the job as a call that refers to each (scheduler lock).</summary>
     public void Intern(SharedValueTable table, ISet<SharedValue> callValues)
     {
