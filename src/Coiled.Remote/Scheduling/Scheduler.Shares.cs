@@ -70,6 +70,35 @@ internal sealed partial class Scheduler
         }
     }
 
+    /// <summary>
+    /// Items of <paramref name="completed"/> ended, for good: a stream lets go of the shared values no other item of it
+    /// refers to any more (scheduler lock).
+    /// </summary>
+    private void ItemsEnded(CompletedBatch completed, int results, ref List<ITaskWorker>? toWake)
+    {
+        List<SharedValue>? ended = null;
+        for (var i = 0; i < results; i++)
+        {
+            if (completed.Owners[i] is { Shares: { } shares } task)
+            {
+                task.Job.Shares.ItemEnded(shares, ref ended);
+            }
+        }
+
+        foreach (var (task, _) in completed.Failures ?? [])
+        {
+            if (task.Shares is { } shares)
+            {
+                task.Job.Shares.ItemEnded(shares, ref ended);
+            }
+        }
+
+        foreach (var value in ended ?? [])
+        {
+            EndShare(value, ref toWake);
+        }
+    }
+
     /// <summary>The first value of <paramref name="chunks"/> whose handles were disposed meanwhile, as an error; null when none was.</summary>
     private static ArgumentException? Withdrawn(Job job, IEnumerable<ArgumentChunk> chunks)
     {

@@ -139,7 +139,7 @@ internal sealed partial class Scheduler
     /// <summary>Queues a chunk of a job's items, with the shared values they refer to counted as the job's (scheduler lock).</summary>
     private void AddChunk(Job job, ArgumentChunk chunk)
     {
-        chunk.Shares?.Intern(_shared, job.SharedValues);
+        chunk.Shares?.Intern(_shared, job.Shares);
         job.AddChunk(chunk);
     }
 
@@ -217,9 +217,16 @@ internal sealed partial class Scheduler
     public void OnResults(ITaskWorker worker, ResultBatch batch)
     {
         CompletedBatch completed;
+        List<ITaskWorker>? toWake = null;
         lock (_gate)
         {
             completed = _results.Complete(_workers.GetValueOrDefault(worker), worker.Id, batch);
+            ItemsEnded(completed, batch.TaskIds.Count, ref toWake);
+        }
+
+        foreach (var other in toWake ?? [])
+        {
+            other.Wake();
         }
 
         worker.Wake();

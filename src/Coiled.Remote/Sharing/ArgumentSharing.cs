@@ -24,9 +24,22 @@ namespace Coiled.Remote.Sharing;
 /// </remarks>
 /// <param name="cluster">The large objects the cluster's calls passed; null to share only <see cref="Shared{T}"/> handles.</param>
 /// <param name="owner">The cluster the call is made on: handles of another are refused.</param>
-internal sealed class ArgumentSharing(RepeatedArguments? cluster, Cluster? owner = null) : IDisposable
+/// <param name="keep">
+/// Most large values whose bytes the writer keeps for their next coming, the latest used kept; 0 for every one the call
+/// passes (a map, whose writer lives while its items are written). A stream, which lasts as long as its source, keeps a few.
+/// </param>
+internal sealed class ArgumentSharing(RepeatedArguments? cluster, Cluster? owner = null, int keep = 0) : IDisposable
 {
+    /// <summary>Large values a stream's writer keeps the bytes of.</summary>
+    public const int StreamKeeps = 4;
+
     private readonly List<SharedValue> _itemShares = [];
+
+    /// <summary>The entries whose shared value the writer holds, the latest used last.</summary>
+    private readonly List<Entry> _kept = [];
+
+    /// <summary>The copy of each kept value that the chunk being written refers to (see <see cref="SharedValue.Copy"/>).</summary>
+    private readonly Dictionary<SharedValue, SharedValue> _chunkValues = new(ReferenceEqualityComparer.Instance);
     private ConditionalWeakTable<object, Entry>? _entries;
     private GrowableBuffer _buffer = null!;
     private Candidate? _candidate;
@@ -71,7 +84,7 @@ internal sealed class ArgumentSharing(RepeatedArguments? cluster, Cluster? owner
 
         if ((_positions & (1 << position)) != 0 && _entries!.TryGetValue(value, out var known) && ReferenceEquals(known.Formatter, formatter))
         {
-            Refer(ref writer, known.Shared ??= ShareAgain(known, value, formatter));
+            Refer(ref writer, ForChunk(Keep(known, known.Shared ?? ShareAgain(known, value, formatter))));
             return;
         }
 
@@ -92,9 +105,9 @@ internal sealed class ArgumentSharing(RepeatedArguments? cluster, Cluster? owner
         if (cluster.SeenBefore(value))
         {
             // An earlier call passed it: the workers may hold these very bytes already, and only a reference goes.
-            entry.Shared = SharedValue.Of(_buffer.WrittenSpan.Slice(start, size));
+            var shared = Keep(entry, SharedValue.Of(_buffer.WrittenSpan.Slice(start, size)));
             _buffer.Truncate(start);
-            Refer(ref writer, entry.Shared);
+            Refer(ref writer, ForChunk(shared));
             return;
         }
 
@@ -108,6 +121,8 @@ internal sealed class ArgumentSharing(RepeatedArguments? cluster, Cluster? owner
     /// </summary>
     public void Sealed(ReadOnlyMemory<byte> data, RentedBuffer? lease)
     {
+        // The chunk owns its copies now; the next chunk's items refer to copies of their own.
+        _chunkValues.Clear();
         if (_candidate is { Bytes: null } candidate)
         {
             candidate.Bytes = data.Slice(candidate.Start, candidate.Length);
@@ -116,7 +131,65 @@ internal sealed class ArgumentSharing(RepeatedArguments? cluster, Cluster? owner
         }
     }
 
-    public void Dispose() => DropCandidate();
+    public void Dispose()
+    {
+        DropCandidate();
+        foreach (var copy in _chunkValues.Values)
+        {
+            copy.DropBytes();
+        }
+
+        _chunkValues.Clear();
+        foreach (var entry in _kept)
+        {
+            entry.Shared?.DropBytes();
+            entry.Shared = null;
+        }
+
+        _kept.Clear();
+    }
+
+    /// <summary>Keeps <paramref name="shared"/> as <paramref name="entry"/>'s value, the latest used; a stream's writer lets go of the value used least recently beyond its few.</summary>
+    private SharedValue Keep(Entry entry, SharedValue shared)
+    {
+        if (entry.Shared is null)
+        {
+            entry.Shared = shared;
+        }
+        else
+        {
+            _kept.Remove(entry);
+        }
+
+        _kept.Add(entry);
+        if (keep > 0 && _kept.Count > keep)
+        {
+            var oldest = _kept[0];
+            _kept.RemoveAt(0);
+            if (_chunkValues.Remove(oldest.Shared!, out var copy))
+            {
+                // The chunk being written refers to it still, through its copy: the copy stays with the chunk.
+                _chunkValues.Add(copy, copy);
+            }
+
+            oldest.Shared!.DropBytes();
+            oldest.Shared = null;
+        }
+
+        return shared;
+    }
+
+    /// <summary>The chunk being written refers to a copy of <paramref name="shared"/>, which it takes with it when sealed.</summary>
+    private SharedValue ForChunk(SharedValue shared)
+    {
+        if (!_chunkValues.TryGetValue(shared, out var copy))
+        {
+            copy = shared.Copy();
+            _chunkValues.Add(shared, copy);
+        }
+
+        return copy;
+    }
 
     private void Refer(ref MessagePackWriter writer, SharedValue shared)
     {

@@ -53,6 +53,12 @@ internal sealed class SharedValue
         return new SharedValue(ValueHash.Of(serialized), bytes, serialized.Length);
     }
 
+    /// <summary>
+    /// Another value of the same hash that holds the same bytes (counted once more), for one chunk of a call's items to
+    /// refer to: the table takes its bytes when the chunk is queued, whatever became of this one's by then.
+    /// </summary>
+    public SharedValue Copy() => new(Hash, HoldBytes(), Size);
+
     /// <summary>A hold on the bytes for one send, which the sender releases once they are written.</summary>
     public RentedBuffer HoldBytes()
     {

@@ -188,6 +188,25 @@ public sealed class SharedHandleTests
         seen.Select(s => s.Worker).Should().NotContain(victim);
     }
 
+    [Fact]
+    public async Task MapStreamAsync_Handle_TheValueCrossesOnce()
+    {
+        using var cache = new TempDirectory();
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new LocalProcessBackend { CacheDirectory = cache.Path } });
+        var model = Model(seed: 10);
+        await using var shared = await cluster.ShareAsync(model);
+
+        var scores = new List<long>();
+        await foreach (var score in cluster.MapStreamAsync(TestJobs.ScoreShared, Enumerable.Range(0, 20).Select(i => (shared, i))))
+        {
+            scores.Add(score);
+        }
+
+        scores.Should().Equal(Enumerable.Range(0, 20).Select(i => Expected(model, i)));
+        cluster.Scheduler.Metrics.SharedValuesSent.Should().Be(1);
+        cluster.Summary.ArgumentBytes.Should().BeInRange(SerializedModelBytes, SerializedModelBytes + 2048);
+    }
+
     private static byte[] Model(int seed, int bytes = ModelBytes)
     {
         var model = new byte[bytes];
