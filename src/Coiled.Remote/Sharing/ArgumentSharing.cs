@@ -155,13 +155,15 @@ internal sealed class ArgumentSharing(RepeatedArguments? cluster, Cluster? owner
         if (entry.Shared is null)
         {
             entry.Shared = shared;
+            _kept.Add(entry);
         }
-        else
+        else if (keep > 0)
         {
+            // A map keeps every value, in any order; a stream's few are kept in the order they were last used.
             _kept.Remove(entry);
+            _kept.Add(entry);
         }
 
-        _kept.Add(entry);
         if (keep > 0 && _kept.Count > keep)
         {
             var oldest = _kept[0];
