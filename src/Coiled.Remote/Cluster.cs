@@ -83,7 +83,8 @@ public sealed partial class Cluster : IAsyncDisposable
     internal SyncReport LastSync => _session.Sync;
 
     /// <summary>
-    /// Starts a cluster and returns once every requested worker is connected and has the caller's code.
+    /// Starts a cluster and returns once every requested worker (or <see cref="ClusterOptions.MinimumWorkers"/> of them) is
+    /// connected and has the caller's code; the rest join the running cluster as they come.
     /// </summary>
     /// <param name="options">Workers, backend and timeouts; default: one local worker process per processor.</param>
     /// <param name="cancellationToken">Cancels the start; whatever was started is stopped.</param>
