@@ -65,7 +65,8 @@ public sealed partial class Cluster
             var session = new ClusterSession(launch, application.IsCompletedSuccessfully ? application.Result : null, variables, report);
             logger.ClusterStarted(backend.Name, total.TotalMilliseconds, first.Count, count, report.BlobsSent, report.BytesSent);
             Report(options, "running", first.Count, count);
-            return new Cluster(backend, [.. first.Select(a => a.Connection)], options, loggerFactory, session, arrivals);
+            // The workers that came at start are listed in the order the backend named them (the order of ConnectAsync's endpoints).
+            return new Cluster(backend, [.. first.OrderBy(a => a.Order).Select(a => a.Connection)], options, loggerFactory, session, arrivals);
         }
         catch (Exception ex)
         {

@@ -92,7 +92,7 @@ internal sealed class WorkerArrivals
         {
             await foreach (var endpoint in _backend.StartWorkersStreamingAsync(_launch, cancellationToken).ConfigureAwait(false))
             {
-                bringing.Add(BringInAsync(endpoint, cancellationToken));
+                bringing.Add(BringInAsync(bringing.Count, endpoint, cancellationToken));
             }
         }
         catch (Exception ex)
@@ -110,7 +110,7 @@ internal sealed class WorkerArrivals
     }
 
     /// <summary>One worker from its endpoint to ready: connect, synchronize (after the first), open. Never throws.</summary>
-    private async Task BringInAsync(WorkerEndpoint endpoint, CancellationToken cancellationToken)
+    private async Task BringInAsync(int order, WorkerEndpoint endpoint, CancellationToken cancellationToken)
     {
         WorkerConnection? connection = null;
         try
@@ -129,7 +129,7 @@ internal sealed class WorkerArrivals
                 _connections.Add(connection);
             }
 
-            var arrival = new WorkerArrival(connection, 0, 0, 0);
+            var arrival = new WorkerArrival(order, connection, 0, 0, 0);
             var environmentId = string.Empty;
             if (!endpoint.UsesCallerProcess)
             {
