@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Amazon.EC2;
 using Amazon.Runtime;
+using System.Runtime.CompilerServices;
 using Coiled.Remote.Security;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -98,6 +99,25 @@ public sealed class Ec2Backend : IClusterBackend
     public async Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(launch);
+        var endpoints = new List<WorkerEndpoint>();
+        await foreach (var endpoint in StartWorkersStreamingAsync(launch with { MinimumCount = launch.Count }, cancellationToken).ConfigureAwait(false))
+        {
+            endpoints.Add(endpoint);
+        }
+
+        return endpoints;
+    }
+
+    /// <summary>
+    /// Launches <see cref="WorkerLaunch.Count"/> instances and yields each one's worker as soon as it accepts
+    /// connections. Until <see cref="WorkerLaunch.MinimumCount"/> workers came, a failure or cancellation removes
+    /// everything the start created; after that, instances whose worker does not come are terminated and the sequence
+    /// ends with a <see cref="ClusterStartException"/> that names them and quotes their console output, while the
+    /// workers that came run on.
+    /// </summary>
+    public async IAsyncEnumerable<WorkerEndpoint> StartWorkersStreamingAsync(WorkerLaunch launch, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(launch);
         if (_client is not null)
         {
             throw new InvalidOperationException("An Ec2Backend starts the workers of one cluster; create a new Ec2Backend for another cluster.");
@@ -112,32 +132,75 @@ public sealed class Ec2Backend : IClusterBackend
 
         using var starting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         interrupts.Watch(starting);
+        using var certificate = ClusterCertificate.Create(ClusterName, _options.MaxLifetime + TimeSpan.FromDays(1));
+        var came = new HashSet<string>(StringComparer.Ordinal);
+        IAsyncEnumerator<(string InstanceId, Uri Address)>? booting = null;
         try
         {
-            return await StartCoreAsync(client, credentials, region, launch, logger, starting.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            logger.StartFailed(ClusterName, ex.Message);
+            IReadOnlyDictionary<string, string>? variables;
             try
             {
-                await teardown.TeardownAsync(ex is OperationCanceledException ? "the start was cancelled" : "the start failed").ConfigureAwait(false);
+                var launcher = new InstanceLauncher(client, _options, region, ClusterName, _owner, _resources, _tuning, _time, logger);
+                await launcher.LaunchAsync(launch, certificate.ExportPfx(), starting.Token).ConfigureAwait(false);
+                variables = _options.ForwardAwsCredentials ? await AwsCredentialVariables.ReadAsync(credentials, region).ConfigureAwait(false) : null;
+                booting = new BootWatcher(client, ClusterName, _options.WorkerPort, _tuning, _time, logger)
+                    .WatchAsync(_resources.InstanceIds, launch.MinimumCount, starting.Token).GetAsyncEnumerator(starting.Token);
             }
-            catch (Exception failure) when (failure is Ec2TeardownException)
+            catch (Exception ex)
             {
-                throw new ClusterStartException($"{ex.Message}{Environment.NewLine}Removing what the start created failed too: {failure.Message}", ex);
+                if (await StartFailedAsync(ex, teardown, interrupts, cancellationToken, logger).ConfigureAwait(false) is { } instead)
+                {
+                    throw instead;
+                }
+
+                throw;
             }
 
-            if (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested && interrupts.Interrupted)
+            while (true)
             {
-                throw new OperationCanceledException($"The start of EC2 cluster {ClusterName} was interrupted; its instances were terminated and its security group deleted.", ex);
-            }
+                (string InstanceId, Uri Address) up;
+                try
+                {
+                    if (!await booting.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        break;
+                    }
 
-            throw;
+                    up = booting.Current;
+                }
+                catch (Exception ex) when (came.Count < launch.MinimumCount)
+                {
+                    if (await StartFailedAsync(ex, teardown, interrupts, cancellationToken, logger).ConfigureAwait(false) is { } instead)
+                    {
+                        throw instead;
+                    }
+
+                    throw;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // The cluster runs with the workers that came; those that did not must not run up a bill.
+                    await TerminateLateAsync([.. _resources.LiveInstanceIds.Where(id => !came.Contains(id))], came.Count, launch.Count, logger).ConfigureAwait(false);
+                    throw;
+                }
+
+                came.Add(up.InstanceId);
+                if (came.Count == launch.MinimumCount)
+                {
+                    // Enough workers: Ctrl+C now tears the running cluster down instead of cancelling its start.
+                    interrupts.StartEnded();
+                }
+
+                yield return new WorkerEndpoint(up.Address) { CertificateThumbprint = certificate.Thumbprint, EnvironmentVariables = variables };
+            }
         }
         finally
         {
             interrupts.StartEnded();
+            if (booting is not null)
+            {
+                await booting.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 
@@ -178,16 +241,51 @@ public sealed class Ec2Backend : IClusterBackend
     /// <summary>What Ctrl+C does: cancel a start in progress, or tear a running cluster down (and end the process).</summary>
     internal Task InterruptAsync(bool exitProcess) => _interrupts?.InterruptAsync(exitProcess) ?? Task.CompletedTask;
 
-    private async Task<IReadOnlyList<WorkerEndpoint>> StartCoreAsync(
-        IAmazonEC2 client, AWSCredentials credentials, string region, WorkerLaunch launch, ILogger logger, CancellationToken cancellationToken)
+    /// <summary>
+    /// The start failed or was cancelled before enough workers came: remove everything it created. Returns the exception
+    /// to throw instead of <paramref name="ex"/>, or null to throw it as it is.
+    /// </summary>
+    private async Task<Exception?> StartFailedAsync(
+        Exception ex, ClusterTeardown teardown, InterruptWatcher interrupts, CancellationToken cancellationToken, ILogger logger)
     {
-        using var certificate = ClusterCertificate.Create(ClusterName, _options.MaxLifetime + TimeSpan.FromDays(1));
-        var launcher = new InstanceLauncher(client, _options, region, ClusterName, _owner, _resources, _tuning, _time, logger);
-        await launcher.LaunchAsync(launch, certificate.ExportPfx(), cancellationToken).ConfigureAwait(false);
+        logger.StartFailed(ClusterName, ex.Message);
+        try
+        {
+            await teardown.TeardownAsync(ex is OperationCanceledException ? "the start was cancelled" : "the start failed").ConfigureAwait(false);
+        }
+        catch (Ec2TeardownException failure)
+        {
+            return new ClusterStartException($"{ex.Message}{Environment.NewLine}Removing what the start created failed too: {failure.Message}", ex);
+        }
 
-        var booting = new BootWatcher(client, ClusterName, _options.WorkerPort, _tuning, _time, logger);
-        var addresses = await booting.WaitForWorkersAsync(_resources.InstanceIds, cancellationToken).ConfigureAwait(false);
-        var variables = _options.ForwardAwsCredentials ? await AwsCredentialVariables.ReadAsync(credentials, region).ConfigureAwait(false) : null;
-        return [.. addresses.Select(a => new WorkerEndpoint(a) { CertificateThumbprint = certificate.Thumbprint, EnvironmentVariables = variables })];
+        if (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested && interrupts.Interrupted)
+        {
+            return new OperationCanceledException($"The start of EC2 cluster {ClusterName} was interrupted; its instances were terminated and its security group deleted.", ex);
+        }
+
+        return null;
+    }
+
+    /// <summary>Terminates the instances whose worker did not come after the cluster started without them; disposal waits for them.</summary>
+    private async Task TerminateLateAsync(IReadOnlyList<string> ids, int ready, int requested, ILogger logger)
+    {
+        if (ids.Count == 0 || _client is not { } client)
+        {
+            return;
+        }
+
+        logger.TerminatingLate(ids.Count, ClusterName, string.Join(", ", ids), ready, requested);
+        try
+        {
+            using var timeout = new CancellationTokenSource(_tuning.TeardownTimeout, _time);
+            await Ec2Calls.RetryAsync(
+                () => client.TerminateInstancesAsync(new Amazon.EC2.Model.TerminateInstancesRequest { InstanceIds = [.. ids] }, timeout.Token),
+                Ec2ErrorCodes.InstanceNotFound, _tuning, _time, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or OperationCanceledException or HttpRequestException)
+        {
+            // Disposal terminates them again and waits; each also powers itself off when no client comes.
+            logger.TerminateLateFailed(ex, string.Join(", ", ids));
+        }
     }
 }

@@ -39,10 +39,10 @@ public sealed class SecretsInToStringTests
     {
         var settings = new UserDataScript.Settings(
             "s3cr3t-token", [1, 2, 3], 7400, "0.1.0", new Uri("https://api.nuget.org/v3-flatcontainer/"),
-            TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(2), TimeSpan.FromHours(12));
+            TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(2), TimeSpan.FromHours(12)) { FirstClientTimeout = TimeSpan.FromMinutes(12) };
 
         settings.ToString().Should().Be(
             "Settings { Token = ***, CertificatePfx = ***, Port = 7400, WorkerVersion = 0.1.0, " +
-            "WorkerPackageSource = https://api.nuget.org/v3-flatcontainer/, IdleTimeout = 00:20:00, NoClientTimeout = 00:02:00, MaxLifetime = 12:00:00 }");
+            "WorkerPackageSource = https://api.nuget.org/v3-flatcontainer/, IdleTimeout = 00:20:00, NoClientTimeout = 00:02:00, MaxLifetime = 12:00:00, FirstClientTimeout = 00:12:00 }");
     }
 }

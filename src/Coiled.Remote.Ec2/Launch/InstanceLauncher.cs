@@ -44,7 +44,11 @@ internal sealed class InstanceLauncher(
 
         var script = UserDataScript.Render(new UserDataScript.Settings(
             launch.Token, certificatePfx, options.WorkerPort, WorkerVersion, options.WorkerPackageSource,
-            launch.IdleTimeout, launch.NoClientTimeout, options.MaxLifetime));
+            launch.IdleTimeout, launch.NoClientTimeout, options.MaxLifetime)
+        {
+            // The first instance up waits for its client while the rest of the fleet boots.
+            FirstClientTimeout = launch.NoClientTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : tuning.BootTimeout + launch.NoClientTimeout,
+        });
 
         var imageId = await image.ConfigureAwait(false);
         var spot = await RunInstancesAsync(launch.Count, imageId, subnetId, zone, script, expires, cancellationToken).ConfigureAwait(false);

@@ -32,13 +32,16 @@ internal static partial class UserDataScript
         TimeSpan NoClientTimeout,
         TimeSpan MaxLifetime)
     {
+        /// <summary>How long the worker waits for its very first client; null for <see cref="NoClientTimeout"/>.</summary>
+        public TimeSpan? FirstClientTimeout { get; init; }
+
         // The token and the certificate's private key are secrets: printing the settings says that they are set, never what they are.
         private bool PrintMembers(StringBuilder builder)
         {
             builder.Append(CultureInfo.InvariantCulture,
                 $"Token = {Redacted.Text}, CertificatePfx = {Redacted.Text}, Port = {Port}, WorkerVersion = {WorkerVersion}, WorkerPackageSource = {WorkerPackageSource}, ");
             builder.Append(CultureInfo.InvariantCulture,
-                $"IdleTimeout = {IdleTimeout}, NoClientTimeout = {NoClientTimeout}, MaxLifetime = {MaxLifetime}");
+                $"IdleTimeout = {IdleTimeout}, NoClientTimeout = {NoClientTimeout}, MaxLifetime = {MaxLifetime}, FirstClientTimeout = {FirstClientTimeout}");
             return true;
         }
     }
@@ -71,6 +74,7 @@ internal static partial class UserDataScript
             .Replace("@DOTNET_CHANNEL@", DotnetChannel, StringComparison.Ordinal)
             .Replace("@IDLE_TIMEOUT@", Seconds(settings.IdleTimeout), StringComparison.Ordinal)
             .Replace("@NO_CLIENT_TIMEOUT@", Seconds(settings.NoClientTimeout), StringComparison.Ordinal)
+            .Replace("@FIRST_CLIENT_TIMEOUT@", Seconds(settings.FirstClientTimeout ?? settings.NoClientTimeout), StringComparison.Ordinal)
             .Replace("@MAX_LIFETIME_MINUTES@", Math.Max(1, (long)Math.Ceiling(settings.MaxLifetime.TotalMinutes)).ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
             .Replace("@ROOT@", DefaultRoot, StringComparison.Ordinal)
             .Replace("@TOKEN@", settings.Token, StringComparison.Ordinal)
@@ -111,6 +115,7 @@ internal static partial class UserDataScript
         dotnet_channel='@DOTNET_CHANNEL@'
         idle_timeout=@IDLE_TIMEOUT@
         no_client_timeout=@NO_CLIENT_TIMEOUT@
+        first_client_timeout=@FIRST_CLIENT_TIMEOUT@
         max_lifetime_minutes=@MAX_LIFETIME_MINUTES@
 
         power_off() {
@@ -172,7 +177,8 @@ internal static partial class UserDataScript
           --cert "$root/worker.pfx" \
           --cache-dir "$root/cache" \
           --idle-timeout "$idle_timeout" \
-          --no-client-timeout "$no_client_timeout" || status=$?
+          --no-client-timeout "$no_client_timeout" \
+          --first-client-timeout "$first_client_timeout" || status=$?
         echo "coiled-remote: the worker exited with status $status"
         """;
 }
