@@ -1,9 +1,9 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Amazon.EC2;
 using Amazon.Runtime;
-using Amazon.S3;
-using Coiled.Remote.Synchronization;
 using Coiled.Remote.Security;
+using Coiled.Remote.Synchronization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -37,10 +37,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     private readonly OwnerIdentity _owner;
     private readonly ClusterResources _resources;
     private IAmazonEC2? _client;
-    private IAmazonS3? _s3;
-    private BootSecrets? _secrets;
-    private S3Staging? _staging;
-    private S3BlobStaging? _blobStaging;
+    private ClusterStaging? _staging;
     private string? _region;
     private ClusterTeardown? _teardown;
     private InterruptWatcher? _interrupts;
@@ -101,13 +98,32 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     public string? SecurityGroupId => _resources.SecurityGroupId;
 
     /// <summary>The workers fetch the application's files from the staging bucket: the caller uploads each distinct file once.</summary>
-    IBlobStaging? IStagingBackend.Staging => _blobStaging;
+    IBlobStaging? IStagingBackend.Staging => _staging?.Files;
 
-    /// <summary>Bytes this cluster's start uploaded to the staging bucket (the worker, once per account and region, the secrets, the application's files).</summary>
+    /// <summary>Bytes this cluster uploaded to the staging bucket: the worker (when the bucket lacked it), the boot secrets, the application's files.</summary>
     internal long BytesStaged => _staging?.BytesUploaded ?? 0;
 
     /// <inheritdoc/>
     public async Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(launch);
+        var endpoints = new List<WorkerEndpoint>();
+        await foreach (var endpoint in StartWorkersStreamingAsync(launch with { MinimumCount = launch.Count }, cancellationToken).ConfigureAwait(false))
+        {
+            endpoints.Add(endpoint);
+        }
+
+        return endpoints;
+    }
+
+    /// <summary>
+    /// Launches <see cref="WorkerLaunch.Count"/> instances and yields each one's worker as soon as it accepts
+    /// connections. Until <see cref="WorkerLaunch.MinimumCount"/> workers came, a failure or cancellation removes
+    /// everything the start created; after that, instances whose worker does not come are terminated and the sequence
+    /// ends with a <see cref="ClusterStartException"/> that names them and quotes their console output, while the
+    /// workers that came run on.
+    /// </summary>
+    public async IAsyncEnumerable<WorkerEndpoint> StartWorkersStreamingAsync(WorkerLaunch launch, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(launch);
         if (_client is not null)
@@ -124,33 +140,84 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
 
         using var starting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         interrupts.Watch(starting);
+        using var certificate = ClusterCertificate.Create(ClusterName, _options.MaxLifetime + TimeSpan.FromDays(1));
+        var came = new HashSet<string>(StringComparer.Ordinal);
+        IAsyncEnumerator<(string InstanceId, Uri Address)>? booting = null;
         try
         {
-            return await StartCoreAsync(client, credentials, region, launch, logger, starting.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            logger.StartFailed(ClusterName, ex.Message);
-            await DeleteBootSecretsAsync("the start failed").ConfigureAwait(false);
+            IReadOnlyDictionary<string, string>? variables;
             try
             {
-                await teardown.TeardownAsync(ex is OperationCanceledException ? "the start was cancelled" : "the start failed").ConfigureAwait(false);
+                var staging = _staging = new ClusterStaging(_options, _tuning, _time, ClusterName, logger);
+                var script = await staging.PrepareBootAsync(launch, certificate, credentials, region, starting.Token).ConfigureAwait(false);
+                var launcher = new InstanceLauncher(client, _options, region, ClusterName, _owner, _resources, _tuning, _time, logger);
+                await launcher.LaunchAsync(launch.Count, script, starting.Token).ConfigureAwait(false);
+                variables = _options.ForwardAwsCredentials ? await AwsCredentialVariables.ReadAsync(credentials, region).ConfigureAwait(false) : null;
+                booting = new BootWatcher(client, ClusterName, _options.WorkerPort, _tuning, _time, logger)
+                    .WatchAsync(_resources.InstanceIds, launch.MinimumCount, starting.Token).GetAsyncEnumerator(starting.Token);
             }
-            catch (Exception failure) when (failure is Ec2TeardownException)
+            catch (Exception ex)
             {
-                throw new ClusterStartException($"{ex.Message}{Environment.NewLine}Removing what the start created failed too: {failure.Message}", ex);
+                if (await StartFailedAsync(ex, teardown, interrupts, cancellationToken, logger).ConfigureAwait(false) is { } instead)
+                {
+                    throw instead;
+                }
+
+                throw;
             }
 
-            if (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested && interrupts.Interrupted)
+            while (true)
             {
-                throw new OperationCanceledException($"The start of EC2 cluster {ClusterName} was interrupted; its instances were terminated and its security group deleted.", ex);
-            }
+                (string InstanceId, Uri Address) up;
+                try
+                {
+                    if (!await booting.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        await DeleteBootSecretsAsync("the boot ended").ConfigureAwait(false);
+                        break;
+                    }
 
-            throw;
+                    up = booting.Current;
+                }
+                catch (Exception ex) when (came.Count < launch.MinimumCount)
+                {
+                    if (await StartFailedAsync(ex, teardown, interrupts, cancellationToken, logger).ConfigureAwait(false) is { } instead)
+                    {
+                        throw instead;
+                    }
+
+                    throw;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // The cluster runs with the workers that came; those that did not must not run up a bill.
+                    await DeleteBootSecretsAsync("the boot ended").ConfigureAwait(false);
+                    await TerminateLateAsync([.. _resources.LiveInstanceIds.Where(id => !came.Contains(id))], came.Count, launch.Count, logger).ConfigureAwait(false);
+                    throw;
+                }
+
+                came.Add(up.InstanceId);
+                if (came.Count == launch.Count)
+                {
+                    // Every worker read its secrets before it listened: nobody needs them in S3 any more.
+                    await DeleteBootSecretsAsync("every worker is up").ConfigureAwait(false);
+                }
+                if (came.Count == launch.MinimumCount)
+                {
+                    // Enough workers: Ctrl+C now tears the running cluster down instead of cancelling its start.
+                    interrupts.StartEnded();
+                }
+
+                yield return new WorkerEndpoint(up.Address) { CertificateThumbprint = certificate.Thumbprint, EnvironmentVariables = variables };
+            }
         }
         finally
         {
             interrupts.StartEnded();
+            if (booting is not null)
+            {
+                await booting.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 
@@ -169,7 +236,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         }
 
         _client?.Dispose();
-        _s3?.Dispose();
+        _staging?.Dispose();
     }
 
     /// <summary>
@@ -193,68 +260,54 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     /// <summary>What Ctrl+C does: cancel a start in progress, or tear a running cluster down (and end the process).</summary>
     internal Task InterruptAsync(bool exitProcess) => _interrupts?.InterruptAsync(exitProcess) ?? Task.CompletedTask;
 
-    private async Task<IReadOnlyList<WorkerEndpoint>> StartCoreAsync(
-        IAmazonEC2 client, AWSCredentials credentials, string region, WorkerLaunch launch, ILogger logger, CancellationToken cancellationToken)
+    /// <summary>
+    /// The start failed or was cancelled before enough workers came: remove everything it created. Returns the exception
+    /// to throw instead of <paramref name="ex"/>, or null to throw it as it is.
+    /// </summary>
+    private async Task<Exception?> StartFailedAsync(
+        Exception ex, ClusterTeardown teardown, InterruptWatcher interrupts, CancellationToken cancellationToken, ILogger logger)
     {
-        // What can be checked before anything is created or billed: the worker for the instances' architecture, the
-        // credentials (the account), and the staging bucket.
-        var bundle = WorkerBundle.Find(InstanceArchitecture.Of(_options.InstanceType), _tuning.WorkerBundleDirectory);
-        var account = await AccountIdentity.AccountIdAsync(_options, credentials, region, cancellationToken).ConfigureAwait(false);
-        var s3 = _s3 = S3ClientFactory.Create(_options, credentials, region);
-        var staging = _staging = await StageAsync(s3, account, region, logger, cancellationToken).ConfigureAwait(false);
-        _blobStaging = new S3BlobStaging(staging, _tuning.BootTimeout);
-        var workerKey = await StageWorkerAsync(staging, bundle, cancellationToken).ConfigureAwait(false);
-
-        // The instances fetch the worker and the secrets while they boot; the addresses expire with the boot.
-        using var certificate = ClusterCertificate.Create(ClusterName, _options.MaxLifetime + TimeSpan.FromDays(1));
-        var secrets = _secrets = new BootSecrets(staging, ClusterName, logger);
-        var secretsUrl = await secrets.StageAsync(launch.Token, certificate.ExportPfx(), _tuning.BootTimeout, cancellationToken).ConfigureAwait(false);
-        var workerUrl = await staging.PresignAsync(workerKey, _tuning.BootTimeout).ConfigureAwait(false);
-        var script = UserDataScript.Render(new UserDataScript.Settings(
-            _options.WorkerPort, workerUrl, bundle.Sha256, secretsUrl, launch.IdleTimeout, launch.NoClientTimeout, _options.MaxLifetime));
-
-        var launcher = new InstanceLauncher(client, _options, region, ClusterName, _owner, _resources, _tuning, _time, logger);
-        await launcher.LaunchAsync(launch.Count, script, cancellationToken).ConfigureAwait(false);
-
-        var booting = new BootWatcher(client, ClusterName, _options.WorkerPort, _tuning, _time, logger);
-        var addresses = await booting.WaitForWorkersAsync(_resources.InstanceIds, cancellationToken).ConfigureAwait(false);
-
-        // Every worker has read its secrets before it listens: nobody needs them in S3 any more.
-        await secrets.DeleteAsync("every worker is up").ConfigureAwait(false);
-        var variables = _options.ForwardAwsCredentials ? await AwsCredentialVariables.ReadAsync(credentials, region).ConfigureAwait(false) : null;
-        return [.. addresses.Select(a => new WorkerEndpoint(a) { CertificateThumbprint = certificate.Thumbprint, EnvironmentVariables = variables })];
-    }
-
-    private async Task<S3Staging> StageAsync(IAmazonS3 s3, string account, string region, ILogger logger, CancellationToken cancellationToken)
-    {
+        logger.StartFailed(ClusterName, ex.Message);
+        await DeleteBootSecretsAsync("the start failed").ConfigureAwait(false);
         try
         {
-            var bucket = await StagingBucket.EnsureAsync(s3, account, region, logger, cancellationToken).ConfigureAwait(false);
-            return new S3Staging(s3, bucket, _options.S3ServiceUrl, _time, logger);
+            await teardown.TeardownAsync(ex is OperationCanceledException ? "the start was cancelled" : "the start failed").ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or HttpRequestException)
+        catch (Ec2TeardownException failure)
         {
-            throw StagingFailed(StagingBucket.NameFor(account, region), ex);
+            return new ClusterStartException($"{ex.Message}{Environment.NewLine}Removing what the start created failed too: {failure.Message}", ex);
         }
+
+        if (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested && interrupts.Interrupted)
+        {
+            return new OperationCanceledException($"The start of EC2 cluster {ClusterName} was interrupted; its instances were terminated and its security group deleted.", ex);
+        }
+
+        return null;
     }
 
-    private async Task<string> StageWorkerAsync(S3Staging staging, WorkerBundle bundle, CancellationToken cancellationToken)
+    private Task DeleteBootSecretsAsync(string why) => _staging?.DeleteBootSecretsAsync(why) ?? Task.CompletedTask;
+
+    /// <summary>Terminates the instances whose worker did not come after the cluster started without them; disposal waits for them.</summary>
+    private async Task TerminateLateAsync(IReadOnlyList<string> ids, int ready, int requested, ILogger logger)
     {
+        if (ids.Count == 0 || _client is not { } client)
+        {
+            return;
+        }
+
+        logger.TerminatingLate(ids.Count, ClusterName, string.Join(", ", ids), ready, requested);
         try
         {
-            return await staging.StageFileAsync(bundle.Path, bundle.Sha256, cancellationToken).ConfigureAwait(false);
+            using var timeout = new CancellationTokenSource(_tuning.TeardownTimeout, _time);
+            await Ec2Calls.RetryAsync(
+                () => client.TerminateInstancesAsync(new Amazon.EC2.Model.TerminateInstancesRequest { InstanceIds = [.. ids] }, timeout.Token),
+                Ec2ErrorCodes.InstanceNotFound, _tuning, _time, timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or HttpRequestException)
+        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or OperationCanceledException or HttpRequestException)
         {
-            throw StagingFailed(staging.Bucket, ex);
+            // Disposal terminates them again and waits; each also powers itself off when no client comes.
+            logger.TerminateLateFailed(ex, string.Join(", ", ids));
         }
     }
-
-    private ClusterStartException StagingFailed(string bucket, Exception ex)
-        => new(
-            $"The staging bucket {bucket} could not be used{(_options.S3ServiceUrl is { } url ? $" at {url}" : string.Empty)}: {ex.Message} " +
-            "The instances fetch the worker from it, so nothing was started. Check that S3 is reachable from here and that the credentials " +
-            "may use the bucket (README, Permissions).", ex);
-
-    private Task DeleteBootSecretsAsync(string why) => _secrets?.DeleteAsync(why) ?? Task.CompletedTask;
 }

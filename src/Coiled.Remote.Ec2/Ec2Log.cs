@@ -33,6 +33,13 @@ internal static partial class Ec2Log
     [LoggerMessage(EventId = 2111, Level = LogLevel.Information, Message = "All {Count} EC2 worker(s) of {Cluster} are up after {Seconds:0} s")]
     public static partial void AllWorkersUp(this ILogger logger, int count, string cluster, double seconds);
 
+    [LoggerMessage(EventId = 2112, Level = LogLevel.Warning, Message =
+        "Terminating {Count} EC2 instance(s) of {Cluster} whose worker did not come: {Ids}; the cluster goes on with {Ready} of {Requested} worker(s)")]
+    public static partial void TerminatingLate(this ILogger logger, int count, string cluster, string ids, int ready, int requested);
+
+    [LoggerMessage(EventId = 2113, Level = LogLevel.Warning, Message = "Could not terminate {Ids} now; disposing the cluster terminates them")]
+    public static partial void TerminateLateFailed(this ILogger logger, Exception exception, string ids);
+
     [LoggerMessage(EventId = 2200, Level = LogLevel.Error, Message = "{Message}")]
     public static partial void TeardownIncomplete(this ILogger logger, Exception exception, string message);
 

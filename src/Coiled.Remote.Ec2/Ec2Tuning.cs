@@ -19,6 +19,9 @@ internal sealed record Ec2Tuning
     /// <summary>One TCP connection attempt to a booting worker.</summary>
     public TimeSpan ProbeTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Connects to a booting worker's port (address, port), throwing when it does not answer; default a TCP connection. Tests hold or count probes.</summary>
+    public Func<string, int, CancellationToken, Task>? ProbeWorker { get; init; }
+
     /// <summary>Teardown gives up after this long and says how to finish it.</summary>
     public TimeSpan TeardownTimeout { get; init; } = TimeSpan.FromMinutes(15);
 

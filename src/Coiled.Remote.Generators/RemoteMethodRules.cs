@@ -103,7 +103,7 @@ internal static class RemoteMethodRules
                         "a CancellationToken is supplied by the cluster, and only as the method's last parameter; move it to the end"));
                 }
             }
-            else if (SerializableTypes.FindProblem(parameter.Type) is { } problem)
+            else if (SerializableTypes.FindProblem(parameter.Type, parameter: true) is { } problem)
             {
                 problems.Add(new(DiagnosticDescriptors.ParameterNotSerializable, parameterLocation, name, parameter.Name, problem));
             }

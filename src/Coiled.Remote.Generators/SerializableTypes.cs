@@ -7,7 +7,8 @@ namespace Coiled.Remote.Generators;
 /// in its array element types and generic type arguments (<c>List&lt;Stream&gt;</c> fails like <c>Stream</c>): those
 /// that mean nothing in another process, and interfaces and abstract classes that are not collections, whose values
 /// the serializer refuses. Everything else, <see cref="object"/> included, is left to the serializer, which refuses at
-/// run time what only a value shows (a record in an <see cref="object"/>).
+/// run time what only a value shows (a record in an <see cref="object"/>). A <c>Shared&lt;T&gt;</c> is serializable
+/// as a parameter's whole type when its <c>T</c> is, and nowhere else.
 /// </summary>
 internal static class SerializableTypes
 {
@@ -16,9 +17,15 @@ internal static class SerializableTypes
         .RemoveMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.UseAsterisksInMultiDimensionalArrays);
 
     /// <summary>Why <paramref name="type"/> cannot be serialized, as a sentence for a diagnostic, or null when it can.</summary>
-    public static string? FindProblem(ITypeSymbol type)
+    /// <param name="type">The type.</param>
+    /// <param name="parameter">
+    /// Whether it is a parameter's whole type, the one place a <c>Shared&lt;T&gt;</c> may be: it then travels as a
+    /// reference to its value, which must be serializable itself.
+    /// </param>
+    public static string? FindProblem(ITypeSymbol type, bool parameter = false)
     {
-        if (FindCulprit(type) is not { } culprit)
+        var found = parameter && type is INamedTypeSymbol named && IsShared(named) ? FindCulprit(named.TypeArguments[0]) : FindCulprit(type);
+        if (found is not { } culprit)
         {
             return null;
         }
@@ -56,6 +63,11 @@ internal static class SerializableTypes
             case IArrayTypeSymbol array:
                 return FindCulprit(array.ElementType);
             case INamedTypeSymbol named when named.TypeKind != TypeKind.Error:
+                if (IsShared(named))
+                {
+                    return (type, "is a handle to a value shared with the workers, which travels only as a parameter of its own; declare the parameter as Shared<T>, or pass or return the value itself");
+                }
+
                 if (Explain(named) is { } explanation)
                 {
                     return (type, explanation);
@@ -152,6 +164,9 @@ internal static class SerializableTypes
                 or "IImmutableQueue`1" or "IImmutableStack`1",
             _ => false,
         };
+
+    /// <summary>Whether <paramref name="type"/> is <c>Coiled.Remote.Shared&lt;T&gt;</c>, a handle from <c>Cluster.ShareAsync</c>.</summary>
+    private static bool IsShared(INamedTypeSymbol type) => Is(type, "Coiled.Remote", "Shared`1");
 
     /// <summary>Whether the type says how MessagePack writes it: [Union] cases or a [MessagePackFormatter].</summary>
     private static bool HasOwnFormatter(INamedTypeSymbol type)

@@ -7,6 +7,7 @@ namespace Coiled.Remote.Worker;
 internal sealed class WorkerActivity(TimeProvider time)
 {
     private int _clients;
+    private int _clientSeen;
     private int _running;
     private long _lastClientSeen = time.GetTimestamp();
     private long _lastWork = time.GetTimestamp();
@@ -15,9 +16,13 @@ internal sealed class WorkerActivity(TimeProvider time)
 
     public int RunningTasks => Volatile.Read(ref _running);
 
+    /// <summary>Whether any client has connected since the worker started.</summary>
+    public bool ClientSeen => Volatile.Read(ref _clientSeen) != 0;
+
     public IDisposable ClientConnected()
     {
         Interlocked.Increment(ref _clients);
+        Volatile.Write(ref _clientSeen, 1);
         Touch(ref _lastClientSeen);
         Touch(ref _lastWork);
         return new Connection(this);

@@ -22,6 +22,9 @@ internal sealed record WorkerCommandLine
                                     at once (2 to 1000000; default 1000)
           --idle-timeout SECONDS    exit after this long without work (0 = never; default 1200)
           --no-client-timeout SECONDS  exit after this long without a client (0 = never; default 120)
+          --first-client-timeout SECONDS  exit after this long from the start if no client ever connects
+                                    (0 = never; default: the no-client timeout); once a client has
+                                    come, the no-client timeout applies
           --executor-idle-timeout SECONDS  end an environment's executor process after this long without a
                                     client (fractions allowed, e.g. 0.5; default 60)
           --no-spare-executor       keep no executor started ahead for the next new environment (saves its
@@ -59,6 +62,9 @@ internal sealed record WorkerCommandLine
 
     public TimeSpan NoClientTimeout { get; init; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>How long to wait for the very first client; null for <see cref="NoClientTimeout"/>.</summary>
+    public TimeSpan? FirstClientTimeout { get; init; }
+
     public TimeSpan ExecutorIdleTimeout { get; init; } = ExecutorOptions.DefaultIdleTimeout;
 
     public bool SpareExecutor { get; init; } = true;
@@ -79,6 +85,7 @@ internal sealed record WorkerCommandLine
         var maxConnections = ConnectionLimit.DefaultMax;
         var idle = TimeSpan.FromMinutes(20);
         var noClient = TimeSpan.FromMinutes(2);
+        TimeSpan? firstClient = null;
         var executorIdle = ExecutorOptions.DefaultIdleTimeout;
         var spareTimeout = ExecutorOptions.DefaultSpareTimeout;
         for (var i = 0; i < args.Count; i++)
@@ -99,6 +106,7 @@ internal sealed record WorkerCommandLine
                 case "--max-connections": maxConnections = ConnectionCount(Value()); break;
                 case "--idle-timeout": idle = Seconds("--idle-timeout", Value()); break;
                 case "--no-client-timeout": noClient = Seconds("--no-client-timeout", Value()); break;
+                case "--first-client-timeout": firstClient = Seconds("--first-client-timeout", Value()); break;
                 case "--executor-idle-timeout": executorIdle = FractionalSeconds("--executor-idle-timeout", Value()); break;
                 case "--spare-timeout": spareTimeout = FractionalSeconds("--spare-timeout", Value()); break;
                 case "--no-spare-executor": spare = false; break;
@@ -130,6 +138,7 @@ internal sealed record WorkerCommandLine
             MaxConnections = maxConnections,
             IdleTimeout = idle,
             NoClientTimeout = noClient,
+            FirstClientTimeout = firstClient,
             ExecutorIdleTimeout = executorIdle,
             SpareExecutor = spare,
             SpareTimeout = spareTimeout,

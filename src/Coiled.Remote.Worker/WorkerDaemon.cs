@@ -73,6 +73,7 @@ internal static class WorkerDaemon
                 MaxConnections = options.MaxConnections,
                 IdleTimeout = options.IdleTimeout,
                 NoClientTimeout = options.NoClientTimeout,
+                FirstClientTimeout = options.FirstClientTimeout,
                 Certificate = certificate,
                 LoggerFactory = loggerFactory,
             }, CancellationToken.None).ConfigureAwait(false);

@@ -177,9 +177,12 @@ internal sealed class WorkerHost : IAsyncDisposable
             while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
             {
                 var withoutClient = _runtime.Activity.WithoutClient();
-                if (options.NoClientTimeout != Timeout.InfiniteTimeSpan && withoutClient >= options.NoClientTimeout)
+                var (noClientTimeout, name) = _runtime.Activity.ClientSeen || options.FirstClientTimeout is not { } first
+                    ? (options.NoClientTimeout, "no-client timeout")
+                    : (first, "first-client timeout");
+                if (noClientTimeout != Timeout.InfiniteTimeSpan && withoutClient >= noClientTimeout)
                 {
-                    _runtime.RequestStop($"no client connected for {withoutClient.TotalSeconds:0} s (no-client timeout {options.NoClientTimeout.TotalSeconds:0} s)");
+                    _runtime.RequestStop($"no client connected for {withoutClient.TotalSeconds:0} s ({name} {noClientTimeout.TotalSeconds:0} s)");
                 }
 
                 var withoutWork = _runtime.Activity.WithoutWork();

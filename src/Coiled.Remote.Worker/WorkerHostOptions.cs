@@ -35,8 +35,14 @@ internal sealed record WorkerHostOptions
     /// <summary>Stop after this long without a running or queued task.</summary>
     public TimeSpan IdleTimeout { get; init; } = Timeout.InfiniteTimeSpan;
 
-    /// <summary>Stop after this long without a connected client.</summary>
+    /// <summary>Stop after this long without a connected client, once a client has been seen.</summary>
     public TimeSpan NoClientTimeout { get; init; } = Timeout.InfiniteTimeSpan;
+
+    /// <summary>
+    /// Stop after this long from the start if no client ever connects; null for <see cref="NoClientTimeout"/>. A cloud
+    /// worker that boots before the rest of its fleet waits longer for its first client than for one that came back.
+    /// </summary>
+    public TimeSpan? FirstClientTimeout { get; init; }
 
     /// <summary>
     /// How long a task with a timeout may keep running after its token was cancelled before the worker fails it and

@@ -158,8 +158,8 @@ public sealed partial class Cluster
         var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var registration = Watch(job, cancellationToken);
         _scheduler.Submit(job, []);
-        // Not shared: a call refers to its shared values until it ends, so a long stream would hold every one it ever passed.
-        var reader = new StreamProducer<TArgs, TResult>(job, items, NewBuilder(writer, stub, itemized: true, pooled: false, share: false), _scheduler);
+        // A stream refers to a shared value only while its items that pass it run, and its writer keeps a few values' bytes.
+        var reader = new StreamProducer<TArgs, TResult>(job, items, NewBuilder(writer, stub, itemized: true, pooled: false, keep: ArgumentSharing.StreamKeeps), _scheduler);
         var producer = reader.RunAsync(stop.Token);
         try
         {
@@ -212,13 +212,20 @@ public sealed partial class Cluster
     }
 
     /// <summary>
-    /// The serializer of one call's items, which, when <paramref name="share"/> and the cluster shares, sends a large
-    /// argument that comes again once to each worker.
+    /// The serializer of one call's items, which writes a <see cref="Shared{T}"/> argument as a reference to its value
+    /// and, when the cluster shares, sends a large argument that comes again once to each worker.
     /// </summary>
-    internal ArgumentChunkBuilder<TArgs> NewBuilder<TArgs>(ArgumentArrayWriter<TArgs> writer, RemoteStub stub, bool itemized, bool pooled, bool share = true)
+    /// <param name="writer">Writes one item's arguments.</param>
+    /// <param name="stub">The method.</param>
+    /// <param name="itemized">Whether errors name the item.</param>
+    /// <param name="pooled">Whether large chunks may keep a pooled array.</param>
+    /// <param name="keep">Most large values whose bytes the writer keeps for their next coming; 0 for all (see <see cref="ArgumentSharing"/>).</param>
+    internal ArgumentChunkBuilder<TArgs> NewBuilder<TArgs>(ArgumentArrayWriter<TArgs> writer, RemoteStub stub, bool itemized, bool pooled, int keep = 0)
     {
         // A method none of whose arguments is of a reference type has nothing to share, and its calls pay nothing for it.
-        var sharing = share && _options.ShareRepeatedArguments && SharingArgumentWriter<TArgs>.For(stub) is not null ? new ArgumentSharing(_repeatedArguments) : null;
+        var sharing = SharingArgumentWriter<TArgs>.For(stub) is null
+            ? null
+            : new ArgumentSharing(_options.ShareRepeatedArguments ? _repeatedArguments : null, this, keep);
         return new(writer, stub, itemized, pooled, sharing, _scheduler.SharedValueBytes);
     }
 

@@ -11,8 +11,9 @@ namespace Coiled.Remote;
 public sealed partial class Cluster
 {
     /// <summary>
-    /// Starts the cluster in the phases it reports and logs: provision the workers, connect to them, synchronize the
-    /// application, then start the scheduler. On failure or cancellation whatever was started is stopped.
+    /// Starts the cluster: the backend provisions the workers and tells of each as it comes up; each is connected at
+    /// once, synchronized (the first alone) and opened. Returns with the first <see cref="ClusterOptions.MinimumWorkers"/>
+    /// ready workers; the rest join the running cluster. On failure or cancellation whatever was started is stopped.
     /// </summary>
     private static async Task<Cluster> StartCoreAsync(ClusterOptions options, IClusterBackend backend, string? token, CancellationToken cancellationToken)
     {
@@ -26,36 +27,53 @@ public sealed partial class Cluster
         }
 
         var time = options.TimeProvider;
-        var launch = new WorkerLaunch(count, token ?? NewToken(), options.IdleTimeout, options.NoClientTimeout, loggerFactory);
-        var connections = new List<WorkerConnection>();
+        var launch = new WorkerLaunch(count, token ?? NewToken(), options.IdleTimeout, options.NoClientTimeout, loggerFactory)
+        {
+            MinimumCount = options.MinimumWorkers ?? count,
+        };
+        var started = time.GetTimestamp();
+        Report(options, "starting workers", 0, count);
+        var application = Task.Run(() => ScanApplication(options.ApplicationDirectory, logger), cancellationToken);
+        var variables = ForwardedVariables(options, logger);
+        var arrivals = new WorkerArrivals(backend, launch, options, application, variables, logger);
+        var first = new List<WorkerArrival>();
         try
         {
-            var started = time.GetTimestamp();
-            Report(options, "starting workers", 0, count);
-            var application = Task.Run(() => ScanApplication(options.ApplicationDirectory, logger), cancellationToken);
-            var endpoints = await ProvisionAsync(backend, launch, cancellationToken).ConfigureAwait(false);
-            var provisioned = time.GetElapsedTime(started);
+            arrivals.Begin();
+            using (cancellationToken.Register(arrivals.Cancel))
+            {
+                while (first.Count < launch.MinimumCount)
+                {
+                    if (!await arrivals.Ready.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        arrivals.Failure?.Throw();
+                        throw new ClusterStartException($"The {backend.Name} backend ended after {first.Count} of {count} worker(s) without saying why.");
+                    }
 
-            await ConnectWorkersAsync(endpoints, launch.Token, options, connections, cancellationToken).ConfigureAwait(false);
-            var connected = time.GetElapsedTime(started);
+                    while (first.Count < launch.MinimumCount && arrivals.Ready.TryRead(out var arrival))
+                    {
+                        first.Add(arrival);
+                    }
+                }
 
-            Report(options, "synchronizing", 0, count);
-            var variables = ForwardedVariables(options, logger);
-            var staging = (backend as IStagingBackend)?.Staging;
-            var session = await SynchronizeAsync(connections, application, variables, staging, cancellationToken).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
             var total = time.GetElapsedTime(started);
-            session = session with { Launch = launch, Variables = variables, Sync = session.Sync with { Elapsed = total - connected } };
-            logger.ClusterStarted(
-                backend.Name, total.TotalMilliseconds, provisioned.TotalMilliseconds, (connected - provisioned).TotalMilliseconds, (total - connected).TotalMilliseconds,
-                connections.Count, session.Sync.BlobsSent, session.Sync.BytesSent);
-
-            cancellationToken.ThrowIfCancellationRequested();
-            Report(options, "running", connections.Count, count);
-            return new Cluster(backend, connections, options, loggerFactory, session);
+            var report = new SyncReport(
+                first.Sum(a => a.BlobsSent), first.Sum(a => a.BytesSent), first.Max(a => a.ManifestFiles), total, first.Sum(a => a.BlobsFetched), first.Sum(a => a.BytesFetched));
+            var session = new ClusterSession(launch, application.IsCompletedSuccessfully ? application.Result : null, variables, report);
+            logger.ClusterStarted(backend.Name, total.TotalMilliseconds, first.Count, count, report.BlobsSent, report.BytesSent);
+            Report(options, "running", first.Count, count);
+            // The workers that came at start are listed in the order the backend named them (the order of ConnectAsync's endpoints).
+            return new Cluster(backend, [.. first.OrderBy(a => a.Order).Select(a => a.Connection)], options, loggerFactory, session, arrivals);
         }
         catch (Exception ex)
         {
-            await StopStartedAsync(backend, connections).ConfigureAwait(false);
+            arrivals.Cancel();
+            await arrivals.StopAsync().ConfigureAwait(false);
+            await StopStartedAsync(backend, [.. arrivals.Connections]).ConfigureAwait(false);
 
             // A call cut short by the caller's token fails in its own way (a cancelled gRPC call, a closed stream), and
             // whatever wraps it; the caller asked to stop, and hears that.
@@ -70,40 +88,6 @@ public sealed partial class Cluster
 
     /// <summary>A new cluster token: 32 random bytes, URL-safe base64.</summary>
     private static string NewToken() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-
-    /// <summary>Start-up phase 1: the backend starts the workers.</summary>
-    private static async Task<IReadOnlyList<WorkerEndpoint>> ProvisionAsync(IClusterBackend backend, WorkerLaunch launch, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await backend.StartWorkersAsync(launch, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not (OperationCanceledException or ClusterStartException))
-        {
-            throw new ClusterStartException($"The {backend.Name} backend could not start {launch.Count} worker(s): {ex.Message}", ex);
-        }
-    }
-
-    /// <summary>Start-up phase 2: connect to every worker; <paramref name="connections"/> gets each one made, even when another fails.</summary>
-    private static async Task ConnectWorkersAsync(
-        IReadOnlyList<WorkerEndpoint> endpoints, string token, ClusterOptions options, List<WorkerConnection> connections, CancellationToken cancellationToken)
-    {
-        var connecting = endpoints.Select(e => WorkerConnection.ConnectAsync(e, token, options.WorkerTimeout, options.TimeProvider, cancellationToken)).ToList();
-        try
-        {
-            await Task.WhenAll(connecting).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            throw new ClusterStartException(
-                $"Could not reach {connecting.Count(t => !t.IsCompletedSuccessfully)} of {endpoints.Count} worker(s) " +
-                $"({string.Join(", ", endpoints.Select(e => e.Address))}): {ex.Message}", ex);
-        }
-        finally
-        {
-            connections.AddRange(connecting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
-        }
-    }
 
     /// <summary>A start that failed stops what it started: the connections made, then the backend's workers.</summary>
     private static async Task StopStartedAsync(IClusterBackend backend, List<WorkerConnection> connections)
@@ -129,6 +113,14 @@ public sealed partial class Cluster
         if (count < 1)
         {
             return new ArgumentOutOfRangeException(nameof(options), count, "ClusterOptions.Workers must be at least 1.");
+        }
+
+        if (options.MinimumWorkers is { } minimum && (minimum < 1 || minimum > count))
+        {
+            return new ArgumentOutOfRangeException(
+                nameof(options), minimum,
+                $"ClusterOptions.MinimumWorkers is {minimum}; it must be from 1 to the {count} worker(s) the cluster starts (ClusterOptions.Workers), " +
+                "or unset to wait for all of them.");
         }
 
         if (options.WorkerTimeout != Timeout.InfiniteTimeSpan
@@ -163,52 +155,8 @@ public sealed partial class Cluster
     private static ApplicationFolder ScanApplication(string? applicationDirectory, ILogger logger)
         => ApplicationFolder.Scan(applicationDirectory ?? AppContext.BaseDirectory, Assembly.GetEntryAssembly()?.GetName().Name ?? "unknown", logger);
 
-    private static async Task<ClusterSession> SynchronizeAsync(
-        IReadOnlyList<WorkerConnection> connections, Task<ApplicationFolder> applicationTask, IReadOnlyDictionary<string, string> variables, IBlobStaging? staging,
-        CancellationToken cancellationToken)
-    {
-        var synchronized = connections.Where(c => !c.Endpoint.UsesCallerProcess).ToList();
-        var report = new SyncReport(0, 0, 0);
-        var environments = new Dictionary<WorkerConnection, string>();
-        ApplicationFolder? application = null;
-        if (synchronized.Count > 0)
-        {
-            try
-            {
-                application = await applicationTask.ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not (EnvironmentSyncException or OperationCanceledException))
-            {
-                throw new EnvironmentSyncException($"The application in {AppContext.BaseDirectory} could not be captured for synchronization: {ex.Message}", ex);
-            }
-
-            // Every worker's platform is checked before anything is uploaded: a build one of them cannot run fails the start at once.
-            var snapshots = synchronized.Select(c => SnapshotFor(application, c)).ToList();
-
-            // The first worker goes alone: workers sharing a machine share a blob cache, so the rest then find
-            // everything present and upload nothing.
-            // (With shared storage each worker fetches from there, and the caller stages each file once whoever asks.)
-            var first = await SyncOneAsync(synchronized[0], snapshots[0], staging, cancellationToken).ConfigureAwait(false);
-            var rest = await Task.WhenAll(synchronized.Skip(1).Select((c, i) => SyncOneAsync(c, snapshots[i + 1], staging, cancellationToken))).ConfigureAwait(false);
-            foreach (var (connection, outcome) in synchronized.Zip(rest.Prepend(first)))
-            {
-                environments[connection] = outcome.EnvironmentId;
-            }
-
-            report = new SyncReport(
-                first.BlobsSent + rest.Sum(r => r.BlobsSent),
-                first.BytesSent + rest.Sum(r => r.BytesSent),
-                snapshots[0].Manifest.Files.Count,
-                BlobsFetched: first.BlobsFetched + rest.Sum(r => r.BlobsFetched),
-                BytesFetched: first.BytesFetched + rest.Sum(r => r.BytesFetched));
-        }
-
-        await Task.WhenAll(connections.Select(c => OpenOneAsync(c, environments.GetValueOrDefault(c, string.Empty), variables, cancellationToken))).ConfigureAwait(false);
-        return new ClusterSession(null!, application, variables, report);
-    }
-
     /// <summary>The application as <paramref name="connection"/>'s platform needs it; refused when it cannot run there.</summary>
-    private static EnvironmentSnapshot SnapshotFor(ApplicationFolder application, WorkerConnection connection)
+    internal static EnvironmentSnapshot SnapshotFor(ApplicationFolder application, WorkerConnection connection)
     {
         try
         {
@@ -221,7 +169,7 @@ public sealed partial class Cluster
         }
     }
 
-    private static async Task<EnvironmentUploader.Outcome> SyncOneAsync(
+    internal static async Task<EnvironmentUploader.Outcome> SyncOneAsync(
         WorkerConnection connection, EnvironmentSnapshot snapshot, IBlobStaging? staging, CancellationToken cancellationToken)
     {
         try
@@ -235,7 +183,7 @@ public sealed partial class Cluster
         }
     }
 
-    private static async Task OpenOneAsync(WorkerConnection connection, string environmentId, IReadOnlyDictionary<string, string> variables, CancellationToken cancellationToken)
+    internal static async Task OpenOneAsync(WorkerConnection connection, string environmentId, IReadOnlyDictionary<string, string> variables, CancellationToken cancellationToken)
     {
         if (connection.Endpoint.EnvironmentVariables is { Count: > 0 } own)
         {

@@ -49,8 +49,8 @@ public sealed partial class Cluster
     }
 
     /// <summary>What reports the cluster's progress while calls run; null unless the options ask for progress.</summary>
-    private static Action<Scheduler, bool>? ProgressReporter(ClusterOptions options, int workersRequested)
-        => options.Progress is { } progress ? new ClusterProgressReporter(progress, workersRequested, options.TimeProvider).OnChanged : null;
+    private static ClusterProgressReporter? ProgressReporter(ClusterOptions options, int workersRequested)
+        => options.Progress is { } progress ? new ClusterProgressReporter(progress, workersRequested, options.TimeProvider) : null;
 
     private void OnSynchronized(long bytes)
     {

@@ -33,20 +33,27 @@ public sealed partial class Cluster : IAsyncDisposable
     private readonly ClusterSession _session;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly RepeatedArguments _repeatedArguments = new();
+    private readonly WorkerArrivals _arrivals;
+    private readonly Telemetry.ClusterProgressReporter? _progress;
+    private readonly Task _joining;
     private int _replacements;
     private int _disposed;
 
-    private Cluster(IClusterBackend backend, List<WorkerConnection> connections, ClusterOptions options, ILoggerFactory loggerFactory, ClusterSession session)
+    private Cluster(
+        IClusterBackend backend, List<WorkerConnection> connections, ClusterOptions options, ILoggerFactory loggerFactory, ClusterSession session,
+        WorkerArrivals arrivals)
     {
         _backend = backend;
         _connections = connections;
         _options = options;
         _logger = loggerFactory.CreateLogger<Cluster>();
         _session = session;
+        _arrivals = arrivals;
+        _progress = ProgressReporter(options, session.Launch.Count);
         _scheduler = new Scheduler(
             options.MaxWorkerDeaths, NewClusterId(), options.TimeProvider, loggerFactory.CreateLogger<Scheduler>(),
             workerLost: options.ReplaceLostWorkers ? ReplaceAsync : null,
-            changed: ProgressReporter(options, session.Launch.Count),
+            changed: _progress is null ? null : _progress.OnChanged,
             sharedValueBytes: options.SharedValueBytes);
         foreach (var connection in connections)
         {
@@ -54,6 +61,7 @@ public sealed partial class Cluster : IAsyncDisposable
         }
 
         OnStarted();
+        _joining = Task.Run(JoinLateWorkersAsync);
     }
 
     /// <summary>The cluster's workers, with their state now; lost workers stay listed with <see cref="WorkerState.Lost"/>.</summary>
@@ -75,7 +83,8 @@ public sealed partial class Cluster : IAsyncDisposable
     internal SyncReport LastSync => _session.Sync;
 
     /// <summary>
-    /// Starts a cluster and returns once every requested worker is connected and has the caller's code.
+    /// Starts a cluster and returns once every requested worker (or <see cref="ClusterOptions.MinimumWorkers"/> of them) is
+    /// connected and has the caller's code; the rest join the running cluster as they come.
     /// </summary>
     /// <param name="options">Workers, backend and timeouts; default: one local worker process per processor.</param>
     /// <param name="cancellationToken">Cancels the start; whatever was started is stopped.</param>
@@ -136,10 +145,19 @@ public sealed partial class Cluster : IAsyncDisposable
 
         _lifetime.Cancel();
         _scheduler.Close(new ObjectDisposedException(nameof(Cluster), "The cluster was disposed while this call was running."));
+
+        // Workers still on their way stop coming; those that came but were not taken in stop with the rest.
+        await _arrivals.StopAsync().ConfigureAwait(false);
+        await _joining.ConfigureAwait(false);
         List<WorkerConnection> connections;
         lock (_connections)
         {
             connections = [.. _connections];
+        }
+
+        while (_arrivals.Ready.TryRead(out var unjoined))
+        {
+            connections.Add(unjoined.Connection);
         }
 
         // Workers started by hand (ConnectAsync) keep running for the next client; the ones this cluster started stop.
@@ -152,6 +170,37 @@ public sealed partial class Cluster : IAsyncDisposable
 
         await _backend.DisposeAsync().ConfigureAwait(false);
         OnClosed();
+    }
+
+    /// <summary>Workers that became ready after the start returned join the running cluster and take work in running calls.</summary>
+    private async Task JoinLateWorkersAsync()
+    {
+        try
+        {
+            while (await _arrivals.Ready.WaitToReadAsync(_lifetime.Token).ConfigureAwait(false))
+            {
+                while (_arrivals.Ready.TryRead(out var arrival))
+                {
+                    var connection = arrival.Connection;
+                    int ready;
+                    lock (_connections)
+                    {
+                        _connections.Add(connection);
+                        ready = _connections.Count;
+                    }
+
+                    OnSynchronized(arrival.BytesSent);
+                    StartWorker(connection);
+                    _logger.WorkerJoinedLate(connection.Id, connection.Endpoint.Address, ready, _session.Launch.Count);
+                    LogWorker(connection);
+                    _progress?.OnChanged(_scheduler, idle: true);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
+        {
+            // The cluster is being disposed; it stops the workers that did not join.
+        }
     }
 
     /// <summary>A worker was lost: start, synchronize and add a replacement, or give up when that is off or fails.</summary>

@@ -9,9 +9,8 @@ namespace Coiled.Remote;
 internal static partial class ClusterLog
 {
     [LoggerMessage(EventId = 4100, Level = LogLevel.Information, Message =
-        "Cluster started on {Backend} in {TotalMs:0} ms (workers {ProvisionMs:0} ms, connect {ConnectMs:0} ms, sync {SyncMs:0} ms): {Count} worker(s); sent {Blobs} file(s), {Bytes} byte(s)")]
-    public static partial void ClusterStarted(
-        this ILogger logger, string backend, double totalMs, double provisionMs, double connectMs, double syncMs, int count, int blobs, long bytes);
+        "Cluster started on {Backend} in {TotalMs:0} ms with {Count} of {Requested} worker(s); sent {Blobs} file(s), {Bytes} byte(s)")]
+    public static partial void ClusterStarted(this ILogger logger, string backend, double totalMs, int count, int requested, int blobs, long bytes);
 
     [LoggerMessage(EventId = 4101, Level = LogLevel.Warning, Message = "Environment variable {Name} is not set in this process; it is not forwarded to the workers")]
     public static partial void VariableNotForwarded(this ILogger logger, string name);
@@ -33,6 +32,13 @@ internal static partial class ClusterLog
 
     [LoggerMessage(EventId = 4112, Level = LogLevel.Error, Message = "Worker {Lost} was lost ({How}) and could not be replaced")]
     public static partial void WorkerNotReplaced(this ILogger logger, Exception exception, string lost, string how);
+
+    [LoggerMessage(EventId = 4113, Level = LogLevel.Warning, Message =
+        "{Workers} worker(s) ({Address}) did not come; the cluster goes on with the {Ready} of {Requested} that did: {Reason}")]
+    public static partial void WorkersDidNotCome(this ILogger logger, Exception exception, int workers, string address, int ready, int requested, string reason);
+
+    [LoggerMessage(EventId = 4114, Level = LogLevel.Information, Message = "Worker {WorkerId} at {Address} joined the running cluster ({Ready} of {Requested} worker(s))")]
+    public static partial void WorkerJoinedLate(this ILogger logger, string workerId, Uri address, int ready, int requested);
 
     [LoggerMessage(EventId = 4120, Level = LogLevel.Debug, Message = "{Operation} {Method}: {Count} item(s) in {ElapsedMs:0} ms")]
     public static partial void CallCompleted(this ILogger logger, string operation, string method, int count, double elapsedMs);

@@ -22,6 +22,13 @@ public sealed record ClusterOptions
     /// <summary>Number of workers to start. Default: one per processor of this machine for local backends.</summary>
     public int? Workers { get; init; }
 
+    /// <summary>
+    /// Workers that must be connected, synchronized and ready before <see cref="Cluster.StartAsync"/> returns; from 1 to
+    /// <see cref="Workers"/>. Default: all of them. The others join the running cluster as they come, and take work in
+    /// calls already running; one that never comes is logged, and the cluster runs on with the workers it has.
+    /// </summary>
+    public int? MinimumWorkers { get; init; }
+
     /// <summary>How workers are provisioned. Default: a new <see cref="LocalProcessBackend"/>.</summary>
     /// <remarks>A backend instance belongs to the cluster started with it and is disposed with that cluster.</remarks>
     public IClusterBackend? Backend { get; init; }

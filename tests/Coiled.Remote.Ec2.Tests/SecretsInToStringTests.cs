@@ -42,10 +42,13 @@ public sealed class SecretsInToStringTests
     {
         var settings = new UserDataScript.Settings(
             7400, new Uri("https://bucket.s3.amazonaws.com/sha256/ab?X-Amz-Signature=5ec7e7"), new string('a', 64),
-            new Uri("https://bucket.s3.amazonaws.com/boot/c/k?X-Amz-Signature=5ec7e8"), TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(2), TimeSpan.FromHours(12));
+            new Uri("https://bucket.s3.amazonaws.com/boot/c/k?X-Amz-Signature=5ec7e8"), TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(2), TimeSpan.FromHours(12))
+        {
+            FirstClientTimeout = TimeSpan.FromMinutes(12),
+        };
 
         settings.ToString().Should().Be(
             $"Settings {{ Port = 7400, WorkerUrl = https://bucket.s3.amazonaws.com/sha256/ab?***, WorkerSha256 = {new string('a', 64)}, " +
-            "SecretsUrl = https://bucket.s3.amazonaws.com/boot/c/k?***, IdleTimeout = 00:20:00, NoClientTimeout = 00:02:00, MaxLifetime = 12:00:00 }");
+            "SecretsUrl = https://bucket.s3.amazonaws.com/boot/c/k?***, IdleTimeout = 00:20:00, NoClientTimeout = 00:02:00, MaxLifetime = 12:00:00, FirstClientTimeout = 00:12:00 }");
     }
 }

@@ -33,6 +33,19 @@ public sealed class UserDataScriptTests
     }
 
     [Fact]
+    public void Render_FirstClientTimeout_StartsTheWorkerWithItBesideTheNoClientTimeout()
+    {
+        var settings = new UserDataScript.Settings(
+            7400, WorkerUrl, Sha256, SecretsUrl, TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(2), TimeSpan.FromHours(12)) { FirstClientTimeout = TimeSpan.FromMinutes(12) };
+
+        var script = UserDataScript.Render(settings);
+
+        script.Should().Contain("no_client_timeout=120\nfirst_client_timeout=720\n");
+        script.Should().Contain("--no-client-timeout \"$no_client_timeout\" \\\n  --first-client-timeout \"$first_client_timeout\" || status=$?");
+        Render().Should().Contain("first_client_timeout=120\n", "without one, the worker waits for its first client as long as for any other");
+    }
+
+    [Fact]
     public async Task Render_DefaultSettings_PassesBashSyntaxCheck()
     {
         var (code, output) = await RunAsync("bash", "-n", WriteScript(Render()));

@@ -125,6 +125,10 @@ public sealed class AnalyzerTests
     [InlineData("List<Exception>", "'List<Exception>' contains 'Exception', which is an exception")]
     [InlineData("double[,,,,]", "'double[,,,,]' has more than 4 dimensions")]
     [InlineData("List<int[,,,,,]>", "contains 'int[,,,,,]', which has more than 4 dimensions")]
+    [InlineData("Shared<Stream>", "'Shared<Stream>' contains 'Stream', which is a stream")]
+    [InlineData("Shared<Func<int>>", "'Shared<Func<int>>' contains 'Func<int>', which is a delegate")]
+    [InlineData("List<Shared<int>>", "'List<Shared<int>>' contains 'Shared<int>', which is a handle to a value shared with the workers, which travels only as a parameter of its own")]
+    [InlineData("Shared<Shared<int>>", "'Shared<Shared<int>>' contains 'Shared<int>', which is a handle")]
     public async Task Analyze_UnserializableParameter_ReportsCR0004(string type, string detail)
     {
         await AssertSingleAsync("CR0004", "data", "'Jobs.Upload'", detail, $$"""
@@ -134,6 +138,35 @@ public sealed class AnalyzerTests
                 [Remote] public static void Upload(int id, {{type}} /*!*/data) { }
             }
             """);
+    }
+
+    [Fact]
+    public async Task Analyze_SharedParameterOfSerializableTypes_ReportsNothing()
+    {
+        var diagnostics = await TestCompilation.AnalyzeAsync("""
+            namespace MyApp;
+
+            public sealed record Model(double[] Weights, Dictionary<string, int> Vocabulary);
+
+            public static class Jobs
+            {
+                [Remote] public static long Score(Shared<byte[]> model, int i) => model.Value[i];
+                [Remote] public static Task<double> PredictAsync(Shared<Model> model, string text, CancellationToken ct) => Task.FromResult(model.Value.Weights[0]);
+                [Remote] public static int Count(Shared<List<Model>?>? models) => models?.Value?.Count ?? 0;
+            }
+
+            public static class Caller
+            {
+                public static async Task RunAsync(Cluster cluster, Model model)
+                {
+                    await using var shared = await cluster.ShareAsync(model);
+                    _ = await cluster.MapAsync(Jobs.PredictAsync, new[] { (shared, "a"), (shared, "b") });
+                    _ = await cluster.SubmitAsync(Jobs.PredictAsync, shared, "c");
+                }
+            }
+            """);
+
+        diagnostics.Should().BeEmpty();
     }
 
     [Fact]
@@ -155,6 +188,8 @@ public sealed class AnalyzerTests
     [InlineData("IEnumerator<int>", "null!", "is a lazy sequence")]
     [InlineData("List<Task<int>>", "null!", "'List<Task<int>>' contains 'Task<int>', which is a task")]
     [InlineData("nint", "0", "is a native handle")]
+    [InlineData("Shared<int>", "null!", "'Shared<int>' is a handle to a value shared with the workers, which travels only as a parameter of its own; declare the parameter as Shared<T>, or pass or return the value itself")]
+    [InlineData("Task<Shared<string>>", "null!", "'Shared<string>' is a handle")]
     public async Task Analyze_UnserializableReturnType_ReportsCR0005(string type, string value, string detail)
     {
         await AssertSingleAsync("CR0005", type, "'Jobs.Open'", detail, $$"""

@@ -58,6 +58,7 @@ public sealed class RemoteStubGeneratorTests
     [InlineData("public static Task<int> M(int x) => Task.FromResult(x);")]
     [InlineData("public static ValueTask M(int x) => default;")]
     [InlineData("public static ValueTask<string?> M(string? x) => new(x);")]
+    [InlineData("public static int M(Shared<int[]> model, int i) => model.Value[i];")]
     [InlineData("public static async Task<int> M(string path, CancellationToken ct) { await Task.Delay(1, ct); return path.Length; }")]
     [InlineData("public static void M(CancellationToken ct) { }")]
     [InlineData("public static int M() => 0;")]

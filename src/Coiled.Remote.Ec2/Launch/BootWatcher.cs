@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Amazon.EC2;
 using Amazon.EC2.Model;
@@ -8,63 +9,84 @@ using Microsoft.Extensions.Logging;
 namespace Coiled.Remote.Ec2;
 
 /// <summary>
-/// Waits until every launched instance runs a worker that accepts connections on its port, and fails with the
-/// instances' console output when one of them stops while booting or when <see cref="Ec2Tuning.BootTimeout"/> passes.
+/// Watches launched instances boot and yields each one's worker as soon as it accepts connections on its port, probing
+/// every running instance of a round at once. An instance that stops while booting, or whose worker does not answer
+/// within <see cref="Ec2Tuning.BootTimeout"/>, does not come: the watch ends with a <see cref="ClusterStartException"/>
+/// quoting its console output once the others have come, or at once when too few can still come.
 /// </summary>
 internal sealed class BootWatcher(IAmazonEC2 client, string clusterName, int workerPort, Ec2Tuning tuning, TimeProvider time, ILogger logger)
 {
-    /// <summary>The workers' addresses, in the order of <paramref name="ids"/>.</summary>
-    public async Task<IReadOnlyList<Uri>> WaitForWorkersAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken)
+    /// <summary>Each instance's id and its worker's address, as each comes up; fewer than <paramref name="minimum"/> fail at once.</summary>
+    public async IAsyncEnumerable<(string InstanceId, Uri Address)> WatchAsync(
+        IReadOnlyList<string> ids, int minimum, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var deadline = time.GetUtcNow() + tuning.BootTimeout;
         var started = time.GetTimestamp();
-        var ready = new Dictionary<string, Uri>(StringComparer.Ordinal);
-        while (true)
+        var waiting = new List<string>(ids);
+        var failures = new List<string>();
+        var up = 0;
+        while (waiting.Count > 0)
         {
-            var waiting = ids.Where(id => !ready.ContainsKey(id)).ToList();
+            var probes = new List<(string Id, Uri Address, Task<bool> Answers)>();
             foreach (var instance in await Ec2Calls.DescribeAsync(client, waiting, cancellationToken).ConfigureAwait(false))
             {
                 var state = instance.State?.Name?.Value;
                 if (state is "shutting-down" or "terminated" or "stopping" or "stopped")
                 {
+                    waiting.Remove(instance.InstanceId);
                     var console = await ConsoleOutputAsync(instance.InstanceId, cancellationToken).ConfigureAwait(false);
-                    throw new ClusterStartException(
+                    failures.Add(
                         $"EC2 instance {instance.InstanceId} of cluster {clusterName} went {state} while booting" +
                         $"{(instance.StateReason?.Message is { } why ? $" ({why})" : string.Empty)}. Its console output:{Environment.NewLine}{console}");
                 }
-
-                if (state == "running" && instance.PublicIpAddress is { Length: > 0 } address
-                    && await AcceptsConnectionsAsync(address, cancellationToken).ConfigureAwait(false))
+                else if (state == "running" && instance.PublicIpAddress is { Length: > 0 } address)
                 {
                     var endpoint = new Uri($"https://{address}:{workerPort.ToString(CultureInfo.InvariantCulture)}");
-                    ready[instance.InstanceId] = endpoint;
-                    logger.WorkerUp(instance.InstanceId, endpoint, ready.Count, ids.Count);
+                    probes.Add((instance.InstanceId, endpoint, AcceptsConnectionsAsync(address, cancellationToken)));
                 }
             }
 
-            if (ready.Count == ids.Count)
+            // One round waits for its slowest probe, not for the sum of them.
+            await Task.WhenAll(probes.Select(p => p.Answers)).ConfigureAwait(false);
+            foreach (var (id, endpoint, _) in probes.Where(p => p.Answers.Result))
             {
-                logger.AllWorkersUp(ids.Count, clusterName, time.GetElapsedTime(started).TotalSeconds);
-                return [.. ids.Select(id => ready[id])];
+                waiting.Remove(id);
+                logger.WorkerUp(id, endpoint, ++up, ids.Count);
+                yield return (id, endpoint);
             }
 
-            if (time.GetUtcNow() >= deadline)
+            if (failures.Count > 0 && ids.Count - failures.Count < minimum)
             {
-                throw await BootTimeoutAsync([.. ids.Where(id => !ready.ContainsKey(id))], cancellationToken).ConfigureAwait(false);
+                throw new ClusterStartException(string.Join(Environment.NewLine, failures));
             }
 
-            await Task.Delay(tuning.PollInterval, time, cancellationToken).ConfigureAwait(false);
+            if (waiting.Count > 0 && time.GetUtcNow() >= deadline)
+            {
+                failures.Add(await BootTimeoutAsync(waiting, cancellationToken).ConfigureAwait(false));
+                throw new ClusterStartException(string.Join(Environment.NewLine, failures));
+            }
+
+            if (waiting.Count > 0)
+            {
+                await Task.Delay(tuning.PollInterval, time, cancellationToken).ConfigureAwait(false);
+            }
         }
+
+        if (failures.Count > 0)
+        {
+            throw new ClusterStartException(string.Join(Environment.NewLine, failures));
+        }
+
+        logger.AllWorkersUp(ids.Count, clusterName, time.GetElapsedTime(started).TotalSeconds);
     }
 
     private async Task<bool> AcceptsConnectionsAsync(string address, CancellationToken cancellationToken)
     {
-        using var socket = new TcpClient();
-        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        attempt.CancelAfter(tuning.ProbeTimeout);
+        using var timeout = new CancellationTokenSource(tuning.ProbeTimeout, time);
+        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {
-            await socket.ConnectAsync(address, workerPort, attempt.Token).ConfigureAwait(false);
+            await (tuning.ProbeWorker ?? ConnectAsync)(address, workerPort, attempt.Token).ConfigureAwait(false);
             return true;
         }
         catch (Exception ex) when (ex is SocketException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
@@ -73,7 +95,13 @@ internal sealed class BootWatcher(IAmazonEC2 client, string clusterName, int wor
         }
     }
 
-    private async Task<ClusterStartException> BootTimeoutAsync(IReadOnlyList<string> late, CancellationToken cancellationToken)
+    private static async Task ConnectAsync(string address, int port, CancellationToken cancellationToken)
+    {
+        using var socket = new TcpClient();
+        await socket.ConnectAsync(address, port, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<string> BootTimeoutAsync(IReadOnlyList<string> late, CancellationToken cancellationToken)
     {
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"{late.Count} EC2 instance(s) of cluster {clusterName} did not start a worker on port {workerPort} within {tuning.BootTimeout.TotalSeconds:0} s: {string.Join(", ", late)}. ");
@@ -85,7 +113,7 @@ internal sealed class BootWatcher(IAmazonEC2 client, string clusterName, int wor
             text.Append(await ConsoleOutputAsync(id, cancellationToken).ConfigureAwait(false));
         }
 
-        return new ClusterStartException(text.ToString());
+        return text.ToString();
     }
 
     /// <summary>The last lines of an instance's console, or why there are none.</summary>

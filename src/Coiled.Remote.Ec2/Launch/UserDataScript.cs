@@ -37,13 +37,17 @@ internal static partial class UserDataScript
         TimeSpan NoClientTimeout,
         TimeSpan MaxLifetime)
     {
+        /// <summary>How long the worker waits for its very first client; null for <see cref="NoClientTimeout"/>.</summary>
+        public TimeSpan? FirstClientTimeout { get; init; }
+
         // A presigned address lets whoever holds it read the object: printing the settings shows where, never the signature.
         private bool PrintMembers(StringBuilder builder)
         {
             builder.Append(CultureInfo.InvariantCulture,
                 $"Port = {Port}, WorkerUrl = {WorkerUrl.GetLeftPart(UriPartial.Path)}?{Redacted.Text}, WorkerSha256 = {WorkerSha256}, ");
             builder.Append(CultureInfo.InvariantCulture,
-                $"SecretsUrl = {SecretsUrl.GetLeftPart(UriPartial.Path)}?{Redacted.Text}, IdleTimeout = {IdleTimeout}, NoClientTimeout = {NoClientTimeout}, MaxLifetime = {MaxLifetime}");
+                $"SecretsUrl = {SecretsUrl.GetLeftPart(UriPartial.Path)}?{Redacted.Text}, IdleTimeout = {IdleTimeout}, NoClientTimeout = {NoClientTimeout}, MaxLifetime = {MaxLifetime}, ");
+            builder.Append(CultureInfo.InvariantCulture, $"FirstClientTimeout = {FirstClientTimeout}");
             return true;
         }
     }
@@ -73,6 +77,7 @@ internal static partial class UserDataScript
             .Replace("@SECRETS_URL@", Quotable(settings.SecretsUrl), StringComparison.Ordinal)
             .Replace("@IDLE_TIMEOUT@", Seconds(settings.IdleTimeout), StringComparison.Ordinal)
             .Replace("@NO_CLIENT_TIMEOUT@", Seconds(settings.NoClientTimeout), StringComparison.Ordinal)
+            .Replace("@FIRST_CLIENT_TIMEOUT@", Seconds(settings.FirstClientTimeout ?? settings.NoClientTimeout), StringComparison.Ordinal)
             .Replace("@MAX_LIFETIME_MINUTES@", Math.Max(1, (long)Math.Ceiling(settings.MaxLifetime.TotalMinutes)).ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
             .Replace("@ROOT@", DefaultRoot, StringComparison.Ordinal)
             .ReplaceLineEndings("\n");
@@ -126,6 +131,7 @@ internal static partial class UserDataScript
         secrets_url='@SECRETS_URL@'
         idle_timeout=@IDLE_TIMEOUT@
         no_client_timeout=@NO_CLIENT_TIMEOUT@
+        first_client_timeout=@FIRST_CLIENT_TIMEOUT@
         max_lifetime_minutes=@MAX_LIFETIME_MINUTES@
 
         power_off() {
@@ -183,7 +189,8 @@ internal static partial class UserDataScript
           --cert "$root/worker.pfx" \
           --cache-dir "$root/cache" \
           --idle-timeout "$idle_timeout" \
-          --no-client-timeout "$no_client_timeout" || status=$?
+          --no-client-timeout "$no_client_timeout" \
+          --first-client-timeout "$first_client_timeout" || status=$?
         echo "coiled-remote: the worker exited with status $status"
         """;
 }

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Coiled.Remote;
 
 /// <summary>
@@ -21,4 +23,24 @@ public interface IClusterBackend : IAsyncDisposable
     /// On failure or cancellation, whatever was started is stopped before this method returns.
     /// </summary>
     Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Starts <see cref="WorkerLaunch.Count"/> workers and yields each one's endpoint as soon as that worker accepts
+    /// connections, so that the cluster connects to it while the others still start. The cluster starts this way; the
+    /// default waits for <see cref="StartWorkersAsync"/> and yields what it returns.
+    /// </summary>
+    /// <remarks>
+    /// A worker that cannot start ends the sequence with an exception (best a <see cref="ClusterStartException"/> that
+    /// names it and says why) after the others have come or failed, or at once when fewer than
+    /// <see cref="WorkerLaunch.MinimumCount"/> can still come. Workers already yielded keep running when the sequence
+    /// fails or is cancelled; the backend stops them when it is disposed. Before it throws, the backend stops the workers
+    /// it did not yield.
+    /// </remarks>
+    async IAsyncEnumerable<WorkerEndpoint> StartWorkersStreamingAsync(WorkerLaunch launch, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        foreach (var endpoint in await StartWorkersAsync(launch, cancellationToken).ConfigureAwait(false))
+        {
+            yield return endpoint;
+        }
+    }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 
@@ -85,6 +86,51 @@ public sealed class LocalProcessBackend : IClusterBackend
         }
     }
 
+    /// <summary>
+    /// Starts <see cref="WorkerLaunch.Count"/> worker processes at once and yields each one's endpoint as soon as that
+    /// worker listens. A worker that fails to start stops the ones not yet yielded and ends the sequence with its error.
+    /// </summary>
+    public async IAsyncEnumerable<WorkerEndpoint> StartWorkersStreamingAsync(WorkerLaunch launch, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(launch);
+        var worker = FindWorker();
+        var cache = CacheDirectory ?? DefaultCacheDirectory();
+        Directory.CreateDirectory(cache);
+        var slots = SlotsPerWorker ?? Math.Max(1, Environment.ProcessorCount / launch.Count);
+        var logger = launch.LoggerFactory.CreateLogger<LocalProcessBackend>();
+        using var starting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var launched = new List<WorkerProcess>();
+        var pending = Enumerable.Range(0, launch.Count).Select(_ => StartOneAsync(worker, cache, slots, launch, logger, starting.Token, launched)).ToList();
+        var yielded = new List<WorkerEndpoint>();
+        while (pending.Count > 0)
+        {
+            WorkerEndpoint endpoint;
+            try
+            {
+                var done = await Task.WhenAny(pending).ConfigureAwait(false);
+                pending.Remove(done);
+                endpoint = await done.ConfigureAwait(false);
+            }
+            catch
+            {
+                await starting.CancelAsync().ConfigureAwait(false);
+                await Task.WhenAll(pending.Select(p => p.ContinueWith(_ => { }, TaskScheduler.Default))).ConfigureAwait(false);
+                List<WorkerProcess> unyielded;
+                lock (_workers)
+                {
+                    unyielded = [.. launched.Where(w => !yielded.Any(e => ReferenceEquals(e.Exited, w.Exited)))];
+                    _workers.RemoveAll(unyielded.Contains);
+                }
+
+                await Task.WhenAll(unyielded.Select(w => w.StopAsync(StopGrace))).ConfigureAwait(false);
+                throw;
+            }
+
+            yielded.Add(endpoint);
+            yield return endpoint;
+        }
+    }
+
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
@@ -98,7 +144,8 @@ public sealed class LocalProcessBackend : IClusterBackend
         await Task.WhenAll(workers.Select(w => w.StopAsync(StopGrace))).ConfigureAwait(false);
     }
 
-    private async Task<WorkerEndpoint> StartOneAsync(string worker, string cache, int slots, WorkerLaunch launch, ILogger logger, CancellationToken cancellationToken)
+    private async Task<WorkerEndpoint> StartOneAsync(
+        string worker, string cache, int slots, WorkerLaunch launch, ILogger logger, CancellationToken cancellationToken, List<WorkerProcess>? launched = null)
     {
         var start = StartInfo(worker, cache, slots, launch);
         var process = Process.Start(start) ?? throw new ClusterStartException($"Could not start {start.FileName} {worker}.");
@@ -106,6 +153,7 @@ public sealed class LocalProcessBackend : IClusterBackend
         lock (_workers)
         {
             _workers.Add(workerProcess);
+            launched?.Add(workerProcess);
         }
 
         await process.StandardInput.WriteLineAsync(launch.Token.AsMemory(), cancellationToken).ConfigureAwait(false);

@@ -13,11 +13,22 @@ namespace Coiled.Remote;
 /// <param name="LoggerFactory">Where the backend logs.</param>
 public sealed record WorkerLaunch(int Count, string Token, TimeSpan IdleTimeout, TimeSpan NoClientTimeout, ILoggerFactory LoggerFactory)
 {
+    /// <summary>
+    /// Workers the cluster needs before it runs (<see cref="ClusterOptions.MinimumWorkers"/>), from 1 to
+    /// <see cref="Count"/>; default <see cref="Count"/>. A backend that starts workers one by one
+    /// (<see cref="IClusterBackend.StartWorkersStreamingAsync"/>) gives up at once when fewer than this can still come.
+    /// </summary>
+    public int MinimumCount
+    {
+        get => field is > 0 ? Math.Min(field, Count) : Count;
+        init => field = value;
+    }
+
     // The record is logged and shown by debuggers: it says that the token is set, never what it is.
     private bool PrintMembers(StringBuilder builder)
     {
         builder.Append(CultureInfo.InvariantCulture,
-            $"Count = {Count}, Token = {Redacted.Text}, IdleTimeout = {IdleTimeout}, NoClientTimeout = {NoClientTimeout}, LoggerFactory = {LoggerFactory}");
+            $"Count = {Count}, MinimumCount = {MinimumCount}, Token = {Redacted.Text}, IdleTimeout = {IdleTimeout}, NoClientTimeout = {NoClientTimeout}, LoggerFactory = {LoggerFactory}");
         return true;
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Coiled.Remote.Serialization;
+using Coiled.Remote.Sharing;
 using Coiled.Remote.Stubs;
 
 namespace Coiled.Remote.Scheduling;
@@ -14,6 +15,11 @@ internal static class ArgumentError
     public static ArgumentException From<TArgs>(RemoteStub stub, TArgs arguments, long? index, Exception error)
     {
         var item = index is { } i ? $", item {i}," : string.Empty;
+        if (error is SharedHandleException handle)
+        {
+            return new ArgumentException($"Argument '{stub.Method.GetParameters()[handle.Position].Name}' of {stub.DisplayName}{item} {handle.Problem}", error);
+        }
+
         if (error is not UnsendableValueException unsendable)
         {
             return new ArgumentException(

@@ -61,16 +61,19 @@ internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken
         _queuedItems += chunk.Remaining;
     }
 
-    private HashSet<SharedValue>? _sharedValues;
+    private CallShares? _shares;
 
-    /// <summary>The shared values this job's items refer to (scheduler lock); each counts the job as a call that refers to it until the job ends.</summary>
-    public ISet<SharedValue> SharedValues => _sharedValues ??= new(ReferenceEqualityComparer.Instance);
+    /// <summary>Whether the job lets go of a shared value once its items that refer to it ended, rather than when it ends (streams).</summary>
+    protected virtual bool ReleasesSharesPerItem => false;
 
-    /// <summary>Takes the shared values the job referred to, once it ended (scheduler lock); empty for a job that shared none.</summary>
+    /// <summary>The shared values this job's items refer to (scheduler lock).</summary>
+    public CallShares Shares => _shares ??= new(ReleasesSharesPerItem);
+
+    /// <summary>Takes the shared values the job still referred to, once it ended (scheduler lock); empty for a job that shared none.</summary>
     public IReadOnlyCollection<SharedValue> TakeSharedValues()
     {
-        IReadOnlyCollection<SharedValue> values = _sharedValues ?? [];
-        _sharedValues = null;
+        IReadOnlyCollection<SharedValue> values = _shares?.TakeAll() ?? [];
+        _shares = null;
         return values;
     }
 

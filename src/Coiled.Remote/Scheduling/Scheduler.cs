@@ -88,6 +88,11 @@ internal sealed partial class Scheduler
                 return;
             }
 
+            if (Withdrawn(job, chunks) is { } withdrawn)
+            {
+                throw withdrawn;
+            }
+
             job.Id = ++_nextJobId;
             job.Finished = OnJobFinished;
             _jobs.Add(job.Id, job);
@@ -106,6 +111,7 @@ internal sealed partial class Scheduler
     /// <summary>Adds items to a running job (streams).</summary>
     public void Enqueue(Job job, ArgumentChunk chunk)
     {
+        ArgumentException? withdrawn;
         lock (_gate)
         {
             if (job.IsFinished)
@@ -113,8 +119,18 @@ internal sealed partial class Scheduler
                 return;
             }
 
-            AddChunk(job, chunk);
-            _queue.Enqueue(job);
+            withdrawn = Withdrawn(job, [chunk]);
+            if (withdrawn is null)
+            {
+                AddChunk(job, chunk);
+                _queue.Enqueue(job);
+            }
+        }
+
+        if (withdrawn is not null)
+        {
+            job.Fail(withdrawn);
+            return;
         }
 
         WakeAll();
@@ -123,7 +139,7 @@ internal sealed partial class Scheduler
     /// <summary>Queues a chunk of a job's items, with the shared values they refer to counted as the job's (scheduler lock).</summary>
     private void AddChunk(Job job, ArgumentChunk chunk)
     {
-        chunk.Shares?.Intern(_shared, job.SharedValues);
+        chunk.Shares?.Intern(_shared, job.Shares);
         job.AddChunk(chunk);
     }
 
@@ -142,6 +158,11 @@ internal sealed partial class Scheduler
                 var cancel = new CancelTasks();
                 cancel.TaskIds.AddRange(cancels);
                 return new OutgoingRequest(new RunRequest { Cancel = cancel });
+            }
+
+            if (TakeReleases(tasks) is { } releases)
+            {
+                return releases;
             }
 
             if (worker.State != WorkerState.Ready || tasks.Isolating is not null
@@ -196,9 +217,16 @@ internal sealed partial class Scheduler
     public void OnResults(ITaskWorker worker, ResultBatch batch)
     {
         CompletedBatch completed;
+        List<ITaskWorker>? toWake = null;
         lock (_gate)
         {
             completed = _results.Complete(_workers.GetValueOrDefault(worker), worker.Id, batch);
+            ItemsEnded(completed, batch.TaskIds.Count, ref toWake);
+        }
+
+        foreach (var other in toWake ?? [])
+        {
+            other.Wake();
         }
 
         worker.Wake();
@@ -254,7 +282,7 @@ internal sealed partial class Scheduler
             job.ReleaseBuffers();
             foreach (var value in job.TakeSharedValues())
             {
-                _shared.EndCall(value);
+                EndShare(value, ref toWake);
             }
         }
 

@@ -32,6 +32,9 @@ internal sealed class StreamJob<TResult> : Job
     /// <summary>What the stream holds between its source and its consumer, and when the source may be read again.</summary>
     public StreamWindow Window { get; }
 
+    /// <summary>A stream lasts as long as its source: it holds a shared value only while items that pass it are queued or running.</summary>
+    protected override bool ReleasesSharesPerItem => true;
+
     /// <summary>The source ended after <paramref name="total"/> items.</summary>
     public void InputCompleted(long total)
     {

@@ -174,6 +174,7 @@ internal sealed class TaskQueue
             }
 
             SharedValue[]? shares = null;
+            SharedValue[]?[]? each = null;
             if (chunk.Shares is { } chunkShares)
             {
                 shares = SharesFitting(chunkShares, worker.Shared.Budget, start, ref count);
@@ -185,6 +186,7 @@ internal sealed class TaskQueue
                 }
 
                 replacedBytes = chunkShares.ReplacedBytes(start, count);
+                each = shares is null ? null : chunkShares.ValuesOfEach(start, count);
             }
 
             job.Take(chunk, count);
@@ -198,7 +200,7 @@ internal sealed class TaskQueue
             var sentAt = job.TraceTimestamp();
             for (var i = 0; i < count; i++)
             {
-                var task = new PendingTask(job, chunk.FirstIndex + start + i, chunk.Slice(start + i, 1), 0, null, sentAt, shares);
+                var task = new PendingTask(job, chunk.FirstIndex + start + i, chunk.Slice(start + i, 1), 0, null, sentAt, each?[i]);
                 batch.TaskIds.Add(task.TaskId);
                 worker.Place(task);
             }

@@ -25,6 +25,7 @@ namespace Coiled.Remote.Serialization;
 /// <item>only a value of exactly its class may be passed for a collection class that can be derived from
 /// (<see cref="GuardedFormatter{T}"/>, <see cref="ExactTypeFormatter{T}"/>);</item>
 /// <item>sets and dictionaries with comparers of their own are refused (<see cref="ComparerCheckFormatter{T}"/>);</item>
+/// <item><c>Shared&lt;T&gt;</c> is read from its value's bytes and never written inline (<see cref="Sharing.SharedHandleFormatter{T}"/>);</item>
 /// <item>the user's own collection classes are written through their typed face (<see cref="DerivedCollections"/>).</item>
 /// </list>
 /// Formatters are chosen once per type and cached in a static generic field, as the built-in resolvers do.
@@ -78,6 +79,11 @@ internal sealed class RemoteResolver : IFormatterResolver
         if (type == typeof(BigInteger?) || type == typeof(Int128?) || type == typeof(UInt128?))
         {
             return (IMessagePackFormatter<T>)Activator.CreateInstance(typeof(NullableFormatter<>).MakeGenericType(Nullable.GetUnderlyingType(type)!))!;
+        }
+
+        if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(Shared<>))
+        {
+            return (IMessagePackFormatter<T>)typeof(Sharing.SharedHandleFormatter<>).MakeGenericType(type.GetGenericArguments()[0]).GetField("Instance")!.GetValue(null)!;
         }
 
         if (NativeDateTimeResolver.Instance.GetFormatter<T>() is { } dateTime)

@@ -13,7 +13,8 @@ namespace Coiled.Remote.Sharing;
 /// time the call passes it, and remembered (weakly) with its bytes; when the same object (reference equality) comes
 /// again, those bytes become a <see cref="SharedValue"/> and this and every later item carry a
 /// <see cref="SharedReference"/> to it instead. An object an earlier call of the cluster passed is shared from its
-/// first item on, serialized again, so that one changed between calls is sent again under its new hash.
+/// first item on, serialized again, so that one changed between calls is sent again under its new hash. A
+/// <see cref="Shared{T}"/> passed as an argument is always a reference to the value its cluster shares.
 /// </summary>
 /// <remarks>
 /// Small arguments cost a flag test and a flush more; nothing is looked up or hashed for them, nor for any argument at
@@ -21,9 +22,24 @@ namespace Coiled.Remote.Sharing;
 /// (a stream of distinct large items holds no more than that); another one is serialized again when it repeats.
 /// One call's items are written by one thread at a time.
 /// </remarks>
-internal sealed class ArgumentSharing(RepeatedArguments cluster) : IDisposable
+/// <param name="cluster">The large objects the cluster's calls passed; null to share only <see cref="Shared{T}"/> handles.</param>
+/// <param name="owner">The cluster the call is made on: handles of another are refused.</param>
+/// <param name="keep">
+/// Most large values whose bytes the writer keeps for their next coming, the latest used kept; 0 for every one the call
+/// passes (a map, whose writer lives while its items are written). A stream, which lasts as long as its source, keeps a few.
+/// </param>
+internal sealed class ArgumentSharing(RepeatedArguments? cluster, Cluster? owner = null, int keep = 0) : IDisposable
 {
+    /// <summary>Large values a stream's writer keeps the bytes of.</summary>
+    public const int StreamKeeps = 4;
+
     private readonly List<SharedValue> _itemShares = [];
+
+    /// <summary>The entries whose shared value the writer holds, the latest used last.</summary>
+    private readonly List<Entry> _kept = [];
+
+    /// <summary>The copy of each kept value that the chunk being written refers to (see <see cref="SharedValue.Copy"/>).</summary>
+    private readonly Dictionary<SharedValue, SharedValue> _chunkValues = new(ReferenceEqualityComparer.Instance);
     private ConditionalWeakTable<object, Entry>? _entries;
     private GrowableBuffer _buffer = null!;
     private Candidate? _candidate;
@@ -54,9 +70,21 @@ internal sealed class ArgumentSharing(RepeatedArguments cluster) : IDisposable
             return;
         }
 
+        if (value is ISharedHandle handle)
+        {
+            Refer(ref writer, Checked(handle, position));
+            return;
+        }
+
+        if (cluster is null)
+        {
+            formatter.Serialize(ref writer, value, RemoteSerializer.Options);
+            return;
+        }
+
         if ((_positions & (1 << position)) != 0 && _entries!.TryGetValue(value, out var known) && ReferenceEquals(known.Formatter, formatter))
         {
-            Refer(ref writer, known.Shared ??= ShareAgain(known, value, formatter));
+            Refer(ref writer, ForChunk(Keep(known, known.Shared ?? ShareAgain(known, value, formatter))));
             return;
         }
 
@@ -77,9 +105,9 @@ internal sealed class ArgumentSharing(RepeatedArguments cluster) : IDisposable
         if (cluster.SeenBefore(value))
         {
             // An earlier call passed it: the workers may hold these very bytes already, and only a reference goes.
-            entry.Shared = SharedValue.Of(_buffer.WrittenSpan.Slice(start, size));
+            var shared = Keep(entry, SharedValue.Of(_buffer.WrittenSpan.Slice(start, size)));
             _buffer.Truncate(start);
-            Refer(ref writer, entry.Shared);
+            Refer(ref writer, ForChunk(shared));
             return;
         }
 
@@ -93,6 +121,8 @@ internal sealed class ArgumentSharing(RepeatedArguments cluster) : IDisposable
     /// </summary>
     public void Sealed(ReadOnlyMemory<byte> data, RentedBuffer? lease)
     {
+        // The chunk owns its copies now; the next chunk's items refer to copies of their own.
+        _chunkValues.Clear();
         if (_candidate is { Bytes: null } candidate)
         {
             candidate.Bytes = data.Slice(candidate.Start, candidate.Length);
@@ -101,7 +131,67 @@ internal sealed class ArgumentSharing(RepeatedArguments cluster) : IDisposable
         }
     }
 
-    public void Dispose() => DropCandidate();
+    public void Dispose()
+    {
+        DropCandidate();
+        foreach (var copy in _chunkValues.Values)
+        {
+            copy.DropBytes();
+        }
+
+        _chunkValues.Clear();
+        foreach (var entry in _kept)
+        {
+            entry.Shared?.DropBytes();
+            entry.Shared = null;
+        }
+
+        _kept.Clear();
+    }
+
+    /// <summary>Keeps <paramref name="shared"/> as <paramref name="entry"/>'s value, the latest used; a stream's writer lets go of the value used least recently beyond its few.</summary>
+    private SharedValue Keep(Entry entry, SharedValue shared)
+    {
+        if (entry.Shared is null)
+        {
+            entry.Shared = shared;
+            _kept.Add(entry);
+        }
+        else if (keep > 0)
+        {
+            // A map keeps every value, in any order; a stream's few are kept in the order they were last used.
+            _kept.Remove(entry);
+            _kept.Add(entry);
+        }
+
+        if (keep > 0 && _kept.Count > keep)
+        {
+            var oldest = _kept[0];
+            _kept.RemoveAt(0);
+            if (_chunkValues.Remove(oldest.Shared!, out var copy))
+            {
+                // The chunk being written refers to it still, through its copy: the copy stays with the chunk.
+                _chunkValues.Add(copy, copy);
+            }
+
+            oldest.Shared!.DropBytes();
+            oldest.Shared = null;
+        }
+
+        return shared;
+    }
+
+    /// <summary>The chunk being written refers to a copy of <paramref name="shared"/>, which it takes with it when sealed.</summary>
+    private SharedValue ForChunk(SharedValue shared)
+    {
+        if (!_chunkValues.TryGetValue(shared, out var copy))
+        {
+            copy = shared.Copy();
+            _chunkValues.Add(shared, copy);
+        }
+
+        return copy;
+    }
 
     private void Refer(ref MessagePackWriter writer, SharedValue shared)
     {
@@ -112,6 +202,29 @@ internal sealed class ArgumentSharing(RepeatedArguments cluster) : IDisposable
         }
 
         ItemReplacedBytes += shared.Size - SharedReference.Size;
+    }
+
+    /// <summary>The value of a handle passed at <paramref name="position"/>, if this call may pass it.</summary>
+    /// <exception cref="SharedHandleException">It is another cluster's, or it was disposed.</exception>
+    private SharedValue Checked(ISharedHandle handle, int position)
+    {
+        var type = Serialization.TypeNames.Of(handle.GetType());
+        if (handle.Cluster is not { } made)
+        {
+            throw new SharedHandleException(position, $"is a {type} that a worker read, which only its own tasks can use. Pass it to the caller and share its value with the cluster's ShareAsync there.");
+        }
+
+        if (!ReferenceEquals(made, owner))
+        {
+            throw new SharedHandleException(position, $"is a {type} of cluster {made.Id}, not of this cluster {owner?.Id}: a shared value is held by the workers of the cluster that shared it. Share the value with this cluster's ShareAsync and pass that handle.");
+        }
+
+        if (handle.IsDisposed)
+        {
+            throw new SharedHandleException(position, $"is a {type} that was disposed, so cluster {made.Id}'s workers let go of its value. Dispose a handle only after the calls that pass it ended, or share the value again with ShareAsync.");
+        }
+
+        return handle.Shared!;
     }
 
     /// <summary>A large value comes a second time in this call: its bytes, kept from its first time or written again, become shared.</summary>

@@ -39,20 +39,37 @@ internal sealed class ChunkShares
         _replacedEnds.Add((_replacedEnds.Count == 0 ? 0 : _replacedEnds[^1]) + replacedBytes);
     }
 
-    /// <summary>Swaps each value for the table's value of its hash, and counts the job as a call that refers to each (scheduler lock).</summary>
-    public void Intern(SharedValueTable table, ISet<SharedValue> callValues)
+    /// <summary>The first value whose <see cref="Shared{T}"/> handles were disposed since the items were written; null for none (scheduler lock).</summary>
+    public SharedValue? FirstWithdrawn() => _runs.Find(run => run.Value.Withdrawn).Value;
+
+    /// <summary>Swaps each value for the table's value of its hash, and counts the items that refer to each as the call's (scheduler lock).</summary>
+    public void Intern(SharedValueTable table, CallShares call)
     {
         for (var i = 0; i < _runs.Count; i++)
         {
-            var value = table.Intern(_runs[i].Value);
-            _runs[i] = _runs[i] with { Value = value };
-            if (callValues.Add(value))
-            {
-                SharedValueTable.AddCall(value);
-            }
+            var run = _runs[i];
+            var value = table.Intern(run.Value);
+            _runs[i] = run with { Value = value };
+            call.Refer(value, run.Last - run.First + 1);
         }
 
         _lastRun.Clear();
+    }
+
+    /// <summary>
+    /// Per item of [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>), the values it refers to,
+    /// null for none; consecutive items that refer to the same values share one array (scheduler lock).
+    /// </summary>
+    public SharedValue[]?[] ValuesOfEach(int start, int count)
+    {
+        var each = new SharedValue[]?[count];
+        for (var i = 0; i < count; i++)
+        {
+            var values = ValuesOf(start + i, 1);
+            each[i] = i > 0 && values is not null && each[i - 1] is { } previous && previous.AsSpan().SequenceEqual(values) ? previous : values;
+        }
+
+        return each;
     }
 
     /// <summary>The values items [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>) refer to; null for none (scheduler lock).</summary>

@@ -36,6 +36,15 @@ internal sealed class SharedValue
     /// <summary>Workers (task streams) that hold it.</summary>
     public int Holders { get; set; }
 
+    /// <summary>
+    /// Whether a <see cref="Shared{T}"/> handle made it: the workers are then told to let go of it as soon as no handle
+    /// and no running call refers to it, where a value only calls passed stays until the budget needs its room.
+    /// </summary>
+    public bool Explicit { get; set; }
+
+    /// <summary>Whether its handles were disposed and no call refers to it: a call that passes the handle now is refused.</summary>
+    public bool Withdrawn { get; set; }
+
     /// <summary>A copy of <paramref name="serialized"/> with its hash.</summary>
     public static SharedValue Of(ReadOnlySpan<byte> serialized)
     {
@@ -43,6 +52,12 @@ internal sealed class SharedValue
         serialized.CopyTo(bytes.Array);
         return new SharedValue(ValueHash.Of(serialized), bytes, serialized.Length);
     }
+
+    /// <summary>
+    /// Another value of the same hash that holds the same bytes (counted once more), for one chunk of a call's items to
+    /// refer to: the table takes its bytes when the chunk is queued, whatever became of this one's by then.
+    /// </summary>
+    public SharedValue Copy() => new(Hash, HoldBytes(), Size);
 
     /// <summary>A hold on the bytes for one send, which the sender releases once they are written.</summary>
     public RentedBuffer HoldBytes()

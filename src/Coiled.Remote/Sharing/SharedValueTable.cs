@@ -28,14 +28,17 @@ internal sealed class SharedValueTable
     /// <summary>A running call refers to the value from now on.</summary>
     public static void AddCall(SharedValue value) => value.Calls++;
 
-    /// <summary>A call that referred to the value ended; the last one lets go of its bytes.</summary>
-    public void EndCall(SharedValue value)
+    /// <summary>A call (or a handle) that referred to the value ended; the last one lets go of its bytes, and is told so (true).</summary>
+    public bool EndCall(SharedValue value)
     {
-        if (--value.Calls == 0)
+        if (--value.Calls != 0)
         {
-            value.DropBytes();
-            ForgetIfUnused(value);
+            return false;
         }
+
+        value.DropBytes();
+        ForgetIfUnused(value);
+        return true;
     }
 
     /// <summary>A worker holds the value from now on.</summary>

@@ -111,6 +111,29 @@ internal sealed class WorkerSharedValues(SharedValueTable table, long budget)
         return transfers;
     }
 
+    /// <summary>
+    /// Plans the dropping of <paramref name="value"/>, which nothing refers to any more, if the worker holds it and no task
+    /// in flight there needs it (one that does is dropped when the budget needs its room); true when it was planned.
+    /// </summary>
+    public bool Drop(SharedValue value)
+    {
+        if (!_held.TryGetValue(value, out var holding) || holding.InFlight > 0)
+        {
+            return false;
+        }
+
+        Forget(value);
+        return true;
+    }
+
+    /// <summary>What to drop, planned outside a batch's preparation (<see cref="Drop"/>); taken. Null for none.</summary>
+    public List<ValueHash>? TakeDrops()
+    {
+        var drop = _toDrop;
+        _toDrop = null;
+        return drop;
+    }
+
     /// <summary>The worker's task stream ended (its executor died, or the worker is gone): it holds nothing any more.</summary>
     public void Clear()
     {
@@ -152,13 +175,18 @@ internal sealed class WorkerSharedValues(SharedValueTable table, long budget)
 
         foreach (var victim in victims.Take(count))
         {
-            _held.Remove(victim);
-            Bytes -= victim.Size;
-            (_toDrop ??= []).Add(victim.Hash);
-            table.Unhold(victim);
+            Forget(victim);
         }
 
         return true;
+    }
+
+    private void Forget(SharedValue value)
+    {
+        _held.Remove(value);
+        Bytes -= value.Size;
+        (_toDrop ??= []).Add(value.Hash);
+        table.Unhold(value);
     }
 
     private sealed class Holding

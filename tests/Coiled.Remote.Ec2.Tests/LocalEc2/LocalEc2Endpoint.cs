@@ -98,6 +98,19 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     /// <summary>Run the user data of launched instances; when false they run but never start anything.</summary>
     public bool BootInstances { get; set; } = true;
 
+    /// <summary>Awaited before each instance goes running: tests boot some instances late, or fail them (<see cref="FailBoot"/>).</summary>
+    public Func<FakeInstance, Task>? BootGate { get; set; }
+
+    /// <summary>The instance fails while booting: EC2 reports it terminated, as after a hardware failure.</summary>
+    public void FailBoot(FakeInstance instance)
+    {
+        lock (_lock)
+        {
+            instance.State = "terminated";
+            instance.StateReason = "Server.InternalError: Internal error on launch";
+        }
+    }
+
     /// <summary>How long shutting-down lasts.</summary>
     public TimeSpan TerminationDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
@@ -569,6 +582,11 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     private async Task BootAsync(FakeInstance instance)
     {
         await Task.Delay(100);
+        if (BootGate is { } gate)
+        {
+            await gate(instance);
+        }
+
         if (Network is { } network && BootInstances)
         {
             (instance.Namespace, var address) = network.AddInstance();

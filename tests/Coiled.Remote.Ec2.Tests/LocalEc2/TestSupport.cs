@@ -14,6 +14,14 @@ public static class Ec2Jobs
 
     [Remote]
     public static string? Variable(string name) => Environment.GetEnvironmentVariable(name);
+
+    /// <summary>The process the task ran in (each worker's executor is its own), after a short pause so that items spread over the workers.</summary>
+    [Remote]
+    public static int SlowProcessId(int item)
+    {
+        Thread.Sleep(50);
+        return Environment.ProcessId;
+    }
 }
 
 /// <summary>Short waits for the local endpoint, and the facts the backend would read from the machine.</summary>

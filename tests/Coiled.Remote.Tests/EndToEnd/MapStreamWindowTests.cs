@@ -28,7 +28,8 @@ public sealed class MapStreamWindowTests
     {
         const long Budget = 16 * MiB;
         var window = new StreamWindow(Cluster.StreamWindowItems, Budget);
-        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend() });
+        // The same array in every item, sent whole with each: a repeated large argument would otherwise be shared.
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend(), ShareRepeatedArguments = false });
         var data = new byte[MiB];
         var source = new CountingSource<byte[]>(1024, _ => data);
         var stream = cluster.MapStreamCoreAsync<byte[], long>(
@@ -123,6 +124,7 @@ public sealed class MapStreamWindowTests
             Workers = 2,
             Backend = new InProcessBackend(),
             StreamWindowBytes = ClusterOptions.MinStreamWindowBytes,
+            ShareRepeatedArguments = false,
         });
         var data = new byte[2 * MiB];
         var source = new CountingSource<byte[]>(20, _ => data);

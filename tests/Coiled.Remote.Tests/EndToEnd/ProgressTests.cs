@@ -91,7 +91,8 @@ public sealed class ProgressTests
             Backend = new InProcessBackend { SlotsPerWorker = 1 },
             Progress = progress,
         });
-        progress.Reports.Select(r => r.Phase).Should().Equal("starting workers", "synchronizing", "running");
+        progress.Reports.Select(r => (r.Phase, r.WorkersReady)).Should().Equal(
+            ("starting workers", 0), ("synchronizing", 0), ("starting workers", 1), ("starting workers", 2), ("running", 2));
         progress.Clear();
 
         await cluster.MapAsync(TestJobs.SlowIdentity, Enumerable.Range(0, 40)).WaitAsync(Safety);

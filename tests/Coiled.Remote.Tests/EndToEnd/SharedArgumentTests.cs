@@ -144,22 +144,51 @@ public sealed class SharedArgumentTests
     }
 
     [Fact]
-    public async Task MapStreamAsync_OneModelInEveryItem_SendsItWithEachItem()
+    public async Task MapStreamAsync_OneModelInEveryItem_SendsItOnce()
     {
-        // A call refers to what it shares until it ends: a long stream would hold every value it ever passed.
         using var cache = new TempDirectory();
-        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new LocalProcessBackend { CacheDirectory = cache.Path } });
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new LocalProcessBackend { CacheDirectory = cache.Path } });
         var model = Model(seed: 5);
 
         var scores = new List<long>();
-        await foreach (var score in cluster.MapStreamAsync(TestJobs.Score, Enumerable.Range(0, 10).Select(i => (model, i))))
+        await foreach (var score in cluster.MapStreamAsync(TestJobs.Score, Enumerable.Range(0, 20).Select(i => (model, i))))
         {
             scores.Add(score);
         }
 
-        scores.Should().Equal(Enumerable.Range(0, 10).Select(i => Expected(model, i)));
-        cluster.Summary.ArgumentBytes.Should().BeGreaterThanOrEqualTo(10L * ModelBytes);
-        cluster.Scheduler.Metrics.SharedValuesSent.Should().Be(0);
+        scores.Should().Equal(Enumerable.Range(0, 20).Select(i => Expected(model, i)));
+        cluster.Scheduler.Metrics.SharedValuesSent.Should().Be(1);
+        cluster.Summary.ArgumentBytes.Should().BeInRange(2L * ModelBytes, (2L * ModelBytes) + 4096, "the first item carried the model, which then went once to be shared");
+    }
+
+    [Fact]
+    public async Task MapStreamAsync_ModelsOneAfterAnother_EachIsSharedAndTheResultsFollowThem()
+    {
+        using var cache = new TempDirectory();
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new LocalProcessBackend { CacheDirectory = cache.Path } });
+        var models = Enumerable.Range(0, 8).Select(k => Model(seed: 50 + k, bytes: 200_000)).ToArray();
+
+        async IAsyncEnumerable<(byte[], int)> Items()
+        {
+            foreach (var model in models)
+            {
+                for (var i = 0; i < 10; i++)
+                {
+                    await Task.Yield();
+                    yield return (model, i);
+                }
+            }
+        }
+
+        var scores = new List<long>();
+        await foreach (var score in cluster.MapStreamAsync(TestJobs.Score, Items()))
+        {
+            scores.Add(score);
+        }
+
+        scores.Should().Equal(from model in models from i in Enumerable.Range(0, 10) select Expected(model, i));
+        cluster.Scheduler.Metrics.SharedValuesSent.Should().BeInRange(8, 16, "each model went to each worker that ran its items at most once");
+        cluster.Summary.ArgumentBytes.Should().BeLessThan(8L * 4 * 200_100, "no model travelled with more than its first item and once per worker");
     }
 
     [Fact]

@@ -65,7 +65,7 @@ public sealed class SecretsInToStringTests
         var launch = new WorkerLaunch(3, "s3cr3t-token", TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(2), NullLoggerFactory.Instance);
 
         launch.ToString().Should().Be(
-            "WorkerLaunch { Count = 3, Token = ***, IdleTimeout = 00:20:00, NoClientTimeout = 00:02:00, " +
+            "WorkerLaunch { Count = 3, MinimumCount = 3, Token = ***, IdleTimeout = 00:20:00, NoClientTimeout = 00:02:00, " +
             "LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory }");
     }
 
@@ -75,7 +75,7 @@ public sealed class SecretsInToStringTests
         var launch = new WorkerLaunch(1, "s3cr3t-token", TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), NullLoggerFactory.Instance);
         var session = new ClusterSession(launch, null, new Dictionary<string, string>(), new SyncReport(0, 0, 0));
 
-        session.ToString().Should().Contain("Launch = WorkerLaunch { Count = 1, Token = ***,").And.NotContain("s3cr3t-token");
+        session.ToString().Should().Contain("Launch = WorkerLaunch { Count = 1, MinimumCount = 1, Token = ***,").And.NotContain("s3cr3t-token");
     }
 
     [Fact]

@@ -341,6 +341,18 @@ public static class TestJobs
         return Score(model, i);
     }
 
+    /// <summary><see cref="Score"/> against a model shared with <see cref="Cluster.ShareAsync{T}(T, CancellationToken)"/>.</summary>
+    [Remote]
+    public static long ScoreShared(Shared<byte[]> model, int i) => Score(model.Value, i);
+
+    /// <summary><see cref="ScoreWhere"/> against a model shared with <see cref="Cluster.ShareAsync{T}(T, CancellationToken)"/>: which object the task was handed for the handle.</summary>
+    [Remote]
+    public static ScoreSeen ScoreSharedWhere(Shared<byte[]> model, int i) => new(TestProcesses.WorkerProcessId(), System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(model.Value), Score(model.Value, i));
+
+    /// <summary><see cref="ScoreOrExit"/> against a model shared with <see cref="Cluster.ShareAsync{T}(T, CancellationToken)"/>.</summary>
+    [Remote]
+    public static long ScoreSharedOrExit(Shared<byte[]> model, int i, int exitOn, string marker) => ScoreOrExit(model.Value, i, exitOn, marker);
+
     /// <summary>Not marked [Remote]: passing it to the cluster must fail with a clear error.</summary>
     public static double NotRemote(double x) => x;
 

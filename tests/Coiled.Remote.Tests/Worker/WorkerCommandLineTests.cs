@@ -40,4 +40,15 @@ public sealed class WorkerCommandLineTests
 
         parse.Should().Throw<ArgumentException>().WithMessage("--spare-timeout needs a value.");
     }
+
+    [Fact]
+    public void Parse_FirstClientTimeout_IsKeptApartFromTheNoClientTimeoutAndUnsetByDefault()
+    {
+        WorkerCommandLine.Parse(Required).FirstClientTimeout.Should().BeNull("without it the no-client timeout applies from the start");
+
+        var options = WorkerCommandLine.Parse([.. Required, "--first-client-timeout", "720", "--no-client-timeout", "120"]);
+
+        (options.FirstClientTimeout, options.NoClientTimeout).Should().Be((TimeSpan.FromSeconds(720), TimeSpan.FromSeconds(120)));
+        WorkerCommandLine.Parse([.. Required, "--first-client-timeout", "0"]).FirstClientTimeout.Should().Be(Timeout.InfiniteTimeSpan);
+    }
 }

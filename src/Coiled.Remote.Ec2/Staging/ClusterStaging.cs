@@ -1,0 +1,68 @@
+using Amazon.Runtime;
+using Amazon.S3;
+using Coiled.Remote.Security;
+using Coiled.Remote.Synchronization;
+using Microsoft.Extensions.Logging;
+
+namespace Coiled.Remote.Ec2;
+
+/// <summary>
+/// One cluster's use of the staging bucket: checks and prepares, before anything is billed, what the instances boot
+/// with (the self-contained worker for their architecture, the account, the bucket, the worker staged, the boot secrets
+/// staged) and renders their user data; then stages the application's files for the workers to fetch, and deletes the
+/// boot secrets once they were used.
+/// </summary>
+internal sealed class ClusterStaging(Ec2Options options, Ec2Tuning tuning, TimeProvider time, string clusterName, ILogger logger) : IDisposable
+{
+    private IAmazonS3? _s3;
+    private S3Staging? _staging;
+    private BootSecrets? _secrets;
+
+    /// <summary>The application's files for the workers to fetch; null until <see cref="PrepareBootAsync"/> succeeded.</summary>
+    public IBlobStaging? Files { get; private set; }
+
+    /// <summary>Bytes uploaded to the bucket so far.</summary>
+    public long BytesUploaded => _staging?.BytesUploaded ?? 0;
+
+    /// <summary>Everything the instances need before they launch; returns their user data.</summary>
+    public async Task<string> PrepareBootAsync(
+        WorkerLaunch launch, ClusterCertificate certificate, AWSCredentials credentials, string region, CancellationToken cancellationToken)
+    {
+        // The worker first: it needs no AWS call. Then the credentials (the account), then the bucket.
+        var bundle = WorkerBundle.Find(InstanceArchitecture.Of(options.InstanceType), tuning.WorkerBundleDirectory);
+        var account = await AccountIdentity.AccountIdAsync(options, credentials, region, cancellationToken).ConfigureAwait(false);
+        var s3 = _s3 = S3ClientFactory.Create(options, credentials, region);
+        var bucket = StagingBucket.NameFor(account, region);
+        string workerKey;
+        try
+        {
+            await StagingBucket.EnsureAsync(s3, account, region, logger, cancellationToken).ConfigureAwait(false);
+            _staging = new S3Staging(s3, bucket, options.S3ServiceUrl, time, logger);
+            workerKey = await _staging.StageFileAsync(bundle.Path, bundle.Sha256, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or HttpRequestException)
+        {
+            throw new ClusterStartException(
+                $"The staging bucket {bucket} could not be used{(options.S3ServiceUrl is { } url ? $" at {url}" : string.Empty)}: {ex.Message} " +
+                "The instances fetch the worker from it, so nothing was started. Check that S3 is reachable from here and that the credentials " +
+                "may use the bucket (README, Permissions).", ex);
+        }
+
+        // The instances fetch the worker and the secrets while they boot; the addresses expire with the boot.
+        var secrets = _secrets = new BootSecrets(_staging, clusterName, logger);
+        var secretsUrl = await secrets.StageAsync(launch.Token, certificate.ExportPfx(), tuning.BootTimeout, cancellationToken).ConfigureAwait(false);
+        var workerUrl = await _staging.PresignAsync(workerKey, tuning.BootTimeout).ConfigureAwait(false);
+        Files = new S3BlobStaging(_staging, tuning.BootTimeout);
+        return UserDataScript.Render(new UserDataScript.Settings(
+            options.WorkerPort, workerUrl, bundle.Sha256, secretsUrl, launch.IdleTimeout, launch.NoClientTimeout, options.MaxLifetime)
+        {
+            // The first instance up waits for its client while the rest of the fleet boots.
+            FirstClientTimeout = launch.NoClientTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : tuning.BootTimeout + launch.NoClientTimeout,
+        });
+    }
+
+    /// <summary>Deletes the boot secrets, once: every instance read them before its worker listened. Never throws.</summary>
+    public Task DeleteBootSecretsAsync(string why) => _secrets?.DeleteAsync(why) ?? Task.CompletedTask;
+
+    public void Dispose() => _s3?.Dispose();
+}
