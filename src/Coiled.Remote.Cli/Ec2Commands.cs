@@ -11,30 +11,37 @@ internal static class Ec2Commands
     public static Command Create()
     {
         var region = new Option<string?>("--region") { Description = "AWS region, e.g. us-east-1. Default: AWS_REGION or the profile's region." };
-        var endpoint = new Option<string?>("--endpoint-url") { Description = "A custom EC2 endpoint, e.g. https://ec2.us-east-1.amazonaws.com." };
+        var endpoint = new Option<string?>("--endpoint-url") { Description = "A custom EC2 (and STS) endpoint, e.g. https://ec2.us-east-1.amazonaws.com." };
+        var s3Endpoint = new Option<string?>("--s3-endpoint-url") { Description = "A custom S3 endpoint for the staging bucket." };
 
-        var list = new Command("ls", "List Coiled.Remote clusters of a region with their instances, uptime and cost so far.") { region, endpoint };
-        list.SetAction((result, cancellationToken) => ListAsync(Options(result, region, endpoint), cancellationToken));
+        var list = new Command("ls", "List Coiled.Remote clusters of a region with their instances, uptime and cost so far, and the staging bucket.") { region, endpoint, s3Endpoint };
+        list.SetAction((result, cancellationToken) => ListAsync(Options(result, region, endpoint, s3Endpoint), cancellationToken));
 
-        var all = new Option<bool>("--all") { Description = "Also remove clusters that look in use (owner alive or on another machine, not expired)." };
+        var all = new Option<bool>("--all") { Description = "Also remove clusters that look in use (owner alive or on another machine, not expired), then the staging bucket." };
         var cleanup = new Command("cleanup", "Terminate the instances and delete the security groups of clusters whose lifetime ended or whose caller on this machine is gone.")
         {
-            region, endpoint, all,
+            region, endpoint, s3Endpoint, all,
         };
-        cleanup.SetAction((result, cancellationToken) => CleanupAsync(Options(result, region, endpoint), result.GetValue(all), cancellationToken));
+        cleanup.SetAction((result, cancellationToken) => CleanupAsync(Options(result, region, endpoint, s3Endpoint), result.GetValue(all), cancellationToken));
 
         return new Command("ec2", "Coiled.Remote clusters on EC2.") { list, cleanup };
     }
 
-    private static Ec2Options Options(ParseResult result, Option<string?> region, Option<string?> endpoint)
-        => new() { Region = result.GetValue(region), ServiceUrl = result.GetValue(endpoint) is { } url ? new Uri(url, UriKind.Absolute) : null };
+    private static Ec2Options Options(ParseResult result, Option<string?> region, Option<string?> endpoint, Option<string?> s3Endpoint) => new()
+    {
+        Region = result.GetValue(region),
+        ServiceUrl = result.GetValue(endpoint) is { } url ? new Uri(url, UriKind.Absolute) : null,
+        S3ServiceUrl = result.GetValue(s3Endpoint) is { } s3Url ? new Uri(s3Url, UriKind.Absolute) : null,
+    };
 
     private static async Task<int> ListAsync(Ec2Options options, CancellationToken cancellationToken)
     {
         IReadOnlyList<Ec2ClusterSummary> clusters;
+        Ec2StagingSummary? staging;
         try
         {
             clusters = await Ec2Backend.ListClustersAsync(options, cancellationToken).ConfigureAwait(false);
+            staging = await Ec2Backend.GetStagingBucketAsync(options, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is ClusterStartException or Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException)
         {
@@ -42,13 +49,10 @@ internal static class Ec2Commands
             return 1;
         }
 
-        if (clusters.Count == 0)
-        {
-            Console.WriteLine("No Coiled.Remote clusters.");
-            return 0;
-        }
-
-        Console.WriteLine(Format(clusters));
+        Console.WriteLine(clusters.Count == 0 ? "No Coiled.Remote clusters." : Format(clusters));
+        Console.WriteLine(staging is null
+            ? "No staging bucket."
+            : $"Staging bucket {staging.Bucket}: {Describe(staging)}; each object expires a day after it was written (cleanup --all removes it).");
         return 0;
     }
 
@@ -75,8 +79,16 @@ internal static class Ec2Commands
             Console.WriteLine(Format(report.Kept));
         }
 
+        if (report.StagingBucketRemoved is { } removed)
+        {
+            Console.WriteLine($"Removed the staging bucket {removed.Bucket} ({Describe(removed)}).");
+        }
+
         return 0;
     }
+
+    private static string Describe(Ec2StagingSummary staging)
+        => string.Create(CultureInfo.InvariantCulture, $"{staging.Objects} object(s), {staging.Bytes / 1e6:0.0} MB");
 
     internal static string Format(IReadOnlyList<Ec2ClusterSummary> clusters)
     {

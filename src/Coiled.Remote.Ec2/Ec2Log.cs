@@ -85,6 +85,12 @@ internal static partial class Ec2Log
     [LoggerMessage(EventId = 2403, Level = LogLevel.Debug, Message = "Deleted the boot secrets of cluster {Cluster}: {Reason}")]
     public static partial void BootSecretsDeleted(this ILogger logger, string cluster, string reason);
 
+    [LoggerMessage(EventId = 2405, Level = LogLevel.Information, Message = "Removed the staging bucket {Bucket} and its {Objects} object(s), {Bytes} bytes")]
+    public static partial void StagingBucketRemoved(this ILogger logger, string bucket, int objects, long bytes);
+
+    [LoggerMessage(EventId = 2406, Level = LogLevel.Information, Message = "Deleted {Count} boot secrets object(s) of cluster {Cluster} from {Bucket}")]
+    public static partial void StaleBootSecretsDeleted(this ILogger logger, int count, string cluster, string bucket);
+
     [LoggerMessage(EventId = 2404, Level = LogLevel.Warning, Message = "Could not delete the boot secrets of cluster {Cluster} (s3://{Bucket}/{Key}); the bucket's expiry removes them within a day, and their address expires with the boot")]
     public static partial void BootSecretsNotDeleted(this ILogger logger, Exception exception, string cluster, string bucket, string key);
 }

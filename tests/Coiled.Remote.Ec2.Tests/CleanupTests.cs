@@ -22,6 +22,22 @@ public sealed class CleanupTests
         await live.StartWorkersAsync(Ec2BackendTests.Launch(1), CancellationToken.None);
         caller.Kill();
         await caller.WaitForExitAsync();
+
+        // Boot secrets a start left behind when its caller was killed while the instances booted.
+        using (var s3 = ec2.S3.Client())
+        {
+            foreach (var cluster in new[] { abandoned.ClusterName, live.ClusterName })
+            {
+                await s3.PutObjectAsync(new Amazon.S3.Model.PutObjectRequest
+                {
+                    BucketName = LocalEc2Endpoint.StagingBucketName,
+                    Key = BootSecrets.PrefixOf(cluster) + "0123abcd",
+                    ContentBody = "token",
+                    UseChunkEncoding = false,
+                });
+            }
+        }
+
         var sweeper = new Ec2Sweeper(ec2.Options(), TestTuning.Fast(), TimeProvider.System, NullLogger.Instance);
 
         var listed = await sweeper.ListAsync(CancellationToken.None);
@@ -40,6 +56,9 @@ public sealed class CleanupTests
         report.Kept.Select(c => c.Name).Should().Equal(live.ClusterName);
         ec2.LiveInstances.Select(i => i.Id).Should().BeEquivalentTo(live.InstanceIds);
         ec2.Groups.Select(g => g.GroupId).Should().Equal(live.SecurityGroupId);
+        var left = (await ec2.S3.ObjectsAsync(LocalEc2Endpoint.StagingBucketName)).Keys.Where(k => k.StartsWith("boot/", StringComparison.Ordinal));
+        left.Should().Equal(BootSecrets.PrefixOf(live.ClusterName) + "0123abcd");
+        report.StagingBucketRemoved.Should().BeNull("the bucket is removed only with every cluster");
 
         await live.DisposeAsync();
         ec2.LiveInstances.Should().BeEmpty();

@@ -17,15 +17,26 @@ public sealed class CliTests
         caller.Kill();
         await caller.WaitForExitAsync();
 
-        var (listCode, listed) = await RunAsync(ec2, "ec2", "ls", "--region", LocalEc2Endpoint.Region, "--endpoint-url", ec2.Url.ToString());
-        var (cleanupCode, cleaned) = await RunAsync(ec2, "ec2", "cleanup", "--region", LocalEc2Endpoint.Region, "--endpoint-url", ec2.Url.ToString());
+        string[] endpoints = ["--region", LocalEc2Endpoint.Region, "--endpoint-url", ec2.Url.ToString(), "--s3-endpoint-url", ec2.S3.Url.ToString()];
+        var staged = await ec2.S3.ObjectsAsync(LocalEc2Endpoint.StagingBucketName);
+
+        var (listCode, listed) = await RunAsync(ec2, ["ec2", "ls", .. endpoints]);
+        var (cleanupCode, cleaned) = await RunAsync(ec2, ["ec2", "cleanup", .. endpoints]);
+        var (allCode, all) = await RunAsync(ec2, ["ec2", "cleanup", "--all", .. endpoints]);
+        var (emptyCode, empty) = await RunAsync(ec2, ["ec2", "ls", .. endpoints]);
 
         listCode.Should().Be(0, listed);
         listed.Should().Contain(abandoned.ClusterName).And.Contain("c7i.large").And.Contain("stale: its owner, process");
+        var megabytes = (staged.Values.Sum() / 1e6).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
+        listed.Should().Contain($"Staging bucket {LocalEc2Endpoint.StagingBucketName}: {staged.Count} object(s), {megabytes} MB; each object expires a day after it was written");
         cleanupCode.Should().Be(0, cleaned);
-        cleaned.Should().Contain("Removed 1 cluster(s): 1 instance(s) terminated, 1 security group(s) deleted.");
+        cleaned.Should().Contain("Removed 1 cluster(s): 1 instance(s) terminated, 1 security group(s) deleted.").And.NotContain("staging bucket");
         ec2.LiveInstances.Should().BeEmpty();
         ec2.Groups.Should().BeEmpty();
+        allCode.Should().Be(0, all);
+        all.Should().Contain($"Removed the staging bucket {LocalEc2Endpoint.StagingBucketName} ({staged.Count} object(s), {megabytes} MB).");
+        emptyCode.Should().Be(0, empty);
+        empty.Should().Contain("No Coiled.Remote clusters.").And.Contain("No staging bucket.");
     }
 
     [Fact]

@@ -105,7 +105,7 @@ internal sealed class BootWatcher(IAmazonEC2 client, string clusterName, int wor
     {
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"{late.Count} EC2 instance(s) of cluster {clusterName} did not start a worker on port {workerPort} within {tuning.BootTimeout.TotalSeconds:0} s: {string.Join(", ", late)}. ");
-        text.Append("Check that this machine can reach them (Ec2Options.AllowIngressFrom, a public subnet) and that they can reach the internet to install .NET and the worker. ");
+        text.Append("Check that this machine can reach them (Ec2Options.AllowIngressFrom, a public subnet) and that they can reach the staging bucket in S3, where they fetch the worker. ");
         text.Append("Their console output (the boot script logs to /var/log/cloud-init-output.log):");
         foreach (var id in late)
         {

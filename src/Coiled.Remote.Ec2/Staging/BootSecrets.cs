@@ -11,8 +11,11 @@ namespace Coiled.Remote.Ec2;
 /// </summary>
 internal sealed class BootSecrets(S3Staging staging, string clusterName, ILogger logger)
 {
-    private readonly string _key = $"boot/{clusterName}/{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16))}";
+    private readonly string _key = PrefixOf(clusterName) + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
     private int _state; // 0 none, 1 staged, 2 deleted
+
+    /// <summary>Where a cluster's boot secrets are kept in the bucket.</summary>
+    public static string PrefixOf(string clusterName) => $"boot/{clusterName}/";
 
     /// <summary>Stages the secrets and returns the address the instances fetch them from, valid for <paramref name="validFor"/>.</summary>
     public async Task<Uri> StageAsync(string token, byte[] certificatePfx, TimeSpan validFor, CancellationToken cancellationToken)

@@ -84,6 +84,73 @@ internal static class StagingBucket
         return name;
     }
 
+    /// <summary>What the bucket holds; null when it does not exist.</summary>
+    public static async Task<Ec2StagingSummary?> SummarizeAsync(IAmazonS3 s3, string name, CancellationToken cancellationToken)
+    {
+        if (!await ExistsAsync(s3, name, cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        var objects = await ListAsync(s3, name, prefix: null, cancellationToken).ConfigureAwait(false);
+        return new Ec2StagingSummary(name, objects.Count, objects.Sum(o => o.Size ?? 0));
+    }
+
+    /// <summary>Deletes every object under <paramref name="prefix"/>; returns how many there were.</summary>
+    public static async Task<int> DeletePrefixAsync(IAmazonS3 s3, string name, string prefix, CancellationToken cancellationToken)
+    {
+        if (!await ExistsAsync(s3, name, cancellationToken).ConfigureAwait(false))
+        {
+            return 0;
+        }
+
+        var objects = await ListAsync(s3, name, prefix, cancellationToken).ConfigureAwait(false);
+        await DeleteAsync(s3, name, objects, cancellationToken).ConfigureAwait(false);
+        return objects.Count;
+    }
+
+    /// <summary>Empties and deletes the bucket; returns what it held, or null when there was none.</summary>
+    public static async Task<Ec2StagingSummary?> RemoveAsync(IAmazonS3 s3, string name, ILogger logger, CancellationToken cancellationToken)
+    {
+        if (await SummarizeAsync(s3, name, cancellationToken).ConfigureAwait(false) is not { } summary)
+        {
+            return null;
+        }
+
+        await DeleteAsync(s3, name, await ListAsync(s3, name, prefix: null, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        await s3.DeleteBucketAsync(new DeleteBucketRequest { BucketName = name }, cancellationToken).ConfigureAwait(false);
+        logger.StagingBucketRemoved(name, summary.Objects, summary.Bytes);
+        return summary;
+    }
+
+    private static async Task<List<S3Object>> ListAsync(IAmazonS3 s3, string name, string? prefix, CancellationToken cancellationToken)
+    {
+        var objects = new List<S3Object>();
+        string? next = null;
+        do
+        {
+            var page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = name, Prefix = prefix, ContinuationToken = next }, cancellationToken).ConfigureAwait(false);
+            objects.AddRange(page.S3Objects ?? []);
+            next = page.IsTruncated == true ? page.NextContinuationToken : null;
+        }
+        while (next is not null);
+
+        return objects;
+    }
+
+    private static async Task DeleteAsync(IAmazonS3 s3, string name, List<S3Object> objects, CancellationToken cancellationToken)
+    {
+        // DeleteObjects takes at most 1,000 keys a call.
+        foreach (var batch in objects.Chunk(1000))
+        {
+            await s3.DeleteObjectsAsync(new DeleteObjectsRequest
+            {
+                BucketName = name,
+                Objects = [.. batch.Select(o => new KeyVersion { Key = o.Key })],
+            }, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     private static async Task<bool> ExistsAsync(IAmazonS3 s3, string name, CancellationToken cancellationToken)
     {
         try

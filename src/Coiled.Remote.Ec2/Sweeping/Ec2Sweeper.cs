@@ -16,9 +16,19 @@ internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvi
         }
     }
 
+    /// <summary>The region's staging bucket and what it holds; null when there is none.</summary>
+    public async Task<Ec2StagingSummary?> StagingAsync(CancellationToken cancellationToken)
+    {
+        var (client, credentials, region) = await Ec2ClientFactory.CreateAsync(options, cancellationToken).ConfigureAwait(false);
+        client.Dispose();
+        var account = await AccountIdentity.AccountIdAsync(options, credentials, region, cancellationToken).ConfigureAwait(false);
+        using var s3 = S3ClientFactory.Create(options, credentials, region);
+        return await StagingBucket.SummarizeAsync(s3, StagingBucket.NameFor(account, region), cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task<Ec2CleanupReport> CleanupAsync(bool includeLiveClusters, CancellationToken cancellationToken)
     {
-        var (client, _, region) = await Ec2ClientFactory.CreateAsync(options, cancellationToken).ConfigureAwait(false);
+        var (client, credentials, region) = await Ec2ClientFactory.CreateAsync(options, cancellationToken).ConfigureAwait(false);
         using (client)
         {
             var clusters = await FindAsync(client, cancellationToken).ConfigureAwait(false);
@@ -38,6 +48,25 @@ internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvi
             foreach (var cluster in kept)
             {
                 logger.KeptCluster(cluster.Name, cluster.Owner, region);
+            }
+
+            // What removed clusters left in the staging bucket: boot secrets of a start that never ended; and with
+            // every cluster removed, the bucket itself.
+            var account = await AccountIdentity.AccountIdAsync(options, credentials, region, cancellationToken).ConfigureAwait(false);
+            using var s3 = S3ClientFactory.Create(options, credentials, region);
+            var bucket = StagingBucket.NameFor(account, region);
+            if (includeLiveClusters)
+            {
+                return new Ec2CleanupReport(removed, kept) { StagingBucketRemoved = await StagingBucket.RemoveAsync(s3, bucket, logger, cancellationToken).ConfigureAwait(false) };
+            }
+
+            foreach (var cluster in removed)
+            {
+                var deleted = await StagingBucket.DeletePrefixAsync(s3, bucket, BootSecrets.PrefixOf(cluster.Name), cancellationToken).ConfigureAwait(false);
+                if (deleted > 0)
+                {
+                    logger.StaleBootSecretsDeleted(deleted, cluster.Name, bucket);
+                }
             }
 
             return new Ec2CleanupReport(removed, kept);
