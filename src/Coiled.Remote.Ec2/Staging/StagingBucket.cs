@@ -8,7 +8,8 @@ namespace Coiled.Remote.Ec2;
 /// <summary>
 /// The S3 bucket where a region's clusters stage what their instances fetch (the self-contained worker, the boot
 /// secrets): one per account and region, created on first use, private (public access blocked, encrypted at rest),
-/// with every object expiring a day after it was written.
+/// with every object expiring a day after it was written. Bucket names are global and this one is predictable, so
+/// every call names the account that must own it: a bucket of that name in another account is refused, never used.
 /// </summary>
 internal static class StagingBucket
 {
@@ -24,7 +25,7 @@ internal static class StagingBucket
     public static async Task<string> EnsureAsync(IAmazonS3 s3, string accountId, string region, ILogger logger, CancellationToken cancellationToken)
     {
         var name = NameFor(accountId, region);
-        if (await ExistsAsync(s3, name, cancellationToken).ConfigureAwait(false))
+        if (await ExistsAsync(s3, name, accountId, cancellationToken).ConfigureAwait(false))
         {
             return name;
         }
@@ -41,10 +42,15 @@ internal static class StagingBucket
         {
             // Another caller of this account created it a moment ago; it configures it too, the same way.
         }
+        catch (AmazonS3Exception ex) when (ex.ErrorCode == "BucketAlreadyExists")
+        {
+            throw TakenByAnotherAccount(name, accountId, ex);
+        }
 
         await s3.PutPublicAccessBlockAsync(new PutPublicAccessBlockRequest
         {
             BucketName = name,
+            ExpectedBucketOwner = accountId,
             PublicAccessBlockConfiguration = new PublicAccessBlockConfiguration
             {
                 BlockPublicAcls = true,
@@ -56,6 +62,7 @@ internal static class StagingBucket
         await s3.PutBucketEncryptionAsync(new PutBucketEncryptionRequest
         {
             BucketName = name,
+            ExpectedBucketOwner = accountId,
             ServerSideEncryptionConfiguration = new ServerSideEncryptionConfiguration
             {
                 ServerSideEncryptionRules = [new ServerSideEncryptionRule { ServerSideEncryptionByDefault = new ServerSideEncryptionByDefault { ServerSideEncryptionAlgorithm = ServerSideEncryptionMethod.AES256 } }],
@@ -64,6 +71,7 @@ internal static class StagingBucket
         await s3.PutLifecycleConfigurationAsync(new PutLifecycleConfigurationRequest
         {
             BucketName = name,
+            ExpectedBucketOwner = accountId,
             Configuration = new LifecycleConfiguration
             {
                 Rules =
@@ -79,16 +87,17 @@ internal static class StagingBucket
                 ],
             },
         }, cancellationToken).ConfigureAwait(false);
-        await s3.PutBucketTaggingAsync(new PutBucketTaggingRequest { BucketName = name, TagSet = [new Tag { Key = Tag, Value = "true" }] }, cancellationToken).ConfigureAwait(false);
+        await s3.PutBucketTaggingAsync(new PutBucketTaggingRequest { BucketName = name, ExpectedBucketOwner = accountId, TagSet = [new Tag { Key = Tag, Value = "true" }] }, cancellationToken).ConfigureAwait(false);
         logger.StagingBucketCreated(name, region, ExpiryDays);
         return name;
     }
 
-    private static async Task<bool> ExistsAsync(IAmazonS3 s3, string name, CancellationToken cancellationToken)
+    private static async Task<bool> ExistsAsync(IAmazonS3 s3, string name, string accountId, CancellationToken cancellationToken)
     {
         try
         {
-            await s3.GetBucketLocationAsync(new GetBucketLocationRequest { BucketName = name }, cancellationToken).ConfigureAwait(false);
+            // S3 answers 403 when the bucket is not the account's, even when its owner lets everyone use it.
+            await s3.GetBucketLocationAsync(new GetBucketLocationRequest { BucketName = name, ExpectedBucketOwner = accountId }, cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound)
@@ -98,9 +107,13 @@ internal static class StagingBucket
         catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.Forbidden)
         {
             throw new ClusterStartException(
-                $"The staging bucket {name} exists but these credentials may not use it ({ex.ErrorCode}: {ex.Message}). " +
-                "Coiled.Remote stages the worker there for the instances to fetch: allow s3:GetBucketLocation, s3:PutObject, s3:GetObject, " +
-                "s3:DeleteObject and s3:ListBucket on it, or remove it if it is not this account's.", ex);
+                $"The staging bucket {name} exists but these credentials may not use it, or it belongs to another AWS account than {accountId} " +
+                $"({ex.ErrorCode}: {ex.Message}). Coiled.Remote stages the worker and the cluster's secrets there, so nothing was started. " +
+                "If it is this account's, allow s3:GetBucketLocation, s3:PutObject, s3:GetObject, s3:DeleteObject and s3:ListBucket on it.", ex);
         }
     }
+
+    private static ClusterStartException TakenByAnotherAccount(string name, string accountId, Exception inner) => new(
+        $"The staging bucket name {name} is taken by another AWS account than {accountId}. Coiled.Remote stages the worker and the " +
+        "cluster's secrets in that bucket, so it does not use one it does not own; nothing was started.", inner);
 }
