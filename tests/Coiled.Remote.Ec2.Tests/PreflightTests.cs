@@ -60,6 +60,24 @@ public sealed class PreflightTests
     }
 
     [LocalS3Fact]
+    public async Task StartAsync_StagingBucketNameTakenByAnotherAccount_StagesNothingThereAndStartsNothing()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        using (var s3 = ec2.S3.Client())
+        {
+            await s3.PutBucketAsync(LocalEc2Endpoint.StagingBucketName);
+        }
+
+        await ec2.S3.MakeForeignAsync(LocalEc2Endpoint.StagingBucketName);
+
+        var failure = await StartFailureAsync(ec2, ec2.Options());
+
+        failure.Message.Should().Contain(LocalEc2Endpoint.StagingBucketName).And.Contain("another AWS account").And.Contain("nothing was started");
+        (await ec2.S3.ObjectsAsync(LocalEc2Endpoint.StagingBucketName)).Should().BeEmpty("neither the worker nor the cluster's secrets may go to another account's bucket");
+        ec2.Calls.Should().NotContain(c => c.Action == "CreateSecurityGroup" || c.Action == "RunInstances");
+    }
+
+    [LocalS3Fact]
     public async Task StartAsync_NoSelfContainedWorkerForTheArchitecture_FailsBeforeAnyAwsCall()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();

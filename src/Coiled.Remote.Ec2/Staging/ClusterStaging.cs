@@ -14,9 +14,16 @@ namespace Coiled.Remote.Ec2;
 /// </summary>
 internal sealed class ClusterStaging(Ec2Options options, Ec2Tuning tuning, TimeProvider time, string clusterName, ILogger logger) : IDisposable
 {
+    /// <summary>
+    /// The boot's addresses are signed before the launch, and the boot timeout counts from after it: they stay valid
+    /// this much longer, for the launch itself (the image, the group, a spot refusal and the on-demand retry).
+    /// </summary>
+    internal static readonly TimeSpan LaunchAllowance = TimeSpan.FromMinutes(5);
+
     private IAmazonS3? _s3;
     private S3Staging? _staging;
     private BootSecrets? _secrets;
+    private S3BlobStaging? _files;
 
     /// <summary>The application's files for the workers to fetch; null until <see cref="PrepareBootAsync"/> succeeded.</summary>
     public IBlobStaging? Files { get; private set; }
@@ -37,7 +44,7 @@ internal sealed class ClusterStaging(Ec2Options options, Ec2Tuning tuning, TimeP
         try
         {
             await StagingBucket.EnsureAsync(s3, account, region, logger, cancellationToken).ConfigureAwait(false);
-            _staging = new S3Staging(s3, bucket, options.S3ServiceUrl, time, logger);
+            _staging = new S3Staging(s3, bucket, account, options.S3ServiceUrl, time, logger);
             workerKey = await _staging.StageFileAsync(bundle.Path, bundle.Sha256, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or HttpRequestException)
@@ -50,9 +57,9 @@ internal sealed class ClusterStaging(Ec2Options options, Ec2Tuning tuning, TimeP
 
         // The instances fetch the worker and the secrets while they boot; the addresses expire with the boot.
         var secrets = _secrets = new BootSecrets(_staging, clusterName, logger);
-        var secretsUrl = await secrets.StageAsync(launch.Token, certificate.ExportPfx(), tuning.BootTimeout, cancellationToken).ConfigureAwait(false);
-        var workerUrl = await _staging.PresignAsync(workerKey, tuning.BootTimeout).ConfigureAwait(false);
-        Files = new S3BlobStaging(_staging, tuning.BootTimeout);
+        var secretsUrl = await secrets.StageAsync(launch.Token, certificate.ExportPfx(), tuning.BootTimeout + LaunchAllowance, cancellationToken).ConfigureAwait(false);
+        var workerUrl = await _staging.PresignAsync(workerKey, tuning.BootTimeout + LaunchAllowance).ConfigureAwait(false);
+        Files = _files = new S3BlobStaging(_staging, tuning.BootTimeout);
         return UserDataScript.Render(new UserDataScript.Settings(
             options.WorkerPort, workerUrl, bundle.Sha256, secretsUrl, launch.IdleTimeout, launch.NoClientTimeout, options.MaxLifetime)
         {
@@ -64,5 +71,9 @@ internal sealed class ClusterStaging(Ec2Options options, Ec2Tuning tuning, TimeP
     /// <summary>Deletes the boot secrets, once: every instance read them before its worker listened. Never throws.</summary>
     public Task DeleteBootSecretsAsync(string why) => _secrets?.DeleteAsync(why) ?? Task.CompletedTask;
 
-    public void Dispose() => _s3?.Dispose();
+    public void Dispose()
+    {
+        _files?.Dispose();
+        _s3?.Dispose();
+    }
 }

@@ -8,23 +8,28 @@ namespace Coiled.Remote.Ec2;
 /// once per cluster (and uploaded only when the bucket does not hold those bytes already), whichever worker asks
 /// first, with a few uploads at a time; every worker then gets a presigned address of it.
 /// </summary>
-internal sealed class S3BlobStaging(S3Staging staging, TimeSpan validFor) : IBlobStaging
+/// <remarks>
+/// An upload serves every worker that waits for it, so it belongs to none of them: a worker that stops waiting (its
+/// sync cancelled) does not cancel it for the others; disposing the staging does.
+/// </remarks>
+internal sealed class S3BlobStaging(S3Staging staging, TimeSpan validFor) : IBlobStaging, IDisposable
 {
     /// <summary>Uploads at once.</summary>
     public const int Parallelism = 4;
 
     private readonly ConcurrentDictionary<string, Lazy<Task<string>>> _staged = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _uploads = new(Parallelism, Parallelism);
+    private readonly CancellationTokenSource _disposed = new();
 
     public async Task<Uri> StageAsync(string sha256, string path, long size, CancellationToken cancellationToken)
     {
-        var staged = _staged.GetOrAdd(sha256, hash => new Lazy<Task<string>>(() => UploadAsync(hash, path, cancellationToken)));
+        var staged = _staged.GetOrAdd(sha256, hash => new Lazy<Task<string>>(() => UploadAsync(hash, path, _disposed.Token)));
         string key;
         try
         {
-            key = await staged.Value.ConfigureAwait(false);
+            key = await staged.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch
+        catch when (staged.Value.IsFaulted || staged.Value.IsCanceled)
         {
             // The next worker that needs it tries again.
             _staged.TryRemove(new KeyValuePair<string, Lazy<Task<string>>>(sha256, staged));
@@ -46,4 +51,7 @@ internal sealed class S3BlobStaging(S3Staging staging, TimeSpan validFor) : IBlo
             _uploads.Release();
         }
     }
+
+    /// <summary>Cancels the uploads in progress.</summary>
+    public void Dispose() => _disposed.Cancel();
 }

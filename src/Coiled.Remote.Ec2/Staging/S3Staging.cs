@@ -10,8 +10,18 @@ namespace Coiled.Remote.Ec2;
 /// instance needs no AWS identity of its own. Content is keyed by its SHA-256 and uploaded only when the bucket does
 /// not hold it yet: the same bits cross the caller's uplink once, however many instances and clusters fetch them.
 /// </summary>
-internal sealed class S3Staging(IAmazonS3 s3, string bucket, Uri? serviceUrl, TimeProvider time, ILogger logger)
+/// <remarks>
+/// Every call names the account that must own the bucket (<paramref name="accountId"/>), so that nothing is written to,
+/// or read from, a bucket of that name that another account created.
+/// </remarks>
+internal sealed class S3Staging(IAmazonS3 s3, string bucket, string accountId, Uri? serviceUrl, TimeProvider time, ILogger logger)
 {
+    /// <summary>
+    /// Content staged longer ago than this is uploaded again rather than used: the bucket's lifecycle removes objects a
+    /// day after they were written, and what is staged must outlive a cluster of the default lifetime that uses it.
+    /// </summary>
+    public static readonly TimeSpan FreshFor = TimeSpan.FromDays(StagingBucket.ExpiryDays) - Ec2Options.DefaultMaxLifetime;
+
     private long _bytesUploaded;
 
     /// <summary>The staging bucket.</summary>
@@ -28,7 +38,7 @@ internal sealed class S3Staging(IAmazonS3 s3, string bucket, Uri? serviceUrl, Ti
     {
         var key = ContentKey(sha256);
         var size = new FileInfo(path).Length;
-        if (await SizeOfAsync(key, cancellationToken).ConfigureAwait(false) == size)
+        if (await IsStagedAsync(key, sha256, size, cancellationToken).ConfigureAwait(false))
         {
             logger.AlreadyStaged(key, size);
             return key;
@@ -38,6 +48,7 @@ internal sealed class S3Staging(IAmazonS3 s3, string bucket, Uri? serviceUrl, Ti
         {
             BucketName = bucket,
             Key = key,
+            ExpectedBucketOwner = accountId,
             FilePath = path,
             ContentType = "application/octet-stream",
 
@@ -58,6 +69,7 @@ internal sealed class S3Staging(IAmazonS3 s3, string bucket, Uri? serviceUrl, Ti
         {
             BucketName = bucket,
             Key = key,
+            ExpectedBucketOwner = accountId,
             InputStream = body,
             ContentType = "application/octet-stream",
             UseChunkEncoding = false,
@@ -67,7 +79,7 @@ internal sealed class S3Staging(IAmazonS3 s3, string bucket, Uri? serviceUrl, Ti
 
     /// <summary>Deletes an object; deleting one that is gone is no error.</summary>
     public Task DeleteAsync(string key, CancellationToken cancellationToken)
-        => s3.DeleteObjectAsync(new DeleteObjectRequest { BucketName = bucket, Key = key }, cancellationToken);
+        => s3.DeleteObjectAsync(new DeleteObjectRequest { BucketName = bucket, Key = key, ExpectedBucketOwner = accountId }, cancellationToken);
 
     /// <summary>An address that lets anyone holding it GET the object until <paramref name="validFor"/> has passed.</summary>
     public async Task<Uri> PresignAsync(string key, TimeSpan validFor)
@@ -83,16 +95,32 @@ internal sealed class S3Staging(IAmazonS3 s3, string bucket, Uri? serviceUrl, Ti
         return new Uri(address);
     }
 
-    private async Task<long?> SizeOfAsync(string key, CancellationToken cancellationToken)
+    /// <summary>
+    /// True when the bucket holds the content already: the object's size is right, its SHA-256 (when S3 kept one) is
+    /// right, and it was written recently enough not to expire while it is used.
+    /// </summary>
+    private async Task<bool> IsStagedAsync(string key, string sha256, long size, CancellationToken cancellationToken)
     {
+        GetObjectMetadataResponse metadata;
         try
         {
-            var metadata = await s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = bucket, Key = key }, cancellationToken).ConfigureAwait(false);
-            return metadata.ContentLength;
+            metadata = await s3.GetObjectMetadataAsync(new GetObjectMetadataRequest
+            {
+                BucketName = bucket,
+                Key = key,
+                ExpectedBucketOwner = accountId,
+                ChecksumMode = ChecksumMode.ENABLED,
+            }, cancellationToken).ConfigureAwait(false);
         }
         catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound)
         {
-            return null;
+            return false;
         }
+
+        var checksum = Convert.ToBase64String(Convert.FromHexString(sha256));
+        return metadata.ContentLength == size
+            && (string.IsNullOrEmpty(metadata.ChecksumSHA256) || metadata.ChecksumSHA256 == checksum)
+            && metadata.LastModified is { } written
+            && time.GetUtcNow() - new DateTimeOffset(DateTime.SpecifyKind(written, DateTimeKind.Utc)) < FreshFor;
     }
 }

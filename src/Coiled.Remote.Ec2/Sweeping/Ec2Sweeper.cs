@@ -23,7 +23,7 @@ internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvi
         client.Dispose();
         var account = await AccountIdentity.AccountIdAsync(options, credentials, region, cancellationToken).ConfigureAwait(false);
         using var s3 = S3ClientFactory.Create(options, credentials, region);
-        return await StagingBucket.SummarizeAsync(s3, StagingBucket.NameFor(account, region), cancellationToken).ConfigureAwait(false);
+        return await StagingBucket.SummarizeAsync(s3, StagingBucket.NameFor(account, region), account, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<Ec2CleanupReport> CleanupAsync(bool includeLiveClusters, CancellationToken cancellationToken)
@@ -57,12 +57,12 @@ internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvi
             var bucket = StagingBucket.NameFor(account, region);
             if (includeLiveClusters)
             {
-                return new Ec2CleanupReport(removed, kept) { StagingBucketRemoved = await StagingBucket.RemoveAsync(s3, bucket, logger, cancellationToken).ConfigureAwait(false) };
+                return new Ec2CleanupReport(removed, kept) { StagingBucketRemoved = await StagingBucket.RemoveAsync(s3, bucket, account, logger, cancellationToken).ConfigureAwait(false) };
             }
 
             foreach (var cluster in removed)
             {
-                var deleted = await StagingBucket.DeletePrefixAsync(s3, bucket, BootSecrets.PrefixOf(cluster.Name), cancellationToken).ConfigureAwait(false);
+                var deleted = await StagingBucket.DeletePrefixAsync(s3, bucket, account, BootSecrets.PrefixOf(cluster.Name), cancellationToken).ConfigureAwait(false);
                 if (deleted > 0)
                 {
                     logger.StaleBootSecretsDeleted(deleted, cluster.Name, bucket);

@@ -96,6 +96,13 @@ public sealed class LocalS3Endpoint : IAsyncDisposable
         return json.RootElement.GetProperty("expired").GetInt32();
     }
 
+    /// <summary>Makes <paramref name="bucket"/> another account's bucket that lets everyone use it.</summary>
+    public async Task MakeForeignAsync(string bucket)
+    {
+        using var http = new HttpClient();
+        (await http.PostAsync(new Uri(Url, $"_foreign?bucket={Uri.EscapeDataString(bucket)}"), null)).EnsureSuccessStatusCode();
+    }
+
     public async ValueTask DisposeAsync()
     {
         try

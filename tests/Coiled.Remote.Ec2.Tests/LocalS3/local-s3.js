@@ -2,6 +2,8 @@
 // It adds what s3rver answers NotImplemented and the staging bucket needs: the lifecycle, encryption,
 // public-access-block and tagging settings of a bucket, kept as sent and given back on GET, and, as S3's own
 // lifecycle does once a day, expiry of objects older than a lifecycle rule's Days (POST /_expire?now=ISO-8601).
+// A bucket can be made another account's (POST /_foreign?bucket=NAME): it still answers everyone, as a public bucket
+// does, but refuses (403) every request that names an expected bucket owner, as S3 does for a bucket of another account.
 //
 // usage: node local-s3.js S3RVER_MODULE_DIR DATA_DIR ACCESS_KEY SECRET_KEY [ADDRESS]
 // Prints "listening PORT" once it serves; exits when its standard input closes (the test process is gone).
@@ -15,6 +17,7 @@ new AWSAccount(123456789012, 'local').createKeyPair(accessKey, secretKey);
 
 const kept = ['lifecycle', 'encryption', 'publicAccessBlock', 'tagging'];
 const settings = new Map();
+const foreign = new Set();
 const server = new S3rver({ address, port: 0, directory, silent: true });
 
 function read(request) {
@@ -49,6 +52,18 @@ async function expire(ctx) {
 // Before s3rver's own handlers (after its logger).
 server.middleware.splice(1, 0, async (ctx, next) => {
   if (ctx.path === '/_expire' && ctx.method === 'POST') return expire(ctx);
+  if (ctx.path === '/_foreign' && ctx.method === 'POST') {
+    foreign.add(ctx.query.bucket);
+    ctx.status = 204;
+    return;
+  }
+  const named = /^\/([^/]+)/.exec(ctx.path);
+  if (named && foreign.has(named[1]) && ctx.get('x-amz-expected-bucket-owner')) {
+    ctx.status = 403;
+    ctx.type = 'application/xml';
+    ctx.body = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>';
+    return;
+  }
   const bucket = /^\/([^/]+)\/?$/.exec(ctx.path);
   const setting = bucket && kept.find(k => k in ctx.query);
   if (!setting) return next();
