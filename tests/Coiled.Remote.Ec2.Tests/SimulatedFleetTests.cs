@@ -10,6 +10,7 @@ namespace Coiled.Remote.Ec2.Tests;
 /// without .NET, in a network namespace that reaches only the local S3 endpoint and the caller (where namespaces can be
 /// made; the shared network otherwise, which the test reports).
 /// </summary>
+[Collection(FleetCollection.Name)]
 public sealed class SimulatedFleetTests(ITestOutputHelper output)
 {
     private const int Workers = 16;
@@ -89,4 +90,11 @@ public sealed class SimulatedFleetTests(ITestOutputHelper output)
 
         public void Dispose() => Directory.Delete(Path, recursive: true);
     }
+}
+
+/// <summary>The fleet's sixteen instances saturate a small machine: nothing else runs beside it.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class FleetCollection
+{
+    public const string Name = "Simulated fleet";
 }

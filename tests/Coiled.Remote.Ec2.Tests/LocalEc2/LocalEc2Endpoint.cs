@@ -215,7 +215,8 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
             background = [.. _background];
         }
 
-        await Task.WhenAll(background).WaitAsync(TimeSpan.FromSeconds(10));
+        // Generous: on a busy machine the processes of a dozen instances take a while to die.
+        await Task.WhenAll(background).WaitAsync(TimeSpan.FromSeconds(30));
         Directory.Delete(SandboxRoot, recursive: true);
         await S3.DisposeAsync();
         Network?.Dispose();
