@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using Coiled.Remote.Ec2.Tests.LocalEc2;
-using Coiled.Remote.Ec2.Tests.LocalS3;
+using Coiled.Remote.Ec2.Simulation;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Coiled.Remote.Ec2.Tests;

@@ -1,5 +1,4 @@
-using Coiled.Remote.Ec2.Tests.LocalEc2;
-using Coiled.Remote.Ec2.Tests.LocalS3;
+using Coiled.Remote.Ec2.Simulation;
 using Microsoft.Extensions.Logging;
 
 namespace Coiled.Remote.Ec2.Tests;

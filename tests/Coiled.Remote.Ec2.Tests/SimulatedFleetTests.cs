@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
-using Coiled.Remote.Ec2.Tests.LocalEc2;
-using Coiled.Remote.Ec2.Tests.LocalS3;
+using Coiled.Remote.Ec2.Simulation;
 using Xunit.Abstractions;
 
 namespace Coiled.Remote.Ec2.Tests;

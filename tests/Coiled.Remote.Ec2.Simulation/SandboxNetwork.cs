@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 
-namespace Coiled.Remote.Ec2.Tests.LocalEc2;
+namespace Coiled.Remote.Ec2.Simulation;
 
 /// <summary>
 /// The network of sandboxed instances: a bridge on this machine with an address of its own (where the local S3

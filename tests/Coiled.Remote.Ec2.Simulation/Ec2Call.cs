@@ -1,4 +1,4 @@
-namespace Coiled.Remote.Ec2.Tests.LocalEc2;
+namespace Coiled.Remote.Ec2.Simulation;
 
 /// <summary>
 /// One EC2 Query API call the local endpoint received: its action, its form parameters as sent, and the access key id

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Xml.Linq;
 
-namespace Coiled.Remote.Ec2.Tests.LocalEc2;
+namespace Coiled.Remote.Ec2.Simulation;
 
 // The local EC2 endpoint's capacity: which instance types each zone offers, their vCPUs, and the account's vCPU quota.
 public sealed partial class LocalEc2Endpoint

@@ -10,10 +10,12 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Coiled.Remote.Ec2.Tests.LocalS3;
 using Microsoft.Extensions.Logging;
 
-namespace Coiled.Remote.Ec2.Tests.LocalEc2;
+// The simulated instances boot with bash, in Linux network namespaces where those can be made.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
+namespace Coiled.Remote.Ec2.Simulation;
 
 /// <summary>
 /// A local endpoint on 127.0.0.1 that speaks the EC2 Query API (form-encoded POST, XML answers in the documented

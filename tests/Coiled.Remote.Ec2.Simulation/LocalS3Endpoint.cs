@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Amazon.S3;
 using Amazon.S3.Model;
 
-namespace Coiled.Remote.Ec2.Tests.LocalS3;
+namespace Coiled.Remote.Ec2.Simulation;
 
 /// <summary>
 /// A local S3-compatible endpoint: s3rver, the npm package, run by node (on 127.0.0.1 or a sandbox network's host address) with the bucket settings it lacks

@@ -1,4 +1,4 @@
-namespace Coiled.Remote.Ec2.Tests.LocalS3;
+namespace Coiled.Remote.Ec2.Simulation;
 
 /// <summary>
 /// Where the tests find node and the s3rver package: <c>COILED_REMOTE_S3RVER</c> (its folder), else the cache folder
@@ -14,7 +14,11 @@ public static class S3rver
 
     public static string CacheDirectory => Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "coiled-remote-tests", "s3rver");
 
-    public static string? Node() => ToolFactAttribute.Find("node");
+    public static string? Node()
+        => (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
+            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .SelectMany(folder => OperatingSystem.IsWindows() ? new[] { Path.Combine(folder, "node.exe") } : [Path.Combine(folder, "node")])
+            .FirstOrDefault(File.Exists);
 
     public static string? ModuleDirectory()
     {
@@ -27,17 +31,5 @@ public static class S3rver
             ? given
             : Path.Combine(CacheDirectory, "node_modules", "s3rver");
         return File.Exists(Path.Combine(folder, "package.json")) ? folder : null;
-    }
-}
-
-/// <summary>A fact that needs the local S3 endpoint: skipped with the reason without node and s3rver, except under CI.</summary>
-public sealed class LocalS3FactAttribute : FactAttribute
-{
-    public LocalS3FactAttribute()
-    {
-        if (S3rver.ModuleDirectory() is null && !ToolFactAttribute.IsCi)
-        {
-            Skip = S3rver.Missing;
-        }
     }
 }

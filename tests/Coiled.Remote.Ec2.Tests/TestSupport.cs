@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 // The local EC2 endpoint boots instances with bash.
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 
-namespace Coiled.Remote.Ec2.Tests.LocalEc2;
+namespace Coiled.Remote.Ec2.Tests;
 
 /// <summary>What the tests run remotely.</summary>
 public static class Ec2Jobs

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace Coiled.Remote.Ec2.Tests.LocalEc2;
+namespace Coiled.Remote.Ec2.Simulation;
 
 /// <summary>An "instance" of the local EC2 endpoint: its launch parameters, its state, and the user data process that boots it.</summary>
 public sealed class FakeInstance
