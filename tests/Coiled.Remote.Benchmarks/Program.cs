@@ -2,7 +2,8 @@
 // dotnet run -c Release --project tests/Coiled.Remote.Benchmarks -- [--quick] [--json PATH] [--only SECTION,...]
 // The full run ends with "load" (16 workers beside two busy-looping processes, two of them growing 2.5 GiB heaps, then
 // a MapAsync of about a minute): it adds three to five minutes on a 2-core machine. --quick leaves it out unless
-// --only load asks for it. "executor" follows it: new builds, executor deaths and the memory of 50 builds on one running daemon.
+// --only load asks for it. "executor" follows it: new builds, executor deaths and the memory of 50 builds on one running daemon;
+// then "ec2sim": a simulated EC2 start of 16 workers (node and s3rver needed: eng/install-test-tools.sh).
 using System.Globalization;
 using Coiled.Remote.Benchmarks;
 

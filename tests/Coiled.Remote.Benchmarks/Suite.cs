@@ -8,7 +8,7 @@ namespace Coiled.Remote.Benchmarks;
 internal sealed class Suite(bool quick, IReadOnlySet<string> only)
 {
     /// <summary>The figures <c>--only</c> can select, in the order they run.</summary>
-    public static readonly string[] Sections = ["start", "resync", "memory", "latency", "throughput", "payload", "montecarlo", "stream", "scaling", "broadcast", "load", "executor"];
+    public static readonly string[] Sections = ["start", "resync", "memory", "latency", "throughput", "payload", "montecarlo", "stream", "scaling", "broadcast", "load", "executor", "ec2sim"];
 
     private const int Workers = 2;
     private const double MB = 1_000_000;
@@ -35,6 +35,7 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
     private readonly JsonObject _extra = [];
     private LoadTest? _load;
     private ExecutorBench? _executors;
+    private Ec2SimBench? _ec2;
 
     public async Task<bool> RunAsync()
     {
@@ -59,6 +60,8 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
 
             _executors = new ExecutorBench(_cache, quick, Row, _failures);
             await Phase("executor", "executors: new builds, deaths and memory on one running daemon", _executors.RunAsync);
+            _ec2 = new Ec2SimBench(_cache, Row, _failures);
+            await Phase("ec2sim", "simulated EC2 start, 16 workers", _ec2.RunAsync);
         }
         finally
         {
@@ -738,6 +741,7 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
         };
         _load?.WriteJson(json);
         _executors?.WriteJson(json);
+        _ec2?.WriteJson(json);
         _extra["mode"] = quick ? "quick" : "full";
         _extra["cold_start_ms"] = Round(_coldStartMs);
         _extra["warm_sync_bytes"] = _warmSyncBytes;
