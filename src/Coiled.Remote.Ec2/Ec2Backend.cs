@@ -148,10 +148,14 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
             IReadOnlyDictionary<string, string>? variables;
             try
             {
+                // Checks first, staging next, then what is billed: the worker and the credentials; the image, the subnet
+                // and the type; the bucket, the worker and the secrets staged; the security group and the instances.
                 var staging = _staging = new ClusterStaging(_options, _tuning, _time, ClusterName, logger);
-                var script = await staging.PrepareBootAsync(launch, certificate, credentials, region, starting.Token).ConfigureAwait(false);
+                await staging.CheckAsync(credentials, region, starting.Token).ConfigureAwait(false);
                 var launcher = new InstanceLauncher(client, _options, region, ClusterName, _owner, _resources, _tuning, _time, logger);
-                await launcher.LaunchAsync(launch.Count, script, starting.Token).ConfigureAwait(false);
+                var placement = await launcher.PlaceAsync(starting.Token).ConfigureAwait(false);
+                var script = await staging.PrepareBootAsync(launch, certificate, credentials, region, starting.Token).ConfigureAwait(false);
+                await launcher.LaunchAsync(placement, launch.Count, script, starting.Token).ConfigureAwait(false);
                 variables = _options.ForwardAwsCredentials ? await AwsCredentialVariables.ReadAsync(credentials, region).ConfigureAwait(false) : null;
                 booting = new BootWatcher(client, ClusterName, _options.WorkerPort, _tuning, _time, logger)
                     .WatchAsync(_resources.InstanceIds, launch.MinimumCount, starting.Token).GetAsyncEnumerator(starting.Token);

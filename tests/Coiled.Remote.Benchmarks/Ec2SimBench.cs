@@ -9,7 +9,7 @@ namespace Coiled.Remote.Benchmarks;
 /// <summary>
 /// "Simulated EC2 start, 16 workers": the EC2 backend against the simulated fleet (the local EC2 endpoint, whose
 /// instances run the real boot script in sandboxes without .NET, in network namespaces where those can be made, and
-/// s3rver for the staging bucket), with this benchmark's app plus a 20 MB data file. It reports the seconds from
+/// s3rver for the staging bucket), with this benchmark's app padded to about 50 MB with a data file. It reports the seconds from
 /// StartAsync to all workers connected and what the caller uploaded (to S3 and to the workers together), the
 /// one-time upload of the self-contained worker apart.
 /// </summary>
@@ -40,11 +40,11 @@ internal sealed class Ec2SimBench(string cache, Action<string, string, string> r
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     private async Task RunOnLinuxAsync()
     {
+        // This benchmark's own app, with a data file of random bytes that makes it about 50 MB.
         var app = Path.Combine(cache, "fleet-app");
         CopyApp(AppContext.BaseDirectory, app);
-        File.WriteAllBytes(Path.Combine(app, "model.bin"), RandomNumberGenerator.GetBytes(20_000_000));
-        var appBytes = Directory.EnumerateFiles(app, "*", SearchOption.AllDirectories)
-            .GroupBy(f => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f)))).Sum(g => new FileInfo(g.First()).Length);
+        File.WriteAllBytes(Path.Combine(app, "model.bin"), RandomNumberGenerator.GetBytes((int)Math.Max(1_000_000, 50 * MB - DistinctBytes(app))));
+        var appBytes = DistinctBytes(app);
 
         var isolated = SandboxNetwork.Unavailable is null;
         await using var ec2 = await LocalEc2Endpoint.StartAsync(isolateNetwork: isolated);
@@ -88,6 +88,11 @@ internal sealed class Ec2SimBench(string cache, Action<string, string, string> r
             json[key] = value?.DeepClone();
         }
     }
+
+    /// <summary>The bytes of the app's distinct contents: what a caller uploads once.</summary>
+    private static long DistinctBytes(string app)
+        => Directory.EnumerateFiles(app, "*", SearchOption.AllDirectories)
+            .GroupBy(f => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f)))).Sum(g => new FileInfo(g.First()).Length);
 
     private static void CopyApp(string from, string to)
     {

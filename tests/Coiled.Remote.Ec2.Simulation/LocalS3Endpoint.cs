@@ -78,12 +78,19 @@ public sealed class LocalS3Endpoint : IAsyncDisposable
             ResponseChecksumValidation = Amazon.Runtime.ResponseChecksumValidation.WHEN_REQUIRED,
         });
 
-    /// <summary>The keys and sizes of every object in <paramref name="bucket"/>.</summary>
+    /// <summary>The keys and sizes of every object in <paramref name="bucket"/>; none when there is no such bucket.</summary>
     public async Task<IReadOnlyDictionary<string, long>> ObjectsAsync(string bucket)
     {
         using var client = Client();
-        var listed = await client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket });
-        return (listed.S3Objects ?? []).ToDictionary(o => o.Key, o => o.Size ?? 0, StringComparer.Ordinal);
+        try
+        {
+            var listed = await client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket });
+            return (listed.S3Objects ?? []).ToDictionary(o => o.Key, o => o.Size ?? 0, StringComparer.Ordinal);
+        }
+        catch (AmazonS3Exception ex) when (ex.ErrorCode == "NoSuchBucket")
+        {
+            return new Dictionary<string, long>();
+        }
     }
 
     /// <summary>Runs the buckets' lifecycle rules as S3 does, as if it were <paramref name="now"/>; returns how many objects expired.</summary>

@@ -18,6 +18,7 @@ public sealed class PreflightTests
 
         failure.Message.Should().Contain("c7i.large is not offered in us-east-1a").And.Contain("offers it in us-east-1b").And.Contain("Ec2Options.SubnetId");
         await NothingLeftAsync(ec2);
+        (await ec2.S3.ObjectsAsync(LocalEc2Endpoint.StagingBucketName)).Should().BeEmpty("the zone is checked before anything is staged");
     }
 
     [LocalS3Fact]

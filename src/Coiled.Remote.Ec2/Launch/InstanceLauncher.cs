@@ -15,8 +15,19 @@ internal sealed class InstanceLauncher(
     IAmazonEC2 client, Ec2Options options, string region, string clusterName, OwnerIdentity owner, ClusterResources resources,
     Ec2Tuning tuning, TimeProvider time, ILogger logger)
 {
-    /// <summary>Launches <paramref name="count"/> instances that boot with <paramref name="script"/> as their user data.</summary>
-    public async Task LaunchAsync(int count, string script, CancellationToken cancellationToken)
+    /// <summary>Where the instances will go, found and checked before anything is created.</summary>
+    /// <param name="ImageId">The machine image.</param>
+    /// <param name="SubnetId">The subnet.</param>
+    /// <param name="VpcId">The subnet's VPC, where the security group goes.</param>
+    /// <param name="Zone">The subnet's availability zone, which offers the instance type.</param>
+    /// <param name="IngressCidr">Who may reach the workers.</param>
+    public sealed record Placement(string ImageId, string SubnetId, string VpcId, string Zone, string IngressCidr);
+
+    /// <summary>
+    /// Finds the image, the subnet and the caller's address, and checks that the zone offers the instance type; it
+    /// creates nothing, so that a start fails here before anything is staged or billed.
+    /// </summary>
+    public async Task<Placement> PlaceAsync(CancellationToken cancellationToken)
     {
         var architecture = InstanceArchitecture.Of(options.InstanceType);
         var image = options.ImageId is { Length: > 0 } given
@@ -27,13 +38,17 @@ internal sealed class InstanceLauncher(
         await Task.WhenAll(image, subnet, ingress).ConfigureAwait(false);
         var (subnetId, vpcId, zone) = await subnet.ConfigureAwait(false);
         await CapacityCheck.EnsureOfferedAsync(client, options.InstanceType, zone, region, cancellationToken).ConfigureAwait(false);
+        return new Placement(await image.ConfigureAwait(false), subnetId, vpcId, zone, await ingress.ConfigureAwait(false));
+    }
 
+    /// <summary>Creates the security group and launches <paramref name="count"/> instances that boot with <paramref name="script"/> as their user data.</summary>
+    public async Task LaunchAsync(Placement placement, int count, string script, CancellationToken cancellationToken)
+    {
         var expires = time.GetUtcNow() + options.MaxLifetime;
-        await CreateSecurityGroupAsync(vpcId, await ingress.ConfigureAwait(false), expires, cancellationToken).ConfigureAwait(false);
+        await CreateSecurityGroupAsync(placement.VpcId, placement.IngressCidr, expires, cancellationToken).ConfigureAwait(false);
 
-        var imageId = await image.ConfigureAwait(false);
-        var spot = await RunInstancesAsync(count, imageId, subnetId, zone, script, expires, cancellationToken).ConfigureAwait(false);
-        var hourly = spot ? await SpotPriceAsync(zone, cancellationToken).ConfigureAwait(false) : InstancePrices.OnDemandHourly(options.InstanceType);
+        var spot = await RunInstancesAsync(count, placement.ImageId, placement.SubnetId, placement.Zone, script, expires, cancellationToken).ConfigureAwait(false);
+        var hourly = spot ? await SpotPriceAsync(placement.Zone, cancellationToken).ConfigureAwait(false) : InstancePrices.OnDemandHourly(options.InstanceType);
         resources.Priced(hourly);
         if (hourly is null)
         {

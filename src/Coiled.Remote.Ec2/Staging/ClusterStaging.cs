@@ -31,13 +31,24 @@ internal sealed class ClusterStaging(Ec2Options options, Ec2Tuning tuning, TimeP
     /// <summary>Bytes uploaded to the bucket so far.</summary>
     public long BytesUploaded => _staging?.BytesUploaded ?? 0;
 
-    /// <summary>Everything the instances need before they launch; returns their user data.</summary>
+    private WorkerBundle? _bundle;
+    private string? _account;
+
+    /// <summary>
+    /// The first checks of a start: the worker for the instances' architecture (no AWS call), then the credentials,
+    /// whose account names the bucket.
+    /// </summary>
+    public async Task CheckAsync(AWSCredentials credentials, string region, CancellationToken cancellationToken)
+    {
+        _bundle = WorkerBundle.Find(InstanceArchitecture.Of(options.InstanceType), tuning.WorkerBundleDirectory);
+        _account = await AccountIdentity.AccountIdAsync(options, credentials, region, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>After <see cref="CheckAsync"/>: the bucket, the worker and the secrets staged; returns the instances' user data.</summary>
     public async Task<string> PrepareBootAsync(
         WorkerLaunch launch, ClusterCertificate certificate, AWSCredentials credentials, string region, CancellationToken cancellationToken)
     {
-        // The worker first: it needs no AWS call. Then the credentials (the account), then the bucket.
-        var bundle = WorkerBundle.Find(InstanceArchitecture.Of(options.InstanceType), tuning.WorkerBundleDirectory);
-        var account = await AccountIdentity.AccountIdAsync(options, credentials, region, cancellationToken).ConfigureAwait(false);
+        var (bundle, account) = (_bundle, _account) is ({ } b, { } a) ? (b, a) : throw new InvalidOperationException("CheckAsync comes first.");
         var s3 = _s3 = S3ClientFactory.Create(options, credentials, region);
         var bucket = StagingBucket.NameFor(account, region);
         string workerKey;
