@@ -151,6 +151,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                 // Checks first, staging next, then what is billed: the worker and the credentials; the image, the subnet
                 // and the type; the bucket, the worker and the secrets staged; the security group and the instances.
                 var staging = _staging = new ClusterStaging(_options, _tuning, _time, ClusterName, logger);
+                teardown.BeforeTeardown = () => staging.DeleteBootSecretsAsync("the cluster was torn down");
                 await staging.CheckAsync(credentials, region, starting.Token).ConfigureAwait(false);
                 var launcher = new InstanceLauncher(client, _options, region, ClusterName, _owner, _resources, _tuning, _time, logger);
                 var placement = await launcher.PlaceAsync(starting.Token).ConfigureAwait(false);

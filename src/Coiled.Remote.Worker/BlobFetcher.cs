@@ -12,6 +12,9 @@ namespace Coiled.Remote.Worker;
 /// </summary>
 internal sealed class BlobFetcher(BlobStore blobs, HttpClient http, TimeProvider time)
 {
+    /// <summary>A download that brings no byte for this long is abandoned and tried again.</summary>
+    public static readonly TimeSpan DefaultStallTimeout = TimeSpan.FromSeconds(60);
+
     /// <summary>Downloads at once.</summary>
     public const int Parallelism = 8;
 
@@ -28,6 +31,9 @@ internal sealed class BlobFetcher(BlobStore blobs, HttpClient http, TimeProvider
 
     /// <summary>The worker's one client for fetching: connections are pooled across requests.</summary>
     public static HttpClient SharedHttp => s_http.Value;
+
+    /// <summary>How long a download may bring nothing (tests shorten it).</summary>
+    public TimeSpan StallTimeout { get; init; } = DefaultStallTimeout;
 
     public async Task<UploadReply> FetchAsync(FetchRequest request, CancellationToken cancellationToken)
     {
@@ -83,7 +89,20 @@ internal sealed class BlobFetcher(BlobStore blobs, HttpClient http, TimeProvider
 
     private async Task DownloadAsync(FetchBlob blob, CancellationToken cancellationToken)
     {
-        using var response = await http.GetAsync(new Uri(blob.Url), HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        // A stalled answer (headers or body) is abandoned after StallTimeout without a byte, and tried again.
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        stall.CancelAfter(StallTimeout);
+        HttpResponseMessage answer;
+        try
+        {
+            answer = await http.GetAsync(new Uri(blob.Url), HttpCompletionOption.ResponseHeadersRead, stall.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new IOException($"no answer within {StallTimeout.TotalSeconds:0.#} s");
+        }
+
+        using var response = answer;
         if (!response.IsSuccessStatusCode)
         {
             var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
@@ -102,14 +121,25 @@ internal sealed class BlobFetcher(BlobStore blobs, HttpClient http, TimeProvider
             await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             var buffer = new byte[1 << 16];
             int read;
-            while ((read = await body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            while ((read = await ReadAsync(body, buffer, stall, cancellationToken).ConfigureAwait(false)) > 0)
             {
                 if (read > blob.Size - pending.Received)
                 {
                     throw Failed(blob, $"the answer is longer than the blob's {blob.Size:N0} bytes", StatusCode.DataLoss);
                 }
 
-                await pending.AppendAsync(buffer.AsMemory(0, read), pending.Received, blob.Size, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await pending.AppendAsync(buffer.AsMemory(0, read), pending.Received, blob.Size, cancellationToken).ConfigureAwait(false);
+                }
+                catch (IOException ex)
+                {
+                    // The worker's own disk (full, read-only), not the network: trying again would not help.
+                    throw new RpcException(new Status(
+                        StatusCode.FailedPrecondition,
+                        $"The worker could not store blob {Convert.ToHexStringLower(blob.Sha256.Span)} ({blob.Size:N0} bytes) in its cache: {ex.Message} " +
+                        "Free space there or make it writable (coiled-remote-worker --cache-dir), then start again."));
+                }
             }
 
             if (!pending.IsComplete)
@@ -123,6 +153,20 @@ internal sealed class BlobFetcher(BlobStore blobs, HttpClient http, TimeProvider
         {
             pending.Abandon();
             throw;
+        }
+    }
+
+    /// <summary>One read of the answer; a read that brings nothing for <see cref="StallTimeout"/> fails as a passing error.</summary>
+    private async Task<int> ReadAsync(Stream body, byte[] buffer, CancellationTokenSource stall, CancellationToken cancellationToken)
+    {
+        stall.CancelAfter(StallTimeout);
+        try
+        {
+            return await body.ReadAsync(buffer, stall.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new IOException($"no byte came for {StallTimeout.TotalSeconds:0.#} s");
         }
     }
 

@@ -622,14 +622,16 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
 
         var script = Path.Combine(sandbox, "user-data.sh");
         File.WriteAllText(script, instance.UserData);
-        var start = new ProcessStartInfo(instance.Namespace is null ? "bash" : "ip")
+        // The script leads a process group of its own (setsid), so that stopping the instance stops all it started,
+        // even a process it forked a moment before.
+        var start = new ProcessStartInfo(instance.Namespace is null ? "setsid" : "ip")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = sandbox,
         };
-        foreach (var argument in (instance.Namespace is { } name ? new[] { "netns", "exec", name, "bash" } : []).Append(script))
+        foreach (var argument in (instance.Namespace is { } name ? new[] { "netns", "exec", name, "setsid", "bash" } : ["bash"]).Append(script))
         {
             start.ArgumentList.Add(argument);
         }
@@ -689,19 +691,31 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
 
     private static void StopProcess(FakeInstance instance)
     {
+        if (instance.Process is not { } process)
+        {
+            return;
+        }
+
         try
         {
-            if (instance.Process is { HasExited: false } process)
+            // The instance's process group: the script, the worker, its executors, whatever forked last.
+            _ = Kill(-process.Id, 9);
+            if (!process.HasExited)
             {
                 process.Kill(entireProcessTree: true);
-                process.WaitForExit(5000);
             }
+
+            process.WaitForExit(5000);
         }
         catch (InvalidOperationException)
         {
             // Already gone.
         }
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    [System.Runtime.InteropServices.DefaultDllImportSearchPaths(System.Runtime.InteropServices.DllImportSearchPath.SafeDirectories)]
+    private static extern int Kill(int processGroup, int signal);
 
     /// <summary>
     /// The commands every sandbox has instead of the machine's: power-off stubs that record it, and a `dotnet` that

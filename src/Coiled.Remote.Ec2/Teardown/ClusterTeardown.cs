@@ -17,6 +17,9 @@ internal sealed class ClusterTeardown(
     private bool _securityGroupDeleted;
     private volatile bool _done;
 
+    /// <summary>What else a teardown removes first, whoever starts it (disposal, a failed start, Ctrl+C): the boot secrets. Never throws.</summary>
+    public Func<Task>? BeforeTeardown { get; set; }
+
     /// <summary>Removes everything the cluster created, once; later calls return at once.</summary>
     /// <exception cref="Ec2TeardownException">Something could not be removed; the message says what and how to remove it.</exception>
     public async Task TeardownAsync(string reason)
@@ -27,6 +30,11 @@ internal sealed class ClusterTeardown(
             if (_done)
             {
                 return;
+            }
+
+            if (BeforeTeardown is { } before)
+            {
+                await before().ConfigureAwait(false);
             }
 
             using var timeout = new CancellationTokenSource(tuning.TeardownTimeout, time);

@@ -148,6 +148,48 @@ public sealed class BlobFetcherTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task FetchAsync_AnswerThatStallsMidway_IsAbandonedAndTriedAgain()
+    {
+        var blob = Serve("stalls", RandomBytes(2000));
+        var calls = 0;
+        _answers["stalls"] = async context =>
+        {
+            if (Interlocked.Increment(ref calls) == 1)
+            {
+                // A hundred bytes, then nothing, until the client gives up on this answer.
+                await context.Response.Body.WriteAsync(blob.Content.AsMemory(0, 100));
+                await context.Response.Body.FlushAsync();
+                await Task.Delay(Timeout.Infinite, context.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+                return;
+            }
+
+            await context.Response.Body.WriteAsync(blob.Content);
+        };
+        var store = new BlobStore(_cache.Path);
+
+        var reply = await new BlobFetcher(store, BlobFetcher.SharedHttp, TimeProvider.System) { StallTimeout = TimeSpan.FromMilliseconds(300) }
+            .FetchAsync(Request(blob), CancellationToken.None);
+
+        reply.BlobsStored.Should().Be(1);
+        calls.Should().Be(2);
+        File.ReadAllBytes(store.PathOf(blob.Sha256.Span)).Should().Equal(blob.Content);
+    }
+
+    [Fact]
+    public async Task FetchAsync_AnswerThatNeverComes_FailsAfterItsAttemptsSayingSo()
+    {
+        var blob = Serve("silent", RandomBytes(10));
+        _answers["silent"] = context => Task.Delay(Timeout.Infinite, context.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+
+        var fetch = () => new BlobFetcher(new BlobStore(_cache.Path), BlobFetcher.SharedHttp, TimeProvider.System) { StallTimeout = TimeSpan.FromMilliseconds(200) }
+            .FetchAsync(Request(blob), CancellationToken.None);
+
+        var failure = (await fetch.Should().ThrowAsync<RpcException>()).Which;
+        failure.StatusCode.Should().Be(StatusCode.Unavailable);
+        failure.Status.Detail.Should().Contain("no answer within 0.2 s").And.Contain($"after {BlobFetcher.Attempts} attempt(s)");
+    }
+
+    [Fact]
     public async Task FetchAsync_AddressThatIsNotHttp_IsRefusedBeforeAnyDownload()
     {
         var blob = Serve("file", RandomBytes(10));
