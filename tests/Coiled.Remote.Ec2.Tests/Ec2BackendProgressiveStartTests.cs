@@ -12,7 +12,7 @@ public sealed class Ec2BackendProgressiveStartTests
     private static readonly TimeSpan Safety = TimeSpan.FromMinutes(2);
 
     [LocalS3Fact]
-    public async Task StartAsync_LocalEc2PreinstalledWorkerStubbedInstall_MinimumOneOfThreeTwoBootLate_ReturnsWithOneAndLateOnesJoinAndRunTasks()
+    public async Task StartAsync_LocalEc2SelfContainedWorker_MinimumOneOfThreeTwoBootLate_ReturnsWithOneAndLateOnesJoinAndRunTasks()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         var late = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -44,7 +44,7 @@ public sealed class Ec2BackendProgressiveStartTests
     }
 
     [LocalS3Fact]
-    public async Task StartAsync_LocalEc2PreinstalledWorkerStubbedInstall_LateInstanceFailsToBoot_ClusterRunsOnLogsItAndTerminatesIt()
+    public async Task StartAsync_LocalEc2SelfContainedWorker_LateInstanceFailsToBoot_ClusterRunsOnLogsItAndTerminatesIt()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         var fail = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
