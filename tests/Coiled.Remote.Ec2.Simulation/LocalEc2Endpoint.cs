@@ -217,11 +217,18 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
             background = [.. _background];
         }
 
-        // Generous: on a busy machine the processes of a dozen instances take a while to die.
-        await Task.WhenAll(background).WaitAsync(TimeSpan.FromSeconds(30));
-        Directory.Delete(SandboxRoot, recursive: true);
-        await S3.DisposeAsync();
-        Network?.Dispose();
+        try
+        {
+            // Generous: on a busy machine the processes of a dozen instances take a while to die. A test whose
+            // instances outlive this fails, and what it made is removed all the same.
+            await Task.WhenAll(background).WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            Directory.Delete(SandboxRoot, recursive: true);
+            await S3.DisposeAsync();
+            Network?.Dispose();
+        }
     }
 
     private static int FreePort()
