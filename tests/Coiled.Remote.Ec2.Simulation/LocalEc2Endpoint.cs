@@ -40,6 +40,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     private readonly Dictionary<string, FakeGroup> _groups = new(StringComparer.Ordinal);
     private readonly List<Task> _background = [];
     private readonly string _bin;
+    private readonly CancellationTokenSource _disposing = new();
     private int _ids = 0x1000;
 
     private LocalEc2Endpoint(WebApplication app, LocalS3Endpoint s3, SandboxNetwork? network)
@@ -204,6 +205,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _disposing.CancelAsync();
         await _app.StopAsync();
         await _app.DisposeAsync();
         foreach (var instance in Instances)
@@ -228,6 +230,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
             Directory.Delete(SandboxRoot, recursive: true);
             await S3.DisposeAsync();
             Network?.Dispose();
+            _disposing.Dispose();
         }
     }
 
@@ -594,7 +597,15 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         await Task.Delay(100);
         if (BootGate is { } gate)
         {
-            await gate(instance);
+            try
+            {
+                // A test that failed before it opened its gate must not hold the endpoint's disposal.
+                await gate(instance).WaitAsync(_disposing.Token);
+            }
+            catch (OperationCanceledException) when (_disposing.IsCancellationRequested)
+            {
+                return;
+            }
         }
 
         if (Network is { } network && BootInstances)
