@@ -301,18 +301,18 @@ public sealed class Ec2BackendTests
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         // A worker no client ever reached waits for its first one as long as a fleet may take to boot, and a little more.
-        await using var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast() with { BootTimeout = TimeSpan.FromSeconds(30) }, TimeProvider.System);
+        await using var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast() with { BootTimeout = TimeSpan.FromSeconds(60) }, TimeProvider.System);
         await backend.StartWorkersAsync(Launch(1, noClient: TimeSpan.FromSeconds(1)), CancellationToken.None);
         var instance = ec2.Instances.Single();
 
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
         while (instance.State != "terminated")
         {
             await Task.Delay(100, timeout.Token);
         }
 
         instance.StateReason.Should().Contain("InstanceInitiatedShutdown");
-        instance.Console.Should().Contain("(first-client timeout 31 s)").And.Contain("coiled-remote: powering off");
+        instance.Console.Should().Contain("(first-client timeout 61 s)").And.Contain("coiled-remote: powering off");
         File.ReadAllText(Path.Combine(instance.Sandbox!, "power.log")).Should().Contain("systemctl poweroff");
     }
 

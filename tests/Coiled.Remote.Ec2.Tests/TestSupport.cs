@@ -32,7 +32,8 @@ internal static class TestTuning
     public static Ec2Tuning Fast(OwnerIdentity? owner = null) => new()
     {
         PollInterval = TimeSpan.FromMilliseconds(100),
-        BootTimeout = TimeSpan.FromSeconds(60),
+        // Instances unpack and start the self-contained worker: on a busy machine, beside other test assemblies, that can take a minute.
+        BootTimeout = TimeSpan.FromMinutes(3),
         ProbeTimeout = TimeSpan.FromMilliseconds(500),
         TeardownTimeout = TimeSpan.FromSeconds(30),
         FirstRetryDelay = TimeSpan.FromMilliseconds(50),
