@@ -42,7 +42,7 @@ internal sealed class Ec2SimBench(string cache, Action<string, string, string> r
     {
         // This benchmark's own app, with a data file of random bytes that makes it about 50 MB.
         var app = Path.Combine(cache, "fleet-app");
-        CopyApp(AppContext.BaseDirectory, app);
+        ExecutorBench.CopyApp(AppContext.BaseDirectory, app);
         File.WriteAllBytes(Path.Combine(app, "model.bin"), RandomNumberGenerator.GetBytes((int)Math.Max(1_000_000, 50 * MB - DistinctBytes(app))));
         var appBytes = DistinctBytes(app);
 
@@ -93,20 +93,4 @@ internal sealed class Ec2SimBench(string cache, Action<string, string, string> r
     private static long DistinctBytes(string app)
         => Directory.EnumerateFiles(app, "*", SearchOption.AllDirectories)
             .GroupBy(f => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f)))).Sum(g => new FileInfo(g.First()).Length);
-
-    private static void CopyApp(string from, string to)
-    {
-        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-        {
-            var relative = Path.GetRelativePath(from, file);
-            if (relative.StartsWith("coiled-remote-worker" + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            var target = Path.Combine(to, relative);
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target, overwrite: true);
-        }
-    }
 }

@@ -222,7 +222,8 @@ internal sealed class ExecutorBench(string cache, bool quick, Action<string, str
 
     private static double Total(int daemon) => Rss.WithChildrenMiB(daemon);
 
-    private static void CopyApp(string from, string to)
+    /// <summary>Copies the app at <paramref name="from"/> to <paramref name="to"/>, without the worker daemon next to it.</summary>
+    internal static void CopyApp(string from, string to)
     {
         foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
         {
