@@ -120,12 +120,14 @@ internal static class StagingBucket
     /// <summary>Empties and deletes the bucket; returns what it held, or null when there was none.</summary>
     public static async Task<Ec2StagingSummary?> RemoveAsync(IAmazonS3 s3, string name, string accountId, ILogger logger, CancellationToken cancellationToken)
     {
-        if (await SummarizeAsync(s3, name, accountId, cancellationToken).ConfigureAwait(false) is not { } summary)
+        if (!await ExistsAsync(s3, name, accountId, cancellationToken).ConfigureAwait(false))
         {
             return null;
         }
 
-        await DeleteAsync(s3, name, accountId, await ListAsync(s3, name, accountId, prefix: null, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        var objects = await ListAsync(s3, name, accountId, prefix: null, cancellationToken).ConfigureAwait(false);
+        var summary = new Ec2StagingSummary(name, objects.Count, objects.Sum(o => o.Size ?? 0));
+        await DeleteAsync(s3, name, accountId, objects, cancellationToken).ConfigureAwait(false);
         await s3.DeleteBucketAsync(new DeleteBucketRequest { BucketName = name, ExpectedBucketOwner = accountId }, cancellationToken).ConfigureAwait(false);
         logger.StagingBucketRemoved(name, summary.Objects, summary.Bytes);
         return summary;
