@@ -235,15 +235,7 @@ public sealed class SharedArgumentTests
         var model = Model(seed: 30);
         var items = Enumerable.Range(0, 50).Select(i => (model, i)).ToList();
         (await cluster.MapAsync(TestJobs.Score, items).WaitAsync(Safety)).Should().Equal(items.Select(item => Expected(model, item.i)));
-        var first = cluster.Workers.Select(w => w.ProcessId).ToList();
-        var victim = first[0];
-        using (var process = System.Diagnostics.Process.GetProcessById(victim))
-        {
-            process.Kill();
-        }
-
-        await Eventually.HoldsAsync(() => cluster.Workers.Count(w => w.State == WorkerState.Ready) == 2 && cluster.Workers.Count == 3, "a replacement for the killed worker");
-        var replacement = cluster.Workers.Single(w => w.State == WorkerState.Ready && !first.Contains(w.ProcessId)).ProcessId;
+        var (victim, replacement) = await WorkerKill.KillOneAndAwaitReplacementAsync(cluster);
 
         var seen = await cluster.MapAsync(TestJobs.ScoreWhere, items).WaitAsync(Safety);
 
