@@ -28,6 +28,9 @@ internal sealed class BlobStore
         CacheLeftovers.Sweep(_directory, [UploadPrefix], DateTime.UtcNow);
     }
 
+    /// <summary>The folder of the blobs, <c>blobs</c> in the worker's cache.</summary>
+    public string Folder => _directory;
+
     public string PathOf(ReadOnlySpan<byte> sha256) => Path.Combine(_directory, Convert.ToHexStringLower(sha256));
 
     /// <summary>

@@ -22,7 +22,7 @@ internal sealed class WorkerRuntime
         {
             // A spare warms up TLS when the worker's clients use it.
             Executors = new ExecutorSupervisor(
-                executors with { Tls = executors.Tls || options.Certificate is not null }, options.CacheDirectory, options.Slots, options.Limits, options.TimeProvider, loggerFactory.CreateLogger<ExecutorSupervisor>());
+                executors with { Tls = executors.Tls || options.Certificate is not null, BlobDirectory = Blobs.Folder }, options.CacheDirectory, options.Slots, options.Limits, options.TimeProvider, loggerFactory.CreateLogger<ExecutorSupervisor>());
             if (executors.DirectRoutes && SocketPassing.IsSupported)
             {
                 Routes = new DirectRouteTable(

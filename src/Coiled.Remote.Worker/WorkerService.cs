@@ -138,6 +138,10 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                         case RunRequest.KindOneofCase.Tasks:
                             executor.Enqueue(environment, request.Tasks, request.Tasks.Arguments.Memory);
                             break;
+                        case RunRequest.KindOneofCase.Share when request.Share.Staged:
+                            var (staged, buffer) = StagedValue.Read(state.Blobs.Folder, request.Share.Sha256.Span);
+                            executor.Share(request.Share.Sha256.Span, staged, buffer);
+                            break;
                         case RunRequest.KindOneofCase.Share when request.Share.BulkId != 0:
                             var value = await state.Bulk.TakeAsync(request.Share.BulkId, aborted).ConfigureAwait(false);
                             state.CountBulkArguments();
@@ -244,6 +248,11 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                             request.Tasks.Arguments = ByteString.Empty;
                             Forwarded(outstanding, request.Tasks.TaskIds.Count);
                             Send(request, arguments.Span);
+                            break;
+                        case RunRequest.KindOneofCase.Share when request.Share.Staged:
+                            // The executor reads the bytes from the blob store (see StagedValue).
+                            request.Share.Value = ByteString.Empty;
+                            Send(request, []);
                             break;
                         case RunRequest.KindOneofCase.Share when request.Share.BulkId != 0:
                             var shareBulkId = request.Share.BulkId;

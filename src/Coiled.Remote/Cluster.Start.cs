@@ -15,7 +15,7 @@ public sealed partial class Cluster
     /// once, synchronized (the first alone) and opened. Returns with the first <see cref="ClusterOptions.MinimumWorkers"/>
     /// ready workers; the rest join the running cluster. On failure or cancellation whatever was started is stopped.
     /// </summary>
-    private static async Task<Cluster> StartCoreAsync(ClusterOptions options, IClusterBackend backend, string? token, CancellationToken cancellationToken)
+    internal static async Task<Cluster> StartCoreAsync(ClusterOptions options, IClusterBackend backend, string? token, CancellationToken cancellationToken)
     {
         var loggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
         var logger = loggerFactory.CreateLogger<Cluster>();

@@ -90,6 +90,7 @@ public sealed partial class Cluster
         {
             TasksRequeued = _scheduler.Metrics.TasksRequeued,
             ArgumentBytesSaved = _scheduler.Metrics.ArgumentBytesSaved,
+            SharedValueBytesStaged = _scheduler.Metrics.SharedValueBytesStaged,
         };
     }
 }

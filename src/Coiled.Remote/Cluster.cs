@@ -54,7 +54,8 @@ public sealed partial class Cluster : IAsyncDisposable
             options.MaxWorkerDeaths, NewClusterId(), options.TimeProvider, loggerFactory.CreateLogger<Scheduler>(),
             workerLost: options.ReplaceLostWorkers ? ReplaceAsync : null,
             changed: _progress is null ? null : _progress.OnChanged,
-            sharedValueBytes: options.SharedValueBytes);
+            sharedValueBytes: options.SharedValueBytes,
+            staging: (backend as IStagingBackend)?.Staging);
         foreach (var connection in connections)
         {
             StartWorker(connection);

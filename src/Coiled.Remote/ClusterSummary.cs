@@ -8,7 +8,10 @@ namespace Coiled.Remote;
 /// <param name="TasksFailed">Tasks that ended with an error that retries could not fix.</param>
 /// <param name="TasksRetried">Attempts that threw and were run again because of <see cref="RemoteAttribute.Retries"/>.</param>
 /// <param name="WorkerSeconds">Seconds each worker was connected, added up over every worker, replacements included.</param>
-/// <param name="ArgumentBytes">Bytes of serialized arguments sent to workers.</param>
+/// <param name="ArgumentBytes">
+/// Bytes of serialized arguments sent to workers over their connections, shared values included, except those the
+/// workers fetched from the cluster's staging storage (<see cref="SharedValueBytesStaged"/>).
+/// </param>
 /// <param name="ResultBytes">Bytes of serialized results received from workers.</param>
 /// <param name="SyncBytes">Bytes of the application uploaded by environment synchronization.</param>
 /// <param name="Cost">What the cluster's machines cost in US dollars, where the backend knows prices; else null.</param>
@@ -37,6 +40,13 @@ public sealed record ClusterSummary(
     /// </summary>
     public long ArgumentBytesSaved { get; init; }
 
-    /// <summary>Every byte the cluster moved: arguments, results and synchronization.</summary>
+    /// <summary>
+    /// Bytes of shared values (of 1 MiB or more) that workers fetched from the cluster's staging storage instead of
+    /// receiving them from the caller, counted once per worker that fetched them: on EC2, the caller uploads each such
+    /// value to the staging bucket once, however many workers read it. Not part of <see cref="ArgumentBytes"/>.
+    /// </summary>
+    public long SharedValueBytesStaged { get; init; }
+
+    /// <summary>Every byte the cluster moved over its connections to workers: arguments, results and synchronization.</summary>
     public long BytesMoved => ArgumentBytes + ResultBytes + SyncBytes;
 }

@@ -15,7 +15,7 @@ public sealed class SimulatedFleetTests(ITestOutputHelper output)
     private const int Workers = 16;
 
     [LocalS3Fact]
-    public async Task StartAsync_SixteenSandboxedInstances_RunAMapWithTheCallerUploadingEachFileOnceAndLeaveNothingBehind()
+    public async Task StartAsync_SixteenSandboxedInstances_RunMapsWithTheCallerUploadingEachFileAndSharedValueOnceAndLeaveNothingBehind()
     {
         var isolated = SandboxNetwork.Unavailable is null;
         output.WriteLine(isolated ? "instances in network namespaces" : $"instances on this machine's network: {SandboxNetwork.Unavailable}");
@@ -25,6 +25,10 @@ public sealed class SimulatedFleetTests(ITestOutputHelper output)
         var backend = new Ec2Backend(ec2.Options(), tuning, TimeProvider.System);
         long uploaded;
         long syncBytes;
+        var model = RandomNumberGenerator.GetBytes(10_000_000);
+        var modelKey = S3Staging.ContentKey(Convert.ToHexStringLower(SHA256.HashData([0xc6, 0x00, 0x98, 0x96, 0x80, .. model])));
+        long modelUpload;
+        ClusterSummary summary;
 
         await using (var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = Workers, Backend = backend, ApplicationDirectory = app.Path }))
         {
@@ -33,6 +37,12 @@ public sealed class SimulatedFleetTests(ITestOutputHelper output)
             squares.Should().Equal(Enumerable.Range(0, 160).Select(i => (double)(i * i)));
             cluster.Workers.Should().HaveCount(Workers);
             (uploaded, syncBytes) = (backend.BytesStaged, cluster.Summary.SyncBytes);
+
+            // A 10 MB model shared with every worker goes to the bucket once; each worker fetches it from there.
+            await using var shared = await cluster.ShareAsync(model);
+            var scores = await cluster.MapAsync(Ec2Jobs.ScoreShared, Enumerable.Range(0, 320).Select(i => (shared, i)));
+            scores.Should().Equal(Enumerable.Range(0, 320).Select(i => (model.Length * 256L) + model[i]));
+            (modelUpload, summary) = (backend.BytesStaged - uploaded, cluster.Summary);
             foreach (var instance in ec2.LiveInstances)
             {
                 File.Exists(Path.Combine(instance.Sandbox!, "dotnet.log")).Should().BeFalse("{0} must run the self-contained worker", instance.Id);
@@ -48,9 +58,18 @@ public sealed class SimulatedFleetTests(ITestOutputHelper output)
         syncBytes.Should().Be(0);
         appUpload.Should().BeLessThanOrEqualTo((long)(1.1 * app.Bytes));
         var staged = await ec2.S3.ObjectsAsync(LocalEc2Endpoint.StagingBucketName);
-        var stagedApp = staged.Where(o => o.Key != S3Staging.ContentKey(worker.Sha256)).Sum(o => o.Value);
+        var stagedApp = staged.Where(o => o.Key != S3Staging.ContentKey(worker.Sha256) && o.Key != modelKey).Sum(o => o.Value);
         stagedApp.Should().BeGreaterThan(20_000_000, "the app's files, its 20 MB data file among them, are staged");
         (appUpload - stagedApp).Should().BeInRange(1, 10_000, "each staged file was uploaded once; the rest is the boot secrets");
+
+        // The model crossed the caller's uplink once however many workers read it; their task streams carried only references.
+        var sentTo = summary.SharedValueBytesStaged / (model.Length + 5);
+        output.WriteLine($"model of {model.Length:N0} bytes: caller uploaded {modelUpload:N0} bytes, {sentTo} workers fetched it, {summary.ArgumentBytes:N0} argument bytes over the workers' connections");
+        modelUpload.Should().Be(model.Length + 5);
+        staged[modelKey].Should().Be(model.Length + 5);
+        summary.SharedValueBytesStaged.Should().Be(sentTo * (model.Length + 5));
+        sentTo.Should().BeGreaterThan(1);
+        summary.ArgumentBytes.Should().BeLessThan(1_000_000);
 
         // Nothing remains: instances, security group, boot secrets; and a day later the bucket's expiry empties it.
         ec2.LiveInstances.Should().BeEmpty();

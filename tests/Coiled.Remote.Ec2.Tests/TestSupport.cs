@@ -12,6 +12,14 @@ public static class Ec2Jobs
     [Remote]
     public static double Square(double x) => x * x;
 
+    /// <summary>Scores item <paramref name="i"/> against a shared model, after a short pause so that items spread over the workers.</summary>
+    [Remote]
+    public static long ScoreShared(Shared<byte[]> model, int i)
+    {
+        Thread.Sleep(20);
+        return (model.Value.Length * 256L) + model.Value[i];
+    }
+
     [Remote]
     public static string? Variable(string name) => Environment.GetEnvironmentVariable(name);
 

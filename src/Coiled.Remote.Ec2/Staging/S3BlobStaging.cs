@@ -1,11 +1,12 @@
 using System.Collections.Concurrent;
 using Coiled.Remote.Synchronization;
+using Coiled.Remote.Transport;
 
 namespace Coiled.Remote.Ec2;
 
 /// <summary>
-/// The application's files in the staging bucket, for an EC2 cluster's workers to fetch: each distinct file is staged
-/// once per cluster (and uploaded only when the bucket does not hold those bytes already), whichever worker asks
+/// The application's files and large shared argument values in the staging bucket, for an EC2 cluster's workers to
+/// fetch: each distinct file or value is staged once per cluster (and uploaded only when the bucket does not hold those bytes already), whichever worker asks
 /// first, with a few uploads at a time; every worker then gets a presigned address of it.
 /// </summary>
 /// <remarks>
@@ -21,9 +22,28 @@ internal sealed class S3BlobStaging(S3Staging staging, TimeSpan validFor) : IBlo
     private readonly SemaphoreSlim _uploads = new(Parallelism, Parallelism);
     private readonly CancellationTokenSource _disposed = new();
 
-    public async Task<Uri> StageAsync(string sha256, string path, long size, CancellationToken cancellationToken)
+    public Task<Uri> StageAsync(string sha256, string path, long size, CancellationToken cancellationToken)
+        => StageAsync(sha256, () => UploadAsync(token => staging.StageFileAsync(path, sha256, token)), cancellationToken);
+
+    public Task<Uri> StageAsync(string sha256, RentedBuffer content, int size, CancellationToken cancellationToken)
+        => StageAsync(sha256, async () =>
+        {
+            // The upload may outlive the caller's hold on the bytes (see the remarks); this hold is taken before the
+            // caller's first await, and so before it may let go of its own.
+            content.Retain();
+            try
+            {
+                return await UploadAsync(token => staging.StageBytesAsync(new ArraySegment<byte>(content.Array, 0, size), sha256, token)).ConfigureAwait(false);
+            }
+            finally
+            {
+                content.Release();
+            }
+        }, cancellationToken);
+
+    private async Task<Uri> StageAsync(string sha256, Func<Task<string>> upload, CancellationToken cancellationToken)
     {
-        var staged = _staged.GetOrAdd(sha256, hash => new Lazy<Task<string>>(() => UploadAsync(hash, path, _disposed.Token)));
+        var staged = _staged.GetOrAdd(sha256, _ => new Lazy<Task<string>>(upload));
         string key;
         try
         {
@@ -39,12 +59,13 @@ internal sealed class S3BlobStaging(S3Staging staging, TimeSpan validFor) : IBlo
         return await staging.PresignAsync(key, validFor).ConfigureAwait(false);
     }
 
-    private async Task<string> UploadAsync(string sha256, string path, CancellationToken cancellationToken)
+    private async Task<string> UploadAsync(Func<CancellationToken, Task<string>> upload)
     {
+        var cancellationToken = _disposed.Token;
         await _uploads.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await staging.StageFileAsync(path, sha256, cancellationToken).ConfigureAwait(false);
+            return await upload(cancellationToken).ConfigureAwait(false);
         }
         finally
         {

@@ -34,28 +34,35 @@ internal sealed class S3Staging(IAmazonS3 s3, string bucket, string accountId, U
     public static string ContentKey(string sha256) => $"sha256/{sha256}";
 
     /// <summary>Makes sure the bucket holds the file at <paramref name="path"/>, whose SHA-256 is <paramref name="sha256"/>; returns its key.</summary>
-    public async Task<string> StageFileAsync(string path, string sha256, CancellationToken cancellationToken)
+    public Task<string> StageFileAsync(string path, string sha256, CancellationToken cancellationToken)
+        => StageAsync(sha256, new FileInfo(path).Length, request => request.FilePath = path, cancellationToken);
+
+    /// <summary>Makes sure the bucket holds <paramref name="content"/>, whose SHA-256 is <paramref name="sha256"/>; returns its key.</summary>
+    public Task<string> StageBytesAsync(ArraySegment<byte> content, string sha256, CancellationToken cancellationToken)
+        => StageAsync(sha256, content.Count, request => request.InputStream = new MemoryStream(content.Array!, content.Offset, content.Count, writable: false), cancellationToken);
+
+    private async Task<string> StageAsync(string sha256, long size, Action<PutObjectRequest> setContent, CancellationToken cancellationToken)
     {
         var key = ContentKey(sha256);
-        var size = new FileInfo(path).Length;
         if (await IsStagedAsync(key, sha256, size, cancellationToken).ConfigureAwait(false))
         {
             logger.AlreadyStaged(key, size);
             return key;
         }
 
-        await s3.PutObjectAsync(new PutObjectRequest
+        var put = new PutObjectRequest
         {
             BucketName = bucket,
             Key = key,
             ExpectedBucketOwner = accountId,
-            FilePath = path,
             ContentType = "application/octet-stream",
 
             // S3 checks the content against this and refuses an upload that was altered on the way.
             ChecksumSHA256 = Convert.ToBase64String(Convert.FromHexString(sha256)),
             UseChunkEncoding = false,
-        }, cancellationToken).ConfigureAwait(false);
+        };
+        setContent(put);
+        await s3.PutObjectAsync(put, cancellationToken).ConfigureAwait(false);
         Interlocked.Add(ref _bytesUploaded, size);
         logger.Staged(key, size, bucket);
         return key;

@@ -45,6 +45,9 @@ internal sealed record ExecutorOptions
     /// </summary>
     public bool Tls { get; init; }
 
+    /// <summary>The worker's blob store, where executors read the shared values a client had the worker fetch; null for none.</summary>
+    public string? BlobDirectory { get; init; }
+
     /// <summary>An executor that has not reported ready within this time is killed, and the client's stream fails.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 

@@ -164,7 +164,7 @@ internal sealed class ExecutorProcess
             "--slots", slots.ToString(CultureInfo.InvariantCulture),
             "--timeout-grace-ms", ((long)limits.TimeoutGrace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture),
             "--max-result-bytes", limits.MaxResultBytes.ToString(CultureInfo.InvariantCulture),
-        ]).Concat(options.Tls ? ["--tls", "true"] : []))
+        ]).Concat(options.Tls ? ["--tls", "true"] : []).Concat(options.BlobDirectory is { } blobs ? ["--blobs", blobs] : []))
         {
             start.ArgumentList.Add(argument);
         }

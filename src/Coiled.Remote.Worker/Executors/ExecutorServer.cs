@@ -203,7 +203,7 @@ internal sealed class ExecutorServer
                 var pump = PumpAsync(stream, batcher, executor);
                 try
                 {
-                    await DedicatedThread.Run("coiled-remote executor stream", () => ReadRequests(stream, executor, environment)).ConfigureAwait(false);
+                    await DedicatedThread.Run("coiled-remote executor stream", () => ReadRequests(stream, executor, environment, _options.BlobDirectory)).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -214,8 +214,11 @@ internal sealed class ExecutorServer
         }
     }
 
-    /// <summary>Reads the stream's requests, blocking, until they end: tasks are queued, shared values kept and released, cancels passed on.</summary>
-    private static bool ReadRequests(IExecutorStream stream, TaskExecutor executor, RemoteEnvironment environment)
+    /// <summary>
+    /// Reads the stream's requests, blocking, until they end: tasks are queued, shared values kept (those fetched into
+    /// the worker's blob store read from <paramref name="blobDirectory"/>) and released, cancels passed on.
+    /// </summary>
+    private static bool ReadRequests(IExecutorStream stream, TaskExecutor executor, RemoteEnvironment environment, string? blobDirectory)
     {
         try
         {
@@ -226,6 +229,11 @@ internal sealed class ExecutorServer
                 {
                     case RunRequest.KindOneofCase.Tasks:
                         executor.Enqueue(environment, request.Tasks, frame.Data, frame.Payload);
+                        break;
+                    case RunRequest.KindOneofCase.Share when request.Share.Staged:
+                        frame.Payload?.Release();
+                        var (value, buffer) = StagedValue.Read(blobDirectory, request.Share.Sha256.Span);
+                        executor.Share(request.Share.Sha256.Span, value, buffer);
                         break;
                     case RunRequest.KindOneofCase.Share:
                         executor.Share(request.Share.Sha256.Span, frame.Data, frame.Payload);

@@ -41,12 +41,14 @@ internal sealed partial class Scheduler
     /// progress). Null unless someone asked for progress, so that it costs nothing otherwise.
     /// </param>
     /// <param name="sharedValueBytes">Most bytes of shared argument values each worker holds.</param>
+    /// <param name="staging">Storage every worker reads, through which large shared values go (see <see cref="ShareStaging"/>); null for none.</param>
     public Scheduler(
         int maxWorkerDeaths, string clusterId, TimeProvider time, ILogger logger,
         Func<ITaskWorker, string, Task>? workerLost = null, Action<Scheduler, bool>? changed = null,
-        long sharedValueBytes = WireLimits.MaxSharedValueBytes)
+        long sharedValueBytes = WireLimits.MaxSharedValueBytes, Synchronization.IBlobStaging? staging = null)
     {
         _logger = logger;
+        Staging = staging;
         _workerLost = workerLost;
         _changed = changed;
         _sharedValueBytes = Math.Clamp(sharedValueBytes, 1, WireLimits.MaxSharedValueBytes);
@@ -56,6 +58,13 @@ internal sealed partial class Scheduler
     }
 
     public SchedulerMetrics Metrics { get; }
+
+    /// <summary>Storage every worker reads, through which large shared values go; null when they go over each worker's connection.</summary>
+    public Synchronization.IBlobStaging? Staging { get; }
+
+    /// <summary>A shared value could not go to <paramref name="worker"/> through <see cref="Staging"/> and goes over its connection instead.</summary>
+    public void OnShareNotStaged(ITaskWorker worker, ShareValue share, Exception error)
+        => _logger.SharedValueNotStaged(error, Convert.ToHexStringLower(share.Sha256.Span), share.Value.Length, worker.Id, error.GetBaseException().Message);
 
     /// <summary>Most bytes of shared argument values each worker holds.</summary>
     public long SharedValueBytes => _sharedValueBytes;
@@ -179,7 +188,8 @@ internal sealed partial class Scheduler
 
     /// <summary>
     /// The requests that go before a batch: the shared values the worker is told to drop, then those it is sent; null
-    /// for none. Counts what was sent, and what the batch's references saved (scheduler lock).
+    /// for none. Counts what the batch's references saved; the sender counts the values' bytes as it sends them
+    /// (scheduler lock).
     /// </summary>
     private OutgoingRequest[]? SharedTransfers(WorkerSharedValues worker, long replacedBytes)
     {
@@ -198,11 +208,6 @@ internal sealed partial class Scheduler
             var share = new ShareValue { Sha256 = hash.ToByteString(), Value = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(bytes.Array.AsMemory(0, size)) };
             (requests ??= []).Add(new OutgoingRequest(new RunRequest { Share = share }, bytes));
             sent += size;
-        }
-
-        if (sent > 0)
-        {
-            Metrics.ArgumentsSent(sent);
         }
 
         if (replacedBytes > 0 || requests is not null)

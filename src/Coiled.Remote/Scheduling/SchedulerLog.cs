@@ -20,6 +20,9 @@ internal static partial class SchedulerLog
     [LoggerMessage(EventId = 4010, Level = LogLevel.Error, Message = "{Method} item {Index} fails: it was running in {Deaths} worker processes that died")]
     public static partial void ItemPoisoned(this ILogger logger, string method, int index, int deaths);
 
+    [LoggerMessage(EventId = 4030, Level = LogLevel.Warning, Message = "Shared value {Hash} ({Bytes} bytes) goes to worker {WorkerId} over its connection: the cluster's staging storage failed ({Error})")]
+    public static partial void SharedValueNotStaged(this ILogger logger, Exception exception, string hash, int bytes, string workerId, string error);
+
     [LoggerMessage(EventId = 4020, Level = LogLevel.Information, Message = "{Method} item {Index} threw {Type} on worker {WorkerId}; retry {Attempt} of {Retries}")]
     public static partial void ItemRetried(this ILogger logger, string method, int index, string type, string workerId, int attempt, int retries);
 }

@@ -16,6 +16,7 @@ internal sealed class SchedulerMetrics(string clusterId)
     private long _argumentBytes;
     private long _resultBytes;
     private long _sharingSaved;
+    private long _sharedStaged;
 
     public string ClusterId => clusterId;
 
@@ -41,9 +42,15 @@ internal sealed class SchedulerMetrics(string clusterId)
     /// <summary>A batch of arguments went to a worker (scheduler lock).</summary>
     public void ArgumentsSent(long bytes)
     {
-        _argumentBytes += bytes;
+        Interlocked.Add(ref _argumentBytes, bytes);
         RemoteTelemetry.ArgumentBytes.Add(bytes, _clusterTag);
     }
+
+    /// <summary>Bytes of shared values workers fetched from the cluster's staging storage, once per worker that fetched them.</summary>
+    public long SharedValueBytesStaged => Interlocked.Read(ref _sharedStaged);
+
+    /// <summary>A worker fetched a shared value of <paramref name="bytes"/> from the cluster's staging storage (any thread).</summary>
+    public void SharedValueStaged(long bytes) => Interlocked.Add(ref _sharedStaged, bytes);
 
     /// <summary>Shared values sent to workers, a value sent again after a worker dropped it (or was replaced) counting again.</summary>
     public long SharedValuesSent { get; private set; }

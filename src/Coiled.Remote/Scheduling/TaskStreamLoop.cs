@@ -21,6 +21,7 @@ internal sealed class TaskStreamLoop
     private readonly CallOptions _call;
     private readonly TimeProvider _time;
     private readonly CancellationToken _stop;
+    private readonly Sharing.ShareStaging? _staging;
 
     /// <param name="scheduler">The scheduler that took the worker (<see cref="Scheduler.AddWorker"/>).</param>
     /// <param name="worker">The worker, as the scheduler knows it.</param>
@@ -46,6 +47,7 @@ internal sealed class TaskStreamLoop
         _call = call;
         _time = time;
         _stop = stop;
+        _staging = scheduler.Staging is { } staging ? new Sharing.ShareStaging(staging, client, call) : null;
     }
 
     /// <summary>
@@ -76,10 +78,10 @@ internal sealed class TaskStreamLoop
                     {
                         foreach (var before in outgoing.Before ?? [])
                         {
-                            await SendAsync(before.Request, direct, requests, stream).ConfigureAwait(false);
+                            await SendAsync(before, direct, requests, stream).ConfigureAwait(false);
                         }
 
-                        await SendAsync(outgoing.Request, direct, requests, stream).ConfigureAwait(false);
+                        await SendAsync(outgoing, direct, requests, stream).ConfigureAwait(false);
                     }
                     finally
                     {
@@ -113,9 +115,18 @@ internal sealed class TaskStreamLoop
         }
     }
 
-    /// <summary>Sends one request on the direct route, or on the relayed stream with large payloads on the bulk-data connection.</summary>
-    private async ValueTask SendAsync(RunRequest request, DirectTaskStream? direct, IClientStreamWriter<RunRequest>? requests, CancellationToken stream)
+    /// <summary>
+    /// Sends one request on the direct route, or on the relayed stream with large payloads on the bulk-data connection;
+    /// a large shared value goes through the cluster's staging storage when it has one.
+    /// </summary>
+    private async ValueTask SendAsync(OutgoingRequest outgoing, DirectTaskStream? direct, IClientStreamWriter<RunRequest>? requests, CancellationToken stream)
     {
+        var request = outgoing.Request;
+        if (request.Share is { } value)
+        {
+            await ShareAsync(value, outgoing.Lease!, stream).ConfigureAwait(false);
+        }
+
         if (direct is not null)
         {
             // Blocking: the socket stays a plain blocking one (see DirectTaskStream).
@@ -136,6 +147,30 @@ internal sealed class TaskStreamLoop
         }
 
         await requests!.WriteAsync(request, stream).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Has the worker fetch a large shared value from the cluster's staging storage, if it has one, and counts the value's
+    /// bytes as staged; else, or when staging fails (logged), counts them as sent, and the value goes on the stream.
+    /// </summary>
+    private async ValueTask ShareAsync(ShareValue share, RentedBuffer bytes, CancellationToken stream)
+    {
+        var size = share.Value.Length;
+        if (_staging is not null && Sharing.ShareStaging.Applies(share))
+        {
+            try
+            {
+                await _staging.StageAsync(share, bytes, stream).ConfigureAwait(false);
+                _scheduler.Metrics.SharedValueStaged(size);
+                return;
+            }
+            catch (Exception ex) when (!stream.IsCancellationRequested)
+            {
+                _scheduler.OnShareNotStaged(_worker, share, ex);
+            }
+        }
+
+        _scheduler.Metrics.ArgumentsSent(size);
     }
 
     /// <summary>Hands a result batch to the scheduler, with its results from the bulk-data connection when it names a blob.</summary>

@@ -1,3 +1,5 @@
+using Coiled.Remote.Transport;
+
 namespace Coiled.Remote.Synchronization;
 
 /// <summary>
@@ -12,4 +14,11 @@ internal interface IBlobStaging
     /// from without credentials of its own.
     /// </summary>
     Task<Uri> StageAsync(string sha256, string path, long size, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// As for a file, for the first <paramref name="size"/> bytes of <paramref name="content"/> (a shared argument
+    /// value): the staging holds the buffer (<see cref="RentedBuffer.Retain"/>) for as long as it uploads from it, so
+    /// the caller may let go of its own hold as soon as this returns or is cancelled.
+    /// </summary>
+    Task<Uri> StageAsync(string sha256, RentedBuffer content, int size, CancellationToken cancellationToken);
 }

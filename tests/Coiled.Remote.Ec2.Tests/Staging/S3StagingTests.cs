@@ -101,6 +101,46 @@ public sealed class S3StagingTests : IDisposable
         s3.Puts.Should().Be(1);
     }
 
+    [Fact]
+    public async Task StageAsync_SharedValueWhoseCallerLetsGoMidUpload_IsUploadedIntactAndItsBufferFreedAfter()
+    {
+        var (client, s3) = FakeS3.Create();
+        var putStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var putMayEnd = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        byte[]? uploaded = null;
+        s3.Put = async (request, token) =>
+        {
+            putStarted.TrySetResult();
+            await putMayEnd.Task.WaitAsync(token);
+            using var body = new MemoryStream();
+            await request.InputStream.CopyToAsync(body, token);
+            uploaded = body.ToArray();
+            return new PutObjectResponse();
+        };
+        var expected = RandomNumberGenerator.GetBytes(5000);
+        var sha256 = Convert.ToHexStringLower(SHA256.HashData(expected));
+        var buffer = Coiled.Remote.Transport.RentedBuffer.Rent(expected.Length);
+        expected.CopyTo(buffer.Array, 0);
+        using var values = new S3BlobStaging(Staging(client), TimeSpan.FromMinutes(10));
+        using var caller = new CancellationTokenSource();
+
+        var staging = values.StageAsync(sha256, buffer, expected.Length, caller.Token);
+        await putStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        caller.Cancel();
+        await staging.Awaiting(t => t).Should().ThrowAsync<OperationCanceledException>();
+        buffer.Release();
+        buffer.Array.Should().NotBeNull("the upload holds the bytes after the caller let go of them");
+        putMayEnd.SetResult();
+
+        (await values.StageAsync(sha256, Coiled.Remote.Transport.RentedBuffer.Rent(1), expected.Length, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10)))
+            .AbsolutePath.Should().EndWith(S3Staging.ContentKey(sha256), "a later asker is served by the upload already made");
+        uploaded.Should().Equal(expected);
+        s3.Puts.Should().Be(1);
+        var freed = () => buffer.Array;
+        freed.Should().Throw<ObjectDisposedException>("the upload let go of the bytes once it ended");
+        s3.Requests.OfType<PutObjectRequest>().Single().ChecksumSHA256.Should().Be(Convert.ToBase64String(SHA256.HashData(expected)));
+    }
+
     private S3Staging Staging(IAmazonS3 client) => new(client, "bucket", Account, null, _time, NullLogger.Instance);
 
     private static GetObjectMetadataResponse Metadata(long size, DateTimeOffset written, string sha256) => new()

@@ -19,6 +19,23 @@ public sealed class ExecutorCommandLineTests
         options.Should().Be(new ExecutorCommandLine(null, null, string.Empty, "/tmp/x/link", 3, new TaskLimits(TimeSpan.FromMilliseconds(500), 1024, CollectAfterLargeTasks: true), expected));
     }
 
+    [Fact]
+    public void Parse_Blobs_NamesTheFolderStagedSharedValuesAreReadFrom()
+    {
+        ExecutorCommandLine.Parse([.. Required, "--blobs", "/var/cache/w/blobs"]).BlobDirectory.Should().Be("/var/cache/w/blobs");
+        ExecutorCommandLine.Parse(Required).BlobDirectory.Should().BeNull();
+    }
+
+    [Fact]
+    public void StartInfo_WorkerWithABlobStore_PassesItsFolderToTheExecutor()
+    {
+        var options = new ExecutorOptions { FileName = "worker", BlobDirectory = "/var/cache/w/blobs" };
+
+        var start = ExecutorProcess.StartInfo(options, environment: null, "/var/cache/w/executors/1", slots: 2, new TaskLimits(TimeSpan.FromSeconds(1), 1024, CollectAfterLargeTasks: true));
+
+        ExecutorCommandLine.Parse([.. start.ArgumentList.Skip(1)]).BlobDirectory.Should().Be("/var/cache/w/blobs");
+    }
+
     [Theory]
     [InlineData(new[] { "--tls", "yes" }, "--tls takes true or false, not 'yes'.")]
     [InlineData(new[] { "--tls" }, "Unknown executor option or missing value: '--tls'.")]
