@@ -78,6 +78,29 @@ internal sealed class Ec2SimBench(string cache, Action<string, string, string> r
                 $"{started,8:F1} s");
             row("ec2sim", $"  caller upload for a {appBytes / MB:F1} MB app (S3 and workers; the {worker.Size / MB:F0} MB worker once per account apart)",
                 $"{callerMb,8:F1} MB");
+
+            // A 10 MB value shared with every worker: the caller uploads it to the bucket once, and each worker fetches it.
+            var model = new byte[10_000_000];
+            new Random(7).NextBytes(model);
+            var before = (Staged: backend.BytesStaged, Sent: cluster.Summary.ArgumentBytes);
+            clock.Restart();
+            await using (var shared = await cluster.ShareAsync(model))
+            {
+                var scores = await cluster.MapAsync(Jobs.ScoreShared, Enumerable.Range(0, 1600).Select(i => (shared, i)));
+                if (!scores.SequenceEqual(Enumerable.Range(0, 1600).Select(i => (int)model[i])))
+                {
+                    failures.Add("ec2sim: the map over a shared value answered wrong results");
+                }
+            }
+
+            var sharedMs = clock.Elapsed.TotalMilliseconds;
+            var uploadMb = (backend.BytesStaged - before.Staged + cluster.Summary.ArgumentBytes - before.Sent) / MB;
+            var fetchedMb = cluster.Summary.SharedValueBytesStaged / MB;
+            _json["ec2_sim_shared_10mb_x1600_ms"] = Math.Round(sharedMs, 1);
+            _json["ec2_sim_shared_10mb_caller_upload_mb"] = Math.Round(uploadMb, 1);
+            _json["ec2_sim_shared_10mb_fetched_mb"] = Math.Round(fetchedMb, 1);
+            row("ec2sim", $"  10 MB shared value, 1,600 items: ShareAsync and MapAsync", $"{sharedMs,8:F1} ms");
+            row("ec2sim", $"  caller upload for it (S3 and workers), and what the workers fetched from S3", $"{uploadMb,8:F1} MB / {fetchedMb:F1} MB");
         }
     }
 

@@ -17,6 +17,9 @@ public static class Jobs
     [Remote]
     public static int Score(byte[] model, int i) => model[i % model.Length];
 
+    [Remote]
+    public static int ScoreShared(Shared<byte[]> model, int i) => model.Value[i % model.Value.Length];
+
     /// <summary>The pauses <see cref="SlowLength"/> owes and has not yet slept, in this worker.</summary>
     private static long _owedMicroseconds;
 
