@@ -4,13 +4,13 @@ namespace Coiled.Remote.Ec2;
 
 /// <summary>
 /// What one cluster created in EC2 and what it has cost: its instances (when each was launched, at what price, when it
-/// was seen terminated), its security group, and a launch EC2 has not answered yet. The launcher adds to it, teardown
-/// reads it to know what to remove, and the backend reads it for <see cref="Ec2Backend.Cost"/>.
+/// was seen terminated), its security group, and the launches EC2 has not answered (by client token). The launcher
+/// adds to it, teardown reads it to know what to remove, and the backend reads it for <see cref="Ec2Backend.Cost"/>.
 /// </summary>
 internal sealed class ClusterResources(TimeProvider time)
 {
     private readonly List<LaunchedInstance> _instances = [];
-    private RunInstancesRequest? _pendingLaunch;
+    private readonly HashSet<string> _unanswered = new(StringComparer.Ordinal);
     private string? _securityGroupId;
     private volatile bool _anyLaunchSent;
 
@@ -18,10 +18,20 @@ internal sealed class ClusterResources(TimeProvider time)
     public string? SecurityGroupId => Volatile.Read(ref _securityGroupId);
 
     /// <summary>
-    /// A RunInstances request that was sent and not answered: instances may exist that no id names yet. Repeating it
-    /// with its client token returns exactly those instances instead of launching more.
+    /// The client tokens of RunInstances requests that were sent and not answered: instances may exist that no id names
+    /// yet, which DescribeInstances finds by their client token. (Repeating the request would find them too, but would
+    /// launch them if the request never reached EC2.)
     /// </summary>
-    public RunInstancesRequest? PendingLaunch => Volatile.Read(ref _pendingLaunch);
+    public IReadOnlyList<string> UnansweredLaunches
+    {
+        get
+        {
+            lock (_unanswered)
+            {
+                return [.. _unanswered];
+            }
+        }
+    }
 
     /// <summary>Every instance launched or found so far.</summary>
     public IReadOnlyList<string> InstanceIds => [.. Snapshot().Select(i => i.Id)];
@@ -40,22 +50,32 @@ internal sealed class ClusterResources(TimeProvider time)
     /// <summary>Whether RunInstances was ever sent: until then no instance can carry the cluster's (fresh, random) name.</summary>
     public bool AnyLaunchSent => _anyLaunchSent;
 
-    public void LaunchSent(RunInstancesRequest request)
+    /// <summary>A RunInstances request with <paramref name="clientToken"/> is about to be sent.</summary>
+    public void LaunchSent(string clientToken)
     {
         _anyLaunchSent = true;
-        Volatile.Write(ref _pendingLaunch, request);
+        lock (_unanswered)
+        {
+            _unanswered.Add(clientToken);
+        }
     }
 
-    /// <summary>EC2 answered the pending launch with an error: nothing was launched.</summary>
-    public void LaunchRefused() => Volatile.Write(ref _pendingLaunch, null);
+    /// <summary>EC2 answered a launch with an error: it launched nothing.</summary>
+    public void LaunchRefused(string clientToken)
+    {
+        lock (_unanswered)
+        {
+            _unanswered.Remove(clientToken);
+        }
+    }
 
-    /// <summary>EC2 answered the pending launch: its instances are the cluster's from now on.</summary>
-    public void Launched(RunInstancesResponse response)
+    /// <summary>EC2 answered a launch, or its instances were found by its client token: they are the cluster's from now on.</summary>
+    public void Launched(string clientToken, IEnumerable<Instance> instances)
     {
         var launchedAt = time.GetUtcNow();
         lock (_instances)
         {
-            foreach (var instance in response.Reservation?.Instances ?? [])
+            foreach (var instance in instances)
             {
                 if (_instances.All(i => i.Id != instance.InstanceId))
                 {
@@ -64,7 +84,7 @@ internal sealed class ClusterResources(TimeProvider time)
             }
         }
 
-        Volatile.Write(ref _pendingLaunch, null);
+        LaunchRefused(clientToken);
     }
 
     /// <summary>Instances found by the cluster's tag that the cluster did not know of: they count from now.</summary>

@@ -49,8 +49,11 @@ internal static partial class Ec2Log
     [LoggerMessage(EventId = 2202, Level = LogLevel.Error, Message = "Could not terminate {Ids} as the process exited")]
     public static partial void TerminateAtExitFailed(this ILogger logger, Exception exception, string ids);
 
-    [LoggerMessage(EventId = 2203, Level = LogLevel.Information, Message = "Repeating the interrupted launch of {Cluster} found nothing to terminate ({Code})")]
-    public static partial void InterruptedLaunchFoundNothing(this ILogger logger, string cluster, string code);
+    [LoggerMessage(EventId = 2203, Level = LogLevel.Information, Message = "No instance of cluster {Cluster} carries client token {ClientToken} after {Seconds:0} s: that unanswered launch started nothing")]
+    public static partial void UnansweredLaunchFoundNothing(this ILogger logger, string cluster, string clientToken, double seconds);
+
+    [LoggerMessage(EventId = 2209, Level = LogLevel.Information, Message = "Looking for the instances of {Count} launch(es) of {Cluster} that EC2 never answered, for up to {Seconds:0} s")]
+    public static partial void FindingUnansweredLaunches(this ILogger logger, int count, string cluster, double seconds);
 
     [LoggerMessage(EventId = 2204, Level = LogLevel.Information, Message = "Terminating {Count} EC2 instance(s) of {Cluster} ({Reason}): {Ids}")]
     public static partial void Terminating(this ILogger logger, int count, string cluster, string reason, string ids);

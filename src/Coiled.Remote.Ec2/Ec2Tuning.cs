@@ -31,6 +31,18 @@ internal sealed record Ec2Tuning
     /// </summary>
     public TimeSpan FirstRetryDelay { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How long TerminateInstances is retried while EC2 answers InvalidInstanceID.NotFound for an instance it launched
+    /// (eventual consistency: AWS advises backing off for minutes).
+    /// </summary>
+    public TimeSpan InstanceNotFoundPatience { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// How long teardown looks for the instances of a launch EC2 never answered (by its client token) before it
+    /// concludes that the launch started nothing.
+    /// </summary>
+    public TimeSpan UnansweredLaunchPatience { get; init; } = TimeSpan.FromMinutes(3);
+
     /// <summary>The longest wait between two retries.</summary>
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(30);
 

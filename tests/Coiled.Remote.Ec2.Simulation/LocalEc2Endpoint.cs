@@ -95,6 +95,12 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     /// <summary>DeleteSecurityGroup answers DependencyViolation this many more times after the group's instances are gone.</summary>
     public int ExtraDependencyViolations { get; set; } = 2;
 
+    /// <summary>RunInstances requests are lost on the way: EC2 never acts on them, and the caller gets no answer.</summary>
+    public bool LoseRunInstances { get; set; }
+
+    /// <summary>TerminateInstances answers InvalidInstanceID.NotFound this many more times, as EC2 may for instances it just launched.</summary>
+    public int TerminateNotFoundTimes { get; set; }
+
     /// <summary>Like EC2, the first DescribeInstances naming a just-launched instance answers InvalidInstanceID.NotFound.</summary>
     public bool NotFoundRightAfterLaunch { get; set; } = true;
 
@@ -253,6 +259,13 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         }
 
         OnCall?.Invoke(call);
+        if (call.Action == "RunInstances" && LoseRunInstances)
+        {
+            // Lost on the way: EC2 never acts on it, and the caller's connection is reset.
+            context.Abort();
+            return;
+        }
+
         if (call.Action == "GetCallerIdentity")
         {
             await AnswerCallerIdentityAsync(context, call);
@@ -540,6 +553,12 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     {
         var ids = call.List("InstanceId");
         var unknown = ids.Where(id => !_instances.ContainsKey(id)).ToList();
+        if (TerminateNotFoundTimes > 0)
+        {
+            TerminateNotFoundTimes--;
+            unknown = ids;
+        }
+
         if (unknown.Count > 0)
         {
             throw new Ec2Error("InvalidInstanceID.NotFound", $"The instance IDs '{string.Join(", ", unknown)}' do not exist");

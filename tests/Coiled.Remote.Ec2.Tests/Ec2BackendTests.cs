@@ -255,9 +255,52 @@ public sealed class Ec2BackendTests
         ec2.Instances.Should().HaveCount(2);
         ec2.LiveInstances.Should().BeEmpty();
         ec2.Groups.Should().BeEmpty();
-        var runs = ec2.Calls.Where(c => c.Action == "RunInstances").ToList();
-        runs.Should().HaveCount(2, "teardown repeats the interrupted launch to learn its instance ids");
-        runs[1]["ClientToken"].Should().Be(runs[0]["ClientToken"]);
+        ec2.Calls.Where(c => c.Action == "RunInstances").Should().ContainSingle("teardown finds the launch's instances by its client token, never by launching again");
+        var token = ec2.Calls.First(r => r.Action == "RunInstances")["ClientToken"]!;
+        ec2.Calls.Where(c => c.Action == "DescribeInstances").Select(c => c.Filters()).Should().Contain(f => f.ContainsKey("client-token") && f["client-token"].Contains(token));
+    }
+
+    [LocalS3Fact]
+    public async Task StartAsync_AgainstLocalEc2Endpoint_LaunchLostBeforeItReachedEc2_TeardownLaunchesNothingAndSaysSo()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        ec2.LoseRunInstances = true;
+        ec2.OnCall = call =>
+        {
+            if (call.Action == "DescribeInstances" && call.Filters().ContainsKey("client-token"))
+            {
+                // Teardown looks for the lost launch's instances: a RunInstances sent from now on would reach EC2.
+                ec2.LoseRunInstances = false;
+            }
+        };
+        var logs = new ListLoggerProvider();
+        using var loggerFactory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
+        var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System);
+
+        var start = () => Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = backend, LoggerFactory = loggerFactory });
+
+        await start.Should().ThrowAsync<Exception>();
+        ec2.LoseRunInstances.Should().BeFalse("teardown looked for the lost launch's instances by its client token");
+        ec2.Instances.Should().BeEmpty("teardown never launches");
+        ec2.Calls.Where(c => c.Action == "RunInstances").Select(c => c["ClientToken"]).Distinct().Should().ContainSingle("only the SDK's own retries of the one launch were sent");
+        ec2.Groups.Should().BeEmpty();
+        logs.Lines.Should().Contain(m => m.Contains("that unanswered launch started nothing"));
+    }
+
+    [LocalS3Fact]
+    public async Task DisposeAsync_TerminateInstancesAnswersNotFoundForAWhile_RetriesUntilEc2KnowsTheInstances()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System);
+        await backend.StartWorkersAsync(OneWorker, CancellationToken.None);
+        ec2.TerminateNotFoundTimes = 8;
+
+        await backend.DisposeAsync();
+
+        ec2.TerminateNotFoundTimes.Should().Be(0);
+        ec2.Calls.Count(c => c.Action == "TerminateInstances").Should().Be(9, "eight refusals, then the call EC2 acted on");
+        ec2.LiveInstances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
     }
 
     [LocalS3Fact]

@@ -46,6 +46,8 @@ internal static class TestTuning
         TeardownTimeout = TimeSpan.FromSeconds(30),
         FirstRetryDelay = TimeSpan.FromMilliseconds(50),
         MaxRetryDelay = TimeSpan.FromMilliseconds(200),
+        InstanceNotFoundPatience = TimeSpan.FromSeconds(5),
+        UnansweredLaunchPatience = TimeSpan.FromSeconds(2),
         HandleInterrupts = false,
         ResolveCallerAddress = _ => Task.FromResult(CallerAddress),
         Owner = owner,

@@ -188,9 +188,8 @@ internal sealed class InstanceLauncher(
                 : null,
         };
 
-        // Until EC2 answers, instances may exist that no id names yet: teardown repeats this call, which the client
-        // token makes return those instances instead of launching more.
-        resources.LaunchSent(request);
+        // Until EC2 answers, instances may exist that no id names yet: teardown finds them by the client token.
+        resources.LaunchSent(clientToken);
         RunInstancesResponse response;
         try
         {
@@ -198,7 +197,7 @@ internal sealed class InstanceLauncher(
         }
         catch (AmazonEC2Exception ex)
         {
-            resources.LaunchRefused();
+            resources.LaunchRefused(clientToken);
             if (ex.ErrorCode == "VcpuLimitExceeded")
             {
                 throw await CapacityCheck.QuotaExceededAsync(client, ex, options.InstanceType, count, region, cancellationToken).ConfigureAwait(false);
@@ -207,7 +206,7 @@ internal sealed class InstanceLauncher(
             throw;
         }
 
-        resources.Launched(response);
+        resources.Launched(clientToken, response.Reservation?.Instances ?? []);
         logger.Launched(
             count, options.InstanceType, spot ? "spot" : "on-demand", zone, imageId, string.Join(", ", resources.InstanceIds));
     }

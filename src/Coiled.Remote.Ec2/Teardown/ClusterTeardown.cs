@@ -6,9 +6,9 @@ using Microsoft.Extensions.Logging;
 namespace Coiled.Remote.Ec2;
 
 /// <summary>
-/// Removes what one cluster created: terminates every instance it launched or that carries its tag (repeating a launch
-/// EC2 had not answered, to learn its instances), waits until EC2 reports them terminated, deletes the security group,
-/// and logs what the cluster cost. Safe to run more than once, and concurrently.
+/// Removes what one cluster created: terminates every instance it launched or that carries its tag (finding those of a
+/// launch EC2 never answered by its client token, never by launching again), waits until EC2 reports them terminated,
+/// deletes the security group, and logs what the cluster cost. Safe to run more than once, and concurrently.
 /// </summary>
 internal sealed class ClusterTeardown(
     IAmazonEC2 client, ClusterResources resources, string clusterName, string region, string instanceType, Ec2Tuning tuning, TimeProvider time, ILogger logger)
@@ -98,20 +98,7 @@ internal sealed class ClusterTeardown(
 
     private async Task TerminateAllAsync(string reason, CancellationToken cancellationToken)
     {
-        if (resources.PendingLaunch is { } lost)
-        {
-            // A launch whose answer was lost (Ctrl+C, a dropped connection) may have started instances that nothing
-            // lists yet. Repeating it with its client token returns exactly those instances.
-            try
-            {
-                resources.Launched(await client.RunInstancesAsync(lost, cancellationToken).ConfigureAwait(false));
-            }
-            catch (AmazonEC2Exception ex)
-            {
-                logger.InterruptedLaunchFoundNothing(clusterName, ex.ErrorCode);
-                resources.LaunchRefused();
-            }
-        }
+        await FindUnansweredLaunchesAsync(cancellationToken).ConfigureAwait(false);
 
         // Known ids, plus anything tagged with the cluster's name, which only a launch can have made.
         var ids = new SortedSet<string>(resources.LiveInstanceIds, StringComparer.Ordinal);
@@ -132,6 +119,49 @@ internal sealed class ClusterTeardown(
         logger.Terminating(ids.Count, clusterName, reason, string.Join(", ", ids));
         await Ec2Teardown.TerminateAndWaitAsync(client, ids, tuning, time, resources.Terminated, cancellationToken).ConfigureAwait(false);
         logger.AllTerminated(ids.Count, clusterName);
+    }
+
+    /// <summary>
+    /// A launch whose answer was lost (Ctrl+C, a dropped connection) may have started instances that nothing lists yet,
+    /// or none at all if the request never reached EC2. They are looked for by their client token and the cluster's tag,
+    /// with backoff while EC2's lists catch up, for up to <see cref="Ec2Tuning.UnansweredLaunchPatience"/>.
+    /// </summary>
+    private async Task FindUnansweredLaunchesAsync(CancellationToken cancellationToken)
+    {
+        var open = new HashSet<string>(resources.UnansweredLaunches, StringComparer.Ordinal);
+        if (open.Count == 0)
+        {
+            return;
+        }
+
+        logger.FindingUnansweredLaunches(open.Count, clusterName, tuning.UnansweredLaunchPatience.TotalSeconds);
+        var deadline = time.GetUtcNow() + tuning.UnansweredLaunchPatience;
+        var delay = tuning.FirstRetryDelay;
+        while (true)
+        {
+            var found = await Ec2Calls.FindLiveAsync(
+                client, [new Filter("client-token", [.. open]), new Filter("tag:" + ClusterTags.Cluster, [clusterName])], cancellationToken).ConfigureAwait(false);
+            foreach (var launch in found.Where(i => i.ClientToken is not null).GroupBy(i => i.ClientToken, StringComparer.Ordinal))
+            {
+                resources.Launched(launch.Key, launch);
+                open.Remove(launch.Key);
+            }
+
+            if (open.Count == 0 || time.GetUtcNow() >= deadline)
+            {
+                break;
+            }
+
+            await Task.Delay(Ec2Calls.Earlier(delay, deadline - time.GetUtcNow()), time, cancellationToken).ConfigureAwait(false);
+            delay = Ec2Calls.NextRetryDelay(delay, tuning);
+        }
+
+        foreach (var token in open)
+        {
+            // Nothing came of it within the patience: the request never reached EC2, or EC2 refused it.
+            logger.UnansweredLaunchFoundNothing(clusterName, token, tuning.UnansweredLaunchPatience.TotalSeconds);
+            resources.LaunchRefused(token);
+        }
     }
 
     private async Task DeleteSecurityGroupAsync(CancellationToken cancellationToken)

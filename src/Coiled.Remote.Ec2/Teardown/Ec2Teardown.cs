@@ -20,9 +20,10 @@ internal static class Ec2Teardown
             return;
         }
 
-        await Ec2Calls.RetryAsync(
+        // EC2 may not know an instance it launched moments ago (eventual consistency); AWS advises backing off for minutes.
+        await Ec2Calls.RetryForAsync(
             () => client.TerminateInstancesAsync(new TerminateInstancesRequest { InstanceIds = [.. ids] }, cancellationToken),
-            Ec2ErrorCodes.InstanceNotFound, tuning, time, cancellationToken).ConfigureAwait(false);
+            Ec2ErrorCodes.InstanceNotFound, tuning.InstanceNotFoundPatience, tuning, time, cancellationToken).ConfigureAwait(false);
 
         // TerminateInstances only starts termination; a security group can go once its instances are gone.
         var remaining = new HashSet<string>(ids, StringComparer.Ordinal);
