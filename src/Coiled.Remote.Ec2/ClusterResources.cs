@@ -99,13 +99,15 @@ internal sealed class ClusterResources(TimeProvider time)
         }
     }
 
-    /// <summary>Sets the price per hour of every instance: they are one type in one market.</summary>
-    public void Priced(decimal? hourly)
+    /// <summary>Records the type and the price per hour of instances one launch started.</summary>
+    public void Priced(IEnumerable<string> ids, string instanceType, decimal? hourly)
     {
+        var priced = ids.ToHashSet(StringComparer.Ordinal);
         lock (_instances)
         {
-            foreach (var instance in _instances)
+            foreach (var instance in _instances.Where(i => priced.Contains(i.Id)))
             {
+                instance.InstanceType = instanceType;
                 instance.HourlyPrice = hourly;
             }
         }
@@ -122,7 +124,10 @@ internal sealed class ClusterResources(TimeProvider time)
         }
     }
 
-    /// <summary>E.g. <c>4 x c7i.large for 6m12s ≈ $0.04</c>, from the longest-running instance; null before any launch.</summary>
+    /// <summary>
+    /// E.g. <c>4 x c7i.large for 6m12s ≈ $0.04</c> (or <c>3 x c7i.large + 1 x m7i.large ...</c>), from the longest-running
+    /// instance; null before any launch. Instances only found by tag count as <paramref name="instanceType"/>.
+    /// </summary>
     public string? CostSummary(string instanceType)
     {
         var instances = Snapshot();
@@ -133,7 +138,8 @@ internal sealed class ClusterResources(TimeProvider time)
 
         var now = time.GetUtcNow();
         var longest = instances.Max(i => (i.TerminatedAt ?? now) - i.LaunchedAt);
-        return CostText.CostSummary(instances.Count, instanceType, longest, CostOf(instances, now));
+        var types = instances.GroupBy(i => i.InstanceType ?? instanceType, StringComparer.Ordinal).Select(g => (g.Count(), g.Key)).ToList();
+        return CostText.CostSummary(types, longest, CostOf(instances, now));
     }
 
     private static decimal? CostOf(IReadOnlyList<LaunchedInstance> instances, DateTimeOffset now)
@@ -168,6 +174,8 @@ internal sealed class ClusterResources(TimeProvider time)
         public DateTimeOffset LaunchedAt { get; } = launchedAt;
 
         public decimal? HourlyPrice { get; set; }
+
+        public string? InstanceType { get; set; }
 
         public DateTimeOffset? TerminatedAt { get; set; }
     }

@@ -143,6 +143,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         using var certificate = ClusterCertificate.Create(ClusterName, _options.MaxLifetime + TimeSpan.FromDays(1));
         var came = new HashSet<string>(StringComparer.Ordinal);
         IAsyncEnumerator<(string InstanceId, Uri Address)>? booting = null;
+        var expected = launch.Count;
         try
         {
             IReadOnlyDictionary<string, string>? variables;
@@ -156,7 +157,8 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                 var launcher = new InstanceLauncher(client, _options, region, ClusterName, _owner, _resources, _tuning, _time, logger);
                 var placement = await launcher.PlaceAsync(starting.Token).ConfigureAwait(false);
                 var script = await staging.PrepareBootAsync(launch, certificate, credentials, region, starting.Token).ConfigureAwait(false);
-                await launcher.LaunchAsync(placement, launch.Count, script, starting.Token).ConfigureAwait(false);
+                var launched = await launcher.LaunchAsync(placement, launch.Count, launch.MinimumCount, script, starting.Token).ConfigureAwait(false);
+                expected = launched;
                 variables = _options.ForwardAwsCredentials ? await AwsCredentialVariables.ReadAsync(credentials, region).ConfigureAwait(false) : null;
                 booting = new BootWatcher(client, ClusterName, _options.WorkerPort, _tuning, _time, logger)
                     .WatchAsync(_resources.InstanceIds, launch.MinimumCount, starting.Token).GetAsyncEnumerator(starting.Token);
@@ -197,12 +199,12 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                 {
                     // The cluster runs with the workers that came; those that did not must not run up a bill.
                     await DeleteBootSecretsAsync("the boot ended").ConfigureAwait(false);
-                    await TerminateLateAsync([.. _resources.LiveInstanceIds.Where(id => !came.Contains(id))], came.Count, launch.Count, logger).ConfigureAwait(false);
+                    await TerminateLateAsync([.. _resources.LiveInstanceIds.Where(id => !came.Contains(id))], came.Count, expected, logger).ConfigureAwait(false);
                     throw;
                 }
 
                 came.Add(up.InstanceId);
-                if (came.Count == launch.Count)
+                if (came.Count == expected)
                 {
                     // Every worker read its secrets before it listened: nobody needs them in S3 any more.
                     await DeleteBootSecretsAsync("every worker is up").ConfigureAwait(false);

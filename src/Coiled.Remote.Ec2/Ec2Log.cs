@@ -18,8 +18,14 @@ internal static partial class Ec2Log
     [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "Created security group {Group} ({Name}) in {Vpc}, admitting {Cidr} on port {Port}")]
     public static partial void SecurityGroupCreated(this ILogger logger, string group, string name, string vpc, string cidr, int port);
 
-    [LoggerMessage(EventId = 2102, Level = LogLevel.Warning, Message = "Spot {Type} instances are not available in {Zone} ({Code}: {Message}); launching on-demand instances instead")]
-    public static partial void SpotUnavailable(this ILogger logger, string type, string zone, string code, string message);
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Information, Message = "EC2 has no capacity for {Candidate} ({Code}: {Message}); trying elsewhere")]
+    public static partial void NoCapacity(this ILogger logger, string candidate, string code, string message);
+
+    [LoggerMessage(EventId = 2105, Level = LogLevel.Warning, Message = "EC2 had capacity for {Launched} of the {Count} instance(s) of {Cluster}; asking again every {Seconds:0} s for up to {Timeout:0} s")]
+    public static partial void PartialCapacity(this ILogger logger, int launched, int count, string cluster, double seconds, double timeout);
+
+    [LoggerMessage(EventId = 2106, Level = LogLevel.Warning, Message = "Cluster {Cluster} starts with {Launched} of the {Count} instance(s) asked for (minimum {Minimum}): {Why}")]
+    public static partial void StartingWithFewer(this ILogger logger, string cluster, int launched, int count, int minimum, string why);
 
     [LoggerMessage(EventId = 2103, Level = LogLevel.Information, Message = "Launched {Count} x {Type} ({Market}) in {Zone} from {Image}: {Ids}; waiting for them to boot")]
     public static partial void Launched(this ILogger logger, int count, string type, string market, string zone, string image, string ids);

@@ -8,6 +8,7 @@ public sealed record Ec2Options
     internal const string DefaultInstanceType = "c7i.large";
     internal const int DefaultWorkerPort = 7400;
     internal static readonly TimeSpan DefaultMaxLifetime = TimeSpan.FromHours(12);
+    internal static readonly TimeSpan DefaultCapacityTimeout = TimeSpan.FromMinutes(5);
 
     /// <summary>The AWS region, e.g. <c>us-east-1</c>. Default: the SDK's usual chain (<c>AWS_REGION</c>, then the profile).</summary>
     public string? Region { get; init; }
@@ -18,11 +19,35 @@ public sealed record Ec2Options
     /// </summary>
     public string InstanceType { get; init; } = DefaultInstanceType;
 
+    /// <summary>
+    /// Instance types to launch, in order of preference: where EC2 has no capacity for the first (in every subnet and
+    /// market), the next is tried, and so on. All must share one architecture. Default: empty, which means
+    /// <see cref="InstanceType"/> alone.
+    /// </summary>
+    public IReadOnlyList<string> InstanceTypes { get; init; } = [];
+
     /// <summary>The machine image. Default: the newest Amazon Linux 2023 image for the instance type's architecture.</summary>
     public string? ImageId { get; init; }
 
-    /// <summary>The subnet of every worker. Default: one default subnet of the default VPC, so that all workers share an availability zone.</summary>
+    /// <summary>
+    /// The one subnet of every worker; shorthand for a <see cref="SubnetIds"/> of one. Default: the default subnets of
+    /// the default VPC, one per availability zone.
+    /// </summary>
     public string? SubnetId { get; init; }
+
+    /// <summary>
+    /// Subnets to launch in, all of one VPC. Workers go to one subnet's zone while it has capacity (traffic between
+    /// zones is billed), and to the others' when it does not. Default: empty, which means <see cref="SubnetId"/>, or the
+    /// default subnets of the default VPC.
+    /// </summary>
+    public IReadOnlyList<string> SubnetIds { get; init; } = [];
+
+    /// <summary>
+    /// How long a start keeps asking EC2 for instances it has no capacity for (every subnet, type and market refused),
+    /// retrying every 15 s. Once <see cref="ClusterOptions.MinimumWorkers"/> instances are launched, the cluster starts
+    /// with them; with fewer at the deadline the start fails and terminates what it launched. Default 5 minutes.
+    /// </summary>
+    public TimeSpan CapacityTimeout { get; init; } = DefaultCapacityTimeout;
 
     /// <summary>Use spot instances, falling back to on-demand when spot capacity or price is not available.</summary>
     public bool Spot { get; init; }

@@ -43,6 +43,9 @@ internal sealed record Ec2Tuning
     /// </summary>
     public TimeSpan UnansweredLaunchPatience { get; init; } = TimeSpan.FromMinutes(3);
 
+    /// <summary>Between two rounds of asking EC2 for capacity it refused everywhere; default <see cref="InstanceLauncher.CapacityRetryInterval"/>.</summary>
+    public TimeSpan? CapacityRetryInterval { get; init; }
+
     /// <summary>The longest wait between two retries.</summary>
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(30);
 

@@ -17,6 +17,15 @@ public sealed partial class LocalEc2Endpoint
         ["p5.48xlarge"] = 192,
     };
 
+    /// <summary>
+    /// Instances EC2 still has capacity for, as "type@zone" (spot and on-demand alike); unlimited where absent. A launch
+    /// gets what is left between its MinCount and MaxCount, or InsufficientInstanceCapacity when less than MinCount is.
+    /// </summary>
+    public Dictionary<string, int> Capacity { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The account's quota of running spot instances; null for none.</summary>
+    public int? MaxSpotInstances { get; set; }
+
     /// <summary>Zones that do not offer an instance type, as "type@zone".</summary>
     public HashSet<string> NotOffered { get; } = new(StringComparer.Ordinal);
 
@@ -48,6 +57,38 @@ public sealed partial class LocalEc2Endpoint
         var types = call.List("InstanceType").Where(InstanceTypeVcpus.ContainsKey).ToList();
         return Response("DescribeInstanceTypes", Set("instanceTypeSet", types.Select(t => new XElement("x",
             E("instanceType", t), E("vCpuInfo", new object[] { E("defaultVCpus", InstanceTypeVcpus[t]) })))));
+    }
+
+    /// <summary>How many of MinCount to MaxCount instances EC2 launches, taken from <see cref="Capacity"/> and the spot quota; refuses as EC2 does.</summary>
+    private int TakeCapacity(string instanceType, string zone, bool spot, int minimum, int maximum)
+    {
+        var key = $"{instanceType}@{zone}";
+        var available = Capacity.TryGetValue(key, out var left) ? left : int.MaxValue;
+        if (spot && MaxSpotInstances is { } spotQuota)
+        {
+            var running = _instances.Values.Count(i => i.Spot && i.State is "pending" or "running");
+            if (running + minimum > spotQuota)
+            {
+                throw new Ec2Error("MaxSpotInstanceCountExceeded", "Max spot instance count exceeded");
+            }
+
+            available = Math.Min(available, spotQuota - running);
+        }
+
+        if (available < minimum)
+        {
+            throw new Ec2Error(
+                "InsufficientInstanceCapacity",
+                $"We currently do not have sufficient {instanceType} capacity in the Availability Zone you requested ({zone}). Our system will be working on provisioning additional capacity.");
+        }
+
+        var launched = Math.Min(available, maximum);
+        if (Capacity.ContainsKey(key))
+        {
+            Capacity[key] -= launched;
+        }
+
+        return launched;
     }
 
     /// <summary>Refuses a launch that would take the running Standard vCPUs past <see cref="StandardVcpuQuota"/>, as EC2 does.</summary>

@@ -480,9 +480,11 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         if (existing.Count == 0)
         {
             var count = int.Parse(call["MaxCount"]!, CultureInfo.InvariantCulture);
+            var minimum = int.Parse(call["MinCount"] ?? call["MaxCount"]!, CultureInfo.InvariantCulture);
             CheckVcpuQuota(call["InstanceType"] ?? "m1.small", count);
             var subnetId = call["NetworkInterface.1.SubnetId"] ?? call["SubnetId"] ?? Subnets.First(s => s.DefaultForAz).SubnetId;
             var subnet = Subnets.FirstOrDefault(s => s.SubnetId == subnetId) ?? throw new Ec2Error("InvalidSubnetID.NotFound", $"The subnet ID '{subnetId}' does not exist");
+            count = TakeCapacity(call["InstanceType"] ?? "m1.small", subnet.Zone, spot, minimum, count);
             var groups = call.List("NetworkInterface.1.SecurityGroupId").Concat(call.List("SecurityGroupId")).ToList();
             foreach (var group in groups)
             {

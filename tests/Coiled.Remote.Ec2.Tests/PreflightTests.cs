@@ -14,7 +14,7 @@ public sealed class PreflightTests
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
         ec2.NotOffered.Add("c7i.large@us-east-1a");
 
-        var failure = await StartFailureAsync(ec2, ec2.Options());
+        var failure = await StartFailureAsync(ec2, ec2.Options() with { SubnetId = "subnet-0a" });
 
         failure.Message.Should().Contain("c7i.large is not offered in us-east-1a").And.Contain("offers it in us-east-1b").And.Contain("Ec2Options.SubnetId");
         await NothingLeftAsync(ec2);

@@ -4,20 +4,26 @@ namespace Coiled.Remote.Ec2;
 internal static class Ec2ErrorCodes
 {
     /// <summary>
-    /// Spot requests that may succeed on-demand: AWS ParallelCluster's fast-failover list plus UnfulfillableCapacity and
-    /// InsufficientCapacity.
+    /// Launches that may succeed elsewhere (another zone, type or market), or later: AWS ParallelCluster's fast-failover
+    /// list plus UnfulfillableCapacity, InsufficientCapacity and a subnet out of addresses.
     /// </summary>
-    public static readonly HashSet<string> SpotFallback = new(StringComparer.Ordinal)
+    public static readonly HashSet<string> NoCapacity = new(StringComparer.Ordinal)
     {
         "InsufficientInstanceCapacity",
         "InsufficientHostCapacity",
         "InsufficientReservedInstanceCapacity",
-        "MaxSpotInstanceCountExceeded",
         "Unsupported",
         "SpotMaxPriceTooLow",
         "UnfulfillableCapacity",
         "InsufficientCapacity",
+        "InsufficientFreeAddressesInSubnet",
     };
+
+    /// <summary>The account's running vCPUs of an instance family bucket would pass its quota (on-demand).</summary>
+    public const string VcpuLimitExceeded = "VcpuLimitExceeded";
+
+    /// <summary>The account's spot quota (vCPUs or instances) is reached.</summary>
+    public const string MaxSpotInstanceCountExceeded = "MaxSpotInstanceCountExceeded";
 
     public const string InstanceNotFound = "InvalidInstanceID.NotFound";
     public const string GroupNotFound = "InvalidGroup.NotFound";

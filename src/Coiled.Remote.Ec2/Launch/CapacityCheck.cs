@@ -12,8 +12,32 @@ namespace Coiled.Remote.Ec2;
 /// </summary>
 internal static partial class CapacityCheck
 {
-    /// <summary>Fails with where the type is offered when it is not offered in <paramref name="zone"/>.</summary>
-    public static async Task EnsureOfferedAsync(IAmazonEC2 client, string instanceType, string zone, string region, CancellationToken cancellationToken)
+    /// <summary>
+    /// The pairs of <paramref name="types"/> and <paramref name="subnets"/> whose zone offers the type; fails saying
+    /// where each type is offered when no pair is.
+    /// </summary>
+    public static async Task<IReadOnlyList<(string Type, string SubnetId, string Zone)>> OfferedAsync(
+        IAmazonEC2 client, IReadOnlyList<string> types, IReadOnlyList<(string SubnetId, string Zone)> subnets, string region, CancellationToken cancellationToken)
+    {
+        var offered = new List<(string, string, string)>();
+        var refusals = new List<ClusterStartException>();
+        foreach (var type in types)
+        {
+            var zones = await ZonesOfferingAsync(client, type, cancellationToken).ConfigureAwait(false);
+            var here = subnets.Where(s => zones.Contains(s.Zone)).ToList();
+            offered.AddRange(here.Select(s => (type, s.SubnetId, s.Zone)));
+            if (here.Count == 0)
+            {
+                refusals.Add(NotOffered(type, [.. subnets.Select(s => s.Zone).Distinct()], zones, region));
+            }
+        }
+
+        return offered.Count > 0 ? offered
+            : refusals.Count == 1 ? throw refusals[0]
+            : throw new ClusterStartException(string.Join(Environment.NewLine, refusals.Select(r => r.Message)));
+    }
+
+    private static async Task<SortedSet<string>> ZonesOfferingAsync(IAmazonEC2 client, string instanceType, CancellationToken cancellationToken)
     {
         var zones = new SortedSet<string>(StringComparer.Ordinal);
         string? next = null;
@@ -29,18 +53,15 @@ internal static partial class CapacityCheck
             next = page.NextToken;
         }
         while (!string.IsNullOrEmpty(next));
-
-        if (zones.Contains(zone))
-        {
-            return;
-        }
-
-        throw new ClusterStartException(zones.Count == 0
-            ? $"The instance type {instanceType} is not offered in {region}: a misspelt type, or one this region does not have. Nothing was started. " +
-              $"Set Ec2Options.InstanceType to a type of the region (`aws ec2 describe-instance-type-offerings --region {region}` lists them)."
-            : $"The instance type {instanceType} is not offered in {zone}, the zone of the cluster's subnet; {region} offers it in {string.Join(", ", zones)}. " +
-              "Nothing was started. Set Ec2Options.SubnetId to a subnet in one of those zones, or choose another instance type.");
+        return zones;
     }
+
+    private static ClusterStartException NotOffered(string instanceType, IReadOnlyList<string> subnetZones, SortedSet<string> zones, string region)
+        => new(zones.Count == 0
+            ? $"The instance type {instanceType} is not offered in {region}: a misspelt type, or one this region does not have. Nothing was started. " +
+              $"Set Ec2Options.InstanceType (or InstanceTypes) to a type of the region (`aws ec2 describe-instance-type-offerings --region {region}` lists them)."
+            : $"The instance type {instanceType} is not offered in {string.Join(", ", subnetZones)}, the zone(s) of the cluster's subnets; {region} offers it in {string.Join(", ", zones)}. " +
+              "Nothing was started. Set Ec2Options.SubnetId (or SubnetIds) to a subnet in one of those zones, or choose another instance type.");
 
     /// <summary>
     /// The clear form of a launch EC2 refused for the account's vCPU quota: the quota, what the cluster needs, and how
@@ -61,6 +82,14 @@ internal static partial class CapacityCheck
             $"or ask AWS for more in the Service Quotas console ({region}, 'Running On-Demand {family} instances'). EC2 said: {refusal.Message}",
             refusal);
     }
+
+    /// <summary>The clear form of a spot launch refused for the account's spot quota (<c>MaxSpotInstanceCountExceeded</c>).</summary>
+    public static ClusterStartException SpotQuotaExceeded(AmazonEC2Exception refusal, string instanceType, int count, string region)
+        => new(
+            $"The account's spot quota for {FamilyBucket(instanceType)} instances is reached; this cluster asked for {count} x {instanceType} (spot) more, and on-demand capacity did not make up for it. " +
+            $"EC2 launched nothing, so nothing is billed. Ask AWS for more in the Service Quotas console ({region}, 'All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests'), " +
+            $"or start on-demand workers (Ec2Options.Spot = false). EC2 said: {refusal.Message}",
+            refusal);
 
     /// <summary>EC2's vCPU quota bucket of an instance type, from its family: Standard covers A, C, D, H, I, M, R, T and Z.</summary>
     public static string FamilyBucket(string instanceType)

@@ -6,70 +6,170 @@ using Microsoft.Extensions.Logging;
 namespace Coiled.Remote.Ec2;
 
 /// <summary>
-/// Launches a cluster's instances: finds the image and the subnet, creates the security group admitting only the
-/// caller, and runs tagged instances whose user data fetches and starts the worker, spot first where asked, with
-/// on-demand fallback. What it creates it records in <see cref="ClusterResources"/> before anything else can fail, so
-/// that teardown finds it.
+/// Launches a cluster's instances: finds the image and the subnets, creates the security group admitting only the
+/// caller, and runs tagged instances whose user data fetches and starts the worker, taking whatever capacity EC2 has
+/// across subnets, instance types and markets (spot first where asked), and asking again until the cluster has them
+/// or the capacity deadline comes. What it creates it records in <see cref="ClusterResources"/> before anything else
+/// can fail, so that teardown finds it.
 /// </summary>
 internal sealed class InstanceLauncher(
     IAmazonEC2 client, Ec2Options options, string region, string clusterName, OwnerIdentity owner, ClusterResources resources,
     Ec2Tuning tuning, TimeProvider time, ILogger logger)
 {
-    /// <summary>Where the instances will go, found and checked before anything is created.</summary>
+    private int _launches;
+
+    /// <summary>How often a start asks again for capacity EC2 refused everywhere.</summary>
+    public static readonly TimeSpan CapacityRetryInterval = TimeSpan.FromSeconds(15);
+
+    /// <summary>Where the instances can go, found and checked before anything is created.</summary>
     /// <param name="ImageId">The machine image.</param>
-    /// <param name="SubnetId">The subnet.</param>
-    /// <param name="VpcId">The subnet's VPC, where the security group goes.</param>
-    /// <param name="Zone">The subnet's availability zone, which offers the instance type.</param>
+    /// <param name="VpcId">The subnets' VPC, where the security group goes.</param>
     /// <param name="IngressCidr">Who may reach the workers.</param>
-    public sealed record Placement(string ImageId, string SubnetId, string VpcId, string Zone, string IngressCidr);
+    /// <param name="Candidates">Each offered type in each subnet, in each market asked for.</param>
+    public sealed record Placement(string ImageId, string VpcId, string IngressCidr, IReadOnlyList<LaunchCandidate> Candidates);
+
+    /// <summary>The instance types to launch, in order of preference: <see cref="Ec2Options.InstanceTypes"/>, else <see cref="Ec2Options.InstanceType"/>.</summary>
+    public static IReadOnlyList<string> TypesOf(Ec2Options options) => options.InstanceTypes.Count > 0 ? options.InstanceTypes : [options.InstanceType];
+
+    /// <summary>The one architecture of the cluster's instance types.</summary>
+    /// <exception cref="ClusterStartException">The types mix architectures: a cluster runs one worker build.</exception>
+    public static string ArchitectureOf(Ec2Options options)
+    {
+        var types = TypesOf(options);
+        var architectures = types.GroupBy(InstanceArchitecture.Of).ToList();
+        return architectures.Count == 1
+            ? architectures[0].Key
+            : throw new ClusterStartException(
+                $"Ec2Options.InstanceTypes mixes architectures ({string.Join("; ", architectures.Select(a => $"{a.Key}: {string.Join(", ", a)}"))}); " +
+                "a cluster's workers share one image and one worker build. List types of one architecture.");
+    }
 
     /// <summary>
-    /// Finds the image, the subnet and the caller's address, and checks that the zone offers the instance type; it
-    /// creates nothing, so that a start fails here before anything is staged or billed.
+    /// Finds the image, the subnets and the caller's address, and which subnets' zones offer which types; it creates
+    /// nothing, so that a start fails here before anything is staged or billed.
     /// </summary>
     public async Task<Placement> PlaceAsync(CancellationToken cancellationToken)
     {
-        var architecture = InstanceArchitecture.Of(options.InstanceType);
+        var architecture = ArchitectureOf(options);
         var image = options.ImageId is { Length: > 0 } given
             ? Task.FromResult(given)
             : AmazonLinuxImage.FindNewestAsync(client, architecture, region, cancellationToken);
-        var subnet = FindSubnetAsync(cancellationToken);
+        var subnets = FindSubnetsAsync(cancellationToken);
         var ingress = IngressRangeAsync(cancellationToken);
-        await Task.WhenAll(image, subnet, ingress).ConfigureAwait(false);
-        var (subnetId, vpcId, zone) = await subnet.ConfigureAwait(false);
-        await CapacityCheck.EnsureOfferedAsync(client, options.InstanceType, zone, region, cancellationToken).ConfigureAwait(false);
-        return new Placement(await image.ConfigureAwait(false), subnetId, vpcId, zone, await ingress.ConfigureAwait(false));
+        await Task.WhenAll(image, subnets, ingress).ConfigureAwait(false);
+        var (vpcId, found) = await subnets.ConfigureAwait(false);
+        var offered = await CapacityCheck.OfferedAsync(client, TypesOf(options), found, region, cancellationToken).ConfigureAwait(false);
+        var markets = options.Spot ? new[] { true, false } : [false];
+        var candidates = offered.SelectMany(o => markets.Select(spot => new LaunchCandidate(o.Type, o.SubnetId, o.Zone, spot))).ToList();
+        return new Placement(await image.ConfigureAwait(false), vpcId, await ingress.ConfigureAwait(false), candidates);
     }
 
-    /// <summary>Creates the security group and launches <paramref name="count"/> instances that boot with <paramref name="script"/> as their user data.</summary>
-    public async Task LaunchAsync(Placement placement, int count, string script, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates the security group and launches up to <paramref name="count"/> instances that boot with
+    /// <paramref name="script"/>, taking whatever capacity EC2 has (see <see cref="LaunchCandidate.InOrder"/>) and asking
+    /// again until all are launched, or at least <paramref name="minimum"/> when the deadline
+    /// (<see cref="Ec2Options.CapacityTimeout"/>) comes. Returns how many were launched.
+    /// </summary>
+    /// <exception cref="ClusterStartException">Fewer than <paramref name="minimum"/> could be launched: a quota, or no capacity anywhere.</exception>
+    public async Task<int> LaunchAsync(Placement placement, int count, int minimum, string script, CancellationToken cancellationToken)
     {
         var expires = time.GetUtcNow() + options.MaxLifetime;
         await CreateSecurityGroupAsync(placement.VpcId, placement.IngressCidr, expires, cancellationToken).ConfigureAwait(false);
 
-        var spot = await RunInstancesAsync(count, placement.ImageId, placement.SubnetId, placement.Zone, script, expires, cancellationToken).ConfigureAwait(false);
-        var hourly = spot ? await SpotPriceAsync(placement.Zone, cancellationToken).ConfigureAwait(false) : InstancePrices.OnDemandHourly(options.InstanceType);
-        resources.Priced(hourly);
-        if (hourly is null)
+        var deadline = time.GetUtcNow() + options.CapacityTimeout;
+        var refusals = new CapacityRefusals();
+        var types = TypesOf(options);
+        string? zone = null;
+        var launched = 0;
+        while (true)
         {
-            logger.NoPriceKnown(options.InstanceType);
+            foreach (var candidate in LaunchCandidate.InOrder(placement.Candidates, zone, types))
+            {
+                if (launched == count)
+                {
+                    break;
+                }
+
+                if (refusals.IsBlocked(candidate))
+                {
+                    continue;
+                }
+
+                var more = await LaunchOnAsync(candidate, count - launched, count, minimum < count, placement.ImageId, script, expires, refusals, cancellationToken).ConfigureAwait(false);
+                if (more > 0)
+                {
+                    launched += more;
+                    zone ??= candidate.Zone;
+                }
+            }
+
+            var allBlocked = placement.Candidates.All(refusals.IsBlocked);
+            if (launched == count || (launched >= minimum && (allBlocked || time.GetUtcNow() >= deadline)))
+            {
+                if (launched < count)
+                {
+                    logger.StartingWithFewer(clusterName, launched, count, minimum, refusals.Summary());
+                }
+
+                return launched;
+            }
+
+            if (allBlocked || time.GetUtcNow() >= deadline)
+            {
+                throw TooFew(launched, count, minimum, refusals, allBlocked);
+            }
+
+            if (launched > 0)
+            {
+                logger.PartialCapacity(launched, count, clusterName, CapacityRetryInterval.TotalSeconds, options.CapacityTimeout.TotalSeconds);
+            }
+
+            await Task.Delay(Ec2Calls.Earlier(tuning.CapacityRetryInterval ?? CapacityRetryInterval, deadline - time.GetUtcNow()), time, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private async Task<(string SubnetId, string VpcId, string Zone)> FindSubnetAsync(CancellationToken cancellationToken)
+    /// <summary>Why a start could not launch its minimum: the quota that refused (with the need and how to get more), or every refusal.</summary>
+    private ClusterStartException TooFew(int launched, int count, int minimum, CapacityRefusals refusals, bool quota)
     {
-        var request = options.SubnetId is { Length: > 0 } id
-            ? new DescribeSubnetsRequest { SubnetIds = [id] }
+        var got = launched == 0
+            ? "EC2 launched nothing, so nothing is billed."
+            : $"EC2 launched {launched} of the {count} instance(s) (the cluster needs at least {minimum}); they are terminated.";
+        if (quota && refusals.Quota is { } exceeded)
+        {
+            return new ClusterStartException(exceeded.Message.Replace("EC2 launched nothing, so nothing is billed.", got, StringComparison.Ordinal), exceeded);
+        }
+
+        return new ClusterStartException(
+            $"EC2 had no capacity for cluster {clusterName} within {options.CapacityTimeout.TotalSeconds:0} s: {got} " +
+            $"It refused: {refusals.Summary()}. Try other instance types (Ec2Options.InstanceTypes), other subnets (Ec2Options.SubnetIds), " +
+            "on-demand instead of spot, a lower ClusterOptions.MinimumWorkers, or a longer Ec2Options.CapacityTimeout.");
+    }
+
+    private async Task<(string VpcId, IReadOnlyList<(string SubnetId, string Zone)> Subnets)> FindSubnetsAsync(CancellationToken cancellationToken)
+    {
+        var given = options.SubnetIds.Count > 0 ? options.SubnetIds : options.SubnetId is { Length: > 0 } one ? [one] : [];
+        var request = given.Count > 0
+            ? new DescribeSubnetsRequest { SubnetIds = [.. given] }
             : new DescribeSubnetsRequest { Filters = [new Filter("default-for-az", ["true"]), new Filter("state", ["available"])] };
         var response = await client.DescribeSubnetsAsync(request, cancellationToken).ConfigureAwait(false);
-
-        // All workers in one zone: traffic between them and spot prices stay within it.
-        var subnet = (response.Subnets ?? []).OrderBy(s => s.AvailabilityZone, StringComparer.Ordinal).FirstOrDefault()
-            ?? throw new ClusterStartException(options.SubnetId is null
+        var subnets = (response.Subnets ?? []).OrderBy(s => s.AvailabilityZone, StringComparer.Ordinal).ThenBy(s => s.SubnetId, StringComparer.Ordinal).ToList();
+        if (subnets.Count == 0)
+        {
+            throw new ClusterStartException(given.Count == 0
                 ? $"The region {region} has no default VPC with default subnets, where Coiled.Remote puts workers unless told otherwise. " +
-                  "Create one with `aws ec2 create-default-vpc`, or set Ec2Options.SubnetId to a public subnet."
-                : $"The subnet {options.SubnetId} was not found in {region}. Check Ec2Options.SubnetId and Ec2Options.Region.");
-        return (subnet.SubnetId, subnet.VpcId, subnet.AvailabilityZone);
+                  "Create one with `aws ec2 create-default-vpc`, or set Ec2Options.SubnetId (or SubnetIds) to a public subnet."
+                : $"The subnet(s) {string.Join(", ", given)} were not found in {region}. Check Ec2Options.SubnetId (or SubnetIds) and Ec2Options.Region.");
+        }
+
+        var vpcs = subnets.Select(s => s.VpcId).Distinct(StringComparer.Ordinal).ToList();
+        if (vpcs.Count > 1)
+        {
+            throw new ClusterStartException(
+                $"Ec2Options.SubnetIds names subnets of {vpcs.Count} VPCs ({string.Join(", ", subnets.Select(s => $"{s.SubnetId} in {s.VpcId}"))}); " +
+                "a cluster's security group belongs to one VPC. List subnets of one VPC.");
+        }
+
+        return (vpcs[0], [.. subnets.Select(s => (s.SubnetId, s.AvailabilityZone))]);
     }
 
     private async Task<string> IngressRangeAsync(CancellationToken cancellationToken)
@@ -115,43 +215,62 @@ internal sealed class InstanceLauncher(
             Ec2ErrorCodes.GroupNotFound, tuning, time, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Launches the instances; true when they are spot instances.</summary>
-    private async Task<bool> RunInstancesAsync(int count, string imageId, string subnetId, string zone, string script, DateTimeOffset expires, CancellationToken cancellationToken)
+    /// <summary>
+    /// Asks for up to <paramref name="count"/> instances on <paramref name="candidate"/>, taking as few as one
+    /// (MinCount 1); returns how many EC2 launched, 0 when it refused for capacity or a quota (recorded in
+    /// <paramref name="refusals"/>). When the cluster may start with fewer than its <paramref name="total"/>
+    /// (<paramref name="partial"/>), a vCPU quota that refuses them all is asked again for half as many.
+    /// </summary>
+    private async Task<int> LaunchOnAsync(
+        LaunchCandidate candidate, int count, int total, bool partial, string imageId, string script, DateTimeOffset expires, CapacityRefusals refusals,
+        CancellationToken cancellationToken)
     {
-        if (options.Spot)
+        for (var asked = count; ; asked = Math.Max(1, asked / 2))
         {
             try
             {
-                await RunAsync(count, imageId, subnetId, zone, script, expires, spot: true, cancellationToken).ConfigureAwait(false);
-                return true;
+                return await RunAsync(candidate, asked, imageId, script, expires, cancellationToken).ConfigureAwait(false);
             }
-            catch (AmazonEC2Exception ex) when (Ec2ErrorCodes.SpotFallback.Contains(ex.ErrorCode))
+            catch (AmazonEC2Exception ex) when (Ec2ErrorCodes.NoCapacity.Contains(ex.ErrorCode))
             {
-                logger.SpotUnavailable(options.InstanceType, zone, ex.ErrorCode, ex.Message);
+                logger.NoCapacity(candidate.ToString(), ex.ErrorCode, ex.Message);
+                refusals.NoCapacity(candidate, ex.ErrorCode);
+                return 0;
+            }
+            catch (AmazonEC2Exception ex) when (ex.ErrorCode is Ec2ErrorCodes.VcpuLimitExceeded or Ec2ErrorCodes.MaxSpotInstanceCountExceeded)
+            {
+                if (ex.ErrorCode == Ec2ErrorCodes.VcpuLimitExceeded && partial && asked > 1)
+                {
+                    continue;
+                }
+
+                logger.NoCapacity(candidate.ToString(), ex.ErrorCode, ex.Message);
+                var quota = ex.ErrorCode == Ec2ErrorCodes.VcpuLimitExceeded
+                    ? await CapacityCheck.QuotaExceededAsync(client, ex, candidate.InstanceType, total, region, cancellationToken).ConfigureAwait(false)
+                    : CapacityCheck.SpotQuotaExceeded(ex, candidate.InstanceType, total, region);
+                refusals.QuotaExceeded(candidate, ex.ErrorCode, quota);
+                return 0;
             }
         }
-
-        await RunAsync(count, imageId, subnetId, zone, script, expires, spot: false, cancellationToken).ConfigureAwait(false);
-        return false;
     }
 
-    private async Task RunAsync(
-        int count, string imageId, string subnetId, string zone, string script, DateTimeOffset expires, bool spot, CancellationToken cancellationToken)
+    /// <summary>One RunInstances call of MinCount 1 and MaxCount <paramref name="count"/>, with a client token of its own; returns how many EC2 launched.</summary>
+    private async Task<int> RunAsync(LaunchCandidate candidate, int count, string imageId, string script, DateTimeOffset expires, CancellationToken cancellationToken)
     {
         var tags = Tags(expires, $"{clusterName} worker");
         var tagged = new List<ResourceType> { ResourceType.Instance, ResourceType.Volume, ResourceType.NetworkInterface };
-        if (spot)
+        if (candidate.Spot)
         {
             tagged.Add(ResourceType.SpotInstancesRequest);
         }
 
-        // The client token makes a retried call idempotent and finds the instances of a call whose answer was lost.
-        var clientToken = $"{clusterName}-{(spot ? "spot" : "on-demand")}";
+        // The client token makes the SDK's retries of this call idempotent, and finds its instances if its answer is lost.
+        var clientToken = $"{clusterName}-{Interlocked.Increment(ref _launches).ToString(CultureInfo.InvariantCulture)}";
         var request = new RunInstancesRequest
         {
             ImageId = imageId,
-            InstanceType = InstanceType.FindValue(options.InstanceType),
-            MinCount = count,
+            InstanceType = InstanceType.FindValue(candidate.InstanceType),
+            MinCount = 1,
             MaxCount = count,
             ClientToken = clientToken,
             KeyName = options.KeyName,
@@ -168,14 +287,14 @@ internal sealed class InstanceLauncher(
                 new InstanceNetworkInterfaceSpecification
                 {
                     DeviceIndex = 0,
-                    SubnetId = subnetId,
+                    SubnetId = candidate.SubnetId,
                     Groups = [resources.SecurityGroupId!],
                     AssociatePublicIpAddress = true,
                     DeleteOnTermination = true,
                 },
             ],
             TagSpecifications = [.. tagged.Select(t => new TagSpecification { ResourceType = t, Tags = tags })],
-            InstanceMarketOptions = spot
+            InstanceMarketOptions = candidate.Spot
                 ? new InstanceMarketOptionsRequest
                 {
                     MarketType = MarketType.Spot,
@@ -195,30 +314,36 @@ internal sealed class InstanceLauncher(
         {
             response = await client.RunInstancesAsync(request, cancellationToken).ConfigureAwait(false);
         }
-        catch (AmazonEC2Exception ex)
+        catch (AmazonEC2Exception)
         {
             resources.LaunchRefused(clientToken);
-            if (ex.ErrorCode == "VcpuLimitExceeded")
-            {
-                throw await CapacityCheck.QuotaExceededAsync(client, ex, options.InstanceType, count, region, cancellationToken).ConfigureAwait(false);
-            }
-
             throw;
         }
 
-        resources.Launched(clientToken, response.Reservation?.Instances ?? []);
-        logger.Launched(
-            count, options.InstanceType, spot ? "spot" : "on-demand", zone, imageId, string.Join(", ", resources.InstanceIds));
+        var instances = response.Reservation?.Instances ?? [];
+        resources.Launched(clientToken, instances);
+        var ids = instances.Select(i => i.InstanceId).ToList();
+        var hourly = candidate.Spot
+            ? await SpotPriceAsync(candidate.InstanceType, candidate.Zone, cancellationToken).ConfigureAwait(false)
+            : InstancePrices.OnDemandHourly(candidate.InstanceType);
+        resources.Priced(ids, candidate.InstanceType, hourly);
+        if (hourly is null)
+        {
+            logger.NoPriceKnown(candidate.InstanceType);
+        }
+
+        logger.Launched(ids.Count, candidate.InstanceType, candidate.Market, candidate.Zone, imageId, string.Join(", ", ids));
+        return ids.Count;
     }
 
-    private async Task<decimal?> SpotPriceAsync(string zone, CancellationToken cancellationToken)
+    private async Task<decimal?> SpotPriceAsync(string instanceType, string zone, CancellationToken cancellationToken)
     {
         try
         {
             // The price history's entry at StartTime=now is the current price.
             var response = await client.DescribeSpotPriceHistoryAsync(new DescribeSpotPriceHistoryRequest
             {
-                InstanceTypes = [options.InstanceType],
+                InstanceTypes = [instanceType],
                 ProductDescriptions = ["Linux/UNIX"],
                 AvailabilityZone = zone,
                 StartTime = time.GetUtcNow().UtcDateTime,
@@ -231,10 +356,10 @@ internal sealed class InstanceLauncher(
         }
         catch (AmazonEC2Exception ex)
         {
-            logger.SpotPriceUnknown(options.InstanceType, zone, ex.Message);
+            logger.SpotPriceUnknown(instanceType, zone, ex.Message);
         }
 
-        return InstancePrices.OnDemandHourly(options.InstanceType);
+        return InstancePrices.OnDemandHourly(instanceType);
     }
 
     private List<Tag> Tags(DateTimeOffset expires, string name) => ClusterTags.For(clusterName, owner, expires, options.Tags, name);

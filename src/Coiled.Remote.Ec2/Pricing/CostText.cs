@@ -7,6 +7,10 @@ internal static class CostText
 {
     /// <summary>E.g. <c>4 x c7i.large for 6m12s ≈ $0.04</c>.</summary>
     public static string CostSummary(int count, string instanceType, TimeSpan duration, decimal? cost)
+        => CostSummary([(count, instanceType)], duration, cost);
+
+    /// <summary>E.g. <c>3 x c7i.large + 1 x m7i.large for 6m12s ≈ $0.04</c>.</summary>
+    public static string CostSummary(IReadOnlyList<(int Count, string InstanceType)> instances, TimeSpan duration, decimal? cost)
     {
         var money = cost switch
         {
@@ -14,7 +18,7 @@ internal static class CostText
             < 0.01m => "≈ < $0.01",
             { } c => "≈ $" + c.ToString("0.00", CultureInfo.InvariantCulture),
         };
-        return $"{count} x {instanceType} for {FormatDuration(duration)} {money}";
+        return $"{string.Join(" + ", instances.Select(i => $"{i.Count} x {i.InstanceType}"))} for {FormatDuration(duration)} {money}";
     }
 
     /// <summary>E.g. <c>42s</c>, <c>6m12s</c>, <c>3h05m</c>.</summary>

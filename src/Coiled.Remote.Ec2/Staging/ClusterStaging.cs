@@ -40,7 +40,7 @@ internal sealed class ClusterStaging(Ec2Options options, Ec2Tuning tuning, TimeP
     /// </summary>
     public async Task CheckAsync(AWSCredentials credentials, string region, CancellationToken cancellationToken)
     {
-        _bundle = WorkerBundle.Find(InstanceArchitecture.Of(options.InstanceType), tuning.WorkerBundleDirectory);
+        _bundle = WorkerBundle.Find(InstanceLauncher.ArchitectureOf(options), tuning.WorkerBundleDirectory);
         _account = await AccountIdentity.AccountIdAsync(options, credentials, region, cancellationToken).ConfigureAwait(false);
     }
 

@@ -1,0 +1,46 @@
+namespace Coiled.Remote.Ec2;
+
+/// <summary>
+/// What EC2 refused while a start asked for capacity, and which candidates are out for good: a quota that refused even
+/// one instance blocks its market for that type's vCPU bucket (on-demand) or every spot candidate; capacity errors only
+/// skip a candidate for the current sweep.
+/// </summary>
+internal sealed class CapacityRefusals
+{
+    private readonly List<string> _reasons = [];
+    private readonly HashSet<string> _blockedBuckets = new(StringComparer.Ordinal);
+    private bool _spotBlocked;
+
+    /// <summary>The clear form of the first quota refusal, which a failed start then throws.</summary>
+    public ClusterStartException? Quota { get; private set; }
+
+    public void NoCapacity(LaunchCandidate candidate, string code) => Add($"{candidate}: {code}");
+
+    public void QuotaExceeded(LaunchCandidate candidate, string code, ClusterStartException? quota)
+    {
+        Add($"{candidate}: {code}");
+        Quota ??= quota;
+        if (candidate.Spot)
+        {
+            _spotBlocked = true;
+        }
+        else
+        {
+            _blockedBuckets.Add(CapacityCheck.FamilyBucket(candidate.InstanceType));
+        }
+    }
+
+    public bool IsBlocked(LaunchCandidate candidate)
+        => candidate.Spot ? _spotBlocked : _blockedBuckets.Contains(CapacityCheck.FamilyBucket(candidate.InstanceType));
+
+    /// <summary>The refusals, each once, most recent last: e.g. <c>c7i.large spot in us-east-1a (subnet-1): InsufficientInstanceCapacity</c>.</summary>
+    public string Summary() => string.Join("; ", _reasons);
+
+    private void Add(string reason)
+    {
+        if (!_reasons.Contains(reason))
+        {
+            _reasons.Add(reason);
+        }
+    }
+}
