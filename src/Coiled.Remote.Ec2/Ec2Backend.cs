@@ -58,6 +58,27 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
             throw new ArgumentOutOfRangeException(nameof(options), options.WorkerPort, "Ec2Options.WorkerPort must be a TCP port, 1 to 65535.");
         }
 
+        if (options.CapacityTimeout < TimeSpan.Zero || options.CapacityTimeout > TimeSpan.FromHours(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.CapacityTimeout, "Ec2Options.CapacityTimeout must be from 0 (one round of asking) to 1 hour.");
+        }
+
+        if (options.InstanceTypes.Any(string.IsNullOrWhiteSpace) || options.SubnetIds.Any(string.IsNullOrWhiteSpace))
+        {
+            throw new ArgumentException("Ec2Options.InstanceTypes and Ec2Options.SubnetIds must not hold empty entries.", nameof(options));
+        }
+
+        if (options.InstanceTypes.Distinct(StringComparer.OrdinalIgnoreCase).Count() != options.InstanceTypes.Count
+            || options.SubnetIds.Distinct(StringComparer.OrdinalIgnoreCase).Count() != options.SubnetIds.Count)
+        {
+            throw new ArgumentException("Ec2Options.InstanceTypes and Ec2Options.SubnetIds must not name an entry twice.", nameof(options));
+        }
+
+        if (options.SubnetId is not null && options.SubnetIds.Count > 0)
+        {
+            throw new ArgumentException("Set Ec2Options.SubnetId or Ec2Options.SubnetIds, not both: SubnetId is the one-subnet shorthand of SubnetIds.", nameof(options));
+        }
+
         if (options.MaxLifetime <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.MaxLifetime, "Ec2Options.MaxLifetime must be positive.");

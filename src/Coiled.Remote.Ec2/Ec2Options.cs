@@ -20,9 +20,9 @@ public sealed record Ec2Options
     public string InstanceType { get; init; } = DefaultInstanceType;
 
     /// <summary>
-    /// Instance types to launch, in order of preference: where EC2 has no capacity for the first (in every subnet and
-    /// market), the next is tried, and so on. All must share one architecture. Default: empty, which means
-    /// <see cref="InstanceType"/> alone.
+    /// Instance types to launch, in order of preference: in each zone (the cluster's zone first) and market (spot
+    /// first when <see cref="Spot"/>), where EC2 has no capacity for the first type, the next is tried, and so on. All
+    /// must share one architecture. Default: empty, which means <see cref="InstanceType"/> alone.
     /// </summary>
     public IReadOnlyList<string> InstanceTypes { get; init; } = [];
 
@@ -45,7 +45,8 @@ public sealed record Ec2Options
     /// <summary>
     /// How long a start keeps asking EC2 for instances it has no capacity for (every subnet, type and market refused),
     /// retrying every 15 s. Once <see cref="ClusterOptions.MinimumWorkers"/> instances are launched, the cluster starts
-    /// with them; with fewer at the deadline the start fails and terminates what it launched. Default 5 minutes.
+    /// with them; with fewer at the deadline the start fails and terminates what it launched. From 0 (one round) to 1
+    /// hour; default 5 minutes.
     /// </summary>
     public TimeSpan CapacityTimeout { get; init; } = DefaultCapacityTimeout;
 

@@ -77,6 +77,7 @@ internal sealed class InstanceLauncher(
         await CreateSecurityGroupAsync(placement.VpcId, placement.IngressCidr, expires, cancellationToken).ConfigureAwait(false);
 
         var deadline = time.GetUtcNow() + options.CapacityTimeout;
+        var retry = tuning.CapacityRetryInterval ?? CapacityRetryInterval;
         var refusals = new CapacityRefusals();
         var types = TypesOf(options);
         string? zone = null;
@@ -116,15 +117,16 @@ internal sealed class InstanceLauncher(
 
             if (allBlocked || time.GetUtcNow() >= deadline)
             {
-                throw TooFew(launched, count, minimum, refusals, allBlocked);
+                // A quota that refused is the reason to give: capacity elsewhere did not make up for it.
+                throw TooFew(launched, count, minimum, refusals, quota: refusals.Quota is not null);
             }
 
             if (launched > 0)
             {
-                logger.PartialCapacity(launched, count, clusterName, CapacityRetryInterval.TotalSeconds, options.CapacityTimeout.TotalSeconds);
+                logger.PartialCapacity(launched, count, clusterName, retry.TotalSeconds, options.CapacityTimeout.TotalSeconds);
             }
 
-            await Task.Delay(Ec2Calls.Earlier(tuning.CapacityRetryInterval ?? CapacityRetryInterval, deadline - time.GetUtcNow()), time, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(Ec2Calls.Earlier(retry, deadline - time.GetUtcNow()), time, cancellationToken).ConfigureAwait(false);
         }
     }
 

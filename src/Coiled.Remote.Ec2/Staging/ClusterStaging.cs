@@ -68,14 +68,16 @@ internal sealed class ClusterStaging(Ec2Options options, Ec2Tuning tuning, TimeP
 
         // The instances fetch the worker and the secrets while they boot; the addresses expire with the boot.
         var secrets = _secrets = new BootSecrets(_staging, clusterName, logger);
-        var secretsUrl = await secrets.StageAsync(launch.Token, certificate.ExportPfx(), tuning.BootTimeout + LaunchAllowance, cancellationToken).ConfigureAwait(false);
-        var workerUrl = await _staging.PresignAsync(workerKey, tuning.BootTimeout + LaunchAllowance).ConfigureAwait(false);
+        // Instances launched at the end of the capacity wait still boot within their addresses' validity.
+        var valid = options.CapacityTimeout + tuning.BootTimeout + LaunchAllowance;
+        var secretsUrl = await secrets.StageAsync(launch.Token, certificate.ExportPfx(), valid, cancellationToken).ConfigureAwait(false);
+        var workerUrl = await _staging.PresignAsync(workerKey, valid).ConfigureAwait(false);
         Files = _files = new S3BlobStaging(_staging, tuning.BootTimeout);
         return UserDataScript.Render(new UserDataScript.Settings(
             options.WorkerPort, workerUrl, bundle.Sha256, secretsUrl, launch.IdleTimeout, launch.NoClientTimeout, options.MaxLifetime)
         {
             // The first instance up waits for its client while the rest of the fleet boots.
-            FirstClientTimeout = launch.NoClientTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : tuning.BootTimeout + launch.NoClientTimeout,
+            FirstClientTimeout = launch.NoClientTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : options.CapacityTimeout + tuning.BootTimeout + launch.NoClientTimeout,
         });
     }
 

@@ -150,8 +150,8 @@ internal sealed class TaskStreamLoop
     }
 
     /// <summary>
-    /// Has the worker fetch a large shared value from the cluster's staging storage, if it has one, and counts the value's
-    /// bytes as staged; else, or when staging fails (logged), counts them as sent, and the value goes on the stream.
+    /// Has the worker fetch a large shared value from the cluster's staging storage, if it has one, and counts the bytes
+    /// it fetched (none when it held the value already) as staged; else, or when staging fails (logged), counts them as sent, and the value goes on the stream.
     /// </summary>
     private async ValueTask ShareAsync(ShareValue share, RentedBuffer bytes, CancellationToken stream)
     {
@@ -160,8 +160,7 @@ internal sealed class TaskStreamLoop
         {
             try
             {
-                await _staging.StageAsync(share, bytes, stream).ConfigureAwait(false);
-                _scheduler.Metrics.SharedValueStaged(size);
+                _scheduler.Metrics.SharedValueStaged(await _staging.StageAsync(share, bytes, stream).ConfigureAwait(false));
                 return;
             }
             catch (Exception ex) when (!stream.IsCancellationRequested)

@@ -25,15 +25,16 @@ internal sealed class ShareStaging(IBlobStaging staging, Transport.Protocol.Work
     /// <summary>
     /// Stages the value of <paramref name="share"/>, whose bytes <paramref name="bytes"/> holds, has the worker fetch it,
     /// and turns <paramref name="share"/> into the message that names it. Leaves <paramref name="share"/> as it was when
-    /// it fails.
+    /// it fails. Returns the bytes the worker fetched: 0 when it held the value already.
     /// </summary>
-    public async Task StageAsync(ShareValue share, RentedBuffer bytes, CancellationToken cancellationToken)
+    public async Task<long> StageAsync(ShareValue share, RentedBuffer bytes, CancellationToken cancellationToken)
     {
         var size = share.Value.Length;
         var address = await staging.StageAsync(Convert.ToHexStringLower(share.Sha256.Span), bytes, size, cancellationToken).ConfigureAwait(false);
         var fetch = new FetchRequest { Blobs = { new FetchBlob { Sha256 = share.Sha256, Size = size, Url = address.AbsoluteUri } } };
-        await client.FetchAsync(fetch, call.WithCancellationToken(cancellationToken)).ConfigureAwait(false);
+        var fetched = await client.FetchAsync(fetch, call.WithCancellationToken(cancellationToken)).ConfigureAwait(false);
         share.Value = Google.Protobuf.ByteString.Empty;
         share.Staged = true;
+        return fetched.BytesStored;
     }
 }
