@@ -98,7 +98,7 @@ public sealed class Ec2BackendTests
         var run = ec2.Calls.Single(c => c.Action == "RunInstances");
         run["ImageId"].Should().Be("ami-0x86new", "the newest standard AL2023 x86_64 image, not minimal nor AL2");
         run["InstanceType"].Should().Be("c7i.large");
-        run["MinCount"].Should().Be("2");
+        run["MinCount"].Should().Be("1", "a launch takes whatever capacity there is, and the start tops up");
         run["MaxCount"].Should().Be("2");
         run["InstanceInitiatedShutdownBehavior"].Should().Be("terminate");
         run["MetadataOptions.HttpTokens"].Should().Be("required");

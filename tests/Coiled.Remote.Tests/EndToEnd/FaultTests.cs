@@ -62,6 +62,9 @@ public sealed class FaultTests
             process.Kill();
         }
 
+        // Its executor may outlive it for a moment on a busy machine, and would then deliver what runs there over its
+        // direct route: the tasks are released once the cluster has declared the worker lost and requeued them.
+        await Eventually.HoldsAsync(() => cluster.Workers.Single(w => w.ProcessId == victim).State == WorkerState.Lost, "the killed worker to be declared lost");
         gate.Release();
         var hashes = await map.WaitAsync(Safety);
 
