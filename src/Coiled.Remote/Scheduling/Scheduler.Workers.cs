@@ -76,7 +76,7 @@ internal sealed partial class Scheduler
     /// </summary>
     public async Task OnWorkerInterruptedAsync(ITaskWorker worker, MachineNotice notice)
     {
-        var how = $"its cloud reclaims its machine ({notice.Action} at {notice.TimeText})";
+        var how = $"its cloud reclaims its machine, {notice.Action} at {notice.TimeText}";
         List<Job>? orphans;
         lock (_gate)
         {
