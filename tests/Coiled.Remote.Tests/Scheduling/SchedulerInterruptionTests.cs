@@ -34,7 +34,7 @@ public sealed class SchedulerInterruptionTests
         interrupted.State.Should().Be(WorkerState.Interrupted);
         driver.Scheduler.Metrics.TasksRequeued.Should().Be(4);
         driver.Scheduler.Metrics.TasksFailed.Should().Be(0, "MaxWorkerDeaths is 1, and no death was counted");
-        driver.Lost.Should().Equal("w1 its cloud reclaims its machine (terminate at 2026-12-01T12:00:00Z)");
+        driver.Lost.Should().Equal("w1 its cloud reclaims its machine, terminate at 2026-12-01T12:00:00Z");
     }
 
     [Fact]
