@@ -34,6 +34,9 @@ internal sealed record WorkerCommandLine
                                     (fractions allowed; default 600)
           --cert FILE               serve TLS with this PFX certificate
           --poweroff-on-exit        power the machine off when the worker exits (cloud machines)
+          --instance-metadata URL   poll the machine's instance metadata service (IMDSv2; on EC2
+                                    http://169.254.169.254) every 5 s for a spot interruption notice or a
+                                    rebalance recommendation, and report them to clients (default: none)
         """;
 
     /// <summary>Longest timeout in whole seconds: the most a TimeSpan holds.</summary>
@@ -75,6 +78,9 @@ internal sealed record WorkerCommandLine
 
     public bool PowerOffOnExit { get; init; }
 
+    /// <summary>The machine's instance metadata service, polled for spot interruption notices; null for none.</summary>
+    public Uri? InstanceMetadata { get; init; }
+
     /// <exception cref="ArgumentException">The command line is not valid; the message says why.</exception>
     public static WorkerCommandLine Parse(IReadOnlyList<string> args)
     {
@@ -86,6 +92,7 @@ internal sealed record WorkerCommandLine
         var idle = TimeSpan.FromMinutes(20);
         var noClient = TimeSpan.FromMinutes(2);
         TimeSpan? firstClient = null;
+        Uri? instanceMetadata = null;
         var executorIdle = ExecutorOptions.DefaultIdleTimeout;
         var spareTimeout = ExecutorOptions.DefaultSpareTimeout;
         for (var i = 0; i < args.Count; i++)
@@ -112,6 +119,7 @@ internal sealed record WorkerCommandLine
                 case "--no-spare-executor": spare = false; break;
                 case "--cert": certificate = Value(); break;
                 case "--poweroff-on-exit": powerOff = true; break;
+                case "--instance-metadata": instanceMetadata = HttpAddress("--instance-metadata", Value()); break;
                 default: throw new ArgumentException($"Unknown option '{args[i]}'.");
             }
         }
@@ -144,6 +152,7 @@ internal sealed record WorkerCommandLine
             SpareTimeout = spareTimeout,
             CertificateFile = certificate,
             PowerOffOnExit = powerOff,
+            InstanceMetadata = instanceMetadata,
         };
     }
 
@@ -176,6 +185,11 @@ internal sealed record WorkerCommandLine
 
         return endpoint;
     }
+
+    private static Uri HttpAddress(string option, string text)
+        => Uri.TryCreate(text, UriKind.Absolute, out var address) && address.Scheme is "http" or "https" && string.IsNullOrEmpty(address.Query)
+            ? address
+            : throw new ArgumentException($"{option} takes an http address, e.g. http://169.254.169.254 (EC2's instance metadata), not '{text}'.");
 
     private static int SlotCount(string text)
         => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value is >= 1 and <= WorkerHostOptions.MaxSlots

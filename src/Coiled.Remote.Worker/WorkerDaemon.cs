@@ -75,6 +75,7 @@ internal static class WorkerDaemon
                 NoClientTimeout = options.NoClientTimeout,
                 FirstClientTimeout = options.FirstClientTimeout,
                 Certificate = certificate,
+                InstanceMetadata = options.InstanceMetadata,
                 LoggerFactory = loggerFactory,
             }, CancellationToken.None).ConfigureAwait(false);
         }

@@ -24,15 +24,18 @@ internal sealed class WorkerHost : IAsyncDisposable
     private readonly BulkListener _bulk;
     private readonly CancellationTokenSource _watchdogStop = new();
     private readonly Task _watchdog;
+    private readonly Cloud.MachineNoticePoller? _notices;
     private int _disposed;
 
-    private WorkerHost(WebApplication app, WorkerRuntime runtime, BulkListener bulk, Uri address)
+    private WorkerHost(WebApplication app, WorkerRuntime runtime, BulkListener bulk, Uri address, Cloud.MachineNoticePoller? notices)
     {
         _app = app;
         _runtime = runtime;
         _bulk = bulk;
+        _notices = notices;
         Address = address;
         _watchdog = WatchAsync(_watchdogStop.Token);
+        notices?.Start();
     }
 
     public Uri Address { get; }
@@ -138,7 +141,12 @@ internal sealed class WorkerHost : IAsyncDisposable
             : options.Listen.Address.ToString();
         var scheme = options.Certificate is null ? "http" : "https";
         var address = new UriBuilder(scheme, host.Contains(':') ? $"[{host}]" : host, grpcListener!.IPEndPoint!.Port).Uri;
-        return new WorkerHost(app, runtime, bulk, address);
+        var notices = options.InstanceMetadata is { } metadata
+            ? new Cloud.MachineNoticePoller(
+                new Cloud.InstanceMetadataClient(metadata, options.TimeProvider), runtime.Notices, options.InstanceMetadataPollPeriod, options.TimeProvider,
+                loggerFactory.CreateLogger<Cloud.MachineNoticePoller>(), runtime.WorkerId)
+            : null;
+        return new WorkerHost(app, runtime, bulk, address, notices);
     }
 
     public async ValueTask DisposeAsync()
@@ -151,6 +159,11 @@ internal sealed class WorkerHost : IAsyncDisposable
         _runtime.RequestStop("disposed");
         _watchdogStop.Cancel();
         await _watchdog.ConfigureAwait(false);
+        if (_notices is not null)
+        {
+            await _notices.DisposeAsync().ConfigureAwait(false);
+        }
+
         await _bulk.DisposeAsync().ConfigureAwait(false);
         using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
         {

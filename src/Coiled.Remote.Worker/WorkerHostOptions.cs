@@ -87,6 +87,16 @@ internal sealed record WorkerHostOptions
     /// <summary>When set, serve TLS with this certificate.</summary>
     public X509Certificate2? Certificate { get; init; }
 
+    /// <summary>
+    /// The machine's instance metadata service (IMDSv2; <c>http://169.254.169.254</c> on EC2), polled for a spot
+    /// interruption notice and a rebalance recommendation, which the worker reports to its clients; null (the default)
+    /// for none: a machine that no cloud reclaims.
+    /// </summary>
+    public Uri? InstanceMetadata { get; init; }
+
+    /// <summary>Between two polls of <see cref="InstanceMetadata"/>; default 5 s.</summary>
+    public TimeSpan InstanceMetadataPollPeriod { get; init; } = Cloud.MachineNoticePoller.DefaultPeriod;
+
     public ILoggerFactory? LoggerFactory { get; init; }
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;

@@ -56,4 +56,16 @@ internal static partial class WorkerLog
 
     [LoggerMessage(EventId = 1034, Level = LogLevel.Debug, Message = "Worker {WorkerId} said goodbye on a bulk-data connection idle for {Seconds:0} s")]
     public static partial void BulkIdleGoodbye(this ILogger logger, string workerId, double seconds);
+
+    [LoggerMessage(EventId = 1040, Level = LogLevel.Warning, Message = "Worker {WorkerId}: the machine's cloud announced it will {Action} it at {Time}; the worker opens no new task stream and its client moves its tasks elsewhere")]
+    public static partial void MachineInterrupted(this ILogger logger, string workerId, string action, string time);
+
+    [LoggerMessage(EventId = 1041, Level = LogLevel.Warning, Message = "Worker {WorkerId}: the machine's cloud recommends moving work off it (rebalance recommendation of {Time}); the worker goes on")]
+    public static partial void RebalanceRecommended(this ILogger logger, string workerId, string time);
+
+    [LoggerMessage(EventId = 1042, Level = LogLevel.Warning, Message = "Worker {WorkerId} cannot read the instance metadata ({Error}); it tries again every {Seconds:0.#} s, and would miss a spot interruption notice meanwhile. Check --instance-metadata")]
+    public static partial void InstanceMetadataUnreachable(this ILogger logger, string workerId, string error, double seconds);
+
+    [LoggerMessage(EventId = 1043, Level = LogLevel.Information, Message = "Worker {WorkerId} reads the instance metadata again")]
+    public static partial void InstanceMetadataReachable(this ILogger logger, string workerId);
 }

@@ -69,6 +69,9 @@ internal sealed class WorkerRuntime
 
     public WorkerActivity Activity { get; }
 
+    /// <summary>What the machine's cloud said about it: that it will be reclaimed, or that work should move off it.</summary>
+    public Cloud.MachineNotices Notices { get; } = new();
+
     /// <summary>The executor processes that run the tasks (the worker daemon); null when tasks run in this process.</summary>
     public ExecutorSupervisor? Executors { get; }
 

@@ -77,6 +77,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                 $"The first message of Run must be 'open' (which environment to run in), not '{requestStream.Current.KindCase}'."));
         }
 
+        RefuseWhenInterrupted();
         var open = requestStream.Current.Open;
         if (state.Executors is { } executors)
         {
@@ -96,6 +97,8 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             throw new RpcException(new Status(StatusCode.FailedPrecondition, $"Worker {state.WorkerId} offers no direct routes; open a Run stream instead."));
         }
 
+        RefuseWhenInterrupted();
+
         var lease = await LeaseExecutorAsync(executors, request, context.CancellationToken).ConfigureAwait(false);
         logger.EnvironmentOpenedForDirectRoute(state.WorkerId, request.EnvironmentId, lease.Executor.ProcessId);
         return routes.Issue(lease, new Ready { EnvironmentId = request.EnvironmentId, Slots = state.Options.Slots });
@@ -106,7 +109,18 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         => new() { ExecutorLost = state.Routes is { } routes ? Printable(await routes.EndedAsync(request.RouteId.Span).ConfigureAwait(false)) : string.Empty };
 
     public override Task Watch(WatchRequest request, IServerStreamWriter<WorkerStats> responseStream, ServerCallContext context)
-        => WorkerStatsSender.SendAsync(responseStream, request.IntervalMs, state.Executors is { } executors ? executors.Usage : null, context.CancellationToken);
+        => WorkerStatsSender.SendAsync(responseStream, request.IntervalMs, state.Executors is { } executors ? executors.Usage : null, state.Notices, context.CancellationToken);
+
+    /// <summary>A machine that its cloud is reclaiming takes no new task stream: its tasks would be lost with it.</summary>
+    private void RefuseWhenInterrupted()
+    {
+        if (state.Notices.Interruption is { } notice)
+        {
+            throw new RpcException(new Status(
+                StatusCode.Unavailable,
+                $"Worker {state.WorkerId} opens no new task stream: its machine's cloud announced it will {notice.Action} it at {notice.TimeText}. Use another worker."));
+        }
+    }
 
     /// <summary>
     /// Runs a stream's tasks in this process (in-process workers), in the caller's own code or a synchronized copy of it,

@@ -23,20 +23,39 @@ internal static class WorkerStatsSender
         };
     }
 
-    /// <summary>Sends <see cref="WorkerStats"/> every <paramref name="intervalMilliseconds"/> until <paramref name="stop"/> is cancelled.</summary>
+    /// <summary>
+    /// Sends <see cref="WorkerStats"/> every <paramref name="intervalMilliseconds"/> until <paramref name="stop"/> is
+    /// cancelled, with the machine's <paramref name="notices"/> on each; a new notice goes out at once.
+    /// </summary>
     /// <param name="stream">Where the reports go.</param>
     /// <param name="intervalMilliseconds">How often, at least every <see cref="MinIntervalMilliseconds"/>.</param>
     /// <param name="executors">The processor time and memory of the worker's executor processes, counted with its own; null when it has none.</param>
+    /// <param name="notices">What the machine's cloud said about it.</param>
     /// <param name="stop">Ends the reports.</param>
-    public static async Task SendAsync(IServerStreamWriter<WorkerStats> stream, uint intervalMilliseconds, Func<(TimeSpan Cpu, long WorkingSet)>? executors, CancellationToken stop)
+    public static async Task SendAsync(
+        IServerStreamWriter<WorkerStats> stream, uint intervalMilliseconds, Func<(TimeSpan Cpu, long WorkingSet)>? executors, Cloud.MachineNotices notices, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(MinIntervalMilliseconds, intervalMilliseconds)));
         try
         {
-            await stream.WriteAsync(Read(executors), stop).ConfigureAwait(false);
-            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            var noticed = notices.Changed;
+            await stream.WriteAsync(notices.AddTo(Read(executors)), stop).ConfigureAwait(false);
+            var tick = timer.WaitForNextTickAsync(stop).AsTask();
+            while (true)
             {
-                await stream.WriteAsync(Read(executors), stop).ConfigureAwait(false);
+                await Task.WhenAny(tick, noticed).ConfigureAwait(false);
+                if (tick.IsCompleted)
+                {
+                    if (!await tick.ConfigureAwait(false))
+                    {
+                        return;
+                    }
+
+                    tick = timer.WaitForNextTickAsync(stop).AsTask();
+                }
+
+                noticed = notices.Changed;
+                await stream.WriteAsync(notices.AddTo(Read(executors)), stop).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)

@@ -27,10 +27,10 @@ internal static partial class ClusterLog
     public static partial void WorkerJoined(
         this ILogger logger, string workerId, Uri address, int slots, long memoryBytes, string os, string architecture, int processId, string version);
 
-    [LoggerMessage(EventId = 4111, Level = LogLevel.Warning, Message = "Worker {Lost} was lost ({How}); replaced by worker {WorkerId} at {Address}")]
+    [LoggerMessage(EventId = 4111, Level = LogLevel.Warning, Message = "Worker {Lost} ended ({How}); replaced by worker {WorkerId} at {Address}")]
     public static partial void WorkerReplaced(this ILogger logger, string lost, string how, string workerId, Uri address);
 
-    [LoggerMessage(EventId = 4112, Level = LogLevel.Error, Message = "Worker {Lost} was lost ({How}) and could not be replaced")]
+    [LoggerMessage(EventId = 4112, Level = LogLevel.Error, Message = "Worker {Lost} ended ({How}) and could not be replaced")]
     public static partial void WorkerNotReplaced(this ILogger logger, Exception exception, string lost, string how);
 
     [LoggerMessage(EventId = 4113, Level = LogLevel.Warning, Message =

@@ -26,8 +26,9 @@ public sealed record ClusterSummary(
     decimal? Cost)
 {
     /// <summary>
-    /// Tasks that were running on a worker when it was lost (its process died, or it went silent), or when the executor
-    /// process running them on a worker died, and went back to the queue to run again. A task that is requeued twice
+    /// Tasks that were running on a worker when it was lost (its process died, or it went silent), when the executor
+    /// process running them on a worker died, or when the worker's machine was being reclaimed (a spot interruption
+    /// notice, which counts no death against them), and went back to the queue to run again. A task that is requeued twice
     /// counts twice; one whose runs ended in <see cref="ClusterOptions.MaxWorkerDeaths"/> such deaths fails instead and
     /// is not counted.
     /// </summary>

@@ -14,4 +14,10 @@ public enum WorkerState
 
     /// <summary>Stopped by the cluster.</summary>
     Stopped,
+
+    /// <summary>
+    /// Its machine is being reclaimed by its cloud (an EC2 spot interruption notice): its tasks went back to the queue,
+    /// with no death counted against them, and it gets no more.
+    /// </summary>
+    Interrupted,
 }

@@ -43,10 +43,11 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     private readonly CancellationTokenSource _disposing = new();
     private int _ids = 0x1000;
 
-    private LocalEc2Endpoint(WebApplication app, LocalS3Endpoint s3, SandboxNetwork? network)
+    private LocalEc2Endpoint(WebApplication app, LocalS3Endpoint s3, LocalInstanceMetadata metadata, SandboxNetwork? network)
     {
         _app = app;
         S3 = s3;
+        Metadata = metadata;
         Network = network;
         SandboxRoot = Directory.CreateTempSubdirectory("coiled-remote-ec2-sandbox-").FullName;
         _bin = WriteStubs(Directory.CreateDirectory(Path.Combine(SandboxRoot, "bin")).FullName);
@@ -62,6 +63,12 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
 
     /// <summary>The S3 endpoint of the staging bucket, which the instances fetch from too.</summary>
     public LocalS3Endpoint S3 { get; }
+
+    /// <summary>
+    /// The instances' metadata service (IMDSv2), beside the S3 endpoint: each instance's boot script is handed its own
+    /// address there (<c>COILED_REMOTE_INSTANCE_METADATA</c>) in place of http://169.254.169.254.
+    /// </summary>
+    public LocalInstanceMetadata Metadata { get; }
 
     /// <summary>The account GetCallerIdentity names, and so the staging bucket's.</summary>
     public const string Account = "123456789012";
@@ -172,6 +179,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     {
         var network = isolateNetwork ? SandboxNetwork.Create() : null;
         LocalS3Endpoint s3;
+        LocalInstanceMetadata metadata;
         try
         {
             s3 = await LocalS3Endpoint.StartAsync(network?.HostAddress ?? IPAddress.Loopback);
@@ -182,11 +190,22 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
             throw;
         }
 
+        try
+        {
+            metadata = await LocalInstanceMetadata.StartAsync(network?.HostAddress ?? IPAddress.Loopback);
+        }
+        catch
+        {
+            await s3.DisposeAsync();
+            network?.Dispose();
+            throw;
+        }
+
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
         var app = builder.Build();
-        var endpoint = new LocalEc2Endpoint(app, s3, network);
+        var endpoint = new LocalEc2Endpoint(app, s3, metadata, network);
         app.MapPost("/", endpoint.HandleAsync);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -235,6 +254,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         {
             Directory.Delete(SandboxRoot, recursive: true);
             await S3.DisposeAsync();
+            await Metadata.DisposeAsync();
             Network?.Dispose();
             _disposing.Dispose();
         }
@@ -687,6 +707,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         start.Environment["HOME"] = home;
         start.Environment["COILED_REMOTE_ROOT"] = root;
         start.Environment["COILED_REMOTE_LISTEN_ADDRESS"] = instance.SandboxAddress;
+        start.Environment["COILED_REMOTE_INSTANCE_METADATA"] = Metadata.AddressFor(instance.Id).AbsoluteUri;
         start.Environment["COILED_REMOTE_SANDBOX"] = sandbox;
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         process.OutputDataReceived += (_, e) => instance.AppendConsole(e.Data);

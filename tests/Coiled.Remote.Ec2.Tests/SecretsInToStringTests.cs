@@ -49,6 +49,6 @@ public sealed class SecretsInToStringTests
 
         settings.ToString().Should().Be(
             $"Settings {{ Port = 7400, WorkerUrl = https://bucket.s3.amazonaws.com/sha256/ab?***, WorkerSha256 = {new string('a', 64)}, " +
-            "SecretsUrl = https://bucket.s3.amazonaws.com/boot/c/k?***, IdleTimeout = 00:20:00, NoClientTimeout = 00:02:00, MaxLifetime = 12:00:00, FirstClientTimeout = 00:12:00 }");
+            "SecretsUrl = https://bucket.s3.amazonaws.com/boot/c/k?***, IdleTimeout = 00:20:00, NoClientTimeout = 00:02:00, MaxLifetime = 12:00:00, FirstClientTimeout = 00:12:00, InstanceMetadata = http://169.254.169.254/ }");
     }
 }

@@ -20,6 +20,14 @@ public static class Ec2Jobs
         return (model.Value.Length * 256L) + model.Value[i];
     }
 
+    /// <summary>The square of <paramref name="i"/>, after a pause long enough that a call of many items lasts a while on a few workers.</summary>
+    [Remote]
+    public static long SlowSquare(int i)
+    {
+        Thread.Sleep(50);
+        return (long)i * i;
+    }
+
     [Remote]
     public static string? Variable(string name) => Environment.GetEnvironmentVariable(name);
 

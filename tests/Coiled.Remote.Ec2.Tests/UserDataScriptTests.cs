@@ -41,8 +41,17 @@ public sealed class UserDataScriptTests
         var script = UserDataScript.Render(settings);
 
         script.Should().Contain("no_client_timeout=120\nfirst_client_timeout=720\n");
-        script.Should().Contain("--no-client-timeout \"$no_client_timeout\" \\\n  --first-client-timeout \"$first_client_timeout\" || status=$?");
+        script.Should().Contain("--no-client-timeout \"$no_client_timeout\" \\\n  --first-client-timeout \"$first_client_timeout\" \\\n");
         Render().Should().Contain("first_client_timeout=120\n", "without one, the worker waits for its first client as long as for any other");
+    }
+
+    [Fact]
+    public void Render_DefaultSettings_StartsTheWorkerPollingEc2sInstanceMetadataForSpotInterruptions()
+    {
+        var script = Render();
+
+        script.Should().Contain("instance_metadata=\"${COILED_REMOTE_INSTANCE_METADATA:-http://169.254.169.254/}\"\n");
+        script.Should().Contain("  --instance-metadata \"$instance_metadata\" || status=$?");
     }
 
     [Fact]

@@ -40,6 +40,12 @@ internal static partial class UserDataScript
         /// <summary>How long the worker waits for its very first client; null for <see cref="NoClientTimeout"/>.</summary>
         public TimeSpan? FirstClientTimeout { get; init; }
 
+        /// <summary>
+        /// The instance metadata service the worker polls for a spot interruption notice and a rebalance
+        /// recommendation: EC2's own, on every instance.
+        /// </summary>
+        public Uri InstanceMetadata { get; init; } = new("http://169.254.169.254");
+
         // A presigned address lets whoever holds it read the object: printing the settings shows where, never the signature.
         private bool PrintMembers(StringBuilder builder)
         {
@@ -47,7 +53,7 @@ internal static partial class UserDataScript
                 $"Port = {Port}, WorkerUrl = {WorkerUrl.GetLeftPart(UriPartial.Path)}?{Redacted.Text}, WorkerSha256 = {WorkerSha256}, ");
             builder.Append(CultureInfo.InvariantCulture,
                 $"SecretsUrl = {SecretsUrl.GetLeftPart(UriPartial.Path)}?{Redacted.Text}, IdleTimeout = {IdleTimeout}, NoClientTimeout = {NoClientTimeout}, MaxLifetime = {MaxLifetime}, ");
-            builder.Append(CultureInfo.InvariantCulture, $"FirstClientTimeout = {FirstClientTimeout}");
+            builder.Append(CultureInfo.InvariantCulture, $"FirstClientTimeout = {FirstClientTimeout}, InstanceMetadata = {InstanceMetadata}");
             return true;
         }
     }
@@ -80,6 +86,7 @@ internal static partial class UserDataScript
             .Replace("@FIRST_CLIENT_TIMEOUT@", Seconds(settings.FirstClientTimeout ?? settings.NoClientTimeout), StringComparison.Ordinal)
             .Replace("@MAX_LIFETIME_MINUTES@", Math.Max(1, (long)Math.Ceiling(settings.MaxLifetime.TotalMinutes)).ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
             .Replace("@ROOT@", DefaultRoot, StringComparison.Ordinal)
+            .Replace("@INSTANCE_METADATA@", Quotable(settings.InstanceMetadata), StringComparison.Ordinal)
             .ReplaceLineEndings("\n");
         var bytes = Encoding.UTF8.GetByteCount(script);
         if (bytes > MaxBytes)
@@ -122,9 +129,11 @@ internal static partial class UserDataScript
         # installed from a package feed. The instance's shutdown behaviour is terminate, so powering off ends it and its billing.
         set -euo pipefail
 
-        # COILED_REMOTE_ROOT and COILED_REMOTE_LISTEN_ADDRESS let tests run this script in a sandbox.
+        # COILED_REMOTE_ROOT, COILED_REMOTE_LISTEN_ADDRESS and COILED_REMOTE_INSTANCE_METADATA let tests run this script in a sandbox.
         root="${COILED_REMOTE_ROOT:-@ROOT@}"
         listen_address="${COILED_REMOTE_LISTEN_ADDRESS:-0.0.0.0}"
+        # IMDSv2, where the worker reads a spot interruption notice (instances are launched with HttpTokens required).
+        instance_metadata="${COILED_REMOTE_INSTANCE_METADATA:-@INSTANCE_METADATA@}"
         port=@PORT@
         worker_url='@WORKER_URL@'
         worker_sha256='@WORKER_SHA256@'
@@ -190,7 +199,8 @@ internal static partial class UserDataScript
           --cache-dir "$root/cache" \
           --idle-timeout "$idle_timeout" \
           --no-client-timeout "$no_client_timeout" \
-          --first-client-timeout "$first_client_timeout" || status=$?
+          --first-client-timeout "$first_client_timeout" \
+          --instance-metadata "$instance_metadata" || status=$?
         echo "coiled-remote: the worker exited with status $status"
         """;
 }

@@ -80,11 +80,14 @@ internal sealed class HeartbeatMonitor
 
     /// <summary>
     /// Reads <paramref name="watch"/>'s heartbeats and checks for silence until <paramref name="stop"/>, or until the worker
-    /// went silent while <paramref name="watched"/> said it should talk, which is handed to <paramref name="silent"/>.
+    /// went silent while <paramref name="watched"/> said it should talk, which is handed to <paramref name="silent"/>. A
+    /// heartbeat that carries a notice about the worker's machine (<see cref="WorkerStats.Interruption"/>,
+    /// <see cref="WorkerStats.Rebalance"/>) is handed to <paramref name="noticed"/> as soon as it is read.
     /// </summary>
-    public async Task WatchAsync(AsyncServerStreamingCall<WorkerStats> watch, Func<bool> watched, Func<TimeSpan, Task> silent, CancellationToken stop)
+    public async Task WatchAsync(
+        AsyncServerStreamingCall<WorkerStats> watch, Func<bool> watched, Func<TimeSpan, Task> silent, Func<WorkerStats, Task> noticed, CancellationToken stop)
     {
-        var reading = ReadAsync(watch.ResponseStream, stop);
+        var reading = ReadAsync(watch.ResponseStream, noticed, stop);
         using var timer = new PeriodicTimer(CheckPeriod, _time);
         _lastCheck = _time.GetTimestamp();
         try
@@ -109,13 +112,18 @@ internal sealed class HeartbeatMonitor
         }
     }
 
-    private async Task ReadAsync(IAsyncStreamReader<WorkerStats> heartbeats, CancellationToken stop)
+    private async Task ReadAsync(IAsyncStreamReader<WorkerStats> heartbeats, Func<WorkerStats, Task> noticed, CancellationToken stop)
     {
         try
         {
             while (await heartbeats.MoveNext(stop).ConfigureAwait(false))
             {
-                Heard(heartbeats.Current);
+                var stats = heartbeats.Current;
+                Heard(stats);
+                if (stats.Interruption is not null || stats.Rebalance is not null)
+                {
+                    await noticed(stats).ConfigureAwait(false);
+                }
             }
         }
         catch (Exception)

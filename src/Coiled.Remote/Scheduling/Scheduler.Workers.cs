@@ -1,4 +1,5 @@
 using Coiled.Remote.Sharing;
+using Coiled.Remote.Transport.Protocol;
 
 namespace Coiled.Remote.Scheduling;
 
@@ -45,7 +46,7 @@ internal sealed partial class Scheduler
     {
         lock (_gate)
         {
-            if (worker.State is WorkerState.Lost or WorkerState.Stopped || _closed)
+            if (worker.State is WorkerState.Lost or WorkerState.Stopped or WorkerState.Interrupted || _closed)
             {
                 return;
             }
@@ -56,31 +57,49 @@ internal sealed partial class Scheduler
         worker.MarkEnded();
         var how = await worker.DescribeLossAsync(error).ConfigureAwait(false);
         List<(PendingTask Task, WorkerLostException Error)> poisoned;
-        List<Job>? orphans = null;
+        List<Job>? orphans;
         lock (_gate)
         {
             _workers.Remove(worker, out var tasks);
             _logger.WorkerLost(worker.Id, worker.Address, how, tasks?.InFlight.Count ?? 0);
             poisoned = tasks is null ? [] : _poison.Requeue(tasks, how);
-            if (_workers.Count == 0 && _workerLost is null)
-            {
-                _withoutWorkers = $"every worker is gone (the last, {worker.Id}, ended: {how}).";
-                orphans = [.. _jobs.Values];
-            }
+            orphans = OrphanedBy(worker, how);
         }
 
-        _poison.Fail(worker, poisoned);
-        foreach (var job in orphans ?? [])
-        {
-            job.Fail(TaskFailures.EveryWorkerGone(job, worker.Id, how));
-        }
-
-        WakeAll();
-        if (_workerLost is { } handler)
-        {
-            await handler(worker, how).ConfigureAwait(false);
-        }
+        await OnWorkerGoneAsync(worker, how, poisoned, orphans).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// A worker's machine is being reclaimed by its cloud (<paramref name="notice"/>, a spot interruption notice): it
+    /// gets nothing more, and its in-flight items go back to the front of the queue at once, with no death counted
+    /// against them (the machine was taken away; no task killed it). Then, as for a lost worker, a replacement is asked for.
+    /// </summary>
+    public async Task OnWorkerInterruptedAsync(ITaskWorker worker, MachineNotice notice)
+    {
+        var how = $"its cloud reclaims its machine, {notice.Action} at {notice.TimeText}";
+        List<Job>? orphans;
+        lock (_gate)
+        {
+            if (worker.State is WorkerState.Lost or WorkerState.Stopped or WorkerState.Interrupted || _closed)
+            {
+                return;
+            }
+
+            worker.State = WorkerState.Interrupted;
+            _workers.Remove(worker, out var tasks);
+            var requeued = tasks is null ? 0 : _queue.Return(tasks);
+            Metrics.Requeued(requeued);
+            _logger.WorkerInterrupted(worker.Id, worker.Address, notice.Action, notice.TimeText, requeued);
+            orphans = OrphanedBy(worker, how);
+        }
+
+        worker.MarkEnded();
+        await OnWorkerGoneAsync(worker, how, [], orphans).ConfigureAwait(false);
+    }
+
+    /// <summary>A worker's cloud recommends moving work off its machine (an EC2 rebalance recommendation): logged; the worker keeps its tasks.</summary>
+    public void OnRebalanceRecommended(ITaskWorker worker, MachineNotice notice)
+        => _logger.RebalanceRecommended(worker.Id, worker.Address, notice.TimeText);
 
     /// <summary>
     /// The executor process that ran a worker's tasks died, the worker itself is fine: its in-flight items count the death,
@@ -97,7 +116,7 @@ internal sealed partial class Scheduler
         {
             var placed = _workers.GetValueOrDefault(worker);
             tasks = placed?.InFlight.Count ?? 0;
-            if (placed is null || worker.State is WorkerState.Lost or WorkerState.Stopped || _closed)
+            if (placed is null || worker.State is WorkerState.Lost or WorkerState.Stopped or WorkerState.Interrupted || _closed)
             {
                 return false;
             }
@@ -152,6 +171,37 @@ internal sealed partial class Scheduler
         foreach (var job in jobs)
         {
             job.Fail(TaskFailures.NoWorkersToFinish(job, why));
+        }
+    }
+
+    /// <summary>
+    /// The jobs that fail because <paramref name="worker"/>, which ended <paramref name="how"/>, was the last and none
+    /// comes back (no replacement is asked for); null when there are none (scheduler lock).
+    /// </summary>
+    private List<Job>? OrphanedBy(ITaskWorker worker, string how)
+    {
+        if (_workers.Count > 0 || _workerLost is not null)
+        {
+            return null;
+        }
+
+        _withoutWorkers = $"every worker is gone (the last, {worker.Id}, ended: {how}).";
+        return [.. _jobs.Values];
+    }
+
+    /// <summary>After a worker left the scheduler: fails what it poisoned and what it orphaned, wakes the others, and asks for a replacement.</summary>
+    private async Task OnWorkerGoneAsync(ITaskWorker worker, string how, List<(PendingTask Task, WorkerLostException Error)> poisoned, List<Job>? orphans)
+    {
+        _poison.Fail(worker, poisoned);
+        foreach (var job in orphans ?? [])
+        {
+            job.Fail(TaskFailures.EveryWorkerGone(job, worker.Id, how));
+        }
+
+        WakeAll();
+        if (_workerLost is { } handler)
+        {
+            await handler(worker, how).ConfigureAwait(false);
         }
     }
 

@@ -14,6 +14,12 @@ internal static partial class SchedulerLog
     [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Worker {WorkerId} at {Address}: {How}; {Count} task(s) go back to the queue")]
     public static partial void ExecutorLost(this ILogger logger, string workerId, Uri address, string how, int count);
 
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Worker {WorkerId} at {Address} is being reclaimed: its cloud will {Action} its machine at {Time} (a spot interruption notice); {Count} task(s) go back to the queue, with no worker death counted against them")]
+    public static partial void WorkerInterrupted(this ILogger logger, string workerId, Uri address, string action, string time, int count);
+
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Worker {WorkerId} at {Address}: its cloud recommends moving work off its machine (a rebalance recommendation of {Time}); it keeps its tasks, and an interruption notice may follow")]
+    public static partial void RebalanceRecommended(this ILogger logger, string workerId, Uri address, string time);
+
     [LoggerMessage(EventId = 4002, Level = LogLevel.Error, Message = "The cluster has no workers left and gets none back: {Why} {Jobs} call(s) fail")]
     public static partial void NoWorkersLeft(this ILogger logger, string why, int jobs);
 

@@ -35,11 +35,42 @@ internal sealed class TaskQueue
         }
     }
 
-    /// <summary>A task whose backoff ended: it goes out before queued items.</summary>
+    /// <summary>A task whose backoff ended: it goes out before queued items (with the tasks of a worker taken away, <see cref="Return"/>).</summary>
     public void AddRetry(PendingTask task) => _retries.AddLast(task);
 
     /// <summary>A task that was running on a worker that died: it goes out next, alone.</summary>
     public void AddSuspect(PendingTask task) => _suspects.AddLast(task);
+
+    /// <summary>
+    /// Puts a worker's tasks in flight back, as they were, and forgets what was placed on it; returns how many. For a
+    /// worker taken away from under its tasks (its machine reclaimed), which counts no death against them: they go out
+    /// again before queued items, and a suspect stays one.
+    /// </summary>
+    public int Return(WorkerTasks worker)
+    {
+        var returned = 0;
+        foreach (var task in worker.InFlight.Values)
+        {
+            if (task.Job.IsFinished)
+            {
+                continue;
+            }
+
+            if (task.Deaths is { Count: > 0 })
+            {
+                _suspects.AddLast(task);
+            }
+            else
+            {
+                _retries.AddLast(task);
+            }
+
+            returned++;
+        }
+
+        worker.Clear();
+        return returned;
+    }
 
     /// <summary>Drops whatever of an ended job still waits; <paramref name="early"/> says it ended before every item did.</summary>
     public void Remove(Job job, bool early)

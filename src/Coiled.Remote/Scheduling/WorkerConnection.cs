@@ -24,6 +24,8 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
     private readonly long _connectedAt;
     private Task _loops = Task.CompletedTask;
     private long _endedAt;
+    private int _rebalanceReported;
+    private int _interruptionReported;
 
     private WorkerConnection(WorkerEndpoint endpoint, GrpcChannel channel, CallOptions call, HelloReply hello, string token, TimeSpan workerTimeout, TimeProvider time)
     {
@@ -208,7 +210,34 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
     private async Task WatchHeartbeatsAsync(Scheduler scheduler)
     {
         var watch = _client.Watch(new WatchRequest { IntervalMs = HeartbeatMonitor.IntervalMilliseconds }, _call.WithCancellationToken(_stop.Token));
-        await _heartbeats.WatchAsync(watch, () => State == WorkerState.Ready, silent => OnSilentAsync(scheduler, silent), _stop.Token).ConfigureAwait(false);
+        await _heartbeats.WatchAsync(
+            watch, () => State == WorkerState.Ready, silent => OnSilentAsync(scheduler, silent), stats => OnNoticeAsync(scheduler, stats), _stop.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The worker reported what its cloud said about its machine. A rebalance recommendation is logged once. An
+    /// interruption notice takes the worker out at once: its tasks go back to the queue with no death counted, its task
+    /// streams close (so that nothing runs twice), and it is told to stop, since its machine goes anyway.
+    /// </summary>
+    private async Task OnNoticeAsync(Scheduler scheduler, WorkerStats stats)
+    {
+        if (stats.Rebalance is { } rebalance && Interlocked.Exchange(ref _rebalanceReported, 1) == 0)
+        {
+            scheduler.OnRebalanceRecommended(this, rebalance);
+        }
+
+        if (stats.Interruption is not { } interruption || Interlocked.Exchange(ref _interruptionReported, 1) != 0)
+        {
+            return;
+        }
+
+        // Recording the interruption puts its tasks back in the queue before it first waits (for a replacement), and
+        // marks the worker so that its streams' closing below does not count as a loss.
+        var interrupted = scheduler.OnWorkerInterruptedAsync(this, interruption);
+        _streams.CloseRelayed();
+        _streams.CloseDirect();
+        await ShutdownAsync($"its machine's cloud will {interruption.Action} it at {interruption.TimeText}").ConfigureAwait(false);
+        await interrupted.ConfigureAwait(false);
     }
 
     private async Task OnSilentAsync(Scheduler scheduler, TimeSpan silent)

@@ -34,5 +34,9 @@ public sealed class CapturingLoggerProvider : ILoggerProvider
     }
 }
 
-/// <summary>One captured log entry: category, level, formatted message and the message template's named values.</summary>
-public sealed record LogEntry(string Category, LogLevel Level, string Message, IReadOnlyDictionary<string, object?> Values, Exception? Exception);
+/// <summary>One captured log entry: category, level, formatted message, the message template's named values, and when.</summary>
+public sealed record LogEntry(string Category, LogLevel Level, string Message, IReadOnlyDictionary<string, object?> Values, Exception? Exception)
+{
+    /// <summary>When it was logged, on the system clock.</summary>
+    public DateTimeOffset At { get; init; } = DateTimeOffset.UtcNow;
+}

@@ -51,4 +51,24 @@ public sealed class WorkerCommandLineTests
         (options.FirstClientTimeout, options.NoClientTimeout).Should().Be((TimeSpan.FromSeconds(720), TimeSpan.FromSeconds(120)));
         WorkerCommandLine.Parse([.. Required, "--first-client-timeout", "0"]).FirstClientTimeout.Should().Be(Timeout.InfiniteTimeSpan);
     }
+
+    [Fact]
+    public void Parse_InstanceMetadata_IsOffByDefaultAndTakesAnHttpAddress()
+    {
+        WorkerCommandLine.Parse(Required).InstanceMetadata.Should().BeNull("only cloud machines poll their instance metadata");
+
+        var options = WorkerCommandLine.Parse([.. Required, "--instance-metadata", "http://169.254.169.254"]);
+
+        options.InstanceMetadata.Should().Be(new Uri("http://169.254.169.254"));
+    }
+
+    [Theory]
+    [InlineData("169.254.169.254")]
+    [InlineData("ftp://169.254.169.254")]
+    public void Parse_InstanceMetadataThatIsNotAnHttpAddress_IsRefusedSayingWhatToWrite(string value)
+    {
+        var parse = () => WorkerCommandLine.Parse([.. Required, "--instance-metadata", value]);
+
+        parse.Should().Throw<ArgumentException>().WithMessage($"--instance-metadata takes an http address, e.g. http://169.254.169.254 (EC2's instance metadata), not '{value}'.");
+    }
 }
