@@ -21,9 +21,11 @@ internal sealed class BlobStore
 
     private readonly string _directory;
 
-    public BlobStore(string cacheDirectory)
+    /// <param name="cacheDirectory">The worker's cache.</param>
+    /// <param name="folder">The store's folder in it: <c>blobs</c> for applications' files.</param>
+    public BlobStore(string cacheDirectory, string folder = "blobs")
     {
-        _directory = Path.Combine(cacheDirectory, "blobs");
+        _directory = Path.Combine(cacheDirectory, folder);
         CreatePrivateDirectory(_directory);
         CacheLeftovers.Sweep(_directory, [UploadPrefix], DateTime.UtcNow);
     }
@@ -106,6 +108,9 @@ internal sealed class BlobStore
 
         Directory.Delete(folder, recursive: true);
     }
+
+    /// <summary>Deletes a stored blob (read-only, which Windows refuses to delete as it is); one that is gone is no error.</summary>
+    public static void Delete(string path) => DeleteAltered(path);
 
     private static void DeleteAltered(string path)
     {

@@ -5,19 +5,19 @@ namespace Coiled.Remote.Worker;
 
 /// <summary>
 /// A shared value that reached the worker through the cluster's staging storage (<c>ShareValue.staged</c> in
-/// worker.proto): the client had the worker fetch its bytes into the blob store, verified against the hash, and the
-/// stream's executor reads them from there into memory.
+/// worker.proto): the client had the worker fetch its bytes into its folder of staged values (<see cref="StagedValueFolder"/>),
+/// verified against the hash, and the stream's executor reads them from there into memory.
 /// </summary>
 internal static class StagedValue
 {
-    /// <summary>Reads the value of hash <paramref name="sha256"/> from the blob store in <paramref name="blobDirectory"/>.</summary>
+    /// <summary>Reads the value of hash <paramref name="sha256"/> from the folder of staged values <paramref name="folder"/>.</summary>
     /// <returns>The bytes, in a pooled buffer the caller then owns.</returns>
     /// <exception cref="RpcException"><see cref="StatusCode.InvalidArgument"/>: the hash is not 32 bytes.</exception>
     /// <exception cref="RpcException">
     /// <see cref="StatusCode.FailedPrecondition"/>: the store does not hold the value intact (never fetched, deleted,
     /// or written to since), it is larger than a stream may hold, or it cannot be read.
     /// </exception>
-    public static (ReadOnlyMemory<byte> Data, RentedBuffer Buffer) Read(string? blobDirectory, ReadOnlySpan<byte> sha256)
+    public static (ReadOnlyMemory<byte> Data, RentedBuffer Buffer) Read(string? folder, ReadOnlySpan<byte> sha256)
     {
         if (sha256.Length != 32)
         {
@@ -25,15 +25,15 @@ internal static class StagedValue
         }
 
         var hex = Convert.ToHexStringLower(sha256);
-        if (blobDirectory is null)
+        if (folder is null)
         {
-            throw Missing(hex, "this executor was started without the worker's blob store");
+            throw Missing(hex, "this executor was started without the worker's folder of staged values");
         }
 
-        var info = new FileInfo(Path.Combine(blobDirectory, hex));
+        var info = new FileInfo(Path.Combine(folder, hex));
         if (!info.Exists || info.LastWriteTimeUtc != BlobStore.StoredTime)
         {
-            throw Missing(hex, info.Exists ? "its blob was written to since it was stored" : "the worker's blob store does not hold it");
+            throw Missing(hex, info.Exists ? "its blob was written to since it was stored" : "the worker's folder of staged values does not hold it (never fetched, or deleted to keep to its budget)");
         }
 
         if (info.Length > WireLimits.MaxSharedValueBytes)
@@ -60,6 +60,6 @@ internal static class StagedValue
 
     private static RpcException Missing(string hex, string why) => new(new Status(
         StatusCode.FailedPrecondition,
-        $"The client sent shared value {hex} as fetched into this worker's blob store, but it cannot be read from there: {why}. " +
+        $"The client sent shared value {hex} as fetched into this worker's folder of staged values, but it cannot be read from there: {why}. " +
         "Leave the worker's cache folder alone while the worker runs, and use the same Coiled.Remote version on the caller and the workers."));
 }

@@ -178,6 +178,8 @@ internal sealed class WorkerHost : IAsyncDisposable
             await executors.DisposeAsync().ConfigureAwait(false);
         }
 
+        _runtime.StagedValues.Dispose();
+
         _watchdogStop.Dispose();
     }
 

@@ -16,13 +16,14 @@ internal sealed class WorkerRuntime
         Options = options;
         WorkerId = "w-" + Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 3));
         Blobs = new BlobStore(options.CacheDirectory);
+        StagedValues = new StagedValueFolder(options.CacheDirectory, WorkerId, options.TimeProvider);
         Environments = new EnvironmentCatalog(options.CacheDirectory, Blobs, options.HostEnvironment);
         Activity = new WorkerActivity(options.TimeProvider);
         if (options.Executors is { } executors)
         {
             // A spare warms up TLS when the worker's clients use it.
             Executors = new ExecutorSupervisor(
-                executors with { Tls = executors.Tls || options.Certificate is not null, BlobDirectory = Blobs.Folder }, options.CacheDirectory, options.Slots, options.Limits, options.TimeProvider, loggerFactory.CreateLogger<ExecutorSupervisor>());
+                executors with { Tls = executors.Tls || options.Certificate is not null, StagedValueDirectory = StagedValues.Store.Folder }, options.CacheDirectory, options.Slots, options.Limits, options.TimeProvider, loggerFactory.CreateLogger<ExecutorSupervisor>());
             if (executors.DirectRoutes && SocketPassing.IsSupported)
             {
                 Routes = new DirectRouteTable(
@@ -64,6 +65,9 @@ internal sealed class WorkerRuntime
     public string WorkerId { get; }
 
     public BlobStore Blobs { get; }
+
+    /// <summary>The shared values clients had this worker fetch from their cluster's staging storage.</summary>
+    public StagedValueFolder StagedValues { get; }
 
     public EnvironmentCatalog Environments { get; }
 

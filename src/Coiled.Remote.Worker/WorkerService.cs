@@ -53,7 +53,9 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         => state.Blobs.ReceiveAsync(requestStream, context.CancellationToken);
 
     public override Task<UploadReply> Fetch(FetchRequest request, ServerCallContext context)
-        => new BlobFetcher(state.Blobs, BlobFetcher.SharedHttp, state.Options.TimeProvider).FetchAsync(request, context.CancellationToken);
+        => request.SharedValues
+            ? state.StagedValues.FetchAsync(request, BlobFetcher.SharedHttp, context.CancellationToken)
+            : new BlobFetcher(state.Blobs, BlobFetcher.SharedHttp, state.Options.TimeProvider).FetchAsync(request, context.CancellationToken);
 
     public override Task<ShutdownReply> Shutdown(ShutdownRequest request, ServerCallContext context)
     {
@@ -153,7 +155,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                             executor.Enqueue(environment, request.Tasks, request.Tasks.Arguments.Memory);
                             break;
                         case RunRequest.KindOneofCase.Share when request.Share.Staged:
-                            var (staged, buffer) = StagedValue.Read(state.Blobs.Folder, request.Share.Sha256.Span);
+                            var (staged, buffer) = StagedValue.Read(state.StagedValues.Store.Folder, request.Share.Sha256.Span);
                             executor.Share(request.Share.Sha256.Span, staged, buffer);
                             break;
                         case RunRequest.KindOneofCase.Share when request.Share.BulkId != 0:

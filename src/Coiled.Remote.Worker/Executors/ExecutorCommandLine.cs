@@ -4,14 +4,14 @@ namespace Coiled.Remote.Worker.Executors;
 
 /// <summary>
 /// The command line of an executor process, which only the worker daemon writes:
-/// <c>--executor [--environment ID --environment-dir DIR --entry-assembly NAME] --socket PATH --slots N --timeout-grace-ms MS --max-result-bytes N [--tls true] [--blobs DIR]</c>.
+/// <c>--executor [--environment ID --environment-dir DIR --entry-assembly NAME] --socket PATH --slots N --timeout-grace-ms MS --max-result-bytes N [--tls true] [--staged-values DIR]</c>.
 /// Without an environment, the executor is a spare, started ahead of need, which learns its environment on standard
 /// input (see <see cref="ExecutorHost"/>). Its secret comes on the first line of standard input, never on the command
 /// line, which other users can read. <c>--tls true</c> says that the daemon's clients speak TLS, which a spare then
-/// warms up. <c>--blobs</c> names the worker's blob store, where shared values fetched from the cluster's staging
-/// storage are read.
+/// warms up. <c>--staged-values</c> names the folder of shared values the worker fetched from the cluster's staging
+/// storage, which the executor reads them from.
 /// </summary>
-internal sealed record ExecutorCommandLine(string? EnvironmentId, string? EnvironmentDirectory, string EntryAssembly, string SocketPath, int Slots, TaskLimits Limits, bool Tls = false, string? BlobDirectory = null)
+internal sealed record ExecutorCommandLine(string? EnvironmentId, string? EnvironmentDirectory, string EntryAssembly, string SocketPath, int Slots, TaskLimits Limits, bool Tls = false, string? StagedValueDirectory = null)
 {
     /// <exception cref="ArgumentException">An option is missing, unknown or malformed.</exception>
     public static ExecutorCommandLine Parse(IReadOnlyList<string> args)
@@ -19,7 +19,7 @@ internal sealed record ExecutorCommandLine(string? EnvironmentId, string? Enviro
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = 0; i < args.Count; i++)
         {
-            if (args[i] is not ("--environment" or "--environment-dir" or "--entry-assembly" or "--socket" or "--slots" or "--timeout-grace-ms" or "--max-result-bytes" or "--tls" or "--blobs") || i + 1 >= args.Count)
+            if (args[i] is not ("--environment" or "--environment-dir" or "--entry-assembly" or "--socket" or "--slots" or "--timeout-grace-ms" or "--max-result-bytes" or "--tls" or "--staged-values") || i + 1 >= args.Count)
             {
                 throw new ArgumentException($"Unknown executor option or missing value: '{args[i]}'.");
             }
@@ -52,6 +52,6 @@ internal sealed record ExecutorCommandLine(string? EnvironmentId, string? Enviro
                 "false" => false,
                 var other => throw new ArgumentException($"--tls takes true or false, not '{other}'."),
             },
-            values.GetValueOrDefault("--blobs"));
+            values.GetValueOrDefault("--staged-values"));
     }
 }

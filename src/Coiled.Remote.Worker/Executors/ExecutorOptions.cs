@@ -45,8 +45,8 @@ internal sealed record ExecutorOptions
     /// </summary>
     public bool Tls { get; init; }
 
-    /// <summary>The worker's blob store, where executors read the shared values a client had the worker fetch; null for none.</summary>
-    public string? BlobDirectory { get; init; }
+    /// <summary>The worker's folder of staged shared values (<see cref="StagedValueFolder"/>), where executors read them; null for none.</summary>
+    public string? StagedValueDirectory { get; init; }
 
     /// <summary>An executor that has not reported ready within this time is killed, and the client's stream fails.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);

@@ -164,7 +164,7 @@ internal sealed class ExecutorProcess
             "--slots", slots.ToString(CultureInfo.InvariantCulture),
             "--timeout-grace-ms", ((long)limits.TimeoutGrace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture),
             "--max-result-bytes", limits.MaxResultBytes.ToString(CultureInfo.InvariantCulture),
-        ]).Concat(options.Tls ? ["--tls", "true"] : []).Concat(options.BlobDirectory is { } blobs ? ["--blobs", blobs] : []))
+        ]).Concat(options.Tls ? ["--tls", "true"] : []).Concat(options.StagedValueDirectory is { } values ? ["--staged-values", values] : []))
         {
             start.ArgumentList.Add(argument);
         }

@@ -203,7 +203,7 @@ internal sealed class ExecutorServer
                 var pump = PumpAsync(stream, batcher, executor);
                 try
                 {
-                    await DedicatedThread.Run("coiled-remote executor stream", () => ReadRequests(stream, executor, environment, _options.BlobDirectory)).ConfigureAwait(false);
+                    await DedicatedThread.Run("coiled-remote executor stream", () => ReadRequests(stream, executor, environment, _options.StagedValueDirectory)).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -216,9 +216,9 @@ internal sealed class ExecutorServer
 
     /// <summary>
     /// Reads the stream's requests, blocking, until they end: tasks are queued, shared values kept (those fetched into
-    /// the worker's blob store read from <paramref name="blobDirectory"/>) and released, cancels passed on.
+    /// the worker's folder of staged values read from <paramref name="stagedValues"/>) and released, cancels passed on.
     /// </summary>
-    private static bool ReadRequests(IExecutorStream stream, TaskExecutor executor, RemoteEnvironment environment, string? blobDirectory)
+    private static bool ReadRequests(IExecutorStream stream, TaskExecutor executor, RemoteEnvironment environment, string? stagedValues)
     {
         try
         {
@@ -232,7 +232,7 @@ internal sealed class ExecutorServer
                         break;
                     case RunRequest.KindOneofCase.Share when request.Share.Staged:
                         frame.Payload?.Release();
-                        var (value, buffer) = StagedValue.Read(blobDirectory, request.Share.Sha256.Span);
+                        var (value, buffer) = StagedValue.Read(stagedValues, request.Share.Sha256.Span);
                         executor.Share(request.Share.Sha256.Span, value, buffer);
                         break;
                     case RunRequest.KindOneofCase.Share:

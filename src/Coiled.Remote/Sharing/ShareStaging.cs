@@ -31,7 +31,7 @@ internal sealed class ShareStaging(IBlobStaging staging, Transport.Protocol.Work
     {
         var size = share.Value.Length;
         var address = await staging.StageAsync(Convert.ToHexStringLower(share.Sha256.Span), bytes, size, cancellationToken).ConfigureAwait(false);
-        var fetch = new FetchRequest { Blobs = { new FetchBlob { Sha256 = share.Sha256, Size = size, Url = address.AbsoluteUri } } };
+        var fetch = new FetchRequest { Blobs = { new FetchBlob { Sha256 = share.Sha256, Size = size, Url = address.AbsoluteUri } }, SharedValues = true };
         var fetched = await client.FetchAsync(fetch, call.WithCancellationToken(cancellationToken)).ConfigureAwait(false);
         share.Value = Google.Protobuf.ByteString.Empty;
         share.Staged = true;

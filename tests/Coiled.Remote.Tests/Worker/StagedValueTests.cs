@@ -58,11 +58,11 @@ public sealed class StagedValueTests : IDisposable
     }
 
     [Fact]
-    public void Read_ExecutorWithoutABlobStore_FailsSayingSo()
+    public void Read_ExecutorWithoutAFolderOfStagedValues_FailsSayingSo()
     {
         var read = () => StagedValue.Read(null, SHA256.HashData([1]));
 
-        read.Should().Throw<RpcException>().Which.Status.Detail.Should().Contain("started without the worker's blob store");
+        read.Should().Throw<RpcException>().Which.Status.Detail.Should().Contain("started without the worker's folder of staged values");
     }
 
     [Fact]

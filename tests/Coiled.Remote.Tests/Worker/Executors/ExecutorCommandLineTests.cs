@@ -22,18 +22,18 @@ public sealed class ExecutorCommandLineTests
     [Fact]
     public void Parse_Blobs_NamesTheFolderStagedSharedValuesAreReadFrom()
     {
-        ExecutorCommandLine.Parse([.. Required, "--blobs", "/var/cache/w/blobs"]).BlobDirectory.Should().Be("/var/cache/w/blobs");
-        ExecutorCommandLine.Parse(Required).BlobDirectory.Should().BeNull();
+        ExecutorCommandLine.Parse([.. Required, "--staged-values", "/var/cache/w/values"]).StagedValueDirectory.Should().Be("/var/cache/w/values");
+        ExecutorCommandLine.Parse(Required).StagedValueDirectory.Should().BeNull();
     }
 
     [Fact]
     public void StartInfo_WorkerWithABlobStore_PassesItsFolderToTheExecutor()
     {
-        var options = new ExecutorOptions { FileName = "worker", BlobDirectory = "/var/cache/w/blobs" };
+        var options = new ExecutorOptions { FileName = "worker", StagedValueDirectory = "/var/cache/w/values" };
 
         var start = ExecutorProcess.StartInfo(options, environment: null, "/var/cache/w/executors/1", slots: 2, new TaskLimits(TimeSpan.FromSeconds(1), 1024, CollectAfterLargeTasks: true));
 
-        ExecutorCommandLine.Parse([.. start.ArgumentList.Skip(1)]).BlobDirectory.Should().Be("/var/cache/w/blobs");
+        ExecutorCommandLine.Parse([.. start.ArgumentList.Skip(1)]).StagedValueDirectory.Should().Be("/var/cache/w/values");
     }
 
     [Theory]
