@@ -165,6 +165,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         var came = new HashSet<string>(StringComparer.Ordinal);
         IAsyncEnumerator<(string InstanceId, Uri Address)>? booting = null;
         var expected = launch.Count;
+        string? shortfall = null;
         try
         {
             IReadOnlyDictionary<string, string>? variables;
@@ -178,8 +179,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                 var launcher = new InstanceLauncher(client, _options, region, ClusterName, _owner, _resources, _tuning, _time, logger);
                 var placement = await launcher.PlaceAsync(starting.Token).ConfigureAwait(false);
                 var script = await staging.PrepareBootAsync(launch, certificate, credentials, region, starting.Token).ConfigureAwait(false);
-                var launched = await launcher.LaunchAsync(placement, launch.Count, launch.MinimumCount, script, starting.Token).ConfigureAwait(false);
-                expected = launched;
+                (expected, shortfall) = await launcher.LaunchAsync(placement, launch.Count, launch.MinimumCount, script, starting.Token).ConfigureAwait(false);
                 variables = _options.ForwardAwsCredentials ? await AwsCredentialVariables.ReadAsync(credentials, region).ConfigureAwait(false) : null;
                 booting = new BootWatcher(client, ClusterName, _options.WorkerPort, _tuning, _time, logger)
                     .WatchAsync(_resources.InstanceIds, launch.MinimumCount, starting.Token).GetAsyncEnumerator(starting.Token);
@@ -202,6 +202,12 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                     if (!await booting.MoveNextAsync().ConfigureAwait(false))
                     {
                         await DeleteBootSecretsAsync("the boot ended").ConfigureAwait(false);
+                        if (shortfall is not null)
+                        {
+                            // The cluster runs with the workers that came; it logs why the others never will.
+                            throw new ClusterStartException(shortfall);
+                        }
+
                         break;
                     }
 

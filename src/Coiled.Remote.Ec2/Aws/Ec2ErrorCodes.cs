@@ -12,12 +12,16 @@ internal static class Ec2ErrorCodes
         "InsufficientInstanceCapacity",
         "InsufficientHostCapacity",
         "InsufficientReservedInstanceCapacity",
-        "Unsupported",
-        "SpotMaxPriceTooLow",
         "UnfulfillableCapacity",
         "InsufficientCapacity",
         "InsufficientFreeAddressesInSubnet",
     };
+
+    /// <summary>Refusals that do not depend on capacity: that type, zone and market will not work however long one waits.</summary>
+    public static readonly HashSet<string> NeverHere = new(StringComparer.Ordinal) { "Unsupported", "SpotMaxPriceTooLow" };
+
+    /// <summary>EC2 is throttling or failing for a moment (after the SDK's own retries): the next round asks again.</summary>
+    public static readonly HashSet<string> TryLater = new(StringComparer.Ordinal) { "RequestLimitExceeded", "ServiceUnavailable", "InternalError", "Unavailable" };
 
     /// <summary>The account's running vCPUs of an instance family bucket would pass its quota (on-demand).</summary>
     public const string VcpuLimitExceeded = "VcpuLimitExceeded";

@@ -2,19 +2,28 @@ namespace Coiled.Remote.Ec2;
 
 /// <summary>
 /// What EC2 refused while a start asked for capacity, and which candidates are out for good: a quota that refused even
-/// one instance blocks its market for that type's vCPU bucket (on-demand) or every spot candidate; capacity errors only
-/// skip a candidate for the current sweep.
+/// one instance blocks its market for that type's vCPU bucket (on-demand) or every spot candidate, and a refusal that
+/// does not depend on capacity (<c>Unsupported</c>) blocks its candidate; capacity errors and throttling only skip a
+/// candidate for the current round.
 /// </summary>
 internal sealed class CapacityRefusals
 {
     private readonly List<string> _reasons = [];
     private readonly HashSet<string> _blockedBuckets = new(StringComparer.Ordinal);
+    private readonly HashSet<LaunchCandidate> _never = [];
     private bool _spotBlocked;
 
     /// <summary>The clear form of the first quota refusal, which a failed start then throws.</summary>
     public ClusterStartException? Quota { get; private set; }
 
     public void NoCapacity(LaunchCandidate candidate, string code) => Add($"{candidate}: {code}");
+
+    /// <summary>The candidate will never work (e.g. <c>Unsupported</c>): it is not asked again.</summary>
+    public void Never(LaunchCandidate candidate, string code)
+    {
+        Add($"{candidate}: {code}");
+        _never.Add(candidate);
+    }
 
     public void QuotaExceeded(LaunchCandidate candidate, string code, ClusterStartException? quota)
     {
@@ -31,7 +40,7 @@ internal sealed class CapacityRefusals
     }
 
     public bool IsBlocked(LaunchCandidate candidate)
-        => candidate.Spot ? _spotBlocked : _blockedBuckets.Contains(CapacityCheck.FamilyBucket(candidate.InstanceType));
+        => _never.Contains(candidate) || (candidate.Spot ? _spotBlocked : _blockedBuckets.Contains(CapacityCheck.FamilyBucket(candidate.InstanceType)));
 
     /// <summary>The refusals, each once, most recent last: e.g. <c>c7i.large spot in us-east-1a (subnet-1): InsufficientInstanceCapacity</c>.</summary>
     public string Summary() => string.Join("; ", _reasons);

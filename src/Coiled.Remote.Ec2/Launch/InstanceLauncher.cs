@@ -68,10 +68,10 @@ internal sealed class InstanceLauncher(
     /// Creates the security group and launches up to <paramref name="count"/> instances that boot with
     /// <paramref name="script"/>, taking whatever capacity EC2 has (see <see cref="LaunchCandidate.InOrder"/>) and asking
     /// again until all are launched, or at least <paramref name="minimum"/> when the deadline
-    /// (<see cref="Ec2Options.CapacityTimeout"/>) comes. Returns how many were launched.
+    /// (<see cref="Ec2Options.CapacityTimeout"/>) comes. Returns how many were launched, and why not all when fewer.
     /// </summary>
     /// <exception cref="ClusterStartException">Fewer than <paramref name="minimum"/> could be launched: a quota, or no capacity anywhere.</exception>
-    public async Task<int> LaunchAsync(Placement placement, int count, int minimum, string script, CancellationToken cancellationToken)
+    public async Task<(int Launched, string? Shortfall)> LaunchAsync(Placement placement, int count, int minimum, string script, CancellationToken cancellationToken)
     {
         var expires = time.GetUtcNow() + options.MaxLifetime;
         await CreateSecurityGroupAsync(placement.VpcId, placement.IngressCidr, expires, cancellationToken).ConfigureAwait(false);
@@ -107,12 +107,13 @@ internal sealed class InstanceLauncher(
             var allBlocked = placement.Candidates.All(refusals.IsBlocked);
             if (launched == count || (launched >= minimum && (allBlocked || time.GetUtcNow() >= deadline)))
             {
-                if (launched < count)
+                if (launched == count)
                 {
-                    logger.StartingWithFewer(clusterName, launched, count, minimum, refusals.Summary());
+                    return (launched, null);
                 }
 
-                return launched;
+                logger.StartingWithFewer(clusterName, launched, count, minimum, refusals.Summary());
+                return (launched, $"EC2 had capacity for {launched} of the {count} instance(s) of cluster {clusterName} within {options.CapacityTimeout.TotalSeconds:0} s; it refused: {refusals.Summary()}");
             }
 
             if (allBlocked || time.GetUtcNow() >= deadline)
@@ -233,10 +234,17 @@ internal sealed class InstanceLauncher(
             {
                 return await RunAsync(candidate, asked, imageId, script, expires, cancellationToken).ConfigureAwait(false);
             }
-            catch (AmazonEC2Exception ex) when (Ec2ErrorCodes.NoCapacity.Contains(ex.ErrorCode))
+            catch (AmazonEC2Exception ex) when (Ec2ErrorCodes.NoCapacity.Contains(ex.ErrorCode) || Ec2ErrorCodes.TryLater.Contains(ex.ErrorCode))
             {
                 logger.NoCapacity(candidate.ToString(), ex.ErrorCode, ex.Message);
                 refusals.NoCapacity(candidate, ex.ErrorCode);
+                return 0;
+            }
+            catch (AmazonEC2Exception ex) when (Ec2ErrorCodes.NeverHere.Contains(ex.ErrorCode))
+            {
+                // This type in this zone and market will not work however long the start waits.
+                logger.NoCapacity(candidate.ToString(), ex.ErrorCode, ex.Message);
+                refusals.Never(candidate, ex.ErrorCode);
                 return 0;
             }
             catch (AmazonEC2Exception ex) when (ex.ErrorCode is Ec2ErrorCodes.VcpuLimitExceeded or Ec2ErrorCodes.MaxSpotInstanceCountExceeded)

@@ -98,8 +98,19 @@ internal sealed class ClusterTeardown(
 
     private async Task TerminateAllAsync(string reason, CancellationToken cancellationToken)
     {
-        await FindUnansweredLaunchesAsync(cancellationToken).ConfigureAwait(false);
+        // What is known first, so that it stops billing at once; then what unanswered launches started, which can take
+        // minutes to find (or to conclude that there is nothing).
+        await TerminateKnownAsync(reason, cancellationToken).ConfigureAwait(false);
+        if (resources.UnansweredLaunches.Count > 0)
+        {
+            await FindUnansweredLaunchesAsync(cancellationToken).ConfigureAwait(false);
+            await TerminateKnownAsync(reason, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
+    /// <summary>Terminates, and waits for, the instances the cluster knows of that live, plus anything tagged with its name.</summary>
+    private async Task TerminateKnownAsync(string reason, CancellationToken cancellationToken)
+    {
         // Known ids, plus anything tagged with the cluster's name, which only a launch can have made.
         var ids = new SortedSet<string>(resources.LiveInstanceIds, StringComparer.Ordinal);
         if (!resources.AnyLaunchSent && ids.Count == 0)

@@ -146,6 +146,7 @@ public sealed class CapacityTests
 
         ec2.Instances.Should().ContainSingle();
         logs.Lines.Should().Contain(l => l.Contains("starts with 1 of the 3 instance(s) asked for (minimum 1)") && l.Contains("us-east-1b (subnet-0b): InsufficientInstanceCapacity"));
+        logs.Lines.Should().Contain(l => l.Contains("EC2 had capacity for 1 of the 3 instance(s) of cluster coiled-remote-"), "the cluster hears why the others never come");
         ec2.LiveInstances.Should().BeEmpty();
     }
 
