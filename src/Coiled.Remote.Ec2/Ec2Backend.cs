@@ -58,6 +58,16 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
             throw new ArgumentOutOfRangeException(nameof(options), options.WorkerPort, "Ec2Options.WorkerPort must be a TCP port, 1 to 65535.");
         }
 
+        if (options.RootVolumeGiB is < 8 or > 16384)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.RootVolumeGiB, "Ec2Options.RootVolumeGiB must be from 8 to 16,384 GiB (gp3), or null for the image's own size.");
+        }
+
+        if (options.InstanceProfile is { } profile && string.IsNullOrWhiteSpace(profile))
+        {
+            throw new ArgumentException("Ec2Options.InstanceProfile must name an instance profile (its name or ARN), or be null for none.", nameof(options));
+        }
+
         if (options.CapacityTimeout < TimeSpan.Zero || options.CapacityTimeout > TimeSpan.FromHours(1))
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.CapacityTimeout, "Ec2Options.CapacityTimeout must be from 0 (one round of asking) to 1 hour.");

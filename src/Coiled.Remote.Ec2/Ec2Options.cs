@@ -50,6 +50,20 @@ public sealed record Ec2Options
     /// </summary>
     public TimeSpan CapacityTimeout { get; init; } = DefaultCapacityTimeout;
 
+    /// <summary>
+    /// An IAM instance profile for the workers (its name, or its ARN), so that tasks reach AWS with the SDK's default
+    /// chain on the worker and credentials that refresh themselves. The caller then needs <c>iam:PassRole</c> on its
+    /// role. Default: none.
+    /// </summary>
+    public string? InstanceProfile { get; init; }
+
+    /// <summary>
+    /// The size of each worker's root volume in GiB (gp3, encrypted, deleted on termination), which holds the worker's
+    /// cache: the application's files and the staged shared values. From 8 to 16,384. Default: the image's own size
+    /// (8 GiB for Amazon Linux 2023).
+    /// </summary>
+    public int? RootVolumeGiB { get; init; }
+
     /// <summary>Use spot instances, falling back to on-demand when spot capacity or price is not available.</summary>
     public bool Spot { get; init; }
 

@@ -22,6 +22,12 @@ public sealed class FakeInstance
     public required string? HttpTokens { get; init; }
     public required string UserData { get; init; }
     public required string? KeyName { get; init; }
+
+    /// <summary>The IAM instance profile it was launched with, by name; null for none.</summary>
+    public string? InstanceProfile { get; init; }
+
+    /// <summary>Its root volume as asked for, e.g. "40 GiB gp3 encrypted deleted on termination"; null for the image's own.</summary>
+    public string? RootVolume { get; init; }
     public required DateTime LaunchTime { get; init; }
     public required string PrivateIp { get; init; }
     /// <summary>Where the instance listens: its own loopback address, or its address in the sandbox network.</summary>

@@ -14,6 +14,7 @@ public sealed partial class LocalEc2Endpoint
         ["m7i.large"] = 2,
         ["t3.medium"] = 2,
         ["c7i.4xlarge"] = 16,
+        ["g5.xlarge"] = 4,
         ["p5.48xlarge"] = 192,
     };
 

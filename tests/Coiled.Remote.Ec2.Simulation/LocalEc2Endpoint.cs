@@ -102,6 +102,9 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     /// <summary>DeleteSecurityGroup answers DependencyViolation this many more times after the group's instances are gone.</summary>
     public int ExtraDependencyViolations { get; set; } = 2;
 
+    /// <summary>The IAM instance profiles of the account, by name.</summary>
+    public HashSet<string> InstanceProfiles { get; } = new(StringComparer.Ordinal) { "coiled-workers" };
+
     /// <summary>RunInstances requests are lost on the way: EC2 never acts on them, and the caller gets no answer.</summary>
     public bool LoseRunInstances { get; set; }
 
@@ -392,7 +395,8 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     private XElement DescribeImages(Ec2Call call)
     {
         var owners = call.List("Owner");
-        var matching = Images.Where(i => (owners.Count == 0 || owners.Contains("amazon")) && Matches(call, f => f switch
+        var ids = call.List("ImageId");
+        var matching = Images.Where(i => (owners.Count == 0 || owners.Contains("amazon")) && (ids.Count == 0 || ids.Contains(i.ImageId)) && Matches(call, f => f switch
         {
             "name" => [i.Name],
             "architecture" => [i.Architecture],
@@ -406,7 +410,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
             Set("imagesSet", page.Select(i => new XElement("x",
                 E("imageId", i.ImageId), E("imageLocation", "amazon/" + i.Name), E("imageState", "available"), E("imageOwnerId", "137112412989"),
                 E("creationDate", i.CreationDate), E("isPublic", "true"), E("architecture", i.Architecture), E("imageType", "machine"),
-                E("name", i.Name), E("rootDeviceType", "ebs"), E("virtualizationType", "hvm"), E("imdsSupport", "v2.0")))),
+                E("name", i.Name), E("rootDeviceType", "ebs"), E("rootDeviceName", FakeImage.RootDevice), E("virtualizationType", "hvm"), E("imdsSupport", "v2.0")))),
             next is null ? null : E("nextToken", next));
     }
 
@@ -512,6 +516,16 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
             }
 
             var image = Images.FirstOrDefault(i => i.ImageId == call["ImageId"]) ?? throw new Ec2Error("InvalidAMIID.NotFound", $"The image id '[{call["ImageId"]}]' does not exist");
+            if (call["BlockDeviceMapping.1.DeviceName"] is { } device && device != FakeImage.RootDevice)
+            {
+                throw new Ec2Error("InvalidBlockDeviceMapping", $"The device '{device}' is not the root device of image {image.ImageId}; a volume there would be an extra disk");
+            }
+
+            var profile = call["IamInstanceProfile.Name"] ?? call["IamInstanceProfile.Arn"]?.Split('/').Last();
+            if (profile is not null && !InstanceProfiles.Contains(profile))
+            {
+                throw new Ec2Error("InvalidParameterValue", $"Value ({profile}) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name");
+            }
             for (var n = 0; n < count; n++)
             {
                 var address = Interlocked.Increment(ref s_nextAddress) % 240 + 10;
@@ -531,6 +545,10 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
                     HttpTokens = call["MetadataOptions.HttpTokens"],
                     UserData = call["UserData"] is { } data ? Encoding.UTF8.GetString(Convert.FromBase64String(data)) : string.Empty,
                     KeyName = call["KeyName"],
+                    InstanceProfile = profile,
+                    RootVolume = call["BlockDeviceMapping.1.Ebs.VolumeSize"] is { } size
+                        ? $"{size} GiB {call["BlockDeviceMapping.1.Ebs.VolumeType"]}{(call["BlockDeviceMapping.1.Ebs.Encrypted"] == "true" ? " encrypted" : string.Empty)}{(call["BlockDeviceMapping.1.Ebs.DeleteOnTermination"] == "true" ? " deleted on termination" : string.Empty)}"
+                        : null,
                     LaunchTime = DateTime.UtcNow,
                     PrivateIp = $"172.31.0.{address}",
                     SandboxAddress = $"127.0.0.{address}",
@@ -678,6 +696,12 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         var root = Directory.CreateDirectory(Path.Combine(sandbox, "opt", "coiled-remote")).FullName;
         var home = Directory.CreateDirectory(Path.Combine(sandbox, "home")).FullName;
         instance.Sandbox = sandbox;
+        if (instance.InstanceType.StartsWith('g') || instance.InstanceType.StartsWith('p'))
+        {
+            // A GPU type: the sandbox's nvidia-smi finds one GPU.
+            File.WriteAllText(Path.Combine(sandbox, "gpu"), "NVIDIA A10G");
+        }
+
 
         var script = Path.Combine(sandbox, "user-data.sh");
         File.WriteAllText(script, instance.UserData);
@@ -778,8 +802,8 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     private static extern int Kill(int processGroup, int signal);
 
     /// <summary>
-    /// The commands every sandbox has instead of the machine's: power-off stubs that record it, and a `dotnet` that
-    /// fails and records the attempt (nothing is installed). Written once, when the endpoint starts: a script written
+    /// The commands every sandbox has instead of the machine's: power-off stubs that record it, a `dotnet` that
+    /// fails and records the attempt (nothing is installed), and an `nvidia-smi` that finds a GPU on GPU types only. Written once, when the endpoint starts: a script written
     /// just before it runs can fail with "text file busy" when another test forks meanwhile.
     /// </summary>
     private static string WriteStubs(string bin)
@@ -789,6 +813,10 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
             WriteExecutable(Path.Combine(bin, command), $"#!/bin/bash\necho \"{command} $*\" >> \"$COILED_REMOTE_SANDBOX/power.log\"\n");
         }
 
+        WriteExecutable(
+            Path.Combine(bin, "nvidia-smi"),
+            "#!/bin/bash\nif [ -f \"$COILED_REMOTE_SANDBOX/gpu\" ]; then echo \"GPU 0: $(cat \"$COILED_REMOTE_SANDBOX/gpu\") (UUID: GPU-00000000-fake)\"; exit 0; fi\n" +
+            "echo \"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\" >&2\nexit 9\n");
         WriteExecutable(Path.Combine(bin, "dotnet"), "#!/bin/bash\necho \"dotnet $*\" >> \"$COILED_REMOTE_SANDBOX/dotnet.log\"\necho \"dotnet: not installed on this instance\" >&2\nexit 127\n");
         return bin;
     }
@@ -811,7 +839,11 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     }
 }
 
-public sealed record FakeImage(string ImageId, string Name, string Architecture, string CreationDate);
+public sealed record FakeImage(string ImageId, string Name, string Architecture, string CreationDate)
+{
+    /// <summary>The root device of every image, as Amazon Linux 2023's.</summary>
+    public const string RootDevice = "/dev/xvda";
+}
 
 public sealed record FakeSubnet(string SubnetId, string VpcId, string Zone, bool DefaultForAz);
 

@@ -12,7 +12,8 @@ internal static class AmazonLinuxImage
     /// </summary>
     public static string NamePattern(string architecture) => $"al2023-ami-2023.*-kernel-*-{architecture}";
 
-    public static async Task<string> FindNewestAsync(IAmazonEC2 client, string architecture, string region, CancellationToken cancellationToken)
+    /// <summary>The newest standard AL2023 image of <paramref name="architecture"/>: its id and its root device name.</summary>
+    public static async Task<Image> FindNewestAsync(IAmazonEC2 client, string architecture, string region, CancellationToken cancellationToken)
     {
         var images = new List<Image>();
         string? next = null;
@@ -41,6 +42,14 @@ internal static class AmazonLinuxImage
             ?? throw new ClusterStartException(
                 $"No Amazon Linux 2023 image for {architecture} was found in {region} (DescribeImages, owner amazon, name {NamePattern(architecture)}). " +
                 "Set Ec2Options.ImageId to an image of your choice.");
-        return newest.ImageId;
+        return newest;
+    }
+
+    /// <summary>The image of id <paramref name="imageId"/>, for its root device name.</summary>
+    public static async Task<Image> DescribeAsync(IAmazonEC2 client, string imageId, CancellationToken cancellationToken)
+    {
+        var response = await client.DescribeImagesAsync(new DescribeImagesRequest { ImageIds = [imageId] }, cancellationToken).ConfigureAwait(false);
+        return response.Images?.FirstOrDefault()
+            ?? throw new ClusterStartException($"The image {imageId} (Ec2Options.ImageId) was not found. Check its id and region, and that this account may launch it.");
     }
 }

@@ -23,10 +23,11 @@ internal sealed class InstanceLauncher(
 
     /// <summary>Where the instances can go, found and checked before anything is created.</summary>
     /// <param name="ImageId">The machine image.</param>
+    /// <param name="RootDevice">The image's root device, to size when <see cref="Ec2Options.RootVolumeGiB"/> is set; else null.</param>
     /// <param name="VpcId">The subnets' VPC, where the security group goes.</param>
     /// <param name="IngressCidr">Who may reach the workers.</param>
     /// <param name="Candidates">Each offered type in each subnet, in each market asked for.</param>
-    public sealed record Placement(string ImageId, string VpcId, string IngressCidr, IReadOnlyList<LaunchCandidate> Candidates);
+    public sealed record Placement(string ImageId, string? RootDevice, string VpcId, string IngressCidr, IReadOnlyList<LaunchCandidate> Candidates);
 
     /// <summary>The instance types to launch, in order of preference: <see cref="Ec2Options.InstanceTypes"/>, else <see cref="Ec2Options.InstanceType"/>.</summary>
     public static IReadOnlyList<string> TypesOf(Ec2Options options) => options.InstanceTypes.Count > 0 ? options.InstanceTypes : [options.InstanceType];
@@ -52,7 +53,7 @@ internal sealed class InstanceLauncher(
     {
         var architecture = ArchitectureOf(options);
         var image = options.ImageId is { Length: > 0 } given
-            ? Task.FromResult(given)
+            ? options.RootVolumeGiB is null ? Task.FromResult(new Image { ImageId = given }) : AmazonLinuxImage.DescribeAsync(client, given, cancellationToken)
             : AmazonLinuxImage.FindNewestAsync(client, architecture, region, cancellationToken);
         var subnets = FindSubnetsAsync(cancellationToken);
         var ingress = IngressRangeAsync(cancellationToken);
@@ -61,7 +62,8 @@ internal sealed class InstanceLauncher(
         var offered = await CapacityCheck.OfferedAsync(client, TypesOf(options), found, region, cancellationToken).ConfigureAwait(false);
         var markets = options.Spot ? new[] { true, false } : [false];
         var candidates = offered.SelectMany(o => markets.Select(spot => new LaunchCandidate(o.Type, o.SubnetId, o.Zone, spot))).ToList();
-        return new Placement(await image.ConfigureAwait(false), vpcId, await ingress.ConfigureAwait(false), candidates);
+        var machine = await image.ConfigureAwait(false);
+        return new Placement(machine.ImageId, machine.RootDeviceName, vpcId, await ingress.ConfigureAwait(false), candidates);
     }
 
     /// <summary>
@@ -96,7 +98,7 @@ internal sealed class InstanceLauncher(
                     continue;
                 }
 
-                var more = await LaunchOnAsync(candidate, count - launched, count, minimum < count, placement.ImageId, script, expires, refusals, cancellationToken).ConfigureAwait(false);
+                var more = await LaunchOnAsync(candidate, count - launched, count, minimum < count, placement, script, expires, refusals, cancellationToken).ConfigureAwait(false);
                 if (more > 0)
                 {
                     launched += more;
@@ -225,14 +227,14 @@ internal sealed class InstanceLauncher(
     /// (<paramref name="partial"/>), a vCPU quota that refuses them all is asked again for half as many.
     /// </summary>
     private async Task<int> LaunchOnAsync(
-        LaunchCandidate candidate, int count, int total, bool partial, string imageId, string script, DateTimeOffset expires, CapacityRefusals refusals,
+        LaunchCandidate candidate, int count, int total, bool partial, Placement placement, string script, DateTimeOffset expires, CapacityRefusals refusals,
         CancellationToken cancellationToken)
     {
         for (var asked = count; ; asked = Math.Max(1, asked / 2))
         {
             try
             {
-                return await RunAsync(candidate, asked, imageId, script, expires, cancellationToken).ConfigureAwait(false);
+                return await RunAsync(candidate, asked, placement, script, expires, cancellationToken).ConfigureAwait(false);
             }
             catch (AmazonEC2Exception ex) when (Ec2ErrorCodes.NoCapacity.Contains(ex.ErrorCode) || Ec2ErrorCodes.TryLater.Contains(ex.ErrorCode))
             {
@@ -246,6 +248,13 @@ internal sealed class InstanceLauncher(
                 logger.NoCapacity(candidate.ToString(), ex.ErrorCode, ex.Message);
                 refusals.Never(candidate, ex.ErrorCode);
                 return 0;
+            }
+            catch (AmazonEC2Exception ex) when (ex.ErrorCode == "InvalidParameterValue" && ex.Message.Contains("iamInstanceProfile", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ClusterStartException(
+                    $"EC2 refused the instance profile {options.InstanceProfile} (Ec2Options.InstanceProfile): {ex.Message}. Nothing was launched. " +
+                    "Give the name or ARN of an instance profile of this account (`aws iam list-instance-profiles`), and let the caller pass its role (iam:PassRole).",
+                    ex);
             }
             catch (AmazonEC2Exception ex) when (ex.ErrorCode is Ec2ErrorCodes.VcpuLimitExceeded or Ec2ErrorCodes.MaxSpotInstanceCountExceeded)
             {
@@ -265,7 +274,7 @@ internal sealed class InstanceLauncher(
     }
 
     /// <summary>One RunInstances call of MinCount 1 and MaxCount <paramref name="count"/>, with a client token of its own; returns how many EC2 launched.</summary>
-    private async Task<int> RunAsync(LaunchCandidate candidate, int count, string imageId, string script, DateTimeOffset expires, CancellationToken cancellationToken)
+    private async Task<int> RunAsync(LaunchCandidate candidate, int count, Placement placement, string script, DateTimeOffset expires, CancellationToken cancellationToken)
     {
         var tags = Tags(expires, $"{clusterName} worker");
         var tagged = new List<ResourceType> { ResourceType.Instance, ResourceType.Volume, ResourceType.NetworkInterface };
@@ -278,8 +287,24 @@ internal sealed class InstanceLauncher(
         var clientToken = $"{clusterName}-{Interlocked.Increment(ref _launches).ToString(CultureInfo.InvariantCulture)}";
         var request = new RunInstancesRequest
         {
-            ImageId = imageId,
+            ImageId = placement.ImageId,
             InstanceType = InstanceType.FindValue(candidate.InstanceType),
+            IamInstanceProfile = options.InstanceProfile switch
+            {
+                null => null,
+                { } arn when arn.StartsWith("arn:", StringComparison.Ordinal) => new IamInstanceProfileSpecification { Arn = arn },
+                { } name => new IamInstanceProfileSpecification { Name = name },
+            },
+            BlockDeviceMappings = options.RootVolumeGiB is { } gib
+                ?
+                [
+                    new BlockDeviceMapping
+                    {
+                        DeviceName = placement.RootDevice ?? "/dev/xvda",
+                        Ebs = new EbsBlockDevice { VolumeSize = gib, VolumeType = VolumeType.Gp3, Encrypted = true, DeleteOnTermination = true },
+                    },
+                ]
+                : null,
             MinCount = 1,
             MaxCount = count,
             ClientToken = clientToken,
@@ -342,7 +367,7 @@ internal sealed class InstanceLauncher(
             logger.NoPriceKnown(candidate.InstanceType);
         }
 
-        logger.Launched(ids.Count, candidate.InstanceType, candidate.Market, candidate.Zone, imageId, string.Join(", ", ids));
+        logger.Launched(ids.Count, candidate.InstanceType, candidate.Market, candidate.Zone, placement.ImageId, string.Join(", ", ids));
         return ids.Count;
     }
 

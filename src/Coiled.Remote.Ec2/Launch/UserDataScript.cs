@@ -190,6 +190,10 @@ internal static partial class UserDataScript
           rm -f "$root/worker.zip"
         fi
 
+        if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >"$root/gpus" 2>&1; then
+          sed 's/^/coiled-remote: gpu: /' "$root/gpus"
+        fi
+
         echo "coiled-remote: starting the worker on ${listen_address}:${port}"
         status=0
         "$worker_dir/coiled-remote-worker" \

@@ -1,0 +1,97 @@
+using Coiled.Remote.Ec2.Simulation;
+
+namespace Coiled.Remote.Ec2.Tests.Launch;
+
+/// <summary>The workers' instance profile and root volume, as the local EC2 endpoint receives and checks them.</summary>
+public sealed class InstanceSettingsTests
+{
+    [LocalS3Fact]
+    public async Task StartAsync_InstanceProfileAndRootVolume_LaunchesWithThemOnTheImagesRootDevice()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        var options = ec2.Options() with { InstanceProfile = "coiled-workers", RootVolumeGiB = 40 };
+
+        await using (var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new Ec2Backend(options, TestTuning.Fast(), TimeProvider.System) }))
+        {
+            (await cluster.SubmitAsync(Ec2Jobs.Square, 4.0)).Should().Be(16.0);
+        }
+
+        var instance = ec2.Instances.Should().ContainSingle().Subject;
+        instance.InstanceProfile.Should().Be("coiled-workers");
+        instance.RootVolume.Should().Be("40 GiB gp3 encrypted deleted on termination");
+        ec2.Calls.Single(c => c.Action == "RunInstances")["BlockDeviceMapping.1.DeviceName"].Should().Be(FakeImage.RootDevice);
+    }
+
+    [LocalS3Fact]
+    public async Task StartAsync_InstanceProfileByArnOnAGivenImage_DescribesTheImageForItsRootDevice()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        var options = ec2.Options() with
+        {
+            ImageId = "ami-0x86old",
+            InstanceProfile = "arn:aws:iam::123456789012:instance-profile/coiled-workers",
+            RootVolumeGiB = 16,
+        };
+
+        await using (var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new Ec2Backend(options, TestTuning.Fast(), TimeProvider.System) }))
+        {
+            cluster.Workers.Should().ContainSingle();
+        }
+
+        var run = ec2.Calls.Single(c => c.Action == "RunInstances");
+        run["IamInstanceProfile.Arn"].Should().Be("arn:aws:iam::123456789012:instance-profile/coiled-workers");
+        run["ImageId"].Should().Be("ami-0x86old");
+        ec2.Calls.Should().Contain(c => c.Action == "DescribeImages" && c["ImageId.1"] == "ami-0x86old");
+        ec2.Instances.Single().RootVolume.Should().StartWith("16 GiB gp3");
+    }
+
+    [LocalS3Fact]
+    public async Task StartAsync_UnknownInstanceProfile_FailsNamingTheSettingAndLeavesNothing()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        var options = ec2.Options() with { InstanceProfile = "no-such-profile" };
+
+        var start = () => Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new Ec2Backend(options, TestTuning.Fast(), TimeProvider.System) });
+
+        (await start.Should().ThrowAsync<ClusterStartException>()).Which.Message.Should()
+            .StartWith("EC2 refused the instance profile no-such-profile (Ec2Options.InstanceProfile)").And.Contain("Invalid IAM Instance Profile name").And.Contain("iam:PassRole");
+        ec2.Instances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+    }
+
+    [LocalS3Fact]
+    public async Task StartAsync_GpuInstance_TheBootScriptLogsTheGpusNvidiaSmiSees()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+
+        await using (var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new Ec2Backend(ec2.Options("g5.xlarge"), TestTuning.Fast(), TimeProvider.System) }))
+        {
+            cluster.Workers.Should().ContainSingle();
+        }
+
+        ec2.Instances.Single().Console.Should().Contain("coiled-remote: gpu: GPU 0: NVIDIA A10G (UUID: GPU-00000000-fake)");
+    }
+
+    [LocalS3Fact]
+    public async Task StartAsync_InstanceWithoutGpu_LogsNoGpuLine()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+
+        await using (var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System) }))
+        {
+            cluster.Workers.Should().ContainSingle();
+        }
+
+        ec2.Instances.Single().Console.Should().NotContain("coiled-remote: gpu:").And.NotContain("NVIDIA-SMI has failed");
+    }
+
+    [Theory]
+    [InlineData(7)]
+    [InlineData(16385)]
+    public void Constructor_RootVolumeOutOfRange_IsRefusedNamingTheRange(int gib)
+    {
+        var make = () => new Ec2Backend(new Ec2Options { RootVolumeGiB = gib });
+
+        make.Should().Throw<ArgumentOutOfRangeException>().WithMessage("Ec2Options.RootVolumeGiB must be from 8 to 16,384 GiB (gp3)*");
+    }
+}
