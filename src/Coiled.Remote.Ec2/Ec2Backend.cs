@@ -357,9 +357,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         try
         {
             using var timeout = new CancellationTokenSource(_tuning.TeardownTimeout, _time);
-            await Ec2Calls.RetryForAsync(
-                () => client.TerminateInstancesAsync(new Amazon.EC2.Model.TerminateInstancesRequest { InstanceIds = [.. ids] }, timeout.Token),
-                Ec2ErrorCodes.InstanceNotFound, _tuning.InstanceNotFoundPatience, _tuning, _time, timeout.Token).ConfigureAwait(false);
+            await Ec2Teardown.TerminateAsync(client, ids, _tuning, _time, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or OperationCanceledException or HttpRequestException)
         {

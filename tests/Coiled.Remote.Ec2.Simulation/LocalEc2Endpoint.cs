@@ -111,6 +111,9 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     /// <summary>TerminateInstances answers InvalidInstanceID.NotFound this many more times, as EC2 may for instances it just launched.</summary>
     public int TerminateNotFoundTimes { get; set; }
 
+    /// <summary>TerminateInstances naming one of these instances answers InvalidInstanceID.NotFound for it, this many more times.</summary>
+    public Dictionary<string, int> TerminateUnknown { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Like EC2, the first DescribeInstances naming a just-launched instance answers InvalidInstanceID.NotFound.</summary>
     public bool NotFoundRightAfterLaunch { get; set; } = true;
 
@@ -596,7 +599,13 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         if (TerminateNotFoundTimes > 0)
         {
             TerminateNotFoundTimes--;
-            unknown = ids;
+            unknown = [.. ids];
+        }
+
+        foreach (var id in ids.Where(id => TerminateUnknown.GetValueOrDefault(id) > 0 && !unknown.Contains(id)).ToList())
+        {
+            TerminateUnknown[id]--;
+            unknown.Add(id);
         }
 
         if (unknown.Count > 0)

@@ -288,6 +288,24 @@ public sealed class Ec2BackendTests
     }
 
     [LocalS3Fact]
+    public async Task DisposeAsync_OneInstanceNotYetKnownToTerminateInstances_TheOthersAreTerminatedAtOnceAndItOnceKnown()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System);
+        await backend.StartWorkersAsync(Launch(2), CancellationToken.None);
+        var (known, late) = (ec2.Instances[0].Id, ec2.Instances[1].Id);
+        ec2.TerminateUnknown[late] = 4;
+
+        await backend.DisposeAsync();
+
+        var terminations = ec2.Calls.Where(c => c.Action == "TerminateInstances").Select(c => string.Join(",", c.List("InstanceId").Order(StringComparer.Ordinal))).ToList();
+        terminations.Take(2).Should().Equal(string.Join(",", new[] { known, late }.Order(StringComparer.Ordinal)), known);
+        terminations.Skip(2).Should().AllBe(late).And.HaveCount(4, "three more refusals, then the call EC2 acted on");
+        ec2.LiveInstances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+    }
+
+    [LocalS3Fact]
     public async Task DisposeAsync_TerminateInstancesAnswersNotFoundForAWhile_RetriesUntilEc2KnowsTheInstances()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();

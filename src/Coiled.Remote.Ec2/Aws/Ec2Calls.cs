@@ -69,29 +69,6 @@ internal static class Ec2Calls
         }
     }
 
-    /// <summary>
-    /// Retries a call that failed with <paramref name="retriedCode"/> with backoff for up to <paramref name="patience"/>:
-    /// EC2 can take minutes to know an instance it just launched.
-    /// </summary>
-    public static async Task RetryForAsync(Func<Task> call, string retriedCode, TimeSpan patience, Ec2Tuning tuning, TimeProvider time, CancellationToken cancellationToken)
-    {
-        var deadline = time.GetUtcNow() + patience;
-        var delay = tuning.FirstRetryDelay;
-        while (true)
-        {
-            try
-            {
-                await call().ConfigureAwait(false);
-                return;
-            }
-            catch (AmazonEC2Exception ex) when (ex.ErrorCode == retriedCode && time.GetUtcNow() < deadline)
-            {
-                await Task.Delay(Earlier(delay, deadline - time.GetUtcNow()), time, cancellationToken).ConfigureAwait(false);
-                delay = NextRetryDelay(delay, tuning);
-            }
-        }
-    }
-
     /// <summary>The shorter of a wait and what is left until a deadline (never negative).</summary>
     public static TimeSpan Earlier(TimeSpan delay, TimeSpan left) => left <= TimeSpan.Zero ? TimeSpan.Zero : delay < left ? delay : left;
 

@@ -9,7 +9,7 @@ namespace Coiled.Remote.Ec2;
 /// cleanup (<see cref="Ec2Sweeper"/>): terminate, wait until EC2 reports terminated, then delete the security group,
 /// retrying while a lingering network interface holds it.
 /// </summary>
-internal static class Ec2Teardown
+internal static partial class Ec2Teardown
 {
     /// <summary>Terminates <paramref name="ids"/> and returns once EC2 reports each of them terminated.</summary>
     public static async Task TerminateAndWaitAsync(
@@ -20,10 +20,7 @@ internal static class Ec2Teardown
             return;
         }
 
-        // EC2 may not know an instance it launched moments ago (eventual consistency); AWS advises backing off for minutes.
-        await Ec2Calls.RetryForAsync(
-            () => client.TerminateInstancesAsync(new TerminateInstancesRequest { InstanceIds = [.. ids] }, cancellationToken),
-            Ec2ErrorCodes.InstanceNotFound, tuning.InstanceNotFoundPatience, tuning, time, cancellationToken).ConfigureAwait(false);
+        await TerminateAsync(client, ids, tuning, time, cancellationToken).ConfigureAwait(false);
 
         // TerminateInstances only starts termination; a security group can go once its instances are gone.
         var remaining = new HashSet<string>(ids, StringComparer.Ordinal);
@@ -45,6 +42,43 @@ internal static class Ec2Teardown
             await Task.Delay(tuning.PollInterval, time, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// Terminates <paramref name="ids"/>. EC2 may not know an instance it launched moments ago (eventual consistency),
+    /// and then refuses the whole call naming the ids it does not know: the others are terminated at once, and those
+    /// retried with backoff for up to <see cref="Ec2Tuning.InstanceNotFoundPatience"/> (AWS advises minutes).
+    /// </summary>
+    public static async Task TerminateAsync(IAmazonEC2 client, IReadOnlyCollection<string> ids, Ec2Tuning tuning, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var deadline = time.GetUtcNow() + tuning.InstanceNotFoundPatience;
+        var delay = tuning.FirstRetryDelay;
+        var left = new List<string>(ids);
+        while (left.Count > 0)
+        {
+            try
+            {
+                await client.TerminateInstancesAsync(new TerminateInstancesRequest { InstanceIds = [.. left] }, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (AmazonEC2Exception ex) when (ex.ErrorCode == Ec2ErrorCodes.InstanceNotFound && time.GetUtcNow() < deadline)
+            {
+                var unknown = InstanceIds().Matches(ex.Message).Select(m => m.Value).Where(left.Contains).ToHashSet(StringComparer.Ordinal);
+                if (unknown.Count > 0 && unknown.Count < left.Count)
+                {
+                    // Stop the billing of the instances EC2 knows now; wait only for the others.
+                    await client.TerminateInstancesAsync(new TerminateInstancesRequest { InstanceIds = [.. left.Where(id => !unknown.Contains(id))] }, cancellationToken).ConfigureAwait(false);
+                    left = [.. unknown];
+                    continue;
+                }
+
+                await Task.Delay(Ec2Calls.Earlier(delay, deadline - time.GetUtcNow()), time, cancellationToken).ConfigureAwait(false);
+                delay = Ec2Calls.NextRetryDelay(delay, tuning);
+            }
+        }
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\bi-[0-9a-f]+\b")]
+    private static partial System.Text.RegularExpressions.Regex InstanceIds();
 
     /// <summary>Deletes a security group, waiting while a terminated instance's network interface still holds it.</summary>
     public static async Task DeleteSecurityGroupAsync(IAmazonEC2 client, string groupId, Ec2Tuning tuning, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
