@@ -43,7 +43,7 @@ internal sealed record Ec2Tuning
     /// </summary>
     public TimeSpan UnansweredLaunchPatience { get; init; } = TimeSpan.FromMinutes(3);
 
-    /// <summary>Between two rounds of asking EC2 for capacity it refused everywhere; default <see cref="InstanceLauncher.CapacityRetryInterval"/>.</summary>
+    /// <summary>Between two rounds of asking EC2 for capacity it refused everywhere; default <see cref="CapacityHunt.RetryInterval"/>.</summary>
     public TimeSpan? CapacityRetryInterval { get; init; }
 
     /// <summary>The longest wait between two retries.</summary>

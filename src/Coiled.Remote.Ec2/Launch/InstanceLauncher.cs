@@ -18,9 +18,6 @@ internal sealed class InstanceLauncher(
 {
     private int _launches;
 
-    /// <summary>How often a start asks again for capacity EC2 refused everywhere.</summary>
-    public static readonly TimeSpan CapacityRetryInterval = TimeSpan.FromSeconds(15);
-
     /// <summary>Where the instances can go, found and checked before anything is created.</summary>
     /// <param name="ImageId">The machine image.</param>
     /// <param name="RootDevice">The image's root device, to size when <see cref="Ec2Options.RootVolumeGiB"/> is set; else null.</param>
@@ -66,88 +63,19 @@ internal sealed class InstanceLauncher(
         return new Placement(machine.ImageId, machine.RootDeviceName, vpcId, await ingress.ConfigureAwait(false), candidates);
     }
 
+
     /// <summary>
     /// Creates the security group and launches up to <paramref name="count"/> instances that boot with
-    /// <paramref name="script"/>, taking whatever capacity EC2 has (see <see cref="LaunchCandidate.InOrder"/>) and asking
-    /// again until all are launched, or at least <paramref name="minimum"/> when the deadline
-    /// (<see cref="Ec2Options.CapacityTimeout"/>) comes. Returns how many were launched, and why not all when fewer.
+    /// <paramref name="script"/> where EC2 has room (<see cref="CapacityHunt"/>): all of them, or at least
+    /// <paramref name="minimum"/> by the capacity deadline. Returns how many were launched, and why not all when fewer.
     /// </summary>
     /// <exception cref="ClusterStartException">Fewer than <paramref name="minimum"/> could be launched: a quota, or no capacity anywhere.</exception>
     public async Task<(int Launched, string? Shortfall)> LaunchAsync(Placement placement, int count, int minimum, string script, CancellationToken cancellationToken)
     {
         var expires = time.GetUtcNow() + options.MaxLifetime;
         await CreateSecurityGroupAsync(placement.VpcId, placement.IngressCidr, expires, cancellationToken).ConfigureAwait(false);
-
-        var deadline = time.GetUtcNow() + options.CapacityTimeout;
-        var retry = tuning.CapacityRetryInterval ?? CapacityRetryInterval;
-        var refusals = new CapacityRefusals();
-        var types = TypesOf(options);
-        string? zone = null;
-        var launched = 0;
-        while (true)
-        {
-            foreach (var candidate in LaunchCandidate.InOrder(placement.Candidates, zone, types))
-            {
-                if (launched == count)
-                {
-                    break;
-                }
-
-                if (refusals.IsBlocked(candidate))
-                {
-                    continue;
-                }
-
-                var more = await LaunchOnAsync(candidate, count - launched, count, minimum < count, placement, script, expires, refusals, cancellationToken).ConfigureAwait(false);
-                if (more > 0)
-                {
-                    launched += more;
-                    zone ??= candidate.Zone;
-                }
-            }
-
-            var allBlocked = placement.Candidates.All(refusals.IsBlocked);
-            if (launched == count || (launched >= minimum && (allBlocked || time.GetUtcNow() >= deadline)))
-            {
-                if (launched == count)
-                {
-                    return (launched, null);
-                }
-
-                logger.StartingWithFewer(clusterName, launched, count, minimum, refusals.Summary());
-                return (launched, $"EC2 had capacity for {launched} of the {count} instance(s) of cluster {clusterName} within {options.CapacityTimeout.TotalSeconds:0} s; it refused: {refusals.Summary()}");
-            }
-
-            if (allBlocked || time.GetUtcNow() >= deadline)
-            {
-                // A quota that refused is the reason to give: capacity elsewhere did not make up for it.
-                throw TooFew(launched, count, minimum, refusals, quota: refusals.Quota is not null);
-            }
-
-            if (launched > 0)
-            {
-                logger.PartialCapacity(launched, count, clusterName, retry.TotalSeconds, options.CapacityTimeout.TotalSeconds);
-            }
-
-            await Task.Delay(Ec2Calls.Earlier(retry, deadline - time.GetUtcNow()), time, cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Why a start could not launch its minimum: the quota that refused (with the need and how to get more), or every refusal.</summary>
-    private ClusterStartException TooFew(int launched, int count, int minimum, CapacityRefusals refusals, bool quota)
-    {
-        var got = launched == 0
-            ? "EC2 launched nothing, so nothing is billed."
-            : $"EC2 launched {launched} of the {count} instance(s) (the cluster needs at least {minimum}); they are terminated.";
-        if (quota && refusals.Quota is { } exceeded)
-        {
-            return new ClusterStartException(exceeded.Message.Replace("EC2 launched nothing, so nothing is billed.", got, StringComparison.Ordinal), exceeded);
-        }
-
-        return new ClusterStartException(
-            $"EC2 had no capacity for cluster {clusterName} within {options.CapacityTimeout.TotalSeconds:0} s: {got} " +
-            $"It refused: {refusals.Summary()}. Try other instance types (Ec2Options.InstanceTypes), other subnets (Ec2Options.SubnetIds), " +
-            "on-demand instead of spot, a lower ClusterOptions.MinimumWorkers, or a longer Ec2Options.CapacityTimeout.");
+        var hunt = new CapacityHunt(client, options, region, clusterName, tuning, time, logger, (candidate, asked, token) => RunAsync(candidate, asked, placement, script, expires, token));
+        return await hunt.HuntAsync(placement.Candidates, count, minimum, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<(string VpcId, IReadOnlyList<(string SubnetId, string Zone)> Subnets)> FindSubnetsAsync(CancellationToken cancellationToken)
@@ -220,58 +148,6 @@ internal sealed class InstanceLauncher(
             Ec2ErrorCodes.GroupNotFound, tuning, time, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// Asks for up to <paramref name="count"/> instances on <paramref name="candidate"/>, taking as few as one
-    /// (MinCount 1); returns how many EC2 launched, 0 when it refused for capacity or a quota (recorded in
-    /// <paramref name="refusals"/>). When the cluster may start with fewer than its <paramref name="total"/>
-    /// (<paramref name="partial"/>), a vCPU quota that refuses them all is asked again for half as many.
-    /// </summary>
-    private async Task<int> LaunchOnAsync(
-        LaunchCandidate candidate, int count, int total, bool partial, Placement placement, string script, DateTimeOffset expires, CapacityRefusals refusals,
-        CancellationToken cancellationToken)
-    {
-        for (var asked = count; ; asked = Math.Max(1, asked / 2))
-        {
-            try
-            {
-                return await RunAsync(candidate, asked, placement, script, expires, cancellationToken).ConfigureAwait(false);
-            }
-            catch (AmazonEC2Exception ex) when (Ec2ErrorCodes.NoCapacity.Contains(ex.ErrorCode) || Ec2ErrorCodes.TryLater.Contains(ex.ErrorCode))
-            {
-                logger.NoCapacity(candidate.ToString(), ex.ErrorCode, ex.Message);
-                refusals.NoCapacity(candidate, ex.ErrorCode);
-                return 0;
-            }
-            catch (AmazonEC2Exception ex) when (Ec2ErrorCodes.NeverHere.Contains(ex.ErrorCode))
-            {
-                // This type in this zone and market will not work however long the start waits.
-                logger.NoCapacity(candidate.ToString(), ex.ErrorCode, ex.Message);
-                refusals.Never(candidate, ex.ErrorCode);
-                return 0;
-            }
-            catch (AmazonEC2Exception ex) when (ex.ErrorCode == "InvalidParameterValue" && ex.Message.Contains("iamInstanceProfile", StringComparison.OrdinalIgnoreCase))
-            {
-                throw new ClusterStartException(
-                    $"EC2 refused the instance profile {options.InstanceProfile} (Ec2Options.InstanceProfile): {ex.Message}. Nothing was launched. " +
-                    "Give the name or ARN of an instance profile of this account (`aws iam list-instance-profiles`), and let the caller pass its role (iam:PassRole).",
-                    ex);
-            }
-            catch (AmazonEC2Exception ex) when (ex.ErrorCode is Ec2ErrorCodes.VcpuLimitExceeded or Ec2ErrorCodes.MaxSpotInstanceCountExceeded)
-            {
-                if (ex.ErrorCode == Ec2ErrorCodes.VcpuLimitExceeded && partial && asked > 1)
-                {
-                    continue;
-                }
-
-                logger.NoCapacity(candidate.ToString(), ex.ErrorCode, ex.Message);
-                var quota = ex.ErrorCode == Ec2ErrorCodes.VcpuLimitExceeded
-                    ? await CapacityCheck.QuotaExceededAsync(client, ex, candidate.InstanceType, total, region, cancellationToken).ConfigureAwait(false)
-                    : CapacityCheck.SpotQuotaExceeded(ex, candidate.InstanceType, total, region);
-                refusals.QuotaExceeded(candidate, ex.ErrorCode, quota);
-                return 0;
-            }
-        }
-    }
 
     /// <summary>One RunInstances call of MinCount 1 and MaxCount <paramref name="count"/>, with a client token of its own; returns how many EC2 launched.</summary>
     private async Task<int> RunAsync(LaunchCandidate candidate, int count, Placement placement, string script, DateTimeOffset expires, CancellationToken cancellationToken)
