@@ -191,7 +191,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                 var script = await staging.PrepareBootAsync(launch, certificate, credentials, region, starting.Token).ConfigureAwait(false);
                 (expected, shortfall) = await launcher.LaunchAsync(placement, launch.Count, launch.MinimumCount, script, starting.Token).ConfigureAwait(false);
                 variables = _options.ForwardAwsCredentials ? await AwsCredentialVariables.ReadAsync(credentials, region).ConfigureAwait(false) : null;
-                booting = new BootWatcher(client, ClusterName, _options.WorkerPort, _tuning, _time, logger)
+                booting = new BootWatcher(client, ClusterName, _options.WorkerPort, _tuning, _time, logger, _options.PrivateAddresses)
                     .WatchAsync(_resources.InstanceIds, launch.MinimumCount, starting.Token).GetAsyncEnumerator(starting.Token);
             }
             catch (Exception ex)

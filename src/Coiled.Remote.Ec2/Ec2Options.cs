@@ -64,6 +64,14 @@ public sealed record Ec2Options
     /// </summary>
     public int? RootVolumeGiB { get; init; }
 
+    /// <summary>
+    /// Give the workers no public address and connect to their private ones: for a caller inside the VPC (or joined to
+    /// it by VPN or peering), and no public IPv4 charge. The security group then admits the VPC's own range unless
+    /// <see cref="AllowIngressFrom"/> says otherwise, and the subnets need a way to S3 (a gateway endpoint or a NAT).
+    /// Default false.
+    /// </summary>
+    public bool PrivateAddresses { get; init; }
+
     /// <summary>Use spot instances, falling back to on-demand when spot capacity or price is not available.</summary>
     public bool Spot { get; init; }
 

@@ -23,6 +23,9 @@ public sealed class FakeInstance
     public required string UserData { get; init; }
     public required string? KeyName { get; init; }
 
+    /// <summary>Launched without a public address: its private one is what the caller reaches (here, its sandbox's).</summary>
+    public bool PrivateOnly { get; init; }
+
     /// <summary>The IAM instance profile it was launched with, by name; null for none.</summary>
     public string? InstanceProfile { get; init; }
 

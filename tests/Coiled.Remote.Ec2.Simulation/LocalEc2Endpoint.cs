@@ -341,6 +341,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     {
         "DescribeImages" => DescribeImages(call),
         "DescribeSubnets" => DescribeSubnets(call),
+        "DescribeVpcs" => DescribeVpcs(call),
         "CreateSecurityGroup" => CreateSecurityGroup(call),
         "AuthorizeSecurityGroupIngress" => AuthorizeIngress(call),
         "DescribeSecurityGroups" => DescribeSecurityGroups(call),
@@ -415,6 +416,13 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
                 E("creationDate", i.CreationDate), E("isPublic", "true"), E("architecture", i.Architecture), E("imageType", "machine"),
                 E("name", i.Name), E("rootDeviceType", "ebs"), E("rootDeviceName", FakeImage.RootDevice), E("virtualizationType", "hvm"), E("imdsSupport", "v2.0")))),
             next is null ? null : E("nextToken", next));
+    }
+
+    private XElement DescribeVpcs(Ec2Call call)
+    {
+        var vpcs = Subnets.Select(s => s.VpcId).Distinct().Where(v => call.List("VpcId") is var ids && (ids.Count == 0 || ids.Contains(v)));
+        return Response("DescribeVpcs", Set("vpcSet", vpcs.Select(v => new XElement("x",
+            E("vpcId", v), E("state", "available"), E("cidrBlock", v == DefaultVpc ? "172.31.0.0/16" : "10.0.0.0/16"), E("isDefault", v == DefaultVpc ? "true" : "false")))));
     }
 
     private XElement DescribeSubnets(Ec2Call call)
@@ -549,6 +557,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
                     UserData = call["UserData"] is { } data ? Encoding.UTF8.GetString(Convert.FromBase64String(data)) : string.Empty,
                     KeyName = call["KeyName"],
                     InstanceProfile = profile,
+                    PrivateOnly = call["NetworkInterface.1.AssociatePublicIpAddress"] == "false",
                     RootVolume = call["BlockDeviceMapping.1.Ebs.VolumeSize"] is { } size
                         ? $"{size} GiB {call["BlockDeviceMapping.1.Ebs.VolumeType"]}{(call["BlockDeviceMapping.1.Ebs.Encrypted"] == "true" ? " encrypted" : string.Empty)}{(call["BlockDeviceMapping.1.Ebs.DeleteOnTermination"] == "true" ? " deleted on termination" : string.Empty)}"
                         : null,
@@ -653,7 +662,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         E("reason", i.StateReason ?? string.Empty), i.KeyName is null ? null : E("keyName", i.KeyName), E("amiLaunchIndex", 0),
         E("instanceType", i.InstanceType), E("launchTime", i.LaunchTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)),
         E("placement", new object[] { E("availabilityZone", i.Zone), E("tenancy", "default") }),
-        E("subnetId", i.SubnetId), E("vpcId", i.VpcId), E("privateIpAddress", i.PrivateIp), i.PublicIp is null ? null : E("ipAddress", i.PublicIp),
+        E("subnetId", i.SubnetId), E("vpcId", i.VpcId), E("privateIpAddress", i.PrivateOnly ? i.SandboxAddress : i.PrivateIp), i.PublicIp is null ? null : E("ipAddress", i.PublicIp),
         Set("groupSet", i.GroupIds.Select(g => new XElement("x", E("groupId", g), E("groupName", _groups.TryGetValue(g, out var group) ? group.Name : g)))),
         i.StateReason is null ? null : E("stateReason", new object[] { E("code", i.StateReason.Split(':')[0]), E("message", i.StateReason) }),
         E("architecture", Images.First(m => m.ImageId == i.ImageId).Architecture), E("rootDeviceType", "ebs"), E("virtualizationType", "hvm"),
@@ -690,7 +699,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
             }
 
             instance.State = "running";
-            instance.PublicIp = instance.SandboxAddress;
+            instance.PublicIp = instance.PrivateOnly ? null : instance.SandboxAddress;
             if (BootInstances)
             {
                 StartUserData(instance);

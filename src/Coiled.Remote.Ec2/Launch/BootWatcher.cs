@@ -12,9 +12,11 @@ namespace Coiled.Remote.Ec2;
 /// Watches launched instances boot and yields each one's worker as soon as it accepts connections on its port, probing
 /// every running instance of a round at once. An instance that stops while booting, or whose worker does not answer
 /// within <see cref="Ec2Tuning.BootTimeout"/>, does not come: the watch ends with a <see cref="ClusterStartException"/>
-/// quoting its console output once the others have come, or at once when too few can still come.
+/// quoting its console output once the others have come, or at once when too few can still come. With
+/// <c>privateAddresses</c> (<see cref="Ec2Options.PrivateAddresses"/>) it connects to the instances' private
+/// addresses, else to their public ones.
 /// </summary>
-internal sealed class BootWatcher(IAmazonEC2 client, string clusterName, int workerPort, Ec2Tuning tuning, TimeProvider time, ILogger logger)
+internal sealed class BootWatcher(IAmazonEC2 client, string clusterName, int workerPort, Ec2Tuning tuning, TimeProvider time, ILogger logger, bool privateAddresses = false)
 {
     /// <summary>Each instance's id and its worker's address, as each comes up; fewer than <paramref name="minimum"/> fail at once.</summary>
     public async IAsyncEnumerable<(string InstanceId, Uri Address)> WatchAsync(
@@ -39,7 +41,7 @@ internal sealed class BootWatcher(IAmazonEC2 client, string clusterName, int wor
                         $"EC2 instance {instance.InstanceId} of cluster {clusterName} went {state} while booting" +
                         $"{(instance.StateReason?.Message is { } why ? $" ({why})" : string.Empty)}. Its console output:{Environment.NewLine}{console}");
                 }
-                else if (state == "running" && instance.PublicIpAddress is { Length: > 0 } address)
+                else if (state == "running" && (privateAddresses ? instance.PrivateIpAddress : instance.PublicIpAddress) is { Length: > 0 } address)
                 {
                     var endpoint = new Uri($"https://{address}:{workerPort.ToString(CultureInfo.InvariantCulture)}");
                     probes.Add((instance.InstanceId, endpoint, AcceptsConnectionsAsync(address, cancellationToken)));

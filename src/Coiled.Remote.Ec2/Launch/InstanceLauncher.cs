@@ -53,9 +53,13 @@ internal sealed class InstanceLauncher(
             ? options.RootVolumeGiB is null ? Task.FromResult(new Image { ImageId = given }) : AmazonLinuxImage.DescribeAsync(client, given, cancellationToken)
             : AmazonLinuxImage.FindNewestAsync(client, architecture, region, cancellationToken);
         var subnets = FindSubnetsAsync(cancellationToken);
-        var ingress = IngressRangeAsync(cancellationToken);
+        var ingress = options.PrivateAddresses ? Task.FromResult(string.Empty) : IngressRangeAsync(cancellationToken);
         await Task.WhenAll(image, subnets, ingress).ConfigureAwait(false);
         var (vpcId, found) = await subnets.ConfigureAwait(false);
+        if (options.PrivateAddresses)
+        {
+            ingress = Task.FromResult(options.AllowIngressFrom ?? await VpcRangeAsync(vpcId, cancellationToken).ConfigureAwait(false));
+        }
         var offered = await CapacityCheck.OfferedAsync(client, TypesOf(options), found, region, cancellationToken).ConfigureAwait(false);
         var markets = options.Spot ? new[] { true, false } : [false];
         var candidates = offered.SelectMany(o => markets.Select(spot => new LaunchCandidate(o.Type, o.SubnetId, o.Zone, spot))).ToList();
@@ -103,6 +107,14 @@ internal sealed class InstanceLauncher(
         }
 
         return (vpcs[0], [.. subnets.Select(s => (s.SubnetId, s.AvailabilityZone))]);
+    }
+
+    /// <summary>The VPC's own address range: who reaches private addresses there.</summary>
+    private async Task<string> VpcRangeAsync(string vpcId, CancellationToken cancellationToken)
+    {
+        var response = await client.DescribeVpcsAsync(new DescribeVpcsRequest { VpcIds = [vpcId] }, cancellationToken).ConfigureAwait(false);
+        return response.Vpcs?.FirstOrDefault()?.CidrBlock
+            ?? throw new ClusterStartException($"The VPC {vpcId} of the cluster's subnets has no IPv4 range to admit. Set Ec2Options.AllowIngressFrom to the range of the caller.");
     }
 
     private async Task<string> IngressRangeAsync(CancellationToken cancellationToken)
@@ -200,7 +212,7 @@ internal sealed class InstanceLauncher(
                     DeviceIndex = 0,
                     SubnetId = candidate.SubnetId,
                     Groups = [resources.SecurityGroupId!],
-                    AssociatePublicIpAddress = true,
+                    AssociatePublicIpAddress = !options.PrivateAddresses,
                     DeleteOnTermination = true,
                 },
             ],

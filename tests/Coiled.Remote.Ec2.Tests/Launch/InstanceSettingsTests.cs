@@ -60,6 +60,26 @@ public sealed class InstanceSettingsTests
     }
 
     [LocalS3Fact]
+    public async Task StartAsync_PrivateAddresses_LaunchesWithoutPublicAddressAdmitsTheVpcAndConnectsToThePrivateAddress()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        var options = ec2.Options() with { PrivateAddresses = true, AllowIngressFrom = null };
+        var tuning = TestTuning.Fast() with { ResolveCallerAddress = _ => throw new InvalidOperationException("a private cluster does not look up the caller's public address") };
+
+        await using (var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new Ec2Backend(options, tuning, TimeProvider.System) }))
+        {
+            (await cluster.SubmitAsync(Ec2Jobs.Square, 6.0)).Should().Be(36.0);
+            var instance = ec2.LiveInstances.Should().ContainSingle().Subject;
+            instance.PublicIp.Should().BeNull();
+            cluster.Workers.Single().Address.Host.Should().Be(instance.SandboxAddress, "the worker is reached at its private address");
+        }
+
+        var run = ec2.Calls.Single(c => c.Action == "RunInstances");
+        run["NetworkInterface.1.AssociatePublicIpAddress"].Should().Be("false");
+        ec2.Calls.Single(c => c.Action == "AuthorizeSecurityGroupIngress")["IpPermissions.1.IpRanges.1.CidrIp"].Should().Be("172.31.0.0/16", "the default VPC's range");
+    }
+
+    [LocalS3Fact]
     public async Task StartAsync_GpuInstance_TheBootScriptLogsTheGpusNvidiaSmiSees()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
