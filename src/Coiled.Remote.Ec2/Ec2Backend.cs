@@ -41,6 +41,8 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     private string? _region;
     private ClusterTeardown? _teardown;
     private InterruptWatcher? _interrupts;
+    private CancellationTokenSource? _hunting;
+    private Task _remaining = Task.CompletedTask;
 
     /// <summary>Creates a backend for one cluster; the cluster started with it disposes it.</summary>
     /// <param name="options">Region, instance type, spot and network settings.</param>
@@ -174,8 +176,10 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         using var certificate = ClusterCertificate.Create(ClusterName, _options.MaxLifetime + TimeSpan.FromDays(1));
         var came = new HashSet<string>(StringComparer.Ordinal);
         IAsyncEnumerator<(string InstanceId, Uri Address)>? booting = null;
+        using var hunting = CancellationTokenSource.CreateLinkedTokenSource(starting.Token);
+        _hunting = hunting;
         var expected = launch.Count;
-        string? shortfall = null;
+        Task<(int Launched, string? Shortfall)> remaining = Task.FromResult<(int, string?)>((launch.Count, null));
         try
         {
             IReadOnlyDictionary<string, string>? variables;
@@ -189,10 +193,11 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                 var launcher = new InstanceLauncher(client, _options, region, ClusterName, _owner, _resources, _tuning, _time, logger);
                 var placement = await launcher.PlaceAsync(starting.Token).ConfigureAwait(false);
                 var script = await staging.PrepareBootAsync(launch, certificate, credentials, region, starting.Token).ConfigureAwait(false);
-                (expected, shortfall) = await launcher.LaunchAsync(placement, launch.Count, launch.MinimumCount, script, starting.Token).ConfigureAwait(false);
+                (_, remaining) = await launcher.LaunchAsync(placement, launch.Count, launch.MinimumCount, script, hunting.Token).ConfigureAwait(false);
+                _remaining = remaining;
                 variables = _options.ForwardAwsCredentials ? await AwsCredentialVariables.ReadAsync(credentials, region).ConfigureAwait(false) : null;
                 booting = new BootWatcher(client, ClusterName, _options.WorkerPort, _tuning, _time, logger, _options.PrivateAddresses)
-                    .WatchAsync(_resources.InstanceIds, launch.MinimumCount, starting.Token).GetAsyncEnumerator(starting.Token);
+                    .WatchAsync(() => _resources.InstanceIds, remaining, launch.MinimumCount, starting.Token).GetAsyncEnumerator(starting.Token);
             }
             catch (Exception ex)
             {
@@ -212,7 +217,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                     if (!await booting.MoveNextAsync().ConfigureAwait(false))
                     {
                         await DeleteBootSecretsAsync("the boot ended").ConfigureAwait(false);
-                        if (shortfall is not null)
+                        if (await ShortfallAsync(remaining).ConfigureAwait(false) is { } shortfall)
                         {
                             // The cluster runs with the workers that came; it logs why the others never will.
                             throw new ClusterStartException(shortfall);
@@ -234,14 +239,16 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    // The cluster runs with the workers that came; those that did not must not run up a bill.
+                    // The cluster runs with the workers that came; those that did not must not run up a bill, and no
+                    // more are launched.
+                    await StopHuntingAsync().ConfigureAwait(false);
                     await DeleteBootSecretsAsync("the boot ended").ConfigureAwait(false);
                     await TerminateLateAsync([.. _resources.LiveInstanceIds.Where(id => !came.Contains(id))], came.Count, expected, logger).ConfigureAwait(false);
                     throw;
                 }
 
                 came.Add(up.InstanceId);
-                if (came.Count == expected)
+                if (remaining.IsCompletedSuccessfully && came.Count == remaining.Result.Launched)
                 {
                     // Every worker read its secrets before it listened: nobody needs them in S3 any more.
                     await DeleteBootSecretsAsync("every worker is up").ConfigureAwait(false);
@@ -258,6 +265,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         finally
         {
             interrupts.StartEnded();
+            await StopHuntingAsync().ConfigureAwait(false);
             if (booting is not null)
             {
                 await booting.DisposeAsync().ConfigureAwait(false);
@@ -273,6 +281,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     public async ValueTask DisposeAsync()
     {
         _interrupts?.Stop();
+        await StopHuntingAsync().ConfigureAwait(false);
         await DeleteBootSecretsAsync("the cluster was disposed").ConfigureAwait(false);
         if (_teardown is { } teardown)
         {
@@ -325,6 +334,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         Exception ex, ClusterTeardown teardown, InterruptWatcher interrupts, CancellationToken cancellationToken, ILogger logger)
     {
         logger.StartFailed(ClusterName, ex.Message);
+        await StopHuntingAsync().ConfigureAwait(false);
         await DeleteBootSecretsAsync("the start failed").ConfigureAwait(false);
         try
         {
@@ -341,6 +351,41 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         }
 
         return null;
+    }
+
+    /// <summary>Why fewer instances than asked were launched, once the hunt for the rest ended; null when all were.</summary>
+    private static async Task<string?> ShortfallAsync(Task<(int Launched, string? Shortfall)> remaining)
+    {
+        try
+        {
+            return (await remaining.ConfigureAwait(false)).Shortfall;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return $"Launching the rest of the cluster's instances failed: {ex.Message}";
+        }
+    }
+
+    /// <summary>Stops asking EC2 for the rest of the instances and waits until no launch is in flight.</summary>
+    private async Task StopHuntingAsync()
+    {
+        try
+        {
+            _hunting?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The start ended: its hunt ended before.
+        }
+
+        try
+        {
+            await _remaining.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Cancelled, or failed: what it launched is in the cluster's resources either way.
+        }
     }
 
     private Task DeleteBootSecretsAsync(string why) => _staging?.DeleteBootSecretsAsync(why) ?? Task.CompletedTask;

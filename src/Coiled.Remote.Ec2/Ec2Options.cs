@@ -45,7 +45,8 @@ public sealed record Ec2Options
     /// <summary>
     /// How long a start keeps asking EC2 for instances it has no capacity for (every subnet, type and market refused),
     /// retrying every 15 s. Once <see cref="ClusterOptions.MinimumWorkers"/> instances are launched, the cluster starts
-    /// with them; with fewer at the deadline the start fails and terminates what it launched. From 0 (one round) to 1
+    /// with them and the rest join as capacity comes, until the deadline; with fewer than the minimum at the deadline
+    /// the start fails and terminates what it launched. From 0 (one round) to 1
     /// hour; default 5 minutes.
     /// </summary>
     public TimeSpan CapacityTimeout { get; init; } = DefaultCapacityTimeout;

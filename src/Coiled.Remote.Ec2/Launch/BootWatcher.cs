@@ -19,16 +19,45 @@ namespace Coiled.Remote.Ec2;
 internal sealed class BootWatcher(IAmazonEC2 client, string clusterName, int workerPort, Ec2Tuning tuning, TimeProvider time, ILogger logger, bool privateAddresses = false)
 {
     /// <summary>Each instance's id and its worker's address, as each comes up; fewer than <paramref name="minimum"/> fail at once.</summary>
+    public IAsyncEnumerable<(string InstanceId, Uri Address)> WatchAsync(IReadOnlyList<string> ids, int minimum, CancellationToken cancellationToken)
+        => WatchAsync(() => ids, Task.CompletedTask, minimum, cancellationToken);
+
+    /// <summary>
+    /// Each instance's id and its worker's address, as each comes up, of the instances <paramref name="launched"/>
+    /// lists, which grows until <paramref name="launching"/> completes; each has <see cref="Ec2Tuning.BootTimeout"/>
+    /// from when the watch first sees it. Once launching ended, fewer than <paramref name="minimum"/> that can still
+    /// come fail the watch at once.
+    /// </summary>
     public async IAsyncEnumerable<(string InstanceId, Uri Address)> WatchAsync(
-        IReadOnlyList<string> ids, int minimum, [EnumeratorCancellation] CancellationToken cancellationToken)
+        Func<IReadOnlyList<string>> launched, Task launching, int minimum, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var deadline = time.GetUtcNow() + tuning.BootTimeout;
         var started = time.GetTimestamp();
-        var waiting = new List<string>(ids);
+        var deadlines = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        var waiting = new List<string>();
         var failures = new List<string>();
         var up = 0;
-        while (waiting.Count > 0)
+        while (true)
         {
+            // Launching ends before the last list is read: no instance it adds is missed.
+            var done = launching.IsCompleted;
+            foreach (var id in launched().Where(id => !deadlines.ContainsKey(id)))
+            {
+                deadlines[id] = time.GetUtcNow() + tuning.BootTimeout;
+                waiting.Add(id);
+            }
+
+            if (waiting.Count == 0)
+            {
+                if (done)
+                {
+                    break;
+                }
+
+                await Task.WhenAny(launching, Task.Delay(tuning.PollInterval, time, cancellationToken)).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                continue;
+            }
+
             var probes = new List<(string Id, Uri Address, Task<bool> Answers)>();
             foreach (var instance in await Ec2Calls.DescribeAsync(client, waiting, cancellationToken).ConfigureAwait(false))
             {
@@ -53,18 +82,19 @@ internal sealed class BootWatcher(IAmazonEC2 client, string clusterName, int wor
             foreach (var (id, endpoint, _) in probes.Where(p => p.Answers.Result))
             {
                 waiting.Remove(id);
-                logger.WorkerUp(id, endpoint, ++up, ids.Count);
+                logger.WorkerUp(id, endpoint, ++up, deadlines.Count);
                 yield return (id, endpoint);
             }
 
-            if (failures.Count > 0 && ids.Count - failures.Count < minimum)
+            var late = waiting.Where(id => time.GetUtcNow() >= deadlines[id]).ToList();
+            if (late.Count > 0)
             {
-                throw new ClusterStartException(string.Join(Environment.NewLine, failures));
+                failures.Add(await BootTimeoutAsync(late, cancellationToken).ConfigureAwait(false));
+                waiting.RemoveAll(late.Contains);
             }
 
-            if (waiting.Count > 0 && time.GetUtcNow() >= deadline)
+            if (failures.Count > 0 && done && deadlines.Count - failures.Count < minimum)
             {
-                failures.Add(await BootTimeoutAsync(waiting, cancellationToken).ConfigureAwait(false));
                 throw new ClusterStartException(string.Join(Environment.NewLine, failures));
             }
 
@@ -79,7 +109,7 @@ internal sealed class BootWatcher(IAmazonEC2 client, string clusterName, int wor
             throw new ClusterStartException(string.Join(Environment.NewLine, failures));
         }
 
-        logger.AllWorkersUp(ids.Count, clusterName, time.GetElapsedTime(started).TotalSeconds);
+        logger.AllWorkersUp(deadlines.Count, clusterName, time.GetElapsedTime(started).TotalSeconds);
     }
 
     private async Task<bool> AcceptsConnectionsAsync(string address, CancellationToken cancellationToken)

@@ -18,12 +18,15 @@ internal sealed class CapacityHunt(
     public static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(15);
 
     /// <summary>
-    /// Launches up to <paramref name="count"/> instances on <paramref name="candidates"/>, taking whatever capacity EC2 has (see <see cref="LaunchCandidate.InOrder"/>) and asking
-    /// again until all are launched, or at least <paramref name="minimum"/> when the deadline
-    /// (<see cref="Ec2Options.CapacityTimeout"/>) comes. Returns how many were launched, and why not all when fewer.
+    /// Launches up to <paramref name="count"/> instances on <paramref name="candidates"/>, taking whatever capacity EC2
+    /// has (see <see cref="LaunchCandidate.InOrder"/>) and asking again until at least <paramref name="minimum"/> are
+    /// launched, and returns then. The rest are asked for in the background (<c>Remaining</c>) until all are launched, or the
+    /// deadline (<see cref="Ec2Options.CapacityTimeout"/>) comes or nothing is left to try; <c>Remaining</c> then tells how
+    /// many were launched in all, and why not all when fewer.
     /// </summary>
     /// <exception cref="ClusterStartException">Fewer than <paramref name="minimum"/> could be launched: a quota, or no capacity anywhere.</exception>
-    public async Task<(int Launched, string? Shortfall)> HuntAsync(IReadOnlyList<LaunchCandidate> candidates, int count, int minimum, CancellationToken cancellationToken)
+    public async Task<(int Launched, Task<(int Launched, string? Shortfall)> Remaining)> HuntAsync(
+        IReadOnlyList<LaunchCandidate> candidates, int count, int minimum, CancellationToken cancellationToken)
     {
         var deadline = time.GetUtcNow() + options.CapacityTimeout;
         var retry = tuning.CapacityRetryInterval ?? RetryInterval;
@@ -31,53 +34,75 @@ internal sealed class CapacityHunt(
         var types = InstanceLauncher.TypesOf(options);
         string? zone = null;
         var launched = 0;
-        while (true)
+
+        // Rounds until `target` are launched (true), or until nothing is left to try or the deadline (false). After the
+        // minimum, only the background task runs rounds: the counters are never touched by two at once.
+        async Task<bool> RoundsAsync(int target, bool waitFirst)
         {
-            foreach (var candidate in LaunchCandidate.InOrder(candidates, zone, types))
+            while (true)
             {
-                if (launched == count)
+                if (waitFirst)
                 {
-                    break;
+                    await Task.Delay(Ec2Calls.Earlier(retry, deadline - time.GetUtcNow()), time, cancellationToken).ConfigureAwait(false);
                 }
 
-                if (refusals.IsBlocked(candidate))
+                waitFirst = true;
+                foreach (var candidate in LaunchCandidate.InOrder(candidates, zone, types))
                 {
-                    continue;
+                    if (launched == count)
+                    {
+                        break;
+                    }
+
+                    if (refusals.IsBlocked(candidate))
+                    {
+                        continue;
+                    }
+
+                    var more = await LaunchOnAsync(candidate, count - launched, count, minimum < count, refusals, cancellationToken).ConfigureAwait(false);
+                    if (more > 0)
+                    {
+                        launched += more;
+                        zone ??= candidate.Zone;
+                    }
                 }
 
-                var more = await LaunchOnAsync(candidate, count - launched, count, minimum < count, refusals, cancellationToken).ConfigureAwait(false);
-                if (more > 0)
+                if (launched >= target)
                 {
-                    launched += more;
-                    zone ??= candidate.Zone;
-                }
-            }
-
-            var allBlocked = candidates.All(refusals.IsBlocked);
-            if (launched == count || (launched >= minimum && (allBlocked || time.GetUtcNow() >= deadline)))
-            {
-                if (launched == count)
-                {
-                    return (launched, null);
+                    return true;
                 }
 
-                logger.StartingWithFewer(clusterName, launched, count, minimum, refusals.Summary());
-                return (launched, $"EC2 had capacity for {launched} of the {count} instance(s) of cluster {clusterName} within {options.CapacityTimeout.TotalSeconds:0} s; it refused: {refusals.Summary()}");
-            }
+                if (candidates.All(refusals.IsBlocked) || time.GetUtcNow() >= deadline)
+                {
+                    return false;
+                }
 
-            if (allBlocked || time.GetUtcNow() >= deadline)
-            {
-                // A quota that refused is the reason to give: capacity elsewhere did not make up for it.
-                throw TooFew(launched, count, minimum, refusals, quota: refusals.Quota is not null);
+                if (launched > 0)
+                {
+                    logger.PartialCapacity(launched, count, clusterName, retry.TotalSeconds, options.CapacityTimeout.TotalSeconds);
+                }
             }
-
-            if (launched > 0)
-            {
-                logger.PartialCapacity(launched, count, clusterName, retry.TotalSeconds, options.CapacityTimeout.TotalSeconds);
-            }
-
-            await Task.Delay(Ec2Calls.Earlier(retry, deadline - time.GetUtcNow()), time, cancellationToken).ConfigureAwait(false);
         }
+
+        async Task<(int Launched, string? Shortfall)> RestAsync()
+        {
+            logger.PartialCapacity(launched, count, clusterName, retry.TotalSeconds, options.CapacityTimeout.TotalSeconds);
+            if (await RoundsAsync(count, waitFirst: true).ConfigureAwait(false))
+            {
+                return (launched, null);
+            }
+
+            logger.StartingWithFewer(clusterName, launched, count, minimum, refusals.Summary());
+            return (launched, $"EC2 had capacity for {launched} of the {count} instance(s) of cluster {clusterName} within {options.CapacityTimeout.TotalSeconds:0} s; it refused: {refusals.Summary()}");
+        }
+
+        if (!await RoundsAsync(minimum, waitFirst: false).ConfigureAwait(false))
+        {
+            // A quota that refused is the reason to give: capacity elsewhere did not make up for it.
+            throw TooFew(launched, count, minimum, refusals, quota: refusals.Quota is not null);
+        }
+
+        return launched == count ? (launched, Task.FromResult<(int, string?)>((launched, null))) : (launched, RestAsync());
     }
 
     /// <summary>Why a start could not launch its minimum: the quota that refused (with the need and how to get more), or every refusal.</summary>

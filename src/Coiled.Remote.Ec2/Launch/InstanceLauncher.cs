@@ -70,11 +70,11 @@ internal sealed class InstanceLauncher(
 
     /// <summary>
     /// Creates the security group and launches up to <paramref name="count"/> instances that boot with
-    /// <paramref name="script"/> where EC2 has room (<see cref="CapacityHunt"/>): all of them, or at least
-    /// <paramref name="minimum"/> by the capacity deadline. Returns how many were launched, and why not all when fewer.
+    /// <paramref name="script"/> where EC2 has room (<see cref="CapacityHunt"/>), returning once at least
+    /// <paramref name="minimum"/> are launched; the rest are asked for in the background (see <see cref="CapacityHunt.HuntAsync"/>).
     /// </summary>
     /// <exception cref="ClusterStartException">Fewer than <paramref name="minimum"/> could be launched: a quota, or no capacity anywhere.</exception>
-    public async Task<(int Launched, string? Shortfall)> LaunchAsync(Placement placement, int count, int minimum, string script, CancellationToken cancellationToken)
+    public async Task<(int Launched, Task<(int Launched, string? Shortfall)> Remaining)> LaunchAsync(Placement placement, int count, int minimum, string script, CancellationToken cancellationToken)
     {
         var expires = time.GetUtcNow() + options.MaxLifetime;
         await CreateSecurityGroupAsync(placement.VpcId, placement.IngressCidr, expires, cancellationToken).ConfigureAwait(false);

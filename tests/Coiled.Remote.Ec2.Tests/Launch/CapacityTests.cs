@@ -151,6 +151,36 @@ public sealed class CapacityTests
     }
 
     [LocalS3Fact]
+    public async Task StartAsync_MinimumLaunchedWhileTheRestHasNoCapacity_StartsAtOnceAndTheRestJoinsWhenCapacityComes()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        ec2.Capacity["c7i.large@us-east-1a"] = 1;
+        ec2.Capacity["c7i.large@us-east-1b"] = 0;
+        var options = ec2.Options() with { CapacityTimeout = TimeSpan.FromMinutes(2) };
+
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions
+        {
+            Workers = 2,
+            MinimumWorkers = 1,
+            Backend = new Ec2Backend(options, Tuning(), TimeProvider.System),
+        });
+
+        cluster.Workers.Should().ContainSingle("the start returned with its minimum, long before the capacity deadline");
+        ec2.Capacity["c7i.large@us-east-1b"] = 1;
+        // The second instance launches at the next round of asking, boots, and its worker joins the running cluster.
+        using (var safety = new CancellationTokenSource(TimeSpan.FromMinutes(3)))
+        {
+            while (cluster.Workers.Count(w => w.State == WorkerState.Ready) < 2)
+            {
+                await Task.Delay(100, safety.Token);
+            }
+        }
+
+        (await cluster.MapAsync(Ec2Jobs.Square, [1.0, 2.0, 3.0])).Should().Equal(1.0, 4.0, 9.0);
+        ec2.Instances.Select(i => i.Zone).Should().BeEquivalentTo(["us-east-1a", "us-east-1b"]);
+    }
+
+    [LocalS3Fact]
     public async Task StartAsync_VcpuQuotaForHalfTheClusterAndAMinimumOfTwo_LaunchesWhatTheQuotaAllows()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
