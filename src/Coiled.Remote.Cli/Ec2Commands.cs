@@ -100,11 +100,13 @@ internal static class Ec2Commands
             c.InstanceIds.Count.ToString(CultureInfo.InvariantCulture),
             c.InstanceTypes.Count == 0 ? "-" : string.Join(",", c.InstanceTypes),
             c.LaunchedAt is null ? "-" : CostText.FormatDuration(c.Uptime),
-            c.Cost is { } cost ? "≈ $" + cost.ToString("0.00", CultureInfo.InvariantCulture) : "?",
+            c.Cost is { } cost ? CostText.Dollars(cost) : "?",
             c.Expires?.UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture) + "Z",
             c.StaleReason is null ? "in use" : "stale: " + c.StaleReason,
         }));
         var widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
-        return string.Join(Environment.NewLine, rows.Select(r => string.Join("  ", r.Select((cell, i) => cell.PadRight(widths[i]))).TrimEnd()));
+        var table = rows.Select(r => string.Join("  ", r.Select((cell, i) => cell.PadRight(widths[i]))).TrimEnd());
+        var notes = clusters.Where(c => c.CostNote is not null).Select(c => $"Cost of {c.Name}: {c.CostNote}.");
+        return string.Join(Environment.NewLine, table.Concat(notes));
     }
 }

@@ -40,10 +40,13 @@ internal sealed class ClusterResources(TimeProvider time)
     public IReadOnlyList<string> LiveInstanceIds => [.. Snapshot().Where(i => i.TerminatedAt is null).Select(i => i.Id)];
 
     /// <summary>
-    /// What the instances have cost so far, each per second from its launch until it was seen terminated (or now);
-    /// null when one of them has no known price.
+    /// What the instances have cost so far, each per second from its launch until it was seen terminated (or now): their
+    /// hours, public IPv4 addresses and root volumes; null when one of them has no known price.
     /// </summary>
-    public decimal? Cost => CostOf(Snapshot(), time.GetUtcNow());
+    public decimal? Cost => CostBreakdown.Total;
+
+    /// <summary>What the instances have cost so far, by what AWS bills for.</summary>
+    public Ec2CostBreakdown CostBreakdown => CostOf(Snapshot(), time.GetUtcNow());
 
     public void SecurityGroupCreated(string groupId) => Volatile.Write(ref _securityGroupId, groupId);
 
@@ -99,16 +102,21 @@ internal sealed class ClusterResources(TimeProvider time)
         }
     }
 
-    /// <summary>Records the type and the price per hour of instances one launch started.</summary>
-    public void Priced(IEnumerable<string> ids, string instanceType, decimal? hourly)
+    /// <summary>
+    /// Records what the instances one launch started cost: their type and market (<paramref name="candidate"/>), the
+    /// price per hour they were launched at, and the size of their root volumes.
+    /// </summary>
+    public void Priced(IEnumerable<string> ids, LaunchCandidate candidate, decimal? hourly, int rootVolumeGiB)
     {
         var priced = ids.ToHashSet(StringComparer.Ordinal);
         lock (_instances)
         {
             foreach (var instance in _instances.Where(i => priced.Contains(i.Id)))
             {
-                instance.InstanceType = instanceType;
+                instance.InstanceType = candidate.InstanceType;
+                instance.Spot = candidate.Spot;
                 instance.HourlyPrice = hourly;
+                instance.RootVolumeGiB = rootVolumeGiB;
             }
         }
     }
@@ -125,8 +133,9 @@ internal sealed class ClusterResources(TimeProvider time)
     }
 
     /// <summary>
-    /// E.g. <c>4 x c7i.large for 6m12s ≈ $0.04</c> (or <c>3 x c7i.large + 1 x m7i.large ...</c>), from the longest-running
-    /// instance; null before any launch. Instances only found by tag count as <paramref name="instanceType"/>.
+    /// E.g. <c>4 x c7i.large (spot) for 6m12s: instances $0.021 + public IPv4 $0.002 + EBS $0.001 = $0.024</c>, from
+    /// the longest-running instance; null before any launch. Instances only found by tag count as
+    /// <paramref name="instanceType"/>, of unknown market and price.
     /// </summary>
     public string? CostSummary(string instanceType)
     {
@@ -138,25 +147,17 @@ internal sealed class ClusterResources(TimeProvider time)
 
         var now = time.GetUtcNow();
         var longest = instances.Max(i => (i.TerminatedAt ?? now) - i.LaunchedAt);
-        var types = instances.GroupBy(i => i.InstanceType ?? instanceType, StringComparer.Ordinal).Select(g => (g.Count(), g.Key)).ToList();
-        return CostText.CostSummary(types, longest, CostOf(instances, now));
+        var groups = instances
+            .GroupBy(i => (Type: i.InstanceType ?? instanceType, i.Spot, Priced: i.HourlyPrice is not null))
+            .Select(g => (g.Count(), g.Key.Type, g.Key.Spot, g.Key.Priced))
+            .ToList();
+        return CostText.CostSummary(groups, longest, CostOf(instances, now));
     }
 
-    private static decimal? CostOf(IReadOnlyList<LaunchedInstance> instances, DateTimeOffset now)
-    {
-        decimal total = 0;
-        foreach (var instance in instances)
-        {
-            if (instance.HourlyPrice is not { } price)
-            {
-                return null;
-            }
-
-            total += InstancePrices.For(price, (instance.TerminatedAt ?? now) - instance.LaunchedAt);
-        }
-
-        return total;
-    }
+    private static Ec2CostBreakdown CostOf(IReadOnlyList<LaunchedInstance> instances, DateTimeOffset now)
+        => instances.Aggregate(
+            Ec2CostBreakdown.Zero,
+            (total, i) => total.Plus(InstancePrices.Breakdown(i.HourlyPrice, (i.TerminatedAt ?? now) - i.LaunchedAt, i.RootVolumeGiB)));
 
     private List<LaunchedInstance> Snapshot()
     {
@@ -176,6 +177,11 @@ internal sealed class ClusterResources(TimeProvider time)
         public decimal? HourlyPrice { get; set; }
 
         public string? InstanceType { get; set; }
+
+        /// <summary>Whether it is a spot instance; null for one found by tag, not launched by this cluster.</summary>
+        public bool? Spot { get; set; }
+
+        public int RootVolumeGiB { get; set; } = AmazonLinuxImage.RootVolumeGiB;
 
         public DateTimeOffset? TerminatedAt { get; set; }
     }

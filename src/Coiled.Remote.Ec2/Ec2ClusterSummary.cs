@@ -9,7 +9,10 @@ namespace Coiled.Remote.Ec2;
 /// <param name="SecurityGroupIds">Its security groups.</param>
 /// <param name="LaunchedAt">When its first instance was launched; null without instances.</param>
 /// <param name="Uptime">How long since then.</param>
-/// <param name="Cost">What its instances have cost so far at on-demand prices (an estimate); null when a price is unknown.</param>
+/// <param name="Cost">
+/// What it has cost so far, a us-east-1 estimate: instance hours (spot instances at their zone's spot price), public IPv4
+/// addresses and root volumes (see <see cref="CostBreakdown"/>); null when an instance type's price is unknown.
+/// </param>
 /// <param name="StaleReason">Why cleanup would remove it (expired, owner gone), or null when it looks in use.</param>
 public sealed record Ec2ClusterSummary(
     string Name,
@@ -21,4 +24,14 @@ public sealed record Ec2ClusterSummary(
     DateTimeOffset? LaunchedAt,
     TimeSpan Uptime,
     decimal? Cost,
-    string? StaleReason);
+    string? StaleReason)
+{
+    /// <summary>
+    /// <see cref="Cost"/> by what AWS bills for; root volumes count at 8 GiB, the Amazon Linux 2023 size, since
+    /// DescribeInstances does not show their size. Null when not computed.
+    /// </summary>
+    public Ec2CostBreakdown? CostBreakdown { get; init; }
+
+    /// <summary>What the cost could not take into account, e.g. a spot price EC2 did not tell, charged at the on-demand price; else null.</summary>
+    public string? CostNote { get; init; }
+}

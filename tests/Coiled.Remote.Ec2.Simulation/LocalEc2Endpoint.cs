@@ -537,6 +537,9 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
             {
                 throw new Ec2Error("InvalidParameterValue", $"Value ({profile}) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name");
             }
+            // One launch time for the instances of one request, to the millisecond DescribeInstances tells.
+            var now = DateTime.UtcNow;
+            var launchTime = new DateTime(now.Ticks - now.Ticks % TimeSpan.TicksPerMillisecond, DateTimeKind.Utc);
             for (var n = 0; n < count; n++)
             {
                 var address = Interlocked.Increment(ref s_nextAddress) % 240 + 10;
@@ -561,7 +564,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
                     RootVolume = call["BlockDeviceMapping.1.Ebs.VolumeSize"] is { } size
                         ? $"{size} GiB {call["BlockDeviceMapping.1.Ebs.VolumeType"]}{(call["BlockDeviceMapping.1.Ebs.Encrypted"] == "true" ? " encrypted" : string.Empty)}{(call["BlockDeviceMapping.1.Ebs.DeleteOnTermination"] == "true" ? " deleted on termination" : string.Empty)}"
                         : null,
-                    LaunchTime = DateTime.UtcNow,
+                    LaunchTime = launchTime,
                     PrivateIp = $"172.31.0.{address}",
                     SandboxAddress = $"127.0.0.{address}",
                 };

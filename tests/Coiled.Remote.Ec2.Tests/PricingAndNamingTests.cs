@@ -36,14 +36,6 @@ public sealed class PricingAndNamingTests
         => InstancePrices.For(3.6m, TimeSpan.FromSeconds(5)).Should().Be(0.06m);
 
     [Fact]
-    public void CostSummary_FourWorkersSixMinutes_ReadsLikeTheLogLine()
-    {
-        var cost = 4 * InstancePrices.For(InstancePrices.OnDemandHourly("c7i.large")!.Value, TimeSpan.FromSeconds(372));
-
-        CostText.CostSummary(4, "c7i.large", TimeSpan.FromSeconds(372), cost).Should().Be("4 x c7i.large for 6m12s ≈ $0.04");
-    }
-
-    [Fact]
     public void OwnerIdentity_ToStringAndParse_RoundTrip()
     {
         var owner = new OwnerIdentity("ana", "build-box.local", 4321);

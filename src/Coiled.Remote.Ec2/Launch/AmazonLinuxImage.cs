@@ -6,6 +6,9 @@ namespace Coiled.Remote.Ec2;
 /// <summary>Finds the newest Amazon Linux 2023 image of an architecture.</summary>
 internal static class AmazonLinuxImage
 {
+    /// <summary>The size of an Amazon Linux 2023 image's root volume, used unless <see cref="Ec2Options.RootVolumeGiB"/> is set.</summary>
+    public const int RootVolumeGiB = 8;
+
     /// <summary>
     /// Standard AL2023 images are named <c>al2023-ami-2023.X.YYYYMMDD.N-kernel-K-ARCH</c>; the pattern leaves out the
     /// <c>al2023-ami-minimal-…</c> images, which lack tools the boot script uses.

@@ -1,18 +1,32 @@
 namespace Coiled.Remote.Ec2;
 
 /// <summary>
-/// On-demand prices of common instance types: US East (N. Virginia), Linux, US dollars per hour.
+/// What an instance of a cluster costs in US East (N. Virginia), US dollars: on-demand prices of common Linux instance
+/// types per hour, its public IPv4 address per hour, and its gp3 root volume per GB-month.
 /// </summary>
 /// <remarks>
 /// Source: the AWS on-demand price list (https://aws.amazon.com/ec2/pricing/on-demand/), as quoted by public price
 /// tables read in April–October 2026 (c7i.large 0.08925 was read from the AWS Price List API on 2026-10-05; t3.medium
 /// 0.0416 and m7g.large 0.0816 from a calculator reviewed 2026-04-17 and June 2026). Within a family EC2 prices are
 /// linear in the size (xlarge = 2 × large, medium = ½ × large), which gives the other sizes. Other regions differ by
-/// a few percent to a third; costs reported from this table are estimates, written with "≈".
+/// a few percent to a third; costs reported from this table are us-east-1 estimates.
+/// Public IPv4: $0.005 per address-hour, in use or idle, effective 2024-02-01 (https://aws.amazon.com/vpc/pricing/).
+/// EBS: gp3 $0.08 per GB-month in us-east-1 (https://aws.amazon.com/ebs/pricing/), billed per second for a 730-hour
+/// month. The README ("What it costs") says how to refresh this table.
 /// </remarks>
 internal static class InstancePrices
 {
-    public const string Source = "AWS on-demand price list, us-east-1 Linux, read 2026-10-05";
+    public const string Source =
+        "AWS price lists, us-east-1: EC2 on-demand Linux read 2026-10-05; public IPv4 $0.005/h effective 2024-02-01 (VPC pricing); EBS gp3 $0.08/GB-month (EBS pricing)";
+
+    /// <summary>A public IPv4 address, per hour (AWS VPC pricing, effective 2024-02-01).</summary>
+    public const decimal PublicIpv4Hourly = 0.005m;
+
+    /// <summary>A gp3 volume, per GB-month in us-east-1 (AWS EBS pricing).</summary>
+    public const decimal Gp3GbMonth = 0.08m;
+
+    /// <summary>The hours of a month, as AWS prorates monthly prices.</summary>
+    public const decimal HoursPerMonth = 730m;
 
     private static readonly Dictionary<string, decimal> LargePrice = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -55,4 +69,19 @@ internal static class InstancePrices
     /// </summary>
     public static decimal For(decimal hourly, TimeSpan running)
         => hourly * (decimal)Math.Max(60, running.TotalSeconds) / 3600m;
+
+    /// <summary>What a public IPv4 address costs for <paramref name="held"/>, per second.</summary>
+    public static decimal PublicIpv4For(TimeSpan held) => PublicIpv4Hourly * Hours(held);
+
+    /// <summary>What a gp3 volume of <paramref name="gib"/> GiB costs for <paramref name="held"/>, per second of a 730-hour month.</summary>
+    public static decimal EbsFor(int gib, TimeSpan held) => gib * Gp3GbMonth * Hours(held) / HoursPerMonth;
+
+    /// <summary>
+    /// What one instance costs, all told, for <paramref name="running"/>: its hours at <paramref name="hourly"/> (null
+    /// when unknown), its public IPv4 address and its root volume of <paramref name="rootVolumeGiB"/>.
+    /// </summary>
+    public static Ec2CostBreakdown Breakdown(decimal? hourly, TimeSpan running, int rootVolumeGiB)
+        => new(hourly is { } price ? For(price, running) : null, PublicIpv4For(running), EbsFor(rootVolumeGiB, running));
+
+    private static decimal Hours(TimeSpan span) => (decimal)Math.Max(0, span.TotalSeconds) / 3600m;
 }

@@ -93,6 +93,7 @@ internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvi
             .Concat(groups.Select(g => ClusterTags.Get(g.Tags, ClusterTags.Cluster)))
             .OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
         var clusters = new List<Ec2ClusterSummary>();
+        var spotPrices = new SpotPrices(client, time);
         foreach (var name in names)
         {
             var mine = instances.Where(i => ClusterTags.Get(i.Tags, ClusterTags.Cluster) == name).ToList();
@@ -102,13 +103,7 @@ internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvi
             var expires = ClusterTags.ParseExpiry(ClusterTags.Get(tags, ClusterTags.Expires));
             var launched = mine.Where(i => i.LaunchTime is not null).Select(i => new DateTimeOffset(DateTime.SpecifyKind(i.LaunchTime!.Value, DateTimeKind.Utc))).ToList();
             var first = launched.Count == 0 ? (DateTimeOffset?)null : launched.Min();
-            decimal? cost = 0m;
-            foreach (var instance in mine.Where(i => i.LaunchTime is not null))
-            {
-                var price = InstancePrices.OnDemandHourly(instance.InstanceType?.Value ?? string.Empty);
-                var running = now - new DateTimeOffset(DateTime.SpecifyKind(instance.LaunchTime!.Value, DateTimeKind.Utc));
-                cost = price is null || cost is null ? null : cost + InstancePrices.For(price.Value, running);
-            }
+            var (cost, costNote) = await CostOfAsync(mine, spotPrices, now, cancellationToken).ConfigureAwait(false);
 
             clusters.Add(new Ec2ClusterSummary(
                 name,
@@ -119,11 +114,46 @@ internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvi
                 [.. myGroups.Select(g => g.GroupId)],
                 first,
                 first is null ? TimeSpan.Zero : now - first.Value,
-                cost,
-                StaleReason(OwnerIdentity.Parse(owner), expires, now, isAlive)));
+                cost.Total,
+                StaleReason(OwnerIdentity.Parse(owner), expires, now, isAlive))
+            {
+                CostBreakdown = cost,
+                CostNote = costNote,
+            });
         }
 
         return clusters;
+    }
+
+    /// <summary>
+    /// What <paramref name="instances"/> have cost so far: spot instances at their zone's spot price (the on-demand
+    /// price when EC2 does not tell it, which the note says), and the root volumes at the Amazon Linux 2023 size, which
+    /// DescribeInstances does not show.
+    /// </summary>
+    private static async Task<(Ec2CostBreakdown Cost, string? Note)> CostOfAsync(
+        IReadOnlyList<Instance> instances, SpotPrices spotPrices, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var cost = Ec2CostBreakdown.Zero;
+        var notes = new List<string>();
+        foreach (var instance in instances.Where(i => i.LaunchTime is not null))
+        {
+            var type = instance.InstanceType?.Value ?? string.Empty;
+            var hourly = InstancePrices.OnDemandHourly(type);
+            if (instance.InstanceLifecycle == InstanceLifecycleType.Spot && instance.Placement?.AvailabilityZone is { } zone)
+            {
+                var (spot, unknown) = await spotPrices.HourlyAsync(type, zone, cancellationToken).ConfigureAwait(false);
+                hourly = spot ?? hourly;
+                if (unknown is not null)
+                {
+                    notes.Add($"spot price of {type} in {zone} unknown ({unknown}); charged at the on-demand price");
+                }
+            }
+
+            var running = now - new DateTimeOffset(DateTime.SpecifyKind(instance.LaunchTime!.Value, DateTimeKind.Utc));
+            cost = cost.Plus(InstancePrices.Breakdown(hourly, running, AmazonLinuxImage.RootVolumeGiB));
+        }
+
+        return (cost, notes.Count == 0 ? null : string.Join("; ", notes.Distinct(StringComparer.Ordinal)));
     }
 
     private static string? StaleReason(OwnerIdentity? owner, DateTimeOffset? expires, DateTimeOffset now, Func<int, bool> isAlive)

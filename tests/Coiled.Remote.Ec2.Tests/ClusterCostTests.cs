@@ -1,0 +1,119 @@
+using Amazon.EC2.Model;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Coiled.Remote.Ec2.Tests;
+
+/// <summary>What a cluster costs, all told (instance hours, public IPv4 addresses, root volumes), and the line it logs when it closes.</summary>
+public sealed class ClusterCostTests
+{
+    private static readonly TimeSpan SixMinutesTwelve = TimeSpan.FromSeconds(372);
+
+    [Fact]
+    public void Breakdown_OneInstanceForA730HourMonth_ChargesHoursAddressAndVolume()
+        => InstancePrices.Breakdown(0.08925m, TimeSpan.FromHours(730), 8).Should().Be(new Ec2CostBreakdown(65.1525m, 3.65m, 0.64m));
+
+    [Fact]
+    public void Breakdown_UnderAMinute_BillsAMinuteOfInstanceButTheAddressAndVolumePerSecond()
+    {
+        var cost = InstancePrices.Breakdown(3.6m, TimeSpan.FromSeconds(36), 730);
+
+        cost.Should().Be(new Ec2CostBreakdown(0.06m, 0.00005m, 0.0008m));
+        cost.Total.Should().Be(0.06085m);
+    }
+
+    [Fact]
+    public void Breakdown_UnknownInstancePrice_TotalIsUnknown()
+        => InstancePrices.Breakdown(null, TimeSpan.FromHours(1), 8).Total.Should().BeNull();
+
+    [Fact]
+    public void Cost_FourSpotInstancesForSixMinutes_AddsAddressesAndVolumesToTheSpotHours()
+    {
+        var time = new FakeTimeProvider();
+        var resources = Launch(time, (4, Spot("c7i.large"), 0.0339m, 8));
+        time.Advance(TimeSpan.FromMinutes(6));
+
+        resources.CostBreakdown.Instances.Should().Be(0.01356m, "4 x 0.0339 $/h for 0.1 h");
+        resources.CostBreakdown.PublicIpv4.Should().Be(0.002m, "4 x 0.005 $/h for 0.1 h");
+        Math.Round(resources.CostBreakdown.Ebs, 12).Should().Be(0.000350684932m, "4 x 8 GB x 0.08 $/GB-month for 0.1 of 730 h");
+        resources.Cost.Should().Be(resources.CostBreakdown.Total);
+    }
+
+    [Fact]
+    public void Cost_AnInstanceTerminated_StopsCountingAtItsTermination()
+    {
+        var time = new FakeTimeProvider();
+        var resources = Launch(time, (2, OnDemand("c7i.large"), 0.08925m, 8));
+        time.Advance(TimeSpan.FromHours(1));
+        resources.Terminated(resources.InstanceIds[0]);
+        time.Advance(TimeSpan.FromHours(1));
+
+        resources.CostBreakdown.Instances.Should().Be(0.2677500m, "one instance for 1 h and one for 2 h");
+        resources.CostBreakdown.PublicIpv4.Should().Be(0.015m);
+    }
+
+    [Fact]
+    public void CostSummary_FourSpotInstancesOfOneType_BreaksDownTheCost()
+    {
+        var time = new FakeTimeProvider();
+        var resources = Launch(time, (4, Spot("c7i.large"), 0.0339m, 8));
+        time.Advance(SixMinutesTwelve);
+
+        resources.CostSummary("c7i.large").Should().Be(
+            "4 x c7i.large (spot) for 6m12s: instances $0.014 + public IPv4 $0.002 + EBS $0.000 = $0.016");
+    }
+
+    [Fact]
+    public void CostSummary_SpotAndOnDemandTypes_NamesEachAndRoundsTheExactTotal()
+    {
+        var time = new FakeTimeProvider();
+        var resources = Launch(time, (3, Spot("c7i.large"), 0.0339m, 100), (1, OnDemand("m7i.large"), 0.1008m, 100));
+        time.Advance(SixMinutesTwelve);
+
+        resources.CostSummary("c7i.large").Should().Be(
+            "3 x c7i.large (spot) + 1 x m7i.large (on-demand) for 6m12s: instances $0.021 + public IPv4 $0.002 + EBS $0.005 = $0.028");
+    }
+
+    [Fact]
+    public void CostSummary_TypeOfUnknownPrice_SaysWhichAndLeavesTheTotalUnknown()
+    {
+        var time = new FakeTimeProvider();
+        var resources = Launch(time, (1, Spot("c7i.large"), 0.0339m, 8), (2, OnDemand("x9z.large"), null, 8));
+        time.Advance(SixMinutesTwelve);
+
+        resources.CostSummary("c7i.large").Should().Be(
+            "1 x c7i.large (spot) + 2 x x9z.large (on-demand) for 6m12s: instances: price unknown for x9z.large + public IPv4 $0.002 + EBS $0.000 = total unknown");
+        resources.Cost.Should().BeNull();
+    }
+
+    [Fact]
+    public void CostSummary_InstanceOnlyFoundByTag_CountsAsTheClusterTypeOfUnknownMarketAndPrice()
+    {
+        var time = new FakeTimeProvider();
+        var resources = new ClusterResources(time);
+        resources.Found(["i-found"]);
+        time.Advance(TimeSpan.FromSeconds(42));
+
+        resources.CostSummary("c7i.large").Should().Be(
+            "1 x c7i.large for 42s: instances: price unknown for c7i.large + public IPv4 $0.000 + EBS $0.000 = total unknown");
+    }
+
+    private static LaunchCandidate Spot(string type) => new(type, "subnet-1", "us-east-1a", Spot: true);
+
+    private static LaunchCandidate OnDemand(string type) => new(type, "subnet-1", "us-east-1a", Spot: false);
+
+    private static ClusterResources Launch(TimeProvider time, params (int Count, LaunchCandidate Candidate, decimal? Hourly, int RootVolumeGiB)[] launches)
+    {
+        var resources = new ClusterResources(time);
+        var next = 0;
+        foreach (var (count, candidate, hourly, rootVolumeGiB) in launches)
+        {
+            var ids = Enumerable.Range(next, count).Select(n => $"i-{n:000}").ToList();
+            next += count;
+            resources.LaunchSent($"token-{next}");
+            resources.Launched($"token-{next}", ids.Select(id => new Instance { InstanceId = id }));
+            resources.Priced(ids, candidate, hourly, rootVolumeGiB);
+        }
+
+        return resources;
+    }
+}
