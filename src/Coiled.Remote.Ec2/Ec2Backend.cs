@@ -119,8 +119,9 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     public int DefaultWorkerCount => DefaultWorkers;
 
     /// <summary>
-    /// What the instances have cost so far: on-demand prices from a built-in table (<c>us-east-1</c>) or the spot
-    /// price of the zone, per second with EC2's one-minute minimum. Null when the instance type's price is unknown.
+    /// What the cluster has cost so far: instance hours (on-demand from the built-in <c>us-east-1</c> table, or the zone's
+    /// spot price, per second with EC2's one-minute minimum), the instances' public IPv4 addresses and their root EBS
+    /// volumes, pro rata. Null when an instance type's price is unknown.
     /// </summary>
     public decimal? Cost => _resources.Cost;
 

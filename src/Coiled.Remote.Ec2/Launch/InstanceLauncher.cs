@@ -16,6 +16,7 @@ internal sealed class InstanceLauncher(
     IAmazonEC2 client, Ec2Options options, string region, string clusterName, OwnerIdentity owner, ClusterResources resources,
     Ec2Tuning tuning, TimeProvider time, ILogger logger)
 {
+    private readonly SpotPrices _spotPrices = new(client, time);
     private int _launches;
 
     /// <summary>Where the instances can go, found and checked before anything is created.</summary>
@@ -259,29 +260,16 @@ internal sealed class InstanceLauncher(
         return ids.Count;
     }
 
+    /// <summary>The zone's spot price of the type, or its on-demand price (logged) when EC2 gives none.</summary>
     private async Task<decimal?> SpotPriceAsync(string instanceType, string zone, CancellationToken cancellationToken)
     {
-        try
+        var (hourly, unknown) = await _spotPrices.HourlyAsync(instanceType, zone, cancellationToken).ConfigureAwait(false);
+        if (hourly is { } price)
         {
-            // The price history's entry at StartTime=now is the current price.
-            var response = await client.DescribeSpotPriceHistoryAsync(new DescribeSpotPriceHistoryRequest
-            {
-                InstanceTypes = [instanceType],
-                ProductDescriptions = ["Linux/UNIX"],
-                AvailabilityZone = zone,
-                StartTime = time.GetUtcNow().UtcDateTime,
-            }, cancellationToken).ConfigureAwait(false);
-            var latest = (response.SpotPriceHistory ?? []).OrderByDescending(p => p.Timestamp).FirstOrDefault();
-            if (latest is not null && decimal.TryParse(latest.Price, NumberStyles.Number, CultureInfo.InvariantCulture, out var price))
-            {
-                return price;
-            }
-        }
-        catch (AmazonEC2Exception ex)
-        {
-            logger.SpotPriceUnknown(instanceType, zone, ex.Message);
+            return price;
         }
 
+        logger.SpotPriceUnknown(instanceType, zone, unknown ?? "no price");
         return InstancePrices.OnDemandHourly(instanceType);
     }
 
