@@ -130,7 +130,7 @@ public sealed class Ec2BackendTests
         script.Should().NotContain("CERTIFICATE");
 
         logs.Lines.Should().Contain(l => System.Text.RegularExpressions.Regex.IsMatch(
-            l, @"^2 x c7i\.large \(on-demand\) for \d+m?\d+s: instances \$0\.\d{3} \+ public IPv4 \$0\.\d{3} \+ EBS \$0\.\d{3} = \$0\.\d{3}$"));
+            l, @"^2 x c7i\.large \(on-demand\) for (\d+h)?(\d+m)?(\d+s)?: instances \$0\.\d{3} \+ public IPv4 \$0\.\d{3} \+ EBS \$0\.\d{3} = \$0\.\d{3}$"));
     }
 
     [LocalS3Fact]
