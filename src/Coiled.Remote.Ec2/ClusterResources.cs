@@ -104,9 +104,9 @@ internal sealed class ClusterResources(TimeProvider time)
 
     /// <summary>
     /// Records what the instances one launch started cost: their type and market (<paramref name="candidate"/>), the
-    /// price per hour they were launched at, and the size of their root volumes.
+    /// price per hour they were launched at, the size of their root volumes, and whether they have a public address.
     /// </summary>
-    public void Priced(IEnumerable<string> ids, LaunchCandidate candidate, decimal? hourly, int rootVolumeGiB)
+    public void Priced(IEnumerable<string> ids, LaunchCandidate candidate, decimal? hourly, int rootVolumeGiB, bool publicAddress = true)
     {
         var priced = ids.ToHashSet(StringComparer.Ordinal);
         lock (_instances)
@@ -117,6 +117,7 @@ internal sealed class ClusterResources(TimeProvider time)
                 instance.Spot = candidate.Spot;
                 instance.HourlyPrice = hourly;
                 instance.RootVolumeGiB = rootVolumeGiB;
+                instance.PublicAddress = publicAddress;
             }
         }
     }
@@ -157,7 +158,7 @@ internal sealed class ClusterResources(TimeProvider time)
     private static Ec2CostBreakdown CostOf(IReadOnlyList<LaunchedInstance> instances, DateTimeOffset now)
         => instances.Aggregate(
             Ec2CostBreakdown.Zero,
-            (total, i) => total.Plus(InstancePrices.Breakdown(i.HourlyPrice, (i.TerminatedAt ?? now) - i.LaunchedAt, i.RootVolumeGiB)));
+            (total, i) => total.Plus(InstancePrices.Breakdown(i.HourlyPrice, (i.TerminatedAt ?? now) - i.LaunchedAt, i.RootVolumeGiB, i.PublicAddress)));
 
     private List<LaunchedInstance> Snapshot()
     {
@@ -182,6 +183,8 @@ internal sealed class ClusterResources(TimeProvider time)
         public bool? Spot { get; set; }
 
         public int RootVolumeGiB { get; set; } = AmazonLinuxImage.RootVolumeGiB;
+
+        public bool PublicAddress { get; set; } = true;
 
         public DateTimeOffset? TerminatedAt { get; set; }
     }

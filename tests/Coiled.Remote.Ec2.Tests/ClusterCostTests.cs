@@ -13,6 +13,23 @@ public sealed class ClusterCostTests
         => InstancePrices.Breakdown(0.08925m, TimeSpan.FromHours(730), 8).Should().Be(new Ec2CostBreakdown(65.1525m, 3.65m, 0.64m));
 
     [Fact]
+    public void Breakdown_InstanceWithoutPublicAddress_ChargesNoIpv4()
+        => InstancePrices.Breakdown(0.08925m, TimeSpan.FromHours(730), 8, publicAddress: false).Should().Be(new Ec2CostBreakdown(65.1525m, 0m, 0.64m));
+
+    [Fact]
+    public void CostSummary_PrivateInstances_ChargeNoPublicIpv4()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var resources = new ClusterResources(time);
+        resources.LaunchSent("token");
+        resources.Launched("token", [new Instance { InstanceId = "i-1" }, new Instance { InstanceId = "i-2" }]);
+        resources.Priced(["i-1", "i-2"], OnDemand("c7i.large"), 0.08925m, 8, publicAddress: false);
+        time.Advance(TimeSpan.FromHours(1));
+
+        resources.CostSummary("c7i.large").Should().Be("2 x c7i.large (on-demand) for 1h00m: instances $0.179 + public IPv4 $0.000 + EBS $0.002 = $0.180");
+    }
+
+    [Fact]
     public void Breakdown_UnderAMinute_BillsAMinuteOfInstanceButTheAddressAndVolumePerSecond()
     {
         var cost = InstancePrices.Breakdown(3.6m, TimeSpan.FromSeconds(36), 730);

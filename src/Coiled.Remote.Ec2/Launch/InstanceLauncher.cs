@@ -250,7 +250,7 @@ internal sealed class InstanceLauncher(
         var hourly = candidate.Spot
             ? await SpotPriceAsync(candidate.InstanceType, candidate.Zone, cancellationToken).ConfigureAwait(false)
             : InstancePrices.OnDemandHourly(candidate.InstanceType);
-        resources.Priced(ids, candidate, hourly, options.RootVolumeGiB ?? AmazonLinuxImage.RootVolumeGiB);
+        resources.Priced(ids, candidate, hourly, options.RootVolumeGiB ?? AmazonLinuxImage.RootVolumeGiB, publicAddress: !options.PrivateAddresses);
         if (hourly is null)
         {
             logger.NoPriceKnown(candidate.InstanceType);

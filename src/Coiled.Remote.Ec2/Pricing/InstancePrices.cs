@@ -78,10 +78,10 @@ internal static class InstancePrices
 
     /// <summary>
     /// What one instance costs, all told, for <paramref name="running"/>: its hours at <paramref name="hourly"/> (null
-    /// when unknown), its public IPv4 address and its root volume of <paramref name="rootVolumeGiB"/>.
+    /// when unknown), its public IPv4 address if it has one, and its root volume of <paramref name="rootVolumeGiB"/>.
     /// </summary>
-    public static Ec2CostBreakdown Breakdown(decimal? hourly, TimeSpan running, int rootVolumeGiB)
-        => new(hourly is { } price ? For(price, running) : null, PublicIpv4For(running), EbsFor(rootVolumeGiB, running));
+    public static Ec2CostBreakdown Breakdown(decimal? hourly, TimeSpan running, int rootVolumeGiB, bool publicAddress = true)
+        => new(hourly is { } price ? For(price, running) : null, publicAddress ? PublicIpv4For(running) : 0m, EbsFor(rootVolumeGiB, running));
 
     private static decimal Hours(TimeSpan span) => (decimal)Math.Max(0, span.TotalSeconds) / 3600m;
 }

@@ -150,7 +150,7 @@ internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvi
             }
 
             var running = now - new DateTimeOffset(DateTime.SpecifyKind(instance.LaunchTime!.Value, DateTimeKind.Utc));
-            cost = cost.Plus(InstancePrices.Breakdown(hourly, running, AmazonLinuxImage.RootVolumeGiB));
+            cost = cost.Plus(InstancePrices.Breakdown(hourly, running, AmazonLinuxImage.RootVolumeGiB, publicAddress: !string.IsNullOrEmpty(instance.PublicIpAddress)));
         }
 
         return (cost, notes.Count == 0 ? null : string.Join("; ", notes.Distinct(StringComparer.Ordinal)));
