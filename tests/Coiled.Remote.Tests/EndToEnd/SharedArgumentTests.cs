@@ -61,20 +61,7 @@ public sealed class SharedArgumentTests
     {
         const string Token = "shared-argument-token-0123456789";
         using var cache = new TempDirectory();
-        await using var host = await WorkerHost.StartAsync(new WorkerHostOptions
-        {
-            Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0),
-            Token = Token,
-            CacheDirectory = cache.Path,
-            Slots = 2,
-            Executors = new ExecutorOptions
-            {
-                FileName = Environment.ProcessPath!,
-                Arguments = [Path.Combine(AppContext.BaseDirectory, "coiled-remote-worker.dll")],
-                KeepSpare = false,
-                DirectRoutes = false,
-            },
-        }, CancellationToken.None);
+        await using var host = await RelayedWorkerHost.StartAsync(Token, cache.Path);
         await using var cluster = await Cluster.ConnectAsync([new WorkerEndpoint(host.Address)], Token).WaitAsync(Safety);
         var model = Model(seed: 7);
 

@@ -68,20 +68,7 @@ public sealed class StagedShareTests
     public async Task MapAsync_StreamRelayedByTheDaemon_TheExecutorReadsTheFetchedValue()
     {
         using var cache = new TempDirectory();
-        await using var host = await WorkerHost.StartAsync(new WorkerHostOptions
-        {
-            Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0),
-            Token = Token,
-            CacheDirectory = cache.Path,
-            Slots = 2,
-            Executors = new ExecutorOptions
-            {
-                FileName = Environment.ProcessPath!,
-                Arguments = [Path.Combine(AppContext.BaseDirectory, "coiled-remote-worker.dll")],
-                KeepSpare = false,
-                DirectRoutes = false,
-            },
-        }, CancellationToken.None);
+        await using var host = await RelayedWorkerHost.StartAsync(Token, cache.Path);
         await using var staging = await LoopbackBlobStaging.StartAsync();
         var backend = new StagingBackend(new ConnectedBackend([new WorkerEndpoint(host.Address)]), staging);
         await using var cluster = await Cluster.StartCoreAsync(new ClusterOptions { Workers = 1, ReplaceLostWorkers = false }, backend, Token, CancellationToken.None).WaitAsync(Safety);
