@@ -179,7 +179,6 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         IAsyncEnumerator<(string InstanceId, Uri Address)>? booting = null;
         using var hunting = CancellationTokenSource.CreateLinkedTokenSource(starting.Token);
         _hunting = hunting;
-        var expected = launch.Count;
         Task<(int Launched, string? Shortfall)> remaining = Task.FromResult<(int, string?)>((launch.Count, null));
         try
         {
@@ -244,7 +243,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                     // more are launched.
                     await StopHuntingAsync().ConfigureAwait(false);
                     await DeleteBootSecretsAsync("the boot ended").ConfigureAwait(false);
-                    await TerminateLateAsync([.. _resources.LiveInstanceIds.Where(id => !came.Contains(id))], came.Count, expected, logger).ConfigureAwait(false);
+                    await TerminateLateAsync([.. _resources.LiveInstanceIds.Where(id => !came.Contains(id))], came.Count, launch.Count, logger).ConfigureAwait(false);
                     throw;
                 }
 
