@@ -38,12 +38,13 @@ internal sealed class StreamJob<TResult> : Job
     /// <summary>The source ended after <paramref name="total"/> items.</summary>
     public void InputCompleted(long total)
     {
+        // The tracker learns the total before the consumer can see the stream end, so the final report carries it.
+        Progress?.SetTotal(total);
         lock (_lock)
         {
             _total = total;
         }
 
-        Progress?.SetTotal(total);
         _resultReady.Set();
     }
 
@@ -53,13 +54,13 @@ internal sealed class StreamJob<TResult> : Job
     /// </summary>
     public void InputFailed(long count, Exception error)
     {
+        Progress?.SetTotal(count);
         lock (_lock)
         {
             _total = count;
             _sourceError = error;
         }
 
-        Progress?.SetTotal(count);
         _resultReady.Set();
     }
 
