@@ -48,6 +48,9 @@ internal sealed class ClusterResources(TimeProvider time)
     /// <summary>What the instances have cost so far, by what AWS bills for.</summary>
     public Ec2CostBreakdown CostBreakdown => CostOf(Snapshot(), time.GetUtcNow());
 
+    /// <summary>The zone of the cluster's live instances (of the first, should they span several); null before any launch.</summary>
+    public string? Zone => Snapshot().FirstOrDefault(i => i.TerminatedAt is null && i.Zone is not null)?.Zone;
+
     public void SecurityGroupCreated(string groupId) => Volatile.Write(ref _securityGroupId, groupId);
 
     /// <summary>Whether RunInstances was ever sent: until then no instance can carry the cluster's (fresh, random) name.</summary>
@@ -114,6 +117,7 @@ internal sealed class ClusterResources(TimeProvider time)
             foreach (var instance in _instances.Where(i => priced.Contains(i.Id)))
             {
                 instance.InstanceType = candidate.InstanceType;
+                instance.Zone = candidate.Zone;
                 instance.Spot = candidate.Spot;
                 instance.HourlyPrice = hourly;
                 instance.RootVolumeGiB = rootVolumeGiB;
@@ -178,6 +182,8 @@ internal sealed class ClusterResources(TimeProvider time)
         public decimal? HourlyPrice { get; set; }
 
         public string? InstanceType { get; set; }
+
+        public string? Zone { get; set; }
 
         /// <summary>Whether it is a spot instance; null for one found by tag, not launched by this cluster.</summary>
         public bool? Spot { get; set; }

@@ -43,6 +43,10 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     private InterruptWatcher? _interrupts;
     private CancellationTokenSource? _hunting;
     private Task _remaining = Task.CompletedTask;
+    private WorkerTopUp? _topUp;
+    private BootSecrets? _firstSecrets;
+    private readonly CancellationTokenSource _disposing = new();
+    private readonly List<Task> _topUps = [];
 
     /// <summary>Creates a backend for one cluster; the cluster started with it disposes it.</summary>
     /// <param name="options">Region, instance type, spot and network settings.</param>
@@ -155,15 +159,55 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     /// connections. Until <see cref="WorkerLaunch.MinimumCount"/> workers came, a failure or cancellation removes
     /// everything the start created; after that, instances whose worker does not come are terminated and the sequence
     /// ends with a <see cref="ClusterStartException"/> that names them and quotes their console output, while the
-    /// workers that came run on.
+    /// workers that came run on. Called again once the cluster runs (for a replacement of a lost or interrupted worker),
+    /// it launches that many more instances into the cluster's security group and zone; a failure then terminates only
+    /// what that launch started.
     /// </summary>
-    public async IAsyncEnumerable<WorkerEndpoint> StartWorkersStreamingAsync(WorkerLaunch launch, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public IAsyncEnumerable<WorkerEndpoint> StartWorkersStreamingAsync(WorkerLaunch launch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(launch);
-        if (_client is not null)
+        ObjectDisposedException.ThrowIf(_disposing.IsCancellationRequested, this);
+        if (_client is null)
         {
-            throw new InvalidOperationException("An Ec2Backend starts the workers of one cluster; create a new Ec2Backend for another cluster.");
+            return StartClusterAsync(launch, cancellationToken);
         }
+
+        return Volatile.Read(ref _topUp) is { } topUp
+            ? AddWorkersAsync(topUp, launch, cancellationToken)
+            : throw new InvalidOperationException(
+                $"EC2 cluster {ClusterName} is still starting, or its start failed: more workers can be added once it runs. An Ec2Backend starts the workers of one cluster; create a new Ec2Backend for another cluster.");
+    }
+
+    /// <summary>More instances for the running cluster; disposal cancels the launch and waits for it to end before the teardown.</summary>
+    private async IAsyncEnumerable<WorkerEndpoint> AddWorkersAsync(WorkerTopUp topUp, WorkerLaunch launch, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_topUps)
+        {
+            if (_disposing.IsCancellationRequested)
+            {
+                throw new ObjectDisposedException(nameof(Ec2Backend), $"EC2 cluster {ClusterName} is being torn down: no instance is launched for it.");
+            }
+
+            _topUps.Add(ended.Task);
+        }
+
+        try
+        {
+            using var adding = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+            await foreach (var endpoint in topUp.LaunchAsync(launch, adding.Token).WithCancellation(adding.Token).ConfigureAwait(false))
+            {
+                yield return endpoint;
+            }
+        }
+        finally
+        {
+            ended.SetResult();
+        }
+    }
+
+    private async IAsyncEnumerable<WorkerEndpoint> StartClusterAsync(WorkerLaunch launch, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
 
         var logger = launch.LoggerFactory.CreateLogger<Ec2Backend>();
         var (client, credentials, region) = await Ec2ClientFactory.CreateAsync(_options, cancellationToken).ConfigureAwait(false);
@@ -180,6 +224,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         using var hunting = CancellationTokenSource.CreateLinkedTokenSource(starting.Token);
         _hunting = hunting;
         Task<(int Launched, string? Shortfall)> remaining = Task.FromResult<(int, string?)>((launch.Count, null));
+        WorkerTopUp? topUp = null;
         try
         {
             IReadOnlyDictionary<string, string>? variables;
@@ -192,10 +237,12 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                 await staging.CheckAsync(credentials, region, starting.Token).ConfigureAwait(false);
                 var launcher = new InstanceLauncher(client, _options, region, ClusterName, _owner, _resources, _tuning, _time, logger);
                 var placement = await launcher.PlaceAsync(starting.Token).ConfigureAwait(false);
-                var script = await staging.PrepareBootAsync(launch, certificate, credentials, region, starting.Token).ConfigureAwait(false);
+                (var script, _firstSecrets) = await staging.PrepareBootAsync(launch, certificate, credentials, region, starting.Token).ConfigureAwait(false);
                 (_, remaining) = await launcher.LaunchAsync(placement, launch.Count, launch.MinimumCount, script, hunting.Token).ConfigureAwait(false);
                 _remaining = remaining;
                 variables = _options.ForwardAwsCredentials ? await AwsCredentialVariables.ReadAsync(credentials, region).ConfigureAwait(false) : null;
+                topUp = new WorkerTopUp(client, _options, ClusterName, launcher, placement, staging, variables, _tuning, _time, logger,
+                    (ids, ready, requested) => TerminateLateAsync(ids, ready, requested, logger));
                 booting = new BootWatcher(client, ClusterName, _options.WorkerPort, _tuning, _time, logger, _options.PrivateAddresses)
                     .WatchAsync(() => _resources.InstanceIds, remaining, launch.MinimumCount, starting.Token).GetAsyncEnumerator(starting.Token);
             }
@@ -255,8 +302,10 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                 }
                 if (came.Count == launch.MinimumCount)
                 {
-                    // Enough workers: Ctrl+C now tears the running cluster down instead of cancelling its start.
+                    // Enough workers: Ctrl+C now tears the running cluster down instead of cancelling its start, and
+                    // the cluster may ask for more.
                     interrupts.StartEnded();
+                    Volatile.Write(ref _topUp, topUp);
                 }
 
                 yield return new WorkerEndpoint(up.Address) { CertificateThumbprint = certificate.Thumbprint, EnvironmentVariables = variables };
@@ -281,8 +330,18 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     public async ValueTask DisposeAsync()
     {
         _interrupts?.Stop();
+        Task[] topUps;
+        lock (_topUps)
+        {
+            _disposing.Cancel();
+            topUps = [.. _topUps];
+        }
+
+        // Launches of more workers end first (each terminates what it started and no worker took), then the rest goes.
+        await Task.WhenAll(topUps).ConfigureAwait(false);
         await StopHuntingAsync().ConfigureAwait(false);
         await DeleteBootSecretsAsync("the cluster was disposed").ConfigureAwait(false);
+
         if (_teardown is { } teardown)
         {
             await teardown.TeardownAsync("the cluster was disposed").ConfigureAwait(false);
@@ -290,6 +349,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
 
         _client?.Dispose();
         _staging?.Dispose();
+        _disposing.Dispose();
     }
 
     /// <summary>
@@ -388,7 +448,8 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         }
     }
 
-    private Task DeleteBootSecretsAsync(string why) => _staging?.DeleteBootSecretsAsync(why) ?? Task.CompletedTask;
+    /// <summary>Deletes the first launch's boot secrets (those of later launches go when their boot ends, or at teardown).</summary>
+    private Task DeleteBootSecretsAsync(string why) => _firstSecrets?.DeleteAsync(why) ?? Task.CompletedTask;
 
     /// <summary>Terminates the instances whose worker did not come after the cluster started without them; disposal waits for them.</summary>
     private async Task TerminateLateAsync(IReadOnlyList<string> ids, int ready, int requested, ILogger logger)

@@ -24,6 +24,15 @@ public sealed partial class LocalEc2Endpoint
     /// </summary>
     public Dictionary<string, int> Capacity { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Sets what <see cref="Capacity"/> holds for "type@zone" while the endpoint may be answering launches.</summary>
+    public void SetCapacity(string typeAtZone, int instances)
+    {
+        lock (_lock)
+        {
+            Capacity[typeAtZone] = instances;
+        }
+    }
+
     /// <summary>The account's quota of running spot instances; null for none.</summary>
     public int? MaxSpotInstances { get; set; }
 

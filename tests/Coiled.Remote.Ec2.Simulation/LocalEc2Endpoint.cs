@@ -133,6 +133,26 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// EC2 takes a running instance away, as when it reclaims a spot instance or its host fails: the machine stops at
+    /// once (its processes killed, no power-off of its own) and the instance goes shutting-down, then terminated.
+    /// </summary>
+    public void Reclaim(FakeInstance instance, string reason = "Server.SpotInstanceTermination: Spot instance termination")
+    {
+        lock (_lock)
+        {
+            if (instance.State is "terminated" or "shutting-down")
+            {
+                return;
+            }
+
+            instance.State = "shutting-down";
+            instance.StateReason = reason;
+            StopProcess(instance);
+            _background.Add(FinishAsync(instance, "terminated"));
+        }
+    }
+
     /// <summary>How long shutting-down lasts.</summary>
     public TimeSpan TerminationDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 

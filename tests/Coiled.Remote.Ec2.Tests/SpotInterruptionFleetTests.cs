@@ -15,7 +15,7 @@ public sealed class SpotInterruptionFleetTests(ITestOutputHelper output)
     private const int Items = 1500;
 
     [LocalS3Fact]
-    public async Task MapAsync_SpotInstanceInterruptedMidCall_ItsTasksRunElsewhereWithNoneLostAndItsWorkerPowersItOff()
+    public async Task MapAsync_SpotInstanceInterruptedMidCall_ItsTasksRunElsewhereWithNoneLostItPowersOffAndASpotReplacementJoins()
     {
         var isolated = SandboxNetwork.Unavailable is null;
         output.WriteLine(isolated ? "instances in network namespaces" : $"instances on this machine's network: {SandboxNetwork.Unavailable}");
@@ -42,6 +42,7 @@ public sealed class SpotInterruptionFleetTests(ITestOutputHelper output)
 
         var victim = cluster.Workers[0];
         var instance = ec2.Instances.Single(i => i.SandboxAddress == victim.Address.Host);
+        var original = ec2.Instances.Select(i => i.Id).ToList();
         var announced = DateTimeOffset.UtcNow;
         ec2.Metadata.Interrupt(instance.Id, "terminate", announced.AddMinutes(2));
         var results = await map.WaitAsync(TimeSpan.FromMinutes(3));
@@ -70,5 +71,18 @@ public sealed class SpotInterruptionFleetTests(ITestOutputHelper output)
             DateTime.UtcNow.Should().BeBefore(deadline.AddMinutes(2), "the reclaimed instance should power itself off");
             await Task.Delay(50);
         }
+
+        // A replacement, spot first again and in the cluster's zone, joins the cluster.
+        while (cluster.Workers.Count(w => w.State == WorkerState.Ready) < 3)
+        {
+            DateTime.UtcNow.Should().BeBefore(deadline.AddMinutes(4), "a replacement should join");
+            await Task.Delay(50);
+        }
+
+        var replacement = ec2.Instances.Should().ContainSingle(i => !original.Contains(i.Id)).Which;
+        replacement.Spot.Should().BeTrue();
+        replacement.Zone.Should().Be(instance.Zone);
+        logs.Entries.Should().ContainSingle(e => e.Message.StartsWith($"Worker {victim.Id} ended (its cloud reclaims its machine", StringComparison.Ordinal) && e.Message.Contains("replaced by worker", StringComparison.Ordinal));
+        output.WriteLine($"replacement {replacement.Id} ({replacement.InstanceType}, spot, {replacement.Zone}) joined");
     }
 }

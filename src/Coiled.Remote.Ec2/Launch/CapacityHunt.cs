@@ -24,15 +24,19 @@ internal sealed class CapacityHunt(
     /// deadline (<see cref="Ec2Options.CapacityTimeout"/>) comes or nothing is left to try; <c>Remaining</c> then tells how
     /// many were launched in all, and why not all when fewer.
     /// </summary>
+    /// <param name="candidates">Where instances can go.</param>
+    /// <param name="count">How many to launch.</param>
+    /// <param name="minimum">How many to launch before returning.</param>
+    /// <param name="cancellationToken">Stops asking.</param>
+    /// <param name="zone">The zone to try first (where the cluster's instances are); null for the first that has room.</param>
     /// <exception cref="ClusterStartException">Fewer than <paramref name="minimum"/> could be launched: a quota, or no capacity anywhere.</exception>
     public async Task<(int Launched, Task<(int Launched, string? Shortfall)> Remaining)> HuntAsync(
-        IReadOnlyList<LaunchCandidate> candidates, int count, int minimum, CancellationToken cancellationToken)
+        IReadOnlyList<LaunchCandidate> candidates, int count, int minimum, CancellationToken cancellationToken, string? zone = null)
     {
         var deadline = time.GetUtcNow() + options.CapacityTimeout;
         var retry = tuning.CapacityRetryInterval ?? RetryInterval;
         var refusals = new CapacityRefusals();
         var types = InstanceLauncher.TypesOf(options);
-        string? zone = null;
         var launched = 0;
 
         // Rounds until `target` are launched (true), or until nothing is left to try or the deadline (false). After the

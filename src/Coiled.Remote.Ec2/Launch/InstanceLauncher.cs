@@ -69,6 +69,9 @@ internal sealed class InstanceLauncher(
     }
 
 
+    /// <summary>When the cluster's instances power themselves off and the sweep may remove them; set by <see cref="LaunchAsync"/>.</summary>
+    public DateTimeOffset? Expires { get; private set; }
+
     /// <summary>
     /// Creates the security group and launches up to <paramref name="count"/> instances that boot with
     /// <paramref name="script"/> where EC2 has room (<see cref="CapacityHunt"/>), returning once at least
@@ -78,9 +81,24 @@ internal sealed class InstanceLauncher(
     public async Task<(int Launched, Task<(int Launched, string? Shortfall)> Remaining)> LaunchAsync(Placement placement, int count, int minimum, string script, CancellationToken cancellationToken)
     {
         var expires = time.GetUtcNow() + options.MaxLifetime;
+        Expires = expires;
         await CreateSecurityGroupAsync(placement.VpcId, placement.IngressCidr, expires, cancellationToken).ConfigureAwait(false);
-        var hunt = new CapacityHunt(client, options, region, clusterName, tuning, time, logger, (candidate, asked, token) => RunAsync(candidate, asked, placement, script, expires, token));
+        var hunt = new CapacityHunt(client, options, region, clusterName, tuning, time, logger, (candidate, asked, token) => RunAsync(candidate, asked, placement, script, expires, null, token));
         return await hunt.HuntAsync(placement.Candidates, count, minimum, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// After <see cref="LaunchAsync"/>: launches up to <paramref name="count"/> more instances into the cluster's security
+    /// group, in the zone of its instances when EC2 has room there, as <see cref="LaunchAsync"/> does; each launch's
+    /// instances are passed to <paramref name="launched"/> as EC2 names them.
+    /// </summary>
+    /// <exception cref="ClusterStartException">Fewer than <paramref name="minimum"/> could be launched.</exception>
+    public Task<(int Launched, Task<(int Launched, string? Shortfall)> Remaining)> LaunchMoreAsync(
+        Placement placement, int count, int minimum, string script, Action<IReadOnlyList<string>> launched, CancellationToken cancellationToken)
+    {
+        var expires = Expires ?? throw new InvalidOperationException("LaunchAsync comes first.");
+        var hunt = new CapacityHunt(client, options, region, clusterName, tuning, time, logger, (candidate, asked, token) => RunAsync(candidate, asked, placement, script, expires, launched, token));
+        return hunt.HuntAsync(placement.Candidates, count, minimum, cancellationToken, resources.Zone);
     }
 
     private async Task<(string VpcId, IReadOnlyList<(string SubnetId, string Zone)> Subnets)> FindSubnetsAsync(CancellationToken cancellationToken)
@@ -163,7 +181,8 @@ internal sealed class InstanceLauncher(
 
 
     /// <summary>One RunInstances call of MinCount 1 and MaxCount <paramref name="count"/>, with a client token of its own; returns how many EC2 launched.</summary>
-    private async Task<int> RunAsync(LaunchCandidate candidate, int count, Placement placement, string script, DateTimeOffset expires, CancellationToken cancellationToken)
+    private async Task<int> RunAsync(
+        LaunchCandidate candidate, int count, Placement placement, string script, DateTimeOffset expires, Action<IReadOnlyList<string>>? launched, CancellationToken cancellationToken)
     {
         var tags = Tags(expires, $"{clusterName} worker");
         var tagged = new List<ResourceType> { ResourceType.Instance, ResourceType.Volume, ResourceType.NetworkInterface };
@@ -247,6 +266,7 @@ internal sealed class InstanceLauncher(
         var instances = response.Reservation?.Instances ?? [];
         resources.Launched(clientToken, instances);
         var ids = instances.Select(i => i.InstanceId).ToList();
+        launched?.Invoke(ids);
         var hourly = candidate.Spot
             ? await SpotPriceAsync(candidate.InstanceType, candidate.Zone, cancellationToken).ConfigureAwait(false)
             : InstancePrices.OnDemandHourly(candidate.InstanceType);

@@ -18,9 +18,18 @@ internal sealed class SpotPrices(IAmazonEC2 client, TimeProvider time)
     /// </summary>
     public async Task<(decimal? Hourly, string? Unknown)> HourlyAsync(string instanceType, string zone, CancellationToken cancellationToken)
     {
-        if (!_known.TryGetValue((instanceType, zone), out var price))
+        lock (_known)
         {
-            price = await AskAsync(instanceType, zone, cancellationToken).ConfigureAwait(false);
+            if (_known.TryGetValue((instanceType, zone), out var known))
+            {
+                return known;
+            }
+        }
+
+        // Two launches at once may both ask: the answers agree.
+        var price = await AskAsync(instanceType, zone, cancellationToken).ConfigureAwait(false);
+        lock (_known)
+        {
             _known[(instanceType, zone)] = price;
         }
 

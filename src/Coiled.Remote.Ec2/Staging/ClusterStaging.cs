@@ -22,8 +22,9 @@ internal sealed class ClusterStaging(Ec2Options options, Ec2Tuning tuning, TimeP
 
     private IAmazonS3? _s3;
     private S3Staging? _staging;
-    private BootSecrets? _secrets;
+    private readonly List<BootSecrets> _secrets = [];
     private S3BlobStaging? _files;
+    private string? _workerKey;
 
     /// <summary>The application's files for the workers to fetch; null until <see cref="PrepareBootAsync"/> succeeded.</summary>
     public IBlobStaging? Files { get; private set; }
@@ -44,19 +45,21 @@ internal sealed class ClusterStaging(Ec2Options options, Ec2Tuning tuning, TimeP
         _account = await AccountIdentity.AccountIdAsync(options, credentials, region, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>After <see cref="CheckAsync"/>: the bucket, the worker and the secrets staged; returns the instances' user data.</summary>
-    public async Task<string> PrepareBootAsync(
+    /// <summary>
+    /// After <see cref="CheckAsync"/>: the bucket and the worker staged, then the first launch's secrets; returns the
+    /// instances' user data and those secrets, to delete once the launch's workers are up.
+    /// </summary>
+    public async Task<(string Script, BootSecrets Secrets)> PrepareBootAsync(
         WorkerLaunch launch, ClusterCertificate certificate, AWSCredentials credentials, string region, CancellationToken cancellationToken)
     {
         var (bundle, account) = (_bundle, _account) is ({ } b, { } a) ? (b, a) : throw new InvalidOperationException("CheckAsync comes first.");
         var s3 = _s3 = S3ClientFactory.Create(options, credentials, region);
         var bucket = StagingBucket.NameFor(account, region);
-        string workerKey;
         try
         {
             await StagingBucket.EnsureAsync(s3, account, region, logger, cancellationToken).ConfigureAwait(false);
             _staging = new S3Staging(s3, bucket, account, options.S3ServiceUrl, time, logger);
-            workerKey = await _staging.StageFileAsync(bundle.Path, bundle.Sha256, cancellationToken).ConfigureAwait(false);
+            _workerKey = await _staging.StageFileAsync(bundle.Path, bundle.Sha256, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or HttpRequestException)
         {
@@ -66,23 +69,60 @@ internal sealed class ClusterStaging(Ec2Options options, Ec2Tuning tuning, TimeP
                 "may use the bucket (README, Permissions).", ex);
         }
 
-        // The instances fetch the worker and the secrets while they boot; the addresses expire with the boot.
-        var secrets = _secrets = new BootSecrets(_staging, clusterName, logger);
-        // Instances launched at the end of the capacity wait still boot within their addresses' validity.
-        var valid = options.CapacityTimeout + tuning.BootTimeout + LaunchAllowance;
-        var secretsUrl = await secrets.StageAsync(launch.Token, certificate.ExportPfx(), valid, cancellationToken).ConfigureAwait(false);
-        var workerUrl = await _staging.PresignAsync(workerKey, valid).ConfigureAwait(false);
         Files = _files = new S3BlobStaging(_staging, tuning.BootTimeout);
-        return UserDataScript.Render(new UserDataScript.Settings(
-            options.WorkerPort, workerUrl, bundle.Sha256, secretsUrl, launch.IdleTimeout, launch.NoClientTimeout, options.MaxLifetime)
-        {
-            // The first instance up waits for its client while the rest of the fleet boots.
-            FirstClientTimeout = launch.NoClientTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : options.CapacityTimeout + tuning.BootTimeout + launch.NoClientTimeout,
-        });
+        return await BootScriptAsync(launch, certificate, options.MaxLifetime, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Deletes the boot secrets, once: every instance read them before its worker listened. Never throws.</summary>
-    public Task DeleteBootSecretsAsync(string why) => _secrets?.DeleteAsync(why) ?? Task.CompletedTask;
+    /// <summary>
+    /// After <see cref="PrepareBootAsync"/>, for instances launched later (replacements): fresh secrets, with the
+    /// certificate <paramref name="certificate"/> their workers serve, and user data that powers them off after
+    /// <paramref name="lifetime"/>, when the cluster's own lifetime ends.
+    /// </summary>
+    public async Task<(string Script, BootSecrets Secrets)> BootScriptAsync(
+        WorkerLaunch launch, ClusterCertificate certificate, TimeSpan lifetime, CancellationToken cancellationToken)
+    {
+        var (staging, bundle, workerKey) = (_staging, _bundle, _workerKey) is ({ } s, { } b, { } k) ? (s, b, k) : throw new InvalidOperationException("PrepareBootAsync comes first.");
+
+        // The instances fetch the worker and the secrets while they boot; the addresses expire with the boot.
+        var secrets = new BootSecrets(staging, clusterName, logger);
+        lock (_secrets)
+        {
+            _secrets.Add(secrets);
+        }
+
+        // Instances launched at the end of the capacity wait still boot within their addresses' validity.
+        var valid = options.CapacityTimeout + tuning.BootTimeout + LaunchAllowance;
+        try
+        {
+            var secretsUrl = await secrets.StageAsync(launch.Token, certificate.ExportPfx(), valid, cancellationToken).ConfigureAwait(false);
+            var workerUrl = await staging.PresignAsync(workerKey, valid).ConfigureAwait(false);
+            var script = UserDataScript.Render(new UserDataScript.Settings(
+                options.WorkerPort, workerUrl, bundle.Sha256, secretsUrl, launch.IdleTimeout, launch.NoClientTimeout, lifetime)
+            {
+                // The first instance up waits for its client while the rest of the fleet boots.
+                FirstClientTimeout = launch.NoClientTimeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : options.CapacityTimeout + tuning.BootTimeout + launch.NoClientTimeout,
+            });
+            return (script, secrets);
+        }
+        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or HttpRequestException)
+        {
+            await secrets.DeleteAsync("staging them failed").ConfigureAwait(false);
+            throw new ClusterStartException(
+                $"The boot secrets of cluster {clusterName} could not be staged in the bucket {staging.Bucket}: {ex.Message} Nothing was launched for them.", ex);
+        }
+    }
+
+    /// <summary>Deletes every launch's boot secrets that are still in the bucket (teardown). Never throws.</summary>
+    public Task DeleteBootSecretsAsync(string why)
+    {
+        List<BootSecrets> all;
+        lock (_secrets)
+        {
+            all = [.. _secrets];
+        }
+
+        return Task.WhenAll(all.Select(s => s.DeleteAsync(why)));
+    }
 
     public void Dispose()
     {
