@@ -105,6 +105,9 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     /// <summary>The IAM instance profiles of the account, by name.</summary>
     public HashSet<string> InstanceProfiles { get; } = new(StringComparer.Ordinal) { "coiled-workers" };
 
+    /// <summary>RunInstances answers RequestLimitExceeded (EC2's throttling) this many more times, launching nothing.</summary>
+    public int ThrottleRunInstances { get; set; }
+
     /// <summary>RunInstances requests are lost on the way: EC2 never acts on them, and the caller gets no answer.</summary>
     public bool LoseRunInstances { get; set; }
 
@@ -524,6 +527,12 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
 
     private XElement RunInstances(Ec2Call call)
     {
+        if (ThrottleRunInstances > 0)
+        {
+            ThrottleRunInstances--;
+            throw new Ec2Error("RequestLimitExceeded", "Request limit exceeded.");
+        }
+
         var spot = call["InstanceMarketOptions.MarketType"] == "spot";
         if (spot && SpotError is { } error)
         {

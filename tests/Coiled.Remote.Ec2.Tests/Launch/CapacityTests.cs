@@ -104,6 +104,25 @@ public sealed class CapacityTests
     }
 
     [LocalS3Fact]
+    public async Task StartAsync_RunInstancesThrottledBeyondTheSdkRetries_AsksAgainAndStartsWithEveryInstance()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        // More refusals than the SDK's own retries of one call absorb: the start's capacity rounds must ask again.
+        ec2.ThrottleRunInstances = 12;
+
+        await using (var cluster = await StartAsync(ec2, ec2.Options(), workers: 2))
+        {
+            (await cluster.MapAsync(Ec2Jobs.Square, [3.0, 4.0])).Should().Equal(9.0, 16.0);
+        }
+
+        ec2.ThrottleRunInstances.Should().Be(0);
+        ec2.Calls.Count(c => c.Action == "RunInstances").Should().BeGreaterThan(12);
+        ec2.Instances.Should().HaveCount(2);
+        ec2.LiveInstances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+    }
+
+    [LocalS3Fact]
     public async Task StartAsync_NoCapacityUntilTheDeadline_FailsNamingWhatEc2RefusedAndLeavesNothing()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
