@@ -126,13 +126,40 @@ internal sealed class ClusterResources(TimeProvider time)
         }
     }
 
-    public void Terminated(string id)
+    /// <summary>An instance EC2 reported terminated, or that the cluster terminated: it costs nothing from <paramref name="at"/> (default now).</summary>
+    public void Terminated(string id, DateTimeOffset? at = null)
     {
         lock (_instances)
         {
             foreach (var instance in _instances.Where(i => i.Id == id && i.TerminatedAt is null))
             {
-                instance.TerminatedAt = time.GetUtcNow();
+                instance.TerminatedAt = at is { } when && when >= instance.LaunchedAt && when <= time.GetUtcNow() ? when : time.GetUtcNow();
+            }
+        }
+    }
+
+    /// <summary>
+    /// After describing the live instances (<paramref name="described"/>, what EC2 knows of them): those it reports
+    /// terminated, and those it no longer knows although they were launched long enough ago to be visible (EC2 forgets
+    /// terminated instances after about an hour), ended and cost nothing more: the first from when EC2 says they went.
+    /// An instance EC2 does not list within <paramref name="visibleWithin"/> of its launch is taken as not yet listed.
+    /// </summary>
+    public void Settle(IReadOnlyCollection<Instance> described, TimeSpan visibleWithin)
+    {
+        var known = described.ToDictionary(i => i.InstanceId, StringComparer.Ordinal);
+        var now = time.GetUtcNow();
+        foreach (var instance in Snapshot().Where(i => i.TerminatedAt is null))
+        {
+            if (known.TryGetValue(instance.Id, out var found))
+            {
+                if (found.State?.Name?.Value == "terminated")
+                {
+                    Terminated(instance.Id, Ec2Calls.TransitionTime(found));
+                }
+            }
+            else if (now - instance.LaunchedAt >= visibleWithin)
+            {
+                Terminated(instance.Id);
             }
         }
     }

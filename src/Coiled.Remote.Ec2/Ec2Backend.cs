@@ -47,6 +47,8 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     private BootSecrets? _firstSecrets;
     private readonly CancellationTokenSource _disposing = new();
     private readonly List<Task> _topUps = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Uri, string> _instanceOf = new();
+    private ILogger _logger = NullLogger.Instance;
 
     /// <summary>Creates a backend for one cluster; the cluster started with it disposes it.</summary>
     /// <param name="options">Region, instance type, spot and network settings.</param>
@@ -195,8 +197,9 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         try
         {
             using var adding = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
-            await foreach (var endpoint in topUp.LaunchAsync(launch, adding.Token).WithCancellation(adding.Token).ConfigureAwait(false))
+            await foreach (var (instanceId, endpoint) in topUp.LaunchAsync(launch, adding.Token).WithCancellation(adding.Token).ConfigureAwait(false))
             {
+                _instanceOf[endpoint.Address] = instanceId;
                 yield return endpoint;
             }
         }
@@ -209,7 +212,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     private async IAsyncEnumerable<WorkerEndpoint> StartClusterAsync(WorkerLaunch launch, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
 
-        var logger = launch.LoggerFactory.CreateLogger<Ec2Backend>();
+        var logger = _logger = launch.LoggerFactory.CreateLogger<Ec2Backend>();
         var (client, credentials, region) = await Ec2ClientFactory.CreateAsync(_options, cancellationToken).ConfigureAwait(false);
         (_client, _region) = (client, region);
         var teardown = new ClusterTeardown(client, _resources, ClusterName, region, _options.InstanceType, _tuning, _time, logger);
@@ -225,6 +228,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         _hunting = hunting;
         Task<(int Launched, string? Shortfall)> remaining = Task.FromResult<(int, string?)>((launch.Count, null));
         WorkerTopUp? topUp = null;
+        var launched = new List<string>();
         try
         {
             IReadOnlyDictionary<string, string>? variables;
@@ -233,18 +237,29 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                 // Checks first, staging next, then what is billed: the worker and the credentials; the image, the subnet
                 // and the type; the bucket, the worker and the secrets staged; the security group and the instances.
                 var staging = _staging = new ClusterStaging(_options, _tuning, _time, ClusterName, logger);
-                teardown.BeforeTeardown = () => staging.DeleteBootSecretsAsync("the cluster was torn down");
+                teardown.BeforeTeardown = async () =>
+                {
+                    // Whoever tears down (disposal, a failed start, Ctrl+C), nothing is launched any more.
+                    await StopLaunchingAsync().ConfigureAwait(false);
+                    await staging.DeleteBootSecretsAsync("the cluster was torn down").ConfigureAwait(false);
+                };
                 await staging.CheckAsync(credentials, region, starting.Token).ConfigureAwait(false);
                 var launcher = new InstanceLauncher(client, _options, region, ClusterName, _owner, _resources, _tuning, _time, logger);
                 var placement = await launcher.PlaceAsync(starting.Token).ConfigureAwait(false);
                 (var script, _firstSecrets) = await staging.PrepareBootAsync(launch, certificate, credentials, region, starting.Token).ConfigureAwait(false);
-                (_, remaining) = await launcher.LaunchAsync(placement, launch.Count, launch.MinimumCount, script, hunting.Token).ConfigureAwait(false);
+                (_, remaining) = await launcher.LaunchAsync(placement, launch.Count, launch.MinimumCount, script, ids =>
+                {
+                    lock (launched)
+                    {
+                        launched.AddRange(ids);
+                    }
+                }, hunting.Token).ConfigureAwait(false);
                 _remaining = remaining;
                 variables = _options.ForwardAwsCredentials ? await AwsCredentialVariables.ReadAsync(credentials, region).ConfigureAwait(false) : null;
                 topUp = new WorkerTopUp(client, _options, ClusterName, launcher, placement, staging, variables, _tuning, _time, logger,
                     (ids, ready, requested) => TerminateLateAsync(ids, ready, requested, logger));
                 booting = new BootWatcher(client, ClusterName, _options.WorkerPort, _tuning, _time, logger, _options.PrivateAddresses)
-                    .WatchAsync(() => _resources.InstanceIds, remaining, launch.MinimumCount, starting.Token).GetAsyncEnumerator(starting.Token);
+                    .WatchAsync(() => Snapshot(launched), remaining, launch.MinimumCount, starting.Token).GetAsyncEnumerator(starting.Token);
             }
             catch (Exception ex)
             {
@@ -290,7 +305,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                     // more are launched.
                     await StopHuntingAsync().ConfigureAwait(false);
                     await DeleteBootSecretsAsync("the boot ended").ConfigureAwait(false);
-                    await TerminateLateAsync([.. _resources.LiveInstanceIds.Where(id => !came.Contains(id))], came.Count, launch.Count, logger).ConfigureAwait(false);
+                    await TerminateLateAsync([.. Snapshot(launched).Where(id => !came.Contains(id))], came.Count, launch.Count, logger).ConfigureAwait(false);
                     throw;
                 }
 
@@ -308,6 +323,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                     Volatile.Write(ref _topUp, topUp);
                 }
 
+                _instanceOf[up.Address] = up.InstanceId;
                 yield return new WorkerEndpoint(up.Address) { CertificateThumbprint = certificate.Thumbprint, EnvironmentVariables = variables };
             }
         }
@@ -323,6 +339,32 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     }
 
     /// <summary>
+    /// Terminates the instance of a worker the cluster lost, or whose spot instance EC2 reclaims: its billing ends now,
+    /// not when EC2 takes it or the cluster is disposed. A failure is logged; disposal terminates it in any case.
+    /// </summary>
+    public async Task StopWorkerAsync(WorkerEndpoint endpoint, string reason, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        if (!_instanceOf.TryRemove(endpoint.Address, out var instanceId) || _client is not { } client)
+        {
+            return;
+        }
+
+        _logger.TerminatingEndedWorker(instanceId, ClusterName, endpoint.Address, reason);
+        try
+        {
+            using var timeout = new CancellationTokenSource(_tuning.TeardownTimeout, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+            await Ec2Teardown.TerminateAsync(client, [instanceId], _tuning, _time, linked.Token).ConfigureAwait(false);
+            _resources.Terminated(instanceId);
+        }
+        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or OperationCanceledException or HttpRequestException)
+        {
+            _logger.TerminateLateFailed(ex, instanceId);
+        }
+    }
+
+    /// <summary>
     /// Terminates every instance of the cluster, waits until EC2 reports them terminated, and deletes the security
     /// group, then logs what the cluster cost.
     /// </summary>
@@ -330,16 +372,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     public async ValueTask DisposeAsync()
     {
         _interrupts?.Stop();
-        Task[] topUps;
-        lock (_topUps)
-        {
-            _disposing.Cancel();
-            topUps = [.. _topUps];
-        }
-
-        // Launches of more workers end first (each terminates what it started and no worker took), then the rest goes.
-        await Task.WhenAll(topUps).ConfigureAwait(false);
-        await StopHuntingAsync().ConfigureAwait(false);
+        await StopLaunchingAsync().ConfigureAwait(false);
         await DeleteBootSecretsAsync("the cluster was disposed").ConfigureAwait(false);
 
         if (_teardown is { } teardown)
@@ -426,6 +459,35 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         }
     }
 
+    /// <summary>
+    /// No more instances, once the cluster is being torn down: refuses new launches of more workers, cancels those under
+    /// way and waits for them to end (each terminates what it started and no worker took), then stops the start's hunt.
+    /// </summary>
+    private async Task StopLaunchingAsync()
+    {
+        Task[] topUps;
+        lock (_topUps)
+        {
+            if (!_disposing.IsCancellationRequested)
+            {
+                _disposing.Cancel();
+            }
+
+            topUps = [.. _topUps];
+        }
+
+        await Task.WhenAll(topUps).ConfigureAwait(false);
+        await StopHuntingAsync().ConfigureAwait(false);
+    }
+
+    private static List<string> Snapshot(List<string> ids)
+    {
+        lock (ids)
+        {
+            return [.. ids];
+        }
+    }
+
     /// <summary>Stops asking EC2 for the rest of the instances and waits until no launch is in flight.</summary>
     private async Task StopHuntingAsync()
     {
@@ -464,6 +526,11 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         {
             using var timeout = new CancellationTokenSource(_tuning.TeardownTimeout, _time);
             await Ec2Teardown.TerminateAsync(client, ids, _tuning, _time, timeout.Token).ConfigureAwait(false);
+            foreach (var id in ids)
+            {
+                // Billing ends as they shut down; teardown waits for them all the same.
+                _resources.Terminated(id);
+            }
         }
         catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or OperationCanceledException or HttpRequestException)
         {

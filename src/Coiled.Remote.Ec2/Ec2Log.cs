@@ -46,6 +46,9 @@ internal static partial class Ec2Log
     [LoggerMessage(EventId = 2113, Level = LogLevel.Warning, Message = "Could not terminate {Ids} now; disposing the cluster terminates them")]
     public static partial void TerminateLateFailed(this ILogger logger, Exception exception, string ids);
 
+    [LoggerMessage(EventId = 2114, Level = LogLevel.Information, Message = "Terminating EC2 instance {Instance} of {Cluster}: its worker at {Address} ended ({Reason})")]
+    public static partial void TerminatingEndedWorker(this ILogger logger, string instance, string cluster, Uri address, string reason);
+
     [LoggerMessage(EventId = 2200, Level = LogLevel.Error, Message = "{Message}")]
     public static partial void TeardownIncomplete(this ILogger logger, Exception exception, string message);
 

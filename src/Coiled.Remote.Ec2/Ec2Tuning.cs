@@ -38,6 +38,12 @@ internal sealed record Ec2Tuning
     public TimeSpan InstanceNotFoundPatience { get; init; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
+    /// How long after its launch EC2 surely lists an instance: one it does not list after that is gone (EC2 forgets
+    /// terminated instances after about an hour), and teardown does not terminate it again.
+    /// </summary>
+    public TimeSpan InstanceVisibleWithin { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
     /// How long teardown looks for the instances of a launch EC2 never answered (by its client token) before it
     /// concludes that the launch started nothing.
     /// </summary>

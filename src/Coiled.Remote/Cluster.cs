@@ -36,6 +36,7 @@ public sealed partial class Cluster : IAsyncDisposable
     private readonly WorkerArrivals _arrivals;
     private readonly Telemetry.ClusterProgressReporter? _progress;
     private readonly Task _joining;
+    private readonly List<Task> _stopping = [];
     private int _replacements;
     private int _disposed;
 
@@ -55,7 +56,8 @@ public sealed partial class Cluster : IAsyncDisposable
             workerLost: options.ReplaceLostWorkers ? ReplaceAsync : null,
             changed: _progress is null ? null : _progress.OnChanged,
             sharedValueBytes: options.SharedValueBytes,
-            staging: (backend as IStagingBackend)?.Staging);
+            staging: (backend as IStagingBackend)?.Staging,
+            workerEnded: StopEndedWorker);
         foreach (var connection in connections)
         {
             StartWorker(connection);
@@ -169,8 +171,41 @@ public sealed partial class Cluster : IAsyncDisposable
             await connection.DisposeAsync().ConfigureAwait(false);
         }
 
+        Task[] stopping;
+        lock (_stopping)
+        {
+            stopping = [.. _stopping];
+        }
+
+        await Task.WhenAll(stopping).ConfigureAwait(false);
         await _backend.DisposeAsync().ConfigureAwait(false);
         OnClosed();
+    }
+
+    /// <summary>A worker was lost or interrupted: its backend stops its machine, in the background; disposal waits for that.</summary>
+    private void StopEndedWorker(ITaskWorker worker, string how)
+    {
+        if (worker is not WorkerConnection { Endpoint: { StartedByHand: false } endpoint })
+        {
+            return;
+        }
+
+        lock (_stopping)
+        {
+            _stopping.RemoveAll(t => t.IsCompleted);
+            _stopping.Add(Task.Run(async () =>
+            {
+                try
+                {
+                    await _backend.StopWorkerAsync(endpoint, how, _lifetime.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    // Disposal stops every worker in any case.
+                    _logger.WorkerNotStopped(ex, worker.Id, ex.Message);
+                }
+            }));
+        }
     }
 
     /// <summary>Workers that became ready after the start returned join the running cluster and take work in running calls.</summary>

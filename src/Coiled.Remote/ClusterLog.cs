@@ -37,6 +37,9 @@ internal static partial class ClusterLog
         "{Workers} worker(s) ({Address}) did not come; the cluster goes on with the {Ready} of {Requested} that did: {Reason}")]
     public static partial void WorkersDidNotCome(this ILogger logger, Exception exception, int workers, string address, int ready, int requested, string reason);
 
+    [LoggerMessage(EventId = 4115, Level = LogLevel.Warning, Message = "Worker {WorkerId} ended and its backend could not stop its machine now ({Message}); disposing the cluster stops it")]
+    public static partial void WorkerNotStopped(this ILogger logger, Exception exception, string workerId, string message);
+
     [LoggerMessage(EventId = 4114, Level = LogLevel.Information, Message = "Worker {WorkerId} at {Address} joined the running cluster ({Ready} of {Requested} worker(s))")]
     public static partial void WorkerJoinedLate(this ILogger logger, string workerId, Uri address, int ready, int requested);
 

@@ -42,6 +42,14 @@ public sealed class FakeInstance
     public string State { get; set; } = "pending";
     public string? PublicIp { get; set; }
     public string? StateReason { get; set; }
+
+    /// <summary>When it began to shut down or stop; EC2 gives it in the state transition reason.</summary>
+    public DateTime? TransitionedAt { get; set; }
+
+    /// <summary>EC2's state transition reason, such as <c>User initiated (2026-12-01 03:00:00 GMT)</c>; empty while it runs.</summary>
+    public string TransitionReason => TransitionedAt is { } at
+        ? $"{(StateReason?.StartsWith("Server.", StringComparison.Ordinal) == true ? "Service" : "User")} initiated ({at.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)} GMT)"
+        : string.Empty;
     public bool Described { get; set; }
     public Process? Process { get; set; }
     public string? Sandbox { get; set; }

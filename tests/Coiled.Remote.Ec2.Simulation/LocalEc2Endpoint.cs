@@ -35,6 +35,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
 
     private readonly WebApplication _app;
     private readonly Lock _lock = new();
+    private readonly List<FakeInstance> _forgotten = [];
     private readonly List<Ec2Call> _calls = [];
     private readonly Dictionary<string, FakeInstance> _instances = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FakeGroup> _groups = new(StringComparer.Ordinal);
@@ -151,8 +152,24 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
 
             instance.State = "shutting-down";
             instance.StateReason = reason;
+            instance.TransitionedAt = DateTime.UtcNow;
             StopProcess(instance);
             _background.Add(FinishAsync(instance, "terminated"));
+        }
+    }
+
+    /// <summary>EC2 forgets a terminated instance (as it does about an hour after): describing or terminating it by id answers InvalidInstanceID.NotFound.</summary>
+    public void Forget(FakeInstance instance)
+    {
+        lock (_lock)
+        {
+            if (instance.State != "terminated")
+            {
+                throw new InvalidOperationException($"{instance.Id} is {instance.State}: EC2 forgets only terminated instances.");
+            }
+
+            _instances.Remove(instance.Id);
+            _forgotten.Add(instance);
         }
     }
 
@@ -662,6 +679,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
             {
                 instance.State = "shutting-down";
                 instance.StateReason = "Client.UserInitiatedShutdown: User initiated shutdown";
+                instance.TransitionedAt = DateTime.UtcNow;
                 StopProcess(instance);
                 _background.Add(FinishAsync(instance, "terminated"));
             }
@@ -691,7 +709,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         E("instanceId", i.Id), E("imageId", i.ImageId),
         E("instanceState", new object[] { E("code", FakeInstance.StateCode(i.State)), E("name", i.State) }),
         E("privateDnsName", $"ip-{i.PrivateIp.Replace('.', '-')}.ec2.internal"), E("dnsName", i.PublicIp is null ? string.Empty : "ec2-fake.compute-1.amazonaws.com"),
-        E("reason", i.StateReason ?? string.Empty), i.KeyName is null ? null : E("keyName", i.KeyName), E("amiLaunchIndex", 0),
+        E("reason", i.TransitionReason), i.KeyName is null ? null : E("keyName", i.KeyName), E("amiLaunchIndex", 0),
         E("instanceType", i.InstanceType), E("launchTime", i.LaunchTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)),
         E("placement", new object[] { E("availabilityZone", i.Zone), E("tenancy", "default") }),
         E("subnetId", i.SubnetId), E("vpcId", i.VpcId), E("privateIpAddress", i.PrivateOnly ? i.SandboxAddress : i.PrivateIp), i.PublicIp is null ? null : E("ipAddress", i.PublicIp),
@@ -809,6 +827,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
             var terminate = instance.ShutdownBehavior == "terminate";
             instance.State = terminate ? "shutting-down" : "stopping";
             instance.StateReason = "Client.InstanceInitiatedShutdown: Instance initiated shutdown";
+            instance.TransitionedAt = DateTime.UtcNow;
             _background.Add(FinishAsync(instance, terminate ? "terminated" : "stopped"));
         }
     }

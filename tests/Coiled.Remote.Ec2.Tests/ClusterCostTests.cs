@@ -69,6 +69,49 @@ public sealed class ClusterCostTests
     }
 
     [Fact]
+    public void Settle_InstanceEc2ReportsTerminated_CountsItUntilTheTimeInItsTransitionReason()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 3, 0, 0, TimeSpan.Zero));
+        var resources = Launch(time, (2, OnDemand("c7i.large"), 0.08925m, 8));
+        time.Advance(TimeSpan.FromHours(2));
+
+        resources.Settle(
+            [
+                Described("i-000", "terminated", "User initiated (2026-12-01 04:00:00 GMT)"),
+                Described("i-001", "running", string.Empty),
+            ],
+            TimeSpan.FromMinutes(10));
+
+        resources.LiveInstanceIds.Should().Equal("i-001");
+        resources.CostBreakdown.Instances.Should().Be(0.2677500m, "i-000 for the 1 h until EC2 terminated it, i-001 for 2 h");
+    }
+
+    [Fact]
+    public void Settle_InstanceEc2NoLongerLists_EndsItNowOnceItWasLaunchedLongEnoughAgo()
+    {
+        var time = new FakeTimeProvider();
+        var resources = Launch(time, (1, OnDemand("c7i.large"), 0.08925m, 8));
+        time.Advance(TimeSpan.FromMinutes(5));
+
+        resources.Settle([], TimeSpan.FromMinutes(10));
+        resources.LiveInstanceIds.Should().Equal(["i-000"], "EC2 may not list an instance minutes after its launch yet");
+
+        time.Advance(TimeSpan.FromMinutes(55));
+        resources.Settle([], TimeSpan.FromMinutes(10));
+        resources.LiveInstanceIds.Should().BeEmpty("EC2 forgets terminated instances: one it does not list an hour after its launch is gone");
+        time.Advance(TimeSpan.FromHours(1));
+        resources.CostBreakdown.Instances.Should().Be(0.08925m, "it counts until it was found gone");
+    }
+
+    [Theory]
+    [InlineData("User initiated (2026-12-01 04:05:06 GMT)", "2026-12-01T04:05:06+00:00")]
+    [InlineData("Service initiated (2026-02-28 23:59:59 GMT)", "2026-02-28T23:59:59+00:00")]
+    [InlineData("", null)]
+    [InlineData("Server.InternalError", null)]
+    public void TransitionTime_Ec2StateTransitionReason_IsTheTimeItNames(string reason, string? expected)
+        => Ec2Calls.TransitionTime(new Instance { StateTransitionReason = reason }).Should().Be(expected is null ? null : DateTimeOffset.Parse(expected, System.Globalization.CultureInfo.InvariantCulture));
+
+    [Fact]
     public void CostSummary_FourSpotInstancesOfOneType_BreaksDownTheCost()
     {
         var time = new FakeTimeProvider();
@@ -113,6 +156,9 @@ public sealed class ClusterCostTests
         resources.CostSummary("c7i.large").Should().Be(
             "1 x c7i.large for 42s: instances: price unknown for c7i.large + public IPv4 $0.000 + EBS $0.000 = total unknown");
     }
+
+    private static Instance Described(string id, string state, string reason)
+        => new() { InstanceId = id, State = new InstanceState { Name = state }, StateTransitionReason = reason };
 
     private static LaunchCandidate Spot(string type) => new(type, "subnet-1", "us-east-1a", Spot: true);
 

@@ -132,6 +132,43 @@ public sealed class Ec2ReplacementTests
         await more.Should().ThrowAsync<ObjectDisposedException>();
     }
 
+    [LocalS3Fact]
+    public async Task Interrupt_RunningClusterThatReplacesLostWorkers_TearsDownWithoutLaunchingReplacements()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System);
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = backend }).WaitAsync(Safety);
+
+        // What Ctrl+C does: the teardown ends the workers, which the cluster sees as lost.
+        await backend.InterruptAsync(exitProcess: false).WaitAsync(Safety);
+        await Task.Delay(TimeSpan.FromSeconds(1));
+
+        ec2.Calls.Count(c => c.Action == "RunInstances").Should().Be(1, "nothing is launched once the cluster is torn down");
+        ec2.Instances.Should().HaveCount(2);
+        ec2.LiveInstances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+    }
+
+    [LocalS3Fact]
+    public async Task DisposeAsync_AnInstanceEc2HasForgotten_TearsDownTheRestWithoutTerminatingItAgain()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast() with { InstanceVisibleWithin = TimeSpan.FromSeconds(1) }, TimeProvider.System);
+        await backend.StartWorkersAsync(new WorkerLaunch(2, "forgotten-instance-token", TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(5), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance), CancellationToken.None).WaitAsync(Safety);
+        var gone = ec2.Instances[0];
+        ec2.Reclaim(gone);
+        await WaitUntilAsync(() => gone.State == "terminated");
+        // An hour later, EC2 no longer knows it.
+        ec2.Forget(gone);
+        await Task.Delay(TimeSpan.FromSeconds(1));
+
+        await backend.DisposeAsync().AsTask().WaitAsync(Safety);
+
+        ec2.LiveInstances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+        ec2.Calls.Where(c => c.Action == "TerminateInstances").SelectMany(c => c.List("InstanceId")).Should().NotContain(gone.Id);
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         using var safety = new CancellationTokenSource(Safety);

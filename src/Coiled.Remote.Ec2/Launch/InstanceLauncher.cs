@@ -76,14 +76,16 @@ internal sealed class InstanceLauncher(
     /// Creates the security group and launches up to <paramref name="count"/> instances that boot with
     /// <paramref name="script"/> where EC2 has room (<see cref="CapacityHunt"/>), returning once at least
     /// <paramref name="minimum"/> are launched; the rest are asked for in the background (see <see cref="CapacityHunt.HuntAsync"/>).
+    /// Each launch's instances are passed to <paramref name="launched"/> as EC2 names them.
     /// </summary>
     /// <exception cref="ClusterStartException">Fewer than <paramref name="minimum"/> could be launched: a quota, or no capacity anywhere.</exception>
-    public async Task<(int Launched, Task<(int Launched, string? Shortfall)> Remaining)> LaunchAsync(Placement placement, int count, int minimum, string script, CancellationToken cancellationToken)
+    public async Task<(int Launched, Task<(int Launched, string? Shortfall)> Remaining)> LaunchAsync(
+        Placement placement, int count, int minimum, string script, Action<IReadOnlyList<string>> launched, CancellationToken cancellationToken)
     {
         var expires = time.GetUtcNow() + options.MaxLifetime;
         Expires = expires;
         await CreateSecurityGroupAsync(placement.VpcId, placement.IngressCidr, expires, cancellationToken).ConfigureAwait(false);
-        var hunt = new CapacityHunt(client, options, region, clusterName, tuning, time, logger, (candidate, asked, token) => RunAsync(candidate, asked, placement, script, expires, null, token));
+        var hunt = new CapacityHunt(client, options, region, clusterName, tuning, time, logger, (candidate, asked, token) => RunAsync(candidate, asked, placement, script, expires, launched, token));
         return await hunt.HuntAsync(placement.Candidates, count, minimum, cancellationToken).ConfigureAwait(false);
     }
 
@@ -182,7 +184,7 @@ internal sealed class InstanceLauncher(
 
     /// <summary>One RunInstances call of MinCount 1 and MaxCount <paramref name="count"/>, with a client token of its own; returns how many EC2 launched.</summary>
     private async Task<int> RunAsync(
-        LaunchCandidate candidate, int count, Placement placement, string script, DateTimeOffset expires, Action<IReadOnlyList<string>>? launched, CancellationToken cancellationToken)
+        LaunchCandidate candidate, int count, Placement placement, string script, DateTimeOffset expires, Action<IReadOnlyList<string>> launched, CancellationToken cancellationToken)
     {
         var tags = Tags(expires, $"{clusterName} worker");
         var tagged = new List<ResourceType> { ResourceType.Instance, ResourceType.Volume, ResourceType.NetworkInterface };
@@ -266,7 +268,7 @@ internal sealed class InstanceLauncher(
         var instances = response.Reservation?.Instances ?? [];
         resources.Launched(clientToken, instances);
         var ids = instances.Select(i => i.InstanceId).ToList();
-        launched?.Invoke(ids);
+        launched(ids);
         var hourly = candidate.Spot
             ? await SpotPriceAsync(candidate.InstanceType, candidate.Zone, cancellationToken).ConfigureAwait(false)
             : InstancePrices.OnDemandHourly(candidate.InstanceType);

@@ -8,14 +8,15 @@ internal sealed record LaunchCandidate(string InstanceType, string SubnetId, str
     public override string ToString() => $"{InstanceType} {Market} in {Zone} ({SubnetId})";
 
     /// <summary>
-    /// The order to try <paramref name="candidates"/> in: the zone of the instances launched so far first (traffic
-    /// between zones is billed), then the others; in each zone spot before on-demand, and the types in the user's order.
+    /// The order to try <paramref name="candidates"/> in: spot anywhere before on-demand anywhere (spot costs a fraction
+    /// of on-demand, far more than traffic between zones costs); in each market the zone of the instances launched so
+    /// far first (traffic between zones is billed), then the others; in each zone the types in the user's order.
     /// </summary>
     public static IEnumerable<LaunchCandidate> InOrder(IReadOnlyList<LaunchCandidate> candidates, string? zone, IReadOnlyList<string> types)
         => candidates
-            .OrderBy(c => c.Zone == zone ? 0 : 1)
+            .OrderBy(c => c.Spot ? 0 : 1)
+            .ThenBy(c => c.Zone == zone ? 0 : 1)
             .ThenBy(c => c.Zone, StringComparer.Ordinal)
-            .ThenBy(c => c.Spot ? 0 : 1)
             .ThenBy(c => IndexOf(types, c.InstanceType))
             .ThenBy(c => c.SubnetId, StringComparer.Ordinal);
 

@@ -20,10 +20,10 @@ internal sealed class WorkerTopUp(
     internal static readonly TimeSpan MinimumLifetimeLeft = TimeSpan.FromMinutes(10);
 
     /// <summary>
-    /// Launches <see cref="WorkerLaunch.Count"/> instances and yields each one's worker as it accepts connections;
+    /// Launches <see cref="WorkerLaunch.Count"/> instances and yields each one's id and worker as it accepts connections;
     /// fewer than <see cref="WorkerLaunch.MinimumCount"/> launched or booted end it with a <see cref="ClusterStartException"/>.
     /// </summary>
-    public async IAsyncEnumerable<WorkerEndpoint> LaunchAsync(WorkerLaunch launch, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<(string InstanceId, WorkerEndpoint Endpoint)> LaunchAsync(WorkerLaunch launch, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var expires = launcher.Expires ?? throw new InvalidOperationException("The cluster's first launch comes first.");
         var lifetime = expires - time.GetUtcNow();
@@ -62,7 +62,7 @@ internal sealed class WorkerTopUp(
             await foreach (var (id, address) in booting.ConfigureAwait(false))
             {
                 came.Add(id);
-                yield return new WorkerEndpoint(address) { CertificateThumbprint = certificate.Thumbprint, EnvironmentVariables = variables };
+                yield return (id, new WorkerEndpoint(address) { CertificateThumbprint = certificate.Thumbprint, EnvironmentVariables = variables });
             }
 
             if ((await remaining.ConfigureAwait(false)).Shortfall is { } shortfall)

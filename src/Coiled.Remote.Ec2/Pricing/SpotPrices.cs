@@ -1,5 +1,6 @@
 using System.Globalization;
 using Amazon.EC2;
+using Amazon.Runtime;
 using Amazon.EC2.Model;
 
 namespace Coiled.Remote.Ec2;
@@ -53,8 +54,9 @@ internal sealed class SpotPrices(IAmazonEC2 client, TimeProvider time)
                 ? (hourly, null)
                 : (null, "EC2 gave no spot price for it");
         }
-        catch (AmazonEC2Exception ex)
+        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or HttpRequestException)
         {
+            // The instances were launched before their price was asked: a price EC2 does not give is no reason to fail.
             return (null, ex.Message);
         }
     }

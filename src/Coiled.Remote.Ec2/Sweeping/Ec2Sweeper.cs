@@ -42,7 +42,7 @@ internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvi
             }
 
             var instances = removed.SelectMany(c => c.InstanceIds).Distinct(StringComparer.Ordinal).ToList();
-            await Ec2Teardown.TerminateAndWaitAsync(client, instances, tuning, time, logger.InstanceTerminated, cancellationToken).ConfigureAwait(false);
+            await Ec2Teardown.TerminateAndWaitAsync(client, instances, tuning, time, instance => logger.InstanceTerminated(instance.InstanceId), cancellationToken).ConfigureAwait(false);
             await Task.WhenAll(removed.SelectMany(c => c.SecurityGroupIds).Distinct(StringComparer.Ordinal)
                 .Select(g => Ec2Teardown.DeleteSecurityGroupAsync(client, g, tuning, time, logger, cancellationToken))).ConfigureAwait(false);
             foreach (var cluster in kept)

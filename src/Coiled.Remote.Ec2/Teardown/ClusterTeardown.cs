@@ -111,6 +111,13 @@ internal sealed class ClusterTeardown(
     /// <summary>Terminates, and waits for, the instances the cluster knows of that live, plus anything tagged with its name.</summary>
     private async Task TerminateKnownAsync(string reason, CancellationToken cancellationToken)
     {
+        // Instances that ended on their own (a spot interruption, a worker that powered its machine off) cost nothing
+        // since, and EC2 forgets them an hour later, when terminating them again would fail.
+        if (resources.LiveInstanceIds is { Count: > 0 } live)
+        {
+            resources.Settle(await Ec2Calls.FindByIdAsync(client, live, cancellationToken).ConfigureAwait(false), tuning.InstanceVisibleWithin);
+        }
+
         // Known ids, plus anything tagged with the cluster's name, which only a launch can have made.
         var ids = new SortedSet<string>(resources.LiveInstanceIds, StringComparer.Ordinal);
         if (!resources.AnyLaunchSent && ids.Count == 0)
@@ -128,7 +135,7 @@ internal sealed class ClusterTeardown(
         }
 
         logger.Terminating(ids.Count, clusterName, reason, string.Join(", ", ids));
-        await Ec2Teardown.TerminateAndWaitAsync(client, ids, tuning, time, resources.Terminated, cancellationToken).ConfigureAwait(false);
+        await Ec2Teardown.TerminateAndWaitAsync(client, ids, tuning, time, instance => resources.Terminated(instance.InstanceId, Ec2Calls.TransitionTime(instance)), cancellationToken).ConfigureAwait(false);
         logger.AllTerminated(ids.Count, clusterName);
     }
 

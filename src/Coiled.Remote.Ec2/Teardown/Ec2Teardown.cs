@@ -13,7 +13,7 @@ internal static partial class Ec2Teardown
 {
     /// <summary>Terminates <paramref name="ids"/> and returns once EC2 reports each of them terminated.</summary>
     public static async Task TerminateAndWaitAsync(
-        IAmazonEC2 client, IReadOnlyCollection<string> ids, Ec2Tuning tuning, TimeProvider time, Action<string> terminated, CancellationToken cancellationToken)
+        IAmazonEC2 client, IReadOnlyCollection<string> ids, Ec2Tuning tuning, TimeProvider time, Action<Instance> terminated, CancellationToken cancellationToken)
     {
         if (ids.Count == 0)
         {
@@ -26,11 +26,11 @@ internal static partial class Ec2Teardown
         var remaining = new HashSet<string>(ids, StringComparer.Ordinal);
         while (true)
         {
-            foreach (var instance in await Ec2Calls.DescribeAsync(client, remaining, cancellationToken).ConfigureAwait(false))
+            foreach (var instance in await Ec2Calls.FindByIdAsync(client, remaining, cancellationToken).ConfigureAwait(false))
             {
                 if (instance.State?.Name?.Value == "terminated" && remaining.Remove(instance.InstanceId))
                 {
-                    terminated(instance.InstanceId);
+                    terminated(instance);
                 }
             }
 

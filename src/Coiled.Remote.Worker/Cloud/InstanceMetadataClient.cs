@@ -100,8 +100,9 @@ internal sealed class InstanceMetadataClient : IDisposable
         {
             return await _http.SendAsync(request, linked.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
+            // The request's own timeout, or the handler's connect timeout: either way the service did not answer in time.
             throw new TimeoutException($"{request.Method} {request.RequestUri} did not answer within {RequestTimeout.TotalSeconds:0} s");
         }
     }

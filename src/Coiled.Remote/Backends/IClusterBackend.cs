@@ -36,6 +36,18 @@ public interface IClusterBackend : IAsyncDisposable
     /// fails or is cancelled; the backend stops them when it is disposed. Before it throws, the backend stops the workers
     /// it did not yield.
     /// </remarks>
+    /// <summary>
+    /// The cluster is done with one of its workers, which was lost (silent, or its connection broke) or whose machine is
+    /// being reclaimed: stop it and what it runs on, so that it costs nothing more. The cluster tells it once, after the
+    /// worker's tasks went elsewhere, and does not wait for it before starting a replacement. Never throws for a worker
+    /// that is already gone. The default does nothing: such a worker stops by itself once no client is connected, and
+    /// disposal stops every worker.
+    /// </summary>
+    /// <param name="endpoint">The worker, as the backend yielded it.</param>
+    /// <param name="reason">Why, for the backend's log.</param>
+    /// <param name="cancellationToken">Stops waiting; the stop may still happen.</param>
+    Task StopWorkerAsync(WorkerEndpoint endpoint, string reason, CancellationToken cancellationToken) => Task.CompletedTask;
+
     async IAsyncEnumerable<WorkerEndpoint> StartWorkersStreamingAsync(WorkerLaunch launch, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         foreach (var endpoint in await StartWorkersAsync(launch, cancellationToken).ConfigureAwait(false))

@@ -199,6 +199,7 @@ internal sealed partial class Scheduler
         }
 
         WakeAll();
+        _workerEnded?.Invoke(worker, how);
         if (_workerLost is { } handler)
         {
             await handler(worker, how).ConfigureAwait(false);

@@ -21,6 +21,7 @@ internal sealed partial class Scheduler
     private readonly PoisonIsolation _poison;
     private readonly ILogger _logger;
     private readonly Func<ITaskWorker, string, Task>? _workerLost;
+    private readonly Action<ITaskWorker, string>? _workerEnded;
     private readonly Action<Scheduler, bool>? _changed;
     private readonly SharedValueTable _shared = new();
     private readonly long _sharedValueBytes;
@@ -36,6 +37,10 @@ internal sealed partial class Scheduler
     /// Told after a worker was lost and its tasks requeued, with how it ended. The cluster uses it to start a
     /// replacement; without one, losing the last worker fails every job.
     /// </param>
+    /// <param name="workerEnded">
+    /// Told after a worker was lost or interrupted and its tasks requeued, with how it ended, before
+    /// <paramref name="workerLost"/>: the cluster has its backend stop the machine.
+    /// </param>
     /// <param name="changed">
     /// Told after results arrived or a job was submitted or ended, with whether no job is left (cluster-wide
     /// progress). Null unless someone asked for progress, so that it costs nothing otherwise.
@@ -45,9 +50,11 @@ internal sealed partial class Scheduler
     public Scheduler(
         int maxWorkerDeaths, string clusterId, TimeProvider time, ILogger logger,
         Func<ITaskWorker, string, Task>? workerLost = null, Action<Scheduler, bool>? changed = null,
-        long sharedValueBytes = WireLimits.MaxSharedValueBytes, Synchronization.IBlobStaging? staging = null)
+        long sharedValueBytes = WireLimits.MaxSharedValueBytes, Synchronization.IBlobStaging? staging = null,
+        Action<ITaskWorker, string>? workerEnded = null)
     {
         _logger = logger;
+        _workerEnded = workerEnded;
         Staging = staging;
         _workerLost = workerLost;
         _changed = changed;
