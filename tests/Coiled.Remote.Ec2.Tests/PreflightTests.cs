@@ -41,7 +41,9 @@ public sealed class PreflightTests
         var failure = await StartFailureAsync(ec2, ec2.Options("c7i.4xlarge"), workers: 4);
 
         failure.Message.Should().StartWith("Quota 32 vCPU for Standard (A, C, D, H, I, M, R, T, Z) instances; this cluster needs 64 (4 x c7i.4xlarge of 16 vCPU)")
-            .And.Contain("EC2 launched nothing").And.Contain("Service Quotas");
+            .And.Contain("EC2 launched nothing")
+            .And.Contain("'Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances' (L-1216C47A) at https://us-east-1.console.aws.amazon.com/servicequotas/home/services/ec2/quotas/L-1216C47A")
+            .And.Contain("aws service-quotas request-service-quota-increase --region us-east-1 --service-code ec2 --quota-code L-1216C47A --desired-value 64");
         ec2.Instances.Should().BeEmpty();
         await NothingLeftAsync(ec2);
     }

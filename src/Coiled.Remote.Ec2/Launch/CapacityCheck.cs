@@ -77,19 +77,49 @@ internal static partial class CapacityCheck
         var need = vcpus is { } each
             ? $"this cluster needs {(count * each).ToString(CultureInfo.InvariantCulture)} ({count} x {instanceType} of {each} vCPU), besides the account's running instances"
             : $"this cluster needs {count} x {instanceType}";
+        var needed = vcpus is { } n ? count * n : (int?)null;
         return new ClusterStartException(
             $"{quota}; {need}. EC2 launched nothing, so nothing is billed. Start fewer workers or a smaller type, stop other instances, " +
-            $"or ask AWS for more in the Service Quotas console ({region}, 'Running On-Demand {family} instances'). EC2 said: {refusal.Message}",
+            $"or ask AWS for more: {HowToAsk(region, $"Running On-Demand {family} instances", OnDemandQuotaCode(family), needed)}. EC2 said: {refusal.Message}",
             refusal);
     }
 
     /// <summary>The clear form of a spot launch refused for the account's spot quota (<c>MaxSpotInstanceCountExceeded</c>).</summary>
     public static ClusterStartException SpotQuotaExceeded(AmazonEC2Exception refusal, string instanceType, int count, string region)
-        => new(
-            $"The account's spot quota for {FamilyBucket(instanceType)} instances is reached; this cluster asked for {count} x {instanceType} (spot) more, and on-demand capacity did not make up for it. " +
-            $"EC2 launched nothing, so nothing is billed. Ask AWS for more in the Service Quotas console ({region}, 'All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests'), " +
-            $"or start on-demand workers (Ec2Options.Spot = false). EC2 said: {refusal.Message}",
+    {
+        var family = FamilyBucket(instanceType);
+        return new(
+            $"The account's spot quota for {family} instances is reached; this cluster asked for {count} x {instanceType} (spot) more, and on-demand capacity did not make up for it. " +
+            $"EC2 launched nothing, so nothing is billed. Start on-demand workers (Ec2Options.Spot = false), or ask AWS for more: " +
+            $"{HowToAsk(region, $"All {family} Spot Instance Requests", SpotQuotaCode(family), null)}. EC2 said: {refusal.Message}",
             refusal);
+    }
+
+    /// <summary>Where and how to ask for more of a quota: its page in the Service Quotas console, and the CLI command when its code is known.</summary>
+    internal static string HowToAsk(string region, string quotaName, string? quotaCode, int? vcpus)
+        => quotaCode is null
+            ? $"the quota '{quotaName}' at https://{region}.console.aws.amazon.com/servicequotas/home/services/ec2/quotas"
+            : $"the quota '{quotaName}' ({quotaCode}) at https://{region}.console.aws.amazon.com/servicequotas/home/services/ec2/quotas/{quotaCode}, " +
+              $"or `aws service-quotas request-service-quota-increase --region {region} --service-code ec2 --quota-code {quotaCode} --desired-value {(vcpus?.ToString(CultureInfo.InvariantCulture) ?? "VCPUS")}` " +
+              "(the desired value counts vCPUs of all running instances of the family)";
+
+    /// <summary>The Service Quotas code of the on-demand vCPU quota of a bucket (<see cref="FamilyBucket"/>); null where it is not listed here.</summary>
+    internal static string? OnDemandQuotaCode(string bucket) => bucket switch
+    {
+        "Standard (A, C, D, H, I, M, R, T, Z)" => "L-1216C47A",
+        "G and VT" => "L-DB2E81BA",
+        "P" => "L-417A185B",
+        _ => null,
+    };
+
+    /// <summary>The Service Quotas code of the spot vCPU quota of a bucket (<see cref="FamilyBucket"/>); null where it is not listed here.</summary>
+    internal static string? SpotQuotaCode(string bucket) => bucket switch
+    {
+        "Standard (A, C, D, H, I, M, R, T, Z)" => "L-34B43A08",
+        "G and VT" => "L-3819A6DF",
+        "P" => "L-7212CCBC",
+        _ => null,
+    };
 
     /// <summary>EC2's vCPU quota bucket of an instance type, from its family: Standard covers A, C, D, H, I, M, R, T and Z.</summary>
     public static string FamilyBucket(string instanceType)

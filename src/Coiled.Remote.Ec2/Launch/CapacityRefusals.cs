@@ -2,7 +2,7 @@ namespace Coiled.Remote.Ec2;
 
 /// <summary>
 /// What EC2 refused while a start asked for capacity, and which candidates are out for good: a quota that refused even
-/// one instance blocks its market for that type's vCPU bucket (on-demand) or every spot candidate, and a refusal that
+/// one instance blocks its market (spot or on-demand) for that type's vCPU bucket, and a refusal that
 /// does not depend on capacity (<c>Unsupported</c>) blocks its candidate; capacity errors and throttling only skip a
 /// candidate for the current round.
 /// </summary>
@@ -10,8 +10,8 @@ internal sealed class CapacityRefusals
 {
     private readonly List<string> _reasons = [];
     private readonly HashSet<string> _blockedBuckets = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _blockedSpotBuckets = new(StringComparer.Ordinal);
     private readonly HashSet<LaunchCandidate> _never = [];
-    private bool _spotBlocked;
 
     /// <summary>The clear form of the first quota refusal, which a failed start then throws.</summary>
     public ClusterStartException? Quota { get; private set; }
@@ -29,18 +29,11 @@ internal sealed class CapacityRefusals
     {
         Add($"{candidate}: {code}");
         Quota ??= quota;
-        if (candidate.Spot)
-        {
-            _spotBlocked = true;
-        }
-        else
-        {
-            _blockedBuckets.Add(CapacityCheck.FamilyBucket(candidate.InstanceType));
-        }
+        (candidate.Spot ? _blockedSpotBuckets : _blockedBuckets).Add(CapacityCheck.FamilyBucket(candidate.InstanceType));
     }
 
     public bool IsBlocked(LaunchCandidate candidate)
-        => _never.Contains(candidate) || (candidate.Spot ? _spotBlocked : _blockedBuckets.Contains(CapacityCheck.FamilyBucket(candidate.InstanceType)));
+        => _never.Contains(candidate) || (candidate.Spot ? _blockedSpotBuckets : _blockedBuckets).Contains(CapacityCheck.FamilyBucket(candidate.InstanceType));
 
     /// <summary>The refusals, each once, most recent last: e.g. <c>c7i.large spot in us-east-1a (subnet-1): InsufficientInstanceCapacity</c>.</summary>
     public string Summary() => string.Join("; ", _reasons);

@@ -103,6 +103,33 @@ public sealed class CapacityTests
         ec2.Instances.Should().ContainSingle().Which.Should().Match<FakeInstance>(i => !i.Spot && i.Zone == "us-east-1a");
     }
 
+    [Theory]
+    [InlineData("c7i.large", "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests' (L-34B43A08) at https://eu-west-1.console.aws.amazon.com/servicequotas/home/services/ec2/quotas/L-34B43A08")]
+    [InlineData("g5.xlarge", "All G and VT Spot Instance Requests' (L-3819A6DF) at https://eu-west-1.console.aws.amazon.com/servicequotas/home/services/ec2/quotas/L-3819A6DF")]
+    [InlineData("x2idn.16xlarge", "All X Spot Instance Requests' at https://eu-west-1.console.aws.amazon.com/servicequotas/home/services/ec2/quotas")]
+    public void SpotQuotaExceeded_NamesTheSpotQuotaOfTheTypesBucketAndWhereToAskForMore(string instanceType, string expected)
+    {
+        var refusal = new Amazon.EC2.AmazonEC2Exception("Max spot instance count exceeded") { ErrorCode = "MaxSpotInstanceCountExceeded" };
+
+        var failure = CapacityCheck.SpotQuotaExceeded(refusal, instanceType, 3, "eu-west-1");
+
+        failure.Message.Should().Contain(expected).And.Contain($"asked for 3 x {instanceType} (spot)").And.Contain("Ec2Options.Spot = false");
+    }
+
+    [Fact]
+    public void IsBlocked_SpotQuotaOfOneBucketRefused_BlocksSpotOfThatBucketOnly()
+    {
+        var refusals = new CapacityRefusals();
+        var gpu = new LaunchCandidate("g5.xlarge", "subnet-0a", "us-east-1a", Spot: true);
+
+        refusals.QuotaExceeded(gpu, "MaxSpotInstanceCountExceeded", null);
+
+        refusals.IsBlocked(gpu).Should().BeTrue();
+        refusals.IsBlocked(gpu with { Zone = "us-east-1b", SubnetId = "subnet-0b" }).Should().BeTrue("the quota is the account's, in every zone");
+        refusals.IsBlocked(new LaunchCandidate("c7i.large", "subnet-0a", "us-east-1a", Spot: true)).Should().BeFalse("Standard spot has a quota of its own");
+        refusals.IsBlocked(gpu with { Spot = false }).Should().BeFalse("on-demand has a quota of its own");
+    }
+
     [LocalS3Fact]
     public async Task StartAsync_RunInstancesThrottledBeyondTheSdkRetries_AsksAgainAndStartsWithEveryInstance()
     {
