@@ -33,6 +33,9 @@ internal static partial class Ec2Log
     [LoggerMessage(EventId = 2104, Level = LogLevel.Information, Message = "Could not read the spot price of {Type} in {Zone} ({Message}); costs use the on-demand price")]
     public static partial void SpotPriceUnknown(this ILogger logger, string type, string zone, string message);
 
+    [LoggerMessage(EventId = 2107, Level = LogLevel.Warning, Message = "RunInstances failed ({Code}) after it launched {Count} instance(s) (client token {ClientToken}); the cluster takes them")]
+    public static partial void LaunchFoundAfterError(this ILogger logger, int count, string clientToken, string code);
+
     [LoggerMessage(EventId = 2110, Level = LogLevel.Information, Message = "Worker on {Instance} is up at {Endpoint} ({Ready}/{Count})")]
     public static partial void WorkerUp(this ILogger logger, string instance, Uri endpoint, int ready, int count);
 

@@ -106,6 +106,9 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     /// <summary>The IAM instance profiles of the account, by name.</summary>
     public HashSet<string> InstanceProfiles { get; } = new(StringComparer.Ordinal) { "coiled-workers" };
 
+    /// <summary>RunInstances launches, and then answers 500 InternalError, this many more times (a retry with the same client token finds the launch's instances).</summary>
+    public int InternalErrorAfterLaunch { get; set; }
+
     /// <summary>RunInstances answers RequestLimitExceeded (EC2's throttling) this many more times, launching nothing.</summary>
     public int ThrottleRunInstances { get; set; }
 
@@ -348,7 +351,7 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
         }
         catch (Ec2Error error)
         {
-            context.Response.StatusCode = 400;
+            context.Response.StatusCode = error.Status;
             context.Response.ContentType = "text/xml;charset=UTF-8";
             var xml = new XElement("Response",
                 new XElement("Errors", new XElement("Error", new XElement("Code", error.Code), new XElement("Message", error.Message))),
@@ -618,6 +621,13 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
                 existing.Add(instance);
                 _background.Add(Task.Run(() => BootAsync(instance)));
             }
+        }
+
+        if (InternalErrorAfterLaunch > 0)
+        {
+            // EC2 launched them, and then its answer failed: the caller cannot tell whether anything started.
+            InternalErrorAfterLaunch--;
+            throw new Ec2Error("InternalError", "An internal error has occurred", status: 500);
         }
 
         return Response("RunInstances", E("reservationId", $"r-{NextId()}"), E("ownerId", "123456789012"), Set("instancesSet", existing.Select(InstanceXml)));
@@ -902,9 +912,11 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     [GeneratedRegex("^AWS4-HMAC-SHA256 Credential=([^/]+)/")]
     private static partial Regex SignedBy();
 
-    private sealed class Ec2Error(string code, string message) : Exception(message)
+    private sealed class Ec2Error(string code, string message, int status = 400) : Exception(message)
     {
         public string Code { get; } = code;
+
+        public int Status { get; } = status;
     }
 }
 

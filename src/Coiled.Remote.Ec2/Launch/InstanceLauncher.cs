@@ -254,18 +254,32 @@ internal sealed class InstanceLauncher(
 
         // Until EC2 answers, instances may exist that no id names yet: teardown finds them by the client token.
         resources.LaunchSent(clientToken);
-        RunInstancesResponse response;
+        List<Instance> instances;
         try
         {
-            response = await client.RunInstancesAsync(request, cancellationToken).ConfigureAwait(false);
+            var response = await client.RunInstancesAsync(request, cancellationToken).ConfigureAwait(false);
+            instances = response.Reservation?.Instances ?? [];
         }
-        catch (AmazonEC2Exception)
+        catch (AmazonEC2Exception ex) when (ex.StatusCode < System.Net.HttpStatusCode.InternalServerError)
         {
+            // A refusal: EC2 launched nothing.
             resources.LaunchRefused(clientToken);
             throw;
         }
+        catch (AmazonEC2Exception ex)
+        {
+            // EC2 failed after the SDK's retries, perhaps after it launched: what carries the client token is the launch's.
+            // If nothing does yet, the token stays unanswered and teardown looks for it again.
+            instances = await Ec2Calls.FindLiveAsync(
+                client, [new Filter("client-token", [clientToken]), new Filter("tag:" + ClusterTags.Cluster, [clusterName])], cancellationToken).ConfigureAwait(false);
+            if (instances.Count == 0)
+            {
+                throw;
+            }
 
-        var instances = response.Reservation?.Instances ?? [];
+            logger.LaunchFoundAfterError(instances.Count, clientToken, ex.ErrorCode);
+        }
+
         resources.Launched(clientToken, instances);
         var ids = instances.Select(i => i.InstanceId).ToList();
         launched(ids);

@@ -25,18 +25,6 @@ public interface IClusterBackend : IAsyncDisposable
     Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Starts <see cref="WorkerLaunch.Count"/> workers and yields each one's endpoint as soon as that worker accepts
-    /// connections, so that the cluster connects to it while the others still start. The cluster starts this way; the
-    /// default waits for <see cref="StartWorkersAsync"/> and yields what it returns.
-    /// </summary>
-    /// <remarks>
-    /// A worker that cannot start ends the sequence with an exception (best a <see cref="ClusterStartException"/> that
-    /// names it and says why) after the others have come or failed, or at once when fewer than
-    /// <see cref="WorkerLaunch.MinimumCount"/> can still come. Workers already yielded keep running when the sequence
-    /// fails or is cancelled; the backend stops them when it is disposed. Before it throws, the backend stops the workers
-    /// it did not yield.
-    /// </remarks>
-    /// <summary>
     /// The cluster is done with one of its workers, which was lost (silent, or its connection broke) or whose machine is
     /// being reclaimed: stop it and what it runs on, so that it costs nothing more. The cluster tells it once, after the
     /// worker's tasks went elsewhere, and does not wait for it before starting a replacement. Never throws for a worker
@@ -48,6 +36,18 @@ public interface IClusterBackend : IAsyncDisposable
     /// <param name="cancellationToken">Stops waiting; the stop may still happen.</param>
     Task StopWorkerAsync(WorkerEndpoint endpoint, string reason, CancellationToken cancellationToken) => Task.CompletedTask;
 
+    /// <summary>
+    /// Starts <see cref="WorkerLaunch.Count"/> workers and yields each one's endpoint as soon as that worker accepts
+    /// connections, so that the cluster connects to it while the others still start. The cluster starts this way; the
+    /// default waits for <see cref="StartWorkersAsync"/> and yields what it returns.
+    /// </summary>
+    /// <remarks>
+    /// A worker that cannot start ends the sequence with an exception (best a <see cref="ClusterStartException"/> that
+    /// names it and says why) after the others have come or failed, or at once when fewer than
+    /// <see cref="WorkerLaunch.MinimumCount"/> can still come. Workers already yielded keep running when the sequence
+    /// fails or is cancelled; the backend stops them when it is disposed. Before it throws, the backend stops the workers
+    /// it did not yield.
+    /// </remarks>
     async IAsyncEnumerable<WorkerEndpoint> StartWorkersStreamingAsync(WorkerLaunch launch, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         foreach (var endpoint in await StartWorkersAsync(launch, cancellationToken).ConfigureAwait(false))

@@ -150,6 +150,25 @@ public sealed class CapacityTests
     }
 
     [LocalS3Fact]
+    public async Task StartAsync_RunInstancesFailsAfterItLaunched_TakesTheLaunchedInstancesAndLaunchesNoMore()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        // More failures than the SDK's own retries (each with the same client token) absorb.
+        ec2.InternalErrorAfterLaunch = 12;
+
+        await using (var cluster = await StartAsync(ec2, ec2.Options(), workers: 2))
+        {
+            (await cluster.MapAsync(Ec2Jobs.Square, [3.0, 4.0])).Should().Equal(9.0, 16.0);
+            cluster.Workers.Should().HaveCount(2);
+        }
+
+        ec2.Instances.Should().HaveCount(2, "the failed call's instances are the cluster's: none is launched twice");
+        ec2.Calls.Where(c => c.Action == "RunInstances").Select(c => c["ClientToken"]).Distinct().Should().ContainSingle();
+        ec2.LiveInstances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+    }
+
+    [LocalS3Fact]
     public async Task StartAsync_NoCapacityUntilTheDeadline_FailsNamingWhatEc2RefusedAndLeavesNothing()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
