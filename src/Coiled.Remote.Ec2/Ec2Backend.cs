@@ -131,6 +131,9 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     /// </summary>
     public decimal? Cost => _resources.Cost;
 
+    /// <summary>What the cluster has cost so far, by what AWS bills for.</summary>
+    internal Ec2CostBreakdown CostBreakdown => _resources.CostBreakdown;
+
     /// <summary>The instances launched so far.</summary>
     public IReadOnlyList<string> InstanceIds => _resources.InstanceIds;
 

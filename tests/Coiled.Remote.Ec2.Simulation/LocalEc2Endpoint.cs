@@ -457,7 +457,9 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
             Set("imagesSet", page.Select(i => new XElement("x",
                 E("imageId", i.ImageId), E("imageLocation", "amazon/" + i.Name), E("imageState", "available"), E("imageOwnerId", "137112412989"),
                 E("creationDate", i.CreationDate), E("isPublic", "true"), E("architecture", i.Architecture), E("imageType", "machine"),
-                E("name", i.Name), E("rootDeviceType", "ebs"), E("rootDeviceName", FakeImage.RootDevice), E("virtualizationType", "hvm"), E("imdsSupport", "v2.0")))),
+                E("name", i.Name), E("rootDeviceType", "ebs"), E("rootDeviceName", FakeImage.RootDevice), E("virtualizationType", "hvm"), E("imdsSupport", "v2.0"),
+                Set("blockDeviceMapping", [new XElement("x", E("deviceName", FakeImage.RootDevice),
+                    E("ebs", new object[] { E("snapshotId", "snap-" + i.ImageId[4..]), E("volumeSize", i.RootVolumeGiB), E("deleteOnTermination", "true"), E("volumeType", "gp3") }))])))),
             next is null ? null : E("nextToken", next));
     }
 
@@ -579,6 +581,11 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
             if (call["BlockDeviceMapping.1.DeviceName"] is { } device && device != FakeImage.RootDevice)
             {
                 throw new Ec2Error("InvalidBlockDeviceMapping", $"The device '{device}' is not the root device of image {image.ImageId}; a volume there would be an extra disk");
+            }
+
+            if (call["BlockDeviceMapping.1.Ebs.VolumeSize"] is { } asked && int.Parse(asked, CultureInfo.InvariantCulture) < image.RootVolumeGiB)
+            {
+                throw new Ec2Error("InvalidBlockDeviceMapping", $"Volume of size {asked}GB is smaller than snapshot 'snap-{image.ImageId[4..]}', expect size >= {image.RootVolumeGiB}GB");
             }
 
             var profile = call["IamInstanceProfile.Name"] ?? call["IamInstanceProfile.Arn"]?.Split('/').Last();
@@ -924,6 +931,9 @@ public sealed record FakeImage(string ImageId, string Name, string Architecture,
 {
     /// <summary>The root device of every image, as Amazon Linux 2023's.</summary>
     public const string RootDevice = "/dev/xvda";
+
+    /// <summary>The size of the image's root snapshot, which a root volume cannot be smaller than: 8 GiB for Amazon Linux 2023.</summary>
+    public int RootVolumeGiB { get; init; } = 8;
 }
 
 public sealed record FakeSubnet(string SubnetId, string VpcId, string Zone, bool DefaultForAz);

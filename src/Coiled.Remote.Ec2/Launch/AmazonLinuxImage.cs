@@ -48,7 +48,11 @@ internal static class AmazonLinuxImage
         return newest;
     }
 
-    /// <summary>The image of id <paramref name="imageId"/>, for its root device name.</summary>
+    /// <summary>The size of the image's root snapshot (what its instances' root volumes hold, and their least size); 8 GiB when EC2 does not say.</summary>
+    public static int RootVolumeGiBOf(Image image)
+        => image.BlockDeviceMappings?.FirstOrDefault(m => m.DeviceName == image.RootDeviceName)?.Ebs?.VolumeSize is { } size and > 0 ? size : RootVolumeGiB;
+
+    /// <summary>The image of id <paramref name="imageId"/>, for its root device and its size.</summary>
     public static async Task<Image> DescribeAsync(IAmazonEC2 client, string imageId, CancellationToken cancellationToken)
     {
         var response = await client.DescribeImagesAsync(new DescribeImagesRequest { ImageIds = [imageId] }, cancellationToken).ConfigureAwait(false);

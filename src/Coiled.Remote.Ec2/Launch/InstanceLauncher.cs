@@ -22,10 +22,11 @@ internal sealed class InstanceLauncher(
     /// <summary>Where the instances can go, found and checked before anything is created.</summary>
     /// <param name="ImageId">The machine image.</param>
     /// <param name="RootDevice">The image's root device, to size when <see cref="Ec2Options.RootVolumeGiB"/> is set; else null.</param>
+    /// <param name="RootVolumeGiB">The size of each instance's root volume: <see cref="Ec2Options.RootVolumeGiB"/>, else the image's own.</param>
     /// <param name="VpcId">The subnets' VPC, where the security group goes.</param>
     /// <param name="IngressCidr">Who may reach the workers.</param>
     /// <param name="Candidates">Each offered type in each subnet, in each market asked for.</param>
-    public sealed record Placement(string ImageId, string? RootDevice, string VpcId, string IngressCidr, IReadOnlyList<LaunchCandidate> Candidates);
+    public sealed record Placement(string ImageId, string? RootDevice, int RootVolumeGiB, string VpcId, string IngressCidr, IReadOnlyList<LaunchCandidate> Candidates);
 
     /// <summary>The instance types to launch, in order of preference: <see cref="Ec2Options.InstanceTypes"/>, else <see cref="Ec2Options.InstanceType"/>.</summary>
     public static IReadOnlyList<string> TypesOf(Ec2Options options) => options.InstanceTypes.Count > 0 ? options.InstanceTypes : [options.InstanceType];
@@ -51,7 +52,7 @@ internal sealed class InstanceLauncher(
     {
         var architecture = ArchitectureOf(options);
         var image = options.ImageId is { Length: > 0 } given
-            ? options.RootVolumeGiB is null ? Task.FromResult(new Image { ImageId = given }) : AmazonLinuxImage.DescribeAsync(client, given, cancellationToken)
+            ? AmazonLinuxImage.DescribeAsync(client, given, cancellationToken)
             : AmazonLinuxImage.FindNewestAsync(client, architecture, region, cancellationToken);
         var subnets = FindSubnetsAsync(cancellationToken);
         var ingress = options.PrivateAddresses ? Task.FromResult(string.Empty) : IngressRangeAsync(cancellationToken);
@@ -65,7 +66,15 @@ internal sealed class InstanceLauncher(
         var markets = options.Spot ? new[] { true, false } : [false];
         var candidates = offered.SelectMany(o => markets.Select(spot => new LaunchCandidate(o.Type, o.SubnetId, o.Zone, spot))).ToList();
         var machine = await image.ConfigureAwait(false);
-        return new Placement(machine.ImageId, machine.RootDeviceName, vpcId, await ingress.ConfigureAwait(false), candidates);
+        var imageRoot = AmazonLinuxImage.RootVolumeGiBOf(machine);
+        if (options.RootVolumeGiB is { } asked && asked < imageRoot)
+        {
+            throw new ClusterStartException(
+                $"Ec2Options.RootVolumeGiB is {asked} GiB, smaller than the root snapshot of the image {machine.ImageId} ({imageRoot} GiB), which EC2 refuses. " +
+                $"Nothing was started. Set RootVolumeGiB to {imageRoot} or more, or leave it unset for the image's own size.");
+        }
+
+        return new Placement(machine.ImageId, machine.RootDeviceName, options.RootVolumeGiB ?? imageRoot, vpcId, await ingress.ConfigureAwait(false), candidates);
     }
 
 
@@ -286,7 +295,7 @@ internal sealed class InstanceLauncher(
         var hourly = candidate.Spot
             ? await SpotPriceAsync(candidate.InstanceType, candidate.Zone, cancellationToken).ConfigureAwait(false)
             : InstancePrices.OnDemandHourly(candidate.InstanceType);
-        resources.Priced(ids, candidate, hourly, options.RootVolumeGiB ?? AmazonLinuxImage.RootVolumeGiB, publicAddress: !options.PrivateAddresses);
+        resources.Priced(ids, candidate, hourly, placement.RootVolumeGiB, publicAddress: !options.PrivateAddresses);
         if (hourly is null)
         {
             logger.NoPriceKnown(candidate.InstanceType);

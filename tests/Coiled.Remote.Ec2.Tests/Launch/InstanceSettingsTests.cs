@@ -46,6 +46,40 @@ public sealed class InstanceSettingsTests
     }
 
     [LocalS3Fact]
+    public async Task StartAsync_GivenImageWithALargeRootSnapshot_CountsItsSizeInTheCost()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        ec2.Images.Add(new FakeImage("ami-0gpu75", "Deep Learning OSS Nvidia Driver AMI GPU PyTorch (Amazon Linux 2023)", "x86_64", "2026-06-03T10:00:00.000Z") { RootVolumeGiB = 75 });
+        var backend = new Ec2Backend(ec2.Options() with { ImageId = "ami-0gpu75" }, TestTuning.Fast(), TimeProvider.System);
+
+        await using (var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = backend }))
+        {
+            cluster.Workers.Should().ContainSingle();
+        }
+
+        ec2.Calls.Single(c => c.Action == "RunInstances")["BlockDeviceMapping.1.Ebs.VolumeSize"].Should().BeNull("the image's own volume is kept");
+        var cost = backend.CostBreakdown;
+        // Per second: 75 GB x $0.08 per GB-month of 730 h, against one public IPv4 address at $0.005 an hour.
+        (cost.Ebs / cost.PublicIpv4).Should().BeApproximately(75m * 0.08m / 730m / 0.005m, 0.0001m);
+    }
+
+    [LocalS3Fact]
+    public async Task StartAsync_RootVolumeSmallerThanTheImagesSnapshot_FailsBeforeAnythingIsCreated()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        ec2.Images.Add(new FakeImage("ami-0gpu75", "Deep Learning OSS Nvidia Driver AMI GPU PyTorch (Amazon Linux 2023)", "x86_64", "2026-06-03T10:00:00.000Z") { RootVolumeGiB = 75 });
+        var options = ec2.Options() with { ImageId = "ami-0gpu75", RootVolumeGiB = 40 };
+
+        var start = () => Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new Ec2Backend(options, TestTuning.Fast(), TimeProvider.System) });
+
+        (await start.Should().ThrowAsync<ClusterStartException>()).Which.Message.Should().Be(
+            "Ec2Options.RootVolumeGiB is 40 GiB, smaller than the root snapshot of the image ami-0gpu75 (75 GiB), which EC2 refuses. " +
+            "Nothing was started. Set RootVolumeGiB to 75 or more, or leave it unset for the image's own size.");
+        ec2.Calls.Should().NotContain(c => c.Action == "RunInstances" || c.Action == "CreateSecurityGroup");
+        ec2.Groups.Should().BeEmpty();
+    }
+
+    [LocalS3Fact]
     public async Task StartAsync_UnknownInstanceProfile_FailsNamingTheSettingAndLeavesNothing()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
