@@ -49,6 +49,12 @@ internal sealed record Ec2Tuning
     /// </summary>
     public TimeSpan UnansweredLaunchPatience { get; init; } = TimeSpan.FromMinutes(3);
 
+    /// <summary>
+    /// How long a launch retries while EC2 does not know <see cref="Ec2Options.InstanceProfile"/>: a profile created
+    /// moments before takes seconds to reach EC2 (IAM is eventually consistent).
+    /// </summary>
+    public TimeSpan InstanceProfilePatience { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Between two rounds of asking EC2 for capacity it refused everywhere; default <see cref="CapacityHunt.RetryInterval"/>.</summary>
     public TimeSpan? CapacityRetryInterval { get; init; }
 

@@ -109,6 +109,9 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
     /// <summary>RunInstances launches, and then answers 500 InternalError, this many more times (a retry with the same client token finds the launch's instances).</summary>
     public int InternalErrorAfterLaunch { get; set; }
 
+    /// <summary>RunInstances answers UnauthorizedOperation, as for credentials that may not pass the instance profile's role.</summary>
+    public bool DenyRunInstances { get; set; }
+
     /// <summary>RunInstances answers RequestLimitExceeded (EC2's throttling) this many more times, launching nothing.</summary>
     public int ThrottleRunInstances { get; set; }
 
@@ -549,6 +552,11 @@ public sealed partial class LocalEc2Endpoint : IAsyncDisposable
 
     private XElement RunInstances(Ec2Call call)
     {
+        if (DenyRunInstances)
+        {
+            throw new Ec2Error("UnauthorizedOperation", "You are not authorized to perform this operation. User: arn:aws:iam::123456789012:user/dev is not authorized to perform: iam:PassRole. Encoded authorization failure message: AbCdEf0123", status: 403);
+        }
+
         if (ThrottleRunInstances > 0)
         {
             ThrottleRunInstances--;

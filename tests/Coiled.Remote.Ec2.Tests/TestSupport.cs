@@ -56,6 +56,7 @@ internal static class TestTuning
         MaxRetryDelay = TimeSpan.FromMilliseconds(200),
         InstanceNotFoundPatience = TimeSpan.FromSeconds(5),
         UnansweredLaunchPatience = TimeSpan.FromSeconds(2),
+        InstanceProfilePatience = TimeSpan.FromSeconds(1),
         HandleInterrupts = false,
         ResolveCallerAddress = _ => Task.FromResult(CallerAddress),
         Owner = owner,

@@ -23,6 +23,9 @@ internal static class Ec2ErrorCodes
     /// <summary>EC2 is throttling or failing for a moment (after the SDK's own retries): the next round asks again.</summary>
     public static readonly HashSet<string> TryLater = new(StringComparer.Ordinal) { "RequestLimitExceeded", "ServiceUnavailable", "InternalError", "Unavailable" };
 
+    /// <summary>The credentials may not do what was asked (an IAM policy); the message is encoded (sts:DecodeAuthorizationMessage).</summary>
+    public const string UnauthorizedOperation = "UnauthorizedOperation";
+
     /// <summary>The account's running vCPUs of an instance family bucket would pass its quota (on-demand).</summary>
     public const string VcpuLimitExceeded = "VcpuLimitExceeded";
 

@@ -109,6 +109,9 @@ internal sealed class CapacityHunt(
         return launched == count ? (launched, Task.FromResult<(int, string?)>((launched, null))) : (launched, RestAsync());
     }
 
+    private static bool IsProfileRefusal(AmazonEC2Exception ex)
+        => ex.ErrorCode == "InvalidParameterValue" && ex.Message.Contains("iamInstanceProfile", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Why a start could not launch its minimum: the quota that refused (with the need and how to get more), or every refusal.</summary>
     private ClusterStartException TooFew(int launched, int count, int minimum, CapacityRefusals refusals, bool quota)
     {
@@ -135,11 +138,20 @@ internal sealed class CapacityHunt(
     private async Task<int> LaunchOnAsync(
         LaunchCandidate candidate, int count, int total, bool partial, CapacityRefusals refusals, CancellationToken cancellationToken)
     {
+        var profileDeadline = (DateTimeOffset?)null;
+        var delay = tuning.FirstRetryDelay;
         for (var asked = count; ; asked = Math.Max(1, asked / 2))
         {
             try
             {
                 return await run(candidate, asked, cancellationToken).ConfigureAwait(false);
+            }
+            catch (AmazonEC2Exception ex) when (IsProfileRefusal(ex) && time.GetUtcNow() < (profileDeadline ??= time.GetUtcNow() + tuning.InstanceProfilePatience))
+            {
+                // A profile created moments ago is unknown to EC2 for a while (IAM is eventually consistent).
+                await Task.Delay(Ec2Calls.Earlier(delay, profileDeadline.Value - time.GetUtcNow()), time, cancellationToken).ConfigureAwait(false);
+                delay = Ec2Calls.NextRetryDelay(delay, tuning);
+                asked *= 2;
             }
             catch (AmazonEC2Exception ex) when (Ec2ErrorCodes.NoCapacity.Contains(ex.ErrorCode) || Ec2ErrorCodes.TryLater.Contains(ex.ErrorCode))
             {
@@ -154,11 +166,21 @@ internal sealed class CapacityHunt(
                 refusals.Never(candidate, ex.ErrorCode);
                 return 0;
             }
-            catch (AmazonEC2Exception ex) when (ex.ErrorCode == "InvalidParameterValue" && ex.Message.Contains("iamInstanceProfile", StringComparison.OrdinalIgnoreCase))
+            catch (AmazonEC2Exception ex) when (IsProfileRefusal(ex))
             {
                 throw new ClusterStartException(
-                    $"EC2 refused the instance profile {options.InstanceProfile} (Ec2Options.InstanceProfile): {ex.Message}. Nothing was launched. " +
+                    $"EC2 refused the instance profile {options.InstanceProfile} (Ec2Options.InstanceProfile) for {tuning.InstanceProfilePatience.TotalSeconds:0} s: {ex.Message}. Nothing was launched. " +
                     "Give the name or ARN of an instance profile of this account (`aws iam list-instance-profiles`), and let the caller pass its role (iam:PassRole).",
+                    ex);
+            }
+            catch (AmazonEC2Exception ex) when (ex.ErrorCode == Ec2ErrorCodes.UnauthorizedOperation)
+            {
+                throw new ClusterStartException(
+                    (options.InstanceProfile is { } profile
+                        ? $"EC2 refused to launch {candidate} with the instance profile {profile}: these credentials may not launch instances, or may not pass the profile's role (iam:PassRole on it, README: AWS access from tasks). "
+                        : $"EC2 refused to launch {candidate}: these credentials may not launch instances (ec2:RunInstances and ec2:CreateTags, README: Permissions). ") +
+                    "Nothing was launched. `aws sts decode-authorization-message --encoded-message ...` on the message below names the action and resource refused. " +
+                    $"EC2 said: {ex.Message}",
                     ex);
             }
             catch (AmazonEC2Exception ex) when (ex.ErrorCode is Ec2ErrorCodes.VcpuLimitExceeded or Ec2ErrorCodes.MaxSpotInstanceCountExceeded)

@@ -80,6 +80,46 @@ public sealed class InstanceSettingsTests
     }
 
     [LocalS3Fact]
+    public async Task StartAsync_InstanceProfileEc2DoesNotKnowYet_AsksAgainUntilItDoes()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        var launches = 0;
+        ec2.OnCall = call =>
+        {
+            if (call.Action == "RunInstances" && Interlocked.Increment(ref launches) == 3)
+            {
+                // The profile created just before the start reaches EC2.
+                ec2.InstanceProfiles.Add("just-created");
+            }
+        };
+        var options = ec2.Options() with { InstanceProfile = "just-created" };
+
+        await using (var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new Ec2Backend(options, TestTuning.Fast(), TimeProvider.System) }))
+        {
+            cluster.Workers.Should().ContainSingle();
+        }
+
+        ec2.Calls.Where(c => c.Action == "RunInstances").Select(c => c["NetworkInterface.1.SubnetId"]).Should().Equal("subnet-0a", "subnet-0a", "subnet-0a");
+        ec2.Instances.Should().ContainSingle().Which.InstanceProfile.Should().Be("just-created");
+    }
+
+    [LocalS3Fact]
+    public async Task StartAsync_CredentialsMayNotPassTheProfilesRole_FailsSayingSoAndLeavesNothing()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        ec2.DenyRunInstances = true;
+        var options = ec2.Options() with { InstanceProfile = "coiled-workers" };
+
+        var start = () => Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new Ec2Backend(options, TestTuning.Fast(), TimeProvider.System) });
+
+        (await start.Should().ThrowAsync<ClusterStartException>()).Which.Message.Should()
+            .StartWith("EC2 refused to launch c7i.large on-demand in us-east-1a (subnet-0a) with the instance profile coiled-workers: these credentials may not launch instances, or may not pass the profile's role (iam:PassRole")
+            .And.Contain("aws sts decode-authorization-message").And.EndWith("Encoded authorization failure message: AbCdEf0123");
+        ec2.Instances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+    }
+
+    [LocalS3Fact]
     public async Task StartAsync_UnknownInstanceProfile_FailsNamingTheSettingAndLeavesNothing()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
