@@ -34,7 +34,7 @@ internal static partial class Ec2Log
     public static partial void SpotPriceUnknown(this ILogger logger, string type, string zone, string message);
 
     [LoggerMessage(EventId = 2107, Level = LogLevel.Warning, Message = "RunInstances failed ({Code}) after it launched {Count} instance(s) (client token {ClientToken}); the cluster takes them")]
-    public static partial void LaunchFoundAfterError(this ILogger logger, int count, string clientToken, string code);
+    public static partial void LaunchFoundAfterError(this ILogger logger, string code, int count, string clientToken);
 
     [LoggerMessage(EventId = 2110, Level = LogLevel.Information, Message = "Worker on {Instance} is up at {Endpoint} ({Ready}/{Count})")]
     public static partial void WorkerUp(this ILogger logger, string instance, Uri endpoint, int ready, int count);

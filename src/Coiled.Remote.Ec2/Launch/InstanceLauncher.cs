@@ -286,7 +286,7 @@ internal sealed class InstanceLauncher(
                 throw;
             }
 
-            logger.LaunchFoundAfterError(instances.Count, clientToken, ex.ErrorCode);
+            logger.LaunchFoundAfterError(ex.ErrorCode, instances.Count, clientToken);
         }
 
         resources.Launched(clientToken, instances);
