@@ -56,7 +56,10 @@ internal static partial class Ec2Calls
         return found;
     }
 
-    /// <summary>DescribeInstances by id, treating ids EC2 does not know yet (eventual consistency) as not yet visible.</summary>
+    /// <summary>
+    /// DescribeInstances by id, every page of the answer, treating ids EC2 does not know yet (eventual consistency) as
+    /// not yet visible.
+    /// </summary>
     public static async Task<IReadOnlyList<Instance>> DescribeAsync(IAmazonEC2 client, IReadOnlyCollection<string> ids, CancellationToken cancellationToken)
     {
         if (ids.Count == 0)
@@ -66,8 +69,18 @@ internal static partial class Ec2Calls
 
         try
         {
-            var response = await client.DescribeInstancesAsync(new DescribeInstancesRequest { InstanceIds = [.. ids] }, cancellationToken).ConfigureAwait(false);
-            return [.. (response.Reservations ?? []).SelectMany(r => r.Instances ?? [])];
+            // An answer may be paged even when it names its instances: the instances of the later pages are as much
+            // asked for as those of the first.
+            var found = new List<Instance>();
+            string? next = null;
+            do
+            {
+                var response = await client.DescribeInstancesAsync(new DescribeInstancesRequest { InstanceIds = [.. ids], NextToken = next }, cancellationToken).ConfigureAwait(false);
+                found.AddRange((response.Reservations ?? []).SelectMany(r => r.Instances ?? []));
+                next = response.NextToken;
+            }
+            while (!string.IsNullOrEmpty(next));
+            return found;
         }
         catch (AmazonEC2Exception ex) when (ex.ErrorCode == Ec2ErrorCodes.InstanceNotFound)
         {

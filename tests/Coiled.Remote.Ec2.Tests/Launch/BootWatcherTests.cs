@@ -73,6 +73,39 @@ public sealed class BootWatcherTests
         await watching.Awaiting(w => w.WaitAsync(TimeSpan.FromMinutes(1))).Should().ThrowAsync<OperationCanceledException>();
     }
 
+    [LocalS3Fact]
+    public async Task WatchAsync_DescribeAnswersInPagesAndOnlyTheLastPagesInstanceAnswers_YieldsIt()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        ec2.BootInstances = false;
+        ec2.PageSize = 2;
+        var (client, _, _) = await Ec2ClientFactory.CreateAsync(ec2.Options(), CancellationToken.None);
+        using var _client = client;
+        var launched = await client.RunInstancesAsync(new RunInstancesRequest { ImageId = "ami-0x86new", InstanceType = "c7i.large", MinCount = 3, MaxCount = 3 });
+        var ids = launched.Reservation.Instances.Select(i => i.InstanceId).ToList();
+        using (var safety = new CancellationTokenSource(TimeSpan.FromMinutes(1)))
+        {
+            while (ec2.Instances.Any(i => i.State != "running"))
+            {
+                await Task.Delay(20, safety.Token);
+            }
+        }
+
+        // Only the instance that DescribeInstances lists last, on its second page, has a worker that answers.
+        var answering = ec2.Instances.Single(i => i.Id == ids[^1]).SandboxAddress;
+        var tuning = TestTuning.Fast() with
+        {
+            ProbeWorker = (address, _, _) => address == answering ? Task.CompletedTask : throw new System.Net.Sockets.SocketException(111),
+        };
+        var watcher = new BootWatcher(client, "coiled-remote-test", 7400, tuning, TimeProvider.System, NullLogger.Instance);
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+
+        await using var watching = watcher.WatchAsync(ids, 1, stop.Token).GetAsyncEnumerator(stop.Token);
+
+        (await watching.MoveNextAsync()).Should().BeTrue();
+        watching.Current.InstanceId.Should().Be(ids[^1], "the instances of every page of the answer are watched");
+    }
+
     /// <summary>Fake time that says when the watcher started waiting between two rounds (a timer of the poll interval).</summary>
     private sealed class PollSignallingTimeProvider(TimeSpan pollInterval) : FakeTimeProvider
     {
