@@ -36,6 +36,7 @@ internal sealed class BootWatcher(IAmazonEC2 client, string clusterName, int wor
         var waiting = new List<string>();
         var failures = new List<string>();
         var up = 0;
+        var failed = 0;
         while (true)
         {
             // Launching ends before the last list is read: no instance it adds is missed.
@@ -66,6 +67,7 @@ internal sealed class BootWatcher(IAmazonEC2 client, string clusterName, int wor
                 {
                     waiting.Remove(instance.InstanceId);
                     var console = await ConsoleOutputAsync(instance.InstanceId, cancellationToken).ConfigureAwait(false);
+                    failed++;
                     failures.Add(
                         $"EC2 instance {instance.InstanceId} of cluster {clusterName} went {state} while booting" +
                         $"{(instance.StateReason?.Message is { } why ? $" ({why})" : string.Empty)}. Its console output:{Environment.NewLine}{console}");
@@ -89,11 +91,12 @@ internal sealed class BootWatcher(IAmazonEC2 client, string clusterName, int wor
             var late = waiting.Where(id => time.GetUtcNow() >= deadlines[id]).ToList();
             if (late.Count > 0)
             {
+                failed += late.Count;
                 failures.Add(await BootTimeoutAsync(late, cancellationToken).ConfigureAwait(false));
                 waiting.RemoveAll(late.Contains);
             }
 
-            if (failures.Count > 0 && done && deadlines.Count - failures.Count < minimum)
+            if (failed > 0 && done && deadlines.Count - failed < minimum)
             {
                 throw new ClusterStartException(string.Join(Environment.NewLine, failures));
             }
