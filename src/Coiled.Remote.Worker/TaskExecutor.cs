@@ -39,6 +39,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
     private readonly Channel<TaskOutcome> _outcomes;
     private readonly ConcurrentDictionary<ulong, RunningTask> _cancellable = new();
     private readonly ConcurrentDictionary<ulong, byte> _cancelRequested = new();
+    private readonly ConcurrentDictionary<ulong, byte> _returnRequested = new();
     private readonly CancellationTokenSource _abort = new();
     private readonly TaskWindow _window = new();
     private readonly SharedValueStore _shared = new();
@@ -176,6 +177,15 @@ internal sealed class TaskExecutor : IAsyncDisposable
         }
     }
 
+    /// <summary>The client takes tasks back: those not started end unrun (<see cref="FailureKind.Returned"/>), running ones run on.</summary>
+    public void Return(IEnumerable<ulong> taskIds)
+    {
+        foreach (var id in taskIds)
+        {
+            _returnRequested.TryAdd(id, 0);
+        }
+    }
+
     /// <summary>No more tasks will come; queued and running tasks still finish and report.</summary>
     public void Complete() => _queue.Writer.TryComplete();
 
@@ -235,6 +245,12 @@ internal sealed class TaskExecutor : IAsyncDisposable
     private async ValueTask<TaskOutcome?> RunAsync(WorkItem item, GrowableBuffer buffer)
     {
         var id = item.TaskId;
+        if (!_returnRequested.IsEmpty && _returnRequested.TryRemove(id, out _))
+        {
+            _cancelRequested.TryRemove(id, out _);
+            return new TaskOutcome(id, default, Failure(id, FailureKind.Returned, new OperationCanceledException("Given back to the client before it started.")), 0);
+        }
+
         if (!_cancelRequested.IsEmpty && _cancelRequested.TryRemove(id, out _))
         {
             return new TaskOutcome(id, default, Failure(id, FailureKind.Canceled, new OperationCanceledException("Cancelled before it started.")), 0);
@@ -326,6 +342,12 @@ internal sealed class TaskExecutor : IAsyncDisposable
             if (!_cancelRequested.IsEmpty)
             {
                 _cancelRequested.TryRemove(id, out _);
+            }
+
+            if (!_returnRequested.IsEmpty)
+            {
+                // Asked back after it started: it ran, and reported as usual.
+                _returnRequested.TryRemove(id, out _);
             }
         }
     }

@@ -172,6 +172,9 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                         case RunRequest.KindOneofCase.Cancel:
                             executor.Cancel(request.Cancel.TaskIds);
                             break;
+                        case RunRequest.KindOneofCase.ReturnTasks:
+                            executor.Return(request.ReturnTasks.TaskIds);
+                            break;
                         default:
                             throw UnexpectedRequest(request);
                     }
@@ -280,7 +283,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
                             request.Share.Value = ByteString.Empty;
                             Send(request, value.Span);
                             break;
-                        case RunRequest.KindOneofCase.Cancel or RunRequest.KindOneofCase.Release:
+                        case RunRequest.KindOneofCase.Cancel or RunRequest.KindOneofCase.Release or RunRequest.KindOneofCase.ReturnTasks:
                             Send(request, []);
                             break;
                         default:

@@ -239,55 +239,6 @@ public sealed partial class Cluster : IAsyncDisposable
         }
     }
 
-    /// <summary>A worker was lost: start, synchronize and add a replacement, or give up when that is off or fails.</summary>
-    private async Task ReplaceAsync(ITaskWorker lost, string how)
-    {
-        if (Volatile.Read(ref _disposed) != 0)
-        {
-            return;
-        }
-
-        if (Interlocked.Increment(ref _replacements) > MaxReplacementsPerWorker * _session.Launch.Count)
-        {
-            _scheduler.GiveUpIfNoWorkers($"worker {lost.Id} ended ({how}) and the cluster already replaced {_replacements - 1} lost workers.");
-            return;
-        }
-
-        WorkerConnection? connection = null;
-        try
-        {
-            var token = _lifetime.Token;
-            var endpoints = await _backend.StartWorkersAsync(_session.Launch with { Count = 1 }, token).ConfigureAwait(false);
-            connection = await WorkerConnection.ConnectAsync(endpoints[0], _session.Launch.Token, _options.WorkerTimeout, _options.TimeProvider, token).ConfigureAwait(false);
-            lock (_connections)
-            {
-                _connections.Add(connection);
-            }
-
-            var environmentId = string.Empty;
-            if (!connection.Endpoint.UsesCallerProcess)
-            {
-                var synchronized = await SyncOneAsync(connection, SnapshotFor(_session.Application!, connection), (_backend as IStagingBackend)?.Staging, token).ConfigureAwait(false);
-                environmentId = synchronized.EnvironmentId;
-                OnSynchronized(synchronized.BytesSent);
-            }
-
-            await OpenOneAsync(connection, environmentId, _session.Variables, token).ConfigureAwait(false);
-            StartWorker(connection);
-            _logger.WorkerReplaced(lost.Id, how, connection.Id, connection.Endpoint.Address);
-            LogWorker(connection);
-        }
-        catch (Exception ex) when (Volatile.Read(ref _disposed) == 0)
-        {
-            _logger.WorkerNotReplaced(ex, lost.Id, how);
-            _scheduler.GiveUpIfNoWorkers($"worker {lost.Id} ended ({how}) and starting a replacement failed: {ex.GetBaseException().Message}");
-        }
-        catch (Exception)
-        {
-            // The cluster is being disposed; it stops whatever was started.
-        }
-    }
-
     private RemoteStub Resolve(Delegate method, int arity)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);

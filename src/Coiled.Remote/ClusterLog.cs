@@ -37,6 +37,12 @@ internal static partial class ClusterLog
         "{Workers} worker(s) ({Address}) did not come; the cluster goes on with the {Ready} of {Requested} that did: {Reason}")]
     public static partial void WorkersDidNotCome(this ILogger logger, Exception exception, int workers, string address, int ready, int requested, string reason);
 
+    [LoggerMessage(EventId = 4116, Level = LogLevel.Information, Message = "Scaling from {From} to {To} worker(s): {Reason}")]
+    public static partial void Scaling(this ILogger logger, int from, int to, string reason);
+
+    [LoggerMessage(EventId = 4117, Level = LogLevel.Information, Message = "Worker {WorkerId} at {Address} joined ({Added} of {Count} added)")]
+    public static partial void WorkerAdded(this ILogger logger, string workerId, Uri address, int added, int count);
+
     [LoggerMessage(EventId = 4115, Level = LogLevel.Warning, Message = "Worker {WorkerId} ended and its backend could not stop its machine now ({Message}); disposing the cluster stops it")]
     public static partial void WorkerNotStopped(this ILogger logger, Exception exception, string workerId, string message);
 

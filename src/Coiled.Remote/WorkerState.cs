@@ -20,4 +20,13 @@ public enum WorkerState
     /// with no death counted against them, and it gets no more.
     /// </summary>
     Interrupted,
+
+    /// <summary>
+    /// Being retired (the cluster scales down): it takes no new tasks, gave back those it had not started, and finishes
+    /// those it runs.
+    /// </summary>
+    Retiring,
+
+    /// <summary>Retired by the cluster (it scaled down) once its last task ended; its machine was stopped.</summary>
+    Retired,
 }

@@ -88,10 +88,10 @@ internal sealed class DirectStream : IExecutorStream
     public FrameStream.Frame<RunRequest>? Read()
     {
         var frame = _frames.Read(RunRequest.Parser);
-        if (frame is { Header.KindCase: not (RunRequest.KindOneofCase.Tasks or RunRequest.KindOneofCase.Cancel or RunRequest.KindOneofCase.Share or RunRequest.KindOneofCase.Release) } wrong)
+        if (frame is { Header.KindCase: not (RunRequest.KindOneofCase.Tasks or RunRequest.KindOneofCase.Cancel or RunRequest.KindOneofCase.Share or RunRequest.KindOneofCase.Release or RunRequest.KindOneofCase.ReturnTasks) } wrong)
         {
             wrong.Payload?.Release();
-            throw new InvalidDataException($"A direct route carries 'tasks', 'cancel', 'share' and 'release' requests, not '{wrong.Header.KindCase}'.");
+            throw new InvalidDataException($"A direct route carries 'tasks', 'cancel', 'share', 'release' and 'return_tasks' requests, not '{wrong.Header.KindCase}'.");
         }
 
         return frame;

@@ -242,6 +242,10 @@ internal sealed class ExecutorServer
                         frame.Payload?.Release();
                         executor.Release(request.Release.Sha256);
                         break;
+                    case RunRequest.KindOneofCase.ReturnTasks:
+                        frame.Payload?.Release();
+                        executor.Return(request.ReturnTasks.TaskIds);
+                        break;
                     default:
                         frame.Payload?.Release();
                         executor.Cancel(request.Cancel.TaskIds);

@@ -14,7 +14,7 @@ internal sealed class RelayedStream(ExecutorLink link) : IExecutorStream
     public FrameStream.Frame<RunRequest>? Read()
     {
         var frame = link.Read(RunRequest.Parser);
-        if (frame is { Header.KindCase: not (RunRequest.KindOneofCase.Tasks or RunRequest.KindOneofCase.Cancel or RunRequest.KindOneofCase.Share or RunRequest.KindOneofCase.Release) } end)
+        if (frame is { Header.KindCase: not (RunRequest.KindOneofCase.Tasks or RunRequest.KindOneofCase.Cancel or RunRequest.KindOneofCase.Share or RunRequest.KindOneofCase.Release or RunRequest.KindOneofCase.ReturnTasks) } end)
         {
             // An empty frame: the daemon says the client is gone.
             end.Payload?.Release();

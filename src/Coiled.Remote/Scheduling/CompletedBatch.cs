@@ -11,9 +11,11 @@ namespace Coiled.Remote.Scheduling;
 /// <param name="Retried">Failures that go round again.</param>
 /// <param name="Failures">Failures that end their item, if any.</param>
 /// <param name="Traced">Failures of traced calls, to trace, if any.</param>
+/// <param name="Returned">Tasks the worker gave back unrun (it retires), to queue again, if any.</param>
 internal readonly record struct CompletedBatch(
     PendingTask?[] Owners,
     int Delivered,
     int Retried,
     List<(PendingTask Task, TaskFailure Failure)>? Failures,
-    List<(PendingTask Task, TaskFailure Failure)>? Traced);
+    List<(PendingTask Task, TaskFailure Failure)>? Traced,
+    List<PendingTask>? Returned = null);

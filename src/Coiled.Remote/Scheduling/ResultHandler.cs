@@ -20,6 +20,7 @@ internal sealed class ResultHandler(RetryTimer retries, SchedulerMetrics metrics
         var owners = ArrayPool<PendingTask?>.Shared.Rent(count);
         List<(PendingTask Task, TaskFailure Failure)>? failures = null;
         List<(PendingTask Task, TaskFailure Failure)>? traced = null;
+        List<PendingTask>? returned = null;
         var retried = 0;
         var delivered = 0;
         if (worker is null)
@@ -44,6 +45,13 @@ internal sealed class ResultHandler(RetryTimer retries, SchedulerMetrics metrics
                 continue;
             }
 
+            if (failure.Kind == FailureKind.Returned)
+            {
+                // Given back unrun: it goes out again as it was, nothing counted against it.
+                (returned ??= []).Add(task);
+                continue;
+            }
+
             if (task.Job.Activity is not null)
             {
                 (traced ??= []).Add((task, failure));
@@ -61,8 +69,8 @@ internal sealed class ResultHandler(RetryTimer retries, SchedulerMetrics metrics
             }
         }
 
-        worker.RecordExecution(batch.ExecutionNanoseconds, count + batch.Failures.Count);
-        return new CompletedBatch(owners, delivered, retried, failures, traced);
+        worker.RecordExecution(batch.ExecutionNanoseconds, count + batch.Failures.Count - (returned?.Count ?? 0));
+        return new CompletedBatch(owners, delivered, retried, failures, traced, returned);
     }
 
     /// <summary>Reads each result into its call and fails the items that failed for good (outside the lock).</summary>
@@ -70,7 +78,8 @@ internal sealed class ResultHandler(RetryTimer retries, SchedulerMetrics metrics
     {
         var count = batch.TaskIds.Count;
         var owners = completed.Owners;
-        metrics.ResultsArrived(worker, completed.Delivered, completed.Retried, batch.Results.Length, batch.ExecutionNanoseconds, count + batch.Failures.Count);
+        // Tasks given back unrun ran nowhere: they count where they run.
+        metrics.ResultsArrived(worker, completed.Delivered, completed.Retried, batch.Results.Length, batch.ExecutionNanoseconds, count + batch.Failures.Count - (completed.Returned?.Count ?? 0));
         try
         {
             var reader = new MessagePackReader(batch.Results.Memory);

@@ -44,13 +44,15 @@ internal sealed partial class Scheduler
     /// <summary>A worker is gone: its in-flight items go back to the queue, or fail if they killed too many workers.</summary>
     public async Task OnWorkerLostAsync(ITaskWorker worker, Exception? error)
     {
+        bool retiring;
         lock (_gate)
         {
-            if (worker.State is WorkerState.Lost or WorkerState.Stopped or WorkerState.Interrupted || _closed)
+            if (worker.State is WorkerState.Lost or WorkerState.Stopped or WorkerState.Interrupted or WorkerState.Retired || _closed)
             {
                 return;
             }
 
+            retiring = worker.State == WorkerState.Retiring;
             worker.State = WorkerState.Lost;
         }
 
@@ -64,9 +66,11 @@ internal sealed partial class Scheduler
             _logger.WorkerLost(worker.Id, worker.Address, how, tasks?.InFlight.Count ?? 0);
             poisoned = tasks is null ? [] : _poison.Requeue(tasks, how);
             orphans = OrphanedBy(worker, how);
+            EndRetirement(worker);
         }
 
-        await OnWorkerGoneAsync(worker, how, poisoned, orphans).ConfigureAwait(false);
+        // A worker lost while it retired is not replaced: the cluster was giving it up.
+        await OnWorkerGoneAsync(worker, how, poisoned, orphans, replace: !retiring).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -78,9 +82,10 @@ internal sealed partial class Scheduler
     {
         var how = $"its cloud reclaims its machine, {notice.Action} at {notice.TimeText}";
         List<Job>? orphans;
+        bool retiring;
         lock (_gate)
         {
-            if (worker.State is WorkerState.Lost or WorkerState.Stopped or WorkerState.Interrupted || _closed)
+            if (worker.State is WorkerState.Lost or WorkerState.Stopped or WorkerState.Interrupted or WorkerState.Retired || _closed)
             {
                 return;
             }
@@ -91,10 +96,11 @@ internal sealed partial class Scheduler
             Metrics.Requeued(requeued);
             _logger.WorkerInterrupted(worker.Id, worker.Address, notice.Action, notice.TimeText, requeued);
             orphans = OrphanedBy(worker, how);
+            retiring = EndRetirement(worker);
         }
 
         worker.MarkEnded();
-        await OnWorkerGoneAsync(worker, how, [], orphans).ConfigureAwait(false);
+        await OnWorkerGoneAsync(worker, how, [], orphans, replace: !retiring).ConfigureAwait(false);
     }
 
     /// <summary>A worker's cloud recommends moving work off its machine (an EC2 rebalance recommendation): logged; the worker keeps its tasks.</summary>
@@ -116,14 +122,22 @@ internal sealed partial class Scheduler
         {
             var placed = _workers.GetValueOrDefault(worker);
             tasks = placed?.InFlight.Count ?? 0;
-            if (placed is null || worker.State is WorkerState.Lost or WorkerState.Stopped or WorkerState.Interrupted || _closed)
+            if (placed is null || worker.State is WorkerState.Lost or WorkerState.Stopped or WorkerState.Interrupted or WorkerState.Retired || _closed)
             {
                 return false;
             }
 
-            worker.State = WorkerState.Starting;
             _logger.ExecutorLost(worker.Id, worker.Address, how, tasks);
             poisoned = _poison.Requeue(placed, how);
+            if (worker.State == WorkerState.Retiring)
+            {
+                // Its tasks went back to the queue: nothing is left for it to finish.
+                FinishRetirementIfDone(worker, placed);
+            }
+            else
+            {
+                worker.State = WorkerState.Starting;
+            }
         }
 
         _poison.Fail(worker, poisoned);
@@ -190,7 +204,8 @@ internal sealed partial class Scheduler
     }
 
     /// <summary>After a worker left the scheduler: fails what it poisoned and what it orphaned, wakes the others, and asks for a replacement.</summary>
-    private async Task OnWorkerGoneAsync(ITaskWorker worker, string how, List<(PendingTask Task, WorkerLostException Error)> poisoned, List<Job>? orphans)
+    private async Task OnWorkerGoneAsync(
+        ITaskWorker worker, string how, List<(PendingTask Task, WorkerLostException Error)> poisoned, List<Job>? orphans, bool replace = true)
     {
         _poison.Fail(worker, poisoned);
         foreach (var job in orphans ?? [])
@@ -200,7 +215,7 @@ internal sealed partial class Scheduler
 
         WakeAll();
         _workerEnded?.Invoke(worker, how);
-        if (_workerLost is { } handler)
+        if (replace && _workerLost is { } handler)
         {
             await handler(worker, how).ConfigureAwait(false);
         }

@@ -176,6 +176,13 @@ internal sealed partial class Scheduler
                 return new OutgoingRequest(new RunRequest { Cancel = cancel });
             }
 
+            if (tasks.TakeReturns() is { } returns)
+            {
+                var giveBack = new ReturnTasks();
+                giveBack.TaskIds.AddRange(returns);
+                return new OutgoingRequest(new RunRequest { ReturnTasks = giveBack });
+            }
+
             if (TakeReleases(tasks) is { } releases)
             {
                 return releases;
@@ -232,8 +239,18 @@ internal sealed partial class Scheduler
         List<ITaskWorker>? toWake = null;
         lock (_gate)
         {
-            completed = _results.Complete(_workers.GetValueOrDefault(worker), worker.Id, batch);
+            var tasks = _workers.GetValueOrDefault(worker);
+            completed = _results.Complete(tasks, worker.Id, batch);
             ItemsEnded(completed, batch.TaskIds.Count, ref toWake);
+            if (completed.Returned is { } returned)
+            {
+                OnReturned(returned);
+            }
+
+            if (tasks is not null)
+            {
+                FinishRetirementIfDone(worker, tasks);
+            }
         }
 
         foreach (var other in toWake ?? [])

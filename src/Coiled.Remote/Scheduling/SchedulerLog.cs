@@ -20,6 +20,9 @@ internal static partial class SchedulerLog
     [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Worker {WorkerId} at {Address}: its cloud recommends moving work off its machine (a rebalance recommendation of {Time}); it keeps its tasks, and an interruption notice may follow")]
     public static partial void RebalanceRecommended(this ILogger logger, string workerId, Uri address, string time);
 
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Information, Message = "Worker {WorkerId} at {Address} retired: its last task ended")]
+    public static partial void WorkerRetired(this ILogger logger, string workerId, Uri address);
+
     [LoggerMessage(EventId = 4002, Level = LogLevel.Error, Message = "The cluster has no workers left and gets none back: {Why} {Jobs} call(s) fail")]
     public static partial void NoWorkersLeft(this ILogger logger, string why, int jobs);
 

@@ -106,6 +106,10 @@ internal sealed class SchedulerMetrics(string clusterId)
     /// <summary><paramref name="count"/> tasks of a lost worker (or executor) went back to the queue.</summary>
     public void Requeued(int count) => Interlocked.Add(ref _requeued, count);
 
+    /// <summary>A worker joined (<paramref name="up"/>) or was retired because the cluster scaled.</summary>
+    public void Scaled(bool up)
+        => RemoteTelemetry.WorkersScaled.Add(1, _clusterTag, new KeyValuePair<string, object?>("direction", up ? "up" : "down"));
+
     /// <summary>The worker reports one execution time per batch, so each of its tasks records the batch's average.</summary>
     private void RecordDurations(ITaskWorker worker, ulong nanoseconds, int tasks)
     {

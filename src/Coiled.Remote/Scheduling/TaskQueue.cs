@@ -35,7 +35,7 @@ internal sealed class TaskQueue
         }
     }
 
-    /// <summary>A task whose backoff ended: it goes out before queued items (with the tasks of a worker taken away, <see cref="Return"/>).</summary>
+    /// <summary>A task whose backoff ended: it goes out before queued items (with the tasks of a worker taken away, <see cref="Return(WorkerTasks)"/>).</summary>
     public void AddRetry(PendingTask task) => _retries.AddLast(task);
 
     /// <summary>A task that was running on a worker that died: it goes out next, alone.</summary>
@@ -48,8 +48,16 @@ internal sealed class TaskQueue
     /// </summary>
     public int Return(WorkerTasks worker)
     {
+        var returned = Return(worker.InFlight.Values);
+        worker.Clear();
+        return returned;
+    }
+
+    /// <summary>Puts tasks a worker gave back unrun in front of queued items, as they were; returns how many.</summary>
+    public int Return(IEnumerable<PendingTask> tasks)
+    {
         var returned = 0;
-        foreach (var task in worker.InFlight.Values)
+        foreach (var task in tasks)
         {
             if (task.Job.IsFinished)
             {
@@ -68,7 +76,6 @@ internal sealed class TaskQueue
             returned++;
         }
 
-        worker.Clear();
         return returned;
     }
 

@@ -14,6 +14,7 @@ internal sealed class WorkerTasks
 
     private readonly Dictionary<ulong, PendingTask> _inFlight = [];
     private readonly List<ulong> _pendingCancels = [];
+    private readonly List<ulong> _pendingReturns = [];
     private double _averageTaskNanoseconds;
 
     /// <param name="worker">The worker.</param>
@@ -109,12 +110,29 @@ internal sealed class WorkerTasks
         return cancels;
     }
 
+    /// <summary>Asks the worker to give back every task it has not started (it retires).</summary>
+    public void ReturnUnstarted() => _pendingReturns.AddRange(_inFlight.Keys);
+
+    /// <summary>The tasks to ask back, taken; null when there are none.</summary>
+    public IReadOnlyList<ulong>? TakeReturns()
+    {
+        if (_pendingReturns.Count == 0)
+        {
+            return null;
+        }
+
+        ulong[] returns = [.. _pendingReturns];
+        _pendingReturns.Clear();
+        return returns;
+    }
+
     /// <summary>Forgets everything placed on the worker, and the shared values it held (it or its executor died; the tasks went elsewhere).</summary>
     public void Clear()
     {
         _inFlight.Clear();
         Shared.Clear();
         _pendingCancels.Clear();
+        _pendingReturns.Clear();
         Isolating = null;
     }
 

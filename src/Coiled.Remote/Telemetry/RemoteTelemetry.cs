@@ -49,6 +49,9 @@ internal static class RemoteTelemetry
         "coiled.remote.task.duration", "s",
         "Time a task ran on its worker; each task of a result batch records the batch's average, which is what the worker reports.");
 
+    public static readonly Counter<long> WorkersScaled = Meter.CreateCounter<long>(
+        "coiled.remote.workers.scaled", "{worker}", "Workers the cluster added or retired as it scaled (tag direction: up or down).");
+
     public static readonly Counter<long> SyncBytes = Meter.CreateCounter<long>(
         "coiled.remote.sync.bytes", "By", "Bytes of the application uploaded to workers by environment synchronization.");
 

@@ -152,6 +152,30 @@ public static class TestJobs
         return x;
     }
 
+    /// <summary>How many times each (run, item) ran, for workers in the test's own process (<see cref="InProcessBackend"/>).</summary>
+    public static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Run, int Item), int> Executions = new();
+
+    /// <summary>Returns its item after a pause, counting each time it ran in <see cref="Executions"/>.</summary>
+    [Remote]
+    public static int CountedSlowIdentity(string run, int x)
+    {
+        Executions.AddOrUpdate((run, x), 1, (_, n) => n + 1);
+        Thread.Sleep(20);
+        return x;
+    }
+
+    /// <summary>Creates the file of its item in <paramref name="folder"/>, failing if it exists (the item ran before), then pauses.</summary>
+    [Remote]
+    public static int MarkOnce(string folder, int x)
+    {
+        using (File.Open(Path.Combine(folder, x.ToString(System.Globalization.CultureInfo.InvariantCulture)), FileMode.CreateNew))
+        {
+        }
+
+        Thread.Sleep(20);
+        return x;
+    }
+
     /// <summary>Returns its item once the test releases the gate (see <see cref="TaskGate"/>).</summary>
     [Remote]
     public static async Task<int> IdentityWhenReleasedAsync(int x, string gate, CancellationToken cancellationToken)

@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using Coiled.Remote.Tests.Support;
+
+namespace Coiled.Remote.Tests.EndToEnd;
+
+/// <summary><see cref="Cluster.ScaleAsync"/>: workers added through the backend, and workers retired with no task run twice or lost.</summary>
+public sealed class ScaleTests
+{
+    private static readonly TimeSpan Safety = TimeSpan.FromMinutes(2);
+
+    [Fact]
+    public async Task ScaleAsync_UpToFourThenDownToOneUnderARunningMap_EveryItemRunsExactlyOnce()
+    {
+        var run = Guid.NewGuid().ToString("N");
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend { SlotsPerWorker = 2 } });
+        var items = Enumerable.Range(0, 600).Select(i => (run, i)).ToList();
+
+        var map = cluster.MapAsync(TestJobs.CountedSlowIdentity, items);
+        await cluster.ScaleAsync(4).WaitAsync(Safety);
+        cluster.Workers.Count(w => w.State == WorkerState.Ready).Should().Be(4);
+        await cluster.ScaleAsync(1).WaitAsync(Safety);
+        var ready = cluster.Workers.Where(w => w.State == WorkerState.Ready).ToList();
+        var results = await map.WaitAsync(Safety);
+
+        ready.Should().ContainSingle();
+        cluster.Workers.Count(w => w.State == WorkerState.Retired).Should().Be(3);
+        results.Should().Equal(Enumerable.Range(0, 600));
+        items.Select(item => TestJobs.Executions.GetValueOrDefault(item)).Should().OnlyContain(n => n == 1, "no item runs twice and none is lost");
+        cluster.Summary.TasksFailed.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task ScaleAsync_DownWhileTheRetiringWorkerHoldsTasksItHasNotStarted_ItGivesThemBackUnrun()
+    {
+        var run = Guid.NewGuid().ToString("N");
+        // One slot each: a worker holds tasks queued behind the one it runs.
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend { SlotsPerWorker = 1 } });
+        var items = Enumerable.Range(0, 200).Select(i => (run, i)).ToList();
+        var map = cluster.MapAsync(TestJobs.CountedSlowIdentity, items);
+        using (var safety = new CancellationTokenSource(Safety))
+        {
+            while (TestJobs.Executions.Count(e => e.Key.Run == run) < 10)
+            {
+                await Task.Delay(10, safety.Token);
+            }
+        }
+
+        await cluster.ScaleAsync(1).WaitAsync(Safety);
+        var results = await map.WaitAsync(Safety);
+
+        results.Should().Equal(Enumerable.Range(0, 200));
+        items.Select(item => TestJobs.Executions.GetValueOrDefault(item)).Should().OnlyContain(n => n == 1);
+        cluster.Summary.TasksRequeued.Should().BeGreaterThan(0, "the retiring worker gave back the tasks it held but had not started");
+        cluster.Workers.Select(w => w.State).Should().BeEquivalentTo([WorkerState.Ready, WorkerState.Retired]);
+    }
+
+    [Fact]
+    public async Task ScaleAsync_LocalProcesses_AddsWorkersThatRunTasksAndRetiredOnesExit()
+    {
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1 });
+
+        await cluster.ScaleAsync(3).WaitAsync(Safety);
+        var processes = await cluster.MapAsync(TestJobs.WorkerProcessId, Enumerable.Range(0, 300)).WaitAsync(Safety);
+        await cluster.ScaleAsync(1).WaitAsync(Safety);
+
+        cluster.Workers.Should().HaveCount(3);
+        processes.Distinct().Should().HaveCount(3, "the added workers ran tasks too");
+        var retired = cluster.Workers.Where(w => w.State == WorkerState.Retired).ToList();
+        retired.Should().HaveCount(2);
+        foreach (var worker in retired)
+        {
+            await WaitForExitAsync(worker.ProcessId);
+        }
+
+        (await cluster.MapAsync(TestJobs.Square, [3.0]).WaitAsync(Safety)).Should().Equal(9.0);
+    }
+
+    [Fact]
+    public async Task ScaleAsync_DownMidCallOnLocalProcesses_TheRetiringWorkerGivesBackWhatItHasNotStartedAndNothingRunsTwice()
+    {
+        using var folder = new TempDirectory();
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new LocalProcessBackend { SlotsPerWorker = 1 } });
+        var map = cluster.MapAsync(TestJobs.MarkOnce, Enumerable.Range(0, 150).Select(i => (folder.Path, i)));
+        using (var safety = new CancellationTokenSource(Safety))
+        {
+            while (Directory.GetFiles(folder.Path).Length < 10)
+            {
+                await Task.Delay(10, safety.Token);
+            }
+        }
+
+        await cluster.ScaleAsync(1).WaitAsync(Safety);
+        var results = await map.WaitAsync(Safety);
+
+        results.Should().Equal(Enumerable.Range(0, 150), "an item that ran twice would have failed on its existing file");
+        Directory.GetFiles(folder.Path).Should().HaveCount(150);
+        cluster.Summary.TasksRequeued.Should().BeGreaterThan(0);
+        cluster.Summary.TasksFailed.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task ScaleAsync_SameCount_ChangesNothing()
+    {
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend() });
+
+        await cluster.ScaleAsync(2).WaitAsync(Safety);
+
+        cluster.Workers.Should().HaveCount(2).And.OnlyContain(w => w.State == WorkerState.Ready);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-3)]
+    public async Task ScaleAsync_FewerThanOneWorker_IsRefused(int workers)
+    {
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend() });
+
+        var scale = () => cluster.ScaleAsync(workers);
+
+        (await scale.Should().ThrowAsync<ArgumentOutOfRangeException>()).Which.ParamName.Should().Be("workers");
+    }
+
+    [Fact]
+    public async Task ScaleAsync_ClusterOfWorkersStartedByHand_IsNotSupported()
+    {
+        await using var backend = new InProcessBackend();
+        var token = "hand-started-workers-token-0123456789";
+        var endpoints = await backend.StartWorkersAsync(
+            new WorkerLaunch(1, token, TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(5), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance), CancellationToken.None);
+        await using var cluster = await Cluster.ConnectAsync(endpoints, token);
+
+        var scale = () => cluster.ScaleAsync(2);
+
+        (await scale.Should().ThrowAsync<NotSupportedException>()).Which.Message.Should().StartWith("This cluster was made with Cluster.ConnectAsync from workers started by hand");
+    }
+
+    [Fact]
+    public async Task ScaleAsync_AfterDispose_Throws()
+    {
+        var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend() });
+        await cluster.DisposeAsync();
+
+        var scale = () => cluster.ScaleAsync(2);
+
+        await scale.Should().ThrowAsync<ObjectDisposedException>();
+    }
+
+    private static async Task WaitForExitAsync(int processId)
+    {
+        using var safety = new CancellationTokenSource(Safety);
+        while (true)
+        {
+            try
+            {
+                using var process = Process.GetProcessById(processId);
+                if (process.HasExited)
+                {
+                    return;
+                }
+            }
+            catch (ArgumentException)
+            {
+                return;
+            }
+
+            await Task.Delay(50, safety.Token);
+        }
+    }
+}
