@@ -39,7 +39,7 @@ internal sealed class TaskExecutor : IAsyncDisposable
     private readonly Channel<TaskOutcome> _outcomes;
     private readonly ConcurrentDictionary<ulong, RunningTask> _cancellable = new();
     private readonly ConcurrentDictionary<ulong, byte> _cancelRequested = new();
-    private readonly ConcurrentDictionary<ulong, byte> _returnRequested = new();
+    private readonly ConcurrentDictionary<ulong, byte> _unstarted = new();
     private readonly CancellationTokenSource _abort = new();
     private readonly TaskWindow _window = new();
     private readonly SharedValueStore _shared = new();
@@ -147,8 +147,10 @@ internal sealed class TaskExecutor : IAsyncDisposable
 
             _activity.TaskQueued();
             lease?.Retain();
+            _unstarted.TryAdd(id, 0);
             if (!_queue.Writer.TryWrite(new WorkItem(id, stub, arguments[start..(int)reader.Consumed], lease)))
             {
+                _unstarted.TryRemove(id, out _);
                 lease?.Release();
             }
         }
@@ -177,12 +179,18 @@ internal sealed class TaskExecutor : IAsyncDisposable
         }
     }
 
-    /// <summary>The client takes tasks back: those not started end unrun (<see cref="FailureKind.Returned"/>), running ones run on.</summary>
+    /// <summary>
+    /// The client takes tasks back: those not started end at once, unrun (<see cref="FailureKind.Returned"/>), and their
+    /// slots will skip them; those started run on and report as usual.
+    /// </summary>
     public void Return(IEnumerable<ulong> taskIds)
     {
         foreach (var id in taskIds)
         {
-            _returnRequested.TryAdd(id, 0);
+            if (_unstarted.TryRemove(id, out _))
+            {
+                Report(new TaskOutcome(id, default, Failure(id, FailureKind.Returned, new OperationCanceledException("Given back to the client before it started.")), 0));
+            }
         }
     }
 
@@ -215,6 +223,12 @@ internal sealed class TaskExecutor : IAsyncDisposable
                 var resultBytes = 0;
                 try
                 {
+                    if (!_unstarted.TryRemove(item.TaskId, out _))
+                    {
+                        // Given back to the client (Return), which was told already.
+                        continue;
+                    }
+
                     if (_abort.IsCancellationRequested)
                     {
                         Report(new TaskOutcome(item.TaskId, default, Failure(item.TaskId, FailureKind.Canceled, new OperationCanceledException("The client disconnected.")), 0));
@@ -245,12 +259,6 @@ internal sealed class TaskExecutor : IAsyncDisposable
     private async ValueTask<TaskOutcome?> RunAsync(WorkItem item, GrowableBuffer buffer)
     {
         var id = item.TaskId;
-        if (!_returnRequested.IsEmpty && _returnRequested.TryRemove(id, out _))
-        {
-            _cancelRequested.TryRemove(id, out _);
-            return new TaskOutcome(id, default, Failure(id, FailureKind.Returned, new OperationCanceledException("Given back to the client before it started.")), 0);
-        }
-
         if (!_cancelRequested.IsEmpty && _cancelRequested.TryRemove(id, out _))
         {
             return new TaskOutcome(id, default, Failure(id, FailureKind.Canceled, new OperationCanceledException("Cancelled before it started.")), 0);
@@ -344,11 +352,6 @@ internal sealed class TaskExecutor : IAsyncDisposable
                 _cancelRequested.TryRemove(id, out _);
             }
 
-            if (!_returnRequested.IsEmpty)
-            {
-                // Asked back after it started: it ran, and reported as usual.
-                _returnRequested.TryRemove(id, out _);
-            }
         }
     }
 

@@ -26,13 +26,7 @@ public sealed partial class Cluster
     public async Task ScaleAsync(int workers, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        if (_backend is ConnectedBackend)
-        {
-            throw new NotSupportedException(
-                "This cluster was made with Cluster.ConnectAsync from workers started by hand: it can neither start more of them nor stop them, so it cannot scale. " +
-                "Start or stop workers yourself and connect to them again, or start the cluster with Cluster.StartAsync and a backend.");
-        }
-
+        ThrowIfConnected();
         ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
         await _scaling.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -57,6 +51,17 @@ public sealed partial class Cluster
         finally
         {
             _scaling.Release();
+        }
+    }
+
+    /// <summary>A cluster of workers started by hand cannot scale.</summary>
+    private void ThrowIfConnected()
+    {
+        if (_backend is ConnectedBackend)
+        {
+            throw new NotSupportedException(
+                "This cluster was made with Cluster.ConnectAsync from workers started by hand: it can neither start more of them nor stop them, so it cannot scale. " +
+                "Start or stop workers yourself and connect to them again, or start the cluster with Cluster.StartAsync and a backend.");
         }
     }
 

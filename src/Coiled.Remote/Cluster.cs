@@ -147,6 +147,7 @@ public sealed partial class Cluster : IAsyncDisposable
         }
 
         _lifetime.Cancel();
+        await StopAdaptingAsync().ConfigureAwait(false);
         _scheduler.Close(new ObjectDisposedException(nameof(Cluster), "The cluster was disposed while this call was running."));
 
         // Workers still on their way stop coming; those that came but were not taken in stop with the rest.

@@ -43,6 +43,12 @@ internal static partial class ClusterLog
     [LoggerMessage(EventId = 4117, Level = LogLevel.Information, Message = "Worker {WorkerId} at {Address} joined ({Added} of {Count} added)")]
     public static partial void WorkerAdded(this ILogger logger, string workerId, Uri address, int added, int count);
 
+    [LoggerMessage(EventId = 4118, Level = LogLevel.Information, Message = "Adapting between {Minimum} and {Maximum} worker(s), retiring workers idle for {Seconds:0} s")]
+    public static partial void Adapting(this ILogger logger, int minimum, int maximum, double seconds);
+
+    [LoggerMessage(EventId = 4119, Level = LogLevel.Warning, Message = "Scaling from {From} to {To} worker(s) failed ({Message}); the cluster goes on with what it has and looks again")]
+    public static partial void AdaptFailed(this ILogger logger, Exception exception, int from, int to, string message);
+
     [LoggerMessage(EventId = 4115, Level = LogLevel.Warning, Message = "Worker {WorkerId} ended and its backend could not stop its machine now ({Message}); disposing the cluster stops it")]
     public static partial void WorkerNotStopped(this ILogger logger, Exception exception, string workerId, string message);
 

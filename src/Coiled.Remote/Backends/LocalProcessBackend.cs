@@ -23,6 +23,7 @@ public sealed class LocalProcessBackend : IClusterBackend
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(3);
 
     private readonly List<WorkerProcess> _workers = [];
+    private readonly Dictionary<Uri, WorkerProcess> _byAddress = [];
 
     /// <inheritdoc/>
     public string Name => "local processes";
@@ -139,6 +140,7 @@ public sealed class LocalProcessBackend : IClusterBackend
         {
             workers = [.. _workers];
             _workers.Clear();
+            _byAddress.Clear();
         }
 
         await Task.WhenAll(workers.Select(w => w.StopAsync(StopGrace))).ConfigureAwait(false);
@@ -159,7 +161,31 @@ public sealed class LocalProcessBackend : IClusterBackend
         await process.StandardInput.WriteLineAsync(launch.Token.AsMemory(), cancellationToken).ConfigureAwait(false);
         await process.StandardInput.FlushAsync(cancellationToken).ConfigureAwait(false);
         var address = await workerProcess.WaitForAddressAsync(StartTimeout, cancellationToken).ConfigureAwait(false);
+        lock (_workers)
+        {
+            _byAddress[address] = workerProcess;
+        }
+
         return new WorkerEndpoint(address) { Exited = workerProcess.Exited, Abandon = workerProcess.Kill };
+    }
+
+    /// <summary>Stops the process of a worker the cluster is done with (lost, or retired), giving it a moment to exit by itself first.</summary>
+    public async Task StopWorkerAsync(WorkerEndpoint endpoint, string reason, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        WorkerProcess? worker;
+        lock (_workers)
+        {
+            if (_byAddress.Remove(endpoint.Address, out worker))
+            {
+                _workers.Remove(worker);
+            }
+        }
+
+        if (worker is not null)
+        {
+            await worker.StopAsync(StopGrace).ConfigureAwait(false);
+        }
     }
 
     /// <summary>How a worker daemon process is started: its arguments, the token on standard input, no window.</summary>

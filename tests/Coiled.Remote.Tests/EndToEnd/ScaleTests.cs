@@ -78,24 +78,24 @@ public sealed class ScaleTests
     [Fact]
     public async Task ScaleAsync_DownMidCallOnLocalProcesses_TheRetiringWorkerGivesBackWhatItHasNotStartedAndNothingRunsTwice()
     {
-        using var folder = new TempDirectory();
+        using var gate = new TaskGate();
         await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new LocalProcessBackend { SlotsPerWorker = 1 } });
-        var map = cluster.MapAsync(TestJobs.MarkOnce, Enumerable.Range(0, 150).Select(i => (folder.Path, i)));
-        using (var safety = new CancellationTokenSource(Safety))
-        {
-            while (Directory.GetFiles(folder.Path).Length < 10)
-            {
-                await Task.Delay(10, safety.Token);
-            }
-        }
+        var map = cluster.MapAsync(TestJobs.IdentityWhenReleasedAsync, Enumerable.Range(0, 10).Select(i => (i, gate.Folder)));
 
-        await cluster.ScaleAsync(1).WaitAsync(Safety);
+        // Each worker runs one task (held at the gate) and holds one more it has not started.
+        await gate.WaitUntilAsync(started => started.Count == 2, "a task running on each worker");
+        await WaitUntilAsync(() => cluster.Scheduler.Counts().Running == 4);
+        var scale = cluster.ScaleAsync(1);
+        await WaitUntilAsync(() => cluster.Summary.TasksRequeued == 1);
+        gate.Release();
+        await scale.WaitAsync(Safety);
         var results = await map.WaitAsync(Safety);
 
-        results.Should().Equal(Enumerable.Range(0, 150), "an item that ran twice would have failed on its existing file");
-        Directory.GetFiles(folder.Path).Should().HaveCount(150);
-        cluster.Summary.TasksRequeued.Should().BeGreaterThan(0);
+        results.Should().Equal(Enumerable.Range(0, 10));
+        gate.Started().Select(s => s.Item).Should().Equal(Enumerable.Range(0, 10), "each item ran once: the task given back ran only on the other worker");
+        cluster.Summary.TasksRequeued.Should().Be(1);
         cluster.Summary.TasksFailed.Should().Be(0);
+        cluster.Workers.Select(w => w.State).Should().BeEquivalentTo([WorkerState.Ready, WorkerState.Retired]);
     }
 
     [Fact]
@@ -143,6 +143,91 @@ public sealed class ScaleTests
         var scale = () => cluster.ScaleAsync(2);
 
         await scale.Should().ThrowAsync<ObjectDisposedException>();
+    }
+
+    [Fact]
+    public async Task Adapt_SixteenTasksOnOneSlot_GrowsAboveOneThenRetiresIdleWorkersToOneAfterTheirIdleTime()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var logs = new CapturingLoggerProvider();
+        using var loggerFactory = logs.CreateFactory();
+        using var gate = new TaskGate();
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions
+        {
+            Workers = 1,
+            Backend = new InProcessBackend { SlotsPerWorker = 1 },
+            TimeProvider = time,
+            LoggerFactory = loggerFactory,
+        });
+        cluster.Adapt(1, 4, scaleDownAfter: TimeSpan.FromSeconds(30));
+
+        var map = cluster.MapAsync(TestJobs.IdentityWhenReleasedAsync, Enumerable.Range(0, 16).Select(i => (i, gate.Folder)));
+        await WaitUntilAsync(() => TotalQueued(cluster) > 0);
+        await TickUntilAsync(time, () => Ready(cluster) == 4);
+        gate.Release();
+        var results = await map.WaitAsync(Safety);
+
+        results.Should().Equal(Enumerable.Range(0, 16));
+        logs.Entries.Should().Contain(e => e.Message.StartsWith("Scaling from 1 to 4 worker(s): ", StringComparison.Ordinal) && e.Message.EndsWith("(adapting between 1 and 4)", StringComparison.Ordinal));
+
+        // Idle for less than 30 s of the cluster's clock: nobody retires.
+        for (var second = 0; second < 25; second++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        await Task.Delay(200);
+        Ready(cluster).Should().Be(4);
+
+        await TickUntilAsync(time, () => Ready(cluster) == 1);
+        cluster.Workers.Count(w => w.State == WorkerState.Retired).Should().Be(3);
+        // Workers that went idle at different moments retire in one step or several, each for its idle time.
+        var down = logs.Entries.Where(e => e.Message.StartsWith("Scaling from ", StringComparison.Ordinal) && e.Message.Contains(" idle for 30 s (adapting between 1 and 4)", StringComparison.Ordinal)).ToList();
+        down.Should().NotBeEmpty();
+        down.Sum(e => (int)e.Values["From"]! - (int)e.Values["To"]!).Should().Be(3);
+        (await cluster.MapAsync(TestJobs.Square, [5.0]).WaitAsync(Safety)).Should().Equal(25.0);
+    }
+
+    [Fact]
+    public async Task Adapt_BoundsOutOfRangeOrConnectedCluster_AreRefused()
+    {
+        await using (var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = new InProcessBackend() }))
+        {
+            cluster.Invoking(c => c.Adapt(0, 2)).Should().Throw<ArgumentOutOfRangeException>();
+            cluster.Invoking(c => c.Adapt(3, 2)).Should().Throw<ArgumentOutOfRangeException>();
+            cluster.Invoking(c => c.Adapt(1, 2, TimeSpan.Zero)).Should().Throw<ArgumentOutOfRangeException>();
+        }
+
+        await using var backend = new InProcessBackend();
+        var token = "hand-started-workers-token-0123456789";
+        var endpoints = await backend.StartWorkersAsync(
+            new WorkerLaunch(1, token, TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(5), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance), CancellationToken.None);
+        await using var connected = await Cluster.ConnectAsync(endpoints, token);
+        connected.Invoking(c => c.Adapt(1, 2)).Should().Throw<NotSupportedException>();
+    }
+
+    private static int Ready(Cluster cluster) => cluster.Workers.Count(w => w.State == WorkerState.Ready);
+
+    private static long TotalQueued(Cluster cluster) => cluster.Scheduler.Counts().Queued;
+
+    /// <summary>Advances the cluster's clock a second at a time, letting the adapting loop act, until <paramref name="done"/>.</summary>
+    private static async Task TickUntilAsync(Microsoft.Extensions.Time.Testing.FakeTimeProvider time, Func<bool> done)
+    {
+        using var safety = new CancellationTokenSource(Safety);
+        while (!done())
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(50, safety.Token);
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        using var safety = new CancellationTokenSource(Safety);
+        while (!condition())
+        {
+            await Task.Delay(10, safety.Token);
+        }
     }
 
     private static async Task WaitForExitAsync(int processId)

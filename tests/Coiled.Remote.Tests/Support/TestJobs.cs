@@ -164,18 +164,6 @@ public static class TestJobs
         return x;
     }
 
-    /// <summary>Creates the file of its item in <paramref name="folder"/>, failing if it exists (the item ran before), then pauses.</summary>
-    [Remote]
-    public static int MarkOnce(string folder, int x)
-    {
-        using (File.Open(Path.Combine(folder, x.ToString(System.Globalization.CultureInfo.InvariantCulture)), FileMode.CreateNew))
-        {
-        }
-
-        Thread.Sleep(20);
-        return x;
-    }
-
     /// <summary>Returns its item once the test releases the gate (see <see cref="TaskGate"/>).</summary>
     [Remote]
     public static async Task<int> IdentityWhenReleasedAsync(int x, string gate, CancellationToken cancellationToken)
