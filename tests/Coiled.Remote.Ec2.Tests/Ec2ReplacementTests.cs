@@ -55,6 +55,33 @@ public sealed class Ec2ReplacementTests
     }
 
     [LocalS3Fact]
+    public async Task ScaleAsync_UpThenDown_LaunchesInstancesIntoTheClusterThenTerminatesTheRetiredOnes()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System);
+
+        await using (var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 1, Backend = backend }).WaitAsync(Safety))
+        {
+            await cluster.ScaleAsync(3).WaitAsync(Safety);
+            ec2.LiveInstances.Should().HaveCount(3).And.OnlyContain(i => i.GroupIds.Single() == backend.SecurityGroupId && i.Zone == ec2.Instances[0].Zone);
+            var processes = await cluster.MapAsync(Ec2Jobs.SlowProcessId, Enumerable.Range(0, 60)).WaitAsync(Safety);
+            processes.Distinct().Should().HaveCount(3, "the added workers run tasks");
+
+            await cluster.ScaleAsync(1).WaitAsync(Safety);
+            await WaitUntilAsync(() => ec2.LiveInstances.Count == 1);
+
+            var retired = cluster.Workers.Where(w => w.State == WorkerState.Retired).ToList();
+            retired.Should().HaveCount(2);
+            ec2.Instances.Where(i => i.State == "terminated").Select(i => i.SandboxAddress).Should().BeEquivalentTo(retired.Select(w => w.Address.Host));
+            (await cluster.MapAsync(Ec2Jobs.Square, [2.0]).WaitAsync(Safety)).Should().Equal(4.0);
+        }
+
+        ec2.LiveInstances.Should().BeEmpty();
+        ec2.Groups.Should().BeEmpty();
+        (await ec2.S3.ObjectsAsync(LocalEc2Endpoint.StagingBucketName)).Keys.Should().NotContain(k => k.StartsWith("boot/", StringComparison.Ordinal));
+    }
+
+    [LocalS3Fact]
     public async Task ReplaceLostWorker_NoCapacityLeftInAnyZone_ClusterRunsOnWithTheOtherLogsWhyAndLaunchesNothing()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();
