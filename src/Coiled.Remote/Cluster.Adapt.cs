@@ -68,15 +68,29 @@ public sealed partial class Cluster
         {
             while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
             {
-                var active = ActiveConnections();
-                var workers = active.Select(c => new AdaptPolicy.Worker(c.Id, c.Slots, Math.Max(0, _scheduler.InFlightOn(c)))).ToList();
-                if (policy.Decide(_options.TimeProvider.GetUtcNow(), workers, _scheduler.Counts().Queued) is not { } decision)
+                // One change at a time, decided on what the cluster holds now: a look while ScaleAsync (or a change of
+                // its own) is under way is skipped.
+                if (!await _scaling.WaitAsync(0, cancellationToken).ConfigureAwait(false))
                 {
                     continue;
                 }
 
-                // One change at a time: the next look comes after this one ended (an EC2 start takes a minute).
-                await ApplyAsync(decision, active, policy, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    var active = ActiveConnections();
+                    var workers = active
+                        .Select(c => new AdaptPolicy.Worker(c.Id, c.Slots, _scheduler.InFlightOn(c)))
+                        .Where(w => w.InFlight >= 0)
+                        .ToList();
+                    if (policy.Decide(_options.TimeProvider.GetUtcNow(), workers, _scheduler.Counts().Queued) is { } decision)
+                    {
+                        await ApplyAsync(decision, active, policy, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    _scaling.Release();
+                }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -88,7 +102,6 @@ public sealed partial class Cluster
     private async Task ApplyAsync(AdaptPolicy.Decision decision, List<WorkerConnection> active, AdaptPolicy policy, CancellationToken cancellationToken)
     {
         var reason = $"{decision.Reason} (adapting between {policy.Minimum} and {policy.Maximum})";
-        await _scaling.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             _logger.Scaling(active.Count, decision.Target, reason);
@@ -100,16 +113,15 @@ public sealed partial class Cluster
             else if (decision.Target > active.Count)
             {
                 await AddWorkersAsync(decision.Target - active.Count, cancellationToken).ConfigureAwait(false);
+
+                // Idle time before retiring counts from when the new workers came (an EC2 boot takes a minute).
+                policy.Grown(_options.TimeProvider.GetUtcNow());
             }
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             // The cluster goes on with what it has, and looks again in a second.
             _logger.AdaptFailed(ex, active.Count, decision.Target, ex.GetBaseException().Message);
-        }
-        finally
-        {
-            _scaling.Release();
         }
     }
 }

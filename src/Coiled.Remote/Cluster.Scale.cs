@@ -77,6 +77,7 @@ public sealed partial class Cluster
     /// <summary>The <paramref name="count"/> workers to retire: the idle first, then those with the fewest tasks, the newest first among equals.</summary>
     private List<WorkerConnection> PickToRetire(List<WorkerConnection> active, int count)
         => [.. active.Select((c, order) => (Connection: c, Order: order, Tasks: _scheduler.InFlightOn(c)))
+            .Where(c => c.Tasks >= 0)
             .OrderBy(c => c.Tasks)
             .ThenByDescending(c => c.Order)
             .Take(count)
@@ -101,45 +102,106 @@ public sealed partial class Cluster
         }
     }
 
-    /// <summary>Retires <paramref name="retiring"/> at once; returns once each has finished its tasks and been stopped.</summary>
+    /// <summary>
+    /// Retires <paramref name="retiring"/> at once; returns once each has finished its tasks and been stopped. Each is
+    /// stopped when its retirement ends even if the caller stops waiting; disposal waits for that.
+    /// </summary>
     private async Task RetireAsync(List<WorkerConnection> retiring, string why, CancellationToken cancellationToken)
     {
-        await Task.WhenAll(retiring.Select(async connection =>
+        var stops = new List<Task>();
+        lock (_stopping)
         {
-            await _scheduler.RetireAsync(connection).WaitAsync(cancellationToken).ConfigureAwait(false);
-            if (connection.State != WorkerState.Retired)
+            foreach (var connection in retiring)
             {
-                // Lost or interrupted while it retired: the cluster dealt with it as such.
-                return;
+                var stop = StopWhenRetiredAsync(connection, _scheduler.RetireAsync(connection), why);
+                _stopping.Add(stop);
+                stops.Add(stop);
             }
+        }
 
+        await Task.WhenAll(stops).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task StopWhenRetiredAsync(WorkerConnection connection, Task retired, string why)
+    {
+        await retired.ConfigureAwait(false);
+        if (connection.State != WorkerState.Retired)
+        {
+            // Lost or interrupted while it retired (the cluster dealt with it as such), or kept as the last worker.
+            return;
+        }
+
+        try
+        {
             await connection.ShutdownAsync(why).ConfigureAwait(false);
-            await _backend.StopWorkerAsync(connection.Endpoint, why, cancellationToken).ConfigureAwait(false);
+            await _backend.StopWorkerAsync(connection.Endpoint, why, CancellationToken.None).ConfigureAwait(false);
             _scheduler.Metrics.Scaled(up: false);
-        })).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Disposal stops every worker in any case.
+            _logger.WorkerNotStopped(ex, connection.Id, ex.Message);
+        }
     }
 
     /// <summary>A worker the backend started after the cluster's start: connect, synchronize, open its executor, and give it to the scheduler.</summary>
+    /// <remarks>
+    /// The cluster lists the worker once it takes tasks. A worker that fails to join (or whose join is cancelled) is
+    /// disconnected and stopped through the backend, so that it does not run on unseen.
+    /// </remarks>
     private async Task<WorkerConnection> JoinStartedWorkerAsync(WorkerEndpoint endpoint, CancellationToken cancellationToken)
     {
-        var connection = await WorkerConnection.ConnectAsync(endpoint, _session.Launch.Token, _options.WorkerTimeout, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
-        lock (_connections)
+        WorkerConnection? connection = null;
+        try
         {
-            _connections.Add(connection);
-        }
+            connection = await WorkerConnection.ConnectAsync(endpoint, _session.Launch.Token, _options.WorkerTimeout, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            var environmentId = string.Empty;
+            if (!connection.Endpoint.UsesCallerProcess)
+            {
+                var synchronized = await SyncOneAsync(connection, SnapshotFor(_session.Application!, connection), (_backend as IStagingBackend)?.Staging, cancellationToken).ConfigureAwait(false);
+                environmentId = synchronized.EnvironmentId;
+                OnSynchronized(synchronized.BytesSent);
+            }
 
-        var environmentId = string.Empty;
-        if (!connection.Endpoint.UsesCallerProcess)
+            await OpenOneAsync(connection, environmentId, _session.Variables, cancellationToken).ConfigureAwait(false);
+            lock (_connections)
+            {
+                _connections.Add(connection);
+            }
+
+            // Disposal lists the connections after it marks the cluster disposed: one joining meanwhile ends here.
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            StartWorker(connection);
+            LogWorker(connection);
+            return connection;
+        }
+        catch (Exception)
         {
-            var synchronized = await SyncOneAsync(connection, SnapshotFor(_session.Application!, connection), (_backend as IStagingBackend)?.Staging, cancellationToken).ConfigureAwait(false);
-            environmentId = synchronized.EnvironmentId;
-            OnSynchronized(synchronized.BytesSent);
-        }
+            if (connection is not null)
+            {
+                lock (_connections)
+                {
+                    _connections.Remove(connection);
+                }
 
-        await OpenOneAsync(connection, environmentId, _session.Variables, cancellationToken).ConfigureAwait(false);
-        StartWorker(connection);
-        LogWorker(connection);
-        return connection;
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+
+            await StopQuietlyAsync(endpoint, "it did not join the cluster").ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task StopQuietlyAsync(WorkerEndpoint endpoint, string why)
+    {
+        try
+        {
+            await _backend.StopWorkerAsync(endpoint, why, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _logger.WorkerNotStopped(ex, endpoint.Address.ToString(), ex.Message);
+        }
     }
 
     /// <summary>A worker was lost: start, synchronize and add a replacement, or give up when that is off or fails.</summary>

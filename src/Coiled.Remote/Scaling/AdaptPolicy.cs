@@ -94,6 +94,9 @@ internal sealed class AdaptPolicy
             : new Decision(count - idle.Count, idle, $"{idle.Count} worker(s) idle for {ScaleDownAfter.TotalSeconds:0} s");
     }
 
+    /// <summary>The cluster finished growing at <paramref name="now"/>: no worker retires for the scale-down time from then.</summary>
+    public void Grown(DateTimeOffset now) => _lastGrown = now > _lastGrown ? now : _lastGrown;
+
     private Decision Grow(DateTimeOffset now, int target, string why)
     {
         _lastGrown = now;

@@ -78,6 +78,24 @@ internal sealed partial class Scheduler
         EndRetirement(worker);
     }
 
+    /// <summary>
+    /// After a worker left: when only retiring workers are left, one of them stays (back to ready) so that the cluster's
+    /// queued tasks have somewhere to run; its retirement ends, unfinished (scheduler lock).
+    /// </summary>
+    private void KeepOneWorker()
+    {
+        if (_retiring.Count == 0 || _workers.Keys.Any(w => w.State != WorkerState.Retiring))
+        {
+            return;
+        }
+
+        var kept = _workers.Keys.First(w => w.State == WorkerState.Retiring);
+        kept.State = WorkerState.Ready;
+        _logger.RetirementCancelled(kept.Id, kept.Address);
+        EndRetirement(kept);
+        kept.Wake();
+    }
+
     /// <summary>Completes the worker's retirement, if it was retiring; true when it was (scheduler lock).</summary>
     private bool EndRetirement(ITaskWorker worker)
     {

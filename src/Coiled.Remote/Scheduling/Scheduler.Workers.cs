@@ -194,6 +194,7 @@ internal sealed partial class Scheduler
     /// </summary>
     private List<Job>? OrphanedBy(ITaskWorker worker, string how)
     {
+        KeepOneWorker();
         if (_workers.Count > 0 || _workerLost is not null)
         {
             return null;

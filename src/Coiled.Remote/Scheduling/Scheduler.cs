@@ -275,6 +275,12 @@ internal sealed partial class Scheduler
             {
                 worker.State = WorkerState.Stopped;
             }
+
+            // Retirements end with the cluster: its workers stop anyway.
+            foreach (var retiring in _retiring.Keys.ToList())
+            {
+                EndRetirement(retiring);
+            }
         }
 
         foreach (var job in jobs)

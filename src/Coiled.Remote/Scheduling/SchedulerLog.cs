@@ -23,6 +23,9 @@ internal static partial class SchedulerLog
     [LoggerMessage(EventId = 4005, Level = LogLevel.Information, Message = "Worker {WorkerId} at {Address} retired: its last task ended")]
     public static partial void WorkerRetired(this ILogger logger, string workerId, Uri address);
 
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Warning, Message = "Worker {WorkerId} at {Address} stays instead of retiring: every other worker is gone")]
+    public static partial void RetirementCancelled(this ILogger logger, string workerId, Uri address);
+
     [LoggerMessage(EventId = 4002, Level = LogLevel.Error, Message = "The cluster has no workers left and gets none back: {Why} {Jobs} call(s) fail")]
     public static partial void NoWorkersLeft(this ILogger logger, string why, int jobs);
 

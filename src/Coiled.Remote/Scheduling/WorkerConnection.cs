@@ -211,7 +211,7 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
     {
         var watch = _client.Watch(new WatchRequest { IntervalMs = HeartbeatMonitor.IntervalMilliseconds }, _call.WithCancellationToken(_stop.Token));
         await _heartbeats.WatchAsync(
-            watch, () => State == WorkerState.Ready, silent => OnSilentAsync(scheduler, silent), stats => OnNoticeAsync(scheduler, stats), _stop.Token).ConfigureAwait(false);
+            watch, () => State is WorkerState.Ready or WorkerState.Retiring, silent => OnSilentAsync(scheduler, silent), stats => OnNoticeAsync(scheduler, stats), _stop.Token).ConfigureAwait(false);
     }
 
     /// <summary>

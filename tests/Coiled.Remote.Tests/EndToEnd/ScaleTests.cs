@@ -99,6 +99,67 @@ public sealed class ScaleTests
     }
 
     [Fact]
+    public async Task ScaleAsync_TheOtherWorkerDiesWhileOneRetires_TheRetiringOneStaysAndFinishesTheCall()
+    {
+        using var gate = new TaskGate();
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, ReplaceLostWorkers = false, Backend = new LocalProcessBackend { SlotsPerWorker = 1 } });
+        var map = cluster.MapAsync(TestJobs.IdentityWhenReleasedAsync, Enumerable.Range(0, 10).Select(i => (i, gate.Folder)));
+        await gate.WaitUntilAsync(started => started.Count == 2, "a task running on each worker");
+
+        var scale = cluster.ScaleAsync(1);
+        await WaitUntilAsync(() => cluster.Workers.Any(w => w.State == WorkerState.Retiring));
+        var other = cluster.Workers.Single(w => w.State == WorkerState.Ready);
+        using (var process = Process.GetProcessById(other.ProcessId))
+        {
+            process.Kill(entireProcessTree: true);
+        }
+
+        await scale.WaitAsync(Safety);
+        gate.Release();
+        var results = await map.WaitAsync(Safety);
+
+        results.Should().Equal(Enumerable.Range(0, 10), "the worker that was retiring ran the rest of the call");
+        cluster.Workers.Select(w => w.State).Should().BeEquivalentTo([WorkerState.Lost, WorkerState.Ready]);
+    }
+
+    [Fact]
+    public async Task ScaleAsync_CancelledWhileAWorkerRetires_TheWorkerStillRetiresAndItsProcessExits()
+    {
+        using var gate = new TaskGate();
+        await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new LocalProcessBackend { SlotsPerWorker = 1 } });
+        var map = cluster.MapAsync(TestJobs.IdentityWhenReleasedAsync, Enumerable.Range(0, 6).Select(i => (i, gate.Folder)));
+        await gate.WaitUntilAsync(started => started.Count == 2, "a task running on each worker");
+        using var cancel = new CancellationTokenSource();
+
+        var scale = cluster.ScaleAsync(1, cancel.Token);
+        await WaitUntilAsync(() => cluster.Workers.Any(w => w.State == WorkerState.Retiring));
+        await cancel.CancelAsync();
+        await scale.Invoking(s => s.WaitAsync(Safety)).Should().ThrowAsync<OperationCanceledException>();
+        gate.Release();
+        await map.WaitAsync(Safety);
+
+        await WaitUntilAsync(() => cluster.Workers.Any(w => w.State == WorkerState.Retired));
+        await WaitForExitAsync(cluster.Workers.Single(w => w.State == WorkerState.Retired).ProcessId);
+    }
+
+    [Fact]
+    public async Task DisposeAsync_WhileAWorkerRetires_EndsWithoutWaitingForItsTasks()
+    {
+        using var gate = new TaskGate();
+        var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend { SlotsPerWorker = 1 } });
+        var map = cluster.MapAsync(TestJobs.IdentityWhenReleasedAsync, Enumerable.Range(0, 6).Select(i => (i, gate.Folder)));
+        await gate.WaitUntilAsync(started => started.Count == 2, "a task running on each worker");
+        var scale = cluster.ScaleAsync(1);
+        await WaitUntilAsync(() => cluster.Workers.Any(w => w.State == WorkerState.Retiring));
+
+        await cluster.DisposeAsync().AsTask().WaitAsync(Safety);
+
+        await map.Invoking(m => m.WaitAsync(Safety)).Should().ThrowAsync<ObjectDisposedException>();
+        (await scale.Invoking(s => s.WaitAsync(Safety)).Should().ThrowAsync<ObjectDisposedException>()).Which.Message.Should().StartWith("The cluster was disposed while it scaled.");
+        gate.Release();
+    }
+
+    [Fact]
     public async Task ScaleAsync_SameCount_ChangesNothing()
     {
         await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = new InProcessBackend() });
