@@ -136,6 +136,9 @@ public sealed partial class Cluster
             await connection.ShutdownAsync(why).ConfigureAwait(false);
             await _backend.StopWorkerAsync(connection.Endpoint, why, CancellationToken.None).ConfigureAwait(false);
             _scheduler.Metrics.Scaled(up: false);
+
+            // Its channel and loops go now; it stays listed in Workers as retired.
+            await connection.DisposeAsync().ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -212,7 +215,7 @@ public sealed partial class Cluster
             return;
         }
 
-        if (Interlocked.Increment(ref _replacements) > MaxReplacementsPerWorker * _session.Launch.Count)
+        if (Interlocked.Increment(ref _replacements) > MaxReplacementsPerWorker * Math.Max(_session.Launch.Count, ActiveConnections().Count))
         {
             _scheduler.GiveUpIfNoWorkers($"worker {lost.Id} ended ({how}) and the cluster already replaced {_replacements - 1} lost workers.");
             return;

@@ -27,6 +27,8 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
     private int _rebalanceReported;
     private int _interruptionReported;
 
+    private int _disposed;
+
     private WorkerConnection(WorkerEndpoint endpoint, GrpcChannel channel, CallOptions call, HelloReply hello, string token, TimeSpan workerTimeout, TimeProvider time)
     {
         WorkerTimeout = workerTimeout;
@@ -169,6 +171,12 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
 
     public async Task ShutdownAsync(string reason)
     {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            // Told already (a retired worker), and its channel is gone.
+            return;
+        }
+
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2), _time);
@@ -182,6 +190,12 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Once: a retired worker's connection is disposed when it retires, and again with the cluster.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         MarkEnded();
         _stop.Cancel();
 
