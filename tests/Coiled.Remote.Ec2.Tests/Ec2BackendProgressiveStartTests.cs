@@ -69,7 +69,8 @@ public sealed class Ec2BackendProgressiveStartTests
             fail.SetResult();
             using (var safety = new CancellationTokenSource(Safety))
             {
-                while (!logs.Lines.Any(l => l.Contains("did not come", StringComparison.Ordinal)))
+                // The cluster's line comes after the backend's ("Terminating ... whose worker did not come").
+                while (!logs.Lines.Any(l => l.Contains("worker(s) (not started) did not come", StringComparison.Ordinal)))
                 {
                     await Task.Delay(50, safety.Token);
                 }
