@@ -231,7 +231,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         _hunting = hunting;
         Task<(int Launched, string? Shortfall)> remaining = Task.FromResult<(int, string?)>((launch.Count, null));
         WorkerTopUp? topUp = null;
-        var launched = new List<string>();
+        var launched = new LaunchedIds();
         try
         {
             IReadOnlyDictionary<string, string>? variables;
@@ -250,19 +250,13 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                 var launcher = new InstanceLauncher(client, _options, region, ClusterName, _owner, _resources, _tuning, _time, logger);
                 var placement = await launcher.PlaceAsync(starting.Token).ConfigureAwait(false);
                 (var script, _firstSecrets) = await staging.PrepareBootAsync(launch, certificate, credentials, region, starting.Token).ConfigureAwait(false);
-                (_, remaining) = await launcher.LaunchAsync(placement, launch.Count, launch.MinimumCount, script, ids =>
-                {
-                    lock (launched)
-                    {
-                        launched.AddRange(ids);
-                    }
-                }, hunting.Token).ConfigureAwait(false);
+                (_, remaining) = await launcher.LaunchAsync(placement, launch.Count, launch.MinimumCount, script, launched.Add, hunting.Token).ConfigureAwait(false);
                 _remaining = remaining;
                 variables = _options.ForwardAwsCredentials ? await AwsCredentialVariables.ReadAsync(credentials, region).ConfigureAwait(false) : null;
                 topUp = new WorkerTopUp(client, _options, ClusterName, launcher, placement, staging, variables, _tuning, _time, logger,
                     (ids, ready, requested) => TerminateLateAsync(ids, ready, requested, logger));
                 booting = new BootWatcher(client, ClusterName, _options.WorkerPort, _tuning, _time, logger, _options.PrivateAddresses)
-                    .WatchAsync(() => Snapshot(launched), remaining, launch.MinimumCount, starting.Token).GetAsyncEnumerator(starting.Token);
+                    .WatchAsync(launched.Snapshot, remaining, launch.MinimumCount, starting.Token).GetAsyncEnumerator(starting.Token);
             }
             catch (Exception ex)
             {
@@ -308,7 +302,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                     // more are launched.
                     await StopHuntingAsync().ConfigureAwait(false);
                     await DeleteBootSecretsAsync("the boot ended").ConfigureAwait(false);
-                    await TerminateLateAsync([.. Snapshot(launched).Where(id => !came.Contains(id))], came.Count, launch.Count, logger).ConfigureAwait(false);
+                    await TerminateLateAsync([.. launched.Snapshot().Where(id => !came.Contains(id))], came.Count, launch.Count, logger).ConfigureAwait(false);
                     throw;
                 }
 
@@ -354,17 +348,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         }
 
         _logger.TerminatingEndedWorker(instanceId, ClusterName, endpoint.Address, reason);
-        try
-        {
-            using var timeout = new CancellationTokenSource(_tuning.TeardownTimeout, _time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
-            await Ec2Teardown.TerminateAsync(client, [instanceId], _tuning, _time, linked.Token).ConfigureAwait(false);
-            _resources.Terminated(instanceId);
-        }
-        catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or OperationCanceledException or HttpRequestException)
-        {
-            _logger.TerminateLateFailed(ex, instanceId);
-        }
+        await TerminateNowAsync(client, [instanceId], _logger, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -483,14 +467,6 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         await StopHuntingAsync().ConfigureAwait(false);
     }
 
-    private static List<string> Snapshot(List<string> ids)
-    {
-        lock (ids)
-        {
-            return [.. ids];
-        }
-    }
-
     /// <summary>Stops asking EC2 for the rest of the instances and waits until no launch is in flight.</summary>
     private async Task StopHuntingAsync()
     {
@@ -525,19 +501,28 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         }
 
         logger.TerminatingLate(ids.Count, ClusterName, string.Join(", ", ids), ready, requested);
+        await TerminateNowAsync(client, ids, logger, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Terminates instances the running cluster is done with, without waiting for them to end; billing ends as they
+    /// shut down. A failure is logged: disposal terminates them again and waits, and each powers itself off when no
+    /// client comes.
+    /// </summary>
+    private async Task TerminateNowAsync(IAmazonEC2 client, IReadOnlyList<string> ids, ILogger logger, CancellationToken cancellationToken)
+    {
         try
         {
             using var timeout = new CancellationTokenSource(_tuning.TeardownTimeout, _time);
-            await Ec2Teardown.TerminateAsync(client, ids, _tuning, _time, timeout.Token).ConfigureAwait(false);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+            await Ec2Teardown.TerminateAsync(client, ids, _tuning, _time, linked.Token).ConfigureAwait(false);
             foreach (var id in ids)
             {
-                // Billing ends as they shut down; teardown waits for them all the same.
                 _resources.Terminated(id);
             }
         }
         catch (Exception ex) when (ex is AmazonServiceException or AmazonClientException or OperationCanceledException or HttpRequestException)
         {
-            // Disposal terminates them again and waits; each also powers itself off when no client comes.
             logger.TerminateLateFailed(ex, string.Join(", ", ids));
         }
     }

@@ -37,28 +37,15 @@ internal sealed class WorkerTopUp(
 
         using var certificate = ClusterCertificate.Create(clusterName, lifetime + TimeSpan.FromDays(1));
         var (script, secrets) = await staging.BootScriptAsync(launch, certificate, lifetime, cancellationToken).ConfigureAwait(false);
-        var launched = new List<string>();
+        var launched = new LaunchedIds();
         var came = new HashSet<string>(StringComparer.Ordinal);
         using var hunting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task<(int Launched, string? Shortfall)> remaining = Task.FromResult<(int, string?)>((0, null));
         try
         {
-            (_, remaining) = await launcher.LaunchMoreAsync(placement, launch.Count, launch.MinimumCount, script, ids =>
-            {
-                lock (launched)
-                {
-                    launched.AddRange(ids);
-                }
-            }, hunting.Token).ConfigureAwait(false);
-            var booting = new BootWatcher(client, clusterName, options.WorkerPort, tuning, time, logger, options.PrivateAddresses).WatchAsync(
-                () =>
-                {
-                    lock (launched)
-                    {
-                        return [.. launched];
-                    }
-                },
-                remaining, launch.MinimumCount, cancellationToken);
+            (_, remaining) = await launcher.LaunchMoreAsync(placement, launch.Count, launch.MinimumCount, script, launched.Add, hunting.Token).ConfigureAwait(false);
+            var booting = new BootWatcher(client, clusterName, options.WorkerPort, tuning, time, logger, options.PrivateAddresses)
+                .WatchAsync(launched.Snapshot, remaining, launch.MinimumCount, cancellationToken);
             await foreach (var (id, address) in booting.ConfigureAwait(false))
             {
                 came.Add(id);
@@ -83,11 +70,7 @@ internal sealed class WorkerTopUp(
             }
 
             await secrets.DeleteAsync("the added instances' boot ended").ConfigureAwait(false);
-            List<string> late;
-            lock (launched)
-            {
-                late = [.. launched.Where(id => !came.Contains(id))];
-            }
+            List<string> late = [.. launched.Snapshot().Where(id => !came.Contains(id))];
 
             // Instances whose worker did not come must not run up a bill; disposal terminates them too, should this fail.
             await terminateLate(late, came.Count, launch.Count).ConfigureAwait(false);
