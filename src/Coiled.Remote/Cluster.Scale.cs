@@ -108,17 +108,8 @@ public sealed partial class Cluster
     /// </summary>
     private async Task RetireAsync(List<WorkerConnection> retiring, string why, CancellationToken cancellationToken)
     {
-        var stops = new List<Task>();
-        lock (_stopping)
-        {
-            foreach (var connection in retiring)
-            {
-                var stop = StopWhenRetiredAsync(connection, _scheduler.RetireAsync(connection), why);
-                _stopping.Add(stop);
-                stops.Add(stop);
-            }
-        }
-
+        var stops = retiring.Select(connection => StopWhenRetiredAsync(connection, _scheduler.RetireAsync(connection), why)).ToList();
+        stops.ForEach(TrackStop);
         await Task.WhenAll(stops).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -134,7 +125,7 @@ public sealed partial class Cluster
         try
         {
             await connection.ShutdownAsync(why).ConfigureAwait(false);
-            await _backend.StopWorkerAsync(connection.Endpoint, why, CancellationToken.None).ConfigureAwait(false);
+            await StopQuietlyAsync(connection.Endpoint, connection.Id, why, CancellationToken.None).ConfigureAwait(false);
             _scheduler.Metrics.Scaled(up: false);
 
             // Its channel and loops go now; it stays listed in Workers as retired.
@@ -142,7 +133,7 @@ public sealed partial class Cluster
         }
         catch (Exception ex)
         {
-            // Disposal stops every worker in any case.
+            // The cluster's disposal may be releasing the connection meanwhile; it stops every worker in any case.
             _logger.WorkerNotStopped(ex, connection.Id, ex.Message);
         }
     }
@@ -190,20 +181,8 @@ public sealed partial class Cluster
                 await connection.DisposeAsync().ConfigureAwait(false);
             }
 
-            await StopQuietlyAsync(endpoint, "it did not join the cluster").ConfigureAwait(false);
+            await StopQuietlyAsync(endpoint, endpoint.Address.ToString(), "it did not join the cluster", CancellationToken.None).ConfigureAwait(false);
             throw;
-        }
-    }
-
-    private async Task StopQuietlyAsync(WorkerEndpoint endpoint, string why)
-    {
-        try
-        {
-            await _backend.StopWorkerAsync(endpoint, why, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            _logger.WorkerNotStopped(ex, endpoint.Address.ToString(), ex.Message);
         }
     }
 

@@ -191,21 +191,29 @@ public sealed partial class Cluster : IAsyncDisposable
             return;
         }
 
+        TrackStop(Task.Run(() => StopQuietlyAsync(endpoint, worker.Id, how, _lifetime.Token)));
+    }
+
+    /// <summary>A stop under way, which disposal waits for; those that ended are let go.</summary>
+    private void TrackStop(Task stop)
+    {
         lock (_stopping)
         {
             _stopping.RemoveAll(t => t.IsCompleted);
-            _stopping.Add(Task.Run(async () =>
-            {
-                try
-                {
-                    await _backend.StopWorkerAsync(endpoint, how, _lifetime.Token).ConfigureAwait(false);
-                }
-                catch (Exception ex)
-                {
-                    // Disposal stops every worker in any case.
-                    _logger.WorkerNotStopped(ex, worker.Id, ex.Message);
-                }
-            }));
+            _stopping.Add(stop);
+        }
+    }
+
+    /// <summary>Has the backend stop a worker's machine; a failure is logged, since disposal stops every worker in any case.</summary>
+    private async Task StopQuietlyAsync(WorkerEndpoint endpoint, string worker, string why, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _backend.StopWorkerAsync(endpoint, why, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _logger.WorkerNotStopped(ex, worker, ex.Message);
         }
     }
 
