@@ -25,13 +25,13 @@ public sealed class Ec2ReplacementTests
             var zone = ec2.Instances.Select(i => i.Zone).Distinct().Should().ContainSingle().Which;
             var original = ec2.Instances.Select(i => i.Id).ToList();
             var map = cluster.MapAsync(Ec2Jobs.SlowSquare, Enumerable.Range(0, 400));
-            await WaitUntilAsync(() => cluster.Summary.TasksRun >= 20);
+            await Eventually.HoldsAsync(() => cluster.Summary.TasksRun >= 20, "the call to be under way", Safety);
             var victim = cluster.Workers[0];
             var reclaimed = ec2.Instances.Single(i => i.SandboxAddress == victim.Address.Host);
             ec2.Reclaim(reclaimed, "Server.InternalError: Internal error on the host");
 
             var results = await map.WaitAsync(Safety);
-            await WaitUntilAsync(() => cluster.Workers.Count(w => w.State == WorkerState.Ready) == 2);
+            await Eventually.HoldsAsync(() => cluster.Workers.Count(w => w.State == WorkerState.Ready) == 2, "a replacement to join", Safety);
 
             results.Should().Equal(Enumerable.Range(0, 400).Select(i => (long)i * i));
             ec2.Instances.Should().HaveCount(3, "one replacement was launched");
@@ -68,7 +68,7 @@ public sealed class Ec2ReplacementTests
             processes.Distinct().Should().HaveCount(3, "the added workers run tasks");
 
             await cluster.ScaleAsync(1).WaitAsync(Safety);
-            await WaitUntilAsync(() => ec2.LiveInstances.Count == 1);
+            await Eventually.HoldsAsync(() => ec2.LiveInstances.Count == 1, "the retired instances to be terminated", Safety);
 
             var retired = cluster.Workers.Where(w => w.State == WorkerState.Retired).ToList();
             retired.Should().HaveCount(2);
@@ -96,7 +96,7 @@ public sealed class Ec2ReplacementTests
             var victim = cluster.Workers[0];
             ec2.Reclaim(ec2.Instances.Single(i => i.SandboxAddress == victim.Address.Host));
 
-            await WaitUntilAsync(() => logs.Entries.Any(e => e.Level == LogLevel.Error && e.Message.Contains("could not be replaced", StringComparison.Ordinal)));
+            await Eventually.HoldsAsync(() => logs.Entries.Any(e => e.Level == LogLevel.Error && e.Message.Contains("could not be replaced", StringComparison.Ordinal)), "the failed replacement's error", Safety);
             var error = logs.Entries.Single(e => e.Message.Contains("could not be replaced", StringComparison.Ordinal));
             error.Exception.Should().BeOfType<ClusterStartException>().Which.Message.Should().Contain("InsufficientInstanceCapacity").And.Contain("EC2 launched nothing");
 
@@ -124,7 +124,7 @@ public sealed class Ec2ReplacementTests
             var victim = cluster.Workers[1];
             ec2.Reclaim(ec2.Instances.Single(i => i.SandboxAddress == victim.Address.Host));
 
-            await WaitUntilAsync(() => logs.Entries.Any(e => e.Message.Contains("could not be replaced", StringComparison.Ordinal)));
+            await Eventually.HoldsAsync(() => logs.Entries.Any(e => e.Message.Contains("could not be replaced", StringComparison.Ordinal)), "the refused replacement's error", Safety);
             var error = logs.Entries.Single(e => e.Message.Contains("could not be replaced", StringComparison.Ordinal));
             error.Exception.Should().BeOfType<ClusterStartException>().Which.Message.Should()
                 .Contain($"Cluster {backend.ClusterName} reaches the end of its Ec2Options.MaxLifetime in ").And.Contain("no instance was launched for 1 more worker(s)");
@@ -147,7 +147,7 @@ public sealed class Ec2ReplacementTests
         var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = backend }).WaitAsync(Safety);
         var victim = cluster.Workers[0];
         ec2.Reclaim(ec2.Instances.Single(i => i.SandboxAddress == victim.Address.Host));
-        await WaitUntilAsync(() => ec2.Instances.Count == 3);
+        await Eventually.HoldsAsync(() => ec2.Instances.Count == 3, "the replacement's launch", Safety);
 
         await cluster.DisposeAsync().AsTask().WaitAsync(Safety);
 
@@ -184,7 +184,7 @@ public sealed class Ec2ReplacementTests
         await backend.StartWorkersAsync(new WorkerLaunch(2, "forgotten-instance-token", TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(5), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance), CancellationToken.None).WaitAsync(Safety);
         var gone = ec2.Instances[0];
         ec2.Reclaim(gone);
-        await WaitUntilAsync(() => gone.State == "terminated");
+        await Eventually.HoldsAsync(() => gone.State == "terminated", "the reclaimed instance to end", Safety);
         // An hour later, EC2 no longer knows it.
         ec2.Forget(gone);
         await Task.Delay(TimeSpan.FromSeconds(1));
@@ -194,14 +194,5 @@ public sealed class Ec2ReplacementTests
         ec2.LiveInstances.Should().BeEmpty();
         ec2.Groups.Should().BeEmpty();
         ec2.Calls.Where(c => c.Action == "TerminateInstances").SelectMany(c => c.List("InstanceId")).Should().NotContain(gone.Id);
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        using var safety = new CancellationTokenSource(Safety);
-        while (!condition())
-        {
-            await Task.Delay(50, safety.Token);
-        }
     }
 }

@@ -17,15 +17,7 @@ public sealed class BootWatcherTests
         ec2.PageSize = 100;
         var (client, _, _) = await Ec2ClientFactory.CreateAsync(ec2.Options(), CancellationToken.None);
         using var _client = client;
-        var launched = await client.RunInstancesAsync(new RunInstancesRequest { ImageId = "ami-0x86new", InstanceType = "c7i.large", MinCount = 3, MaxCount = 3 });
-        var ids = launched.Reservation.Instances.Select(i => i.InstanceId).ToList();
-        using (var safety = new CancellationTokenSource(TimeSpan.FromMinutes(1)))
-        {
-            while (ec2.Instances.Any(i => i.State != "running"))
-            {
-                await Task.Delay(20, safety.Token);
-            }
-        }
+        var ids = await LaunchThreeRunningAsync(ec2, client);
 
         var probes = 0;
         var firstRound = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -81,15 +73,7 @@ public sealed class BootWatcherTests
         ec2.PageSize = 2;
         var (client, _, _) = await Ec2ClientFactory.CreateAsync(ec2.Options(), CancellationToken.None);
         using var _client = client;
-        var launched = await client.RunInstancesAsync(new RunInstancesRequest { ImageId = "ami-0x86new", InstanceType = "c7i.large", MinCount = 3, MaxCount = 3 });
-        var ids = launched.Reservation.Instances.Select(i => i.InstanceId).ToList();
-        using (var safety = new CancellationTokenSource(TimeSpan.FromMinutes(1)))
-        {
-            while (ec2.Instances.Any(i => i.State != "running"))
-            {
-                await Task.Delay(20, safety.Token);
-            }
-        }
+        var ids = await LaunchThreeRunningAsync(ec2, client);
 
         // Only the instance that DescribeInstances lists last, on its second page, has a worker that answers.
         var answering = ec2.Instances.Single(i => i.Id == ids[^1]).SandboxAddress;
@@ -123,5 +107,20 @@ public sealed class BootWatcherTests
 
             return timer;
         }
+    }
+
+    /// <summary>Launches three instances straight through EC2 and waits until the endpoint runs them; returns their ids in launch order.</summary>
+    private static async Task<List<string>> LaunchThreeRunningAsync(LocalEc2Endpoint ec2, Amazon.EC2.IAmazonEC2 client)
+    {
+        var launched = await client.RunInstancesAsync(new RunInstancesRequest { ImageId = "ami-0x86new", InstanceType = "c7i.large", MinCount = 3, MaxCount = 3 });
+        using (var safety = new CancellationTokenSource(TimeSpan.FromMinutes(1)))
+        {
+            while (ec2.Instances.Any(i => i.State != "running"))
+            {
+                await Task.Delay(20, safety.Token);
+            }
+        }
+
+        return [.. launched.Reservation.Instances.Select(i => i.InstanceId)];
     }
 }

@@ -84,9 +84,9 @@ public sealed class ScaleTests
 
         // Each worker runs one task (held at the gate) and holds one more it has not started.
         await gate.WaitUntilAsync(started => started.Count == 2, "a task running on each worker");
-        await WaitUntilAsync(() => cluster.Scheduler.Counts().Running == 4);
+        await Eventually.HoldsAsync(() => cluster.Scheduler.Counts().Running == 4, "each worker to hold two tasks", Safety);
         var scale = cluster.ScaleAsync(1);
-        await WaitUntilAsync(() => cluster.Summary.TasksRequeued == 1);
+        await Eventually.HoldsAsync(() => cluster.Summary.TasksRequeued == 1, "the retiring worker to give back its unstarted task", Safety);
         gate.Release();
         await scale.WaitAsync(Safety);
         var results = await map.WaitAsync(Safety);
@@ -107,7 +107,7 @@ public sealed class ScaleTests
         await gate.WaitUntilAsync(started => started.Count == 2, "a task running on each worker");
 
         var scale = cluster.ScaleAsync(1);
-        await WaitUntilAsync(() => cluster.Workers.Any(w => w.State == WorkerState.Retiring));
+        await Eventually.HoldsAsync(() => cluster.Workers.Any(w => w.State == WorkerState.Retiring), "a worker to retire", Safety);
         var other = cluster.Workers.Single(w => w.State == WorkerState.Ready);
         using (var process = Process.GetProcessById(other.ProcessId))
         {
@@ -132,13 +132,13 @@ public sealed class ScaleTests
         using var cancel = new CancellationTokenSource();
 
         var scale = cluster.ScaleAsync(1, cancel.Token);
-        await WaitUntilAsync(() => cluster.Workers.Any(w => w.State == WorkerState.Retiring));
+        await Eventually.HoldsAsync(() => cluster.Workers.Any(w => w.State == WorkerState.Retiring), "a worker to retire", Safety);
         await cancel.CancelAsync();
         await scale.Invoking(s => s.WaitAsync(Safety)).Should().ThrowAsync<OperationCanceledException>();
         gate.Release();
         await map.WaitAsync(Safety);
 
-        await WaitUntilAsync(() => cluster.Workers.Any(w => w.State == WorkerState.Retired));
+        await Eventually.HoldsAsync(() => cluster.Workers.Any(w => w.State == WorkerState.Retired), "the worker to retire", Safety);
         await WaitForExitAsync(cluster.Workers.Single(w => w.State == WorkerState.Retired).ProcessId);
     }
 
@@ -150,7 +150,7 @@ public sealed class ScaleTests
         var map = cluster.MapAsync(TestJobs.IdentityWhenReleasedAsync, Enumerable.Range(0, 6).Select(i => (i, gate.Folder)));
         await gate.WaitUntilAsync(started => started.Count == 2, "a task running on each worker");
         var scale = cluster.ScaleAsync(1);
-        await WaitUntilAsync(() => cluster.Workers.Any(w => w.State == WorkerState.Retiring));
+        await Eventually.HoldsAsync(() => cluster.Workers.Any(w => w.State == WorkerState.Retiring), "a worker to retire", Safety);
 
         await cluster.DisposeAsync().AsTask().WaitAsync(Safety);
 
@@ -223,7 +223,7 @@ public sealed class ScaleTests
         cluster.Adapt(1, 4, scaleDownAfter: TimeSpan.FromSeconds(30));
 
         var map = cluster.MapAsync(TestJobs.IdentityWhenReleasedAsync, Enumerable.Range(0, 16).Select(i => (i, gate.Folder)));
-        await WaitUntilAsync(() => TotalQueued(cluster) > 0);
+        await Eventually.HoldsAsync(() => TotalQueued(cluster) > 0, "tasks to queue", Safety);
         await TickUntilAsync(time, () => Ready(cluster) == 4);
         gate.Release();
         var results = await map.WaitAsync(Safety);
@@ -279,15 +279,6 @@ public sealed class ScaleTests
         {
             time.Advance(TimeSpan.FromSeconds(1));
             await Task.Delay(50, safety.Token);
-        }
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        using var safety = new CancellationTokenSource(Safety);
-        while (!condition())
-        {
-            await Task.Delay(10, safety.Token);
         }
     }
 
