@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the tools the tests need beyond the .NET SDK: shellcheck, which checks the EC2 workers' boot script;
 # python3, which regenerates the Cluster overloads for eng/check-cluster-overloads.sh; node and npm, which run the
-# s3rver npm package, the EC2 tests' local S3 endpoint, installed into ~/.cache/coiled-remote-tests/s3rver.
+# s3rver npm package, the EC2 tests' local S3 endpoint, installed into ~/.cache/coiled-remote-tests/s3rver; chromium,
+# the headless browser in which Playwright tests the dashboard (Playwright downloads no browser of its own here).
 # Safe to run again: it installs only what is missing. .ci/run calls it before `dotnet test`.
 set -euo pipefail
 
@@ -23,6 +24,7 @@ command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ "${#missing[@]}" -eq 0 ]; then
   install_s3rver
   exit 0

@@ -1,5 +1,11 @@
-// ParameterSweep: a CPU-bound grid search over two parameters on two workers, with a console progress bar drawn from MapProgress.
+// ParameterSweep: a CPU-bound grid search over two parameters on two workers, with a console progress bar drawn from MapProgress,
+// and the cluster's live dashboard to watch in a browser while it runs.
+// dotnet run --project samples/ParameterSweep [-- --keep-open SECONDS]: the dashboard stays up that long after the sweep.
 using Coiled.Remote;
+
+var keepOpen = args.Length == 2 && args[0] == "--keep-open" && int.TryParse(args[1], out var seconds) && seconds >= 0
+    ? TimeSpan.FromSeconds(seconds)
+    : args.Length == 0 ? TimeSpan.Zero : throw new ArgumentException("Usage: ParameterSweep [--keep-open SECONDS]");
 
 // The grid: learning rates times momenta of a small gradient descent on the Rosenbrock function.
 double[] rates = [.. Enumerable.Range(0, 16).Select(i => 0.0001 * (i + 1))];
@@ -8,6 +14,7 @@ var grid = (from rate in rates from momentum in momenta select (rate, momentum))
 
 await using var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2 });
 Console.WriteLine($"Sweeping {grid.Count} parameter pairs ({rates.Length} rates x {momenta.Length} momenta) on {cluster.Workers.Count} workers.");
+Console.WriteLine(cluster.DashboardUri is { } dashboard ? $"Dashboard: {dashboard}" : "Dashboard: off (see the log for why)");
 
 // Progress arrives at most about ten times a second, and once more at the end.
 var bar = new ProgressBar(Console.Out, width: 40);
@@ -18,6 +25,12 @@ var best = Enumerable.Range(0, grid.Count).Where(i => !double.IsNaN(losses[i])).
 Console.WriteLine($"best: rate {grid[best].rate:0.0000}, momentum {grid[best].momentum:0.00} -> loss {losses[best]:E3}");
 var diverged = losses.Count(double.IsNaN);
 Console.WriteLine($"{diverged} of {grid.Count} pairs diverged.");
+if (keepOpen > TimeSpan.Zero && cluster.DashboardUri is not null)
+{
+    Console.WriteLine($"The dashboard stays up for {keepOpen.TotalSeconds:0} s more: {cluster.DashboardUri}");
+    await Task.Delay(keepOpen);
+}
+
 return double.IsFinite(losses[best]) ? 0 : 1;
 
 /// <summary>The objective: gradient descent with momentum on the Rosenbrock function from a fixed start.</summary>

@@ -1,5 +1,7 @@
 // coiled-remote: the command-line side of Coiled.Remote.
 //   coiled-remote worker ...        a worker on this machine, for Cluster.ConnectAsync (the worker daemon's own options)
+//   coiled-remote ls                this machine's named clusters: workers, age, idle time, cost
+//   coiled-remote stop NAME         stop a named cluster's workers and check that they are gone
 //   coiled-remote ec2 ls            EC2 clusters of a region with uptime and cost so far
 //   coiled-remote ec2 cleanup       remove EC2 clusters whose caller is gone or whose lifetime ended
 using System.CommandLine;
@@ -22,4 +24,9 @@ var root = new RootCommand("Coiled.Remote: run [Remote] C# methods on workers yo
     WorkerCommand.Create(),
     Ec2Commands.Create(),
 };
+foreach (var command in NamedClusterCommands.Create())
+{
+    root.Subcommands.Add(command);
+}
+
 return await root.Parse(args).InvokeAsync();

@@ -48,6 +48,25 @@ internal sealed class ClusterResources(TimeProvider time)
     /// <summary>What the instances have cost so far, by what AWS bills for.</summary>
     public Ec2CostBreakdown CostBreakdown => CostOf(Snapshot(), time.GetUtcNow());
 
+    /// <summary>
+    /// Seconds the instances were billed for so far, added up: each from its launch until it was seen terminated (or
+    /// now), at least a minute, as <see cref="Cost"/> counts their hours.
+    /// </summary>
+    public double PaidSeconds
+    {
+        get
+        {
+            var now = time.GetUtcNow();
+            return Snapshot().Sum(i => InstancePrices.BilledSeconds((i.TerminatedAt ?? now) - i.LaunchedAt));
+        }
+    }
+
+    /// <summary>What instance <paramref name="id"/> costs per hour, all told (<see cref="InstancePrices.HourlyAllTold"/>); null when unknown.</summary>
+    public decimal? HourlyCost(string id)
+        => Snapshot().FirstOrDefault(i => i.Id == id) is { } instance
+            ? InstancePrices.HourlyAllTold(instance.HourlyPrice, instance.RootVolumeGiB, instance.PublicAddress)
+            : null;
+
     /// <summary>The zone of the cluster's live instances (of the first, should they span several); null before any launch.</summary>
     public string? Zone => Snapshot().FirstOrDefault(i => i.TerminatedAt is null && i.Zone is not null)?.Zone;
 

@@ -25,7 +25,7 @@ namespace Coiled.Remote.Ec2;
 /// });
 /// </code>
 /// </example>
-public sealed class Ec2Backend : IClusterBackend, IStagingBackend
+public sealed partial class Ec2Backend : IClusterBackend, IStagingBackend, IBillingBackend
 {
     internal const int DefaultWorkers = 4;
 
@@ -116,7 +116,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     }
 
     /// <summary>The cluster's name: the value of the <c>coiled-remote:cluster</c> tag and of its security group's name.</summary>
-    public string ClusterName { get; }
+    public string ClusterName { get; private set; }
 
     /// <inheritdoc/>
     public string Name => $"EC2 ({_options.InstanceType}{(_options.Spot ? ", spot" : string.Empty)}{(_region is null ? string.Empty : " in " + _region)})";
@@ -133,6 +133,13 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
 
     /// <summary>What the cluster has cost so far, by what AWS bills for.</summary>
     internal Ec2CostBreakdown CostBreakdown => _resources.CostBreakdown;
+
+    /// <summary>Seconds the cluster's instances were billed for so far, added up (<see cref="ClusterSummary.PaidWorkerSeconds"/>).</summary>
+    double IBillingBackend.PaidSeconds => _resources.PaidSeconds;
+
+    /// <summary>What the instance of the worker at <paramref name="endpoint"/> costs per hour, all told; null when unknown.</summary>
+    decimal? IBillingBackend.HourlyCost(WorkerEndpoint endpoint)
+        => _instanceOf.TryGetValue(endpoint.Address, out var id) ? _resources.HourlyCost(id) : null;
 
     /// <summary>The instances launched so far.</summary>
     public IReadOnlyList<string> InstanceIds => _resources.InstanceIds;
@@ -172,19 +179,22 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     {
         ArgumentNullException.ThrowIfNull(launch);
         ObjectDisposedException.ThrowIf(_disposing.IsCancellationRequested, this);
+        launch = Keeping(launch);
         if (_client is null)
         {
             return StartClusterAsync(launch, cancellationToken);
         }
 
         return Volatile.Read(ref _topUp) is { } topUp
-            ? AddWorkersAsync(topUp, launch, cancellationToken)
+            ? AddWorkersAsync(_ => Task.FromResult(topUp), launch, cancellationToken)
+            : _adoption is { } adoption
+            ? AddAdoptedWorkersAsync(adoption, launch, cancellationToken)
             : throw new InvalidOperationException(
                 $"EC2 cluster {ClusterName} is still starting, or its start failed: more workers can be added once it runs. An Ec2Backend starts the workers of one cluster; create a new Ec2Backend for another cluster.");
     }
 
     /// <summary>More instances for the running cluster; disposal cancels the launch and waits for it to end before the teardown.</summary>
-    private async IAsyncEnumerable<WorkerEndpoint> AddWorkersAsync(WorkerTopUp topUp, WorkerLaunch launch, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<WorkerEndpoint> AddWorkersAsync(Func<CancellationToken, Task<WorkerTopUp>> topUps, WorkerLaunch launch, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_topUps)
@@ -200,6 +210,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         try
         {
             using var adding = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+            var topUp = await topUps(adding.Token).ConfigureAwait(false);
             await foreach (var (instanceId, endpoint) in topUp.LaunchAsync(launch, adding.Token).WithCancellation(adding.Token).ConfigureAwait(false))
             {
                 _instanceOf[endpoint.Address] = instanceId;
@@ -216,6 +227,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
     {
 
         var logger = _logger = launch.LoggerFactory.CreateLogger<Ec2Backend>();
+        _keptName = KeptNameOf(launch);
         var (client, credentials, region) = await Ec2ClientFactory.CreateAsync(_options, cancellationToken).ConfigureAwait(false);
         (_client, _region) = (client, region);
         var teardown = new ClusterTeardown(client, _resources, ClusterName, region, _options.InstanceType, _tuning, _time, logger);
@@ -247,7 +259,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                     await staging.DeleteBootSecretsAsync("the cluster was torn down").ConfigureAwait(false);
                 };
                 await staging.CheckAsync(credentials, region, starting.Token).ConfigureAwait(false);
-                var launcher = new InstanceLauncher(client, _options, region, ClusterName, _owner, _resources, _tuning, _time, logger);
+                var launcher = new InstanceLauncher(client, _options, region, ClusterName, _owner, _resources, _tuning, _time, logger) { Kept = _keptName };
                 var placement = await launcher.PlaceAsync(starting.Token).ConfigureAwait(false);
                 (var script, _firstSecrets) = await staging.PrepareBootAsync(launch, certificate, credentials, region, starting.Token).ConfigureAwait(false);
                 (_, remaining) = await launcher.LaunchAsync(placement, launch.Count, launch.MinimumCount, script, launched.Add, hunting.Token).ConfigureAwait(false);
@@ -314,9 +326,10 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
                 }
                 if (came.Count == launch.MinimumCount)
                 {
-                    // Enough workers: Ctrl+C now tears the running cluster down instead of cancelling its start, and
-                    // the cluster may ask for more.
+                    // Enough workers: Ctrl+C now tears the running cluster down instead of cancelling its start (a kept
+                    // cluster's, until the registry lists it), and the cluster may ask for more.
                     interrupts.StartEnded();
+
                     Volatile.Write(ref _topUp, topUp);
                 }
 
@@ -362,7 +375,22 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         await StopLaunchingAsync().ConfigureAwait(false);
         await DeleteBootSecretsAsync("the cluster was disposed").ConfigureAwait(false);
 
-        if (_teardown is { } teardown)
+        if (Volatile.Read(ref _kept))
+        {
+            // A named cluster's instances run on for its next start; each powers itself off after its keep-alive. Those
+            // whose worker never came (still booting, say) are not the registry's: they go now.
+            var came = _instanceOf.Values.ToHashSet(StringComparer.Ordinal);
+            if (_resources.LiveInstanceIds.Where(id => !came.Contains(id)).ToList() is { Count: > 0 } late && _client is { } client)
+            {
+                await TerminateNowAsync(client, late, _logger, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            if (_resources.LiveInstanceIds is { Count: > 0 } live && _keptName is { } kept)
+            {
+                _logger.InstancesKept(live.Count, kept.Name, ClusterName, string.Join(", ", live), kept.KeepAlive);
+            }
+        }
+        else if (_teardown is { } teardown)
         {
             await teardown.TeardownAsync("the cluster was disposed").ConfigureAwait(false);
         }
@@ -370,6 +398,7 @@ public sealed class Ec2Backend : IClusterBackend, IStagingBackend
         _client?.Dispose();
         _staging?.Dispose();
         _disposing.Dispose();
+        _adopting.Dispose();
     }
 
     /// <summary>

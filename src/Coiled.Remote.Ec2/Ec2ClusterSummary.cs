@@ -34,4 +34,10 @@ public sealed record Ec2ClusterSummary(
 
     /// <summary>What the cost could not take into account, e.g. a spot price EC2 did not tell, charged at the on-demand price; else null.</summary>
     public string? CostNote { get; init; }
+
+    /// <summary>
+    /// The <c>ClusterOptions.Name</c> of a named cluster whose instances outlive their client (tag <c>coiled-remote:kept-as</c>);
+    /// null for a cluster that ends with its client. Cleanup leaves a kept cluster while its instances run.
+    /// </summary>
+    public string? KeptAs { get; init; }
 }

@@ -12,6 +12,18 @@ internal static partial class Ec2Log
     [LoggerMessage(EventId = 2000, Level = LogLevel.Warning, Message = "Starting EC2 cluster {Cluster} failed ({Reason}); removing what it created")]
     public static partial void StartFailed(this ILogger logger, string cluster, string reason);
 
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Left the {Count} instance(s) of named cluster {Name} ({Cluster}) running for its next start: {Ids}; each powers itself off after {KeepAlive} without a client")]
+    public static partial void InstancesKept(this ILogger logger, int count, string name, string cluster, string ids, TimeSpan keepAlive);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Named cluster {Name} ({Cluster}) in {Region}: {Running} of its {Registered} instance(s) run: {Ids}")]
+    public static partial void InstancesAdopted(this ILogger logger, string name, string cluster, string region, int running, int registered, string ids);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Named cluster {Name} runs on {Types}; this start asks for {Asked}: it attaches to those instances, and any it adds are {Asked}")]
+    public static partial void KeptTypeDiffers(this ILogger logger, string name, string types, string asked);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Named cluster {Name} ({Cluster}): its instances power themselves off at {Expires:u} (Ec2Options.MaxLifetime), too soon to use or add to; starting a new cluster of the name instead")]
+    public static partial void KeptClusterEnding(this ILogger logger, string name, string cluster, DateTimeOffset expires);
+
     [LoggerMessage(EventId = 2100, Level = LogLevel.Information, Message = "No price is known for {Type}; Cluster.Cost stays unknown")]
     public static partial void NoPriceKnown(this ILogger logger, string type);
 
@@ -85,8 +97,8 @@ internal static partial class Ec2Log
     [LoggerMessage(EventId = 2301, Level = LogLevel.Information, Message = "Terminated {Instance}")]
     public static partial void InstanceTerminated(this ILogger logger, string instance);
 
-    [LoggerMessage(EventId = 2302, Level = LogLevel.Information, Message = "Kept cluster {Cluster} of {Owner} in {Region}: it is not expired and its owner is not known to be gone")]
-    public static partial void KeptCluster(this ILogger logger, string cluster, string? owner, string region);
+    [LoggerMessage(EventId = 2302, Level = LogLevel.Information, Message = "Kept cluster {Cluster} of {Owner} in {Region}: {Why}")]
+    public static partial void KeptCluster(this ILogger logger, string cluster, string? owner, string region, string why);
 
     [LoggerMessage(EventId = 2400, Level = LogLevel.Information, Message = "Created the staging bucket {Bucket} in {Region}: private, encrypted, objects expire after {Days} day(s)")]
     public static partial void StagingBucketCreated(this ILogger logger, string bucket, string region, int days);

@@ -64,6 +64,9 @@ internal sealed record Ec2Tuning
     /// <summary>Register Ctrl+C and SIGTERM handlers that tear the cluster down before the process ends.</summary>
     public bool HandleInterrupts { get; init; } = true;
 
+    /// <summary>The folder of this machine's registry of named clusters; null for the one local workers use, in the user's cache folder.</summary>
+    public string? RegistryDirectory { get; init; }
+
     /// <summary>Finds this machine's public address for the ingress rule. Default: AWS's checkip service.</summary>
     public Func<CancellationToken, Task<IPAddress>>? ResolveCallerAddress { get; init; }
 

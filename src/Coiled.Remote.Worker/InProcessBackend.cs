@@ -38,6 +38,9 @@ public sealed class InProcessBackend : IClusterBackend
     /// <summary>Largest result a task may return (tests lower it to exercise the limit).</summary>
     internal int? MaxResultBytes { get; init; }
 
+    /// <summary>The machine's memory the workers report (tests make it small to see the client's memory warning); default the machine's.</summary>
+    internal long? MachineMemoryBytes { get; init; }
+
     /// <inheritdoc/>
     public async Task<IReadOnlyList<WorkerEndpoint>> StartWorkersAsync(WorkerLaunch launch, CancellationToken cancellationToken)
     {
@@ -56,6 +59,7 @@ public sealed class InProcessBackend : IClusterBackend
                 Slots = slots,
                 LoggerFactory = launch.LoggerFactory,
                 MaxResultBytes = MaxResultBytes ?? Transport.WireLimits.MaxResultBytes,
+                MachineMemoryBytes = MachineMemoryBytes,
             }, cancellationToken).ConfigureAwait(false);
             _hosts.Add(host);
             endpoints.Add(new WorkerEndpoint(host.Address) { UsesCallerProcess = true });

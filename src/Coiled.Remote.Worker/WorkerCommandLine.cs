@@ -15,6 +15,9 @@ internal sealed record WorkerCommandLine
           --allow-insecure-token-file  accept a token file other users can read, with a warning
           --token-stdin             read the cluster token from the first line of standard input
           --exit-with-stdin         exit when standard input closes (the parent process is gone)
+          --ignore-interrupt        keep running on Ctrl+C (SIGINT) and when the terminal closes (SIGHUP),
+                                    for workers that outlive the program that started them; SIGTERM
+                                    still stops the worker
           --cache-dir DIR           where synchronized files are kept (default ~/.cache/coiled-remote on Linux,
                                     ~/Library/Caches/coiled-remote on macOS, %LOCALAPPDATA%\coiled-remote on Windows)
           --slots N                 tasks run at once, 1 to 4096 (default: processor count)
@@ -55,6 +58,9 @@ internal sealed record WorkerCommandLine
 
     public bool ExitWithStdin { get; init; }
 
+    /// <summary>Keep running on SIGINT and SIGHUP: the worker of a kept cluster outlives the terminal and program that started it.</summary>
+    public bool IgnoreInterrupt { get; init; }
+
     public string? CacheDirectory { get; init; }
 
     public int Slots { get; init; } = Environment.ProcessorCount;
@@ -86,7 +92,7 @@ internal sealed record WorkerCommandLine
     {
         IPEndPoint? listen = null;
         string? tokenFile = null, cacheDirectory = null, certificate = null;
-        bool tokenStdin = false, exitWithStdin = false, powerOff = false, insecureToken = false, spare = true;
+        bool tokenStdin = false, exitWithStdin = false, ignoreInterrupt = false, powerOff = false, insecureToken = false, spare = true;
         var slots = Environment.ProcessorCount;
         var maxConnections = ConnectionLimit.DefaultMax;
         var idle = TimeSpan.FromMinutes(20);
@@ -108,6 +114,7 @@ internal sealed record WorkerCommandLine
                 case "--token-stdin": tokenStdin = true; break;
                 case "--allow-insecure-token-file": insecureToken = true; break;
                 case "--exit-with-stdin": exitWithStdin = true; break;
+                case "--ignore-interrupt": ignoreInterrupt = true; break;
                 case "--cache-dir": cacheDirectory = Value(); break;
                 case "--slots": slots = SlotCount(Value()); break;
                 case "--max-connections": maxConnections = ConnectionCount(Value()); break;
@@ -141,6 +148,7 @@ internal sealed record WorkerCommandLine
             TokenFromStdin = tokenStdin,
             AllowInsecureTokenFile = insecureToken,
             ExitWithStdin = exitWithStdin,
+            IgnoreInterrupt = ignoreInterrupt,
             CacheDirectory = cacheDirectory,
             Slots = slots,
             MaxConnections = maxConnections,

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography.X509Certificates;
 using Coiled.Remote.Worker.Executors;
 using Microsoft.Extensions.Logging;
@@ -34,6 +35,9 @@ internal static class WorkerDaemon
             return 2;
         }
 
+        // First, before anything that takes time: a Ctrl+C in the terminal that started a kept cluster's worker must
+        // not end it even while it starts.
+        using var terminal = options.IgnoreInterrupt ? TerminalSignals.Ignore() : null;
         var (token, tokenError) = WorkerToken.Read(options, Console.Error);
         if (token is null)
         {
@@ -67,7 +71,8 @@ internal static class WorkerDaemon
                 Listen = options.Listen,
                 Token = token,
                 CacheDirectory = cache,
-                OwnsProcess = true,
+                // A worker that ignores interrupts takes the process's signals itself, below, instead of the host's lifetime.
+                OwnsProcess = !options.IgnoreInterrupt,
                 Executors = ExecutorOptions.ForThisProgram(options.ExecutorIdleTimeout) with { KeepSpare = options.SpareExecutor, SpareTimeout = options.SpareTimeout },
                 Slots = options.Slots,
                 MaxConnections = options.MaxConnections,
@@ -98,6 +103,16 @@ internal static class WorkerDaemon
         }
 
         Console.Out.Flush();
+
+        if (terminal is not null)
+        {
+            // SIGTERM stops the worker as asked, in place of the host's lifetime that a kept worker goes without.
+            terminal.Add(PosixSignal.SIGTERM, context =>
+            {
+                context.Cancel = true;
+                host.Runtime.RequestStop("the process was asked to stop (SIGTERM)");
+            });
+        }
 
         var stop = host.StopRequested;
         if (options.ExitWithStdin)

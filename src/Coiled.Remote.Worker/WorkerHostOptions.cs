@@ -99,5 +99,15 @@ internal sealed record WorkerHostOptions
 
     public ILoggerFactory? LoggerFactory { get; init; }
 
+    /// <summary>
+    /// The machine's memory the worker reports, at hello and on its heartbeats; default what the runtime makes available
+    /// (<see cref="GCMemoryInfo.TotalAvailableMemoryBytes"/>, a container's limit where there is one). Tests make it small
+    /// to see the client warn about a worker short of memory without filling the machine.
+    /// </summary>
+    public long? MachineMemoryBytes { get; init; }
+
+    /// <summary>The machine's memory the worker reports: <see cref="MachineMemoryBytes"/>, else what the runtime makes available.</summary>
+    public long ReportedMachineMemoryBytes => MachineMemoryBytes ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

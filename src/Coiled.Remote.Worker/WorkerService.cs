@@ -28,7 +28,7 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
             ProtocolVersion = ProtocolVersion.Current,
             WorkerId = state.WorkerId,
             Cores = state.Options.Slots,
-            MemoryBytes = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
+            MemoryBytes = state.Options.ReportedMachineMemoryBytes,
             ProcessId = Environment.ProcessId,
             LibraryVersion = typeof(WorkerService).Assembly.GetName().Version?.ToString() ?? "0.0.0",
             OsDescription = RuntimeInformation.OSDescription,
@@ -111,7 +111,8 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         => new() { ExecutorLost = state.Routes is { } routes ? Printable(await routes.EndedAsync(request.RouteId.Span).ConfigureAwait(false)) : string.Empty };
 
     public override Task Watch(WatchRequest request, IServerStreamWriter<WorkerStats> responseStream, ServerCallContext context)
-        => WorkerStatsSender.SendAsync(responseStream, request.IntervalMs, state.Executors is { } executors ? executors.Usage : null, state.Notices, context.CancellationToken);
+        => WorkerStatsSender.SendAsync(
+            responseStream, request.IntervalMs, state.Executors is { } executors ? executors.Usage : null, state.Options.ReportedMachineMemoryBytes, state.Notices, context.CancellationToken);
 
     /// <summary>A machine that its cloud is reclaiming takes no new task stream: its tasks would be lost with it.</summary>
     private void RefuseWhenInterrupted()

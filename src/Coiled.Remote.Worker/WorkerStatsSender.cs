@@ -10,16 +10,21 @@ internal static class WorkerStatsSender
     /// <summary>Shortest interval a client may ask for, so that a hostile client cannot make a worker spin.</summary>
     private const uint MinIntervalMilliseconds = 100;
 
-    /// <summary>This process's CPU time and memory now, with those of its executor processes when it has some.</summary>
-    public static WorkerStats Read(Func<(TimeSpan Cpu, long WorkingSet)>? executors = null)
+    /// <summary>
+    /// This process's CPU time, memory and time paused for garbage collection now, with those of its executor processes
+    /// when it has some, and <paramref name="machineMemoryBytes"/>, the memory the machine makes available.
+    /// </summary>
+    public static WorkerStats Read(Func<(TimeSpan Cpu, long WorkingSet, TimeSpan GcPause)>? executors, long machineMemoryBytes)
     {
         using var process = Process.GetCurrentProcess();
-        var (cpu, workingSet) = executors?.Invoke() ?? default;
+        var (cpu, workingSet, gcPause) = executors?.Invoke() ?? default;
         return new WorkerStats
         {
             CpuSeconds = (process.TotalProcessorTime + cpu).TotalSeconds,
             WorkingSetBytes = Environment.WorkingSet + workingSet,
             GcHeapBytes = GC.GetTotalMemory(forceFullCollection: false),
+            MachineMemoryBytes = machineMemoryBytes,
+            GcPauseSeconds = (GC.GetTotalPauseDuration() + gcPause).TotalSeconds,
         };
     }
 
@@ -29,17 +34,19 @@ internal static class WorkerStatsSender
     /// </summary>
     /// <param name="stream">Where the reports go.</param>
     /// <param name="intervalMilliseconds">How often, at least every <see cref="MinIntervalMilliseconds"/>.</param>
-    /// <param name="executors">The processor time and memory of the worker's executor processes, counted with its own; null when it has none.</param>
+    /// <param name="executors">The processor time, memory and GC pause time of the worker's executor processes, counted with its own; null when it has none.</param>
+    /// <param name="machineMemoryBytes">The memory the machine makes available to the worker (which respects a container's limit).</param>
     /// <param name="notices">What the machine's cloud said about it.</param>
     /// <param name="stop">Ends the reports.</param>
     public static async Task SendAsync(
-        IServerStreamWriter<WorkerStats> stream, uint intervalMilliseconds, Func<(TimeSpan Cpu, long WorkingSet)>? executors, Cloud.MachineNotices notices, CancellationToken stop)
+        IServerStreamWriter<WorkerStats> stream, uint intervalMilliseconds, Func<(TimeSpan Cpu, long WorkingSet, TimeSpan GcPause)>? executors, long machineMemoryBytes,
+        Cloud.MachineNotices notices, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(MinIntervalMilliseconds, intervalMilliseconds)));
         try
         {
             var noticed = notices.Changed;
-            await stream.WriteAsync(notices.AddTo(Read(executors)), stop).ConfigureAwait(false);
+            await stream.WriteAsync(notices.AddTo(Read(executors, machineMemoryBytes)), stop).ConfigureAwait(false);
             var tick = timer.WaitForNextTickAsync(stop).AsTask();
             while (true)
             {
@@ -55,7 +62,7 @@ internal static class WorkerStatsSender
                 }
 
                 noticed = notices.Changed;
-                await stream.WriteAsync(notices.AddTo(Read(executors)), stop).ConfigureAwait(false);
+                await stream.WriteAsync(notices.AddTo(Read(executors, machineMemoryBytes)), stop).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)

@@ -30,6 +30,8 @@ public sealed partial class Cluster
         var launch = new WorkerLaunch(count, token ?? NewToken(), options.IdleTimeout, options.NoClientTimeout, loggerFactory)
         {
             MinimumCount = options.MinimumWorkers ?? count,
+            KeepAlive = options.Name is null ? TimeSpan.Zero : options.KeepAlive,
+            ClusterName = options.Name,
         };
         var started = time.GetTimestamp();
         Report(options, "starting workers", 0, count);
@@ -37,6 +39,9 @@ public sealed partial class Cluster
         var variables = ForwardedVariables(options, logger);
         var arrivals = new WorkerArrivals(backend, launch, options, application, variables, logger);
         var first = new List<WorkerArrival>();
+
+        // Started last before the try, whose failure path stops it: nothing between can leave it listening.
+        var (dashboard, dashboardServer) = StartDashboard(options, backend, launch.Token, loggerFactory);
         try
         {
             arrivals.Begin();
@@ -67,13 +72,16 @@ public sealed partial class Cluster
             logger.ClusterStarted(backend.Name, total.TotalMilliseconds, first.Count, count, report.BlobsSent, report.BytesSent);
             Report(options, "running", first.Count, count);
             // The workers that came at start are listed in the order the backend named them (the order of ConnectAsync's endpoints).
-            return new Cluster(backend, [.. first.OrderBy(a => a.Order).Select(a => a.Connection)], options, loggerFactory, session, arrivals);
+            return new Cluster(
+                backend, [.. first.OrderBy(a => a.Order).Select(a => a.Connection)], options, loggerFactory, session, arrivals, dashboard,
+                await dashboardServer.ConfigureAwait(false));
         }
         catch (Exception ex)
         {
             arrivals.Cancel();
             await arrivals.StopAsync().ConfigureAwait(false);
             await StopStartedAsync(backend, [.. arrivals.Connections]).ConfigureAwait(false);
+            await StopDashboardAsync(dashboardServer).ConfigureAwait(false);
 
             // A call cut short by the caller's token fails in its own way (a cancelled gRPC call, a closed stream), and
             // whatever wraps it; the caller asked to stop, and hears that.
@@ -105,6 +113,7 @@ public sealed partial class Cluster
     {
         _scheduler.AddWorker(connection);
         connection.Start(_scheduler);
+        RecordJoined(connection);
     }
 
     /// <summary>What is wrong with <paramref name="options"/>, or null when the cluster can start with them.</summary>
@@ -138,6 +147,14 @@ public sealed partial class Cluster
                 nameof(options), options.StreamWindowBytes,
                 $"ClusterOptions.StreamWindowBytes is {options.StreamWindowBytes:N0} bytes; a stream needs at least {ClusterOptions.MinStreamWindowBytes:N0} (1 MiB). " +
                 $"Leave it unset for the default of {ClusterOptions.DefaultStreamWindowBytes:N0} bytes, or raise it.");
+        }
+
+        if (options.IdleWarningAfter < TimeSpan.Zero && options.IdleWarningAfter != Timeout.InfiniteTimeSpan)
+        {
+            return new ArgumentOutOfRangeException(
+                nameof(options), options.IdleWarningAfter,
+                $"ClusterOptions.IdleWarningAfter is {options.IdleWarningAfter.TotalSeconds:0.###} s; it must not be negative " +
+                $"(default {ClusterOptions.DefaultIdleWarningAfter.TotalMinutes:0} min). Use TimeSpan.Zero or Timeout.InfiniteTimeSpan to never warn about idle workers.");
         }
 
         return WorkerStopTimeout(options.IdleTimeout, "IdleTimeout", ClusterOptions.DefaultIdleTimeout, "without work")

@@ -7,11 +7,13 @@ namespace Coiled.Remote;
 public sealed partial class Cluster
 {
     private long _syncBytes;
+    private long _startedAt;
     private ClusterSummary? _closedSummary;
 
     /// <summary>
-    /// What the cluster has done so far: tasks run, failed, retried and requeued, worker-seconds, bytes moved (and saved by
-    /// sending repeated arguments once) and cost where the backend knows it. Final once the cluster is disposed; <see cref="DisposeAsync"/> also logs it.
+    /// What the cluster has done so far: tasks run, failed, retried and requeued, worker-seconds (connected, busy and paid
+    /// for, and the idle share), bytes moved (and saved by sending repeated arguments once) and cost, and what idle
+    /// machines cost, where the backend knows it. Final once the cluster is disposed; <see cref="DisposeAsync"/> also logs it.
     /// </summary>
     public ClusterSummary Summary => Volatile.Read(ref _closedSummary) ?? CurrentSummary();
 
@@ -39,6 +41,7 @@ public sealed partial class Cluster
     /// <summary>The cluster is started: count what synchronization sent, report progress while calls run, show up in metrics.</summary>
     private void OnStarted()
     {
+        _startedAt = _options.TimeProvider.GetTimestamp();
         OnSynchronized(_session.Sync.BytesSent);
         foreach (var connection in Connections)
         {
@@ -70,19 +73,26 @@ public sealed partial class Cluster
         var summary = CurrentSummary();
         Volatile.Write(ref _closedSummary, summary);
         _logger.ClusterClosed(
-            summary.TasksRun, summary.TasksFailed, summary.TasksRetried, summary.WorkerSeconds,
+            summary.TasksRun, summary.TasksFailed, summary.TasksRetried,
+            Connections.Count, (_session.Sync.Elapsed + _options.TimeProvider.GetElapsedTime(_startedAt)).TotalSeconds,
+            100 * (1 - summary.IdleShare), summary.IdleCost is { } idleCost ? $", idle cost {Dollars(idleCost)}" : string.Empty,
+            summary.WorkerSeconds, summary.BusyWorkerSeconds, summary.PaidWorkerSeconds,
             summary.BytesMoved, summary.ArgumentBytes, summary.ResultBytes, summary.SyncBytes,
-            summary.Cost is { } cost ? $"${cost:0.0000}" : "unknown");
+            summary.Cost is { } cost ? Dollars(cost) : "unknown");
     }
+
+    /// <summary>An amount of US dollars as the cluster's log lines show it: <c>$0.0003</c>.</summary>
+    private static string Dollars(decimal amount) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"${amount:0.0000}");
 
     private ClusterSummary CurrentSummary()
     {
         var failed = _scheduler.Metrics.TasksFailed;
+        var workerSeconds = Connections.Sum(c => c.ConnectedTime.TotalSeconds);
         return new ClusterSummary(
             _scheduler.Metrics.TasksDone + failed,
             failed,
             _scheduler.Metrics.TasksRetried,
-            Connections.Sum(c => c.ConnectedTime.TotalSeconds),
+            workerSeconds,
             _scheduler.Metrics.ArgumentBytes,
             _scheduler.Metrics.ResultBytes,
             Interlocked.Read(ref _syncBytes),
@@ -91,6 +101,8 @@ public sealed partial class Cluster
             TasksRequeued = _scheduler.Metrics.TasksRequeued,
             ArgumentBytesSaved = _scheduler.Metrics.ArgumentBytesSaved,
             SharedValueBytesStaged = _scheduler.Metrics.SharedValueBytesStaged,
+            BusyWorkerSeconds = _scheduler.BusyWorkerSeconds(),
+            PaidWorkerSeconds = _backend is IBillingBackend billing ? billing.PaidSeconds : workerSeconds,
         };
     }
 }

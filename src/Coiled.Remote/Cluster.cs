@@ -1,3 +1,4 @@
+using Coiled.Remote.Dashboard;
 using Coiled.Remote.Scheduling;
 using Coiled.Remote.Sharing;
 using Coiled.Remote.Stubs;
@@ -37,17 +38,21 @@ public sealed partial class Cluster : IAsyncDisposable
     private readonly Telemetry.ClusterProgressReporter? _progress;
     private readonly Task _joining;
     private readonly List<Task> _stopping = [];
+    private readonly DashboardFeed? _dashboard;
+    private readonly IDashboardServer? _dashboardServer;
     private int _replacements;
     private int _disposed;
 
     private Cluster(
         IClusterBackend backend, List<WorkerConnection> connections, ClusterOptions options, ILoggerFactory loggerFactory, ClusterSession session,
-        WorkerArrivals arrivals)
+        WorkerArrivals arrivals, DashboardFeed? dashboard, IDashboardServer? dashboardServer)
     {
+        _dashboard = dashboard;
+        _dashboardServer = dashboardServer;
+        DashboardUri = DashboardAddress(dashboardServer, session.Launch.Token, _logger = loggerFactory.CreateLogger<Cluster>());
         _backend = backend;
         _connections = connections;
         _options = options;
-        _logger = loggerFactory.CreateLogger<Cluster>();
         _session = session;
         _arrivals = arrivals;
         _progress = ProgressReporter(options, session.Launch.Count);
@@ -57,14 +62,17 @@ public sealed partial class Cluster : IAsyncDisposable
             changed: _progress is null ? null : _progress.OnChanged,
             sharedValueBytes: options.SharedValueBytes,
             staging: (backend as IStagingBackend)?.Staging,
-            workerEnded: StopEndedWorker);
+            workerEnded: StopEndedWorker,
+            dashboard: dashboard?.Recorder);
         foreach (var connection in connections)
         {
             StartWorker(connection);
         }
 
         OnStarted();
+        dashboard?.Attach(new ClusterDashboardView(this));
         _joining = Task.Run(JoinLateWorkersAsync);
+        WatchIdleWorkers();
     }
 
     /// <summary>The cluster's workers, with their state now; lost workers stay listed with <see cref="WorkerState.Lost"/>.</summary>
@@ -96,7 +104,11 @@ public sealed partial class Cluster : IAsyncDisposable
     public static Task<Cluster> StartAsync(ClusterOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= new ClusterOptions();
-        return StartCoreAsync(options, options.Backend ?? new LocalProcessBackend(), token: null, cancellationToken);
+        Serialization.RemoteSerializer.WarmUpInBackground();
+        var backend = options.Backend ?? new LocalProcessBackend();
+        return options.Name is null && options.KeepAlive == TimeSpan.Zero
+            ? StartCoreAsync(options, backend, token: null, cancellationToken)
+            : StartNamedAsync(options, backend, cancellationToken);
     }
 
     /// <summary>
@@ -133,6 +145,12 @@ public sealed partial class Cluster : IAsyncDisposable
         }
 
         options ??= new ClusterOptions();
+        if (options.Name is not null || options.KeepAlive != TimeSpan.Zero)
+        {
+            throw new ArgumentException(
+                "ClusterOptions.Name and KeepAlive are for clusters whose workers this library starts (Cluster.StartAsync); workers started by hand already outlive their clients.",
+                nameof(options));
+        }
 
         // Workers started by hand cannot be started again by the cluster: a lost one's tasks go to the others.
         return StartCoreAsync(options with { Workers = list.Count, ReplaceLostWorkers = false }, new ConnectedBackend(list), token, cancellationToken);
@@ -148,6 +166,10 @@ public sealed partial class Cluster : IAsyncDisposable
 
         _lifetime.Cancel();
         await StopAdaptingAsync().ConfigureAwait(false);
+        await _idleWatch.ConfigureAwait(false);
+
+        // A kept named cluster's workers, as they run before the scheduler closes their connections.
+        var kept = KeepWorkers();
         _scheduler.Close(new ObjectDisposedException(nameof(Cluster), "The cluster was disposed while this call was running."));
 
         // Workers still on their way stop coming; those that came but were not taken in stop with the rest.
@@ -162,10 +184,17 @@ public sealed partial class Cluster : IAsyncDisposable
         while (_arrivals.Ready.TryRead(out var unjoined))
         {
             connections.Add(unjoined.Connection);
+            KeepUnjoined(kept, unjoined.Connection.Endpoint);
         }
 
-        // Workers started by hand (ConnectAsync) keep running for the next client; the ones this cluster started stop.
-        await Task.WhenAll(connections.Where(c => !c.Endpoint.StartedByHand).Select(c => c.ShutdownAsync("the cluster was disposed"))).ConfigureAwait(false);
+        // Workers started by hand (ConnectAsync) keep running for the next client, and so do a kept named cluster's;
+        // the others this cluster started stop.
+        // A named cluster that stops holds its name meanwhile: no other process attaches to workers that are stopping.
+        using var stoppingName = _kept is null ? null : await _kept.BeginStopAsync().ConfigureAwait(false);
+        if (_kept is not { KeepsWorkers: true })
+        {
+            await Task.WhenAll(connections.Where(c => !c.Endpoint.StartedByHand).Select(c => c.ShutdownAsync("the cluster was disposed"))).ConfigureAwait(false);
+        }
 
         foreach (var connection in connections)
         {
@@ -179,13 +208,29 @@ public sealed partial class Cluster : IAsyncDisposable
         }
 
         await Task.WhenAll(stopping).ConfigureAwait(false);
-        await _backend.DisposeAsync().ConfigureAwait(false);
-        OnClosed();
+        try
+        {
+            // A cloud backend's teardown may fail (and say what is left); the summary and the dashboard end all the same.
+            await _backend.DisposeAsync().ConfigureAwait(false);
+            if (_kept is not null)
+            {
+                await _kept.AfterDisposalAsync(kept!).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            OnClosed();
+            if (_dashboardServer is not null)
+            {
+                await _dashboardServer.DisposeAsync().ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>A worker was lost or interrupted: its backend stops its machine, in the background; disposal waits for that.</summary>
     private void StopEndedWorker(ITaskWorker worker, string how)
     {
+        _dashboard?.Recorder.WorkerEnded(worker.Id, how);
         if (worker is not WorkerConnection { Endpoint: { StartedByHand: false } endpoint })
         {
             return;

@@ -3,9 +3,11 @@ using Microsoft.Extensions.Logging;
 namespace Coiled.Remote;
 
 // Event ids by area: worker daemon 1000-1099, executors 1100-1199, EC2 2000-2999, synchronization 3000-3099,
-// backends 3100-3199, scheduler 4000-4099 (Scheduling/SchedulerLog.cs), cluster 4100-4199 (this file).
+// backends 3100-3199, scheduler 4000-4099 (Scheduling/SchedulerLog.cs), cluster 4100-4149 (this file), named clusters
+// 4150-4169 (KeptClusters/KeptClusterLog.cs), dashboard 4200-4219 (Dashboard/DashboardLog.cs, and DashboardServerLog.cs
+// in Coiled.Remote.Dashboard).
 
-/// <summary>The cluster's log lines: starting and closing, replacing lost workers, and the calls it runs (event ids 4100-4199).</summary>
+/// <summary>The cluster's log lines: starting and closing, replacing lost workers, and the calls it runs (event ids 4100-4149).</summary>
 internal static partial class ClusterLog
 {
     [LoggerMessage(EventId = 4100, Level = LogLevel.Information, Message =
@@ -16,11 +18,25 @@ internal static partial class ClusterLog
     public static partial void VariableNotForwarded(this ILogger logger, string name);
 
     [LoggerMessage(EventId = 4102, Level = LogLevel.Information, Message =
-        "Cluster closed: {TasksRun} task(s) run, {TasksFailed} failed, {TasksRetried} retried; {WorkerSeconds:0.0} worker-seconds; " +
+        "Cluster closed: {TasksRun} task(s) run, {TasksFailed} failed, {TasksRetried} retried; " +
+        "{Workers} worker(s) for {Seconds:0} s, busy {BusyPercent:0} %{IdleCost}; " +
+        "{WorkerSeconds:0.0} worker-seconds ({BusyWorkerSeconds:0.0} busy, {PaidWorkerSeconds:0.0} paid); " +
         "{BytesMoved} byte(s) moved (arguments {ArgumentBytes}, results {ResultBytes}, synchronization {SyncBytes}); cost {Cost}")]
     public static partial void ClusterClosed(
-        this ILogger logger, long tasksRun, long tasksFailed, long tasksRetried, double workerSeconds,
+        this ILogger logger, long tasksRun, long tasksFailed, long tasksRetried,
+        int workers, double seconds, double busyPercent, string idleCost,
+        double workerSeconds, double busyWorkerSeconds, double paidWorkerSeconds,
         long bytesMoved, long argumentBytes, long resultBytes, long syncBytes, string cost);
+
+    [LoggerMessage(EventId = 4130, Level = LogLevel.Warning, Message =
+        "{Idle} of {Ready} worker(s) have had no task for {After} or more (the first since {Since:u}) while the cluster is kept; " +
+        "they cost {HourlyCost} an hour. Dispose the cluster when its work is done, or let it retire idle workers with cluster.Adapt(minimum, maximum)")]
+    public static partial void IdleWorkersCosting(this ILogger logger, int idle, int ready, string after, DateTimeOffset since, string hourlyCost);
+
+    [LoggerMessage(EventId = 4131, Level = LogLevel.Warning, Message =
+        "{Idle} of {Ready} worker(s) have had no task for {After} or more (the first since {Since:u}) while the cluster is kept; " +
+        "they run on {Machines} machine(s), with {Cores} core(s) in all. Dispose the cluster when its work is done, or let it retire idle workers with cluster.Adapt(minimum, maximum)")]
+    public static partial void IdleWorkers(this ILogger logger, int idle, int ready, string after, DateTimeOffset since, int machines, int cores);
 
     [LoggerMessage(EventId = 4110, Level = LogLevel.Debug, Message =
         "Worker {WorkerId} at {Address}: {Slots} slot(s), {MemoryBytes} byte(s) of memory, {Os} {Architecture}, process {ProcessId}, Coiled.Remote {Version}")]

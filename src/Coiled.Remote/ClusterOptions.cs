@@ -16,6 +16,7 @@ public sealed record ClusterOptions
 
     /// <summary>Shortest finite <see cref="IdleTimeout"/> and <see cref="NoClientTimeout"/>: the worker counts them in whole seconds.</summary>
     internal static readonly TimeSpan MinimumWorkerStopTimeout = TimeSpan.FromSeconds(1);
+    internal static readonly TimeSpan DefaultIdleWarningAfter = TimeSpan.FromMinutes(2);
     internal const long DefaultStreamWindowBytes = 32L * 1024 * 1024;
     internal const long MinStreamWindowBytes = 1024 * 1024;
 
@@ -57,6 +58,20 @@ public sealed record ClusterOptions
     /// through: every core busy, a long blocking garbage collection of a large heap, a slow network.
     /// </remarks>
     public TimeSpan WorkerTimeout { get; init; } = DefaultWorkerTimeout;
+
+    /// <summary>
+    /// How long a worker may go without a task before the cluster logs a warning that it keeps idle machines, with what
+    /// they cost an hour where the backend knows prices (once per cluster, and counted in the
+    /// <c>coiled.remote.cluster.idle.warnings</c> metric). Default 2 minutes. <see cref="TimeSpan.Zero"/> or
+    /// <see cref="Timeout.InfiniteTimeSpan"/> never warns; any other negative value is refused by
+    /// <see cref="Cluster.StartAsync"/> with an <see cref="ArgumentOutOfRangeException"/>.
+    /// </summary>
+    /// <remarks>
+    /// A worker counts as idle from its last task's outcome (or from when it joined) until a task is sent to it again;
+    /// the cluster looks once a second. Workers that should not sit idle can retire by themselves:
+    /// <see cref="Cluster.Adapt"/>.
+    /// </remarks>
+    public TimeSpan IdleWarningAfter { get; init; } = DefaultIdleWarningAfter;
 
     /// <summary>
     /// A task that was running in this many processes that died (workers, or the executor processes a worker runs tasks
@@ -118,6 +133,48 @@ public sealed record ClusterOptions
     /// small to see values dropped and sent again.
     /// </summary>
     internal long SharedValueBytes { get; init; } = Transport.WireLimits.MaxSharedValueBytes;
+
+    /// <summary>
+    /// Whether the cluster serves a live dashboard from this process (default true): workers, a task stream, calls,
+    /// cost and recent errors, updated every second, at <see cref="Cluster.DashboardUri"/>, which is also logged at
+    /// Information level when the cluster starts. It needs no internet access. False serves nothing and leaves
+    /// <see cref="Cluster.DashboardUri"/> null.
+    /// </summary>
+    public bool Dashboard { get; init; } = true;
+
+    /// <summary>
+    /// Where the dashboard listens. Default null: 127.0.0.1 on port 8787 when it is free, otherwise on a free port, so
+    /// that only this machine can see it. Port 0 takes any free port. An address other than loopback (e.g.
+    /// <c>new IPEndPoint(IPAddress.Any, 8787)</c> to watch from another machine) shows the page only to a viewer who
+    /// shows the cluster token: <see cref="Cluster.DashboardUri"/> then carries it as <c>?token=</c>, which the page
+    /// trades for a cookie, and scripts may send it as <c>Authorization: Bearer</c> instead. A port that is taken on
+    /// an address given here is logged as a warning, and the cluster runs without a dashboard.
+    /// </summary>
+    public System.Net.IPEndPoint? DashboardAddress { get; init; }
+
+    /// <summary>
+    /// The cluster's name on this machine. A named cluster is listed by <c>coiled-remote ls</c> and stopped by
+    /// <c>coiled-remote stop NAME</c>; with a <see cref="KeepAlive"/> its workers outlive the cluster and this process,
+    /// and the next <see cref="Cluster.StartAsync"/> with the same name and the same kind of backend attaches to them
+    /// instead of starting new ones (the changed files of a rebuilt application synchronize, and its new build runs).
+    /// Letters, digits, '.', '_' and '-', at most 64, starting with a letter or digit. Default: none, a cluster of
+    /// its own.
+    /// </summary>
+    public string? Name { get; init; }
+
+    /// <summary>
+    /// How long a named cluster's workers keep running without a client after the cluster is disposed or this process
+    /// ends (Ctrl+C and SIGKILL included), waiting for the next start with the same <see cref="Name"/>. Default zero:
+    /// disposing the cluster stops its workers, also those of a named cluster it attached to. At most
+    /// <see cref="MaxKeepAlive"/>. Workers kept for longer than <see cref="IdleTimeout"/> also wait that long for work.
+    /// </summary>
+    public TimeSpan KeepAlive { get; init; }
+
+    /// <summary>
+    /// The longest <see cref="KeepAlive"/> this start accepts, so that a forgotten cluster ends by itself. Default: 2
+    /// hours for local workers, 1 hour for EC2 instances.
+    /// </summary>
+    public TimeSpan? MaxKeepAlive { get; init; }
 
     /// <summary>Receives the cluster's progress: start-up phases and task counts.</summary>
     public IProgress<ClusterProgress>? Progress { get; init; }

@@ -50,4 +50,28 @@ public sealed record ClusterSummary(
 
     /// <summary>Every byte the cluster moved over its connections to workers: arguments, results and synchronization.</summary>
     public long BytesMoved => ArgumentBytes + ResultBytes + SyncBytes;
+
+    /// <summary>
+    /// Seconds the workers were busy, added up over every worker, replacements included: a worker is busy from the moment
+    /// it holds a task (sent to it, running or waiting in its prefetch) until the outcome of the last task it holds came
+    /// back, however many of its slots run meanwhile. A worker with one task on eight slots is as busy as one with eight.
+    /// </summary>
+    public double BusyWorkerSeconds { get; init; }
+
+    /// <summary>
+    /// Seconds the workers' machines were paid for, added up over every machine. For local, in-process and hand-started
+    /// workers it is <see cref="WorkerSeconds"/> (the time each was connected); on EC2 it is each instance's billed time,
+    /// from its launch until it was terminated (or now), at least a minute each, as <see cref="Cost"/> counts it, so boot
+    /// time counts as paid and not busy.
+    /// </summary>
+    public double PaidWorkerSeconds { get; init; }
+
+    /// <summary>
+    /// The share of <see cref="PaidWorkerSeconds"/> in which workers were not busy: 1 − <see cref="BusyWorkerSeconds"/> /
+    /// <see cref="PaidWorkerSeconds"/>, from 0 to 1; 0 when nothing was paid for yet.
+    /// </summary>
+    public double IdleShare => PaidWorkerSeconds > 0 ? Math.Clamp(1 - (BusyWorkerSeconds / PaidWorkerSeconds), 0, 1) : 0;
+
+    /// <summary>What the idle share of the machines cost: <see cref="Cost"/> × <see cref="IdleShare"/>; null when <see cref="Cost"/> is.</summary>
+    public decimal? IdleCost => Cost is { } cost ? cost * (decimal)IdleShare : null;
 }

@@ -10,6 +10,11 @@ using Coiled.Remote.Benchmarks;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
+if (args.Length > 0 && args[0] == WarmAttachBench.Mode)
+{
+    return await WarmAttachBench.ChildAsync(args);
+}
+
 if (args.Length > 0 && args[0] == ResyncChild.Mode)
 {
     return await ResyncChild.RunAsync(args);

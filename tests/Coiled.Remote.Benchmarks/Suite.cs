@@ -8,7 +8,7 @@ namespace Coiled.Remote.Benchmarks;
 internal sealed class Suite(bool quick, IReadOnlySet<string> only)
 {
     /// <summary>The figures <c>--only</c> can select, in the order they run.</summary>
-    public static readonly string[] Sections = ["start", "resync", "memory", "latency", "throughput", "payload", "montecarlo", "stream", "scaling", "broadcast", "load", "executor", "ec2sim"];
+    public static readonly string[] Sections = ["start", "resync", "memory", "latency", "throughput", "payload", "montecarlo", "stream", "scaling", "broadcast", "dashboard", "warm", "load", "executor", "ec2sim"];
 
     private const int Workers = 2;
     private const double MB = 1_000_000;
@@ -35,6 +35,8 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
     private readonly JsonObject _extra = [];
     private LoadTest? _load;
     private ExecutorBench? _executors;
+    private DashboardBench? _dashboard;
+    private WarmAttachBench? _warm;
     private Ec2SimBench? _ec2;
 
     public async Task<bool> RunAsync()
@@ -52,6 +54,10 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
 
             await Phase("scaling", "scaling", ScalingAsync);
             await Phase("broadcast", "broadcast: one 10 MB array in every item", BroadcastAsync);
+            _dashboard = new DashboardBench(_cache, quick, Row);
+            await Phase("dashboard", "dashboard on against off", _dashboard.RunAsync);
+            _warm = new WarmAttachBench(_cache, quick, Row, _failures);
+            await Phase("warm", "edit-run loop: a kept named cluster, each run a new process", _warm.RunAsync);
             if (Selected("load") && (!quick || only.Contains("load")))
             {
                 _load = new LoadTest(_cache, Row, _failures);
@@ -741,6 +747,8 @@ internal sealed class Suite(bool quick, IReadOnlySet<string> only)
         };
         _load?.WriteJson(json);
         _executors?.WriteJson(json);
+        _dashboard?.WriteJson(json);
+        _warm?.WriteJson(json);
         _ec2?.WriteJson(json);
         _extra["mode"] = quick ? "quick" : "full";
         _extra["cold_start_ms"] = Round(_coldStartMs);

@@ -38,6 +38,51 @@ public sealed class CliTests
         empty.Should().Contain("No Coiled.Remote clusters.").And.Contain("No staging bucket.");
     }
 
+    [LocalS3Fact]
+    public async Task LsAndStop_KeptNamedEc2Cluster_ListsItsRunningInstancesThenTerminatesThemAndForgetsTheName()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        var cache = Directory.CreateTempSubdirectory("coiled-remote-cli-cache-");
+        try
+        {
+            var tuning = TestTuning.Fast() with { RegistryDirectory = Path.Combine(cache.FullName, "clusters") };
+            await using (var cluster = await Cluster.StartAsync(new ClusterOptions
+            {
+                Workers = 2,
+                Name = "ec2-cli",
+                KeepAlive = TimeSpan.FromMinutes(10),
+                Backend = new Ec2Backend(ec2.Options(), tuning, TimeProvider.System),
+            }))
+            {
+                (await cluster.MapAsync(Ec2Jobs.Square, [3.0])).Should().Equal(9.0);
+            }
+
+            ec2.LiveInstances.Should().HaveCount(2);
+            string[] where = ["--cache-dir", cache.FullName];
+            string[] endpoint = ["--endpoint-url", ec2.Url.ToString()];
+
+            var (unaskedCode, unasked) = await RunAsync(ec2, ["ls", .. where]);
+            var (askedCode, asked) = await RunAsync(ec2, ["ls", .. where, "--region", LocalEc2Endpoint.Region, .. endpoint]);
+            var (stopCode, stopped) = await RunAsync(ec2, ["stop", "ec2-cli", .. where, .. endpoint]);
+            var (afterCode, after) = await RunAsync(ec2, ["ls", .. where]);
+
+            unaskedCode.Should().Be(0, unasked);
+            unasked.Should().MatchRegex($@"ec2-cli\s+EC2 {LocalEc2Endpoint.Region}\s+\? of 2\s");
+            askedCode.Should().Be(0, asked);
+            asked.Should().MatchRegex($@"ec2-cli\s+EC2 {LocalEc2Endpoint.Region}\s+2\s+\S+\s+\S+\s+\S+\s+\$0\.");
+            stopCode.Should().Be(0, stopped);
+            stopped.Should().Contain("Stopped named cluster ec2-cli: 2 worker(s) stopped and gone.");
+            ec2.LiveInstances.Should().BeEmpty();
+            ec2.Groups.Should().BeEmpty();
+            afterCode.Should().Be(0, after);
+            after.Should().Contain("No named clusters.");
+        }
+        finally
+        {
+            cache.Delete(recursive: true);
+        }
+    }
+
     [Fact]
     public async Task Ec2Ls_WithoutCredentials_SaysWhatToConfigure()
     {

@@ -157,6 +157,48 @@ public sealed class ClusterCostTests
             "1 x c7i.large for 42s: instances: price unknown for c7i.large + public IPv4 $0.000 + EBS $0.000 = total unknown");
     }
 
+    [Fact]
+    public void PaidSeconds_OneInstanceTerminatedAfterAnHourAndOneRunningTwo_AddsTheirBilledSeconds()
+    {
+        var time = new FakeTimeProvider();
+        var resources = Launch(time, (2, OnDemand("c7i.large"), 0.08925m, 8));
+        time.Advance(TimeSpan.FromHours(1));
+        resources.Terminated(resources.InstanceIds[0]);
+        time.Advance(TimeSpan.FromHours(1));
+
+        resources.PaidSeconds.Should().Be(3 * 3600, "one instance for 1 h and one for 2 h");
+    }
+
+    [Fact]
+    public void PaidSeconds_InstanceTerminatedAfterTwentySeconds_CountsTheMinuteEc2Bills()
+    {
+        var time = new FakeTimeProvider();
+        var resources = Launch(time, (1, Spot("c7i.large"), 0.0339m, 8));
+        time.Advance(TimeSpan.FromSeconds(20));
+        resources.Terminated(resources.InstanceIds[0]);
+        time.Advance(TimeSpan.FromHours(1));
+
+        resources.PaidSeconds.Should().Be(60);
+        resources.CostBreakdown.Instances.Should().Be(0.0339m / 60, "the cost counts the same minute");
+    }
+
+    [Fact]
+    public void HourlyCost_PricedInstance_AddsItsAddressAndVolumeToItsPrice()
+    {
+        var resources = Launch(new FakeTimeProvider(), (1, OnDemand("c7i.large"), 0.08925m, 730));
+
+        resources.HourlyCost(resources.InstanceIds[0]).Should().Be(0.08925m + 0.005m + 0.08m, "730 GB at 0.08 $/GB-month is 0.08 $ an hour");
+    }
+
+    [Fact]
+    public void HourlyCost_UnpricedOrUnknownInstance_IsUnknown()
+    {
+        var resources = Launch(new FakeTimeProvider(), (1, OnDemand("x9z.large"), null, 8));
+
+        resources.HourlyCost(resources.InstanceIds[0]).Should().BeNull();
+        resources.HourlyCost("i-unknown").Should().BeNull();
+    }
+
     private static Instance Described(string id, string state, string reason)
         => new() { InstanceId = id, State = new InstanceState { Name = state }, StateTransitionReason = reason };
 

@@ -134,6 +134,29 @@ public sealed class Ec2BackendTests
     }
 
     [LocalS3Fact]
+    public async Task Summary_LocalEc2TwoInstances_PaysEachFromItsLaunchAtLeastAMinuteAndPricesTheIdleShare()
+    {
+        await using var ec2 = await LocalEc2Endpoint.StartAsync();
+        var logs = new ListLoggerProvider();
+        using var loggerFactory = LoggerFactory.Create(b => b.AddProvider(logs));
+        var backend = new Ec2Backend(ec2.Options(), TestTuning.Fast(), TimeProvider.System);
+        var cluster = await Cluster.StartAsync(new ClusterOptions { Workers = 2, Backend = backend, LoggerFactory = loggerFactory });
+        await using (cluster)
+        {
+            (await cluster.MapAsync(Ec2Jobs.Square, Enumerable.Range(0, 20).Select(i => (double)i))).Should().HaveCount(20);
+        }
+
+        var summary = cluster.Summary;
+        summary.PaidWorkerSeconds.Should().BeGreaterThanOrEqualTo(120, "EC2 bills each of the two instances a minute at least");
+        summary.PaidWorkerSeconds.Should().BeGreaterThan(summary.WorkerSeconds, "an instance is paid for from its launch, before its worker connects");
+        summary.BusyWorkerSeconds.Should().BeGreaterThan(0).And.BeLessThan(summary.WorkerSeconds);
+        summary.IdleShare.Should().BeApproximately(1 - (summary.BusyWorkerSeconds / summary.PaidWorkerSeconds), 1e-12);
+        summary.IdleCost.Should().Be(summary.Cost!.Value * (decimal)summary.IdleShare).And.BeGreaterThan(0);
+        logs.Lines.Should().ContainSingle(l => l.Contains("Cluster closed: 20 task(s) run, 0 failed, 0 retried; 2 worker(s) for ", StringComparison.Ordinal))
+            .Which.Should().Contain(FormattableString.Invariant($", idle cost ${summary.IdleCost:0.0000}; "));
+    }
+
+    [LocalS3Fact]
     public async Task StartAsync_LocalEc2SelfContainedWorker_GravitonSpot_PicksArm64ImageAndSpotPrice()
     {
         await using var ec2 = await LocalEc2Endpoint.StartAsync();

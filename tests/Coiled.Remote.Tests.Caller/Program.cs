@@ -6,6 +6,9 @@
 //     starts a cluster of one in-process worker, runs one task on it, prints "ready" and waits to be stopped.
 //   coiled-remote-test-caller in-process-exit
 //     the same, then returns from Main without disposing the cluster.
+//   coiled-remote-test-caller named <name> <cache-dir> <keep-alive-seconds> (wait|dispose)
+//     starts (or attaches to) the local named cluster <name> of two workers with that keep-alive, runs one task, prints
+//     "workers <pid> <pid> ..." and "result <value>", then waits to be killed, or disposes the cluster and exits.
 //   coiled-remote-test-caller connect <token-file> <items> <url> [<url> ...]
 //     connects to workers started by hand with a worker timeout of 3 s, maps SlowEcho over 0..items-1, prints "started" when the map is
 //     under way, "lost <worker-id> <unix-ms>" when a worker is declared lost, and finally "done <count> <distinct> <in-order>".
@@ -27,6 +30,27 @@ switch (args[0])
         var cluster = await Cluster.StartAsync(options);
         Console.WriteLine("workers " + string.Join(' ', cluster.Workers.Select(w => w.ProcessId)));
         await Task.Delay(Timeout.Infinite);
+        return 0;
+    }
+
+    case "named":
+    {
+        var options = new ClusterOptions
+        {
+            Name = args[1],
+            Workers = 2,
+            KeepAlive = TimeSpan.FromSeconds(int.Parse(args[3], CultureInfo.InvariantCulture)),
+            Backend = new LocalProcessBackend { CacheDirectory = args[2] },
+        };
+        var cluster = await Cluster.StartAsync(options);
+        Console.WriteLine("workers " + string.Join(' ', cluster.Workers.Select(w => w.ProcessId).Order()));
+        Console.WriteLine($"result {await cluster.SubmitAsync(Jobs.SlowEcho, 7)}");
+        if (args[4] == "wait")
+        {
+            await Task.Delay(Timeout.Infinite);
+        }
+
+        await cluster.DisposeAsync();
         return 0;
     }
 

@@ -18,6 +18,7 @@ internal sealed class InstanceLauncher(
 {
     private readonly SpotPrices _spotPrices = new(client, time);
     private int _launches;
+    private readonly string _launcherId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
 
     /// <summary>Where the instances can go, found and checked before anything is created.</summary>
     /// <param name="ImageId">The machine image.</param>
@@ -80,6 +81,15 @@ internal sealed class InstanceLauncher(
 
     /// <summary>When the cluster's instances power themselves off and the sweep may remove them; set by <see cref="LaunchAsync"/>.</summary>
     public DateTimeOffset? Expires { get; private set; }
+
+    /// <summary>The named cluster whose instances outlive their client, which their tags say; null for a cluster that ends with its client.</summary>
+    public KeptName? Kept { get; init; }
+
+    /// <summary>
+    /// For a kept cluster that this process attached to: its security group exists and its instances power off at
+    /// <paramref name="expires"/>; <see cref="LaunchMoreAsync"/> adds to it.
+    /// </summary>
+    public void Adopted(DateTimeOffset expires) => Expires = expires;
 
     /// <summary>
     /// Creates the security group and launches up to <paramref name="count"/> instances that boot with
@@ -203,7 +213,9 @@ internal sealed class InstanceLauncher(
         }
 
         // The client token makes the SDK's retries of this call idempotent, and finds its instances if its answer is lost.
-        var clientToken = $"{clusterName}-{Interlocked.Increment(ref _launches).ToString(CultureInfo.InvariantCulture)}";
+        // Unique to this launcher: a later process that adds instances to a kept cluster must not get an earlier
+        // process's launch back from EC2 for the same token.
+        var clientToken = $"{clusterName}-{_launcherId}-{Interlocked.Increment(ref _launches).ToString(CultureInfo.InvariantCulture)}";
         var request = new RunInstancesRequest
         {
             ImageId = placement.ImageId,
@@ -318,5 +330,5 @@ internal sealed class InstanceLauncher(
         return InstancePrices.OnDemandHourly(instanceType);
     }
 
-    private List<Tag> Tags(DateTimeOffset expires, string name) => ClusterTags.For(clusterName, owner, expires, options.Tags, name);
+    private List<Tag> Tags(DateTimeOffset expires, string name) => ClusterTags.For(clusterName, owner, expires, options.Tags, name, Kept);
 }

@@ -68,7 +68,7 @@ internal static class InstancePrices
     /// minimum.
     /// </summary>
     public static decimal For(decimal hourly, TimeSpan running)
-        => hourly * (decimal)Math.Max(60, running.TotalSeconds) / 3600m;
+        => hourly * (decimal)BilledSeconds(running) / 3600m;
 
     /// <summary>What a public IPv4 address costs for <paramref name="held"/>, per second.</summary>
     public static decimal PublicIpv4For(TimeSpan held) => PublicIpv4Hourly * Hours(held);
@@ -82,6 +82,16 @@ internal static class InstancePrices
     /// </summary>
     public static Ec2CostBreakdown Breakdown(decimal? hourly, TimeSpan running, int rootVolumeGiB, bool publicAddress = true)
         => new(hourly is { } price ? For(price, running) : null, publicAddress ? PublicIpv4For(running) : 0m, EbsFor(rootVolumeGiB, running));
+
+    /// <summary>
+    /// What one instance costs per hour, all told: <paramref name="hourly"/> (null when unknown, and then so is the
+    /// answer), its public IPv4 address if it has one, and its root volume of <paramref name="rootVolumeGiB"/>.
+    /// </summary>
+    public static decimal? HourlyAllTold(decimal? hourly, int rootVolumeGiB, bool publicAddress = true)
+        => hourly is { } price ? price + (publicAddress ? PublicIpv4Hourly : 0m) + (rootVolumeGiB * Gp3GbMonth / HoursPerMonth) : null;
+
+    /// <summary>The seconds EC2 bills an instance for <paramref name="running"/>: per second, at least one minute.</summary>
+    public static double BilledSeconds(TimeSpan running) => Math.Max(60, running.TotalSeconds);
 
     private static decimal Hours(TimeSpan span) => (decimal)Math.Max(0, span.TotalSeconds) / 3600m;
 }

@@ -52,6 +52,13 @@ internal sealed class ClusterStaging(Ec2Options options, Ec2Tuning tuning, TimeP
     public async Task<(string Script, BootSecrets Secrets)> PrepareBootAsync(
         WorkerLaunch launch, ClusterCertificate certificate, AWSCredentials credentials, string region, CancellationToken cancellationToken)
     {
+        await PrepareAsync(credentials, region, cancellationToken).ConfigureAwait(false);
+        return await BootScriptAsync(launch, certificate, options.MaxLifetime, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>After <see cref="CheckAsync"/>: the bucket made sure of and the worker staged, for <see cref="BootScriptAsync"/>.</summary>
+    public async Task PrepareAsync(AWSCredentials credentials, string region, CancellationToken cancellationToken)
+    {
         var (bundle, account) = (_bundle, _account) is ({ } b, { } a) ? (b, a) : throw new InvalidOperationException("CheckAsync comes first.");
         var s3 = _s3 = S3ClientFactory.Create(options, credentials, region);
         var bucket = StagingBucket.NameFor(account, region);
@@ -70,7 +77,6 @@ internal sealed class ClusterStaging(Ec2Options options, Ec2Tuning tuning, TimeP
         }
 
         Files = _files = new S3BlobStaging(_staging, tuning.BootTimeout);
-        return await BootScriptAsync(launch, certificate, options.MaxLifetime, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

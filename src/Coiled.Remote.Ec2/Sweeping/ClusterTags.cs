@@ -9,9 +9,16 @@ internal static class ClusterTags
     public const string Cluster = "coiled-remote:cluster";
     public const string Owner = "coiled-remote:owner";
     public const string Expires = "coiled-remote:expires";
+
+    /// <summary>On a named cluster kept after its client (ClusterOptions.Name with a KeepAlive): its name. The sweep leaves it while its instances run.</summary>
+    public const string KeptAs = "coiled-remote:kept-as";
+
+    /// <summary>On a kept cluster: how long its instances wait for a client, e.g. <c>00:10:00</c>.</summary>
+    public const string KeepAlive = "coiled-remote:keep-alive";
+
     public const string Name = "Name";
 
-    public static List<Tag> For(string clusterName, OwnerIdentity owner, DateTimeOffset expires, IReadOnlyDictionary<string, string> extra, string name)
+    public static List<Tag> For(string clusterName, OwnerIdentity owner, DateTimeOffset expires, IReadOnlyDictionary<string, string> extra, string name, KeptName? kept = null)
     {
         var tags = new List<Tag>
         {
@@ -20,6 +27,12 @@ internal static class ClusterTags
             new(Owner, owner.ToString()),
             new(Expires, FormatExpiry(expires)),
         };
+        if (kept is not null)
+        {
+            tags.Add(new Tag(KeptAs, kept.Name));
+            tags.Add(new Tag(KeepAlive, kept.KeepAlive.ToString("c", CultureInfo.InvariantCulture)));
+        }
+
         foreach (var (key, value) in extra)
         {
             if (key.StartsWith("coiled-remote:", StringComparison.Ordinal) || key == Name)
@@ -40,3 +53,6 @@ internal static class ClusterTags
 
     public static string? Get(IEnumerable<Tag>? tags, string key) => tags?.FirstOrDefault(t => t.Key == key)?.Value;
 }
+
+/// <summary>A named cluster kept after its client: its <c>ClusterOptions.Name</c> and <c>KeepAlive</c>.</summary>
+internal sealed record KeptName(string Name, TimeSpan KeepAlive);

@@ -47,7 +47,9 @@ internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvi
                 .Select(g => Ec2Teardown.DeleteSecurityGroupAsync(client, g, tuning, time, logger, cancellationToken))).ConfigureAwait(false);
             foreach (var cluster in kept)
             {
-                logger.KeptCluster(cluster.Name, cluster.Owner, region);
+                logger.KeptCluster(
+                    cluster.Name, cluster.Owner, region,
+                    cluster.KeptAs is { } keptAs ? $"named cluster '{keptAs}', kept for its next start while its instances run" : "it is not expired and its owner is not known to be gone");
             }
 
             // What removed clusters left in the staging bucket: boot secrets of a start that never ended; and with
@@ -115,8 +117,9 @@ internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvi
                 first,
                 first is null ? TimeSpan.Zero : now - first.Value,
                 cost.Total,
-                StaleReason(OwnerIdentity.Parse(owner), expires, now, isAlive))
+                StaleReason(OwnerIdentity.Parse(owner), expires, now, isAlive, ClusterTags.Get(tags, ClusterTags.KeptAs), mine.Count(IsUp)))
             {
+                KeptAs = ClusterTags.Get(tags, ClusterTags.KeptAs),
                 CostBreakdown = cost,
                 CostNote = costNote,
             });
@@ -156,7 +159,9 @@ internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvi
         return (cost, notes.Count == 0 ? null : string.Join("; ", notes.Distinct(StringComparer.Ordinal)));
     }
 
-    private static string? StaleReason(OwnerIdentity? owner, DateTimeOffset? expires, DateTimeOffset now, Func<int, bool> isAlive)
+    private static bool IsUp(Instance instance) => instance.State?.Name?.Value is "pending" or "running";
+
+    private static string? StaleReason(OwnerIdentity? owner, DateTimeOffset? expires, DateTimeOffset now, Func<int, bool> isAlive, string? keptAs, int up)
     {
         if (expires is null)
         {
@@ -166,6 +171,12 @@ internal sealed class Ec2Sweeper(Ec2Options options, Ec2Tuning tuning, TimeProvi
         if (expires <= now)
         {
             return $"expired at {ClusterTags.FormatExpiry(expires.Value)}";
+        }
+
+        if (keptAs is not null && up > 0)
+        {
+            // A named cluster outlives its owner on purpose; its instances end themselves after their keep-alive.
+            return null;
         }
 
         if (owner is null)

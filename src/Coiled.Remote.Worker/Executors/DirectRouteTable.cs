@@ -159,6 +159,7 @@ internal sealed class DirectRouteTable : IDisposable
             while (ticket.Lease.Link.Read(ExecutorReport.Parser) is { } frame)
             {
                 frame.Payload?.Release();
+                ticket.Lease.Executor.ReportedGcPause(frame.Header.GcPauseSeconds);
                 var now = Math.Max(0, frame.Header.RunningTasks);
                 if (now > running)
                 {

@@ -51,6 +51,9 @@ internal static class ExecutorHost
             return 2;
         }
 
+        // The terminal's Ctrl+C and hang-up reach every process of its group, executors too: an executor ends when its
+        // daemon says so (its standard input closes), never with the terminal.
+        using var terminal = TerminalSignals.Ignore();
         var daemon = ParentProcessId();
         using var input = Console.OpenStandardInput();
         if (ReadLine(input) is not { } secretLine)
@@ -162,10 +165,7 @@ internal static class ExecutorHost
     /// </summary>
     private static (RemoteEnvironment Environment, string EntryAssembly) Bind(string line)
     {
-        var parts = line[BindPrefix.Length..].Split(' ');
-        var directory = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(parts[0]));
-        var entryAssembly = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(parts[1]));
-        var open = OpenEnvironment.Parser.ParseFrom(Convert.FromBase64String(parts[2]));
+        var (directory, entryAssembly, open) = ReadBindLine(line);
         // Not while a warm-up's TLS handshake reads the process's variables.
         lock (ExecutorWarmUp.NativeGate)
         {
@@ -180,6 +180,16 @@ internal static class ExecutorHost
         }
 
         return (RemoteEnvironment.ForFolder(open.EnvironmentId, directory, entryAssembly), entryAssembly);
+    }
+
+    /// <summary>What a bind line (<see cref="BindLine"/>) says: the environment's folder, its entry assembly, its id and variables.</summary>
+    internal static (string Directory, string EntryAssembly, OpenEnvironment Open) ReadBindLine(string line)
+    {
+        var parts = line[BindPrefix.Length..].Split(' ');
+        return (
+            System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(parts[0])),
+            System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(parts[1])),
+            OpenEnvironment.Parser.ParseFrom(Convert.FromBase64String(parts[2])));
     }
 
     /// <summary>

@@ -26,6 +26,9 @@ internal static partial class ExecutorLog
     [LoggerMessage(EventId = 1114, Level = LogLevel.Information, Message = "Executor {Pid} of environment {EnvironmentId} ends: no client for {Seconds:0.#} s")]
     public static partial void ExecutorIdle(this ILogger logger, int pid, string environmentId, double seconds);
 
+    [LoggerMessage(EventId = 1116, Level = LogLevel.Information, Message = "Executor {Pid} of environment {EnvironmentId} ends: a new build of its application ({NewEnvironmentId}) took over and no client uses it")]
+    public static partial void ExecutorSuperseded(this ILogger logger, int pid, string environmentId, string newEnvironmentId);
+
     [LoggerMessage(EventId = 1115, Level = LogLevel.Debug, Message = "The leftover executor folder {Folder} could not be deleted: {Reason}")]
     public static partial void LeftoverFolderNotDeleted(this ILogger logger, string folder, string reason);
 

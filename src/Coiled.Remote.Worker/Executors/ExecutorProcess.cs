@@ -35,7 +35,9 @@ internal sealed class ExecutorProcess
     private Task _outputReader = Task.CompletedTask;
     private int _streams;
     private long _idleSince;
+    private long _gcPauseTicks;
     private bool _retired;
+    private bool _served;
 
     private ExecutorProcess(Process process, string? environmentId, string folder, byte[] secret, TimeProvider time, ILogger logger)
     {
@@ -234,7 +236,26 @@ internal sealed class ExecutorProcess
             }
 
             _streams++;
+            _served = true;
             return true;
+        }
+    }
+
+    /// <summary>
+    /// Retires the executor if it has served a client stream and none uses it now: a build that another build
+    /// supersedes. One that has not served yet is left alone, as its first client may be about to attach to it.
+    /// </summary>
+    public bool TryRetireIfSuperseded()
+    {
+        lock (_gate)
+        {
+            if (_served && _streams == 0 && !_retired)
+            {
+                _retired = true;
+                return true;
+            }
+
+            return false;
         }
     }
 
@@ -273,13 +294,28 @@ internal sealed class ExecutorProcess
         }
     }
 
-    /// <summary>Processor time and resident memory of the process now; zero once it exited.</summary>
-    public (TimeSpan Cpu, long WorkingSet) Usage()
+    /// <summary>
+    /// The process's time paused for garbage collection, as it last reported it (<see cref="ReportedGcPause"/>); zero
+    /// until it reports, which executors do while they serve a direct route.
+    /// </summary>
+    public TimeSpan GcPause => TimeSpan.FromTicks(Interlocked.Read(ref _gcPauseTicks));
+
+    /// <summary>The process reported its time paused for garbage collection since it started.</summary>
+    public void ReportedGcPause(double seconds)
+    {
+        if (double.IsFinite(seconds) && seconds >= 0 && seconds < TimeSpan.MaxValue.TotalSeconds)
+        {
+            Interlocked.Exchange(ref _gcPauseTicks, TimeSpan.FromSeconds(seconds).Ticks);
+        }
+    }
+
+    /// <summary>Processor time and resident memory of the process now, with its reported GC pause time; zero once it exited.</summary>
+    public (TimeSpan Cpu, long WorkingSet, TimeSpan GcPause) Usage()
     {
         try
         {
             _process.Refresh();
-            return _process.HasExited ? default : (_process.TotalProcessorTime, _process.WorkingSet64);
+            return _process.HasExited ? default : (_process.TotalProcessorTime, _process.WorkingSet64, GcPause);
         }
         catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
         {

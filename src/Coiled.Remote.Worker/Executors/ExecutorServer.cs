@@ -167,20 +167,27 @@ internal sealed class ExecutorServer
         }
     }
 
-    /// <summary>Tells the daemon, about once a second while a direct route is served, how many tasks run, so that its idle timeout sees the work.</summary>
+    /// <summary>
+    /// Tells the daemon, about once a second while a direct route is served, how many tasks run, so that its idle timeout
+    /// sees the work, and how long this process has been paused for garbage collection, which the daemon reports to its
+    /// clients with its own; a report goes out while tasks run or either figure changed.
+    /// </summary>
     private async Task ReportAsync(ExecutorLink link, CancellationToken stop)
     {
         var sent = 0;
+        var sentPause = TimeSpan.Zero;
         using var timer = new PeriodicTimer(ReportPeriod);
         try
         {
             while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
             {
                 var running = _activity.RunningTasks;
-                if (running != sent || _activity.WithoutWork() < ReportPeriod * 2)
+                var pause = GC.GetTotalPauseDuration();
+                if (running != sent || pause != sentPause || _activity.WithoutWork() < ReportPeriod * 2)
                 {
-                    link.Write(new ExecutorReport { RunningTasks = running }, []);
+                    link.Write(new ExecutorReport { RunningTasks = running, GcPauseSeconds = pause.TotalSeconds }, []);
                     sent = running;
+                    sentPause = pause;
                 }
             }
         }

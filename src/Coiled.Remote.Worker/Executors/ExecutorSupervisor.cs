@@ -8,7 +8,8 @@ namespace Coiled.Remote.Worker.Executors;
 /// stream first needs one (or bound from the <see cref="SpareExecutor"/>, which it keeps), shared by the streams that
 /// need the same, ended after <see cref="ExecutorOptions.IdleTimeout"/> without a stream, and all ended with the daemon.
 /// An executor that dies is forgotten, and the next stream starts another from the same cached files. Each executor has
-/// a private folder in the daemon's <see cref="ExecutorFolders"/>.
+/// a private folder in the daemon's <see cref="ExecutorFolders"/>. A new build of an application ends, at once, the
+/// executors of its earlier builds that no stream uses: in an edit–run loop, builds do not pile up for the idle timeout.
 /// </summary>
 internal sealed class ExecutorSupervisor : IAsyncDisposable
 {
@@ -20,12 +21,14 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
     private readonly ExecutorFolders _folders;
     private readonly object _gate = new();
     private readonly Dictionary<string, Task<ExecutorProcess>> _executors = new(StringComparer.Ordinal);
-    private readonly Dictionary<ExecutorProcess, TimeSpan> _lastCpu = [];
+    private readonly Dictionary<ExecutorProcess, (TimeSpan Cpu, TimeSpan GcPause)> _lastCpu = [];
+    private readonly Dictionary<string, string> _entryAssemblyOf = new(StringComparer.Ordinal);
     private readonly List<Task> _stopping = [];
     private readonly CancellationTokenSource _lifetime = new();
     private readonly ITimer _sweeper;
     private readonly SpareExecutor _spare;
     private TimeSpan _endedCpu;
+    private TimeSpan _endedGcPause;
     private bool _disposed;
 
     /// <param name="options">How to start executors and when to end idle ones.</param>
@@ -108,6 +111,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
                 {
                     starting = StartAsync(key, environment);
                     _executors[key] = starting;
+                    _entryAssemblyOf[key] = environment.EntryAssembly;
                 }
             }
 
@@ -148,8 +152,11 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         }
     }
 
-    /// <summary>Processor time and resident memory of every executor, the processor time of ended ones included.</summary>
-    public (TimeSpan Cpu, long WorkingSet) Usage()
+    /// <summary>
+    /// Processor time and resident memory of every executor, and the time they were paused for garbage collection as
+    /// they reported it; the processor and pause time of ended ones included.
+    /// </summary>
+    public (TimeSpan Cpu, long WorkingSet, TimeSpan GcPause) Usage()
     {
         List<ExecutorProcess> running;
         lock (_gate)
@@ -161,16 +168,15 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
             }
         }
 
-        var cpu = TimeSpan.Zero;
         long workingSet = 0;
         lock (_lastCpu)
         {
             foreach (var executor in running)
             {
-                var (used, resident) = executor.Usage();
+                var (used, resident, paused) = executor.Usage();
                 if (used > TimeSpan.Zero)
                 {
-                    _lastCpu[executor] = used;
+                    _lastCpu[executor] = (used, paused);
                 }
 
                 workingSet += resident;
@@ -178,14 +184,15 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
 
             foreach (var gone in _lastCpu.Keys.Where(e => !running.Contains(e)).ToList())
             {
-                _endedCpu += _lastCpu[gone];
+                _endedCpu += _lastCpu[gone].Cpu;
+                _endedGcPause += _lastCpu[gone].GcPause;
                 _lastCpu.Remove(gone);
             }
 
-            cpu = _endedCpu + _lastCpu.Values.Aggregate(TimeSpan.Zero, (sum, used) => sum + used);
+            var cpu = _endedCpu + _lastCpu.Values.Aggregate(TimeSpan.Zero, (sum, used) => sum + used.Cpu);
+            var gcPause = _endedGcPause + _lastCpu.Values.Aggregate(TimeSpan.Zero, (sum, used) => sum + used.GcPause);
+            return (cpu, workingSet, gcPause);
         }
-
-        return (cpu, workingSet);
     }
 
     public async ValueTask DisposeAsync()
@@ -246,7 +253,40 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         _logger.ExecutorReady(executor.ProcessId, environment.ShortId, how, _time.GetElapsedTime(started).TotalMilliseconds);
         _ = executor.Exited.ContinueWith(exited => OnExited(key, executor, exited.Result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         _spare.ReplaceWhileBuildsChange();
+        EndSuperseded(key, environment);
         return executor;
+    }
+
+    /// <summary>
+    /// Ends the executors of other builds of <paramref name="environment"/>'s application (its entry assembly) that no
+    /// stream uses now: a client that attaches with a new build supersedes them. One a stream still uses is left to the
+    /// idle timeout, as two clients may run two builds side by side.
+    /// </summary>
+    private void EndSuperseded(string key, ExecutorEnvironment environment)
+    {
+        List<ExecutorProcess>? superseded = null;
+        lock (_gate)
+        {
+            foreach (var (other, starting) in _executors.ToList())
+            {
+                if (other != key
+                    && _entryAssemblyOf.GetValueOrDefault(other) == environment.EntryAssembly
+                    && starting.IsCompletedSuccessfully
+                    && starting.Result.EnvironmentId != environment.Id
+                    && starting.Result.TryRetireIfSuperseded())
+                {
+                    _executors.Remove(other);
+                    _entryAssemblyOf.Remove(other);
+                    (superseded ??= []).Add(starting.Result);
+                }
+            }
+        }
+
+        foreach (var executor in superseded ?? [])
+        {
+            _logger.ExecutorSuperseded(executor.ProcessId, executor.EnvironmentLabel, environment.ShortId);
+            Track(executor.StopAsync());
+        }
     }
 
     private void OnExited(string key, ExecutorProcess executor, string how)
@@ -258,6 +298,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
             if (known)
             {
                 _executors.Remove(key);
+                _entryAssemblyOf.Remove(key);
             }
         }
 
@@ -285,6 +326,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
                 if (starting.IsCompletedSuccessfully && starting.Result.TryRetireIfIdle(_options.IdleTimeout))
                 {
                     _executors.Remove(key);
+                    _entryAssemblyOf.Remove(key);
                     (idle ??= []).Add(starting.Result);
                 }
             }
@@ -304,6 +346,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
             if (_executors.TryGetValue(key, out var current) && current == starting)
             {
                 _executors.Remove(key);
+                _entryAssemblyOf.Remove(key);
             }
         }
     }

@@ -11,14 +11,14 @@ using Google.Protobuf;
 namespace Coiled.Remote.Worker.Executors;
 
 /// <summary>
-/// Readies a spare executor for its first client before it has one. It compiles the serializers every first task uses,
-/// then serves one direct route to itself the way a client's first one comes: a daemon's link on a Unix socket, a
-/// loopback TCP connection handed over it, TLS with a throwaway certificate when the daemon's clients use TLS, the
-/// route's secret, a task batch and its outcome. The code on that path is then compiled (and the TLS library loaded)
-/// before a client waits on them. The
-/// batch names no method (an unknown-method failure comes back), so no code of any app runs. Runs beside the spare's
-/// wait for its environment, which it never delays, and stops between steps once the spare is bound: the first route
-/// then compiles what is still cold itself, without a second client beside it.
+/// Readies a spare executor for its first client before it has one. It compiles the serializers every first task uses
+/// and what binding it to an environment does (a bind line read, a load context made over a folder), then serves one
+/// direct route to itself the way a client's first one comes: a daemon's link on a Unix socket, a loopback TCP
+/// connection handed over it, TLS with a throwaway certificate when the daemon's clients use TLS, the route's secret, a
+/// task batch and its outcome. The code on that path is then compiled (and the TLS library loaded) before a client
+/// waits on them. The batch names no method (an unknown-method failure comes back), so no code of any app runs. Runs
+/// beside the spare's wait for its environment, which it never delays, and stops between steps once the spare is bound:
+/// the first route then compiles what is still cold itself, without a second client beside it.
 /// </summary>
 internal static class ExecutorWarmUp
 {
@@ -34,6 +34,12 @@ internal static class ExecutorWarmUp
     /// </summary>
     internal static readonly Lock NativeGate = new();
 
+    /// <summary>The id of the environment the warm-up's bind line names, which no environment has (ids are hex).</summary>
+    private const string WarmUpEnvironmentId = "coiled-remote-warm-up";
+
+    /// <summary>The executor's own application, whose deps.json the warm-up's load context reads.</summary>
+    private const string WorkerApplication = "coiled-remote-worker";
+
     /// <summary>The longest any step of the warm-up route may wait.</summary>
     private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(10);
 
@@ -47,6 +53,18 @@ internal static class ExecutorWarmUp
     public static async Task<bool> RunAsync(string folder, byte[] linkSecret, bool tls, Func<Socket, RemoteEnvironment, Task> serve, Task bound)
     {
         Serializers();
+        if (!bound.IsCompleted)
+        {
+            try
+            {
+                BindPath();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // The executor's folder could not be read: only the warming is lost.
+            }
+        }
+
         if (!SocketPassing.IsSupported || bound.IsCompleted)
         {
             return false;
@@ -75,6 +93,21 @@ internal static class ExecutorWarmUp
         var reply = new RunReply { Results = new ResultBatch { TaskIds = { 1 }, Failures = { new TaskFailure { TaskId = 2, Message = "warm-up" } } } };
         _ = RunRequest.Parser.ParseFrom(new RunRequest { Tasks = new TaskBatch { Assembly = "a", StubId = "s", TaskIds = { 1 } } }.ToByteArray());
         _ = reply.CalculateSize();
+    }
+
+    /// <summary>
+    /// Compiles what a bind does whatever its environment: it reads a bind line, then makes a load context over a folder
+    /// by its deps.json and finds an assembly's file through it. The warm-up's folder is the executor's own, and nothing
+    /// is loaded from it; the context is unloaded at once.
+    /// </summary>
+    private static void BindPath()
+    {
+        var line = ExecutorHost.BindLine(new ExecutorEnvironment(
+            WarmUpEnvironmentId, AppContext.BaseDirectory, WorkerApplication, new Dictionary<string, string>(StringComparer.Ordinal) { ["COILED_REMOTE_WARM_UP"] = "1" }));
+        var (directory, entryAssembly, open) = ExecutorHost.ReadBindLine(line);
+        var environment = RemoteEnvironment.ForFolder(open.EnvironmentId, directory, entryAssembly);
+        _ = (environment.Context as EnvironmentLoadContext)?.ResolveAssemblyPath(new System.Reflection.AssemblyName(Assembly));
+        environment.Context.Unload();
     }
 
     private static async Task<bool> RouteAsync(string folder, byte[] linkSecret, bool tls, Func<Socket, RemoteEnvironment, Task> serve, Task bound)

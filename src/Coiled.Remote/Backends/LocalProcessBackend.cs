@@ -9,9 +9,11 @@ namespace Coiled.Remote;
 /// <summary>
 /// Workers as <c>coiled-remote-worker</c> processes on this machine, reached over gRPC on loopback. The default
 /// backend. Each worker watches its standard input, which this process holds open: when this process ends, even
-/// by SIGKILL, the pipe closes and the workers exit.
+/// by SIGKILL, the pipe closes and the workers exit. The workers of a named cluster with a
+/// <see cref="ClusterOptions.KeepAlive"/> do not: they outlive this process, Ctrl+C included, until they have been
+/// without a client for that long.
 /// </summary>
-public sealed class LocalProcessBackend : IClusterBackend
+public sealed class LocalProcessBackend : IClusterBackend, KeptClusters.IKeepingBackend
 {
     /// <summary>File name of the worker daemon's entry assembly.</summary>
     internal const string WorkerAssemblyName = "coiled-remote-worker.dll";
@@ -22,11 +24,21 @@ public sealed class LocalProcessBackend : IClusterBackend
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(3);
 
+    /// <summary>The longest <see cref="ClusterOptions.KeepAlive"/> of local workers unless <see cref="ClusterOptions.MaxKeepAlive"/> says otherwise.</summary>
+    internal static readonly TimeSpan DefaultMaxKeepAlive = TimeSpan.FromHours(2);
+
+    /// <summary>How long a kept worker waits for its first client: the start's own timeout, and as long again.</summary>
+    private static readonly TimeSpan KeptFirstClientTimeout = StartTimeout * 2;
+
     private readonly List<WorkerProcess> _workers = [];
     private readonly Dictionary<Uri, WorkerProcess> _byAddress = [];
+    private bool _kept;
 
     /// <inheritdoc/>
-    public string Name => "local processes";
+    public string Name => KeptKind;
+
+    /// <summary>What the registry of named clusters calls local workers.</summary>
+    internal const string KeptKind = "local processes";
 
     /// <inheritdoc/>
     public int DefaultWorkerCount => Environment.ProcessorCount;
@@ -136,14 +148,92 @@ public sealed class LocalProcessBackend : IClusterBackend
     public async ValueTask DisposeAsync()
     {
         WorkerProcess[] workers;
+        bool kept;
         lock (_workers)
         {
             workers = [.. _workers];
+            kept = _kept;
             _workers.Clear();
             _byAddress.Clear();
         }
 
+        if (kept)
+        {
+            foreach (var worker in workers)
+            {
+                worker.Release();
+            }
+
+            return;
+        }
+
         await Task.WhenAll(workers.Select(w => w.StopAsync(StopGrace))).ConfigureAwait(false);
+    }
+
+    string KeptClusters.IKeepingBackend.Kind => KeptKind;
+
+    TimeSpan KeptClusters.IKeepingBackend.DefaultMaxKeepAlive => DefaultMaxKeepAlive;
+
+    string KeptClusters.IKeepingBackend.RegistryDirectory => Path.Combine(CacheDirectory ?? DefaultCacheDirectory(), "clusters");
+
+    KeptClusters.RegisteredWorker? KeptClusters.IKeepingBackend.Describe(WorkerEndpoint endpoint)
+    {
+        lock (_workers)
+        {
+            if (!_byAddress.TryGetValue(endpoint.Address, out var worker))
+            {
+                return null;
+            }
+
+            try
+            {
+                return new KeptClusters.RegisteredWorker(endpoint.Address) { ProcessId = worker.Process.Id, ProcessStartedAt = worker.Process.StartTime };
+            }
+            catch (InvalidOperationException)
+            {
+                // It ended.
+                return null;
+            }
+        }
+    }
+
+    IReadOnlyDictionary<string, string> KeptClusters.IKeepingBackend.Properties => System.Collections.Immutable.ImmutableDictionary<string, string>.Empty;
+
+    Task<IReadOnlyList<WorkerEndpoint>> KeptClusters.IKeepingBackend.AdoptAsync(
+        KeptClusters.RegisteredCluster cluster, TimeSpan keepAlive, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    {
+        var logger = loggerFactory.CreateLogger<LocalProcessBackend>();
+        var endpoints = new List<WorkerEndpoint>();
+        foreach (var registered in cluster.Workers)
+        {
+            if (registered is not { ProcessId: { } id, ProcessStartedAt: { } startedAt } || WorkerProcess.Adopt(id, startedAt, registered.Address, logger) is not { } worker)
+            {
+                continue;
+            }
+
+            lock (_workers)
+            {
+                _workers.Add(worker);
+                _byAddress[registered.Address] = worker;
+            }
+
+            endpoints.Add(new WorkerEndpoint(registered.Address) { Exited = worker.Exited, Abandon = worker.Kill });
+        }
+
+        return Task.FromResult<IReadOnlyList<WorkerEndpoint>>(endpoints);
+    }
+
+    void KeptClusters.IKeepingBackend.Registered()
+    {
+        // Kept local workers ignore the terminal's interrupt from their start: nothing to change.
+    }
+
+    void KeptClusters.IKeepingBackend.Keep()
+    {
+        lock (_workers)
+        {
+            _kept = true;
+        }
     }
 
     private async Task<WorkerEndpoint> StartOneAsync(
@@ -202,18 +292,28 @@ public sealed class LocalProcessBackend : IClusterBackend
             CreateNoWindow = true,
         };
         start.ArgumentList.Add(worker);
+        var kept = launch.KeepAlive > TimeSpan.Zero;
         foreach (var argument in new[]
         {
             "--listen", "127.0.0.1:0",
             "--token-stdin",
-            "--exit-with-stdin",
+
+            // A kept cluster's worker outlives this process and the terminal's Ctrl+C; its no-client timeout ends it.
+            kept ? "--ignore-interrupt" : "--exit-with-stdin",
             "--cache-dir", cache,
             "--slots", slots.ToString(CultureInfo.InvariantCulture),
-            "--idle-timeout", Seconds(launch.IdleTimeout),
-            "--no-client-timeout", Seconds(launch.NoClientTimeout),
+            "--idle-timeout", Seconds(kept && launch.IdleTimeout != Timeout.InfiniteTimeSpan ? Max(launch.IdleTimeout, launch.KeepAlive) : launch.IdleTimeout),
+            "--no-client-timeout", Seconds(kept ? launch.KeepAlive : launch.NoClientTimeout),
         })
         {
             start.ArgumentList.Add(argument);
+        }
+
+        if (kept)
+        {
+            // A kept worker whose caller died before it connected never has a client to count its keep-alive from.
+            start.ArgumentList.Add("--first-client-timeout");
+            start.ArgumentList.Add(Seconds(KeptFirstClientTimeout));
         }
 
         if (ExecutorIdleTimeout is { } executorIdle)
@@ -307,6 +407,8 @@ public sealed class LocalProcessBackend : IClusterBackend
     /// <summary><c>coiled-remote</c> in <paramref name="caches"/>; in the temporary folder, per user, for a user without a home or local application data (a service account).</summary>
     private static string CacheDirectoryUnder(string? caches)
         => Path.IsPathRooted(caches) ? Path.Combine(caches, "coiled-remote") : Path.Combine(Path.GetTempPath(), $"coiled-remote-{Environment.UserName}");
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private static string Seconds(TimeSpan value)
         => value == Timeout.InfiniteTimeSpan ? "0" : Math.Max(1, (long)value.TotalSeconds).ToString(CultureInfo.InvariantCulture);

@@ -24,11 +24,20 @@ public sealed record WorkerLaunch(int Count, string Token, TimeSpan IdleTimeout,
         init => field = value;
     }
 
+    /// <summary>
+    /// How long the workers outlive their cluster without a client: a named cluster's <see cref="ClusterOptions.KeepAlive"/>.
+    /// Zero (the default): they stop with the cluster, or with this process.
+    /// </summary>
+    internal TimeSpan KeepAlive { get; init; }
+
+    /// <summary>The named cluster's <see cref="ClusterOptions.Name"/>; null for a cluster without a name.</summary>
+    internal string? ClusterName { get; init; }
+
     // The record is logged and shown by debuggers: it says that the token is set, never what it is.
     private bool PrintMembers(StringBuilder builder)
     {
         builder.Append(CultureInfo.InvariantCulture,
-            $"Count = {Count}, MinimumCount = {MinimumCount}, Token = {Redacted.Text}, IdleTimeout = {IdleTimeout}, NoClientTimeout = {NoClientTimeout}, LoggerFactory = {LoggerFactory}");
+            $"Count = {Count}, MinimumCount = {MinimumCount}, Token = {Redacted.Text}, IdleTimeout = {IdleTimeout}, NoClientTimeout = {NoClientTimeout}, KeepAlive = {KeepAlive}, ClusterName = {ClusterName}, LoggerFactory = {LoggerFactory}");
         return true;
     }
 }

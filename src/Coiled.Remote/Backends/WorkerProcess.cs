@@ -12,6 +12,7 @@ internal sealed class WorkerProcess
     private readonly TaskCompletionSource<Uri> _address = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Queue<string> _errors = new();
     private readonly ILogger _logger;
+    private readonly DateTimeOffset _adoptedStartedAt;
 
     public WorkerProcess(Process process, ILogger logger)
     {
@@ -22,6 +23,59 @@ internal sealed class WorkerProcess
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         Exited = WatchExitAsync();
+    }
+
+    /// <summary>A worker another process started (a kept cluster's): its address is known, its output goes elsewhere.</summary>
+    private WorkerProcess(Process process, Uri address, DateTimeOffset startedAt, ILogger logger)
+    {
+        Process = process;
+        _logger = logger;
+        Adopted = true;
+        _adoptedStartedAt = startedAt;
+        _address.SetResult(address);
+        Exited = WatchAdoptedExitAsync();
+    }
+
+    /// <summary>Whether another process started this worker: it is stopped through its cluster, or killed, not through its standard input.</summary>
+    public bool Adopted { get; }
+
+    /// <summary>
+    /// The running worker <paramref name="processId"/> that listens at <paramref name="address"/>, if that process still
+    /// runs and started at <paramref name="startedAt"/> (not another that got the id later); else null.
+    /// </summary>
+    public static WorkerProcess? Adopt(int processId, DateTimeOffset startedAt, Uri address, ILogger logger)
+        => Find(processId, startedAt) is { } process ? new WorkerProcess(process, address, startedAt, logger) : null;
+
+    /// <summary>
+    /// The process <paramref name="processId"/> if it still runs and started at <paramref name="startedAt"/> (not another
+    /// that got the id later); else null.
+    /// </summary>
+    public static Process? Find(int processId, DateTimeOffset startedAt)
+    {
+        Process process;
+        try
+        {
+            process = Process.GetProcessById(processId);
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+
+        try
+        {
+            if (!process.HasExited && (new DateTimeOffset(process.StartTime) - startedAt).Duration() < TimeSpan.FromSeconds(1))
+            {
+                return process;
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
+        {
+            // Gone meanwhile, or not ours to read.
+        }
+
+        process.Dispose();
+        return null;
     }
 
     public Process Process { get; }
@@ -49,7 +103,7 @@ internal sealed class WorkerProcess
     {
         try
         {
-            if (!Process.HasExited)
+            if (!Process.HasExited && IsStillTheWorker())
             {
                 Process.Kill(entireProcessTree: true);
             }
@@ -66,8 +120,13 @@ internal sealed class WorkerProcess
         {
             if (!Process.HasExited)
             {
-                // Closing standard input asks the worker to exit; it also drains running tasks' results first.
-                Process.StandardInput.Close();
+                // Closing standard input asks the worker to exit; it also drains running tasks' results first. An adopted
+                // worker was asked by its cluster (or is being given up on): it gets the grace, then is killed.
+                if (!Adopted)
+                {
+                    Process.StandardInput.Close();
+                }
+
                 using var timeout = new CancellationTokenSource(grace);
                 try
                 {
@@ -75,8 +134,11 @@ internal sealed class WorkerProcess
                 }
                 catch (OperationCanceledException)
                 {
-                    Process.Kill(entireProcessTree: true);
-                    await Process.WaitForExitAsync().ConfigureAwait(false);
+                    if (IsStillTheWorker())
+                    {
+                        Process.Kill(entireProcessTree: true);
+                        await Process.WaitForExitAsync().ConfigureAwait(false);
+                    }
                 }
             }
         }
@@ -95,6 +157,31 @@ internal sealed class WorkerProcess
         await Process.WaitForExitAsync().ConfigureAwait(false);
         return Describe(Process.ExitCode);
     }
+
+    /// <summary>Another process's child: its exit code is its parent's to read.</summary>
+    private async Task<string> WatchAdoptedExitAsync()
+    {
+        await Process.WaitForExitAsync().ConfigureAwait(false);
+        return "the worker process ended";
+    }
+
+    /// <summary>
+    /// Whether the process is still this worker: an adopted worker that ended by itself may have left its id to another
+    /// process, which must never be killed in its place (checked by its start time).
+    /// </summary>
+    private bool IsStillTheWorker()
+    {
+        if (!Adopted)
+        {
+            return true;
+        }
+
+        using var same = Find(Process.Id, _adoptedStartedAt);
+        return same is not null;
+    }
+
+    /// <summary>Lets go of the process without stopping it: it runs on, and its own timers end it.</summary>
+    public void Release() => Process.Dispose();
 
     internal static string Describe(int exitCode) => Processes.ProcessExit.Describe(exitCode, "worker");
 

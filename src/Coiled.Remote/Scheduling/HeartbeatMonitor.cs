@@ -82,12 +82,14 @@ internal sealed class HeartbeatMonitor
     /// Reads <paramref name="watch"/>'s heartbeats and checks for silence until <paramref name="stop"/>, or until the worker
     /// went silent while <paramref name="watched"/> said it should talk, which is handed to <paramref name="silent"/>. A
     /// heartbeat that carries a notice about the worker's machine (<see cref="WorkerStats.Interruption"/>,
-    /// <see cref="WorkerStats.Rebalance"/>) is handed to <paramref name="noticed"/> as soon as it is read.
+    /// <see cref="WorkerStats.Rebalance"/>) is handed to <paramref name="noticed"/> as soon as it is read; every
+    /// heartbeat is handed to <paramref name="heard"/> first.
     /// </summary>
     public async Task WatchAsync(
-        AsyncServerStreamingCall<WorkerStats> watch, Func<bool> watched, Func<TimeSpan, Task> silent, Func<WorkerStats, Task> noticed, CancellationToken stop)
+        AsyncServerStreamingCall<WorkerStats> watch, Func<bool> watched, Func<TimeSpan, Task> silent, Func<WorkerStats, Task> noticed, Action<WorkerStats> heard,
+        CancellationToken stop)
     {
-        var reading = ReadAsync(watch.ResponseStream, noticed, stop);
+        var reading = ReadAsync(watch.ResponseStream, noticed, heard, stop);
         using var timer = new PeriodicTimer(CheckPeriod, _time);
         _lastCheck = _time.GetTimestamp();
         try
@@ -112,7 +114,7 @@ internal sealed class HeartbeatMonitor
         }
     }
 
-    private async Task ReadAsync(IAsyncStreamReader<WorkerStats> heartbeats, Func<WorkerStats, Task> noticed, CancellationToken stop)
+    private async Task ReadAsync(IAsyncStreamReader<WorkerStats> heartbeats, Func<WorkerStats, Task> noticed, Action<WorkerStats> heard, CancellationToken stop)
     {
         try
         {
@@ -120,6 +122,7 @@ internal sealed class HeartbeatMonitor
             {
                 var stats = heartbeats.Current;
                 Heard(stats);
+                heard(stats);
                 if (stats.Interruption is not null || stats.Rebalance is not null)
                 {
                     await noticed(stats).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Coiled.Remote.Dashboard;
 using Coiled.Remote.Sharing;
 using Coiled.Remote.Stubs;
 using Coiled.Remote.Telemetry;
@@ -45,6 +46,12 @@ internal abstract class Job(RemoteStub stub, CancellationToken cancellationToken
 
     /// <summary>Where the call reports <see cref="MapProgress"/>, if it asked to.</summary>
     public MapProgressTracker? Progress { get; set; }
+
+    /// <summary>What the dashboard counts of the call; null when the dashboard is off.</summary>
+    public CallRecord? Dashboard { get; set; }
+
+    /// <summary>Items in the call, or -1 while unknown (a stream whose source is still being read).</summary>
+    public abstract long TotalItems { get; }
 
     /// <summary>A timestamp now if the job is traced (for its tasks' activities), else 0 at no cost.</summary>
     public long TraceTimestamp() => Activity is null ? 0 : Stopwatch.GetTimestamp();

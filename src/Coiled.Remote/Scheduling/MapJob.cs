@@ -12,6 +12,8 @@ internal sealed class MapJob<TResult>(RemoteStub stub, int count, CancellationTo
 
     public Task<TResult[]> Completion => _completion.Task;
 
+    public override long TotalItems { get; } = count;
+
     public override void OnResult(int index, ref MessagePackReader reader)
     {
         if (IsFinished)

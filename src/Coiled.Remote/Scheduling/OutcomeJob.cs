@@ -12,6 +12,8 @@ internal sealed class OutcomeJob<TResult>(RemoteStub stub, int count, Cancellati
 
     public Task<ItemOutcome<TResult>[]> Completion => _completion.Task;
 
+    public override long TotalItems { get; } = count;
+
     public override void OnResult(int index, ref MessagePackReader reader)
     {
         try

@@ -34,7 +34,9 @@ internal sealed partial class Scheduler
     {
         lock (_gate)
         {
-            _workers.Add(worker, new WorkerTasks(worker, new WorkerSharedValues(_shared, _sharedValueBytes)));
+            var busy = new BusyClock(_time);
+            _busyClocks.Add(busy);
+            _workers.Add(worker, new WorkerTasks(worker, new WorkerSharedValues(_shared, _sharedValueBytes), busy));
             worker.State = WorkerState.Ready;
         }
 

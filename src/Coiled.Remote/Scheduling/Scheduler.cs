@@ -16,6 +16,9 @@ internal sealed partial class Scheduler
     private readonly object _gate = new();
     private readonly Dictionary<ITaskWorker, WorkerTasks> _workers = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<uint, Job> _jobs = [];
+
+    /// <summary>When the last call ended (no call runs since); idle time counts from no earlier.</summary>
+    private long _lastCallEnded;
     private readonly TaskQueue _queue = new();
     private readonly ResultHandler _results;
     private readonly PoisonIsolation _poison;
@@ -23,15 +26,17 @@ internal sealed partial class Scheduler
     private readonly Func<ITaskWorker, string, Task>? _workerLost;
     private readonly Action<ITaskWorker, string>? _workerEnded;
     private readonly Action<Scheduler, bool>? _changed;
+    private readonly Dashboard.DashboardRecorder? _dashboard;
     private readonly SharedValueTable _shared = new();
     private readonly long _sharedValueBytes;
+    private readonly TimeProvider _time;
     private uint _nextJobId;
     private bool _closed;
     private string? _withoutWorkers;
 
     /// <param name="maxWorkerDeaths">Deaths after which a task fails (<see cref="ClusterOptions.MaxWorkerDeaths"/>).</param>
     /// <param name="clusterId">The cluster's id, tagged on the scheduler's measurements.</param>
-    /// <param name="time">The clock retries wait on.</param>
+    /// <param name="time">The clock retries wait on, and workers' busy and idle time is measured on.</param>
     /// <param name="logger">Where the scheduler logs.</param>
     /// <param name="workerLost">
     /// Told after a worker was lost and its tasks requeued, with how it ended. The cluster uses it to start a
@@ -47,13 +52,16 @@ internal sealed partial class Scheduler
     /// </param>
     /// <param name="sharedValueBytes">Most bytes of shared argument values each worker holds.</param>
     /// <param name="staging">Storage every worker reads, through which large shared values go (see <see cref="ShareStaging"/>); null for none.</param>
+    /// <param name="dashboard">Told of calls and of each result batch for the dashboard; null when it is off, so that it costs nothing then.</param>
     public Scheduler(
         int maxWorkerDeaths, string clusterId, TimeProvider time, ILogger logger,
         Func<ITaskWorker, string, Task>? workerLost = null, Action<Scheduler, bool>? changed = null,
         long sharedValueBytes = WireLimits.MaxSharedValueBytes, Synchronization.IBlobStaging? staging = null,
-        Action<ITaskWorker, string>? workerEnded = null)
+        Action<ITaskWorker, string>? workerEnded = null, Dashboard.DashboardRecorder? dashboard = null)
     {
+        _dashboard = dashboard;
         _logger = logger;
+        _time = time;
         _workerEnded = workerEnded;
         Staging = staging;
         _workerLost = workerLost;
@@ -75,6 +83,15 @@ internal sealed partial class Scheduler
 
     /// <summary>Most bytes of shared argument values each worker holds.</summary>
     public long SharedValueBytes => _sharedValueBytes;
+
+    /// <summary>Tasks in flight on each worker the scheduler holds, by worker id.</summary>
+    public Dictionary<string, int> InFlightByWorker()
+    {
+        lock (_gate)
+        {
+            return _workers.ToDictionary(w => w.Key.Id, w => w.Value.InFlight.Count, StringComparer.Ordinal);
+        }
+    }
 
     public (long Queued, long Running) Counts()
     {
@@ -112,6 +129,7 @@ internal sealed partial class Scheduler
             job.Id = ++_nextJobId;
             job.Finished = OnJobFinished;
             _jobs.Add(job.Id, job);
+            _dashboard?.CallStarted(job);
             foreach (var chunk in chunks)
             {
                 AddChunk(job, chunk);
@@ -259,6 +277,7 @@ internal sealed partial class Scheduler
         }
 
         worker.Wake();
+        _dashboard?.OnBatch(worker, batch, completed);
         _results.Deliver(worker, batch, completed);
         _changed?.Invoke(this, false);
     }
@@ -297,6 +316,10 @@ internal sealed partial class Scheduler
         {
             _jobs.Remove(job.Id);
             idle = _jobs.Count == 0;
+            if (idle)
+            {
+                _lastCallEnded = _time.GetTimestamp();
+            }
 
             // A job that ended because every item ended has nothing left anywhere; only one that ended early
             // (failure, cancellation) needs its leftovers found, which scans every worker's tasks in flight.
@@ -320,6 +343,8 @@ internal sealed partial class Scheduler
                 EndShare(value, ref toWake);
             }
         }
+
+        _dashboard?.CallEnded(job);
 
         foreach (var worker in toWake ?? [])
         {

@@ -35,6 +35,16 @@ internal static partial class SchedulerLog
     [LoggerMessage(EventId = 4030, Level = LogLevel.Warning, Message = "Shared value {Hash} ({Bytes} bytes) goes to worker {WorkerId} over its connection: the cluster's staging storage failed ({Error})")]
     public static partial void SharedValueNotStaged(this ILogger logger, Exception exception, string hash, int bytes, string workerId, string error);
 
+    [LoggerMessage(EventId = 4040, Level = LogLevel.Warning, Message =
+        "Worker {WorkerId} at {Address} uses {UsedMiB:0} MiB of its machine's {MachineMiB:0} MiB ({Percent:0} %): its tasks may fail with OutOfMemoryException " +
+        "or its executor be killed; run fewer tasks at once on it (LocalProcessBackend.SlotsPerWorker), make items smaller, or use machines with more memory")]
+    public static partial void WorkerMemoryHigh(this ILogger logger, string workerId, Uri address, double usedMiB, double machineMiB, double percent);
+
+    [LoggerMessage(EventId = 4041, Level = LogLevel.Warning, Message =
+        "Worker {WorkerId} at {Address} is thrashing: its processes were paused for garbage collection {Percent:0} % of the last {WindowSeconds:0} s; " +
+        "its tasks run slowly for want of memory: allocate less per task, run fewer tasks at once on it, or use machines with more memory")]
+    public static partial void WorkerThrashing(this ILogger logger, string workerId, Uri address, double percent, double windowSeconds);
+
     [LoggerMessage(EventId = 4020, Level = LogLevel.Information, Message = "{Method} item {Index} threw {Type} on worker {WorkerId}; retry {Attempt} of {Retries}")]
     public static partial void ItemRetried(this ILogger logger, string method, int index, string type, string workerId, int attempt, int retries);
 }

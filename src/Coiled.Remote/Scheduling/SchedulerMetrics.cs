@@ -110,6 +110,15 @@ internal sealed class SchedulerMetrics(string clusterId)
     public void Scaled(bool up)
         => RemoteTelemetry.WorkersScaled.Add(1, _clusterTag, new KeyValuePair<string, object?>("direction", up ? "up" : "down"));
 
+    /// <summary>A warning was logged: workers idle while the cluster is kept.</summary>
+    public void IdleWarned() => RemoteTelemetry.IdleWarnings.Add(1, _clusterTag);
+
+    /// <summary>A warning was logged: the worker's memory passed 90 % of its machine's.</summary>
+    public void MemoryWarned(ITaskWorker worker) => RemoteTelemetry.MemoryWarnings.Add(1, _clusterTag, worker.Tag);
+
+    /// <summary>A warning was logged: the worker spent more than a fifth of its time in garbage collection.</summary>
+    public void ThrashingWarned(ITaskWorker worker) => RemoteTelemetry.ThrashingWarnings.Add(1, _clusterTag, worker.Tag);
+
     /// <summary>The worker reports one execution time per batch, so each of its tasks records the batch's average.</summary>
     private void RecordDurations(ITaskWorker worker, ulong nanoseconds, int tasks)
     {

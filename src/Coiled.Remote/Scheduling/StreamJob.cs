@@ -32,6 +32,8 @@ internal sealed class StreamJob<TResult> : Job
     /// <summary>What the stream holds between its source and its consumer, and when the source may be read again.</summary>
     public StreamWindow Window { get; }
 
+    public override long TotalItems => Interlocked.Read(ref _total);
+
     /// <summary>A stream lasts as long as its source: it holds a shared value only while items that pass it are queued or running.</summary>
     protected override bool ReleasesSharesPerItem => true;
 

@@ -21,6 +21,7 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
     private readonly TaskStreams _streams;
     private readonly TimeProvider _time;
     private readonly HeartbeatMonitor _heartbeats;
+    private readonly WorkerPressure _pressure;
     private readonly long _connectedAt;
     private Task _loops = Task.CompletedTask;
     private long _endedAt;
@@ -35,6 +36,7 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
         _time = time;
         _connectedAt = time.GetTimestamp();
         _heartbeats = new HeartbeatMonitor(workerTimeout, time, StallMonitor.For(time));
+        _pressure = new WorkerPressure(time);
         if (hello.BulkPort > 0 && !hello.DirectRoutes)
         {
             // Bulk data shares the worker's one port: the port this client reached it on, which differs from the one
@@ -225,7 +227,23 @@ internal sealed class WorkerConnection : ITaskWorker, IAsyncDisposable
     {
         var watch = _client.Watch(new WatchRequest { IntervalMs = HeartbeatMonitor.IntervalMilliseconds }, _call.WithCancellationToken(_stop.Token));
         await _heartbeats.WatchAsync(
-            watch, () => State is WorkerState.Ready or WorkerState.Retiring, silent => OnSilentAsync(scheduler, silent), stats => OnNoticeAsync(scheduler, stats), _stop.Token).ConfigureAwait(false);
+            watch, () => State is WorkerState.Ready or WorkerState.Retiring, silent => OnSilentAsync(scheduler, silent), stats => OnNoticeAsync(scheduler, stats),
+            stats => OnStats(scheduler, stats), _stop.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>Warns, once per episode, when the worker's report shows it short of memory or thrashing (<see cref="WorkerPressure"/>).</summary>
+    private void OnStats(Scheduler scheduler, WorkerStats stats)
+    {
+        var findings = _pressure.Observe(_time.GetTimestamp(), stats, Hello.MemoryBytes);
+        if (findings.MemoryHigh)
+        {
+            scheduler.OnMemoryHigh(this, stats.WorkingSetBytes, stats.MachineMemoryBytes > 0 ? stats.MachineMemoryBytes : Hello.MemoryBytes);
+        }
+
+        if (findings.Thrashing is { } share)
+        {
+            scheduler.OnThrashing(this, share);
+        }
     }
 
     /// <summary>

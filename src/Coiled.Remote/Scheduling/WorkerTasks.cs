@@ -19,10 +19,12 @@ internal sealed class WorkerTasks
 
     /// <param name="worker">The worker.</param>
     /// <param name="shared">The shared values it holds.</param>
-    public WorkerTasks(ITaskWorker worker, WorkerSharedValues shared)
+    /// <param name="busy">Times how long it holds tasks; it goes on counting after the worker left the scheduler.</param>
+    public WorkerTasks(ITaskWorker worker, WorkerSharedValues shared, BusyClock busy)
     {
         Worker = worker;
         Shared = shared;
+        Busy = busy;
         ResetWindow();
     }
 
@@ -32,6 +34,9 @@ internal sealed class WorkerTasks
     public WorkerSharedValues Shared { get; }
 
     public IReadOnlyDictionary<ulong, PendingTask> InFlight => _inFlight;
+
+    /// <summary>How long the worker held tasks, and since when it holds none.</summary>
+    public BusyClock Busy { get; }
 
     /// <summary>The suspect task this worker runs alone, if any; it gets nothing else until that task ends.</summary>
     public ulong? Isolating { get; private set; }
@@ -48,6 +53,7 @@ internal sealed class WorkerTasks
     public void Place(PendingTask task)
     {
         _inFlight[task.TaskId] = task;
+        Busy.Holding(_inFlight.Count);
         if (task.Shares is { } shares)
         {
             Shared.TaskPlaced(shares);
@@ -73,6 +79,8 @@ internal sealed class WorkerTasks
         {
             return false;
         }
+
+        Busy.Holding(_inFlight.Count);
 
         if (task.Shares is { } shares)
         {
@@ -130,6 +138,7 @@ internal sealed class WorkerTasks
     public void Clear()
     {
         _inFlight.Clear();
+        Busy.Holding(0);
         Shared.Clear();
         _pendingCancels.Clear();
         _pendingReturns.Clear();

@@ -24,4 +24,32 @@ internal static class RemoteSerializer
     public static readonly MessagePackSerializerOptions Options = MessagePackSerializerOptions.Standard
         .WithResolver(RemoteResolver.Instance)
         .WithSecurity(new RemoteSecurity(MaxDepth + 1));
+
+    private static int _warmedUp;
+
+    /// <summary>
+    /// Has a thread-pool thread put the serializer to first use (its resolvers, formatters and their code), once per
+    /// process: a cluster's start does this while it connects, so that its first call does not wait for it. Tens of
+    /// milliseconds in a new process, which a run that attaches to kept workers would otherwise spend on its first task.
+    /// </summary>
+    public static void WarmUpInBackground()
+    {
+        if (Interlocked.Exchange(ref _warmedUp, 1) != 0)
+        {
+            return;
+        }
+
+        _ = Task.Run(() =>
+        {
+            try
+            {
+                var bytes = MessagePackSerializer.Serialize<object?[]>([1, 2.0, "text", new[] { 1.0 }, null], Options);
+                MessagePackSerializer.Deserialize<object?[]>(bytes, Options);
+            }
+            catch (MessagePackSerializationException)
+            {
+                // Only a warm-up: the calls meet whatever is wrong themselves.
+            }
+        });
+    }
 }

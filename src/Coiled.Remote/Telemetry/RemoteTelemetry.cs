@@ -61,6 +61,18 @@ internal static class RemoteTelemetry
     public static readonly Counter<long> ResultBytes = Meter.CreateCounter<long>(
         "coiled.remote.results.bytes", "By", "Bytes of serialized task results received from workers.");
 
+    public static readonly Counter<long> IdleWarnings = Meter.CreateCounter<long>(
+        "coiled.remote.cluster.idle.warnings", "{warning}",
+        "Warnings that the cluster keeps workers that had no task for ClusterOptions.IdleWarningAfter (at most one per cluster).");
+
+    public static readonly Counter<long> MemoryWarnings = Meter.CreateCounter<long>(
+        "coiled.remote.worker.memory.warnings", "{warning}",
+        "Warnings that a worker's memory passed 90 % of its machine's (one per episode, per worker).");
+
+    public static readonly Counter<long> ThrashingWarnings = Meter.CreateCounter<long>(
+        "coiled.remote.worker.gc.thrashing.warnings", "{warning}",
+        "Warnings that a worker spent more than 20 % of its time paused for garbage collection (one per episode, per worker).");
+
     public static readonly ObservableUpDownCounter<long> TasksQueued = Meter.CreateObservableUpDownCounter(
         "coiled.remote.tasks.queued", () => Observe<long>(static c => [new Measurement<long>(c.Scheduler.Counts().Queued, c.Tag)]),
         "{task}", "Tasks waiting for a worker.");
@@ -80,6 +92,10 @@ internal static class RemoteTelemetry
     public static readonly ObservableGauge<long> WorkerGcHeap = Meter.CreateObservableGauge(
         "coiled.remote.worker.memory.gc_heap", () => ObserveWorkers(static s => s.GcHeapBytes),
         "By", "Managed heap in use in each worker process, from its latest report.");
+
+    public static readonly ObservableCounter<double> WorkerGcPauseTime = Meter.CreateObservableCounter(
+        "coiled.remote.worker.gc.pause.time", () => ObserveWorkers(static s => s.GcPauseSeconds),
+        "s", "Time each worker's processes were paused for garbage collection, its executors' as they last reported it, from its latest report.");
 
     /// <summary>Makes a cluster's queues and workers visible to the observable instruments until it is disposed.</summary>
     public static void Register(Cluster cluster)

@@ -75,6 +75,55 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
         (after[^1] - after[0]).Should().BeLessThan(150, "an ended environment gives back everything its tasks loaded and held");
     }
 
+    [UnixFact]
+    public async Task Executor_TerminalInterruptQuitAndHangUp_RunsOnAndTakesTheNextTask()
+    {
+        await using var daemon = await TestDaemon.StartAsync();
+        await using var cluster = await Cluster.ConnectAsync([daemon.Address], TestDaemon.Token).WaitAsync(Safety);
+        var executor = await cluster.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety);
+
+        // What a terminal's Ctrl+C, Ctrl+\ and closing send to every process of its group: an executor ends only when its daemon says so.
+        foreach (var signal in new[] { "-INT", "-QUIT", "-HUP" })
+        {
+            using var kill = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("kill", [signal, executor.ToString()]) { UseShellExecute = false })!;
+            await kill.WaitForExitAsync();
+        }
+
+        (await cluster.SubmitAsync(TestJobs.ProcessId, 1).WaitAsync(Safety)).Should().Be(executor);
+        ProcessAssert.IsRunning(executor).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task Executor_NewBuildOfTheSameApp_EndsTheEarlierBuildsIdleExecutorAtOnceButNotOneAClientStillUses()
+    {
+        const string Token = "executor-supersede-token-0123456789";
+        var time = new FakeTimeProvider();
+        using var cache = new TempDirectory();
+        using var build = new AppBuild("build one");
+        await using var host = await StartHostAsync(Token, time, cache.Path, keepSpare: false);
+        var executors = host.Runtime.Executors!;
+        int one;
+        await using (var cluster = await Cluster.ConnectAsync([host.Address], Token, build.Options()).WaitAsync(Safety))
+        {
+            one = await cluster.SubmitAsync(TestJobs.ProcessId, 0).WaitAsync(Safety);
+        }
+
+        await Eventually.HoldsAsync(() => executors.Streams == 0, "the ended client's stream to let go of its executor");
+        build.Rebuild("build two");
+        await using var two = await Cluster.ConnectAsync([host.Address], Token, build.Options()).WaitAsync(Safety);
+        var twoProcess = await two.SubmitAsync(TestJobs.ProcessId, 1).WaitAsync(Safety);
+
+        // The fake clock never moves: no idle timeout ends it, only the new build.
+        await ProcessAssert.AllExitAsync([one], TimeSpan.FromSeconds(30));
+        build.Rebuild("build three");
+        await using var three = await Cluster.ConnectAsync([host.Address], Token, build.Options()).WaitAsync(Safety);
+        var threeProcess = await three.SubmitAsync(TestJobs.ProcessId, 2).WaitAsync(Safety);
+
+        threeProcess.Should().NotBe(twoProcess);
+        (await two.SubmitAsync(TestJobs.ProcessId, 3).WaitAsync(Safety)).Should().Be(twoProcess, "a build a client still uses keeps its executor");
+        executors.Count.Should().Be(2);
+    }
+
     [Fact]
     public async Task Executor_NoClientForItsIdleTimeout_IsEndedAndTheNextClientOfItsEnvironmentGetsANewOne()
     {

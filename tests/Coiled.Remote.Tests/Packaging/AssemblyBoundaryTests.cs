@@ -44,4 +44,16 @@ public sealed class AssemblyBoundaryTests
         typeof(WorkerHost).Assembly.Should().BeSameAs(worker);
         worker.GetReferencedAssemblies().Select(a => a.Name).Should().Contain(["Coiled.Remote", "Coiled.Remote.Protocol"]);
     }
+
+    [Fact]
+    public void Dashboard_IsItsOwnAssemblyOnKestrel_WhichTheClientFindsByNameWithoutReferencingIt()
+    {
+        var factory = Coiled.Remote.Dashboard.DashboardLoader.FindFactory();
+
+        factory.Should().NotBeNull("the dashboard assembly is part of every application that references Coiled.Remote");
+        var dashboard = factory!.GetType().Assembly;
+        dashboard.GetName().Name.Should().Be("Coiled.Remote.Dashboard");
+        dashboard.GetReferencedAssemblies().Select(a => a.Name!).Should().Contain(n => n.StartsWith("Microsoft.AspNetCore.Server.Kestrel", StringComparison.Ordinal));
+        typeof(Cluster).Assembly.GetReferencedAssemblies().Select(a => a.Name).Should().NotContain("Coiled.Remote.Dashboard");
+    }
 }

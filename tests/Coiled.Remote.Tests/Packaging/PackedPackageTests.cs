@@ -34,6 +34,7 @@ public sealed class PackedPackageTests(PackedPackagesFixture packages)
     private const string FullApiOutput = """
         workers: 2 Ready,Ready, cores and memory known: True
         cluster progress: running 2/2
+        dashboard: 127.0.0.1, snapshot served: True
         map: 1,4,9,16,25,36,49,64,81,100
         map progress: 10/10 done, 0 failed
         spans: 1 map, 10 task
@@ -123,6 +124,7 @@ public sealed class PackedPackageTests(PackedPackagesFixture packages)
 
     [Theory]
     [InlineData("Coiled.Remote", "lib/net10.0/Coiled.Remote.xml")]
+    [InlineData("Coiled.Remote", "lib/net10.0/Coiled.Remote.Dashboard.xml")]
     [InlineData("Coiled.Remote.Ec2", "lib/net10.0/Coiled.Remote.Ec2.xml")]
     [InlineData("coiled-remote", "tools/net10.0/any/DotnetToolSettings.xml")]
     public void Package_HasDescriptionReadmeLicenseRepositoryTagsAndDocs(string id, string expectedFile)

@@ -10,12 +10,17 @@ namespace Coiled.Remote.Tests.Scheduling;
 /// <summary>A scheduler on a fake clock, with what a test needs to play its workers: submit items, take batches, answer them.</summary>
 internal sealed class SchedulerDriver
 {
-    public SchedulerDriver(int maxWorkerDeaths = 3, bool replacesWorkers = true)
+    public SchedulerDriver(int maxWorkerDeaths = 3, bool replacesWorkers = true, bool dashboard = false)
     {
+        Dashboard = dashboard ? new Coiled.Remote.Dashboard.DashboardRecorder(Time) : null;
         Scheduler = new Scheduler(
             maxWorkerDeaths, "test", Time, NullLogger.Instance,
-            workerLost: replacesWorkers ? (worker, how) => { Lost.Add($"{worker.Id} {how}"); return Task.CompletedTask; } : null);
+            workerLost: replacesWorkers ? (worker, how) => { Lost.Add($"{worker.Id} {how}"); return Task.CompletedTask; } : null,
+            dashboard: Dashboard);
     }
+
+    /// <summary>What the scheduler tells the dashboard; null unless asked for.</summary>
+    public Coiled.Remote.Dashboard.DashboardRecorder? Dashboard { get; }
 
     public FakeTimeProvider Time { get; } = new();
 
@@ -46,9 +51,12 @@ internal sealed class SchedulerDriver
         => Scheduler.TakeRequest(worker) is { Request.Tasks: { } tasks } ? [.. tasks.TaskIds.Select(TaskIds.IndexOf)] : null;
 
     /// <summary>Answers items of <paramref name="job"/> with their squares.</summary>
-    public void Succeed(ITaskWorker worker, Job job, params int[] indexes)
+    public void Succeed(ITaskWorker worker, Job job, params int[] indexes) => SucceedAfter(worker, job, TimeSpan.Zero, indexes);
+
+    /// <summary>Answers items of <paramref name="job"/> with their squares, as having run for <paramref name="execution"/> in all.</summary>
+    public void SucceedAfter(ITaskWorker worker, Job job, TimeSpan execution, params int[] indexes)
     {
-        var batch = new ResultBatch();
+        var batch = new ResultBatch { ExecutionNanoseconds = (ulong)(execution.Ticks * 100) };
         var buffer = new ArrayBufferWriter<byte>();
         var writer = new MessagePackWriter(buffer);
         foreach (var index in indexes)

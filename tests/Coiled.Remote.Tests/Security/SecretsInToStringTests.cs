@@ -65,8 +65,8 @@ public sealed class SecretsInToStringTests
         var launch = new WorkerLaunch(3, "s3cr3t-token", TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(2), NullLoggerFactory.Instance);
 
         launch.ToString().Should().Be(
-            "WorkerLaunch { Count = 3, MinimumCount = 3, Token = ***, IdleTimeout = 00:20:00, NoClientTimeout = 00:02:00, " +
-            "LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory }");
+            "WorkerLaunch { Count = 3, MinimumCount = 3, Token = ***, IdleTimeout = 00:20:00, NoClientTimeout = 00:02:00, KeepAlive = 00:00:00, " +
+            "ClusterName = , LoggerFactory = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory }");
     }
 
     [Fact]

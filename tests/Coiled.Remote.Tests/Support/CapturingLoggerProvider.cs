@@ -29,7 +29,7 @@ public sealed class CapturingLoggerProvider : ILoggerProvider
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
             var values = state as IEnumerable<KeyValuePair<string, object?>> ?? [];
-            entries.Enqueue(new LogEntry(category, logLevel, formatter(state, exception), values.ToDictionary(kv => kv.Key, kv => kv.Value), exception));
+            entries.Enqueue(new LogEntry(category, logLevel, formatter(state, exception), values.ToDictionary(kv => kv.Key, kv => kv.Value), exception) { EventId = eventId.Id });
         }
     }
 }
@@ -39,4 +39,7 @@ public sealed record LogEntry(string Category, LogLevel Level, string Message, I
 {
     /// <summary>When it was logged, on the system clock.</summary>
     public DateTimeOffset At { get; init; } = DateTimeOffset.UtcNow;
+
+    /// <summary>The log line's event id (0 for lines logged without one).</summary>
+    public int EventId { get; init; }
 }

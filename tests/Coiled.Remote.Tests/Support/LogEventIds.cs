@@ -20,7 +20,10 @@ internal static partial class LogEventIds
         ["Coiled.Remote.Synchronization.SynchronizationLog"] = (3000, 3099),
         ["Coiled.Remote.BackendLog"] = (3100, 3199),
         ["Coiled.Remote.Scheduling.SchedulerLog"] = (4000, 4099),
-        ["Coiled.Remote.ClusterLog"] = (4100, 4199),
+        ["Coiled.Remote.ClusterLog"] = (4100, 4149),
+        ["Coiled.Remote.KeptClusters.KeptClusterLog"] = (4150, 4169),
+        ["Coiled.Remote.Dashboard.DashboardLog"] = (4200, 4209),
+        ["Coiled.Remote.Dashboard.DashboardServerLog"] = (4210, 4219),
     };
 
     /// <summary>One source-generated log method.</summary>

@@ -213,16 +213,40 @@ public static class TestJobs
     [Remote]
     public static int Hold(int bytes)
     {
-        _held = new byte[bytes];
-        for (var i = 0; i < bytes; i += 4096)
+        // Filled before it is kept: tasks of other tests may hold arrays of their own in the same process at once.
+        var held = new byte[bytes];
+        for (long i = 0; i < bytes; i += 4096)
         {
-            _held[i] = 1;
+            held[i] = 1;
         }
 
+        _held = held;
         return Environment.ProcessId;
     }
 
     private static byte[]? _held;
+
+    /// <summary>
+    /// Keeps about <paramref name="megabytes"/> MiB of small objects alive through <paramref name="collections"/> forced,
+    /// blocking, compacting full collections; answers the time its process was paused for garbage collection, in seconds.
+    /// </summary>
+    [Remote]
+    public static double CollectRepeatedly(int megabytes, int collections)
+    {
+        var live = new List<byte[]>();
+        for (var i = 0; i < megabytes * 1024; i++)
+        {
+            live.Add(new byte[1024]);
+        }
+
+        for (var i = 0; i < collections; i++)
+        {
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        }
+
+        GC.KeepAlive(live);
+        return GC.GetTotalPauseDuration().TotalSeconds;
+    }
 
     /// <summary>Kills the process it runs in, its executor (as the out-of-memory killer would), for the poison item.</summary>
     [Remote]

@@ -9,7 +9,7 @@ namespace Coiled.Remote.Tests.Telemetry;
 /// </summary>
 public sealed class LogEventIdTests
 {
-    public static TheoryData<string> Assemblies => ["Coiled.Remote", "Coiled.Remote.Worker"];
+    public static TheoryData<string> Assemblies => ["Coiled.Remote", "Coiled.Remote.Worker", "Coiled.Remote.Dashboard"];
 
     [Theory]
     [MemberData(nameof(Assemblies))]
@@ -27,6 +27,9 @@ public sealed class LogEventIdTests
     [InlineData("Coiled.Remote", "Coiled.Remote.BackendLog")]
     [InlineData("Coiled.Remote", "Coiled.Remote.Scheduling.SchedulerLog")]
     [InlineData("Coiled.Remote", "Coiled.Remote.ClusterLog")]
+    [InlineData("Coiled.Remote", "Coiled.Remote.KeptClusters.KeptClusterLog")]
+    [InlineData("Coiled.Remote", "Coiled.Remote.Dashboard.DashboardLog")]
+    [InlineData("Coiled.Remote.Dashboard", "Coiled.Remote.Dashboard.DashboardServerLog")]
     [InlineData("Coiled.Remote.Worker", "Coiled.Remote.Worker.WorkerLog")]
     [InlineData("Coiled.Remote.Worker", "Coiled.Remote.Worker.Executors.ExecutorLog")]
     public void AreaLogClass_HasLogMethods(string assembly, string area)
@@ -49,6 +52,7 @@ public sealed class LogEventIdTests
     [
         "src/Coiled.Remote",
         "src/Coiled.Remote.Worker",
+        "src/Coiled.Remote.Dashboard",
         "src/Coiled.Remote.WorkerDaemon",
         "src/Coiled.Remote.Protocol",
         "src/Coiled.Remote.Ec2",

@@ -292,6 +292,23 @@ public sealed class BlobCacheTests : IAsyncLifetime
         File.Exists(blob).Should().BeTrue("only leftovers are swept");
     }
 
+    [Fact]
+    public void Sweep_LeftoverAnotherWorkerRemovedAfterItWasListed_IsSkippedWithoutFailingTheWorkersStart()
+    {
+        using var folder = new TempDirectory();
+        var gone = new FileInfo(Path.Combine(folder.Path, ".upload-taken-by-another-worker"));
+        var goneFolder = new DirectoryInfo(Path.Combine(folder.Path, ".staging-renamed-by-another-worker"));
+        var oldUpload = Path.Combine(folder.Path, ".upload-old");
+        File.WriteAllText(oldUpload, "partial");
+        var now = DateTime.UtcNow;
+        File.SetLastWriteTimeUtc(oldUpload, now - CacheLeftovers.MinimumAge - TimeSpan.FromSeconds(1));
+
+        var deleted = CacheLeftovers.Sweep([gone, goneFolder, new FileInfo(oldUpload)], [".upload-", ".staging-"], now);
+
+        deleted.Should().Be(1, "the entries listed but gone since are skipped, and the sweep goes on");
+        File.Exists(oldUpload).Should().BeFalse();
+    }
+
     private async Task UploadAsync()
     {
         using var upload = Client.Upload(Auth());

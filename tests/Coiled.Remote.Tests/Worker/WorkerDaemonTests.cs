@@ -39,6 +39,26 @@ public sealed class WorkerDaemonTests
         output.Should().Contain("stopped: the process was asked to stop (SIGTERM or Ctrl+C)");
     }
 
+    [UnixFact]
+    public async Task Daemon_IgnoreInterrupt_RunsOnThroughSighupSigintAndSigquitAndStopsOnSigterm()
+    {
+        var (exitCode, output, _) = await RunDaemonAsync(
+            async process =>
+            {
+                // Sent one after another, each delivered before the next: a daemon that any of them ended would exit
+                // with 128 + its number and never print its stop line.
+                foreach (var signal in new[] { "-HUP", "-INT", "-QUIT", "-TERM" })
+                {
+                    using var kill = Process.Start(new ProcessStartInfo("kill", [signal, process.Id.ToString()]) { UseShellExecute = false })!;
+                    await kill.WaitForExitAsync();
+                }
+            },
+            "--ignore-interrupt", "--idle-timeout", "0", "--no-client-timeout", "0");
+
+        exitCode.Should().Be(0);
+        output.Should().Contain("stopped: the process was asked to stop (SIGTERM)").And.NotContain("Ctrl+C");
+    }
+
     [Fact]
     public async Task Daemon_UnknownOption_ExitsWithUsage()
     {

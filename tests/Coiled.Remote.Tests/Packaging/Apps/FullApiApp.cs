@@ -36,6 +36,11 @@ try
     {
         Console.WriteLine($"workers: {cluster.Workers.Count} {string.Join(",", cluster.Workers.Select(w => w.State))}, cores and memory known: {cluster.Workers.All(w => w.Cores > 0 && w.MemoryBytes > 0)}");
         Console.WriteLine($"cluster progress: {clusterProgress.Last?.Phase} {clusterProgress.Last?.WorkersReady}/{clusterProgress.Last?.WorkersRequested}");
+        using (var http = new HttpClient())
+        {
+            var page = cluster.DashboardUri is { } dashboard ? await http.GetAsync(new Uri(dashboard, "api/snapshot")) : null;
+            Console.WriteLine($"dashboard: {cluster.DashboardUri?.Host}, snapshot served: {page?.IsSuccessStatusCode}");
+        }
 
         var progress = new LastReport<MapProgress>();
         double[] squares = await cluster.MapAsync(Jobs.Square, Enumerable.Range(1, 10).Select(i => (double)i), progress);
