@@ -15,6 +15,11 @@ if (args.Length > 0 && args[0] == WarmAttachBench.Mode)
     return await WarmAttachBench.ChildAsync(args);
 }
 
+if (args.Length > 0 && args[0] == TransportFloorChild.Mode)
+{
+    return await TransportFloorChild.RunAsync(args);
+}
+
 if (args.Length > 0 && args[0] == ResyncChild.Mode)
 {
     return await ResyncChild.RunAsync(args);
