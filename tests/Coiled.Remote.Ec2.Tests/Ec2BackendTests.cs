@@ -391,7 +391,7 @@ public sealed class Ec2BackendTests
         // A worker no client ever reached waits for its first one as long as a fleet may take to find capacity and to
         // boot, and a little more.
         await using var backend = new Ec2Backend(
-            ec2.Options() with { CapacityTimeout = TimeSpan.FromSeconds(5) }, TestTuning.Fast() with { BootTimeout = TimeSpan.FromSeconds(60) }, TimeProvider.System);
+            ec2.Options() with { CapacityTimeout = TimeSpan.FromSeconds(5) }, TestTuning.Fast() with { BootTimeout = TimeSpan.FromSeconds(20) }, TimeProvider.System);
         await backend.StartWorkersAsync(Launch(1, noClient: TimeSpan.FromSeconds(1)), CancellationToken.None);
         var instance = ec2.Instances.Single();
 
@@ -402,7 +402,7 @@ public sealed class Ec2BackendTests
         }
 
         instance.StateReason.Should().Contain("InstanceInitiatedShutdown");
-        instance.Console.Should().Contain("(first-client timeout 66 s)").And.Contain("coiled-remote: powering off");
+        instance.Console.Should().Contain("(first-client timeout 26 s)").And.Contain("coiled-remote: powering off");
         File.ReadAllText(Path.Combine(instance.Sandbox!, "power.log")).Should().Contain("systemctl poweroff");
     }
 
