@@ -11,7 +11,7 @@ namespace Coiled.Remote.Worker;
 /// </summary>
 internal sealed class RemoteEnvironment
 {
-    private readonly ConcurrentDictionary<string, IReadOnlyDictionary<string, RemoteStub>> _registries = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<IReadOnlyDictionary<string, RemoteStub>>> _registries = new(StringComparer.Ordinal);
 
     private RemoteEnvironment(string id, AssemblyLoadContext context, string? directory)
     {
@@ -29,6 +29,15 @@ internal sealed class RemoteEnvironment
 
     public static RemoteEnvironment ForHost() => new(string.Empty, AssemblyLoadContext.Default, null);
 
+    /// <summary>The host process's own environment, whose assembly of <paramref name="stub"/> has that stub alone: a spare's warm-up runs it.</summary>
+    internal static RemoteEnvironment ForHost(RemoteStub stub)
+    {
+        var environment = ForHost();
+        var stubs = new Dictionary<string, RemoteStub>(StringComparer.Ordinal) { [stub.Id] = stub };
+        environment._registries[stub.AssemblyName] = new Lazy<IReadOnlyDictionary<string, RemoteStub>>(stubs);
+        return environment;
+    }
+
     /// <summary>A synchronized environment of the worker's cache in its own load context, resolving through <paramref name="applicationName"/>'s deps.json.</summary>
     public static RemoteEnvironment ForFolder(string id, string directory, string applicationName)
         => new(id, new EnvironmentLoadContext($"coiled-remote:{id[..12]}", directory, applicationName, cached: true), directory);
@@ -44,7 +53,7 @@ internal sealed class RemoteEnvironment
                 $"'{assemblyName}' is not a simple assembly name (like 'MyApp' or 'MyApp.Jobs'): no path, no version, no culture.");
         }
 
-        var stubs = _registries.GetOrAdd(assemblyName, LoadRegistry);
+        var stubs = Registry(assemblyName);
         if (stubs.TryGetValue(stubId, out var stub))
         {
             return stub;
@@ -68,11 +77,29 @@ internal sealed class RemoteEnvironment
 
         try
         {
-            _registries.GetOrAdd(assemblyName, LoadRegistry);
+            Registry(assemblyName);
         }
         catch (RemoteMethodNotFoundException)
         {
             // Not an assembly with [Remote] methods: the first task finds its own.
+        }
+    }
+
+    /// <summary>
+    /// The [Remote] stubs of an assembly, loaded once: a task that comes while <see cref="Preload"/> loads them waits for
+    /// that load instead of making its own beside it. A load that failed is forgotten, so that the next asks again.
+    /// </summary>
+    private IReadOnlyDictionary<string, RemoteStub> Registry(string assemblyName)
+    {
+        var lazy = _registries.GetOrAdd(assemblyName, name => new Lazy<IReadOnlyDictionary<string, RemoteStub>>(() => LoadRegistry(name)));
+        try
+        {
+            return lazy.Value;
+        }
+        catch
+        {
+            _registries.TryRemove(new KeyValuePair<string, Lazy<IReadOnlyDictionary<string, RemoteStub>>>(assemblyName, lazy));
+            throw;
         }
     }
 

@@ -52,6 +52,9 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
     public override Task<UploadReply> Upload(IAsyncStreamReader<BlobChunk> requestStream, ServerCallContext context)
         => state.Blobs.ReceiveAsync(requestStream, context.CancellationToken);
 
+    public override Task<UploadReply> UploadBlobs(BlobBatch request, ServerCallContext context)
+        => state.Blobs.ReceiveAsync(new BatchReader(request), context.CancellationToken);
+
     public override Task<UploadReply> Fetch(FetchRequest request, ServerCallContext context)
         => request.SharedValues
             ? state.StagedValues.FetchAsync(request, BlobFetcher.SharedHttp, context.CancellationToken)
@@ -501,5 +504,25 @@ internal sealed class WorkerService(WorkerRuntime state, ILogger<WorkerService> 
         batch.BulkId = id;
         state.CountBulkResults();
         return true;
+    }
+
+    /// <summary>The blobs of an <c>UploadBlobs</c> call, read as the chunks of an <c>Upload</c> stream.</summary>
+    private sealed class BatchReader(BlobBatch batch) : IAsyncStreamReader<BlobChunk>
+    {
+        private int _next;
+
+        public BlobChunk Current { get; private set; } = null!;
+
+        public Task<bool> MoveNext(CancellationToken cancellationToken)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (_next >= batch.Blobs.Count)
+            {
+                return Task.FromResult(false);
+            }
+
+            Current = batch.Blobs[_next++];
+            return Task.FromResult(true);
+        }
     }
 }

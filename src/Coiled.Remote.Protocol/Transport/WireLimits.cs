@@ -18,6 +18,12 @@ internal static class WireLimits
     /// <summary>Size of the chunks blobs are uploaded in.</summary>
     public const int UploadChunkBytes = 1024 * 1024;
 
+    /// <summary>
+    /// Missing blobs up to this size in all go in one unary call (UploadBlobs) rather than the Upload stream: a rebuild
+    /// that changed a few files uploads them without the stream's set-up, and a new client process without compiling its path.
+    /// </summary>
+    public const int InlineUploadBytes = 256 * 1024;
+
     /// <summary>A batch stops taking tasks once its arguments reach this size (a single larger task still goes alone).</summary>
     public const int BatchTargetBytes = 1024 * 1024;
 

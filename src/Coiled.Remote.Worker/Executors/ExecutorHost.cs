@@ -89,10 +89,24 @@ internal static class ExecutorHost
                 return 0;
             }
 
-            var (bound, entryAssembly) = Bind(bind);
-            Take(environment, bound, entryAssembly);
+            // Bound once its variables are set: the daemon issues the route's ticket while the load context is made,
+            // which serving waits for (ServeAsync). One that cannot be made ends the executor, as a crash would.
+            var (directory, entryAssembly, open) = ReadBindLine(bind);
+            SetVariables(open);
             await Console.Out.WriteLineAsync(BoundLine).ConfigureAwait(false);
             await Console.Out.FlushAsync().ConfigureAwait(false);
+            RemoteEnvironment bound;
+            try
+            {
+                bound = RemoteEnvironment.ForFolder(open.EnvironmentId, directory, entryAssembly);
+            }
+            catch (Exception ex)
+            {
+                await Console.Error.WriteLineAsync($"coiled-remote-worker {Mode}: environment {open.EnvironmentId} could not be loaded: {ex.Message}").ConfigureAwait(false);
+                return 3;
+            }
+
+            Take(environment, bound, entryAssembly);
         }
 
         var ended = await Task.WhenAny(WaitForEndOfInput(input), server.Recycling).ConfigureAwait(false);
@@ -159,13 +173,12 @@ internal static class ExecutorHost
     }
 
     /// <summary>
-    /// Takes on the environment and variables of a bind line. The variables are set for native code too (setenv), which
+    /// Sets the variables of a bind line, for native code too (setenv), which
     /// is safe here: no task has run, and the one other thread that may read them natively, the warm-up's TLS
     /// handshake, holds <see cref="ExecutorWarmUp.NativeGate"/> while it does.
     /// </summary>
-    private static (RemoteEnvironment Environment, string EntryAssembly) Bind(string line)
+    private static void SetVariables(OpenEnvironment open)
     {
-        var (directory, entryAssembly, open) = ReadBindLine(line);
         // Not while a warm-up's TLS handshake reads the process's variables.
         lock (ExecutorWarmUp.NativeGate)
         {
@@ -178,8 +191,6 @@ internal static class ExecutorHost
                 }
             }
         }
-
-        return (RemoteEnvironment.ForFolder(open.EnvironmentId, directory, entryAssembly), entryAssembly);
     }
 
     /// <summary>What a bind line (<see cref="BindLine"/>) says: the environment's folder, its entry assembly, its id and variables.</summary>

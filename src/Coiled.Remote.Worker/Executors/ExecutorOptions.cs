@@ -11,6 +11,26 @@ internal sealed record ExecutorOptions
     /// <summary>The default of <see cref="SpareTimeout"/>.</summary>
     internal static readonly TimeSpan DefaultSpareTimeout = TimeSpan.FromMinutes(10);
 
+    /// <summary>The default of <see cref="SpareReplaceDelay"/>.</summary>
+    internal static readonly TimeSpan DefaultSpareReplaceDelay = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The default of <see cref="SupersededGrace"/>.</summary>
+    internal static readonly TimeSpan DefaultSupersededGrace = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// How long after a spare was taken its replacement (<see cref="SpareTimeout"/>) waits to start (default 250 ms): the
+    /// build that took it opens its first route and runs its first task meanwhile (tens of milliseconds), and a runtime
+    /// starting beside them would take the processor they need. Short, so that the replacement is ready for the next
+    /// build of a fast loop; a client that plans a new build before then starts it at once.
+    /// </summary>
+    public TimeSpan SpareReplaceDelay { get; init; } = DefaultSpareReplaceDelay;
+
+    /// <summary>
+    /// How long after a new build's executor is ready the executors of the builds it supersedes end (default 2 s): ending
+    /// a process takes processor time that the new build's first route and task need more.
+    /// </summary>
+    public TimeSpan SupersededGrace { get; init; } = DefaultSupersededGrace;
+
     /// <summary>The program that runs an executor: the worker's own, or the <c>dotnet</c> host with <see cref="Arguments"/> naming it.</summary>
     public required string FileName { get; init; }
 

@@ -23,6 +23,10 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
     private readonly Dictionary<string, Task<ExecutorProcess>> _executors = new(StringComparer.Ordinal);
     private readonly Dictionary<ExecutorProcess, (TimeSpan Cpu, TimeSpan GcPause)> _lastCpu = [];
     private readonly Dictionary<string, string> _entryAssemblyOf = new(StringComparer.Ordinal);
+
+    /// <summary>The order in which the executors of the keys were asked for: a build supersedes only those asked for before it.</summary>
+    private readonly Dictionary<string, long> _generationOf = new(StringComparer.Ordinal);
+    private long _generation;
     private readonly List<Task> _stopping = [];
     private readonly CancellationTokenSource _lifetime = new();
     private readonly ITimer _sweeper;
@@ -112,6 +116,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
                     starting = StartAsync(key, environment);
                     _executors[key] = starting;
                     _entryAssemblyOf[key] = environment.EntryAssembly;
+                    _generationOf[key] = ++_generation;
                 }
             }
 
@@ -253,23 +258,35 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
         _logger.ExecutorReady(executor.ProcessId, environment.ShortId, how, _time.GetElapsedTime(started).TotalMilliseconds);
         _ = executor.Exited.ContinueWith(exited => OnExited(key, executor, exited.Result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         _spare.ReplaceWhileBuildsChange();
-        EndSuperseded(key, environment);
+        if (_options.SupersededGrace <= TimeSpan.Zero)
+        {
+            EndSuperseded(key, environment);
+        }
+        else
+        {
+            // Not at once: see ExecutorOptions.SupersededGrace. An executor that a client takes meanwhile stays.
+            _ = Task.Delay(_options.SupersededGrace, _time, _lifetime.Token).ContinueWith(
+                delay => EndSuperseded(key, environment), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+        }
+
         return executor;
     }
 
     /// <summary>
-    /// Ends the executors of other builds of <paramref name="environment"/>'s application (its entry assembly) that no
-    /// stream uses now: a client that attaches with a new build supersedes them. One a stream still uses is left to the
-    /// idle timeout, as two clients may run two builds side by side.
+    /// Ends the executors of earlier builds of <paramref name="environment"/>'s application (its entry assembly) that no
+    /// stream uses now: a client that attaches with a new build supersedes them, never a build asked for after it. One a
+    /// stream still uses is left to the idle timeout, as two clients may run two builds side by side.
     /// </summary>
     private void EndSuperseded(string key, ExecutorEnvironment environment)
     {
         List<ExecutorProcess>? superseded = null;
         lock (_gate)
         {
+            var generation = _generationOf.GetValueOrDefault(key);
             foreach (var (other, starting) in _executors.ToList())
             {
                 if (other != key
+                    && _generationOf.GetValueOrDefault(other) < generation
                     && _entryAssemblyOf.GetValueOrDefault(other) == environment.EntryAssembly
                     && starting.IsCompletedSuccessfully
                     && starting.Result.EnvironmentId != environment.Id
@@ -277,6 +294,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
                 {
                     _executors.Remove(other);
                     _entryAssemblyOf.Remove(other);
+                    _generationOf.Remove(other);
                     (superseded ??= []).Add(starting.Result);
                 }
             }
@@ -299,6 +317,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
             {
                 _executors.Remove(key);
                 _entryAssemblyOf.Remove(key);
+                _generationOf.Remove(key);
             }
         }
 
@@ -327,6 +346,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
                 {
                     _executors.Remove(key);
                     _entryAssemblyOf.Remove(key);
+                    _generationOf.Remove(key);
                     (idle ??= []).Add(starting.Result);
                 }
             }
@@ -347,6 +367,7 @@ internal sealed class ExecutorSupervisor : IAsyncDisposable
             {
                 _executors.Remove(key);
                 _entryAssemblyOf.Remove(key);
+                _generationOf.Remove(key);
             }
         }
     }

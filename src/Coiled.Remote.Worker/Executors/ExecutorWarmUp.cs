@@ -3,7 +3,10 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography;
+using System.Buffers;
+using System.Reflection;
 using Coiled.Remote.Security;
+using Coiled.Remote.Stubs;
 using Coiled.Remote.Transport;
 using Coiled.Remote.Transport.Protocol;
 using Google.Protobuf;
@@ -25,7 +28,7 @@ internal static class ExecutorWarmUp
     /// <summary>Names the assembly of the warm-up batch; it has no [Remote] methods.</summary>
     internal const string Assembly = "Coiled.Remote.Worker";
 
-    /// <summary>The stub the warm-up batch asks for, which no assembly has.</summary>
+    /// <summary>The stub the warm-up batch runs, which only the warm-up's environment has (<see cref="WarmUpStub"/>).</summary>
     internal const string StubId = "coiled-remote warm-up";
 
     /// <summary>
@@ -108,6 +111,11 @@ internal static class ExecutorWarmUp
         var environment = RemoteEnvironment.ForFolder(open.EnvironmentId, directory, entryAssembly);
         _ = (environment.Context as EnvironmentLoadContext)?.ResolveAssemblyPath(new System.Reflection.AssemblyName(Assembly));
         environment.Context.Unload();
+
+        // What loading an app's stubs does whatever the app: look for its registry attribute, and make a stub (reflection
+        // over its method). The worker's assembly has no registry; the stub is the warm-up's own.
+        _ = typeof(ExecutorWarmUp).Assembly.GetCustomAttribute<RemoteStubRegistryAttribute>();
+        _ = new WarmUpStub();
     }
 
     private static async Task<bool> RouteAsync(string folder, byte[] linkSecret, bool tls, Func<Socket, RemoteEnvironment, Task> serve, Task bound)
@@ -147,7 +155,7 @@ internal static class ExecutorWarmUp
             using (daemon)
             {
                 link = linkListener.Accept();
-                var serving = serve(link, RemoteEnvironment.ForHost());
+                var serving = serve(link, RemoteEnvironment.ForHost(new WarmUpStub()));
                 daemon.SendDirectMode(routed, new RouteHandoff { Secret = ByteString.CopyFrom(routeSecret), Certificate = certificate is null ? ByteString.Empty : ByteString.CopyFrom(certificate.ExportPfx()) });
                 var carried = Client(client, routeSecret, tls, bound);
                 client.Dispose();
@@ -199,9 +207,9 @@ internal static class ExecutorWarmUp
 
         using (frames)
         {
-            // An empty MessagePack array of arguments: the stub is not found before they would be read.
-            frames.Write(new RunRequest { Tasks = new TaskBatch { Assembly = Assembly, StubId = StubId, TaskIds = { 1 } } }, [0x90]);
-            return Reply(frames) is { KindCase: RunReply.KindOneofCase.Results } outcome && outcome.Results.Failures.Count == 1;
+            // The MessagePack array of one argument, 0: the stub reads it and returns it, as a first task does.
+            frames.Write(new RunRequest { Tasks = new TaskBatch { Assembly = Assembly, StubId = StubId, TaskIds = { 1 } } }, [0x91, 0x00]);
+            return Reply(frames) is { KindCase: RunReply.KindOneofCase.Results } outcome && outcome.Results.TaskIds.Count == 1;
         }
     }
 
@@ -221,5 +229,17 @@ internal static class ExecutorWarmUp
 
         frame.Payload?.Release();
         return frame.Header;
+    }
+
+    /// <summary>The warm-up batch's method: takes an int and returns it, as generated stubs do; no code of any app.</summary>
+    private sealed class WarmUpStub() : RemoteStub(StubId, new Func<int, int>(Echo), 0, 0)
+    {
+        public override ValueTask InvokeAsync(ReadOnlyMemory<byte> arguments, IBufferWriter<byte> result, CancellationToken cancellationToken)
+        {
+            var reader = BeginArguments(arguments, 1);
+            return Return(result, Echo(ReadArgument<int>(ref reader, 0)));
+        }
+
+        private static int Echo(int value) => value;
     }
 }

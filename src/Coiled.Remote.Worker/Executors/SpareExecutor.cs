@@ -44,6 +44,9 @@ internal sealed class SpareExecutor
     /// <summary>Whether the supervisor ended: no spare starts any more.</summary>
     private bool _closed;
 
+    /// <summary>The timer that starts a spare to replace the one taken (<see cref="ExecutorOptions.SpareReplaceDelay"/>); null when none waits.</summary>
+    private ITimer? _replacement;
+
     /// <param name="options">Whether to keep a spare, how long a bind may take and when an untaken spare ends.</param>
     /// <param name="time">The clock of the idle timeout.</param>
     /// <param name="logger">Where a spare that failed to start is told.</param>
@@ -80,6 +83,7 @@ internal sealed class SpareExecutor
         {
             if (_options.KeepSpare && _spare is null && !_closed)
             {
+                CancelReplacement();
                 _spareSince = _time.GetTimestamp();
                 _spare = StartAsync();
             }
@@ -131,10 +135,40 @@ internal sealed class SpareExecutor
             _lastNewExecutor = now;
             if (changing && _options.KeepSpare && _spare is null && !_closed)
             {
-                _spareSince = now;
+                if (_options.SpareReplaceDelay <= TimeSpan.Zero)
+                {
+                    _spareSince = now;
+                    _spare = StartAsync();
+                }
+                else
+                {
+                    // Not at once: see ExecutorOptions.SpareReplaceDelay.
+                    CancelReplacement();
+                    _replacement = _time.CreateTimer(static state => ((SpareExecutor)state!).StartReplacement(), this, _options.SpareReplaceDelay, Timeout.InfiniteTimeSpan);
+                }
+            }
+        }
+    }
+
+    /// <summary>The replacement's delay is over: starts it, unless a spare runs or starts already (a client planned meanwhile).</summary>
+    private void StartReplacement()
+    {
+        lock (_gate)
+        {
+            CancelReplacement();
+            if (_options.KeepSpare && _spare is null && !_closed)
+            {
+                _spareSince = _time.GetTimestamp();
                 _spare = StartAsync();
             }
         }
+    }
+
+    /// <summary>Forgets a replacement that waits to start; under the lock.</summary>
+    private void CancelReplacement()
+    {
+        _replacement?.Dispose();
+        _replacement = null;
     }
 
     /// <summary>The spare, retired, when it started and no client took it within the spare timeout; null otherwise. The caller stops it.</summary>
@@ -159,6 +193,7 @@ internal sealed class SpareExecutor
         lock (_gate)
         {
             _closed = true;
+            CancelReplacement();
             var spare = _spare;
             _spare = null;
             return spare;

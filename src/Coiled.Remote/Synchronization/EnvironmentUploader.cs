@@ -28,6 +28,11 @@ internal static class EnvironmentUploader
             return await FetchAsync(client, snapshot, call, staging, plan, cancellationToken).ConfigureAwait(false);
         }
 
+        if (await TryUploadInlineAsync(client, snapshot, call, plan, cancellationToken).ConfigureAwait(false) is { } inline)
+        {
+            return inline;
+        }
+
         long sent = 0;
         using var upload = client.Upload(call.WithCancellationToken(cancellationToken));
         var buffer = new byte[WireLimits.UploadChunkBytes];
@@ -67,6 +72,50 @@ internal static class EnvironmentUploader
         await upload.RequestStream.CompleteAsync().ConfigureAwait(false);
         await upload.ResponseAsync.ConfigureAwait(false);
         return new Outcome(plan.EnvironmentId, plan.Missing.Count, sent);
+    }
+
+    /// <summary>
+    /// Uploads the missing blobs in one unary call when they are small in all (<see cref="WireLimits.InlineUploadBytes"/>);
+    /// null, having sent nothing, when they are not.
+    /// </summary>
+    private static async Task<Outcome?> TryUploadInlineAsync(
+        Transport.Protocol.Worker.WorkerClient client, EnvironmentSnapshot snapshot, CallOptions call, SyncPlanReply plan, CancellationToken cancellationToken)
+    {
+        var paths = new List<string>(plan.Missing.Count);
+        long total = 0;
+        foreach (var hash in plan.Missing)
+        {
+            var hex = Convert.ToHexStringLower(hash.Span);
+            if (!snapshot.BlobPaths.TryGetValue(hex, out var path))
+            {
+                throw new EnvironmentSyncException($"The worker asked for blob {hex}, which is not part of this application's manifest.");
+            }
+
+            total += new FileInfo(path).Length;
+            if (total > WireLimits.InlineUploadBytes)
+            {
+                return null;
+            }
+
+            paths.Add(path);
+        }
+
+        var batch = new BlobBatch();
+        for (var i = 0; i < paths.Count; i++)
+        {
+            byte[] data;
+            await using (var file = Open(paths[i]))
+            {
+                // Read whole; a file rewritten since it was hashed fails the worker's check of its hash.
+                data = new byte[file.Length];
+                await file.ReadExactlyAsync(data, cancellationToken).ConfigureAwait(false);
+            }
+
+            batch.Blobs.Add(new BlobChunk { Sha256 = plan.Missing[i], Size = data.Length, Offset = 0, Data = UnsafeByteOperations.UnsafeWrap(data) });
+        }
+
+        var reply = await client.UploadBlobsAsync(batch, call.WithCancellationToken(cancellationToken)).ConfigureAwait(false);
+        return new Outcome(plan.EnvironmentId, reply.BlobsStored, reply.BytesStored);
     }
 
     /// <summary>Stages what the worker lacks (each distinct file once per cluster) and has the worker fetch it from there.</summary>

@@ -113,11 +113,13 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
         await using var two = await Cluster.ConnectAsync([host.Address], Token, build.Options()).WaitAsync(Safety);
         var twoProcess = await two.SubmitAsync(TestJobs.ProcessId, 1).WaitAsync(Safety);
 
-        // The fake clock never moves: no idle timeout ends it, only the new build.
+        // The fake clock moves only past the superseded grace: no idle timeout ends it, only the new build.
+        time.Advance(ExecutorOptions.DefaultSupersededGrace);
         await ProcessAssert.AllExitAsync([one], TimeSpan.FromSeconds(30));
         build.Rebuild("build three");
         await using var three = await Cluster.ConnectAsync([host.Address], Token, build.Options()).WaitAsync(Safety);
         var threeProcess = await three.SubmitAsync(TestJobs.ProcessId, 2).WaitAsync(Safety);
+        time.Advance(ExecutorOptions.DefaultSupersededGrace);
 
         threeProcess.Should().NotBe(twoProcess);
         (await two.SubmitAsync(TestJobs.ProcessId, 3).WaitAsync(Safety)).Should().Be(twoProcess, "a build a client still uses keeps its executor");
@@ -199,6 +201,7 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
         Environment.SetEnvironmentVariable(Variable, "second");
         await using var second = await Cluster.ConnectAsync([host.Address], Token, options).WaitAsync(Safety);
         await second.SubmitAsync(TestJobs.ProcessId, 1).WaitAsync(Safety);
+        time.Advance(ExecutorOptions.DefaultSpareReplaceDelay);
         await Eventually.HoldsAsync(() => executors.SpareProcessId is not null, "a spare to start after the second new build within the spare timeout");
         var spare = executors.SpareProcessId!.Value;
         Environment.SetEnvironmentVariable(Variable, "third");
@@ -208,6 +211,7 @@ public sealed class ExecutorLifetimeTests(ITestOutputHelper output)
 
         afterFirst.Should().BeNull("one new build alone keeps no spare");
         ranIn.Should().Be(spare, "the third build was bound to the spare the second one left");
+        time.Advance(ExecutorOptions.DefaultSpareReplaceDelay);
         await Eventually.HoldsAsync(() => executors.SpareProcessId is { } next && next != spare, "another spare to replace the one taken");
     }
 
